@@ -1,0 +1,194 @@
+package io.jvfio.launcher;
+
+import io.jvfio.vmm.device.DeviceConfig;
+import io.jvfio.vmm.device.DeviceRegistry;
+import io.jvfio.vmm.kvm.Kvm;
+import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.options.OptionString;
+import io.jvfio.vmm.options.OptionValues;
+import io.jvfio.vmm.options.OptionsException;
+import io.jvfio.vmm.options.Property;
+
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * The {@code jvfio} command line, in QEMU's style: single-dash long options ({@code -device},
+ * {@code -m}; a double dash works too), each value in QemuOpts syntax. Help requests
+ * ({@code -device help}) are answered as soon as they are met, as QEMU does.
+ */
+final class CommandLine {
+
+    /** What the command line asks for. */
+    sealed interface Command permits ShowText, Launch {
+    }
+
+    /** Print this text and exit successfully (help, version, a listing). */
+    record ShowText(String text) implements Command {
+    }
+
+    /** Run a VM. */
+    record Launch(MachineConfig config) implements Command {
+    }
+
+    static final long DEFAULT_MEMORY = 64L << 20;
+
+    private static final Property MEMORY_SIZE = Property.size("size", 1L << 20, null,
+            "Guest RAM; a number without suffix counts MiB");
+    private static final Property ACCEL = Property.choice("accel", List.of("kvm", "none"), null,
+            "Run the guest on KVM, or drive the device from the host side");
+    private static final Property NAME = Property.string("guest", "The VM's name");
+
+    private final DeviceRegistry devices;
+
+    CommandLine(DeviceRegistry devices) {
+        this.devices = devices;
+    }
+
+    static String usage() {
+        return """
+                Usage: jvfio [options]
+
+                PCI device passthrough for a Java virtual machine monitor: hands a host PCI device
+                (kernel VFIO) or a vfio-user device to a guest.
+
+                Options (QEMU's syntax; --option works as well as -option):
+                  -m [size=]SIZE        guest RAM, e.g. 64M or 1G; a number without suffix counts MiB
+                                        (default: 64M)
+                  -device DRIVER[,PROP=VALUE,...]
+                                        add a device; repeatable. '-device help' lists the drivers,
+                                        '-device DRIVER,help' the properties of one
+                  -accel [accel=]kvm|none
+                                        run the guest on KVM, or without a vCPU, driving the device
+                                        from a host-side driver (default: kvm when /dev/kvm is usable)
+                  -enable-kvm           the same as -accel kvm
+                  -name [guest=]NAME    the VM's name, shown in messages
+                  -h, --help            this help
+                  --version             version information
+
+                Examples:
+                  jvfio -device help
+                  jvfio -m 512M -device vfio-pci,host=0000:01:00.0,addr=04.0
+                  jvfio -device vfio-user-pci,socket=/tmp/edu.sock
+                """;
+    }
+
+    Command parse(String[] args) throws UsageException {
+        Long memory = null;
+        String accel = null;
+        String name = null;
+        List<DeviceConfig> configs = new ArrayList<>();
+        Set<String> ids = new HashSet<>();
+
+        for (int i = 0; i < args.length; i++) {
+            String arg = args[i];
+            if (!arg.startsWith("-") || arg.equals("-") || arg.equals("--")) {
+                throw new UsageException("unexpected argument '" + arg + "': options start with '-' "
+                        + "(jvfio --help lists them)");
+            }
+            String option = arg.startsWith("--") ? arg.substring(1) : arg;
+            switch (option) {
+                case "-h", "-help" -> {
+                    return new ShowText(usage());
+                }
+                case "-version" -> {
+                    return new ShowText(Version.describe());
+                }
+                case "-enable-kvm" -> accel = once(arg, accel, "kvm");
+                case "-m", "-device", "-accel", "-name" -> {
+                    if (i + 1 >= args.length) {
+                        throw new UsageException(arg + ": requires an argument (jvfio --help shows its form)");
+                    }
+                    String value = args[++i];
+                    try {
+                        switch (option) {
+                            case "-m" -> memory = once(arg, memory, memory(value));
+                            case "-accel" -> {
+                                OptionString s = OptionString.parse(value, "accel");
+                                if (s.helpRequested()) {
+                                    return new ShowText("Accelerators supported in jvfio:\nkvm\nnone\n");
+                                }
+                                accel = once(arg, accel, single(s, "-accel", ACCEL).string("accel"));
+                            }
+                            case "-name" -> name = once(arg, name, guestName(value));
+                            default -> {
+                                OptionString s = OptionString.parse(value, "driver");
+                                String help = devices.help(s);
+                                if (help != null) {
+                                    return new ShowText(help);
+                                }
+                                DeviceConfig c = devices.configure(s);
+                                if (c.id() != null && !ids.add(c.id())) {
+                                    throw new OptionsException("Duplicate ID '" + c.id() + "' for device");
+                                }
+                                configs.add(c);
+                            }
+                        }
+                    } catch (OptionsException e) {
+                        throw new UsageException(arg + " " + value + ": " + e.getMessage());
+                    }
+                }
+                default -> throw new UsageException(arg + ": invalid option (jvfio --help lists the options)");
+            }
+        }
+        boolean chosen = accel != null;
+        Accelerator accelerator = chosen ? Accelerator.of(accel) : (kvmProblem() == null ? Accelerator.KVM
+                : Accelerator.NONE);
+        if (chosen && accelerator == Accelerator.KVM) {
+            String problem = kvmProblem();
+            if (problem != null) {
+                throw new UsageException("-accel kvm: Could not access KVM kernel module: " + problem
+                        + "; use -accel none, or load the kvm module and give this user read and write access to "
+                        + Kvm.DEVICE);
+            }
+        }
+        return new Launch(new MachineConfig(memory != null ? memory : DEFAULT_MEMORY, accelerator, chosen,
+                name, configs));
+    }
+
+    private static <T> T once(String option, T previous, T value) throws UsageException {
+        if (previous != null) {
+            throw new UsageException(option + " is given twice; give it once");
+        }
+        return value;
+    }
+
+    private static OptionValues single(OptionString s, String owner, Property p) {
+        OptionValues v = OptionValues.bind(owner, List.of(p), s, Set.of(), OptionValues.UnknownKey.PARAMETER);
+        if (!v.has(p.name())) {
+            throw new OptionsException("Parameter '" + p.name() + "' is missing");
+        }
+        return v;
+    }
+
+    private static long memory(String value) {
+        long size = single(OptionString.parse(value, "size"), "-m", MEMORY_SIZE).number("size");
+        if (size < (1L << 20)) {
+            throw new OptionsException("Parameter 'size' expects at least 1M of guest RAM");
+        }
+        if (size % Syscalls.pageSize() != 0) {
+            throw new OptionsException("Parameter 'size' expects a multiple of the page size ("
+                    + Syscalls.pageSize() + " bytes)");
+        }
+        return size;
+    }
+
+    private static String guestName(String value) {
+        String n = single(OptionString.parse(value, "guest"), "-name", NAME).string("guest");
+        if (n.isEmpty()) {
+            throw new OptionsException("Parameter 'guest' expects a non-empty name");
+        }
+        return n;
+    }
+
+    /** Why /dev/kvm cannot be used, or null if it can. */
+    private static String kvmProblem() {
+        try (Kvm kvm = Kvm.open()) {
+            return null;
+        } catch (RuntimeException e) {
+            return e.getMessage();
+        }
+    }
+}

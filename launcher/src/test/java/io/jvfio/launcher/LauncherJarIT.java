@@ -1,0 +1,62 @@
+package io.jvfio.launcher;
+
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The shaded jar as users run it, in its own JVM: the services files and Netty's version files must
+ * have been merged for these to pass.
+ */
+class LauncherJarIT {
+
+    record Result(int status, String out, String err) {
+    }
+
+    static Result java(String... args) throws IOException, InterruptedException {
+        Path jar = Path.of(System.getProperty("jvfio.jar", "target/jvfio.jar"));
+        assertTrue(Files.isRegularFile(jar), "the shaded jar " + jar + " was not built");
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-jar", jar.toString()));
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "jvfio did not exit");
+        return new Result(p.exitValue(), out, err);
+    }
+
+    @Test
+    void aMisspelledPropertyExitsWithStatusOneAndOneLine() throws Exception {
+        Result r = java("-device", "vfio-pci,hots=1");
+        assertEquals(1, r.status);
+        assertEquals("", r.out);
+        assertEquals(1, r.err.lines().count(), r.err);
+        assertTrue(r.err.contains("Property 'vfio-pci.hots' not found"), r.err);
+    }
+
+    @Test
+    void theDriversAreFoundThroughTheMergedServicesFile() throws Exception {
+        Result r = java("-device", "help");
+        assertEquals(0, r.status, r.err);
+        assertTrue(r.out.contains("name \"vfio-pci\""), r.out);
+        assertTrue(r.out.contains("name \"vfio-user-pci\""), r.out);
+    }
+
+    @Test
+    void nettysVersionLookupWorksInTheShadedJar() throws Exception {
+        Result r = java("--version");
+        assertEquals(0, r.status, r.err);
+        assertTrue(r.out.contains("Netty 4.2.18.Final"), r.out);
+        assertTrue(r.out.contains("JNA 5.19.1"), r.out);
+    }
+}

@@ -1,0 +1,129 @@
+package io.jvfio.launcher;
+
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/** The command line, run in-process: exit status, stdout and stderr of each case. */
+class MainTest {
+
+    record Result(int status, String out, String err) {
+    }
+
+    static Result run(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int status = Main.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+        return new Result(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    }
+
+    /** Bad input: status 1, exactly one line on stderr, nothing on stdout. */
+    static void assertRejected(String expectedLine, String... args) {
+        Result r = run(args);
+        assertEquals(1, r.status, r.toString());
+        assertEquals("", r.out, "nothing on stdout");
+        assertEquals(expectedLine + "\n", r.err);
+    }
+
+    @Test
+    void theMisspelledPropertyOfTheIssue() {
+        assertRejected("jvfio: -device vfio-pci,hots=1: Property 'vfio-pci.hots' not found "
+                + "(did you mean 'host'? -device vfio-pci,help lists them)", "-device", "vfio-pci,hots=1");
+    }
+
+    @Test
+    void deviceHelpListsTheDrivers() {
+        Result r = run("-device", "help");
+        assertEquals(0, r.status);
+        assertEquals("""
+                Misc devices:
+                name "vfio-pci", bus PCI, desc "VFIO-based PCI device assignment"
+                name "vfio-user-pci", bus PCI, desc "vfio-user PCI device assignment over a UNIX socket"
+                """, r.out);
+        assertEquals("", r.err);
+    }
+
+    @Test
+    void driverHelpListsItsProperties() {
+        Result r = run("-device", "vfio-pci,help");
+        assertEquals(0, r.status);
+        assertTrue(r.out.startsWith("vfio-pci options:\n"), r.out);
+        for (String p : new String[] {"host=<pci-host-address>", "sysfsdev=<str>", "addr=<pci-devfn>",
+                "multifunction=<bool>", "x-no-mmap=<bool>", "rombar=<uint32>", "x-pci-vendor-id=<uint16>",
+                "x-pci-class-code=<uint32>"}) {
+            assertTrue(r.out.contains("\n  " + p), p + " missing from\n" + r.out);
+        }
+        assertTrue(run("--device", "vfio-user-pci,help").out.contains("x-msg-timeout=<int>"));
+    }
+
+    @Test
+    void badOptionsAndValues() {
+        assertRejected("jvfio: -foo: invalid option (jvfio --help lists the options)", "-foo");
+        assertRejected("jvfio: unexpected argument 'disk.img': options start with '-' (jvfio --help lists them)",
+                "disk.img");
+        assertRejected("jvfio: -device: requires an argument (jvfio --help shows its form)", "-device");
+        assertRejected("jvfio: -m 12Q: Parameter 'size' expects a size: a number with an optional suffix B, K, M, "
+                + "G or T (e.g. 512M)", "-m", "12Q");
+        assertRejected("jvfio: -m 512K: Parameter 'size' expects at least 1M of guest RAM", "-m", "512K");
+        assertRejected("jvfio: -m 1025K: Parameter 'size' expects a multiple of the page size (4096 bytes)",
+                "-m", "1025K");
+        assertRejected("jvfio: -m 64M,slots=2: Invalid parameter 'slots' (valid: size)", "-m", "64M,slots=2");
+        assertRejected("jvfio: -accel tcg: Parameter 'accel' does not accept value 'tcg' (use kvm or none)",
+                "-accel", "tcg");
+        assertRejected("jvfio: -name guest=: Parameter 'guest' expects a non-empty name", "-name", "guest=");
+        assertRejected("jvfio: -m is given twice; give it once", "-m", "64M", "-m", "128M");
+        assertRejected("jvfio: -device e1000: 'e1000' is not a valid device model name (-device help lists them)",
+                "-device", "e1000");
+        assertRejected("jvfio: -device vfio-pci,host=01:00.0,addr=40.0: Parameter 'addr' expects a PCI "
+                        + "slot.function (e.g. addr=04.0: slot 00-1f, function 0-7, in hex)",
+                "-device", "vfio-pci,host=01:00.0,addr=40.0");
+        assertRejected("jvfio: -device vfio-user-pci,id=a,socket=/s: Duplicate ID 'a' for device",
+                "-device", "vfio-pci,id=a,host=01:00.0", "-device", "vfio-user-pci,id=a,socket=/s");
+    }
+
+    @Test
+    void helpAndVersionGoToStdout() {
+        Result help = run("--help");
+        assertEquals(0, help.status);
+        assertTrue(help.out.startsWith("Usage: jvfio [options]"), help.out);
+        assertEquals(help.out, run("-h").out);
+        Result version = run("--version");
+        assertEquals(0, version.status);
+        assertTrue(version.out.startsWith("jvfio version 0.1.0"), version.out);
+        assertTrue(version.out.contains("Netty 4.2.18.Final"), version.out);
+        assertEquals("Accelerators supported in jvfio:\nkvm\nnone\n", run("-accel", "help").out);
+    }
+
+    @Test
+    void aValidMachineIsShownAndNothingPretendsToRun() {
+        Result r = run("-m", "512", "-accel", "none", "-name", "web",
+                "-device", "vfio-pci,host=0000:01:00.0,id=nic,addr=04.0",
+                "-device", "vfio-user-pci,socket=/tmp/edu.sock");
+        assertEquals(Main.EXIT_NOT_AVAILABLE, r.status);
+        assertEquals("""
+                machine: 512 MiB of RAM, accel none, name "web"
+                device: vfio-pci,id=nic,host=0000:01:00.0,addr=04.0
+                device: vfio-user-pci,socket=/tmp/edu.sock
+                """, r.out);
+        assertTrue(r.err.endsWith("nothing was run\n"), r.err);
+        assertEquals(1, r.err.lines().count());
+    }
+
+    @Test
+    void accelKvmIsCheckedAgainstTheRealDevice() {
+        assumeTrue(Files.isWritable(Path.of("/dev/kvm")), "/dev/kvm is not usable here");
+        Result r = run("-accel", "kvm");
+        assertEquals(Main.EXIT_NOT_AVAILABLE, r.status, r.toString());
+        assertTrue(r.out.startsWith("machine: 64 MiB of RAM, accel kvm\n"), r.out);
+        assertTrue(run().out.startsWith("machine: 64 MiB of RAM, accel kvm (chosen by availability)"));
+    }
+}

@@ -1,0 +1,60 @@
+package io.jvfio.vmm.kvm;
+
+import io.jvfio.vmm.linux.OwnedFd;
+import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.linux.kvm.KvmConstants;
+
+import static io.jvfio.vmm.linux.LinuxConstants.O_RDWR;
+import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_CHECK_EXTENSION;
+import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_GET_API_VERSION;
+import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_GET_VCPU_MMAP_SIZE;
+
+/**
+ * The KVM subsystem ({@code /dev/kvm}): checked for the one stable API version there is, asked for
+ * capabilities, and the factory of VMs.
+ */
+public final class Kvm implements AutoCloseable {
+
+    public static final String DEVICE = "/dev/kvm";
+
+    private final OwnedFd fd;
+
+    private Kvm(OwnedFd fd) {
+        this.fd = fd;
+    }
+
+    /** Opens {@code /dev/kvm} and checks that it speaks KVM API version 12. */
+    public static Kvm open() {
+        OwnedFd fd = Syscalls.open(DEVICE, O_RDWR);
+        try {
+            int version = Syscalls.ioctl(fd, KVM_GET_API_VERSION, 0L);
+            if (version != KvmConstants.KVM_API_VERSION) {
+                throw new IllegalStateException(DEVICE + " speaks KVM API version " + version + "; jvfio needs version "
+                        + KvmConstants.KVM_API_VERSION + ", which every Linux since 2.6.22 provides");
+            }
+            return new Kvm(fd);
+        } catch (RuntimeException e) {
+            fd.close();
+            throw e;
+        }
+    }
+
+    /** The answer to KVM_CHECK_EXTENSION: 0 if unsupported, else 1 or a capability-specific number. */
+    public int checkExtension(int capability) {
+        return Syscalls.ioctl(fd, KVM_CHECK_EXTENSION, capability);
+    }
+
+    /** The size of each vCPU's shared {@code kvm_run} mapping. */
+    public int vcpuMmapSize() {
+        return Syscalls.ioctl(fd, KVM_GET_VCPU_MMAP_SIZE, 0L);
+    }
+
+    public OwnedFd fd() {
+        return fd;
+    }
+
+    @Override
+    public void close() {
+        fd.close();
+    }
+}

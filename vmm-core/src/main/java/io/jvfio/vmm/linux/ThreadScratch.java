@@ -1,0 +1,44 @@
+package io.jvfio.vmm.linux;
+
+/**
+ * A few bytes of native memory per thread, for the small out-parameters of syscalls that may run on
+ * any thread at once ({@code struct pollfd}, an eventfd counter). Allocated once per thread, so
+ * those calls allocate nothing afterwards.
+ */
+final class ThreadScratch extends NativeStruct {
+
+    /** {@code struct pollfd} (poll.h): fd, events, revents. */
+    static final int POLLFD_FD = 0;
+    static final int POLLFD_EVENTS = 4;
+    static final int POLLFD_REVENTS = 6;
+    static final int POLLFD_SIZEOF = 8;
+    public static final StructLayout POLLFD_LAYOUT = StructLayout.of("poll.h", "pollfd", POLLFD_SIZEOF)
+            .field("fd", POLLFD_FD, 4)
+            .field("events", POLLFD_EVENTS, 2)
+            .field("revents", POLLFD_REVENTS, 2)
+            .build();
+
+    private static final ThreadLocal<ThreadScratch> SCRATCH = ThreadLocal.withInitial(ThreadScratch::new);
+
+    private ThreadScratch() {
+        super(64);
+    }
+
+    static ThreadScratch get() {
+        return SCRATCH.get();
+    }
+
+    void putPollFd(int fd, int events) {
+        putU32(POLLFD_FD, fd);
+        putU16(POLLFD_EVENTS, events);
+        putU16(POLLFD_REVENTS, 0);
+    }
+
+    int pollRevents() {
+        return u16(POLLFD_REVENTS);
+    }
+
+    long u64At(int offset) {
+        return u64(offset);
+    }
+}

@@ -1,0 +1,46 @@
+package io.jvfio.vmm.linux.vfio;
+
+import io.jvfio.vmm.linux.IoctlRequest;
+
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_BASE;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_TYPE;
+
+/**
+ * The ioctl requests of {@code linux/vfio.h}. VFIO encodes them all with {@code _IO} (no size, no
+ * direction) and identifies the argument by the fd the request is made on: container, group or
+ * device. Several numbers are therefore shared (12 is both VFIO_IOMMU_GET_INFO on a container and
+ * VFIO_DEVICE_GET_PCI_HOT_RESET_INFO on a device).
+ */
+public final class VfioIoctls {
+
+    private VfioIoctls() {
+    }
+
+    private static IoctlRequest vfio(String name, int offset) {
+        return IoctlRequest.io(name, VFIO_TYPE, VFIO_BASE + offset);
+    }
+
+    // container
+    public static final IoctlRequest VFIO_GET_API_VERSION = vfio("VFIO_GET_API_VERSION", 0);
+    public static final IoctlRequest VFIO_CHECK_EXTENSION = vfio("VFIO_CHECK_EXTENSION", 1);
+    public static final IoctlRequest VFIO_SET_IOMMU = vfio("VFIO_SET_IOMMU", 2);
+    public static final IoctlRequest VFIO_IOMMU_GET_INFO = vfio("VFIO_IOMMU_GET_INFO", 12);
+    public static final IoctlRequest VFIO_IOMMU_MAP_DMA = vfio("VFIO_IOMMU_MAP_DMA", 13);
+    public static final IoctlRequest VFIO_IOMMU_UNMAP_DMA = vfio("VFIO_IOMMU_UNMAP_DMA", 14);
+
+    // group
+    public static final IoctlRequest VFIO_GROUP_GET_STATUS = vfio("VFIO_GROUP_GET_STATUS", 3);
+    public static final IoctlRequest VFIO_GROUP_SET_CONTAINER = vfio("VFIO_GROUP_SET_CONTAINER", 4);
+    public static final IoctlRequest VFIO_GROUP_UNSET_CONTAINER = vfio("VFIO_GROUP_UNSET_CONTAINER", 5);
+    public static final IoctlRequest VFIO_GROUP_GET_DEVICE_FD = vfio("VFIO_GROUP_GET_DEVICE_FD", 6);
+
+    // device
+    public static final IoctlRequest VFIO_DEVICE_GET_INFO = vfio("VFIO_DEVICE_GET_INFO", 7);
+    public static final IoctlRequest VFIO_DEVICE_GET_REGION_INFO = vfio("VFIO_DEVICE_GET_REGION_INFO", 8);
+    public static final IoctlRequest VFIO_DEVICE_GET_IRQ_INFO = vfio("VFIO_DEVICE_GET_IRQ_INFO", 9);
+    public static final IoctlRequest VFIO_DEVICE_SET_IRQS = vfio("VFIO_DEVICE_SET_IRQS", 10);
+    public static final IoctlRequest VFIO_DEVICE_RESET = vfio("VFIO_DEVICE_RESET", 11);
+    public static final IoctlRequest VFIO_DEVICE_GET_PCI_HOT_RESET_INFO =
+            vfio("VFIO_DEVICE_GET_PCI_HOT_RESET_INFO", 12);
+    public static final IoctlRequest VFIO_DEVICE_PCI_HOT_RESET = vfio("VFIO_DEVICE_PCI_HOT_RESET", 13);
+}

@@ -1,0 +1,49 @@
+package io.jvfio.vmm.linux;
+
+import io.jvfio.vmm.linux.kvm.KvmIoctls;
+import io.jvfio.vmm.linux.kvm.KvmRun;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static io.jvfio.vmm.linux.LinuxConstants.O_RDWR;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/** The _IO/_IOR/_IOW/_IOWR encoding, and a real ioctl on /dev/kvm. */
+class IoctlRequestTest {
+
+    @Test
+    void encodingPlacesEachPart() {
+        // _IOWR('x', 0x12, 0x345): dir 3 << 30 | size 0x345 << 16 | 'x' << 8 | 0x12
+        IoctlRequest r = IoctlRequest.iowr("TEST", 'x', 0x12, 0x345);
+        assertEquals(0xc3457812L, r.number());
+        assertEquals(0x345, r.argumentSize());
+        assertEquals(0x7812L, IoctlRequest.io("T", 'x', 0x12).number());
+        assertEquals(0x80087812L, IoctlRequest.ior("T", 'x', 0x12, 8).number());
+        assertEquals(0x40087812L, IoctlRequest.iow("T", 'x', 0x12, 8).number());
+    }
+
+    @Test
+    void partsThatDoNotFitAreRefused() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> IoctlRequest.iow("BIG", 0xAE, 1, 1 << 14));
+        assertEquals("BIG: ioctl size 16384 does not fit in 14 bits", e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> IoctlRequest.io("T", 256, 0));
+        assertThrows(IllegalArgumentException.class, () -> IoctlRequest.io("T", 1, -1));
+    }
+
+    @Test
+    void kvmAnswersThroughTheDirectMappedIoctl() {
+        assumeTrue(Files.isReadable(Path.of("/dev/kvm")) && Files.isWritable(Path.of("/dev/kvm")),
+                "/dev/kvm is not available to this user: the KVM ioctl path cannot be exercised here");
+        try (OwnedFd kvm = Syscalls.open("/dev/kvm", O_RDWR)) {
+            assertEquals(12, Syscalls.ioctl(kvm, KvmIoctls.KVM_GET_API_VERSION, 0L));
+            int mmapSize = Syscalls.ioctl(kvm, KvmIoctls.KVM_GET_VCPU_MMAP_SIZE, 0L);
+            assertTrue(mmapSize >= KvmRun.SIZEOF, "vCPU mapping of " + mmapSize + " bytes");
+        }
+    }
+}

@@ -1,0 +1,146 @@
+package io.jvfio.vmm.linux;
+
+import io.jvfio.vmm.linux.vfio.VfioGroupStatus;
+import io.jvfio.vmm.linux.vfio.VfioIoctls;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.stream.Stream;
+
+import static io.jvfio.vmm.linux.LinuxConstants.MAP_SHARED;
+import static io.jvfio.vmm.linux.LinuxConstants.O_RDONLY;
+import static io.jvfio.vmm.linux.LinuxConstants.PROT_READ;
+import static io.jvfio.vmm.linux.LinuxConstants.PROT_WRITE;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The syscall layer against the real kernel: memfds, mmap, pread/pwrite and the error type. */
+class SyscallsTest {
+
+    @Test
+    void aFailedOpenNamesTheCallThePathAndTheErrno() {
+        SyscallException e = assertThrows(SyscallException.class,
+                () -> Syscalls.open("/nonexistent/jvfio", O_RDONLY));
+        assertEquals("open on /nonexistent/jvfio: No such file or directory (ENOENT)", e.getMessage());
+        assertEquals(Errno.ENOENT, e.errno());
+        assertTrue(e.is(Errno.ENOENT));
+        assertEquals("open", e.operation());
+        assertEquals("/nonexistent/jvfio", e.object());
+    }
+
+    @Test
+    void aFailedIoctlNamesTheRequest() {
+        try (OwnedFd memfd = Syscalls.memfdCreate("not-a-vfio-group", 0)) {
+            SyscallException e = assertThrows(SyscallException.class,
+                    () -> Syscalls.ioctl(memfd, VfioIoctls.VFIO_GROUP_GET_STATUS, new VfioGroupStatus()));
+            assertEquals("VFIO_GROUP_GET_STATUS on memfd:not-a-vfio-group: Inappropriate ioctl for device (ENOTTY)",
+                    e.getMessage());
+        }
+    }
+
+    @Test
+    void theMessageFormatOfTheBrief() {
+        SyscallException e = new SyscallException("VFIO_GROUP_SET_CONTAINER", "/dev/vfio/26", 16);
+        assertEquals("VFIO_GROUP_SET_CONTAINER on /dev/vfio/26: Device or resource busy (EBUSY)", e.getMessage());
+        assertEquals("mmap: Unknown error 300 (errno 300)", new SyscallException("mmap", "", 300).getMessage());
+    }
+
+    @Test
+    void hotPathIoctlReturnsMinusErrnoInsteadOfThrowing() {
+        try (OwnedFd memfd = Syscalls.memfdCreate("hot", 0)) {
+            assertEquals(-Errno.ENOTTY.number(),
+                    Syscalls.ioctlOrErrno(memfd, VfioIoctls.VFIO_GROUP_GET_STATUS, 0L));
+        }
+    }
+
+    @Test
+    void twoSharedMappingsOfOneMemfdSeeTheSameBytes() {
+        long size = 2 * Syscalls.pageSize();
+        try (OwnedFd memfd = Syscalls.memfdCreate("shared", 0)) {
+            Syscalls.ftruncate(memfd, size);
+            try (MemoryMapping a = MemoryMapping.map(memfd, 0, size, PROT_READ | PROT_WRITE, MAP_SHARED);
+                 MemoryMapping b = MemoryMapping.map(memfd, 0, size, PROT_READ | PROT_WRITE, MAP_SHARED)) {
+                assertTrue(a.address() != b.address(), "two mappings, two addresses");
+                a.byteBuffer().putLong(4096 + 8, 0x0123456789abcdefL);
+                assertEquals(0x0123456789abcdefL, b.byteBuffer().getLong(4096 + 8));
+
+                // pread through the fd sees the same page cache.
+                ByteBuffer out = ByteBuffer.allocateDirect(8);
+                assertEquals(8, Syscalls.pread(memfd, DirectBuffers.address(out), 8, 4096 + 8));
+                assertEquals(0x0123456789abcdefL, out.order(java.nio.ByteOrder.nativeOrder()).getLong(0));
+
+                // pwrite through the fd shows up in the mapping.
+                out.putLong(0, 0x1122334455667788L);
+                assertEquals(8, Syscalls.pwrite(memfd, DirectBuffers.address(out), 8, 16));
+                assertEquals(0x1122334455667788L, a.byteBuffer().getLong(16));
+            }
+        }
+    }
+
+    @Test
+    void aMappingRefusesViewsOutsideItAndAfterClose() {
+        try (OwnedFd memfd = Syscalls.memfdCreate("bounds", 0)) {
+            Syscalls.ftruncate(memfd, 4096);
+            MemoryMapping m = MemoryMapping.map(memfd, 0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED);
+            assertThrows(IndexOutOfBoundsException.class, () -> m.byteBuffer(4090, 8));
+            m.close();
+            m.close(); // once only
+            assertFalse(m.isMapped());
+            assertThrows(IllegalStateException.class, () -> m.byteBuffer(0, 8));
+        }
+    }
+
+    @Test
+    void aFailedMmapNamesTheMapping() {
+        try (OwnedFd memfd = Syscalls.memfdCreate("small", 0)) {
+            // mmap offsets must be page-aligned.
+            SyscallException e = assertThrows(SyscallException.class,
+                    () -> MemoryMapping.map(memfd, 1, 4096, PROT_READ, MAP_SHARED));
+            assertEquals("mmap on memfd:small at 0x1+0x1000: Invalid argument (EINVAL)", e.getMessage());
+        }
+    }
+
+    @Test
+    void ownedFdClosesExactlyOnceAndLeavesNothingOpen() throws IOException {
+        long before = openFds();
+        for (int i = 0; i < 100; i++) {
+            OwnedFd fd = Syscalls.memfdCreate("leak-check", 0);
+            fd.close();
+            fd.close();
+            assertEquals(-1, fd.get());
+        }
+        assertEquals(before, openFds());
+    }
+
+    @Test
+    void theMemlockLimitIsTheOneTheKernelReports() throws IOException {
+        ResourceLimit limit = ResourceLimit.memlock();
+        String line;
+        try (Stream<String> lines = Files.lines(Path.of("/proc/self/limits"))) {
+            line = lines.filter(l -> l.startsWith("Max locked memory")).findFirst().orElseThrow();
+        }
+        String[] cols = line.substring("Max locked memory".length()).trim().split("\\s+");
+        assertEquals(parseLimit(cols[0]), limit.soft(), line);
+        assertEquals(parseLimit(cols[1]), limit.hard(), line);
+    }
+
+    private static long parseLimit(String s) {
+        return s.equals("unlimited") ? ResourceLimit.UNLIMITED : Long.parseLong(s);
+    }
+
+    @Test
+    void pageSizeComesFromTheKernel() {
+        assertEquals(4096, Syscalls.pageSize());
+    }
+
+    static long openFds() throws IOException {
+        try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.count();
+        }
+    }
+}
