@@ -1,5 +1,6 @@
 package io.jvfio.launcher;
 
+import io.jvfio.memory.MemoryBackendConfig;
 import io.jvfio.vmm.device.DeviceConfig;
 import io.jvfio.vmm.device.DeviceRegistry;
 import io.jvfio.vmm.kvm.Kvm;
@@ -11,7 +12,9 @@ import io.jvfio.vmm.options.Property;
 
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -40,6 +43,9 @@ final class CommandLine {
     private static final Property ACCEL = Property.choice("accel", List.of("kvm", "none"), null,
             "Run the guest on KVM, or drive the device from the host side");
     private static final Property NAME = Property.string("guest", "The VM's name");
+    private static final Property MACHINE_TYPE = Property.choice("type", List.of("pc"), "pc", "The machine type");
+    private static final Property MEMORY_BACKEND = Property.string("memory-backend",
+            "The id of the -object memory backend that holds guest RAM");
 
     private final DeviceRegistry devices;
 
@@ -56,7 +62,12 @@ final class CommandLine {
 
                 Options (QEMU's syntax; --option works as well as -option):
                   -m [size=]SIZE        guest RAM, e.g. 64M or 1G; a number without suffix counts MiB
-                                        (default: 64M)
+                                        (default: 64M), in a memfd
+                  -object memory-backend-memfd,id=ID,size=SIZE[,hugetlb=on]
+                  -object memory-backend-file,id=ID,size=SIZE,mem-path=DIR
+                                        a memory backend for guest RAM (hugetlbfs, huge pages)
+                  -machine [type=]pc[,memory-backend=ID]
+                                        the machine; memory-backend= puts guest RAM in that object
                   -device DRIVER[,PROP=VALUE,...]
                                         add a device; repeatable. '-device help' lists the drivers,
                                         '-device DRIVER,help' the properties of one
@@ -71,6 +82,7 @@ final class CommandLine {
                 Examples:
                   jvfio -device help
                   jvfio -m 512M -device vfio-pci,host=0000:01:00.0,addr=04.0
+                  jvfio -object memory-backend-memfd,id=ram0,size=1G,hugetlb=on -machine memory-backend=ram0
                   jvfio -device vfio-user-pci,socket=/tmp/edu.sock
                 """;
     }
@@ -79,6 +91,8 @@ final class CommandLine {
         Long memory = null;
         String accel = null;
         String name = null;
+        String memoryBackend = null;
+        Map<String, MemoryBackendConfig> objects = new LinkedHashMap<>();
         List<DeviceConfig> configs = new ArrayList<>();
         Set<String> ids = new HashSet<>();
 
@@ -97,7 +111,7 @@ final class CommandLine {
                     return new ShowText(Version.describe());
                 }
                 case "-enable-kvm" -> accel = once(arg, accel, "kvm");
-                case "-m", "-device", "-accel", "-name" -> {
+                case "-m", "-device", "-accel", "-name", "-object", "-machine", "-M" -> {
                     if (i + 1 >= args.length) {
                         throw new UsageException(arg + ": requires an argument (jvfio --help shows its form)");
                     }
@@ -113,6 +127,29 @@ final class CommandLine {
                                 accel = once(arg, accel, single(s, "-accel", ACCEL).string("accel"));
                             }
                             case "-name" -> name = once(arg, name, guestName(value));
+                            case "-object" -> {
+                                OptionString s = OptionString.parse(value, MemoryBackendConfig.IMPLIED_KEY);
+                                if (s.helpRequested()) {
+                                    return new ShowText("List of user creatable objects:\n  memory-backend-file\n"
+                                            + "  memory-backend-memfd\n");
+                                }
+                                MemoryBackendConfig o = MemoryBackendConfig.parse(s);
+                                if (objects.putIfAbsent(o.id(), o) != null) {
+                                    throw new OptionsException("Duplicate ID '" + o.id() + "' for object");
+                                }
+                            }
+                            case "-machine", "-M" -> {
+                                OptionString s = OptionString.parse(value, "type");
+                                if (s.helpRequested()) {
+                                    return new ShowText("Supported machines are:\n"
+                                            + "pc                   x86 PC: RAM below 3 GiB and from 4 GiB, a PCI host "
+                                            + "bridge (default)\n");
+                                }
+                                OptionValues v = OptionValues.bind("-machine", List.of(MACHINE_TYPE, MEMORY_BACKEND), s,
+                                        Set.of(), OptionValues.UnknownKey.PARAMETER);
+                                memoryBackend = once(arg, memoryBackend, v.has("memory-backend")
+                                        ? v.string("memory-backend") : "");
+                            }
                             default -> {
                                 OptionString s = OptionString.parse(value, "driver");
                                 String help = devices.help(s);
@@ -144,8 +181,36 @@ final class CommandLine {
                         + Kvm.DEVICE);
             }
         }
-        return new Launch(new MachineConfig(memory != null ? memory : DEFAULT_MEMORY, accelerator, chosen,
-                name, configs));
+        return new Launch(new MachineConfig(ram(memory, memoryBackend, objects), accelerator, chosen, name,
+                configs));
+    }
+
+    /** Guest RAM: the backend -machine names (whose size -m may repeat), else a memfd of -m's size. */
+    private static MemoryBackendConfig ram(Long memory, String backendId, Map<String, MemoryBackendConfig> objects)
+            throws UsageException {
+        MemoryBackendConfig ram;
+        if (backendId != null && !backendId.isEmpty()) {
+            ram = objects.get(backendId);
+            if (ram == null) {
+                throw new UsageException("-machine memory-backend=" + backendId + ": there is no memory backend '"
+                        + backendId + "'" + (objects.isEmpty() ? "; create it with -object memory-backend-memfd,id="
+                        + backendId + ",size=SIZE" : " (the memory backends are " + String.join(", ", objects.keySet())
+                        + ")"));
+            }
+            if (memory != null && memory != ram.size()) {
+                throw new UsageException("-m " + (memory >> 20) + "M does not match the size of memory backend '"
+                        + backendId + "' (" + (ram.size() >> 20) + "M); drop -m or make them equal");
+            }
+        } else {
+            ram = MemoryBackendConfig.ram(memory != null ? memory : DEFAULT_MEMORY);
+        }
+        for (MemoryBackendConfig o : objects.values()) {
+            if (o != ram) {
+                throw new UsageException("-object " + o + ": memory backend '" + o.id() + "' is not used; give it to "
+                        + "the machine with -machine memory-backend=" + o.id());
+            }
+        }
+        return ram;
     }
 
     private static <T> T once(String option, T previous, T value) throws UsageException {

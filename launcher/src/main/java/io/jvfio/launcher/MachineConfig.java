@@ -1,14 +1,16 @@
 package io.jvfio.launcher;
 
+import io.jvfio.memory.MemoryBackendConfig;
 import io.jvfio.vmm.device.DeviceConfig;
 
 import java.util.List;
 
 /**
- * A checked command line: guest RAM size, accelerator (and whether the user chose it or it was
+ * A checked command line: the backend of guest RAM (from {@code -m}, or the {@code -object} that
+ * {@code -machine memory-backend=} names), the accelerator (and whether the user chose it or it was
  * picked because /dev/kvm is or is not usable), the VM's name and its devices in order.
  */
-record MachineConfig(long memorySize, Accelerator accelerator, boolean acceleratorChosen, String name,
+record MachineConfig(MemoryBackendConfig ram, Accelerator accelerator, boolean acceleratorChosen, String name,
                      List<DeviceConfig> devices) {
 
     MachineConfig {

@@ -1,7 +1,13 @@
 package io.jvfio.launcher;
 
+import io.jvfio.memory.GuestMemory;
+import io.jvfio.memory.GuestMemoryException;
+import io.jvfio.memory.GuestRegion;
+import io.jvfio.memory.MemoryBackend;
+import io.jvfio.memory.X86RamLayout;
 import io.jvfio.vmm.device.DeviceConfig;
 import io.jvfio.vmm.device.DeviceRegistry;
+import io.jvfio.vmm.linux.SyscallException;
 
 import java.io.PrintStream;
 
@@ -34,13 +40,29 @@ public final class Main {
             return 0;
         }
         MachineConfig config = ((CommandLine.Launch) command).config();
-        out.println("machine: " + (config.memorySize() >> 20) + " MiB of RAM, accel "
-                + config.accelerator().option() + (config.acceleratorChosen() ? "" : " (chosen by availability)")
-                + (config.name() != null ? ", name \"" + config.name() + "\"" : ""));
+        try (GuestMemory memory = new GuestMemory()) {
+            MemoryBackend ram = MemoryBackend.create(config.ram());
+            try {
+                X86RamLayout.install(memory, ram);
+            } catch (RuntimeException e) {
+                ram.close();
+                throw e;
+            }
+            out.println("machine: pc, " + (config.ram().size() >> 20) + " MiB of RAM, accel "
+                    + config.accelerator().option() + (config.acceleratorChosen() ? "" : " (chosen by availability)")
+                    + (config.name() != null ? ", name \"" + config.name() + "\"" : ""));
+            for (GuestRegion r : memory.regions()) {
+                out.println("memory: " + r + " <- " + r.backend()
+                        + (r.backendOffset() != 0 ? " at offset 0x" + Long.toHexString(r.backendOffset()) : ""));
+            }
+        } catch (GuestMemoryException | SyscallException e) {
+            err.println("jvfio: " + e.getMessage());
+            return 1;
+        }
         for (DeviceConfig d : config.devices()) {
             out.println("device: " + d);
         }
-        err.println("jvfio: the options are valid, but this build cannot run a VM yet: guest memory, the KVM "
+        err.println("jvfio: the options are valid, but this build cannot run a VM yet: interrupt routing, the KVM "
                 + "back end and the passthrough device model are still to come; nothing was run");
         return EXIT_NOT_AVAILABLE;
     }

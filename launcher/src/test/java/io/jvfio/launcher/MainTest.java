@@ -91,6 +91,39 @@ class MainTest {
     }
 
     @Test
+    void guestRamFromAMemoryBackendObject() {
+        Result r = run("-accel", "none", "-object", "memory-backend-memfd,id=ram0,size=3200M",
+                "-machine", "memory-backend=ram0");
+        assertEquals(Main.EXIT_NOT_AVAILABLE, r.status, r.err);
+        assertEquals("""
+                machine: pc, 3200 MiB of RAM, accel none
+                memory: 'ram-below-4g' [0x0-0xbfffffff] <- 'ram0' (3200M, memfd)
+                memory: 'ram-above-4g' [0x100000000-0x107ffffff] <- 'ram0' (3200M, memfd) at offset 0xc0000000
+                """, r.out);
+        assertEquals(Main.EXIT_NOT_AVAILABLE, run("-accel", "none", "-m", "1G", "-object",
+                "memory-backend-memfd,id=r,size=1G", "-M", "pc,memory-backend=r").status);
+    }
+
+    @Test
+    void memoryBackendMistakes() {
+        assertRejected("jvfio: -object memory-backend-memfd,id=a,size=1G,sise=2: Property 'memory-backend-memfd.sise' "
+                + "not found (did you mean 'size'? -device memory-backend-memfd,help lists them)",
+                "-object", "memory-backend-memfd,id=a,size=1G,sise=2");
+        assertRejected("jvfio: -machine memory-backend=ram0: there is no memory backend 'ram0'; create it with -object "
+                + "memory-backend-memfd,id=ram0,size=SIZE", "-machine", "memory-backend=ram0");
+        assertRejected("jvfio: -m 256M does not match the size of memory backend 'r' (512M); drop -m or make them equal",
+                "-m", "256M", "-object", "memory-backend-memfd,id=r,size=512M", "-machine", "memory-backend=r");
+        assertRejected("jvfio: -object memory-backend-memfd,id=r,size=1G: memory backend 'r' is not used; give it to "
+                + "the machine with -machine memory-backend=r", "-object", "memory-backend-memfd,id=r,size=1G");
+        assertRejected("jvfio: -object memory-backend-memfd,id=r,size=1G: Duplicate ID 'r' for object",
+                "-object", "memory-backend-memfd,id=r,size=1G", "-object", "memory-backend-memfd,id=r,size=1G");
+        assertRejected("jvfio: -machine q35: Parameter 'type' does not accept value 'q35' (use pc)", "-machine", "q35");
+        assertRejected("jvfio: memory-backend-memfd 'r': size 1M is not a multiple of the huge page size (2M)",
+                "-accel", "none", "-object", "memory-backend-memfd,id=r,size=1M,hugetlb=on",
+                "-machine", "memory-backend=r");
+    }
+
+    @Test
     void helpAndVersionGoToStdout() {
         Result help = run("--help");
         assertEquals(0, help.status);
@@ -110,7 +143,8 @@ class MainTest {
                 "-device", "vfio-user-pci,socket=/tmp/edu.sock");
         assertEquals(Main.EXIT_NOT_AVAILABLE, r.status);
         assertEquals("""
-                machine: 512 MiB of RAM, accel none, name "web"
+                machine: pc, 512 MiB of RAM, accel none, name "web"
+                memory: 'ram-below-4g' [0x0-0x1fffffff] <- 'pc.ram' (512M, memfd)
                 device: vfio-pci,id=nic,host=0000:01:00.0,addr=04.0
                 device: vfio-user-pci,socket=/tmp/edu.sock
                 """, r.out);
@@ -123,7 +157,7 @@ class MainTest {
         assumeTrue(Files.isWritable(Path.of("/dev/kvm")), "/dev/kvm is not usable here");
         Result r = run("-accel", "kvm");
         assertEquals(Main.EXIT_NOT_AVAILABLE, r.status, r.toString());
-        assertTrue(r.out.startsWith("machine: 64 MiB of RAM, accel kvm\n"), r.out);
-        assertTrue(run().out.startsWith("machine: 64 MiB of RAM, accel kvm (chosen by availability)"));
+        assertTrue(r.out.startsWith("machine: pc, 64 MiB of RAM, accel kvm\n"), r.out);
+        assertTrue(run().out.startsWith("machine: pc, 64 MiB of RAM, accel kvm (chosen by availability)"));
     }
 }

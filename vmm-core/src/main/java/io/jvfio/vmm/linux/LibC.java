@@ -53,6 +53,9 @@ public final class LibC {
 
     public static native int ftruncate(int fd, long length);
 
+    /** {@code fcntl} with an integer argument (F_ADD_SEALS, F_GET_SEALS, F_DUPFD_CLOEXEC). */
+    public static native int fcntl(int fd, int cmd, int arg);
+
     public static native int eventfd(int initval, int flags);
 
     /** Adds {@code value} to the eventfd counter; by value, so concurrent writers share no buffer. */

@@ -8,7 +8,11 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
 import static io.jvfio.vmm.linux.LinuxConstants.MAP_ANONYMOUS;
+import static io.jvfio.vmm.linux.LinuxConstants.MAP_FIXED;
+import static io.jvfio.vmm.linux.LinuxConstants.MAP_NORESERVE;
 import static io.jvfio.vmm.linux.LinuxConstants.MAP_PRIVATE;
+import static io.jvfio.vmm.linux.LinuxConstants.PROT_READ;
+import static io.jvfio.vmm.linux.LinuxConstants.PROT_WRITE;
 
 /**
  * An {@code mmap} of a file (a memfd, a VFIO region, a vCPU's {@code kvm_run}) or of anonymous
@@ -98,6 +102,24 @@ public final class MemoryMapping implements AutoCloseable {
                     + name);
         }
         return new Pointer(base).getByteBuffer(offset, length).order(ByteOrder.nativeOrder());
+    }
+
+    /**
+     * Atomically replaces what this maps with private anonymous zero pages (MAP_FIXED over the same
+     * range), keeping the address range reserved until {@link #close()}. A thread still holding a
+     * view then reads zeros and writes into scratch instead of faulting on unmapped memory, while
+     * the file's pages are no longer mapped here and can be freed once their fd is closed.
+     */
+    public void replaceWithZeroPages() {
+        long base = address;
+        if (base == 0) {
+            throw new IllegalStateException(name + " is unmapped");
+        }
+        long r = LibC.mmap(base, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+                -1, 0);
+        if (r == -1L) {
+            throw new SyscallException("mmap(MAP_FIXED) over", name, Syscalls.lastErrno());
+        }
     }
 
     @Override

@@ -61,6 +61,31 @@ public final class Syscalls {
         }
     }
 
+    /** Adds seals (F_SEAL_SHRINK...) to a memfd, so no holder of the fd can change what they forbid. */
+    public static void addSeals(OwnedFd fd, int seals) {
+        if (LibC.fcntl(fd.get(), LinuxConstants.F_ADD_SEALS, seals) < 0) {
+            throw new SyscallException("fcntl(F_ADD_SEALS)", fd.name(), lastErrno());
+        }
+    }
+
+    /** The seals of a memfd. */
+    public static int seals(OwnedFd fd) {
+        int r = LibC.fcntl(fd.get(), LinuxConstants.F_GET_SEALS, 0);
+        if (r < 0) {
+            throw new SyscallException("fcntl(F_GET_SEALS)", fd.name(), lastErrno());
+        }
+        return r;
+    }
+
+    /** A second descriptor for the same open file, close-on-exec, owned by the caller. */
+    public static OwnedFd dup(OwnedFd fd) {
+        int r = LibC.fcntl(fd.get(), LinuxConstants.F_DUPFD_CLOEXEC, 0);
+        if (r < 0) {
+            throw new SyscallException("fcntl(F_DUPFD_CLOEXEC)", fd.name(), lastErrno());
+        }
+        return OwnedFd.adopt(r, fd.name());
+    }
+
     /** Reads up to {@code count} bytes into native memory at {@code address}; 0 at end of file. */
     public static long read(OwnedFd fd, long address, long count) {
         long n;

@@ -1,0 +1,19 @@
+package io.jvfio.memory;
+
+/**
+ * A guest memory access or configuration that cannot be honoured: an address outside guest RAM, an
+ * access crossing a region's end, overlapping regions, a size that is not a page multiple. The
+ * message names the address and the region concerned.
+ */
+public final class GuestMemoryException extends RuntimeException {
+
+    private static final long serialVersionUID = 1L;
+
+    public GuestMemoryException(String message) {
+        super(message);
+    }
+
+    public GuestMemoryException(String message, Throwable cause) {
+        super(message, cause);
+    }
+}

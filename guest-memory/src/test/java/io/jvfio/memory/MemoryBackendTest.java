@@ -1,0 +1,115 @@
+package io.jvfio.memory;
+
+import io.jvfio.vmm.linux.Errno;
+import io.jvfio.vmm.linux.LibC;
+import io.jvfio.vmm.linux.MemoryMapping;
+import io.jvfio.vmm.linux.OwnedFd;
+import io.jvfio.vmm.linux.Syscalls;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.stream.Stream;
+
+import static io.jvfio.vmm.linux.LinuxConstants.F_SEAL_GROW;
+import static io.jvfio.vmm.linux.LinuxConstants.F_SEAL_SEAL;
+import static io.jvfio.vmm.linux.LinuxConstants.F_SEAL_SHRINK;
+import static io.jvfio.vmm.linux.LinuxConstants.MAP_SHARED;
+import static io.jvfio.vmm.linux.LinuxConstants.PROT_READ;
+import static io.jvfio.vmm.linux.LinuxConstants.PROT_WRITE;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/** Backends on real memfds, files and huge pages. */
+class MemoryBackendTest {
+
+    @Test
+    void aMemfdIsSealedSoAPeerCannotTruncateIt() {
+        try (MemoryBackend ram = MemoryBackend.memfd("sealed", 1 << 20, false);
+             OwnedFd peer = Syscalls.dup(ram.fd())) {
+            assertEquals(F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, Syscalls.seals(ram.fd()));
+            // What a hostile vfio-user server would try: shrinking the memory under the VMM.
+            assertEquals(-1, LibC.ftruncate(peer.get(), 0));
+            assertEquals(Errno.EPERM.number(), Syscalls.lastErrno());
+            assertEquals(-1, LibC.ftruncate(peer.get(), 2 << 20));
+            assertTrue(ram.fd().name().startsWith("memfd:sealed"));
+        }
+    }
+
+    @Test
+    void sizesMustBePageMultiples() {
+        assertEquals("memory-backend-memfd 'odd': size 4097B is not a multiple of the page size (4K)",
+                assertThrows(GuestMemoryException.class, () -> MemoryBackend.memfd("odd", 4097, false)).getMessage());
+        assertEquals("memory-backend-memfd 'none': size must be positive, not 0",
+                assertThrows(GuestMemoryException.class, () -> MemoryBackend.memfd("none", 0, false)).getMessage());
+        assertEquals("memory-backend-memfd 'huge': size 1M is not a multiple of the huge page size (2M)",
+                assertThrows(GuestMemoryException.class, () -> MemoryBackend.memfd("huge", 1 << 20, true)).getMessage());
+    }
+
+    @Test
+    void aFileBackendInADirectoryLeavesNoFileBehind(@TempDir Path dir) throws IOException {
+        try (MemoryBackend ram = MemoryBackend.file("f", 1 << 20, dir);
+             MemoryMapping peer = MemoryMapping.map(ram.fd(), 0, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED)) {
+            try (Stream<Path> files = Files.list(dir)) {
+                assertEquals(0, files.count(), "the file is unlinked at once");
+            }
+            try (GuestMemory mem = new GuestMemory()) {
+                mem.addRegion("f", 0, ram);
+                mem.writeU32(64, 0xcafe);
+                assertEquals(0xcafe, peer.byteBuffer().order(ByteOrder.LITTLE_ENDIAN).getInt(64));
+            }
+        }
+    }
+
+    @Test
+    void aFileBackendAtAPathUsesThatFile(@TempDir Path dir) {
+        Path file = dir.resolve("guest.ram");
+        try (MemoryBackend ram = MemoryBackend.file("named", 64 << 10, file)) {
+            assertTrue(Files.exists(file));
+            assertEquals(64 << 10, file.toFile().length());
+            assertEquals(file.toString(), ram.fd().name());
+        }
+    }
+
+    @Test
+    void hugePagesWhenTheMachineHasThemAndAClearErrorWhenNot() throws IOException {
+        long pageSize = MemoryBackend.HugePages.defaultSize();
+        long free = MemoryBackend.HugePages.free(pageSize);
+        // Asking for more than is free must fail with the numbers and the fix, not a bare ENOMEM.
+        long tooMany = (free + 2) * pageSize;
+        GuestMemoryException e = assertThrows(GuestMemoryException.class,
+                () -> MemoryBackend.memfd("big", tooMany, true));
+        assertEquals("memory-backend-memfd 'big': cannot get " + (free + 2) + " huge pages of " + Sizes.format(pageSize)
+                + " (" + free + " free); reserve them, e.g. echo " + (free + 2) + " > /proc/sys/vm/nr_hugepages",
+                e.getMessage());
+
+        // With pages reserved (this test reserves two if it may, and gives them back), it works.
+        Path nr = Path.of("/proc/sys/vm/nr_hugepages");
+        long before = Long.parseLong(Files.readString(nr).trim());
+        boolean reserved = false;
+        if (free < 2) {
+            assumeTrue(Files.isWritable(nr), "no free huge pages and no permission to reserve some");
+            Files.writeString(nr, Long.toString(before + 2 - free));
+            reserved = true;
+        }
+        try {
+            assumeTrue(MemoryBackend.HugePages.free(pageSize) >= 2, "the kernel could not reserve huge pages");
+            try (MemoryBackend ram = MemoryBackend.memfd("huge", 2 * pageSize, true);
+                 GuestMemory mem = new GuestMemory()) {
+                assertEquals(pageSize, ram.pageSize());
+                mem.addRegion("huge", 0, ram);
+                mem.writeU64(pageSize + 8, 77);
+                assertEquals(77, mem.readU64(pageSize + 8));
+            }
+        } finally {
+            if (reserved) {
+                Files.writeString(nr, Long.toString(before));
+            }
+        }
+    }
+}
