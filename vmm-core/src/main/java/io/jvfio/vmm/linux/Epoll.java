@@ -39,7 +39,7 @@ public final class Epoll implements AutoCloseable {
         }
         int fd = LibC.epoll_create1(EPOLL_CLOEXEC);
         if (fd < 0) {
-            throw new SyscallException("epoll_create1", name, Syscalls.lastErrno());
+            throw new SyscallException("epoll_create1", name, LibC.errno());
         }
         this.epfd = OwnedFd.adopt(fd, "epoll:" + name);
         this.maxEvents = maxEvents;
@@ -67,7 +67,7 @@ public final class Epoll implements AutoCloseable {
         event.putLong(EVENT_DATA, data);
         if (LibC.epoll_ctl(epfd.get(), op, fd.get(), scratch.address()) < 0) {
             throw new SyscallException("epoll_ctl(" + opName + ", " + fd.name() + ")", epfd.name(),
-                    Syscalls.lastErrno());
+                    LibC.errno());
         }
     }
 
@@ -78,7 +78,7 @@ public final class Epoll implements AutoCloseable {
     public int waitReady(int timeoutMillis) {
         int n = LibC.epoll_wait(epfd.get(), readyAddress, maxEvents, timeoutMillis);
         if (n < 0) {
-            int errno = Syscalls.lastErrno();
+            int errno = LibC.errno();
             if (errno == Errno.EINTR.number()) {
                 return 0;
             }

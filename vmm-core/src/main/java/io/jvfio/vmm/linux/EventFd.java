@@ -19,7 +19,7 @@ public final class EventFd implements AutoCloseable {
     public EventFd(String name) {
         int raw = LibC.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (raw < 0) {
-            throw new SyscallException("eventfd", name, Syscalls.lastErrno());
+            throw new SyscallException("eventfd", name, LibC.errno());
         }
         this.fd = OwnedFd.adopt(raw, "eventfd:" + name);
     }
@@ -36,7 +36,7 @@ public final class EventFd implements AutoCloseable {
     /** Adds {@code count} (at least 1) to the counter, waking a reader. */
     public void signal(long count) {
         if (LibC.eventfd_write(fd.get(), count) < 0) {
-            throw new SyscallException("eventfd_write", fd.name(), Syscalls.lastErrno());
+            throw new SyscallException("eventfd_write", fd.name(), LibC.errno());
         }
     }
 
@@ -51,16 +51,14 @@ public final class EventFd implements AutoCloseable {
      */
     public long read() {
         ThreadScratch scratch = ThreadScratch.get();
-        long n;
-        do {
-            n = LibC.read(fd.get(), scratch.address(), 8);
-        } while (n < 0 && Syscalls.lastErrno() == Errno.EINTR.number());
-        if (n < 0) {
-            int errno = Syscalls.lastErrno();
+        while (LibC.read(fd.get(), scratch.address(), 8) < 0) {
+            int errno = LibC.errno();
             if (errno == Errno.EAGAIN.number()) {
                 return 0;
             }
-            throw new SyscallException("read", fd.name(), errno);
+            if (errno != Errno.EINTR.number()) {
+                throw new SyscallException("read", fd.name(), errno);
+            }
         }
         return scratch.u64At(0);
     }

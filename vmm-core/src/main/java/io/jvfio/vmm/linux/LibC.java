@@ -9,7 +9,7 @@ import com.sun.jna.Platform;
  * is linked straight to its symbol, with no proxy and no per-call reflection, and every pointer is
  * passed as a raw {@code long} address so that a call allocates nothing on the Java heap.
  *
- * <p>These are the raw calls: they return -1 and leave errno in {@link Native#getLastError()}.
+ * <p>These are the raw calls: they return -1 and leave errno for {@link #errno()}.
  * Code outside the syscall layer goes through {@link Syscalls} and the fd-owning types, which turn
  * a failure into a {@link SyscallException} naming the operation, the object and the errno.
  *
@@ -25,6 +25,15 @@ public final class LibC {
     }
 
     private LibC() {
+    }
+
+    /**
+     * The errno of this thread's last call through this class. Read it at once, before anything else
+     * that might make a native call on this thread: even a class's static initializer can, and it
+     * would replace the value JNA recorded.
+     */
+    public static int errno() {
+        return Native.getLastError();
     }
 
     public static native int open(String path, int flags, int mode);

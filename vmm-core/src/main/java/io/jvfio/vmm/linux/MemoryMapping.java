@@ -61,7 +61,7 @@ public final class MemoryMapping implements AutoCloseable {
         }
         long addr = LibC.mmap(0L, length, prot, flags, fd, offset);
         if (addr == -1L) {
-            throw new SyscallException("mmap", name, Syscalls.lastErrno());
+            throw new SyscallException("mmap", name, LibC.errno());
         }
         return new MemoryMapping(addr, length, name);
     }
@@ -118,7 +118,7 @@ public final class MemoryMapping implements AutoCloseable {
         long r = LibC.mmap(base, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
                 -1, 0);
         if (r == -1L) {
-            throw new SyscallException("mmap(MAP_FIXED) over", name, Syscalls.lastErrno());
+            throw new SyscallException("mmap(MAP_FIXED) over", name, LibC.errno());
         }
     }
 
@@ -126,7 +126,7 @@ public final class MemoryMapping implements AutoCloseable {
     public void close() {
         long old = (long) ADDRESS.getAndSet(this, 0L);
         if (old != 0 && LibC.munmap(old, length) < 0) {
-            throw new SyscallException("munmap", name, Syscalls.lastErrno());
+            throw new SyscallException("munmap", name, LibC.errno());
         }
     }
 

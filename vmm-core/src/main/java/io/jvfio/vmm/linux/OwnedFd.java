@@ -1,7 +1,5 @@
 package io.jvfio.vmm.linux;
 
-import com.sun.jna.Native;
-
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 
@@ -78,7 +76,7 @@ public final class OwnedFd implements AutoCloseable {
             return;
         }
         if (LibC.close(old) < 0) {
-            int errno = Native.getLastError();
+            int errno = LibC.errno();
             if (errno != Errno.EINTR.number()) {
                 throw new SyscallException("close", name, errno);
             }

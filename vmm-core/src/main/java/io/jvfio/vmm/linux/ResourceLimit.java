@@ -30,7 +30,7 @@ public record ResourceLimit(String resource, long soft, long hard) {
     private static ResourceLimit get(int resource, String name) {
         ThreadScratch scratch = ThreadScratch.get();
         if (LibC.getrlimit(resource, scratch.address()) < 0) {
-            throw new SyscallException("getrlimit", name, Syscalls.lastErrno());
+            throw new SyscallException("getrlimit", name, LibC.errno());
         }
         return new ResourceLimit(name, scratch.u64At(RLIM_CUR), scratch.u64At(RLIM_MAX));
     }

@@ -135,7 +135,7 @@ public final class SocketMessage {
             if (n >= 0) {
                 return n;
             }
-            int errno = Syscalls.lastErrno();
+            int errno = LibC.errno();
             if (errno == Errno.EAGAIN.number()) {
                 return -1;
             }
@@ -172,7 +172,7 @@ public final class SocketMessage {
             if (n >= 0) {
                 break;
             }
-            int errno = Syscalls.lastErrno();
+            int errno = LibC.errno();
             if (errno == Errno.EAGAIN.number()) {
                 return -1;
             }

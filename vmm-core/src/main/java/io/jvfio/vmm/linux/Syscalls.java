@@ -1,7 +1,5 @@
 package io.jvfio.vmm.linux;
 
-import com.sun.jna.Native;
-
 import static io.jvfio.vmm.linux.LinuxConstants.MFD_CLOEXEC;
 import static io.jvfio.vmm.linux.LinuxConstants.O_CLOEXEC;
 import static io.jvfio.vmm.linux.LinuxConstants.SOCK_CLOEXEC;
@@ -15,56 +13,58 @@ import static io.jvfio.vmm.linux.LinuxConstants._SC_PAGESIZE;
  */
 public final class Syscalls {
 
-    private static final long PAGE_SIZE = LibC.sysconf(_SC_PAGESIZE);
-
     private Syscalls() {
     }
 
-    /** The errno of the last failed call on this thread. */
-    public static int lastErrno() {
-        return Native.getLastError();
+    /**
+     * Held apart so that loading Syscalls makes no native call: a call in a static initializer that
+     * ran between a failed call and the read of its errno would overwrite it.
+     */
+    private static final class PageSize {
+        static final long VALUE = LibC.sysconf(_SC_PAGESIZE);
     }
 
     /** The system page size, the granule of mmap, memfd sizes and VFIO DMA mappings. */
     public static long pageSize() {
-        return PAGE_SIZE;
+        return PageSize.VALUE;
     }
 
     /** {@code open(path, flags | O_CLOEXEC)}. */
     public static OwnedFd open(String path, int flags) {
-        int fd;
-        do {
-            fd = LibC.open(path, flags | O_CLOEXEC, 0);
-        } while (fd < 0 && lastErrno() == Errno.EINTR.number());
-        if (fd < 0) {
-            throw new SyscallException("open", path, lastErrno());
+        while (true) {
+            int fd = LibC.open(path, flags | O_CLOEXEC, 0);
+            if (fd >= 0) {
+                return OwnedFd.adopt(fd, path);
+            }
+            int errno = LibC.errno();
+            if (errno != Errno.EINTR.number()) {
+                throw new SyscallException("open", path, errno);
+            }
         }
-        return OwnedFd.adopt(fd, path);
     }
 
     /** An anonymous memory file, named {@code memfd:name} in {@code /proc/self/fd}, close-on-exec. */
     public static OwnedFd memfdCreate(String name, int flags) {
         int fd = LibC.memfd_create(name, flags | MFD_CLOEXEC);
         if (fd < 0) {
-            throw new SyscallException("memfd_create", "memfd:" + name, lastErrno());
+            throw new SyscallException("memfd_create", "memfd:" + name, LibC.errno());
         }
         return OwnedFd.adopt(fd, "memfd:" + name);
     }
 
     public static void ftruncate(OwnedFd fd, long length) {
-        int r;
-        do {
-            r = LibC.ftruncate(fd.get(), length);
-        } while (r < 0 && lastErrno() == Errno.EINTR.number());
-        if (r < 0) {
-            throw new SyscallException("ftruncate to " + length + " bytes", fd.name(), lastErrno());
+        while (LibC.ftruncate(fd.get(), length) < 0) {
+            int errno = LibC.errno();
+            if (errno != Errno.EINTR.number()) {
+                throw new SyscallException("ftruncate to " + length + " bytes", fd.name(), errno);
+            }
         }
     }
 
     /** Adds seals (F_SEAL_SHRINK...) to a memfd, so no holder of the fd can change what they forbid. */
     public static void addSeals(OwnedFd fd, int seals) {
         if (LibC.fcntl(fd.get(), LinuxConstants.F_ADD_SEALS, seals) < 0) {
-            throw new SyscallException("fcntl(F_ADD_SEALS)", fd.name(), lastErrno());
+            throw new SyscallException("fcntl(F_ADD_SEALS)", fd.name(), LibC.errno());
         }
     }
 
@@ -72,7 +72,7 @@ public final class Syscalls {
     public static int seals(OwnedFd fd) {
         int r = LibC.fcntl(fd.get(), LinuxConstants.F_GET_SEALS, 0);
         if (r < 0) {
-            throw new SyscallException("fcntl(F_GET_SEALS)", fd.name(), lastErrno());
+            throw new SyscallException("fcntl(F_GET_SEALS)", fd.name(), LibC.errno());
         }
         return r;
     }
@@ -81,69 +81,79 @@ public final class Syscalls {
     public static OwnedFd dup(OwnedFd fd) {
         int r = LibC.fcntl(fd.get(), LinuxConstants.F_DUPFD_CLOEXEC, 0);
         if (r < 0) {
-            throw new SyscallException("fcntl(F_DUPFD_CLOEXEC)", fd.name(), lastErrno());
+            throw new SyscallException("fcntl(F_DUPFD_CLOEXEC)", fd.name(), LibC.errno());
         }
         return OwnedFd.adopt(r, fd.name());
     }
 
     /** Reads up to {@code count} bytes into native memory at {@code address}; 0 at end of file. */
     public static long read(OwnedFd fd, long address, long count) {
-        long n;
-        do {
-            n = LibC.read(fd.get(), address, count);
-        } while (n < 0 && lastErrno() == Errno.EINTR.number());
-        if (n < 0) {
-            throw new SyscallException("read", fd.name(), lastErrno());
+        while (true) {
+            long n = LibC.read(fd.get(), address, count);
+            if (n >= 0) {
+                return n;
+            }
+            int errno = LibC.errno();
+            if (errno != Errno.EINTR.number()) {
+                throw new SyscallException("read", fd.name(), errno);
+            }
         }
-        return n;
     }
 
     public static long write(OwnedFd fd, long address, long count) {
-        long n;
-        do {
-            n = LibC.write(fd.get(), address, count);
-        } while (n < 0 && lastErrno() == Errno.EINTR.number());
-        if (n < 0) {
-            throw new SyscallException("write", fd.name(), lastErrno());
+        while (true) {
+            long n = LibC.write(fd.get(), address, count);
+            if (n >= 0) {
+                return n;
+            }
+            int errno = LibC.errno();
+            if (errno != Errno.EINTR.number()) {
+                throw new SyscallException("write", fd.name(), errno);
+            }
         }
-        return n;
     }
 
     /** Reads at a file offset, as VFIO region accesses are addressed (region offset + offset in region). */
     public static long pread(OwnedFd fd, long address, long count, long offset) {
-        long n;
-        do {
-            n = LibC.pread(fd.get(), address, count, offset);
-        } while (n < 0 && lastErrno() == Errno.EINTR.number());
-        if (n < 0) {
-            throw new SyscallException("pread of " + count + " bytes at 0x" + Long.toHexString(offset), fd.name(),
-                    lastErrno());
+        while (true) {
+            long n = LibC.pread(fd.get(), address, count, offset);
+            if (n >= 0) {
+                return n;
+            }
+            int errno = LibC.errno();
+            if (errno != Errno.EINTR.number()) {
+                throw new SyscallException("pread of " + count + " bytes at 0x" + Long.toHexString(offset),
+                        fd.name(), errno);
+            }
         }
-        return n;
     }
 
     public static long pwrite(OwnedFd fd, long address, long count, long offset) {
-        long n;
-        do {
-            n = LibC.pwrite(fd.get(), address, count, offset);
-        } while (n < 0 && lastErrno() == Errno.EINTR.number());
-        if (n < 0) {
-            throw new SyscallException("pwrite of " + count + " bytes at 0x" + Long.toHexString(offset), fd.name(),
-                    lastErrno());
+        while (true) {
+            long n = LibC.pwrite(fd.get(), address, count, offset);
+            if (n >= 0) {
+                return n;
+            }
+            int errno = LibC.errno();
+            if (errno != Errno.EINTR.number()) {
+                throw new SyscallException("pwrite of " + count + " bytes at 0x" + Long.toHexString(offset),
+                        fd.name(), errno);
+            }
         }
-        return n;
     }
 
     /** An ioctl with an integer argument (or none); returns the kernel's non-negative result. */
     public static int ioctl(OwnedFd fd, IoctlRequest request, long arg) {
-        int r;
-        do {
-            r = LibC.ioctl(fd.get(), request.number(), arg);
-        } while (r < 0 && lastErrno() == Errno.EINTR.number());
-        if (r < 0) {
-            throw new SyscallException(request.name(), fd.name(), lastErrno());
+        while (true) {
+            int r = LibC.ioctl(fd.get(), request.number(), arg);
+            if (r >= 0) {
+                return r;
+            }
+            int errno = LibC.errno();
+            if (errno != Errno.EINTR.number()) {
+                throw new SyscallException(request.name(), fd.name(), errno);
+            }
         }
-        return r;
     }
 
     /** An ioctl whose argument is a struct mirror. */
@@ -153,14 +163,16 @@ public final class Syscalls {
 
     /** An ioctl whose argument is a string, such as a device name for VFIO_GROUP_GET_DEVICE_FD. */
     public static int ioctl(OwnedFd fd, IoctlRequest request, String arg) {
-        int r;
-        do {
-            r = LibC.ioctl(fd.get(), request.number(), arg);
-        } while (r < 0 && lastErrno() == Errno.EINTR.number());
-        if (r < 0) {
-            throw new SyscallException(request.name() + "(\"" + arg + "\")", fd.name(), lastErrno());
+        while (true) {
+            int r = LibC.ioctl(fd.get(), request.number(), arg);
+            if (r >= 0) {
+                return r;
+            }
+            int errno = LibC.errno();
+            if (errno != Errno.EINTR.number()) {
+                throw new SyscallException(request.name() + "(\"" + arg + "\")", fd.name(), errno);
+            }
         }
-        return r;
     }
 
     /**
@@ -169,7 +181,7 @@ public final class Syscalls {
      */
     public static int ioctlOrErrno(OwnedFd fd, IoctlRequest request, long arg) {
         int r = LibC.ioctl(fd.get(), request.number(), arg);
-        return r < 0 ? -lastErrno() : r;
+        return r < 0 ? -LibC.errno() : r;
     }
 
     /**
@@ -179,21 +191,23 @@ public final class Syscalls {
     public static int poll(OwnedFd fd, int events, int timeoutMillis) {
         ThreadScratch scratch = ThreadScratch.get();
         scratch.putPollFd(fd.get(), events);
-        int r;
-        do {
-            r = LibC.poll(scratch.address(), 1, timeoutMillis);
-        } while (r < 0 && lastErrno() == Errno.EINTR.number());
-        if (r < 0) {
-            throw new SyscallException("poll", fd.name(), lastErrno());
+        while (true) {
+            int r = LibC.poll(scratch.address(), 1, timeoutMillis);
+            if (r >= 0) {
+                return r == 0 ? 0 : scratch.pollRevents();
+            }
+            int errno = LibC.errno();
+            if (errno != Errno.EINTR.number()) {
+                throw new SyscallException("poll", fd.name(), errno);
+            }
         }
-        return r == 0 ? 0 : scratch.pollRevents();
     }
 
     /** A connected pair of close-on-exec UNIX sockets of {@code type} (SOCK_STREAM, SOCK_SEQPACKET). */
     public static OwnedFd[] socketpair(int type, String name) {
         int[] sv = new int[2];
         if (LibC.socketpair(LinuxConstants.AF_UNIX, type | SOCK_CLOEXEC, 0, sv) < 0) {
-            throw new SyscallException("socketpair", name, lastErrno());
+            throw new SyscallException("socketpair", name, LibC.errno());
         }
         return new OwnedFd[] {OwnedFd.adopt(sv[0], name + "[0]"), OwnedFd.adopt(sv[1], name + "[1]")};
     }
