@@ -1,5 +1,8 @@
 /**
- * Interrupt delivery: device eventfds (MSI, MSI-X, INTx) read by one poller thread, published into an
- * LMAX Disruptor ring, and delivered to a virtual x86 interrupt controller or to KVM.
+ * Interrupt delivery: device eventfds (MSI, MSI-X, INTx) read by one epoll thread
+ * ({@link io.jvfio.irq.InterruptPoller}), published with their coalesced counts into an LMAX Disruptor
+ * ring, and delivered by {@link io.jvfio.irq.InterruptDispatcher} through the routing table to an
+ * {@link io.jvfio.irq.InterruptSink}: the {@link io.jvfio.irq.VirtualInterruptController} (x86 local
+ * APICs) or KVM. {@link io.jvfio.irq.InterruptRouter} puts the pieces together.
  */
 package io.jvfio.irq;

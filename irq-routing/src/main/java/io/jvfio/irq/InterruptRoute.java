@@ -1,0 +1,195 @@
+package io.jvfio.irq;
+
+import io.jvfio.vmm.linux.EventFd;
+import org.HdrHistogram.Histogram;
+import org.HdrHistogram.SingleWriterRecorder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One interrupt source and where it goes: a device's eventfd, the MSI message the guest programmed
+ * for it, its mask and pending bit, and its counters. Devices update the message when the guest
+ * writes an MSI or MSI-X entry, and mask or unmask it; the dispatcher delivers through it.
+ *
+ * <p>The dispatcher's delivery decision and mask/unmask are serialized on the route, so an
+ * interrupt is either delivered before a mask takes effect or held as pending, never both and never
+ * lost. Messages are immutable and swapped whole, so a delivery never sees half an update.
+ */
+public final class InterruptRoute {
+
+    private static final Logger LOG = LoggerFactory.getLogger(InterruptRoute.class);
+    /** Latencies are recorded up to 10 s, to 3 significant digits. */
+    private static final long HIGHEST_LATENCY = 10_000_000_000L;
+
+    private final int id;
+    private final int generation;
+    private final String name;
+    private final RouteKind kind;
+    private final EventFd trigger;
+    private final EventFd unmask;
+    private final InterruptSink sink;
+
+    private volatile MsiMessage message;
+    // Guarded by this.
+    private boolean masked;
+    private boolean intxAsserted;
+    private volatile boolean pending;
+    private volatile long pendingCount;
+    private volatile long delivered;
+    private volatile long coalesced;
+    private volatile long maskedPending;
+    private volatile long undeliverable;
+    private volatile long messages;
+    private volatile boolean undeliverableLogged;
+
+    /** Written by the dispatcher thread only. */
+    private final SingleWriterRecorder latency = new SingleWriterRecorder(HIGHEST_LATENCY, 3);
+    private final Histogram latencyTotal = new Histogram(HIGHEST_LATENCY, 3);
+    private Histogram latencyInterval;
+
+    InterruptRoute(int id, int generation, String name, RouteKind kind, EventFd trigger, EventFd unmask,
+            MsiMessage message, boolean masked, InterruptSink sink) {
+        this.id = id;
+        this.generation = generation;
+        this.name = name;
+        this.kind = kind;
+        this.trigger = trigger;
+        this.unmask = unmask;
+        this.message = message;
+        this.masked = masked;
+        this.sink = sink;
+    }
+
+    public int id() {
+        return id;
+    }
+
+    int generation() {
+        return generation;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public RouteKind kind() {
+        return kind;
+    }
+
+    /** The device's eventfd this route reads. The route does not own it. */
+    public EventFd trigger() {
+        return trigger;
+    }
+
+    /** The message the guest programmed, or null if none yet. */
+    public MsiMessage message() {
+        return message;
+    }
+
+    /** The guest wrote the MSI address/data (or MSI-X table entry) of this source. */
+    public void program(MsiMessage message) {
+        this.message = message;
+    }
+
+    /** The guest set the mask bit: interrupts are held as pending from now on. */
+    public synchronized void mask() {
+        masked = true;
+    }
+
+    /** The guest cleared the mask bit: a pending interrupt is delivered, once. */
+    public synchronized void unmask() {
+        masked = false;
+        if (pending) {
+            long count = pendingCount;
+            pending = false;
+            pendingCount = 0;
+            send(count, -1);
+        }
+    }
+
+    public synchronized boolean masked() {
+        return masked;
+    }
+
+    /** The pending bit: what an MSI-X PBA shows for this vector. */
+    public boolean pending() {
+        return pending;
+    }
+
+    /** Called by the dispatcher with the count read from the eventfd and when it was read. */
+    synchronized void signal(long count, long readNanos) {
+        if (masked) {
+            pending = true;
+            pendingCount += count;
+            maskedPending += count;
+            return;
+        }
+        if (kind == RouteKind.INTX && intxAsserted) {
+            // The line is still asserted, waiting for EOI: the interrupts merge into the one in flight.
+            delivered += count;
+            coalesced += count;
+            return;
+        }
+        send(count, readNanos);
+    }
+
+    /** Sends one message standing for {@code count} interrupts. Caller holds the lock. */
+    private void send(long count, long readNanos) {
+        MsiMessage m = message;
+        DeliveryStatus status = m == null ? DeliveryStatus.NOT_PROGRAMMED : sink.deliverMsi(m.address(), m.data());
+        messages++;
+        if (status == DeliveryStatus.DELIVERED) {
+            delivered += count;
+            coalesced += count - 1;
+            if (kind == RouteKind.INTX) {
+                intxAsserted = true;
+            }
+            if (readNanos >= 0) {
+                latency.recordValue(Math.min(System.nanoTime() - readNanos, HIGHEST_LATENCY));
+            }
+        } else {
+            undeliverable += count;
+            if (!undeliverableLogged) {
+                undeliverableLogged = true;
+                LOG.warn("interrupt route '{}': cannot deliver {}: {}; further failures of this route are only counted",
+                        name, m == null ? "an interrupt" : m, status.reason());
+            }
+        }
+    }
+
+    /**
+     * End of interrupt for {@code vector}: an asserted INTx line with that vector deasserts and its
+     * unmask eventfd is signalled, so VFIO re-enables the device's interrupt (and, if the device still
+     * asserts it, signals again).
+     */
+    synchronized void endOfInterrupt(int vector) {
+        MsiMessage m = message;
+        if (kind != RouteKind.INTX || !intxAsserted || m == null || m.vector() != vector) {
+            return;
+        }
+        intxAsserted = false;
+        if (unmask != null) {
+            unmask.signal();
+        }
+    }
+
+    /** The counters now, and the latency distribution so far. */
+    public RouteStats stats() {
+        Histogram h;
+        synchronized (latencyTotal) {
+            latencyInterval = latency.getIntervalHistogram(latencyInterval);
+            latencyTotal.add(latencyInterval);
+            h = latencyTotal.copy();
+        }
+        synchronized (this) {
+            return new RouteStats(name, kind, delivered, coalesced, maskedPending, undeliverable, messages, pending,
+                    pendingCount, h.getTotalCount(), h.getValueAtPercentile(50), h.getValueAtPercentile(99),
+                    h.getMaxValue());
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "route " + id + " '" + name + "' (" + kind + ")";
+    }
+}

@@ -1,0 +1,230 @@
+package io.jvfio.irq;
+
+import com.lmax.disruptor.ExceptionHandler;
+import com.lmax.disruptor.TimeoutException;
+import com.lmax.disruptor.dsl.Disruptor;
+import com.lmax.disruptor.dsl.ProducerType;
+import io.jvfio.vmm.linux.EventFd;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReferenceArray;
+
+/**
+ * Interrupt routing for a VM: a routing table of {@link InterruptRoute}s, the poller that reads their
+ * eventfds, the Disruptor ring, and the dispatcher that delivers to an {@link InterruptSink}.
+ *
+ * <pre>
+ *   device eventfd --epoll--&gt; poller --ring--&gt; dispatcher --route--&gt; sink (virtual APICs, KVM)
+ * </pre>
+ *
+ * Routes can be added, reprogrammed, masked and removed while interrupts are in flight.
+ */
+public final class InterruptRouter implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(InterruptRouter.class);
+
+    /** What the router did over its life, reported by {@link #shutdown()}. */
+    public record Totals(long delivered, long undeliverable, long pending, long removedRouteInterrupts,
+                         long strandedAtShutdown) {
+    }
+
+    private final InterruptSink sink;
+    private final InterruptRouterConfig config;
+    private final AtomicReferenceArray<InterruptRoute> routes;
+    private final List<InterruptRoute> intxRoutes = new CopyOnWriteArrayList<>();
+    private final List<RouteStats> removedStats = new ArrayList<>();
+    private final Disruptor<InterruptEvent> disruptor;
+    private final InterruptPoller poller;
+    private final InterruptDispatcher dispatcher;
+    private int nextGeneration = 1;
+    private boolean closed;
+
+    public InterruptRouter(InterruptSink sink, InterruptRouterConfig config) {
+        this.sink = sink;
+        this.config = config;
+        this.routes = new AtomicReferenceArray<>(config.maxRoutes());
+        this.dispatcher = new InterruptDispatcher(routes);
+        this.disruptor = new Disruptor<>(InterruptEvent::new, config.ringSize(), r -> {
+            Thread t = new Thread(r, "jvfio-irq-dispatch");
+            t.setDaemon(true);
+            return t;
+        }, ProducerType.SINGLE, config.waitStrategy().create());
+        disruptor.handleEventsWith(dispatcher);
+        disruptor.setDefaultExceptionHandler(new LoggingExceptionHandler());
+        disruptor.start();
+        this.poller = new InterruptPoller(disruptor.getRingBuffer(), routes, "jvfio-irq-poll");
+        poller.start();
+        sink.addEoiListener(this::endOfInterrupt);
+    }
+
+    public InterruptRouter(InterruptSink sink) {
+        this(sink, InterruptRouterConfig.DEFAULT);
+    }
+
+    public InterruptRouterConfig config() {
+        return config;
+    }
+
+    /**
+     * A route for an MSI or MSI-X vector signalled through {@code trigger}. MSI-X vectors start
+     * masked, as the spec's reset state has them; {@code message} may be null until the guest
+     * programs it.
+     */
+    public synchronized InterruptRoute addMsi(String name, RouteKind kind, EventFd trigger, MsiMessage message,
+            boolean masked) {
+        if (kind == RouteKind.INTX) {
+            throw new IllegalArgumentException("use addIntx for an INTx line");
+        }
+        return add(name, kind, trigger, null, message, masked);
+    }
+
+    /**
+     * The INTx line of a device: {@code trigger} signals the line asserted; on end of interrupt of the
+     * vector in {@code redirectionEntry} (an IOAPIC entry, sent as a level-triggered message),
+     * {@code unmask} is signalled so VFIO re-arms the line.
+     */
+    public synchronized InterruptRoute addIntx(String name, EventFd trigger, EventFd unmask,
+            MsiMessage redirectionEntry) {
+        if (redirectionEntry != null && !redirectionEntry.levelTriggered()) {
+            throw new IllegalArgumentException("INTx is level-triggered: " + redirectionEntry + " is edge-triggered");
+        }
+        InterruptRoute r = add(name, RouteKind.INTX, trigger, unmask, redirectionEntry, false);
+        intxRoutes.add(r);
+        return r;
+    }
+
+    private InterruptRoute add(String name, RouteKind kind, EventFd trigger, EventFd unmask, MsiMessage message,
+            boolean masked) {
+        if (closed) {
+            throw new IllegalStateException("the interrupt router is closed");
+        }
+        int id = -1;
+        for (int i = 0; i < routes.length(); i++) {
+            if (routes.get(i) == null) {
+                id = i;
+                break;
+            }
+        }
+        if (id < 0) {
+            throw new IllegalStateException("the routing table is full (" + routes.length() + " routes); raise "
+                    + "maxRoutes");
+        }
+        InterruptRoute r = new InterruptRoute(id, nextGeneration++, name, kind, trigger, unmask, message, masked, sink);
+        routes.set(id, r);
+        try {
+            poller.register(r);
+        } catch (RuntimeException e) {
+            routes.set(id, null);
+            throw e;
+        }
+        return r;
+    }
+
+    /**
+     * Removes a route: its eventfd is no longer watched. Interrupts read before removal but not yet
+     * dispatched are counted in {@link Totals#removedRouteInterrupts()}; what was still in the
+     * eventfd stays there, for the device's owner.
+     */
+    public synchronized void remove(InterruptRoute route) {
+        if (routes.get(route.id()) != route) {
+            throw new IllegalArgumentException(route + " is not in this routing table");
+        }
+        poller.unregister(route);
+        routes.set(route.id(), null);
+        intxRoutes.remove(route);
+        removedStats.add(route.stats());
+    }
+
+    private void endOfInterrupt(int vector) {
+        for (InterruptRoute r : intxRoutes) {
+            r.endOfInterrupt(vector);
+        }
+    }
+
+    /** Every route in the table. */
+    public List<InterruptRoute> routes() {
+        List<InterruptRoute> all = new ArrayList<>();
+        for (int i = 0; i < routes.length(); i++) {
+            InterruptRoute r = routes.get(i);
+            if (r != null) {
+                all.add(r);
+            }
+        }
+        return all;
+    }
+
+    /** Totals over every route, present and removed. */
+    public synchronized Totals totals() {
+        long delivered = 0;
+        long undeliverable = 0;
+        long pending = 0;
+        List<RouteStats> all = new ArrayList<>(removedStats);
+        for (InterruptRoute r : routes()) {
+            all.add(r.stats());
+        }
+        for (RouteStats s : all) {
+            delivered += s.delivered();
+            undeliverable += s.undeliverable();
+            pending += s.pendingCount();
+        }
+        return new Totals(delivered, undeliverable, pending, dispatcher.removedRouteInterrupts(), poller.stranded());
+    }
+
+    /**
+     * Stops reading eventfds, delivers what is already in the ring, stops the dispatcher, and returns
+     * what was done. Bounded: a sink that no longer returns cannot hang it for more than a few seconds.
+     */
+    public synchronized Totals shutdown() {
+        if (closed) {
+            return totals();
+        }
+        closed = true;
+        try {
+            if (!poller.stop(5000)) {
+                LOG.warn("the interrupt poller did not stop within 5 s");
+            }
+            try {
+                disruptor.shutdown(5, TimeUnit.SECONDS);
+            } catch (TimeoutException e) {
+                LOG.warn("the interrupt dispatcher did not drain the ring within 5 s; halting it");
+                disruptor.halt();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            disruptor.halt();
+        } finally {
+            poller.close();
+        }
+        Totals t = totals();
+        LOG.info("interrupt routing stopped: {}", t);
+        return t;
+    }
+
+    /** {@link #shutdown()}, for try-with-resources. */
+    @Override
+    public void close() {
+        shutdown();
+    }
+
+    private static final class LoggingExceptionHandler implements ExceptionHandler<InterruptEvent> {
+        @Override
+        public void handleEventException(Throwable ex, long sequence, InterruptEvent event) {
+            LOG.error("delivering an interrupt of route {} failed: {}", event.routeId, ex.toString(), ex);
+        }
+
+        @Override
+        public void handleOnStartException(Throwable ex) {
+            LOG.error("the interrupt dispatcher failed to start", ex);
+        }
+
+        @Override
+        public void handleOnShutdownException(Throwable ex) {
+            LOG.error("the interrupt dispatcher failed to stop", ex);
+        }
+    }
+}
