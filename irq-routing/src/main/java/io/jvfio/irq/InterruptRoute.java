@@ -175,13 +175,12 @@ public final class InterruptRoute {
 
     /** The counters now, and the latency distribution so far. */
     public RouteStats stats() {
-        Histogram h;
-        synchronized (latencyTotal) {
+        // Under the route's lock, like the delivery that records the latency: a snapshot never shows a
+        // delivery's count without its latency sample.
+        synchronized (this) {
             latencyInterval = latency.getIntervalHistogram(latencyInterval);
             latencyTotal.add(latencyInterval);
-            h = latencyTotal.copy();
-        }
-        synchronized (this) {
+            Histogram h = latencyTotal;
             return new RouteStats(name, kind, delivered, coalesced, maskedPending, undeliverable, messages, pending,
                     pendingCount, h.getTotalCount(), h.getValueAtPercentile(50), h.getValueAtPercentile(99),
                     h.getMaxValue());

@@ -1,6 +1,9 @@
 package io.jvfio.launcher;
 
 import io.jvfio.memory.MemoryBackendConfig;
+import io.jvfio.vfio.VfioException;
+import io.jvfio.vfio.sysfs.IommuGroupReport;
+import io.jvfio.vfio.sysfs.PciSysfs;
 import io.jvfio.vmm.device.DeviceConfig;
 import io.jvfio.vmm.device.DeviceRegistry;
 import io.jvfio.vmm.kvm.Kvm;
@@ -9,6 +12,7 @@ import io.jvfio.vmm.options.OptionString;
 import io.jvfio.vmm.options.OptionValues;
 import io.jvfio.vmm.options.OptionsException;
 import io.jvfio.vmm.options.Property;
+import io.jvfio.vmm.pci.PciAddress;
 
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -76,6 +80,10 @@ final class CommandLine {
                                         from a host-side driver (default: kvm when /dev/kvm is usable)
                   -enable-kvm           the same as -accel kvm
                   -name [guest=]NAME    the VM's name, shown in messages
+                  --iommu-groups        list the IOMMU groups, their devices and drivers, and what must
+                                        happen before each can be passed through
+                  --vfio-bind DDDD:BB:DD.F
+                                        bind a host device to vfio-pci (needs root)
                   -h, --help            this help
                   --version             version information
 
@@ -111,6 +119,15 @@ final class CommandLine {
                     return new ShowText(Version.describe());
                 }
                 case "-enable-kvm" -> accel = once(arg, accel, "kvm");
+                case "-iommu-groups" -> {
+                    return new ShowText(IommuGroupReport.render(PciSysfs.system()));
+                }
+                case "-vfio-bind" -> {
+                    if (i + 1 >= args.length) {
+                        throw new UsageException(arg + ": requires an argument (a host PCI address, e.g. 0000:01:00.0)");
+                    }
+                    return new ShowText(bind(arg, args[++i]));
+                }
                 case "-m", "-device", "-accel", "-name", "-object", "-machine", "-M" -> {
                     if (i + 1 >= args.length) {
                         throw new UsageException(arg + ": requires an argument (jvfio --help shows its form)");
@@ -183,6 +200,20 @@ final class CommandLine {
         }
         return new Launch(new MachineConfig(ram(memory, memoryBackend, objects), accelerator, chosen, name,
                 configs));
+    }
+
+    private static String bind(String option, String bdf) throws UsageException {
+        PciAddress a = PciAddress.tryParse(bdf);
+        if (a == null) {
+            throw new UsageException(option + " " + bdf + ": expects a PCI host address [DDDD:]BB:DD.F, as lspci -D "
+                    + "prints it");
+        }
+        try {
+            String before = PciSysfs.system().bindToVfioPci(a);
+            return a + " is bound to vfio-pci" + (before == null ? "" : " (it was bound to " + before + ")") + "\n";
+        } catch (VfioException e) {
+            throw new UsageException(option + " " + bdf + ": " + e.getMessage());
+        }
     }
 
     /** Guest RAM: the backend -machine names (whose size -m may repeat), else a memfd of -m's size. */

@@ -156,6 +156,16 @@ public final class Syscalls {
         }
     }
 
+    /**
+     * An ioctl whose argument is a pointer to an int, such as VFIO_GROUP_SET_CONTAINER, which takes
+     * the address of the container's fd.
+     */
+    public static int ioctlIntRef(OwnedFd fd, IoctlRequest request, int value) {
+        ThreadScratch scratch = ThreadScratch.get();
+        scratch.memory().putInt(0, value);
+        return ioctl(fd, request, scratch.address());
+    }
+
     /** An ioctl whose argument is a struct mirror. */
     public static int ioctl(OwnedFd fd, IoctlRequest request, NativeStruct arg) {
         return ioctl(fd, request, arg.address());

@@ -1,0 +1,45 @@
+package io.jvfio.vfio;
+
+/**
+ * Something VFIO cannot do for the device the user named, said in terms of what to do about it.
+ * The subclasses are the failures a caller may want to tell apart.
+ */
+public class VfioException extends RuntimeException {
+
+    private static final long serialVersionUID = 1L;
+
+    public VfioException(String message) {
+        super(message);
+    }
+
+    public VfioException(String message, Throwable cause) {
+        super(message, cause);
+    }
+
+    /** A group with a device bound to a host driver: nothing in it can be assigned yet. */
+    public static final class GroupNotViable extends VfioException {
+        private static final long serialVersionUID = 1L;
+
+        public GroupNotViable(String message) {
+            super(message);
+        }
+    }
+
+    /** A group another owner holds open: the group, not the device, is the unit of ownership. */
+    public static final class GroupBusy extends VfioException {
+        private static final long serialVersionUID = 1L;
+
+        public GroupBusy(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    /** A device whose VFIO driver offers no reset. */
+    public static final class ResetNotSupported extends VfioException {
+        private static final long serialVersionUID = 1L;
+
+        public ResetNotSupported(String message) {
+            super(message);
+        }
+    }
+}

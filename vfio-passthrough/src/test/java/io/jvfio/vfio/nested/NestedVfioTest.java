@@ -1,0 +1,106 @@
+package io.jvfio.vfio.nested;
+
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+import static org.junit.jupiter.api.Assumptions.abort;
+
+/**
+ * The kernel VFIO back end against a real kernel: this machine's kernel has no VFIO, so the test
+ * boots the nested VM of shared/nested/README.md (QEMU with an emulated IOMMU, edu, ivshmem-plain,
+ * nvme, and a group made non-viable by a serial port behind a bridge) and runs
+ * {@link NestedVfioProbe} inside it, from this build's class path, then asserts on what it printed.
+ *
+ * <p>Needs qemu-system-x86, busybox-static, cpio and an unpacked Debian kernel
+ * ({@code scripts/nested-vm-prepare}, which {@code ./run-tests} runs). Without them the test is
+ * skipped with the reason, unless {@code -Djvfio.nested=required} (set by {@code ./run-tests}),
+ * when it fails instead.
+ */
+class NestedVfioTest {
+
+    /** Boot and Java run must fit in this; QEMU is killed after it. */
+    private static final int TIMEOUT_SECONDS = 180;
+
+    private static final List<String> DEVICES = List.of(
+            "-device", "edu,addr=8",
+            "-object", "memory-backend-ram,id=ivshmem,size=64M",
+            "-device", "ivshmem-plain,memdev=ivshmem,addr=9",
+            "-device", "nvme,serial=jvfio,drive=nvme0,addr=0xa",
+            "-device", "pci-bridge,id=br1,chassis_nr=1,addr=0x10",
+            "-device", "edu,bus=br1,addr=1",
+            "-device", "pci-serial,bus=br1,addr=2");
+
+    private static final List<String> CHECKS = List.of("bind 0000:00:08.0", "bind 0000:00:09.0", "bind 0000:00:0a.0",
+            "bind 0000:01:01.0", "report", "container", "edu-group", "iommu", "edu-regions", "edu-id", "edu-liveness",
+            "edu-bus-master", "edu-factorial", "edu-msi", "edu-dma", "edu-reset", "ivshmem", "nvme-msix", "not-viable-status",
+            "not-viable", "busy", "fds");
+
+    private static final Pattern NOT_VIABLE = Pattern.compile("JVFIO-ERROR not-viable VFIO group \\d+ is not viable: "
+            + "every device in an IOMMU group must be bound to vfio-pci \\(or to no driver\\) before any of them can be "
+            + "assigned, and 0000:01:02\\.0 \\[1b36:0002\\] is bound to serial\\. Bind it: echo vfio-pci > "
+            + "/sys/bus/pci/devices/0000:01:02\\.0/driver_override; echo 0000:01:02\\.0 > "
+            + "/sys/bus/pci/devices/0000:01:02\\.0/driver/unbind; echo 0000:01:02\\.0 > /sys/bus/pci/drivers_probe");
+    private static final Pattern BUSY = Pattern.compile("JVFIO-ERROR busy VFIO group (\\d+) \\(/dev/vfio/\\1\\) is busy: "
+            + "it is already open, in this process \\(pid \\d+, java\\)\\. A group has one owner at a time, and the "
+            + "group, not the device, is the unit of ownership: 0000:00:08\\.0 all go to that owner, so devices in one "
+            + "group \\(such as the functions of a multi-function device\\) cannot be split between VMs");
+    private static final Pattern RESET = Pattern.compile("JVFIO-ERROR reset 0000:00:08\\.0 does not support reset: its "
+            + "VFIO device flags lack VFIO_DEVICE_FLAGS_RESET .*");
+
+    @Test
+    void theKernelBackEndAgainstRealVfio() throws Exception {
+        StringBuilder missing = new StringBuilder();
+        Optional<NestedVm.Prerequisites> pre = NestedVm.find(missing);
+        if (pre.isEmpty()) {
+            String why = "the nested VFIO VM cannot start here; missing: " + missing
+                    + "run scripts/nested-vm-prepare (./run-tests does)";
+            if ("required".equals(System.getProperty("jvfio.nested"))) {
+                fail(why);
+            }
+            abort(why);
+        }
+        Path work = Path.of("target/nested-vm").toAbsolutePath();
+        Files.createDirectories(work);
+        Path disk = work.resolve("nvme.img");
+        try (var f = new java.io.RandomAccessFile(disk.toFile(), "rw")) {
+            f.setLength(16L << 20);
+        }
+        Path script = work.resolve("run.sh");
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        Files.writeString(script, "#!/bin/sh\n"
+                + "# Runs inside the nested VM, chrooted into this machine's file system.\n"
+                + "export HOME=/tmp\n"
+                + "exec " + java + " -Djna.tmpdir=/tmp -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto"
+                + " -cp '" + System.getProperty("java.class.path") + "' " + NestedVfioProbe.class.getName() + "\n");
+
+        List<String> devices = new java.util.ArrayList<>(DEVICES);
+        devices.addAll(List.of("-drive", "file=" + disk + ",if=none,id=nvme0,format=raw"));
+        NestedVm.Run run = new NestedVm(pre.get(), work).boot(devices, script, TIMEOUT_SECONDS);
+        String console = "\n--- the VM's console (last 60 lines; all of it in " + work.resolve("console.log") + ") ---\n"
+                + run.tail(60);
+
+        if (!run.finished()) {
+            fail("the nested VM ended (or was stopped after " + TIMEOUT_SECONDS + " s) before the probe finished, after "
+                    + run.millis() + " ms: a device fault in QEMU ends the whole VM" + console);
+        }
+        for (String check : CHECKS) {
+            String pass = "JVFIO-CHECK " + check + " PASS";
+            assertTrue(run.lines().stream().anyMatch(l -> l.startsWith(pass)), "check '" + check + "' did not pass"
+                    + console);
+        }
+        assertTrue(run.lines().stream().noneMatch(l -> l.contains(" FAIL ")), "a check failed" + console);
+        assertTrue(run.lines().stream().anyMatch(l -> NOT_VIABLE.matcher(l).matches()), "the not-viable text" + console);
+        assertTrue(run.lines().stream().anyMatch(l -> BUSY.matcher(l).matches()), "the busy-group text" + console);
+        assertTrue(run.lines().stream().anyMatch(l -> RESET.matcher(l).matches()), "the reset text" + console);
+        assertTrue(run.exitCode() == 0, "the probe exited with " + run.exitCode() + console);
+        System.out.println("nested VM: boot and probe in " + run.millis() + " ms");
+        run.lines().stream().filter(l -> l.startsWith("JVFIO-")).forEach(System.out::println);
+    }
+}

@@ -1,0 +1,241 @@
+package io.jvfio.vfio.nested;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+/**
+ * The VM of shared/nested/README.md: QEMU (software emulation) with an emulated Intel IOMMU, Debian's
+ * stock kernel, a busybox initramfs that loads virtio, 9p and VFIO, mounts this machine's root file
+ * system read-only over 9p and runs a Java program from the project's own class path inside it,
+ * against the guest's real {@code /dev/vfio}. Its serial console is QEMU's stdout.
+ */
+final class NestedVm {
+
+    /** The modules to insert, in dependency order. */
+    static final List<String> MODULES = List.of("virtio_ring", "virtio", "virtio_pci_modern_dev",
+            "virtio_pci_legacy_dev", "virtio_pci", "netfs", "fscache", "9pnet", "9pnet_virtio", "9p", "irqbypass",
+            "vfio", "vfio_iommu_type1", "vfio_virqfd", "vfio-pci-core", "vfio-pci");
+
+    static final String DONE = "JVFIO-NESTED: exit ";
+
+    /** What the VM needs, and where it was found; empty with the reason if something is missing. */
+    record Prerequisites(Path qemu, Path busybox, Path kernelDir, Path vmlinuz, Path modules) {
+    }
+
+    /** The VM's console and whether it reached the end of its script. */
+    record Run(List<String> lines, boolean finished, int exitCode, long millis) {
+        String tail(int n) {
+            return String.join("\n", lines.subList(Math.max(0, lines.size() - n), lines.size()));
+        }
+    }
+
+    static Optional<Prerequisites> find(StringBuilder missing) {
+        Path qemu = onPath("qemu-system-x86_64");
+        Path busybox = Path.of("/bin/busybox");
+        if (qemu == null) {
+            missing.append("qemu-system-x86_64 (apt-get install qemu-system-x86); ");
+        }
+        if (!Files.isExecutable(busybox)) {
+            missing.append("/bin/busybox (apt-get install busybox-static); ");
+        }
+        if (onPath("cpio") == null) {
+            missing.append("cpio; ");
+        }
+        Path kernelDir = kernelDir();
+        Path vmlinuz = null;
+        Path modules = null;
+        if (kernelDir == null) {
+            missing.append("a Debian kernel package unpacked under " + cacheDir() + " (scripts/nested-vm-prepare); ");
+        } else {
+            vmlinuz = first(kernelDir.resolve("boot"), "vmlinuz-");
+            Path lib = kernelDir.resolve("lib/modules");
+            modules = Files.isDirectory(lib) ? first(lib, "") : null;
+            if (vmlinuz == null || modules == null) {
+                missing.append("a kernel in " + kernelDir + " (it has no boot/vmlinuz-* and lib/modules/*); ");
+            }
+        }
+        if (missing.length() > 0 || vmlinuz == null || modules == null) {
+            return Optional.empty();
+        }
+        return Optional.of(new Prerequisites(qemu, busybox, kernelDir, vmlinuz, modules));
+    }
+
+    static Path cacheDir() {
+        String explicit = System.getenv("JVFIO_CACHE");
+        if (explicit != null) {
+            return Path.of(explicit, "nested");
+        }
+        String xdg = System.getenv("XDG_CACHE_HOME");
+        return (xdg != null ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache")).resolve("jvfio/nested");
+    }
+
+    private static Path kernelDir() {
+        String explicit = System.getProperty("jvfio.nested.kernel");
+        if (explicit != null && !explicit.isEmpty()) {
+            return Path.of(explicit);
+        }
+        Path cache = cacheDir();
+        if (!Files.isDirectory(cache)) {
+            return null;
+        }
+        try (Stream<Path> s = Files.list(cache)) {
+            return s.filter(p -> p.getFileName().toString().startsWith("linux-image-") && !p.toString().endsWith(".partial"))
+                    .filter(p -> first(p.resolve("boot"), "vmlinuz-") != null).sorted().reduce((a, b) -> b).orElse(null);
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    private static Path first(Path dir, String prefix) {
+        if (!Files.isDirectory(dir)) {
+            return null;
+        }
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.filter(p -> p.getFileName().toString().startsWith(prefix)).sorted().findFirst().orElse(null);
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    private static Path onPath(String name) {
+        for (String dir : System.getenv().getOrDefault("PATH", "/usr/bin:/bin").split(":")) {
+            Path p = Path.of(dir, name);
+            if (Files.isExecutable(p)) {
+                return p;
+            }
+        }
+        return null;
+    }
+
+    private final Prerequisites pre;
+    private final Path work;
+
+    NestedVm(Prerequisites pre, Path work) {
+        this.pre = pre;
+        this.work = work;
+    }
+
+    /** Builds the initramfs: busybox, the modules, and an /init that runs {@code jvfio.run=} from the kernel command line. */
+    Path initramfs() throws IOException, InterruptedException {
+        Path root = work.resolve("initramfs");
+        deleteTree(root);
+        for (String d : List.of("bin", "dev", "proc", "sys", "host", "lib/modules")) {
+            Files.createDirectories(root.resolve(d));
+        }
+        Files.copy(pre.busybox(), root.resolve("bin/busybox"), StandardCopyOption.COPY_ATTRIBUTES);
+        for (String m : MODULES) {
+            Path ko;
+            try (Stream<Path> s = Files.walk(pre.modules())) {
+                ko = s.filter(p -> p.getFileName().toString().equals(m + ".ko")).findFirst()
+                        .orElseThrow(() -> new IOException("module " + m + ".ko is not in " + pre.modules()));
+            }
+            Files.copy(ko, root.resolve("lib/modules/" + m + ".ko"));
+        }
+        Path init = root.resolve("init");
+        Files.writeString(init, """
+                #!/bin/busybox sh
+                /bin/busybox --install -s /bin
+                mount -t proc proc /proc
+                mount -t sysfs sys /sys
+                mount -t devtmpfs dev /dev
+                for m in %s; do
+                  insmod /lib/modules/$m.ko || echo "JVFIO-NESTED: insmod $m failed"
+                done
+                mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 host /host || echo "JVFIO-NESTED: no 9p"
+                mount -t tmpfs tmp /host/tmp
+                mount --bind /dev /host/dev
+                mount --bind /proc /host/proc
+                mount --bind /sys /host/sys
+                run=$(sed -n 's/.*jvfio.run=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
+                echo "JVFIO-NESTED: booted in $(cut -d' ' -f1 /proc/uptime) s"
+                chroot /host /bin/sh "$run"
+                echo "JVFIO-NESTED: exit $?"
+                poweroff -f
+                """.formatted(String.join(" ", MODULES)));
+        init.toFile().setExecutable(true);
+        Path image = work.resolve("initramfs.cpio.gz");
+        Process p = new ProcessBuilder("sh", "-c", "cd '" + root + "' && find . | cpio -o -H newc 2>/dev/null | gzip -1 > '"
+                + image + "'").inheritIO().start();
+        if (p.waitFor() != 0) {
+            throw new IOException("packing the initramfs failed");
+        }
+        return image;
+    }
+
+    /**
+     * Boots with {@code devices} (QEMU -device arguments and their helpers) and runs {@code script}
+     * (a shell script on this machine's file system) inside; returns the console when the script ends,
+     * the VM dies, or {@code timeoutSeconds} pass.
+     */
+    Run boot(List<String> devices, Path script, int timeoutSeconds) throws IOException, InterruptedException {
+        Path initrd = initramfs();
+        List<String> cmd = new ArrayList<>(List.of(pre.qemu().toString(), "-accel", "tcg",
+                "-M", "q35,kernel-irqchip=split", "-device", "intel-iommu,intremap=on", "-smp", "2", "-m", "2048",
+                "-nographic", "-no-reboot", "-nic", "none",
+                "-kernel", pre.vmlinuz().toString(), "-initrd", initrd.toString(),
+                "-append", "console=ttyS0 quiet panic=-1 intel_iommu=on jvfio.run=" + script,
+                "-virtfs", "local,path=/,mount_tag=host,security_model=passthrough,readonly=on,multidevs=remap"));
+        cmd.addAll(devices);
+        Files.writeString(work.resolve("qemu-command.txt"), String.join(" ", cmd) + "\n");
+        long start = System.nanoTime();
+        Process qemu = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        List<String> lines = new ArrayList<>();
+        Thread reader = new Thread(() -> {
+            try (BufferedReader r = new BufferedReader(new InputStreamReader(qemu.getInputStream(),
+                    StandardCharsets.UTF_8))) {
+                for (String line; (line = r.readLine()) != null; ) {
+                    String clean = line.replaceAll("\u001B\\[[0-9;?]*[A-Za-z]", "").replace("\r", "");
+                    synchronized (lines) {
+                        lines.add(clean);
+                    }
+                }
+            } catch (IOException e) {
+                // The VM is gone; what was read is kept.
+            }
+        }, "nested-vm-console");
+        reader.start();
+        boolean exited = qemu.waitFor(timeoutSeconds, TimeUnit.SECONDS);
+        if (!exited) {
+            qemu.destroyForcibly();
+            qemu.waitFor(10, TimeUnit.SECONDS);
+        }
+        reader.join(5000);
+        long millis = (System.nanoTime() - start) / 1_000_000;
+        List<String> out;
+        synchronized (lines) {
+            out = List.copyOf(lines);
+        }
+        Files.write(work.resolve("console.log"), out);
+        int exitCode = -1;
+        boolean finished = false;
+        for (String l : out) {
+            int at = l.indexOf(DONE);
+            if (at >= 0) {
+                finished = true;
+                exitCode = Integer.parseInt(l.substring(at + DONE.length()).trim());
+            }
+        }
+        return new Run(out, finished, exitCode, millis);
+    }
+
+    static void deleteTree(Path p) throws IOException {
+        if (!Files.exists(p)) {
+            return;
+        }
+        try (Stream<Path> s = Files.walk(p)) {
+            for (Path q : s.sorted((a, b) -> b.getNameCount() - a.getNameCount()).toList()) {
+                Files.delete(q);
+            }
+        }
+    }
+}
