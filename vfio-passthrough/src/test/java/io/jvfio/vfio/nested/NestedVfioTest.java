@@ -76,8 +76,10 @@ class NestedVfioTest {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         Files.writeString(script, "#!/bin/sh\n"
                 + "# Runs inside the nested VM, chrooted into this machine's file system.\n"
-                + "export HOME=/tmp\n"
-                + "exec " + java + " -Djna.tmpdir=/tmp -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto"
+                + "# The host's file system is read-only there; /dev/shm is the VM's scratch space.\n"
+                + "export HOME=/dev/shm\n"
+                + "exec " + java + " -Djava.io.tmpdir=/dev/shm -Djna.tmpdir=/dev/shm -XX:-UsePerfData"
+                + " -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto"
                 + " -cp '" + System.getProperty("java.class.path") + "' " + NestedVfioProbe.class.getName() + "\n");
 
         List<String> devices = new java.util.ArrayList<>(DEVICES);

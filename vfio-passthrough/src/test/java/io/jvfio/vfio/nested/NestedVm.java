@@ -152,10 +152,12 @@ final class NestedVm {
                   insmod /lib/modules/$m.ko || echo "JVFIO-NESTED: insmod $m failed"
                 done
                 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 host /host || echo "JVFIO-NESTED: no 9p"
-                mount -t tmpfs tmp /host/tmp
                 mount --bind /dev /host/dev
                 mount --bind /proc /host/proc
                 mount --bind /sys /host/sys
+                # Scratch space for the JVM where it hides nothing of the host (the build may live in /tmp).
+                mkdir -p /host/dev/shm
+                mount -t tmpfs shm /host/dev/shm
                 run=$(sed -n 's/.*jvfio.run=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
                 echo "JVFIO-NESTED: booted in $(cut -d' ' -f1 /proc/uptime) s"
                 chroot /host /bin/sh "$run"
