@@ -115,6 +115,44 @@ public final class MemoryBackend implements AutoCloseable {
         }
     }
 
+    /**
+     * Memory another process shares: {@code size} bytes of {@code fd} from {@code offset} (a vfio-user
+     * client's guest RAM, received with DMA_MAP), mapped read-write or read-only. The backend owns
+     * {@code fd}. Only an fd sealed against shrinking is safe to map: otherwise its owner could
+     * truncate it and turn this process's next access into SIGBUS, so such an fd is refused, as is a
+     * range that does not lie inside the file.
+     */
+    public static MemoryBackend ofPeerFd(String id, OwnedFd fd, long offset, long size, boolean writable) {
+        try {
+            int seals;
+            try {
+                seals = Syscalls.seals(fd);
+            } catch (SyscallException e) {
+                seals = 0; // not a memfd: it cannot be sealed
+            }
+            if ((seals & F_SEAL_SHRINK) == 0) {
+                throw new GuestMemoryException("'" + id + "' is not sealed against shrinking (F_SEAL_SHRINK), so its "
+                        + "owner could truncate it under this process; it is not mapped");
+            }
+            long page = Syscalls.pageSize();
+            if (size <= 0 || offset % page != 0 || size % page != 0) {
+                throw new GuestMemoryException("'" + id + "': offset 0x" + Long.toHexString(offset) + " and size 0x"
+                        + Long.toHexString(size) + " must be positive multiples of the page size");
+            }
+            // Pages past the end of the file would SIGBUS on access; the seal keeps the end where it is now.
+            io.jvfio.vmm.linux.FileStat stat = io.jvfio.vmm.linux.FileStat.of(fd);
+            if (!stat.isRegularFile() || offset < 0 || offset + size < offset || offset + size > stat.size()) {
+                throw new GuestMemoryException("'" + id + "': [0x" + Long.toHexString(offset) + "+0x"
+                        + Long.toHexString(size) + ") is not inside the " + stat.size() + "-byte file behind the fd");
+            }
+            MemoryMapping m = MemoryMapping.map(fd, offset, size, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED);
+            return new MemoryBackend(id, size, page, fd, m, "shared by a peer at fd offset 0x" + Long.toHexString(offset));
+        } catch (RuntimeException e) {
+            fd.close();
+            throw e;
+        }
+    }
+
     private static void checkSize(String type, String id, long size, long pageSize, boolean hugetlb) {
         if (size <= 0) {
             throw new GuestMemoryException(type + " '" + id + "': size must be positive, not " + size);

@@ -42,6 +42,29 @@ class MemoryBackendTest {
     }
 
     @Test
+    void aPeersMemfdIsMappedOnlyWhenSealedAndOnlyInsideTheFile() {
+        try (MemoryBackend ram = MemoryBackend.memfd("peer-ram", 1 << 20, false)) {
+            new com.sun.jna.Pointer(ram.hostAddress()).setLong(8192, 0x1122334455667788L);
+            // A window inside the file: the same pages.
+            try (MemoryBackend view = MemoryBackend.ofPeerFd("window", Syscalls.dup(ram.fd()), 8192, 4096, false)) {
+                assertEquals(0x1122334455667788L, new com.sun.jna.Pointer(view.hostAddress()).getLong(0));
+            }
+            // Past the end: the pages would SIGBUS on access, so the mapping is refused.
+            GuestMemoryException beyond = assertThrows(GuestMemoryException.class,
+                    () -> MemoryBackend.ofPeerFd("beyond", Syscalls.dup(ram.fd()), 1 << 20, 4096, true));
+            assertEquals("'beyond': [0x100000+0x1000) is not inside the 1048576-byte file behind the fd",
+                    beyond.getMessage());
+        }
+        // Unsealed: its owner could truncate it under us.
+        OwnedFd loose = Syscalls.memfdCreate("loose", 0);
+        Syscalls.ftruncate(loose, 4096);
+        GuestMemoryException unsealed = assertThrows(GuestMemoryException.class,
+                () -> MemoryBackend.ofPeerFd("loose", loose, 0, 4096, true));
+        assertTrue(unsealed.getMessage().contains("not sealed against shrinking (F_SEAL_SHRINK)"), unsealed.getMessage());
+        assertTrue(!loose.isOpen(), "a refused fd is closed, as the caller handed it over");
+    }
+
+    @Test
     void sizesMustBePageMultiples() {
         assertEquals("memory-backend-memfd 'odd': size 4097B is not a multiple of the page size (4K)",
                 assertThrows(GuestMemoryException.class, () -> MemoryBackend.memfd("odd", 4097, false)).getMessage());

@@ -8,13 +8,10 @@ import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
 import io.jvfio.vmm.linux.vfio.VfioDeviceInfo;
-import io.jvfio.vmm.linux.vfio.VfioInfoCapHeader;
 import io.jvfio.vmm.linux.vfio.VfioIrqInfo;
 import io.jvfio.vmm.linux.vfio.VfioIrqSet;
 import io.jvfio.vmm.linux.vfio.VfioPciHotResetInfo;
 import io.jvfio.vmm.linux.vfio.VfioRegionInfo;
-import io.jvfio.vmm.linux.vfio.VfioRegionInfoCapSparseMmap;
-import io.jvfio.vmm.linux.vfio.VfioRegionInfoCapType;
 import io.jvfio.vmm.pci.PciAddress;
 
 import java.nio.ByteBuffer;
@@ -34,9 +31,6 @@ import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_ACTION_TRIGGER;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_ACTION_UNMASK;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_DATA_EVENTFD;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_DATA_NONE;
-import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_REGION_INFO_CAP_MSIX_MAPPABLE;
-import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_REGION_INFO_CAP_SPARSE_MMAP;
-import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_REGION_INFO_CAP_TYPE;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_REGION_INFO_FLAG_CAPS;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_GET_INFO;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_GET_IRQ_INFO;
@@ -50,7 +44,7 @@ import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_SET_IRQS;
  * indexes are read once at open and answered from that cache afterwards, as rust-vmm's vfio-ioctls
  * does. Regions are read and written with pread/pwrite at their offset in the fd, or mmap'd.
  */
-public final class VfioDevice implements AutoCloseable {
+public final class VfioDevice implements VfioBackend {
 
     /** A device a bus reset of this one also resets, with its IOMMU group. */
     public record HotResetDevice(int group, PciAddress address) {
@@ -63,8 +57,7 @@ public final class VfioDevice implements AutoCloseable {
     private final PciAddress address;
     private final VfioGroup group;
     private final int flags;
-    private final List<VfioRegion> regions;
-    private final List<VfioIrq> irqs;
+    private final VfioDeviceLayout layout;
     private final VfioIrqSet irqSet;
 
     private VfioDevice(OwnedFd fd, PciAddress address, VfioGroup group, int flags, List<VfioRegion> regions,
@@ -73,8 +66,7 @@ public final class VfioDevice implements AutoCloseable {
         this.address = address;
         this.group = group;
         this.flags = flags;
-        this.regions = List.copyOf(regions);
-        this.irqs = List.copyOf(irqs);
+        this.layout = new VfioDeviceLayout(address.toString(), regions, irqs);
         this.irqSet = new VfioIrqSet(irqs.stream().mapToInt(VfioIrq::count).max().orElse(1));
     }
 
@@ -133,36 +125,19 @@ public final class VfioDevice implements AutoCloseable {
     }
 
     private static List<RegionCapability> capabilities(VfioRegionInfo info) {
-        List<RegionCapability> caps = new ArrayList<>();
         if ((info.flags() & VFIO_REGION_INFO_FLAG_CAPS) == 0) {
-            return caps;
+            return List.of();
         }
-        ByteBuffer b = info.memory();
-        int guard = 0;
-        for (int at = info.capOffset(); at != 0 && at + VfioInfoCapHeader.SIZEOF <= info.capacity() && guard < 64;
-                at = VfioInfoCapHeader.next(b, at), guard++) {
-            int id = VfioInfoCapHeader.id(b, at);
-            switch (id) {
-                case VFIO_REGION_INFO_CAP_SPARSE_MMAP -> {
-                    List<RegionCapability.Area> areas = new ArrayList<>();
-                    int n = VfioRegionInfoCapSparseMmap.nrAreas(b, at);
-                    for (int i = 0; i < n; i++) {
-                        areas.add(new RegionCapability.Area(VfioRegionInfoCapSparseMmap.areaOffset(b, at, i),
-                                VfioRegionInfoCapSparseMmap.areaSize(b, at, i)));
-                    }
-                    caps.add(new RegionCapability.SparseMmap(areas));
-                }
-                case VFIO_REGION_INFO_CAP_TYPE -> caps.add(new RegionCapability.Type(VfioRegionInfoCapType.type(b, at),
-                        VfioRegionInfoCapType.subtype(b, at)));
-                case VFIO_REGION_INFO_CAP_MSIX_MAPPABLE -> caps.add(new RegionCapability.MsixMappable());
-                default -> caps.add(new RegionCapability.Unknown(id, VfioInfoCapHeader.version(b, at)));
-            }
-        }
-        return caps;
+        return RegionCapability.parseChain(info.memory(), info.capOffset());
     }
 
     public PciAddress address() {
         return address;
+    }
+
+    @Override
+    public String name() {
+        return address.toString();
     }
 
     public VfioGroup group() {
@@ -179,59 +154,34 @@ public final class VfioDevice implements AutoCloseable {
     }
 
     /** True if the driver offers VFIO_DEVICE_RESET (a function-level or equivalent reset). */
+    @Override
     public boolean supportsReset() {
         return (flags & VFIO_DEVICE_FLAGS_RESET) != 0;
     }
 
-    public List<VfioRegion> regions() {
-        return regions;
-    }
-
-    public VfioRegion region(int index) {
-        if (index < 0 || index >= regions.size()) {
-            throw new VfioException(address + " has no region " + index + " (it has " + regions.size() + ")");
-        }
-        return regions.get(index);
-    }
-
-    public List<VfioIrq> irqs() {
-        return irqs;
-    }
-
-    public VfioIrq irq(int index) {
-        if (index < 0 || index >= irqs.size()) {
-            throw new VfioException(address + " has no interrupt index " + index + " (it has " + irqs.size() + ")");
-        }
-        return irqs.get(index);
+    @Override
+    public VfioDeviceLayout layout() {
+        return layout;
     }
 
     // ---- region access ----
 
-    private VfioRegion accessible(int index, long offset, long length, boolean write) {
-        VfioRegion r = region(index);
-        if (write ? !r.writable() : !r.readable()) {
-            throw new VfioException(r.name() + " of " + address + " is not " + (write ? "writable" : "readable"));
-        }
-        if (offset < 0 || length < 0 || offset + length > r.size()) {
-            throw new VfioException("an access of " + length + " bytes at 0x" + Long.toHexString(offset) + " is outside "
-                    + r.name() + " of " + address + " (0x" + Long.toHexString(r.size()) + " bytes)");
-        }
-        return r;
-    }
-
     /** Reads {@code length} bytes at {@code offset} of a region into native memory at {@code address}. */
+    @Override
     public long read(int region, long offset, long address, long length) {
-        VfioRegion r = accessible(region, offset, length, false);
+        VfioRegion r = layout.accessible(region, offset, length, false);
         return Syscalls.pread(fd, address, length, r.offset() + offset);
     }
 
     /** Writes {@code length} bytes from native memory at {@code address} to a region at {@code offset}. */
+    @Override
     public long write(int region, long offset, long address, long length) {
-        VfioRegion r = accessible(region, offset, length, true);
+        VfioRegion r = layout.accessible(region, offset, length, true);
         return Syscalls.pwrite(fd, address, length, r.offset() + offset);
     }
 
     /** A little-endian read of 1, 2, 4 or 8 bytes, as a guest's access to a trapped register is. */
+    @Override
     public long read(int region, long offset, int size) {
         ByteBuffer b = SCRATCH.get();
         long n = read(region, offset, DirectBuffers.address(b), size);
@@ -249,6 +199,7 @@ public final class VfioDevice implements AutoCloseable {
     }
 
     /** A little-endian write of 1, 2, 4 or 8 bytes. */
+    @Override
     public void write(int region, long offset, int size, long value) {
         ByteBuffer b = SCRATCH.get();
         b.putLong(0, value);
@@ -260,12 +211,9 @@ public final class VfioDevice implements AutoCloseable {
     }
 
     /** Maps one mmap-able area of a region (all of it, if the kernel gave no sparse areas). */
+    @Override
     public MemoryMapping mmap(int region, RegionCapability.Area area) {
-        VfioRegion r = region(region);
-        if (!r.mmapAreas().contains(area)) {
-            throw new VfioException(area + " is not an mmap-able area of " + r.name() + " of " + address
-                    + " (its areas: " + r.mmapAreas() + ")");
-        }
+        VfioRegion r = layout.mmapable(region, area);
         int prot = (r.readable() ? PROT_READ : 0) | (r.writable() ? PROT_WRITE : 0);
         return MemoryMapping.map(fd, r.offset() + area.offset(), area.size(), prot, MAP_SHARED);
     }
@@ -277,12 +225,9 @@ public final class VfioDevice implements AutoCloseable {
      * index (INTx, MSI with as many vectors, MSI-X) with those triggers. A null entry leaves that
      * vector unassigned.
      */
+    @Override
     public synchronized void enableIrq(int index, EventFd[] eventfds) {
-        VfioIrq irq = irq(index);
-        if (eventfds.length == 0 || eventfds.length > irq.count()) {
-            throw new VfioException(irq.name() + " of " + address + " has " + irq.count() + " vectors; cannot enable "
-                    + eventfds.length);
-        }
+        layout.enableable(index, eventfds.length);
         int[] fds = new int[eventfds.length];
         for (int i = 0; i < fds.length; i++) {
             fds[i] = eventfds[i] == null ? -1 : eventfds[i].fd().get();
@@ -292,6 +237,7 @@ public final class VfioDevice implements AutoCloseable {
     }
 
     /** Disables interrupt index {@code index} as a whole. */
+    @Override
     public synchronized void disableIrq(int index) {
         irq(index);
         Syscalls.ioctl(fd, VFIO_DEVICE_SET_IRQS, irqSet.set(VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
@@ -299,11 +245,13 @@ public final class VfioDevice implements AutoCloseable {
     }
 
     /** Masks one vector in the device (INTx, or MSI-X where maskable). */
+    @Override
     public synchronized void maskIrq(int index, int vector) {
         Syscalls.ioctl(fd, VFIO_DEVICE_SET_IRQS, irqSet.set(VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_MASK,
                 index, vector, 1));
     }
 
+    @Override
     public synchronized void unmaskIrq(int index, int vector) {
         Syscalls.ioctl(fd, VFIO_DEVICE_SET_IRQS, irqSet.set(VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK,
                 index, vector, 1));
@@ -313,6 +261,7 @@ public final class VfioDevice implements AutoCloseable {
      * Registers the eventfd that unmasks an automasked interrupt (INTx) when signalled: after the
      * guest's EOI, the interrupt router signals it and the device may interrupt again.
      */
+    @Override
     public synchronized void setUnmaskEventFd(int index, EventFd unmask) {
         Syscalls.ioctl(fd, VFIO_DEVICE_SET_IRQS, irqSet.setEventFds(VFIO_IRQ_SET_DATA_EVENTFD
                 | VFIO_IRQ_SET_ACTION_UNMASK, index, 0, new int[] {unmask.fd().get()}, 1));
@@ -327,6 +276,7 @@ public final class VfioDevice implements AutoCloseable {
     // ---- reset ----
 
     /** VFIO_DEVICE_RESET, for a device whose driver offers it; otherwise an error that says so. */
+    @Override
     public void reset() {
         if (!supportsReset()) {
             throw new VfioException.ResetNotSupported(address + " does not support reset: its VFIO device flags "

@@ -62,6 +62,8 @@ public final class LibC {
 
     public static native int ftruncate(int fd, long length);
 
+    public static native int fstat(int fd, long statbuf);
+
     /** {@code fcntl} with an integer argument (F_ADD_SEALS, F_GET_SEALS, F_DUPFD_CLOEXEC). */
     public static native int fcntl(int fd, int cmd, int arg);
 
@@ -83,6 +85,18 @@ public final class LibC {
     public static native long recvmsg(int sockfd, long msg, int flags);
 
     public static native int socketpair(int domain, int type, int protocol, int[] sv);
+
+    public static native int socket(int domain, int type, int protocol);
+
+    public static native int bind(int sockfd, long addr, int addrlen);
+
+    public static native int listen(int sockfd, int backlog);
+
+    public static native int accept4(int sockfd, long addr, long addrlen, int flags);
+
+    public static native int connect(int sockfd, long addr, int addrlen);
+
+    public static native int shutdown(int sockfd, int how);
 
     public static native int getrlimit(int resource, long rlim);
 

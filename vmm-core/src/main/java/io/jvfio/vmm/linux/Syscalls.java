@@ -79,11 +79,16 @@ public final class Syscalls {
 
     /** A second descriptor for the same open file, close-on-exec, owned by the caller. */
     public static OwnedFd dup(OwnedFd fd) {
-        int r = LibC.fcntl(fd.get(), LinuxConstants.F_DUPFD_CLOEXEC, 0);
+        return dup(fd.get(), fd.name());
+    }
+
+    /** A close-on-exec duplicate of a descriptor someone else owns. */
+    public static OwnedFd dup(int fd, String name) {
+        int r = LibC.fcntl(fd, LinuxConstants.F_DUPFD_CLOEXEC, 0);
         if (r < 0) {
-            throw new SyscallException("fcntl(F_DUPFD_CLOEXEC)", fd.name(), LibC.errno());
+            throw new SyscallException("fcntl(F_DUPFD_CLOEXEC)", name, LibC.errno());
         }
-        return OwnedFd.adopt(r, fd.name());
+        return OwnedFd.adopt(r, name);
     }
 
     /** Reads up to {@code count} bytes into native memory at {@code address}; 0 at end of file. */

@@ -33,7 +33,7 @@ import static org.junit.jupiter.api.Assumptions.abort;
  */
 class AbiConformanceTest {
 
-    private static final String PACKAGE = "io.jvfio.vmm.linux";
+    private static final String PACKAGE = "io.jvfio.vmm";
 
     /** What the Java side says, keyed as the C program prints it. */
     private static final Map<String, String> JAVA = new LinkedHashMap<>();
@@ -187,7 +187,7 @@ class AbiConformanceTest {
         List<String> names = CLASSES.stream().map(Class::getSimpleName).toList();
         for (String expected : List.of("LinuxConstants", "VfioConstants", "VfioIoctls", "VfioRegionInfo", "VfioIrqSet",
                 "VfioIommuType1DmaMap", "KvmConstants", "KvmIoctls", "KvmRun", "KvmSregs", "KvmIrqRouting",
-                "SocketMessage", "Epoll")) {
+                "SocketMessage", "Epoll", "UnixSocket", "FileStat", "PciRegs")) {
             assertTrue(names.contains(expected), "the ABI scan did not find " + expected + " among " + names);
         }
         long fields = JAVA.keySet().stream().filter(k -> k.startsWith("field ")).count();

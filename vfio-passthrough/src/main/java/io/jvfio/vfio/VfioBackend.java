@@ -1,0 +1,71 @@
+package io.jvfio.vfio;
+
+import io.jvfio.vmm.linux.EventFd;
+import io.jvfio.vmm.linux.MemoryMapping;
+
+import java.util.List;
+
+/**
+ * A device behind VFIO's interface, whichever transport carries it: the kernel ({@link VfioDevice})
+ * or vfio-user ({@code VfioUserClient}). The passthrough device model is written against this alone,
+ * as cloud-hypervisor's VfioCommon serves both, so it cannot tell them apart.
+ */
+public interface VfioBackend extends AutoCloseable {
+
+    /** What the device is, for messages: a PCI address or a vfio-user socket. */
+    String name();
+
+    boolean supportsReset();
+
+    /** The regions and interrupt indexes, as read at open. */
+    VfioDeviceLayout layout();
+
+    default List<VfioRegion> regions() {
+        return layout().regions();
+    }
+
+    default VfioRegion region(int index) {
+        return layout().region(index);
+    }
+
+    default List<VfioIrq> irqs() {
+        return layout().irqs();
+    }
+
+    default VfioIrq irq(int index) {
+        return layout().irq(index);
+    }
+
+    /** A little-endian read of 1, 2, 4 or 8 bytes of a region. */
+    long read(int region, long offset, int size);
+
+    /** A little-endian write of 1, 2, 4 or 8 bytes to a region. */
+    void write(int region, long offset, int size, long value);
+
+    /** Reads {@code length} bytes of a region into native memory at {@code address}; returns the bytes read. */
+    long read(int region, long offset, long address, long length);
+
+    /** Writes {@code length} bytes from native memory at {@code address} to a region; returns the bytes written. */
+    long write(int region, long offset, long address, long length);
+
+    /** Maps one mmap-able area of a region into this process. */
+    MemoryMapping mmap(int region, RegionCapability.Area area);
+
+    /** Signals {@code eventfds[i]} for vector i of interrupt index {@code index} (null entries unassigned). */
+    void enableIrq(int index, EventFd[] eventfds);
+
+    void disableIrq(int index);
+
+    void maskIrq(int index, int vector);
+
+    void unmaskIrq(int index, int vector);
+
+    /** The eventfd that re-arms an automasked interrupt (INTx) when signalled. */
+    void setUnmaskEventFd(int index, EventFd unmask);
+
+    /** Resets the device, or throws {@link VfioException.ResetNotSupported}. */
+    void reset();
+
+    @Override
+    void close();
+}

@@ -1,0 +1,224 @@
+package io.jvfio.vfio.user;
+
+import io.jvfio.vfio.VfioIrq;
+import io.jvfio.vmm.linux.Errno;
+import io.jvfio.vmm.linux.EventFd;
+import io.jvfio.vmm.linux.OwnedFd;
+
+import java.util.List;
+
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_ACTION_MASK;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_ACTION_TRIGGER;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_ACTION_TYPE_MASK;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_ACTION_UNMASK;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_DATA_BOOL;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_DATA_EVENTFD;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_DATA_NONE;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_DATA_TYPE_MASK;
+
+/**
+ * A served device's interrupts as VFIO_USER_DEVICE_SET_IRQS sets them (spec, "DEVICE_SET_IRQS"): per
+ * index and vector, the client's trigger eventfd, a mask bit, a pending bit, and the eventfds the
+ * server signals when it masks or unmasks. Raising a masked or unassigned vector sets its pending
+ * bit; unmasking delivers it.
+ */
+final class ServerIrqs {
+
+    private final List<VfioIrq> irqs;
+    private final EventFd[][] triggers;
+    private final EventFd[][] maskNotify;
+    private final EventFd[][] unmaskNotify;
+    private final boolean[][] masked;
+    private final boolean[][] pending;
+
+    ServerIrqs(List<VfioIrq> irqs) {
+        this.irqs = irqs;
+        int n = irqs.size();
+        triggers = new EventFd[n][];
+        maskNotify = new EventFd[n][];
+        unmaskNotify = new EventFd[n][];
+        masked = new boolean[n][];
+        pending = new boolean[n][];
+        for (int i = 0; i < n; i++) {
+            int c = irqs.get(i).count();
+            triggers[i] = new EventFd[c];
+            maskNotify[i] = new EventFd[c];
+            unmaskNotify[i] = new EventFd[c];
+            masked[i] = new boolean[c];
+            pending[i] = new boolean[c];
+        }
+    }
+
+    /**
+     * The device raises a vector: its eventfd fires, unless masked or unassigned (then it is pending).
+     * For a level-triggered (automasked) line, pending means asserted: it stays set until the device
+     * lowers the line, so an unmask while still asserted delivers again.
+     */
+    synchronized void raise(int index, int vector) {
+        if (index < 0 || index >= triggers.length || vector < 0 || vector >= triggers[index].length) {
+            return;
+        }
+        EventFd t = triggers[index][vector];
+        if (t == null || masked[index][vector]) {
+            pending[index][vector] = true;
+        } else {
+            deliver(index, vector, t);
+        }
+    }
+
+    /** Signals the trigger; an automasked line (INTx) stays masked until the client unmasks it. */
+    private void deliver(int index, int vector, EventFd trigger) {
+        trigger.signal();
+        boolean level = irqs.get(index).automasked();
+        masked[index][vector] = level;
+        pending[index][vector] = level;
+    }
+
+    /** A level-triggered line is deasserted: a pending assertion is dropped. */
+    synchronized void lower(int index, int vector) {
+        if (index >= 0 && index < pending.length && vector >= 0 && vector < pending[index].length) {
+            pending[index][vector] = false;
+        }
+    }
+
+    /** True if some vector of {@code index} has a trigger eventfd. */
+    synchronized boolean enabled(int index) {
+        if (index < 0 || index >= triggers.length) {
+            return false;
+        }
+        for (EventFd e : triggers[index]) {
+            if (e != null) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    synchronized boolean pending(int index, int vector) {
+        return index >= 0 && index < pending.length && vector >= 0 && vector < pending[index].length
+                && pending[index][vector];
+    }
+
+    /**
+     * Applies one SET_IRQS. Takes ownership of {@code fds} (closing them if the request is refused);
+     * {@code bools} holds DATA_BOOL's bytes.
+     */
+    synchronized void set(int flags, int index, int start, int count, byte[] bools, int[] fds) {
+        OwnedFd[] owned = new OwnedFd[fds.length];
+        for (int i = 0; i < fds.length; i++) {
+            owned[i] = OwnedFd.adopt(fds[i], "eventfd from the client");
+        }
+        try {
+            apply(flags, index, start, count, bools, owned);
+        } catch (RuntimeException e) {
+            for (OwnedFd o : owned) {
+                o.close();
+            }
+            throw e;
+        }
+    }
+
+    private void apply(int flags, int index, int start, int count, byte[] bools, OwnedFd[] fds) {
+        int data = flags & VFIO_IRQ_SET_DATA_TYPE_MASK;
+        int action = flags & VFIO_IRQ_SET_ACTION_TYPE_MASK;
+        if ((flags & ~(VFIO_IRQ_SET_DATA_TYPE_MASK | VFIO_IRQ_SET_ACTION_TYPE_MASK)) != 0
+                || Integer.bitCount(data) != 1 || Integer.bitCount(action) != 1) {
+            throw new VfioUserException(Errno.EINVAL, "SET_IRQS flags 0x" + Integer.toHexString(flags)
+                    + " must name exactly one DATA and one ACTION");
+        }
+        if (index < 0 || index >= irqs.size()) {
+            throw new VfioUserException(Errno.EINVAL, "SET_IRQS for interrupt index " + index + ", the device has "
+                    + irqs.size());
+        }
+        VfioIrq irq = irqs.get(index);
+        if (count == 0 && start == 0 && data == VFIO_IRQ_SET_DATA_NONE && action == VFIO_IRQ_SET_ACTION_TRIGGER) {
+            disable(index); // the special case: disable the whole index
+            return;
+        }
+        if (start < 0 || count <= 0 || (long) start + count > irq.count()) {
+            throw new VfioUserException(Errno.EINVAL, "SET_IRQS for vectors " + start + "+" + count + " of "
+                    + irq.name() + ", which has " + irq.count());
+        }
+        if (action != VFIO_IRQ_SET_ACTION_TRIGGER && !irq.maskable()) {
+            throw new VfioUserException(Errno.EINVAL, irq.name() + " cannot be masked");
+        }
+        if (data == VFIO_IRQ_SET_DATA_EVENTFD) {
+            if (fds.length != 0 && fds.length != count) {
+                throw new VfioUserException(Errno.EINVAL, "SET_IRQS with DATA_EVENTFD for " + count + " vectors came with "
+                        + fds.length + " fds (it needs " + count + ", or none to de-assign)");
+            }
+            EventFd[][] target = action == VFIO_IRQ_SET_ACTION_TRIGGER ? triggers
+                    : action == VFIO_IRQ_SET_ACTION_MASK ? maskNotify : unmaskNotify;
+            for (int i = 0; i < count; i++) {
+                EventFd old = target[index][start + i];
+                target[index][start + i] = fds.length == 0 ? null : new EventFd(fds[i]);
+                if (old != null) {
+                    old.close();
+                }
+            }
+            return;
+        }
+        if (fds.length != 0) {
+            throw new VfioUserException(Errno.EINVAL, "SET_IRQS without DATA_EVENTFD came with " + fds.length + " fds");
+        }
+        for (int i = 0; i < count; i++) {
+            if (data == VFIO_IRQ_SET_DATA_BOOL && bools[i] == 0) {
+                continue;
+            }
+            int v = start + i;
+            switch (action) {
+                case VFIO_IRQ_SET_ACTION_TRIGGER -> raise(index, v);
+                case VFIO_IRQ_SET_ACTION_MASK -> {
+                    masked[index][v] = true;
+                    signal(maskNotify[index][v]);
+                }
+                default -> {
+                    masked[index][v] = false;
+                    signal(unmaskNotify[index][v]);
+                    if (pending[index][v] && triggers[index][v] != null) {
+                        deliver(index, v, triggers[index][v]);
+                    }
+                }
+            }
+        }
+    }
+
+    private static void signal(EventFd e) {
+        if (e != null) {
+            e.signal();
+        }
+    }
+
+    private void disable(int index) {
+        for (EventFd[] set : new EventFd[][] {triggers[index], maskNotify[index], unmaskNotify[index]}) {
+            for (int v = 0; v < set.length; v++) {
+                if (set[v] != null) {
+                    set[v].close();
+                    set[v] = null;
+                }
+            }
+        }
+        java.util.Arrays.fill(pending[index], false);
+        java.util.Arrays.fill(masked[index], false);
+    }
+
+    /** The client is gone: every eventfd it passed is closed (spec, "Client Disconnection"). */
+    synchronized void clear() {
+        for (int i = 0; i < triggers.length; i++) {
+            disable(i);
+        }
+    }
+
+    /** How many eventfds are assigned, for tests of the disconnect cleanup. */
+    synchronized int assigned() {
+        int n = 0;
+        for (EventFd[][] kind : new EventFd[][][] {triggers, maskNotify, unmaskNotify}) {
+            for (EventFd[] set : kind) {
+                for (EventFd e : set) {
+                    n += e != null ? 1 : 0;
+                }
+            }
+        }
+        return n;
+    }
+}

@@ -1,0 +1,551 @@
+package io.jvfio.vfio.user;
+
+import io.jvfio.vfio.VfioIrq;
+import io.jvfio.vmm.linux.Errno;
+import io.jvfio.vmm.linux.LibC;
+import io.jvfio.vmm.linux.OwnedFd;
+import io.jvfio.vmm.linux.vfio.VfioConstants;
+import io.jvfio.vmm.linux.vfio.VfioInfoCapHeader;
+import io.jvfio.vmm.linux.vfio.VfioRegionInfoCapSparseMmap;
+import io.jvfio.vmm.linux.vfio.VfioRegionInfoCapType;
+import io.jvfio.vfio.RegionCapability;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.IoEventLoop;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.List;
+
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FLAGS_RESET;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_REGION_INFO_FLAG_CAPS;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_REGION_INFO_FLAG_MMAP;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_REGION_INFO_FLAG_READ;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_REGION_INFO_FLAG_WRITE;
+
+/**
+ * One client of a {@link VfioUserServer}: version negotiation, then every command, each checked in
+ * full (sizes, indexes, offsets, counts, fds) before the device sees it. A bad command gets an error
+ * reply with the errno that fits (EINVAL for a malformed one, EEXIST for an overlapping DMA_MAP as
+ * the spec says, ENOENT for an unknown window, EOPNOTSUPP (ENOTSUP) for an optional command this server does not
+ * offer, ENOSYS for an undefined command) and the connection goes on; only a broken stream ends it.
+ * Fds a message brings and its command does not take are closed at once.
+ */
+final class ServerSession implements VfioUserConnection.Listener, VfioUserDevice.Context {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ServerSession.class);
+
+    static final int VERSION_MAJOR = 0;
+    static final int VERSION_MINOR = 1;
+    static final VfioUserCapabilities CAPABILITIES = new VfioUserCapabilities(VfioUserConnection.MAX_RECEIVE_FDS,
+            VfioUserConnection.MAX_DATA_XFER, 4096, 65535);
+
+    private final VfioUserServer server;
+    private final VfioUserDevice device;
+    private final List<VfioUserDevice.Region> regions;
+    private final List<VfioIrq> irqInfo;
+    private final ServerIrqs irqs;
+    private final ServerDma dma;
+    private final PendingRequests pending = new PendingRequests();
+    private final VfioUserConnection connection;
+    private final ServerDma.Messages viaMessages = new ServerDma.Messages() {
+        @Override
+        public void read(long address, byte[] dst, int offset, int length) {
+            dmaByMessage(address, dst, offset, length, false);
+        }
+
+        @Override
+        public void write(long address, byte[] src, int offset, int length) {
+            dmaByMessage(address, src, offset, length, true);
+        }
+    };
+    private VfioUserCapabilities peer;
+    private volatile boolean attached;
+    private final java.util.concurrent.atomic.AtomicLong dmaMessages = new java.util.concurrent.atomic.AtomicLong();
+
+    ServerSession(VfioUserServer server, VfioUserDevice device, OwnedFd socket, IoEventLoop loop) {
+        this.server = server;
+        this.device = device;
+        this.regions = device.regions();
+        this.irqInfo = device.irqs();
+        this.irqs = new ServerIrqs(irqInfo);
+        this.dma = new ServerDma(CAPABILITIES.maxDmaMaps());
+        this.connection = VfioUserConnection.open(socket.name(), socket, loop, this);
+    }
+
+    VfioUserConnection connection() {
+        return connection;
+    }
+
+    int dmaWindows() {
+        return dma.windows();
+    }
+
+    int assignedEventfds() {
+        return irqs.assigned();
+    }
+
+    long dmaMessages() {
+        return dmaMessages.get();
+    }
+
+    // ---- messages ----
+
+    @Override
+    public void onMessage(VfioUserConnection c, VfioUserMessage m) {
+        int[] fds = m.fds();
+        boolean[] taken = {false};
+        try {
+            if (m.isReply()) {
+                taken[0] = pending.complete(m);
+                return;
+            }
+            if (!m.isCommand()) {
+                throw new VfioUserException(Errno.EINVAL, "message type " + (m.flags() & VfioUserHeader.TYPE_MASK)
+                        + " is neither a command nor a reply");
+            }
+            ByteBuf reply = handle(m, taken);
+            if (reply == null) {
+                return; // sent already (with an fd), or none is due
+            }
+            if (m.noReply()) {
+                reply.release();
+            } else {
+                connection.send(reply);
+            }
+        } catch (VfioUserException e) {
+            LOG.debug("refused {}: {}", m, e.getMessage());
+            if (!m.noReply() && m.isCommand()) {
+                connection.send(VfioUserMessages.error(connection.alloc(), m.id(), m.commandNumber(), e.errno().number()));
+            }
+        } finally {
+            if (!taken[0]) {
+                for (int fd : fds) {
+                    LibC.close(fd);
+                }
+            }
+        }
+    }
+
+    private ByteBuf handle(VfioUserMessage m, boolean[] taken) {
+        VfioUserCommand command = m.command();
+        if (command == null) {
+            throw new VfioUserException(Errno.ENOSYS, "command " + m.commandNumber() + " is not a vfio-user command");
+        }
+        if (peer == null && command != VfioUserCommand.VERSION) {
+            throw new VfioUserException(Errno.EINVAL, command.specName() + " before VFIO_USER_VERSION");
+        }
+        if (command != VfioUserCommand.DMA_MAP && command != VfioUserCommand.DEVICE_SET_IRQS && m.fds().length > 0) {
+            throw new VfioUserException(Errno.EINVAL, command.specName() + " carries no file descriptors, got "
+                    + m.fds().length);
+        }
+        return switch (command) {
+            case VERSION -> version(m);
+            case DMA_MAP -> dmaMap(m, taken);
+            case DMA_UNMAP -> dmaUnmap(m);
+            case DEVICE_GET_INFO -> deviceInfo(m);
+            case DEVICE_GET_REGION_INFO -> regionInfo(m);
+            case DEVICE_GET_IRQ_INFO -> irqInfo(m);
+            case DEVICE_SET_IRQS -> setIrqs(m, taken);
+            case REGION_READ -> regionRead(m);
+            case REGION_WRITE -> regionWrite(m);
+            case DEVICE_RESET -> reset(m);
+            case DMA_READ, DMA_WRITE -> throw new VfioUserException(Errno.EINVAL, command.specName()
+                    + " goes from server to client");
+            case DEVICE_GET_REGION_IO_FDS, REGION_WRITE_MULTI, DEVICE_FEATURE, MIG_DATA_READ, MIG_DATA_WRITE ->
+                    throw new VfioUserException(Errno.EOPNOTSUPP, command.specName() + " is not offered by this server");
+        };
+    }
+
+    private static void need(VfioUserMessage m, int bytes) {
+        if (m.payloadSize() < bytes) {
+            throw new VfioUserException(Errno.EINVAL, m.command().specName() + " needs " + bytes
+                    + " bytes of payload, got " + m.payloadSize());
+        }
+    }
+
+    private ByteBuf reply(VfioUserMessage m, int payload) {
+        return VfioUserMessages.reply(connection.alloc(), m.id(), m.commandNumber(), payload);
+    }
+
+    private ByteBuf version(VfioUserMessage m) {
+        if (peer != null) {
+            throw new VfioUserException(Errno.EINVAL, "VFIO_USER_VERSION was already negotiated");
+        }
+        need(m, VfioUserPayloads.Version.DATA);
+        int major = m.payloadU16(VfioUserPayloads.Version.MAJOR);
+        int minor = m.payloadU16(VfioUserPayloads.Version.MINOR);
+        if (major != VERSION_MAJOR) {
+            // The spec: a server that cannot support the proposed version closes the connection.
+            LOG.warn("a client proposed vfio-user version {}.{}; this server speaks {}.{}: closing", major, minor,
+                    VERSION_MAJOR, VERSION_MINOR);
+            connection.close();
+            return null;
+        }
+        int jsonLength = m.payloadSize() - VfioUserPayloads.Version.DATA;
+        byte[] json = new byte[jsonLength];
+        m.payloadBytes(VfioUserPayloads.Version.DATA, json, 0, jsonLength);
+        int end = 0;
+        while (end < jsonLength && json[end] != 0) {
+            end++;
+        }
+        peer = VfioUserCapabilities.parse(json, end);
+        if (!attached) {
+            attached = true;
+            device.attach(this);
+        }
+        byte[] ours = CAPABILITIES.toJson();
+        ByteBuf r = reply(m, VfioUserPayloads.Version.DATA + ours.length);
+        r.writeShortLE(VERSION_MAJOR);
+        r.writeShortLE(Math.min(minor, VERSION_MINOR));
+        r.writeBytes(ours);
+        return r;
+    }
+
+    private ByteBuf dmaMap(VfioUserMessage m, boolean[] taken) {
+        need(m, VfioUserPayloads.DmaMap.SIZEOF);
+        int flags = m.payloadInt(VfioUserPayloads.DmaMap.FLAGS);
+        if ((flags & ~(VfioUserPayloads.DmaMap.FLAG_READ | VfioUserPayloads.DmaMap.FLAG_WRITE)) != 0) {
+            throw new VfioUserException(Errno.EINVAL, "DMA_MAP flags 0x" + Integer.toHexString(flags) + " are unknown");
+        }
+        if (m.fds().length > 1) {
+            throw new VfioUserException(Errno.EINVAL, "DMA_MAP carries one fd at most, got " + m.fds().length);
+        }
+        OwnedFd fd = m.fds().length == 1 ? OwnedFd.adopt(m.fds()[0], "DMA fd from the client") : null;
+        taken[0] = true;
+        dma.map(m.payloadLong(VfioUserPayloads.DmaMap.ADDRESS), m.payloadLong(VfioUserPayloads.DmaMap.SIZE),
+                (flags & VfioUserPayloads.DmaMap.FLAG_READ) != 0, (flags & VfioUserPayloads.DmaMap.FLAG_WRITE) != 0,
+                m.payloadLong(VfioUserPayloads.DmaMap.OFFSET), fd);
+        return reply(m, 0);
+    }
+
+    private ByteBuf dmaUnmap(VfioUserMessage m) {
+        need(m, VfioUserPayloads.DmaUnmap.SIZEOF);
+        int flags = m.payloadInt(VfioUserPayloads.DmaUnmap.FLAGS);
+        if (flags != 0) {
+            throw new VfioUserException(Errno.EINVAL, "DMA_UNMAP flags 0x" + Integer.toHexString(flags)
+                    + " are not supported (dirty bitmaps, unmap-all)");
+        }
+        long address = m.payloadLong(VfioUserPayloads.DmaUnmap.ADDRESS);
+        long size = m.payloadLong(VfioUserPayloads.DmaUnmap.SIZE);
+        dma.unmap(address, size);
+        ByteBuf r = reply(m, VfioUserPayloads.DmaUnmap.SIZEOF);
+        r.writeIntLE(VfioUserPayloads.DmaUnmap.SIZEOF);
+        r.writeIntLE(0);
+        r.writeLongLE(address);
+        r.writeLongLE(size);
+        return r;
+    }
+
+    private ByteBuf deviceInfo(VfioUserMessage m) {
+        need(m, VfioUserPayloads.DeviceInfo.SIZEOF);
+        checkArgsz(m, VfioUserPayloads.DeviceInfo.SIZEOF);
+        ByteBuf r = reply(m, VfioUserPayloads.DeviceInfo.SIZEOF);
+        r.writeIntLE(VfioUserPayloads.DeviceInfo.SIZEOF);
+        r.writeIntLE(device.flags());
+        r.writeIntLE(regions.size());
+        r.writeIntLE(irqInfo.size());
+        return r;
+    }
+
+    private static void checkArgsz(VfioUserMessage m, int least) {
+        long argsz = m.payloadU32(0);
+        if (argsz < least) {
+            throw new VfioUserException(Errno.EINVAL, m.command().specName() + " argsz " + argsz + " is below "
+                    + least);
+        }
+    }
+
+    private ByteBuf regionInfo(VfioUserMessage m) {
+        need(m, VfioUserPayloads.RegionInfo.SIZEOF);
+        checkArgsz(m, VfioUserPayloads.RegionInfo.SIZEOF);
+        long argsz = m.payloadU32(VfioUserPayloads.RegionInfo.ARGSZ);
+        int index = m.payloadInt(VfioUserPayloads.RegionInfo.INDEX);
+        VfioUserDevice.Region region = region(index);
+        int capsSize = capabilitiesSize(region.capabilities());
+        int full = VfioUserPayloads.RegionInfo.SIZEOF + capsSize;
+        boolean fits = argsz >= full;
+        int flags = region.flags() | (capsSize > 0 ? VFIO_REGION_INFO_FLAG_CAPS : 0);
+        ByteBuf r = reply(m, fits ? full : VfioUserPayloads.RegionInfo.SIZEOF);
+        r.writeIntLE(full);
+        r.writeIntLE(flags);
+        r.writeIntLE(index);
+        r.writeIntLE(fits && capsSize > 0 ? VfioUserPayloads.RegionInfo.SIZEOF : 0);
+        r.writeLongLE(region.size());
+        r.writeLongLE(region.mmapOffset());
+        if (fits) {
+            writeCapabilities(r, region.capabilities(), VfioUserPayloads.RegionInfo.SIZEOF);
+        }
+        if ((region.flags() & VFIO_REGION_INFO_FLAG_MMAP) != 0 && region.mmapFd() != null && !m.noReply()) {
+            connection.send(r, new int[] {region.mmapFd().get()}, 1);
+            return null; // sent with its fd
+        }
+        return r;
+    }
+
+    private VfioUserDevice.Region region(int index) {
+        if (index < 0 || index >= regions.size()) {
+            throw new VfioUserException(Errno.EINVAL, "region " + index + " does not exist; the device has "
+                    + regions.size());
+        }
+        return regions.get(index);
+    }
+
+    private static int capabilitiesSize(List<RegionCapability> caps) {
+        int n = 0;
+        for (RegionCapability c : caps) {
+            n += capabilitySize(c);
+        }
+        return n;
+    }
+
+    private static int capabilitySize(RegionCapability c) {
+        if (c instanceof RegionCapability.SparseMmap s) {
+            return VfioRegionInfoCapSparseMmap.SIZEOF + s.areas().size() * VfioRegionInfoCapSparseMmap.AREA_SIZEOF;
+        } else if (c instanceof RegionCapability.Type) {
+            return VfioRegionInfoCapType.SIZEOF;
+        } else if (c instanceof RegionCapability.MsixMappable) {
+            return VfioInfoCapHeader.SIZEOF;
+        }
+        return 0; // an unknown capability is not passed on
+    }
+
+    /** The capability chain, laid out as the kernel does: each header's next is relative to the info's start. */
+    private static void writeCapabilities(ByteBuf r, List<RegionCapability> caps, int start) {
+        int at = start;
+        List<RegionCapability> real = caps.stream().filter(c -> !(c instanceof RegionCapability.Unknown)).toList();
+        for (int i = 0; i < real.size(); i++) {
+            RegionCapability c = real.get(i);
+            int size = capabilitySize(c);
+            int next = i + 1 < real.size() ? at + size : 0;
+            if (c instanceof RegionCapability.SparseMmap s) {
+                header(r, VfioConstants.VFIO_REGION_INFO_CAP_SPARSE_MMAP, next);
+                r.writeIntLE(s.areas().size());
+                r.writeIntLE(0);
+                for (RegionCapability.Area a : s.areas()) {
+                    r.writeLongLE(a.offset());
+                    r.writeLongLE(a.size());
+                }
+            } else if (c instanceof RegionCapability.Type t) {
+                header(r, VfioConstants.VFIO_REGION_INFO_CAP_TYPE, next);
+                r.writeIntLE(t.type());
+                r.writeIntLE(t.subtype());
+            } else {
+                header(r, VfioConstants.VFIO_REGION_INFO_CAP_MSIX_MAPPABLE, next);
+            }
+            at += size;
+        }
+    }
+
+    private static void header(ByteBuf r, int id, int next) {
+        r.writeShortLE(id);
+        r.writeShortLE(1);
+        r.writeIntLE(next);
+    }
+
+    private ByteBuf irqInfo(VfioUserMessage m) {
+        need(m, VfioUserPayloads.IrqInfo.SIZEOF);
+        checkArgsz(m, VfioUserPayloads.IrqInfo.SIZEOF);
+        int index = m.payloadInt(VfioUserPayloads.IrqInfo.INDEX);
+        if (index < 0 || index >= irqInfo.size()) {
+            throw new VfioUserException(Errno.EINVAL, "interrupt index " + index + " does not exist; the device has "
+                    + irqInfo.size());
+        }
+        VfioIrq q = irqInfo.get(index);
+        ByteBuf r = reply(m, VfioUserPayloads.IrqInfo.SIZEOF);
+        r.writeIntLE(VfioUserPayloads.IrqInfo.SIZEOF);
+        r.writeIntLE(q.flags());
+        r.writeIntLE(index);
+        r.writeIntLE(q.count());
+        return r;
+    }
+
+    private ByteBuf setIrqs(VfioUserMessage m, boolean[] taken) {
+        need(m, VfioUserPayloads.IrqSet.SIZEOF);
+        int flags = m.payloadInt(VfioUserPayloads.IrqSet.FLAGS);
+        int index = m.payloadInt(VfioUserPayloads.IrqSet.INDEX);
+        int start = m.payloadInt(VfioUserPayloads.IrqSet.START);
+        int count = m.payloadInt(VfioUserPayloads.IrqSet.COUNT);
+        byte[] bools = null;
+        if ((flags & VfioConstants.VFIO_IRQ_SET_DATA_BOOL) != 0) {
+            if (count < 0 || count > 2048) {
+                throw new VfioUserException(Errno.EINVAL, "SET_IRQS count " + count + " is out of range");
+            }
+            need(m, VfioUserPayloads.IrqSet.SIZEOF + count);
+            bools = new byte[count];
+            m.payloadBytes(VfioUserPayloads.IrqSet.DATA, bools, 0, count);
+        }
+        taken[0] = true; // ServerIrqs owns them now, and closes them if it refuses
+        irqs.set(flags, index, start, count, bools, m.fds());
+        return reply(m, 0);
+    }
+
+    /** Checks a REGION_READ/WRITE and returns its count. */
+    private int regionAccess(VfioUserMessage m, boolean write) {
+        need(m, VfioUserPayloads.RegionAccess.SIZEOF);
+        long offset = m.payloadLong(VfioUserPayloads.RegionAccess.OFFSET);
+        int index = m.payloadInt(VfioUserPayloads.RegionAccess.REGION);
+        long count = m.payloadU32(VfioUserPayloads.RegionAccess.COUNT);
+        VfioUserDevice.Region region = region(index);
+        if (count > CAPABILITIES.maxDataXferSize()) {
+            throw new VfioUserException(Errno.EINVAL, "a region access of " + count + " bytes exceeds max_data_xfer_size "
+                    + CAPABILITIES.maxDataXferSize());
+        }
+        if (offset < 0 || offset + count > region.size() || count == 0) {
+            throw new VfioUserException(Errno.EINVAL, "an access of " + count + " bytes at 0x" + Long.toHexString(offset)
+                    + " is outside region " + index + " (0x" + Long.toHexString(region.size()) + " bytes)");
+        }
+        int right = write ? VFIO_REGION_INFO_FLAG_WRITE : VFIO_REGION_INFO_FLAG_READ;
+        if ((region.flags() & right) == 0) {
+            throw new VfioUserException(Errno.EINVAL, "region " + index + " is not " + (write ? "writable" : "readable"));
+        }
+        if (write) {
+            need(m, VfioUserPayloads.RegionAccess.SIZEOF + (int) count);
+        }
+        return (int) count;
+    }
+
+    private ByteBuf regionRead(VfioUserMessage m) {
+        int count = regionAccess(m, false);
+        long offset = m.payloadLong(VfioUserPayloads.RegionAccess.OFFSET);
+        int index = m.payloadInt(VfioUserPayloads.RegionAccess.REGION);
+        ByteBuf r = reply(m, VfioUserPayloads.RegionAccess.SIZEOF + count);
+        r.writeLongLE(offset);
+        r.writeIntLE(index);
+        r.writeIntLE(count);
+        int at = r.writerIndex();
+        try {
+            device.read(index, offset, r, count);
+        } catch (RuntimeException e) {
+            r.release();
+            throw new VfioUserException(Errno.EIO, "the device failed to read region " + index + ": " + e);
+        }
+        if (r.writerIndex() != at + count) {
+            r.release();
+            throw new VfioUserException(Errno.EIO, "the device read " + (r.writerIndex() - at) + " of " + count + " bytes");
+        }
+        return r;
+    }
+
+    private ByteBuf regionWrite(VfioUserMessage m) {
+        int count = regionAccess(m, true);
+        long offset = m.payloadLong(VfioUserPayloads.RegionAccess.OFFSET);
+        int index = m.payloadInt(VfioUserPayloads.RegionAccess.REGION);
+        ByteBuf data = m.payloadSlice(VfioUserPayloads.RegionAccess.DATA, count);
+        try {
+            device.write(index, offset, data, count);
+        } catch (RuntimeException e) {
+            throw new VfioUserException(Errno.EIO, "the device failed to write region " + index + ": " + e);
+        }
+        if (m.noReply()) {
+            return null;
+        }
+        ByteBuf r = reply(m, VfioUserPayloads.RegionAccess.SIZEOF);
+        r.writeLongLE(offset);
+        r.writeIntLE(index);
+        r.writeIntLE(count);
+        return r;
+    }
+
+    private ByteBuf reset(VfioUserMessage m) {
+        if ((device.flags() & VFIO_DEVICE_FLAGS_RESET) == 0) {
+            throw new VfioUserException(Errno.EOPNOTSUPP, "the device does not support reset");
+        }
+        device.reset();
+        return reply(m, 0);
+    }
+
+    // ---- what the device reaches ----
+
+    @Override
+    public void raise(int index, int vector) {
+        irqs.raise(index, vector);
+    }
+
+    @Override
+    public boolean pending(int index, int vector) {
+        return irqs.pending(index, vector);
+    }
+
+    @Override
+    public void lower(int index, int vector) {
+        irqs.lower(index, vector);
+    }
+
+    @Override
+    public boolean enabled(int index) {
+        return irqs.enabled(index);
+    }
+
+    @Override
+    public void dmaRead(long address, byte[] dst, int offset, int length) {
+        dma.read(address, dst, offset, length, viaMessages);
+    }
+
+    @Override
+    public void dmaWrite(long address, byte[] src, int offset, int length) {
+        dma.write(address, src, offset, length, viaMessages);
+    }
+
+    /** DMA_READ/DMA_WRITE to the client, in pieces of its max_data_xfer_size; not from the event loop. */
+    private void dmaByMessage(long address, byte[] buf, int offset, int length, boolean write) {
+        if (connection.loop().inEventLoop()) {
+            throw new VfioUserException(Errno.EINVAL, "DMA through messages cannot wait on the event loop that reads "
+                    + "the reply; run the device's DMA on its own thread");
+        }
+        int chunk = peer.maxDataXferSize();
+        for (int done = 0; done < length; ) {
+            int n = Math.min(chunk, length - done);
+            dmaMessages.incrementAndGet();
+            PendingRequests.Slot s = pending.acquire();
+            try {
+                VfioUserCommand cmd = write ? VfioUserCommand.DMA_WRITE : VfioUserCommand.DMA_READ;
+                ByteBuf msg = VfioUserMessages.command(connection.alloc(), s.id, cmd,
+                        VfioUserPayloads.DmaAccess.SIZEOF + (write ? n : 0), false);
+                msg.writeLongLE(address + done);
+                msg.writeLongLE(n);
+                if (write) {
+                    msg.writeBytes(buf, offset + done, n);
+                }
+                if (!connection.send(msg)) {
+                    throw new VfioUserException(Errno.ENOTCONN, "the client is gone");
+                }
+                if (!pending.await(s, 5_000_000_000L)) {
+                    throw new VfioUserException(Errno.ETIMEDOUT, "the client did not answer " + cmd.specName());
+                }
+                if (s.error) {
+                    throw new VfioUserException(Errno.EFAULT, "the client refused " + cmd.specName() + " at 0x"
+                            + Long.toHexString(address + done) + ": " + Errno.describe(s.errno));
+                }
+                if (!write) {
+                    if (s.payload.readableBytes() < VfioUserPayloads.DmaAccess.SIZEOF + n) {
+                        throw new VfioUserException(Errno.EIO, "the client's DMA_READ reply is short");
+                    }
+                    s.payload.getBytes(VfioUserPayloads.DmaAccess.DATA, buf, offset + done, n);
+                }
+            } finally {
+                pending.release(s);
+            }
+            done += n;
+        }
+    }
+
+    // ---- end ----
+
+    @Override
+    public void onClose(VfioUserConnection c, Throwable cause) {
+        if (cause != null) {
+            LOG.warn("vfio-user client on {} dropped: {}", c.name(), cause.getMessage());
+        }
+        pending.close();
+        if (attached) {
+            device.detach();
+        }
+        irqs.clear();
+        dma.close();
+        server.sessionEnded(this);
+    }
+
+    void close() {
+        connection.close();
+    }
+}

@@ -1,0 +1,438 @@
+package io.jvfio.vfio.user;
+
+import io.jvfio.vmm.linux.DirectBuffers;
+import io.jvfio.vmm.linux.Errno;
+import io.jvfio.vmm.linux.LibC;
+import io.jvfio.vmm.linux.OwnedFd;
+import io.jvfio.vmm.linux.SocketMessage;
+import io.jvfio.vmm.linux.SyscallException;
+import io.jvfio.vmm.linux.Syscalls;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.PooledByteBufAllocator;
+import io.netty.channel.IoEvent;
+import io.netty.channel.IoEventLoop;
+import io.netty.channel.IoRegistration;
+import io.netty.channel.epoll.EpollIoEvent;
+import io.netty.channel.epoll.EpollIoHandle;
+import io.netty.channel.epoll.EpollIoOps;
+import io.netty.channel.unix.FileDescriptor;
+
+import java.util.ArrayDeque;
+import java.util.concurrent.locks.ReentrantLock;
+
+import static io.jvfio.vmm.linux.LinuxConstants.MSG_DONTWAIT;
+
+/**
+ * One vfio-user connection: a UNIX stream socket registered with a Netty epoll event loop as an
+ * {@link EpollIoHandle}, so it runs on Netty's loop with Netty's pooled buffers, while its one read
+ * and one write are {@code recvmsg}/{@code sendmsg} through JNA, which carry the message bytes and
+ * their file descriptors in the same call (Netty's own channels cannot).
+ *
+ * <p>Messages are framed by the header's size. Fds arrive with the first bytes of the message the
+ * peer sent them with, so a message takes the fds received at stream positions before its end.
+ * A size below the header's or above the largest message is a framing error: the stream cannot be
+ * resynchronised, so the connection closes.
+ *
+ * <p>Sending works from any thread: while nothing is queued it goes straight to the socket; what the
+ * socket will not take yet is queued and written when epoll says it can be, on the event loop.
+ */
+public final class VfioUserConnection implements EpollIoHandle {
+
+    /** Told what arrives, on the event loop. */
+    public interface Listener {
+        /** A whole message; the listener owns its fds and keeps nothing of the message after returning. */
+        void onMessage(VfioUserConnection connection, VfioUserMessage message);
+
+        /** The connection is closed; {@code cause} is null when the peer closed it or we did. */
+        void onClose(VfioUserConnection connection, Throwable cause);
+    }
+
+    /** The fds we accept in one message (the max_msg_fds we announce). */
+    public static final int MAX_RECEIVE_FDS = 64;
+    /** The largest data transfer we accept (max_data_xfer_size), and hence the largest message. */
+    public static final int MAX_DATA_XFER = 1 << 20;
+    public static final int MAX_MESSAGE = MAX_DATA_XFER + 64 * 1024;
+
+    private static final int READ_CHUNK = 64 * 1024;
+    private static final int[] NO_FDS = new int[0];
+
+    private record ReceivedFds(long position, int[] fds) {
+    }
+
+    private static final class Outbound {
+        final ByteBuf data;
+        OwnedFd[] fds;
+
+        Outbound(ByteBuf data, OwnedFd[] fds) {
+            this.data = data;
+            this.fds = fds;
+        }
+    }
+
+    private final String name;
+    private final OwnedFd socket;
+    private final FileDescriptor nettyFd;
+    private final IoEventLoop loop;
+    private final Listener listener;
+    private final ByteBufAllocator alloc = PooledByteBufAllocator.DEFAULT;
+
+    // Receiving: the event loop only.
+    private final SocketMessage receiver;
+    private final VfioUserMessage message = new VfioUserMessage();
+    private final ArrayDeque<ReceivedFds> receivedFds = new ArrayDeque<>();
+    private ByteBuf cumulation;
+    private long received;
+    private long consumed;
+    private IoRegistration registration;
+
+    // Sending: any thread, under the lock.
+    private final ReentrantLock sendLock = new ReentrantLock();
+    private final SocketMessage sender;
+    private final ArrayDeque<Outbound> outbound = new ArrayDeque<>();
+    private final int[] sendFds = new int[SocketMessage.SCM_MAX_FD];
+    private final Runnable wantWritable = this::submitInterest;
+
+    private volatile boolean closed;
+
+    private VfioUserConnection(String name, OwnedFd socket, IoEventLoop loop, Listener listener) {
+        this.name = name;
+        this.socket = socket;
+        this.nettyFd = new FileDescriptor(socket.get());
+        this.loop = loop;
+        this.listener = listener;
+        this.receiver = new SocketMessage(name, MAX_RECEIVE_FDS);
+        this.sender = new SocketMessage(name, SocketMessage.SCM_MAX_FD);
+    }
+
+    /** Starts serving a connected socket on {@code loop}. */
+    public static VfioUserConnection open(String name, OwnedFd socket, IoEventLoop loop, Listener listener) {
+        VfioUserConnection c = new VfioUserConnection(name, socket, loop, listener);
+        loop.execute(() -> loop.register(c).addListener(f -> {
+            if (f.isSuccess()) {
+                c.registration = (IoRegistration) f.getNow();
+                c.submitInterest();
+            } else {
+                c.closeOnLoop(f.cause());
+            }
+        }));
+        return c;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public IoEventLoop loop() {
+        return loop;
+    }
+
+    public boolean isOpen() {
+        return !closed;
+    }
+
+    public ByteBufAllocator alloc() {
+        return alloc;
+    }
+
+    @Override
+    public FileDescriptor fd() {
+        return nettyFd;
+    }
+
+    // ---- receiving ----
+
+    @Override
+    public void handle(IoRegistration registration, IoEvent event) {
+        EpollIoOps ops = ((EpollIoEvent) event).ops();
+        if (ops.contains(EpollIoOps.EPOLLOUT)) {
+            flushOutbound();
+        }
+        if (ops.contains(EpollIoOps.EPOLLIN) || ops.contains(EpollIoOps.EPOLLRDHUP)
+                || ops.contains(EpollIoOps.EPOLLERR)) {
+            readAll();
+        }
+    }
+
+    private void readAll() {
+        if (cumulation == null) {
+            cumulation = alloc.directBuffer(READ_CHUNK);
+        }
+        while (!closed) {
+            cumulation.ensureWritable(READ_CHUNK);
+            int writable = cumulation.writableBytes();
+            long n;
+            try {
+                n = receiver.receive(socket.get(), address(cumulation) + cumulation.writerIndex(), writable, MSG_DONTWAIT);
+            } catch (SyscallException e) {
+                closeOnLoop(e.is(Errno.ECONNRESET) ? null : e);
+                return;
+            }
+            if (n < 0) {
+                return; // drained
+            }
+            if (n == 0) {
+                closeOnLoop(null); // the peer closed
+                return;
+            }
+            if (receiver.controlTruncated()) {
+                receiver.closeReceivedFds();
+                closeOnLoop(new VfioUserException(Errno.EINVAL, "the peer sent more than " + MAX_RECEIVE_FDS
+                        + " file descriptors in one message (our max_msg_fds)"));
+                return;
+            }
+            int count = receiver.receivedFdCount();
+            if (count > 0) {
+                int[] fds = new int[count];
+                for (int i = 0; i < count; i++) {
+                    fds[i] = receiver.receivedFd(i);
+                }
+                receivedFds.add(new ReceivedFds(received, fds));
+            }
+            cumulation.writerIndex(cumulation.writerIndex() + (int) n);
+            received += n;
+            if (!decode()) {
+                return;
+            }
+            if (n < writable) {
+                return; // the socket had no more
+            }
+        }
+    }
+
+    /** Hands every whole message to the listener; false if the stream broke and the connection closed. */
+    private boolean decode() {
+        while (!closed && cumulation.readableBytes() >= VfioUserHeader.SIZE) {
+            int at = cumulation.readerIndex();
+            long size = cumulation.getUnsignedIntLE(at + VfioUserHeader.MSG_SIZE);
+            if (size < VfioUserHeader.SIZE || size > MAX_MESSAGE) {
+                closeOnLoop(new VfioUserException(Errno.EINVAL, "a message declares " + size + " bytes: the least is "
+                        + VfioUserHeader.SIZE + ", the most " + MAX_MESSAGE + "; the stream cannot be resynchronised"));
+                return false;
+            }
+            if (cumulation.readableBytes() < size) {
+                break;
+            }
+            int[] fds = fdsBefore(consumed + size);
+            message.set(cumulation, at, (int) size, fds);
+            cumulation.readerIndex(at + (int) size);
+            consumed += size;
+            try {
+                listener.onMessage(this, message);
+            } catch (RuntimeException e) {
+                closeOnLoop(e);
+                return false;
+            }
+        }
+        cumulation.discardSomeReadBytes();
+        return true;
+    }
+
+    /** The fds received at stream positions before {@code end}: those sent with this message. */
+    private int[] fdsBefore(long end) {
+        if (receivedFds.isEmpty() || receivedFds.peekFirst().position() >= end) {
+            return NO_FDS;
+        }
+        ReceivedFds first = receivedFds.pollFirst();
+        if (receivedFds.isEmpty() || receivedFds.peekFirst().position() >= end) {
+            return first.fds();
+        }
+        int[] all = first.fds();
+        while (!receivedFds.isEmpty() && receivedFds.peekFirst().position() < end) {
+            int[] more = receivedFds.pollFirst().fds();
+            int[] joined = new int[all.length + more.length];
+            System.arraycopy(all, 0, joined, 0, all.length);
+            System.arraycopy(more, 0, joined, all.length, more.length);
+            all = joined;
+        }
+        return all;
+    }
+
+    // ---- sending ----
+
+    /**
+     * Sends a whole message (its readable bytes) with {@code fds[0..fdCount)} attached, and releases
+     * the buffer. The fds are the caller's: the kernel duplicates them into the peer. Returns false
+     * if the connection is closed (nothing is sent).
+     */
+    public boolean send(ByteBuf data, int[] fds, int fdCount) {
+        sendLock.lock();
+        try {
+            if (closed) {
+                data.release();
+                return false;
+            }
+            if (outbound.isEmpty()) {
+                long sent = trySend(data, fds, fdCount);
+                if (sent < 0) {
+                    return false;
+                }
+                if (!data.isReadable()) {
+                    data.release();
+                    return true;
+                }
+                // Part (or none) went out; the fds went with the first bytes if any did.
+                OwnedFd[] held = sent == 0 ? duplicate(fds, fdCount) : null;
+                outbound.add(new Outbound(data, held));
+            } else {
+                outbound.add(new Outbound(data, duplicate(fds, fdCount)));
+            }
+        } finally {
+            sendLock.unlock();
+        }
+        loop.execute(wantWritable);
+        return true;
+    }
+
+    /** Sends without fds. */
+    public boolean send(ByteBuf data) {
+        return send(data, NO_FDS, 0);
+    }
+
+    /** Writes what the socket takes; advances the buffer. -1 if the connection broke. Caller holds the lock. */
+    private long trySend(ByteBuf data, int[] fds, int fdCount) {
+        long total = 0;
+        while (data.isReadable()) {
+            long n;
+            try {
+                n = sender.send(socket.get(), address(data) + data.readerIndex(), data.readableBytes(),
+                        total == 0 ? fds : NO_FDS, total == 0 ? fdCount : 0, 0);
+            } catch (SyscallException e) {
+                data.release();
+                loop.execute(() -> closeOnLoop(e.is(Errno.EPIPE) || e.is(Errno.ECONNRESET) ? null : e));
+                return -1;
+            }
+            if (n < 0) {
+                break; // the socket is full
+            }
+            data.skipBytes((int) n);
+            total += n;
+        }
+        return total;
+    }
+
+    /**
+     * Copies of fds for a message that waits in the queue: the caller may close its own as soon as
+     * send returns, so the queue holds duplicates until the message goes out.
+     */
+    private static OwnedFd[] duplicate(int[] fds, int count) {
+        if (count == 0) {
+            return null;
+        }
+        OwnedFd[] copies = new OwnedFd[count];
+        for (int i = 0; i < count; i++) {
+            copies[i] = Syscalls.dup(fds[i], "fd queued to send");
+        }
+        return copies;
+    }
+
+    private void flushOutbound() {
+        sendLock.lock();
+        try {
+            while (!outbound.isEmpty() && !closed) {
+                Outbound o = outbound.peekFirst();
+                int count = 0;
+                if (o.fds != null) {
+                    for (OwnedFd f : o.fds) {
+                        sendFds[count++] = f.get();
+                    }
+                }
+                long sent = trySend(o.data, sendFds, count);
+                if (sent < 0) {
+                    return;
+                }
+                if (sent > 0 && o.fds != null) {
+                    closeAll(o.fds);
+                    o.fds = null;
+                }
+                if (o.data.isReadable()) {
+                    break;
+                }
+                o.data.release();
+                outbound.pollFirst();
+            }
+        } finally {
+            sendLock.unlock();
+        }
+        submitInterest();
+    }
+
+    /** Asks epoll for readability, and writability while something waits to be sent. Event loop only. */
+    private void submitInterest() {
+        IoRegistration r = registration;
+        if (r == null || closed || !r.isValid()) {
+            return;
+        }
+        boolean pending;
+        sendLock.lock();
+        try {
+            pending = !outbound.isEmpty();
+        } finally {
+            sendLock.unlock();
+        }
+        EpollIoOps ops = EpollIoOps.EPOLLIN.with(EpollIoOps.EPOLLRDHUP);
+        r.submit(pending ? ops.with(EpollIoOps.EPOLLOUT) : ops);
+    }
+
+    // ---- closing ----
+
+    /** Closes the connection (from any thread); the listener is told once. */
+    public void close() {
+        if (loop.inEventLoop()) {
+            closeOnLoop(null);
+        } else if (!closed) {
+            loop.execute(() -> closeOnLoop(null));
+        }
+    }
+
+    private void closeOnLoop(Throwable cause) {
+        if (closed) {
+            return;
+        }
+        sendLock.lock();
+        try {
+            closed = true;
+            for (Outbound o : outbound) {
+                o.data.release();
+                if (o.fds != null) {
+                    closeAll(o.fds);
+                }
+            }
+            outbound.clear();
+        } finally {
+            sendLock.unlock();
+        }
+        if (registration != null) {
+            registration.cancel();
+        }
+        for (ReceivedFds r : receivedFds) {
+            for (int fd : r.fds()) {
+                LibC.close(fd);
+            }
+        }
+        receivedFds.clear();
+        if (cumulation != null) {
+            cumulation.release();
+            cumulation = null;
+        }
+        socket.close();
+        listener.onClose(this, cause);
+    }
+
+    private static void closeAll(OwnedFd[] fds) {
+        for (OwnedFd f : fds) {
+            if (f != null) {
+                f.close();
+            }
+        }
+    }
+
+    private static long address(ByteBuf b) {
+        return b.hasMemoryAddress() ? b.memoryAddress() : DirectBuffers.address(b.nioBuffer(0, b.capacity()));
+    }
+
+    @Override
+    public String toString() {
+        return "vfio-user connection " + name;
+    }
+}

@@ -1,0 +1,498 @@
+package io.jvfio.vfio.user.edu;
+
+import com.sun.jna.Pointer;
+import io.jvfio.memory.MemoryBackend;
+import io.jvfio.vfio.RegionCapability;
+import io.jvfio.vfio.VfioIrq;
+import io.jvfio.vfio.user.VfioUserDevice;
+import io.jvfio.vfio.user.VfioUserException;
+import io.jvfio.vmm.pci.PciConfigSpace;
+import io.jvfio.vmm.pci.PciRegs;
+import io.netty.buffer.ByteBuf;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+
+import static io.jvfio.vfio.user.edu.EduRegisters.*;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FLAGS_PCI;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FLAGS_RESET;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_INFO_AUTOMASKED;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_INFO_EVENTFD;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_INFO_MASKABLE;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_INFO_NORESIZE;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_CONFIG_REGION_INDEX;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_INTX_IRQ_INDEX;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_MSIX_IRQ_INDEX;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_MSI_IRQ_INDEX;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_REGION_INFO_FLAG_MMAP;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_REGION_INFO_FLAG_READ;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_REGION_INFO_FLAG_WRITE;
+
+/**
+ * QEMU's {@code edu} educational device, register-compatible ({@code docs/specs/edu.rst}), written
+ * in Java and served over vfio-user: identification, liveness, factorial on a worker thread,
+ * status and interrupt registers, and the DMA engine with its 4 KiB buffer at 0x40000 and 28-bit
+ * DMA mask. On top of QEMU's: MSI-X with 8 vectors (table and PBA in BAR1, register 0x68 fires any
+ * vector), a 1 MiB BAR2 of memory on a memfd that the client may mmap, and the DMA buffer readable
+ * and writable at BAR0 0x40000 so a driver can check a transfer without a second DMA.
+ *
+ * <p>The interrupt goes to whichever index the client enabled with DEVICE_SET_IRQS: MSI-X vector 0,
+ * else MSI, else INTx (level-triggered: asserted while the interrupt status is non-zero).
+ */
+public final class EduDevice implements VfioUserDevice, AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(EduDevice.class);
+
+    private static final int CONFIG_SIZE = 256;
+
+    private final long dmaMask;
+    private final MemoryBackend bar2;
+    private final ByteBuffer bar2View;
+    private final MsixTable msix;
+    private final ExecutorService worker;
+    private final List<Region> regions;
+    private final List<VfioIrq> irqs;
+    private volatile Context context;
+
+    // Device state, guarded by this.
+    private PciConfigSpace config;
+    private int liveness;
+    private int factorial;
+    private int status;
+    private int irqStatus;
+    private long dmaSrc;
+    private long dmaDst;
+    private long dmaCount;
+    private long dmaCmd;
+    private final byte[] dmaBuffer = new byte[DMA_BUFFER_SIZE];
+    /** Bumped by reset, so work a reset interrupted does not land afterwards. */
+    private int generation;
+
+    /** An edu device with QEMU's default 28-bit DMA mask. */
+    public EduDevice() {
+        this(DMA_MASK);
+    }
+
+    /** An edu device whose DMA addresses are masked with {@code dmaMask} (QEMU's {@code dma_mask}). */
+    public EduDevice(long dmaMask) {
+        this.dmaMask = dmaMask;
+        this.bar2 = MemoryBackend.memfd("edu-bar2", BAR2_SIZE, false);
+        this.bar2View = new Pointer(bar2.hostAddress()).getByteBuffer(0, BAR2_SIZE).order(ByteOrder.LITTLE_ENDIAN);
+        this.msix = new MsixTable(MSIX_VECTORS, MSIX_TABLE_OFFSET, MSIX_PBA_OFFSET, v -> {
+            Context c = context;
+            return c != null && c.pending(VFIO_PCI_MSIX_IRQ_INDEX, v);
+        });
+        this.worker = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "edu-worker");
+            t.setDaemon(true);
+            return t;
+        });
+        this.config = newConfig();
+
+        int rw = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+        List<Region> rs = new ArrayList<>();
+        rs.add(new Region(rw, BAR0_SIZE, null, 0, List.of()));
+        rs.add(new Region(rw, BAR1_SIZE, null, 0, List.of()));
+        rs.add(new Region(rw | VFIO_REGION_INFO_FLAG_MMAP, BAR2_SIZE, bar2.fd(), 0,
+                List.of(new RegionCapability.SparseMmap(List.of(new RegionCapability.Area(0, BAR2_SIZE))))));
+        rs.add(Region.absent()); // BAR3: the upper half of 64-bit BAR2
+        rs.add(Region.absent());
+        rs.add(Region.absent());
+        rs.add(Region.absent()); // ROM
+        rs.add(new Region(rw, CONFIG_SIZE, null, 0, List.of()));
+        rs.add(Region.absent()); // VGA
+        regions = List.copyOf(rs);
+        irqs = List.of(
+                new VfioIrq(VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_MASKABLE
+                        | VFIO_IRQ_INFO_AUTOMASKED, 1),
+                new VfioIrq(VFIO_PCI_MSI_IRQ_INDEX, VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_NORESIZE, 1),
+                new VfioIrq(VFIO_PCI_MSIX_IRQ_INDEX, VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_MASKABLE, MSIX_VECTORS),
+                new VfioIrq(3, 0, 0), // ERR: not a PCI Express device
+                new VfioIrq(4, 0, 0)); // REQ: never asks for the device back
+    }
+
+    private static PciConfigSpace newConfig() {
+        PciConfigSpace c = new PciConfigSpace(CONFIG_SIZE)
+                .identity(VENDOR_ID, DEVICE_ID, REVISION, CLASS_CODE)
+                .subsystem(0x1af4, 0x1100)
+                .interruptPin(1)
+                .bar(0, BAR0_SIZE, PciConfigSpace.BarType.MEMORY32, false)
+                .bar(1, BAR1_SIZE, PciConfigSpace.BarType.MEMORY32, false)
+                .bar(2, BAR2_SIZE, PciConfigSpace.BarType.MEMORY64, true);
+        c.addMsi(true, false, 0);
+        c.addMsix(MSIX_VECTORS, 1, MSIX_TABLE_OFFSET, 1, MSIX_PBA_OFFSET);
+        return c;
+    }
+
+    // ---- VfioUserDevice ----
+
+    @Override
+    public int flags() {
+        return VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET;
+    }
+
+    @Override
+    public List<Region> regions() {
+        return regions;
+    }
+
+    @Override
+    public List<VfioIrq> irqs() {
+        return irqs;
+    }
+
+    @Override
+    public void read(int region, long offset, ByteBuf dst, int count) {
+        switch (region) {
+            case 0 -> readBar0(offset, dst, count);
+            case 1 -> {
+                for (int i = 0; i < count; i++) {
+                    dst.writeByte(msix.readByte(offset + i));
+                }
+            }
+            case 2 -> dst.writeBytes(bar2View.slice((int) offset, count));
+            case VFIO_PCI_CONFIG_REGION_INDEX -> {
+                synchronized (this) {
+                    for (int i = 0; i < count; i++) {
+                        dst.writeByte((int) config.read((int) offset + i, 1));
+                    }
+                }
+            }
+            default -> throw new VfioUserException(io.jvfio.vmm.linux.Errno.EINVAL, "edu has no region " + region);
+        }
+    }
+
+    @Override
+    public void write(int region, long offset, ByteBuf src, int count) {
+        switch (region) {
+            case 0 -> writeBar0(offset, src, count);
+            case 1 -> {
+                for (int i = 0; i < count; i++) {
+                    msix.writeByte(offset + i, src.getUnsignedByte(src.readerIndex() + i));
+                }
+            }
+            case 2 -> src.getBytes(src.readerIndex(), bar2View.slice((int) offset, count));
+            case VFIO_PCI_CONFIG_REGION_INDEX -> {
+                synchronized (this) {
+                    for (int i = 0; i < count; i++) {
+                        config.write((int) offset + i, 1, src.getUnsignedByte(src.readerIndex() + i));
+                    }
+                }
+            }
+            default -> throw new VfioUserException(io.jvfio.vmm.linux.Errno.EINVAL, "edu has no region " + region);
+        }
+    }
+
+    /** QEMU's rule: 4-byte accesses below 0x80, 4 or 8 from there; anything else reads all-ones. */
+    private static boolean validRegisterAccess(long offset, int size) {
+        return offset < 0x80 ? size == 4 : size == 4 || size == 8;
+    }
+
+    private static boolean inDmaBuffer(long offset, int count) {
+        return offset >= DMA_BUFFER && offset + count <= DMA_BUFFER + DMA_BUFFER_SIZE;
+    }
+
+    private void readBar0(long offset, ByteBuf dst, int count) {
+        synchronized (this) {
+            if (inDmaBuffer(offset, count)) {
+                dst.writeBytes(dmaBuffer, (int) (offset - DMA_BUFFER), count);
+                return;
+            }
+            if (!validRegisterAccess(offset, count)) {
+                dst.writeBytes(ALL_ONES, 0, Math.min(count, ALL_ONES.length));
+                for (int i = ALL_ONES.length; i < count; i++) {
+                    dst.writeByte(0xFF);
+                }
+                return;
+            }
+            long v = register(offset);
+            if (count == 4) {
+                dst.writeIntLE((int) v);
+            } else {
+                dst.writeLongLE(v);
+            }
+        }
+    }
+
+    private static final byte[] ALL_ONES = {-1, -1, -1, -1, -1, -1, -1, -1};
+
+    private long register(long offset) {
+        return switch ((int) offset) {
+            case ID -> ID_VALUE & 0xFFFFFFFFL;
+            case LIVENESS -> ~liveness & 0xFFFFFFFFL;
+            case FACTORIAL -> factorial & 0xFFFFFFFFL;
+            case STATUS -> status & 0xFFFFFFFFL;
+            case IRQ_STATUS -> irqStatus & 0xFFFFFFFFL;
+            case DMA_SRC -> dmaSrc;
+            case DMA_DST -> dmaDst;
+            case DMA_COUNT -> dmaCount;
+            case DMA_CMD -> dmaCmd;
+            default -> -1L;
+        };
+    }
+
+    private void writeBar0(long offset, ByteBuf src, int count) {
+        if (inDmaBuffer(offset, count)) {
+            synchronized (this) {
+                src.getBytes(src.readerIndex(), dmaBuffer, (int) (offset - DMA_BUFFER), count);
+            }
+            return;
+        }
+        if (!validRegisterAccess(offset, count)) {
+            return; // QEMU ignores it too
+        }
+        long v = count == 4 ? src.getUnsignedIntLE(src.readerIndex()) : src.getLongLE(src.readerIndex());
+        int value = (int) v;
+        switch ((int) offset) {
+            case LIVENESS -> {
+                synchronized (this) {
+                    liveness = value;
+                }
+            }
+            case FACTORIAL -> startFactorial(value);
+            case STATUS -> {
+                synchronized (this) {
+                    status = (value & STATUS_IRQ_FACTORIAL) | (status & STATUS_COMPUTING);
+                }
+            }
+            case IRQ_RAISE -> raiseIrq(value);
+            case IRQ_ACK -> lowerIrq(value);
+            case MSIX_FIRE -> fireMsix(value);
+            case DMA_SRC, DMA_DST, DMA_COUNT -> {
+                synchronized (this) {
+                    if ((dmaCmd & DMA_CMD_RUN) == 0) { // ignored while a transfer runs
+                        switch ((int) offset) {
+                            case DMA_SRC -> dmaSrc = v;
+                            case DMA_DST -> dmaDst = v;
+                            default -> dmaCount = v;
+                        }
+                    }
+                }
+            }
+            case DMA_CMD -> startDma(v);
+            default -> {
+                // read-only or unassigned
+            }
+        }
+    }
+
+    // ---- factorial ----
+
+    private void startFactorial(int value) {
+        int gen;
+        synchronized (this) {
+            if ((status & STATUS_COMPUTING) != 0) {
+                return; // busy: the write is ignored, as QEMU's is
+            }
+            factorial = value;
+            status |= STATUS_COMPUTING;
+            gen = generation;
+        }
+        worker.execute(() -> {
+            int n = value;
+            int result = 1;
+            for (long i = Integer.toUnsignedLong(n); i > 0; i--) {
+                result *= (int) i; // 32-bit, wrapping, as the C device computes it
+            }
+            boolean irq;
+            synchronized (this) {
+                if (gen != generation) {
+                    return;
+                }
+                factorial = result;
+                status &= ~STATUS_COMPUTING;
+                irq = (status & STATUS_IRQ_FACTORIAL) != 0;
+            }
+            if (irq) {
+                raiseIrq(IRQ_FACTORIAL_DONE);
+            }
+        });
+    }
+
+    // ---- DMA ----
+
+    private void startDma(long command) {
+        long src;
+        long dst;
+        long count;
+        int gen;
+        synchronized (this) {
+            if ((command & DMA_CMD_RUN) == 0 || (dmaCmd & DMA_CMD_RUN) != 0) {
+                return; // not a start, or one is running
+            }
+            dmaCmd = command;
+            src = dmaSrc;
+            dst = dmaDst;
+            count = dmaCount;
+            gen = generation;
+        }
+        worker.execute(() -> runDma(command, src, dst, count, gen));
+    }
+
+    private void runDma(long command, long src, long dst, long count, int gen) {
+        try {
+            transfer((command & DMA_CMD_TO_RAM) != 0, src, dst, count, gen);
+        } catch (VfioUserException e) {
+            LOG.warn("edu: DMA failed: {}", e.getMessage());
+        }
+        boolean irq;
+        synchronized (this) {
+            if (gen != generation) {
+                return; // reset meanwhile
+            }
+            dmaCmd &= ~DMA_CMD_RUN;
+            irq = (command & DMA_CMD_IRQ) != 0;
+        }
+        if (irq) {
+            raiseIrq(IRQ_DMA_DONE);
+        }
+    }
+
+    /** One transfer between guest RAM (through the client's DMA windows) and the device's buffer. */
+    private void transfer(boolean toRam, long src, long dst, long count, int gen) {
+        long bufferAddress = toRam ? src : dst;
+        long ramAddress = toRam ? dst : src;
+        if (count < 0 || count > DMA_BUFFER_SIZE || !inDmaBuffer(bufferAddress, (int) count)) {
+            LOG.warn("edu: DMA of {} bytes at device address 0x{} is outside the buffer [0x40000-0x40fff]: not done",
+                    count, Long.toHexString(bufferAddress));
+            return;
+        }
+        long masked = ramAddress & dmaMask;
+        if (masked != ramAddress) {
+            LOG.warn("edu: DMA address 0x{} clamped to 0x{} by the DMA mask 0x{}", Long.toHexString(ramAddress),
+                    Long.toHexString(masked), Long.toHexString(dmaMask));
+        }
+        Context c = context;
+        boolean master;
+        synchronized (this) {
+            master = (config.command() & PciRegs.PCI_COMMAND_MASTER) != 0;
+        }
+        if (c == null || !master) {
+            LOG.warn("edu: DMA with {}: not done", c == null ? "no client connected" : "bus mastering disabled");
+            return;
+        }
+        int at = (int) (bufferAddress - DMA_BUFFER);
+        int n = (int) count;
+        byte[] data = new byte[n];
+        if (toRam) {
+            synchronized (this) {
+                System.arraycopy(dmaBuffer, at, data, 0, n);
+            }
+            c.dmaWrite(masked, data, 0, n);
+        } else {
+            c.dmaRead(masked, data, 0, n);
+            synchronized (this) {
+                if (gen == generation) {
+                    System.arraycopy(data, 0, dmaBuffer, at, n);
+                }
+            }
+        }
+    }
+
+    // ---- interrupts ----
+
+    private void raiseIrq(int value) {
+        boolean assert_;
+        synchronized (this) {
+            irqStatus |= value;
+            assert_ = irqStatus != 0;
+        }
+        Context c = context;
+        if (!assert_ || c == null) {
+            return;
+        }
+        if (c.enabled(VFIO_PCI_MSIX_IRQ_INDEX)) {
+            c.raise(VFIO_PCI_MSIX_IRQ_INDEX, 0);
+        } else if (c.enabled(VFIO_PCI_MSI_IRQ_INDEX)) {
+            c.raise(VFIO_PCI_MSI_IRQ_INDEX, 0);
+        } else if (!intxDisabled()) {
+            c.raise(VFIO_PCI_INTX_IRQ_INDEX, 0);
+        }
+    }
+
+    private void lowerIrq(int value) {
+        boolean low;
+        synchronized (this) {
+            irqStatus &= ~value;
+            low = irqStatus == 0;
+        }
+        Context c = context;
+        if (low && c != null) {
+            c.lower(VFIO_PCI_INTX_IRQ_INDEX, 0);
+        }
+    }
+
+    private synchronized boolean intxDisabled() {
+        return (config.command() & PciRegs.PCI_COMMAND_INTX_DISABLE) != 0;
+    }
+
+    private void fireMsix(int vector) {
+        Context c = context;
+        if (c != null && vector >= 0 && vector < MSIX_VECTORS) {
+            c.raise(VFIO_PCI_MSIX_IRQ_INDEX, vector);
+        }
+    }
+
+    // ---- lifetime ----
+
+    /** A function-level reset: registers, DMA buffer, MSI-X table and config space to their power-on values. */
+    @Override
+    public void reset() {
+        synchronized (this) {
+            generation++;
+            liveness = 0;
+            factorial = 0;
+            status = 0;
+            irqStatus = 0;
+            dmaSrc = 0;
+            dmaDst = 0;
+            dmaCount = 0;
+            dmaCmd = 0;
+            java.util.Arrays.fill(dmaBuffer, (byte) 0);
+            config = newConfig();
+        }
+        msix.reset();
+        Context c = context;
+        if (c != null) {
+            c.lower(VFIO_PCI_INTX_IRQ_INDEX, 0);
+        }
+    }
+
+    @Override
+    public void attach(Context context) {
+        this.context = context;
+    }
+
+    @Override
+    public void detach() {
+        this.context = null;
+    }
+
+    /** BAR2's memory, as the device sees it (the client sees the same pages through its mmap). */
+    public ByteBuffer bar2() {
+        return bar2View.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    @Override
+    public void close() {
+        worker.shutdownNow();
+        try {
+            worker.awaitTermination(2, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        bar2.close();
+    }
+
+    @Override
+    public String toString() {
+        return "edu (1234:11e8, MSI-X 8 vectors, 1 MiB BAR2 on a memfd)";
+    }
+}

@@ -1,0 +1,99 @@
+package io.jvfio.vfio.user;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.function.BooleanSupplier;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+
+/** What this process holds (from /proc), and bounded waits for what other threads do. */
+final class Fds {
+
+    static {
+        // The first connection in a surefire JVM leaves one socket open for the life of the process
+        // (a one-time initialisation in the test JVM: a standalone run of the same cycle leaves
+        // nothing). One full cycle before any count makes counts see only what the code under test opens.
+        try {
+            warmUp();
+        } catch (Exception e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    private static void warmUp() throws IOException {
+        Path dir = Files.createTempDirectory("jvfio-warmup");
+        Path socket = dir.resolve("s");
+        try (io.jvfio.vfio.user.edu.EduDevice edu = new io.jvfio.vfio.user.edu.EduDevice();
+             VfioUserServer server = VfioUserServer.start(socket, edu);
+             VfioUserClient client = VfioUserClient.connect(socket, 5000, null)) {
+            client.read(0, 0, 4);
+        } finally {
+            Files.deleteIfExists(socket);
+            Files.deleteIfExists(dir);
+        }
+    }
+
+    private Fds() {
+    }
+
+    static long open() throws IOException {
+        try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.count();
+        }
+    }
+
+    /** Where the open fds point, for a failure message. */
+    static String describe() throws IOException {
+        try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.map(p -> {
+                try {
+                    String target = Files.readSymbolicLink(p).toString();
+                    return p.getFileName() + "->" + target + unixSocketPath(target);
+                } catch (IOException e) {
+                    return p.getFileName() + "->?";
+                }
+            }).collect(Collectors.joining(", "));
+        }
+    }
+
+    /** For socket:[inode], the UNIX socket's line in /proc/net/unix (its path, if bound). */
+    private static String unixSocketPath(String target) {
+        if (!target.startsWith("socket:[")) {
+            return "";
+        }
+        String inode = target.substring(8, target.length() - 1);
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/net/unix"))) {
+                String[] f = line.trim().split("\\s+");
+                if (f.length >= 7 && f[6].equals(inode)) {
+                    return " (unix" + (f.length > 7 ? " " + f[7] : "") + ", state " + f[5] + ")";
+                }
+            }
+        } catch (IOException e) {
+            return "";
+        }
+        return " (not a UNIX socket)";
+    }
+
+    /** Waits (bounded) for the fd count to return to {@code before}: closes on event loops are asynchronous. */
+    static void awaitBackTo(long before) throws Exception {
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (open() > before) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("fds leaked: " + before + " before, " + open() + " after: " + describe());
+            }
+            Thread.sleep(5);
+        }
+    }
+
+    static void await(String what, BooleanSupplier condition) throws InterruptedException {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("not within 10 s: " + what);
+            }
+            Thread.sleep(1);
+        }
+    }
+}

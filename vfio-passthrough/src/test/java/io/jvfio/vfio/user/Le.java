@@ -1,0 +1,49 @@
+package io.jvfio.vfio.user;
+
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
+
+/** Little-endian payload bytes, written field by field as the spec's tables lay them out. */
+final class Le {
+
+    private final ByteArrayOutputStream out = new ByteArrayOutputStream();
+
+    static Le of() {
+        return new Le();
+    }
+
+    Le u8(int v) {
+        out.write(v);
+        return this;
+    }
+
+    Le u16(int v) {
+        return u8(v).u8(v >>> 8);
+    }
+
+    Le u32(long v) {
+        return u16((int) v).u16((int) (v >>> 16));
+    }
+
+    Le u64(long v) {
+        return u32(v).u32(v >>> 32);
+    }
+
+    Le bytes(byte[] b) {
+        out.writeBytes(b);
+        return this;
+    }
+
+    /** A NUL-terminated UTF-8 string, as VERSION's JSON is sent. */
+    Le cstring(String s) {
+        return bytes(s.getBytes(StandardCharsets.UTF_8)).u8(0);
+    }
+
+    Le zeros(int n) {
+        return bytes(new byte[n]);
+    }
+
+    byte[] build() {
+        return out.toByteArray();
+    }
+}

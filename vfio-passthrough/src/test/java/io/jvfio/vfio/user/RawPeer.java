@@ -1,0 +1,216 @@
+package io.jvfio.vfio.user;
+
+import io.jvfio.vmm.linux.LibC;
+import io.jvfio.vmm.linux.OwnedFd;
+import io.jvfio.vmm.linux.SocketMessage;
+import io.jvfio.vmm.linux.SyscallException;
+import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.linux.UnixSocket;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.util.Arrays;
+
+import static io.jvfio.vmm.linux.LinuxConstants.POLLIN;
+import static io.jvfio.vmm.linux.LinuxConstants.POLLOUT;
+
+/**
+ * A vfio-user endpoint with no protocol logic of its own, for tests that must send what a correct
+ * peer never would (malformed, truncated, mutated messages, wrong fd counts) and see exactly what
+ * comes back. It is a real UNIX socket with real SCM_RIGHTS; only the protocol side is the test's.
+ */
+final class RawPeer implements AutoCloseable {
+
+    /** One message received: its header fields, payload and fds (the test owns the fds). */
+    record Frame(int id, int command, int size, int flags, int error, byte[] payload, int[] fds) {
+        boolean isReply() {
+            return (flags & VfioUserHeader.TYPE_MASK) == VfioUserHeader.TYPE_REPLY;
+        }
+
+        boolean isError() {
+            return (flags & VfioUserHeader.ERROR_FLAG) != 0;
+        }
+
+        ByteBuffer payloadBuffer() {
+            return ByteBuffer.wrap(payload).order(ByteOrder.LITTLE_ENDIAN);
+        }
+
+        void closeFds() {
+            for (int fd : fds) {
+                LibC.close(fd);
+            }
+        }
+    }
+
+    /** The peer closed the connection. */
+    static final class ClosedException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        ClosedException() {
+            super("the peer closed the connection");
+        }
+    }
+
+    private final OwnedFd socket;
+    private final SocketMessage message = new SocketMessage("raw peer", SocketMessage.SCM_MAX_FD);
+    private final ByteBuffer out = ByteBuffer.allocateDirect(VfioUserConnection.MAX_MESSAGE * 2)
+            .order(ByteOrder.LITTLE_ENDIAN);
+    private final ByteBuffer in = ByteBuffer.allocateDirect(VfioUserConnection.MAX_MESSAGE * 2)
+            .order(ByteOrder.LITTLE_ENDIAN);
+    private int[] pendingFds = new int[0];
+
+    RawPeer(OwnedFd socket) {
+        this.socket = socket;
+        in.limit(0);
+    }
+
+    static RawPeer connect(Path path) {
+        return new RawPeer(UnixSocket.connect(path));
+    }
+
+    /** Accepts one client on {@code listener}, waiting up to {@code millis}. */
+    static RawPeer accept(OwnedFd listener, int millis) {
+        if (Syscalls.poll(listener, POLLIN, millis) == 0) {
+            throw new AssertionError("no client connected within " + millis + " ms");
+        }
+        OwnedFd s = UnixSocket.accept(listener);
+        if (s == null) {
+            throw new AssertionError("accept found no client");
+        }
+        return new RawPeer(s);
+    }
+
+    OwnedFd socket() {
+        return socket;
+    }
+
+    /** A message with a header as given and {@code payload} after it; the size field says {@code declaredSize}. */
+    static ByteBuffer message(int id, int command, int declaredSize, int flags, int error, byte[] payload) {
+        ByteBuffer b = ByteBuffer.allocate(VfioUserHeader.SIZE + payload.length).order(ByteOrder.LITTLE_ENDIAN);
+        b.putShort((short) id).putShort((short) command).putInt(declaredSize).putInt(flags).putInt(error).put(payload);
+        return b.flip();
+    }
+
+    /** A well-formed command. */
+    static ByteBuffer command(int id, VfioUserCommand command, byte[] payload) {
+        return message(id, command.number(), VfioUserHeader.SIZE + payload.length, VfioUserHeader.TYPE_COMMAND, 0,
+                payload);
+    }
+
+    /** Writes all of {@code data} (bytes as they are), the fds with its first byte. False if the peer is gone. */
+    boolean send(ByteBuffer data, int... fds) {
+        out.clear();
+        out.put(data.duplicate());
+        out.flip();
+        boolean first = true;
+        while (out.hasRemaining()) {
+            if (Syscalls.poll(socket, POLLOUT, 5000) == 0) {
+                throw new AssertionError("the peer took no bytes for 5 s");
+            }
+            long n;
+            try {
+                n = message.send(socket.get(), out, first ? fds : new int[0], first ? fds.length : 0);
+            } catch (SyscallException e) {
+                return false; // EPIPE, ECONNRESET: the peer closed
+            }
+            if (n > 0) {
+                first = false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * The next whole message, or null if none comes within {@code millis}. Throws
+     * {@link ClosedException} when the peer closes the connection.
+     */
+    Frame receive(int millis) {
+        long deadline = System.nanoTime() + millis * 1_000_000L;
+        while (true) {
+            Frame f = frame();
+            if (f != null) {
+                return f;
+            }
+            long left = (deadline - System.nanoTime()) / 1_000_000L;
+            if (left <= 0 || Syscalls.poll(socket, POLLIN, (int) left) == 0) {
+                return null;
+            }
+            in.compact();
+            long n;
+            try {
+                n = message.receive(socket.get(), in);
+            } catch (SyscallException e) {
+                in.flip();
+                throw new ClosedException();
+            }
+            in.flip();
+            if (n == 0) {
+                throw new ClosedException();
+            }
+            if (message.receivedFdCount() > 0) {
+                int[] more = new int[message.receivedFdCount()];
+                for (int i = 0; i < more.length; i++) {
+                    more[i] = message.receivedFd(i);
+                }
+                int[] all = Arrays.copyOf(pendingFds, pendingFds.length + more.length);
+                System.arraycopy(more, 0, all, pendingFds.length, more.length);
+                pendingFds = all;
+            }
+        }
+    }
+
+    /** The next reply, skipping nothing: a test that expects one asserts on what it gets. */
+    Frame reply(int millis) {
+        Frame f = receive(millis);
+        if (f == null) {
+            throw new AssertionError("no message within " + millis + " ms");
+        }
+        return f;
+    }
+
+    private Frame frame() {
+        if (in.remaining() < VfioUserHeader.SIZE) {
+            return null;
+        }
+        int at = in.position();
+        int size = in.getInt(at + VfioUserHeader.MSG_SIZE);
+        if (size < VfioUserHeader.SIZE || size > VfioUserConnection.MAX_MESSAGE) {
+            throw new AssertionError("the peer sent a message of " + size + " bytes");
+        }
+        if (in.remaining() < size) {
+            return null;
+        }
+        byte[] payload = new byte[size - VfioUserHeader.SIZE];
+        in.get(at + VfioUserHeader.SIZE, payload);
+        Frame f = new Frame(in.getShort(at) & 0xFFFF, in.getShort(at + 2) & 0xFFFF, size, in.getInt(at + 8),
+                in.getInt(at + 12), payload, pendingFds);
+        pendingFds = new int[0];
+        in.position(at + size);
+        return f;
+    }
+
+    /** True if the peer closes the connection within {@code millis} (messages before that are dropped). */
+    boolean closedWithin(int millis) {
+        long deadline = System.nanoTime() + millis * 1_000_000L;
+        try {
+            while (System.nanoTime() < deadline) {
+                Frame f = receive((int) Math.max(1, (deadline - System.nanoTime()) / 1_000_000L));
+                if (f != null) {
+                    f.closeFds();
+                }
+            }
+        } catch (ClosedException e) {
+            return true;
+        }
+        return false;
+    }
+
+    @Override
+    public void close() {
+        for (int fd : pendingFds) {
+            LibC.close(fd);
+        }
+        socket.close();
+    }
+}

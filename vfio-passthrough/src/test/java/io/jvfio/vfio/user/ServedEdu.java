@@ -1,0 +1,38 @@
+package io.jvfio.vfio.user;
+
+import io.jvfio.vfio.user.edu.EduDevice;
+
+import java.nio.file.Path;
+
+/**
+ * A test's served device: the edu device behind a {@link VfioUserServer} on a fresh socket, and the
+ * process's fd count from before either existed, which closing must return to.
+ */
+final class ServedEdu implements AutoCloseable {
+
+    final long fdsBefore;
+    final Path socket;
+    final EduDevice edu;
+    VfioUserServer server;
+
+    ServedEdu(Path dir) throws Exception {
+        fdsBefore = Fds.open();
+        socket = dir.resolve("edu.sock");
+        edu = new EduDevice();
+        server = VfioUserServer.start(socket, edu);
+    }
+
+    /** Serves {@code device} (which wraps the edu device) instead, on the same socket. */
+    void serve(VfioUserDevice device) {
+        server.close();
+        server = VfioUserServer.start(socket, device);
+    }
+
+    /** Stops the server and the device, and fails if the process holds more fds than before. */
+    @Override
+    public void close() throws Exception {
+        server.close();
+        edu.close();
+        Fds.awaitBackTo(fdsBefore);
+    }
+}

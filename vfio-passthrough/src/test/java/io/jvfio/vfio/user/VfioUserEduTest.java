@@ -1,0 +1,464 @@
+package io.jvfio.vfio.user;
+
+import io.jvfio.irq.InterruptRoute;
+import io.jvfio.irq.InterruptRouter;
+import io.jvfio.irq.MsiMessage;
+import io.jvfio.irq.RouteKind;
+import io.jvfio.irq.VirtualInterruptController;
+import io.jvfio.memory.GuestMemory;
+import io.jvfio.memory.MemoryBackend;
+import io.jvfio.vfio.RegionCapability;
+import io.jvfio.vfio.VfioException;
+import io.jvfio.vfio.VfioIrq;
+import io.jvfio.vfio.VfioRegion;
+import io.jvfio.vfio.user.edu.EduDevice;
+import io.jvfio.vmm.linux.EventFd;
+import io.jvfio.vmm.linux.MemoryMapping;
+import io.jvfio.vmm.linux.OwnedFd;
+import io.jvfio.vmm.linux.UnixSocket;
+import io.netty.buffer.ByteBuf;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+
+import static io.jvfio.vfio.user.edu.EduRegisters.*;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_CONFIG_REGION_INDEX;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_INTX_IRQ_INDEX;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_MSIX_IRQ_INDEX;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_MSI_IRQ_INDEX;
+import static io.jvfio.vmm.pci.PciRegs.PCI_COMMAND;
+import static io.jvfio.vmm.pci.PciRegs.PCI_COMMAND_MASTER;
+import static io.jvfio.vmm.pci.PciRegs.PCI_COMMAND_MEMORY;
+import static io.jvfio.vmm.pci.PciRegs.PCI_VENDOR_ID;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The Java vfio-user client against the Java server hosting the edu device, over a real UNIX socket,
+ * with guest RAM on a real memfd, real eventfds into irq-routing, and real mmaps of the BAR2 memfd.
+ */
+class VfioUserEduTest {
+
+    private static final long RAM_SIZE = 16 << 20;
+    private static final int BAR0 = 0;
+    private static final int BAR1 = 1;
+    private static final int BAR2 = 2;
+
+    @TempDir
+    Path dir;
+    private ServedEdu served;
+    private Path socket;
+    private EduDevice edu;
+    private VfioUserServer server;
+    private GuestMemory memory;
+    private VfioUserClient client;
+
+    @BeforeEach
+    void start() throws Exception {
+        served = new ServedEdu(dir);
+        socket = served.socket;
+        edu = served.edu;
+        server = served.server;
+        memory = new GuestMemory();
+        memory.addRegion("ram", 0, MemoryBackend.memfd("ram", RAM_SIZE, false));
+        client = VfioUserClient.connect(socket, 5000, memory);
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        if (client != null) {
+            client.close();
+        }
+        memory.close();
+        served.close();
+    }
+
+    @Test
+    void negotiatesAndDescribesTheDeviceAsTheKernelWould() {
+        assertEquals(VfioUserConnection.MAX_RECEIVE_FDS, client.serverCapabilities().maxMsgFds());
+        assertEquals(1 << 20, client.serverCapabilities().maxDataXferSize());
+        assertTrue(client.supportsReset());
+        assertEquals(9, client.regions().size());
+        VfioRegion bar0 = client.region(BAR0);
+        assertEquals(BAR0_SIZE, bar0.size());
+        assertTrue(bar0.readable() && bar0.writable() && !bar0.mmappable(), bar0.toString());
+        VfioRegion bar2 = client.region(BAR2);
+        assertTrue(bar2.mmappable(), bar2.toString());
+        assertEquals(List.of(new RegionCapability.Area(0, BAR2_SIZE)), bar2.mmapAreas());
+        assertFalse(client.region(3).present(), "BAR3 is the upper half of 64-bit BAR2");
+        assertEquals(256, client.region(VFIO_PCI_CONFIG_REGION_INDEX).size());
+        assertEquals(5, client.irqs().size());
+        VfioIrq msix = client.irq(VFIO_PCI_MSIX_IRQ_INDEX);
+        assertEquals(MSIX_VECTORS, msix.count());
+        assertTrue(msix.eventfd() && msix.maskable());
+        assertTrue(client.irq(VFIO_PCI_INTX_IRQ_INDEX).automasked());
+        // Guest RAM was offered with its memfd; the server mapped it rather than falling back to messages.
+        assertEquals(1, server.dmaWindows());
+        assertEquals(1, client.dmaWindows());
+        // Config space: 1234:11e8 with the capability list bit and MSI then MSI-X.
+        assertEquals(0x11e81234L, client.read(VFIO_PCI_CONFIG_REGION_INDEX, PCI_VENDOR_ID, 4));
+    }
+
+    @Test
+    void theRegistersBehaveAsQemusEdu() throws Exception {
+        assertEquals(ID_VALUE, client.read(BAR0, ID, 4));
+        client.write(BAR0, LIVENESS, 4, 0x12345678);
+        assertEquals(~0x12345678 & 0xFFFFFFFFL, client.read(BAR0, LIVENESS, 4));
+        assertEquals(120, factorial(5));
+        assertEquals(479001600, factorial(12));
+        assertEquals(6227020800L & 0xFFFFFFFFL, factorial(13), "32-bit arithmetic, as the C device has");
+        // QEMU's rule: registers below 0x80 take 4-byte accesses only; others read all-ones and writes are ignored.
+        assertEquals(0xFFFF, client.read(BAR0, ID, 2));
+        client.write(BAR0, LIVENESS, 2, 0x1);
+        assertEquals(~0x12345678 & 0xFFFFFFFFL, client.read(BAR0, LIVENESS, 4));
+        // The DMA registers take 8-byte accesses; unassigned offsets read all-ones.
+        client.write(BAR0, DMA_SRC, 8, 0x1122334455667788L);
+        assertEquals(0x1122334455667788L, client.read(BAR0, DMA_SRC, 8));
+        assertEquals(0xFFFFFFFFL, client.read(BAR0, 0x30, 4));
+    }
+
+    private long factorial(int n) throws InterruptedException {
+        client.write(BAR0, FACTORIAL, 4, n);
+        Fds.await("factorial of " + n, () -> (client.read(BAR0, STATUS, 4) & STATUS_COMPUTING) == 0);
+        return client.read(BAR0, FACTORIAL, 4);
+    }
+
+    private void enableBusMaster() {
+        client.write(VFIO_PCI_CONFIG_REGION_INDEX, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+    }
+
+    /** RAM -> device buffer -> RAM through the edu DMA engine; returns the copy. */
+    private byte[] dmaRoundTrip(long src, long dst, int count) throws InterruptedException {
+        client.write(BAR0, DMA_SRC, 8, src);
+        client.write(BAR0, DMA_DST, 8, DMA_BUFFER);
+        client.write(BAR0, DMA_COUNT, 8, count);
+        client.write(BAR0, DMA_CMD, 8, DMA_CMD_RUN);
+        Fds.await("DMA RAM -> device", () -> (client.read(BAR0, DMA_CMD, 8) & DMA_CMD_RUN) == 0);
+        client.write(BAR0, DMA_SRC, 8, DMA_BUFFER);
+        client.write(BAR0, DMA_DST, 8, dst);
+        client.write(BAR0, DMA_COUNT, 8, count);
+        client.write(BAR0, DMA_CMD, 8, DMA_CMD_RUN | DMA_CMD_TO_RAM | DMA_CMD_IRQ);
+        Fds.await("DMA device -> RAM", () -> (client.read(BAR0, DMA_CMD, 8) & DMA_CMD_RUN) == 0);
+        byte[] out = new byte[count];
+        memory.read(dst, out, 0, count);
+        return out;
+    }
+
+    @Test
+    void dmaRoundTripThroughTheClientsMemfd() throws Exception {
+        enableBusMaster();
+        byte[] pattern = new byte[DMA_BUFFER_SIZE];
+        new Random(7).nextBytes(pattern);
+        memory.write(0x10000, pattern, 0, pattern.length);
+        assertArrayEquals(pattern, dmaRoundTrip(0x10000, 0x200000, pattern.length));
+        // The device's buffer holds it too (BAR0 0x40000, this implementation's window onto it).
+        assertEquals(ByteBuffer.wrap(pattern, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong(),
+                client.read(BAR0, DMA_BUFFER, 8));
+        assertEquals(IRQ_DMA_DONE, client.read(BAR0, IRQ_STATUS, 4), "DMA_CMD_IRQ raised 0x100");
+        assertEquals(0, server.dmaMessages(), "the server reached guest RAM through its mapping of the memfd");
+    }
+
+    @Test
+    void dmaGoesThroughMessagesWhenTheMemoryCannotBeMappedSafely() throws Exception {
+        // A file backend is not a sealed memfd: the server must not map it, and asks with DMA_READ/DMA_WRITE.
+        client.close();
+        memory.close();
+        memory = new GuestMemory();
+        memory.addRegion("ram", 0, MemoryBackend.file("ram", RAM_SIZE, dir));
+        client = VfioUserClient.connect(socket, 5000, memory);
+        enableBusMaster();
+        byte[] pattern = new byte[3000];
+        new Random(8).nextBytes(pattern);
+        memory.write(0x3000, pattern, 0, pattern.length);
+        assertArrayEquals(pattern, dmaRoundTrip(0x3000, 0x90000, pattern.length));
+        assertEquals(2, server.dmaMessages(), "one DMA_READ and one DMA_WRITE, answered from guest memory");
+    }
+
+    @Test
+    void dmaOutsideTheMappedWindowsFailsWithoutTouchingAnything() throws Exception {
+        enableBusMaster();
+        long beyond = RAM_SIZE + 0x1000; // inside the 28-bit DMA mask, outside guest RAM
+        client.write(BAR0, DMA_SRC, 8, DMA_BUFFER);
+        client.write(BAR0, DMA_DST, 8, beyond);
+        client.write(BAR0, DMA_COUNT, 8, 64);
+        client.write(BAR0, DMA_CMD, 8, DMA_CMD_RUN | DMA_CMD_TO_RAM);
+        Fds.await("a refused DMA completes", () -> (client.read(BAR0, DMA_CMD, 8) & DMA_CMD_RUN) == 0);
+        assertEquals(ID_VALUE, client.read(BAR0, ID, 4), "the device and the connection carry on");
+    }
+
+    @Test
+    void msixVectorsArriveThroughIrqRoutingAndMaskingHoldsThemPending() throws Exception {
+        VirtualInterruptController apics = new VirtualInterruptController(1);
+        try (InterruptRouter router = new InterruptRouter(apics)) {
+            EventFd[] triggers = new EventFd[MSIX_VECTORS];
+            InterruptRoute[] routes = new InterruptRoute[MSIX_VECTORS];
+            for (int v = 0; v < MSIX_VECTORS; v++) {
+                triggers[v] = new EventFd("msix " + v);
+                routes[v] = router.addMsi("edu msix " + v, RouteKind.MSIX, triggers[v], MsiMessage.fixed(0, 0x40 + v),
+                        false);
+            }
+            try {
+                client.enableIrq(VFIO_PCI_MSIX_IRQ_INDEX, triggers);
+                assertEquals(MSIX_VECTORS, server.assignedEventfds());
+                for (int v = 0; v < MSIX_VECTORS; v++) {
+                    client.write(BAR0, MSIX_FIRE, 4, v);
+                    int vector = 0x40 + v;
+                    Fds.await("MSI-X vector " + v + " at the local APIC", () -> apics.apic(0).isPending(vector));
+                }
+                // The edu interrupt (factorial done) goes to vector 0 once MSI-X is enabled.
+                while (apics.apic(0).acknowledge() >= 0) {
+                    apics.apic(0).endOfInterrupt();
+                }
+                client.write(BAR0, STATUS, 4, STATUS_IRQ_FACTORIAL);
+                assertEquals(24, factorial(4));
+                Fds.await("factorial interrupt on vector 0", () -> apics.apic(0).isPending(0x40));
+                assertEquals(IRQ_FACTORIAL_DONE, client.read(BAR0, IRQ_STATUS, 4));
+                client.write(BAR0, IRQ_ACK, 4, IRQ_FACTORIAL_DONE);
+
+                // Masked in the device (SET_IRQS ACTION_MASK): the PBA shows it pending; unmasking delivers it.
+                client.maskIrq(VFIO_PCI_MSIX_IRQ_INDEX, 3);
+                long before = routes[3].stats().delivered();
+                client.write(BAR0, MSIX_FIRE, 4, 3);
+                Fds.await("PBA bit 3", () -> (client.read(BAR1, MSIX_PBA_OFFSET, 8) & (1 << 3)) != 0);
+                assertEquals(before, routes[3].stats().delivered(), "a masked vector does not fire");
+                client.unmaskIrq(VFIO_PCI_MSIX_IRQ_INDEX, 3);
+                Fds.await("vector 3 after unmask", () -> routes[3].stats().delivered() == before + 1);
+                assertEquals(0, client.read(BAR1, MSIX_PBA_OFFSET, 8));
+
+                client.disableIrq(VFIO_PCI_MSIX_IRQ_INDEX);
+                assertEquals(0, server.assignedEventfds());
+            } finally {
+                for (int v = 0; v < MSIX_VECTORS; v++) {
+                    router.remove(routes[v]);
+                    triggers[v].close();
+                }
+            }
+        }
+    }
+
+    @Test
+    void eventfdsAreSplitToTheServersMaxMsgFds() throws Exception {
+        // A server that takes one fd per message (the spec's default) still gets all eight vectors.
+        EventFd[] triggers = new EventFd[MSIX_VECTORS];
+        for (int v = 0; v < MSIX_VECTORS; v++) {
+            triggers[v] = v == 5 ? null : new EventFd("msix " + v);
+        }
+        try {
+            client.enableIrq(VFIO_PCI_MSIX_IRQ_INDEX, triggers);
+            assertEquals(MSIX_VECTORS - 1, server.assignedEventfds(), "vector 5 left unassigned");
+            client.write(BAR0, MSIX_FIRE, 4, 6);
+            Fds.await("vector 6", () -> triggers[6].read() == 1);
+        } finally {
+            for (EventFd e : triggers) {
+                if (e != null) {
+                    e.close();
+                }
+            }
+        }
+    }
+
+    @Test
+    void msiAndLevelTriggeredIntx() throws Exception {
+        try (EventFd msi = new EventFd("msi"); EventFd intx = new EventFd("intx")) {
+            client.enableIrq(VFIO_PCI_MSI_IRQ_INDEX, new EventFd[] {msi});
+            client.write(BAR0, IRQ_RAISE, 4, 0x5);
+            Fds.await("MSI", () -> msi.read() == 1);
+            assertEquals(0x5, client.read(BAR0, IRQ_STATUS, 4));
+            client.write(BAR0, IRQ_ACK, 4, 0x5);
+            client.disableIrq(VFIO_PCI_MSI_IRQ_INDEX);
+
+            // INTx: asserted while the interrupt status is non-zero; VFIO masks it on each delivery.
+            client.enableIrq(VFIO_PCI_INTX_IRQ_INDEX, new EventFd[] {intx});
+            client.write(BAR0, IRQ_RAISE, 4, 0x1);
+            Fds.await("INTx", () -> intx.read() == 1);
+            client.write(BAR0, IRQ_RAISE, 4, 0x2); // the line is masked: nothing more
+            client.unmaskIrq(VFIO_PCI_INTX_IRQ_INDEX, 0); // EOI without acknowledging: still asserted, so again
+            Fds.await("INTx again while asserted", () -> intx.read() == 1);
+            client.write(BAR0, IRQ_ACK, 4, 0x3); // the line drops
+            client.unmaskIrq(VFIO_PCI_INTX_IRQ_INDEX, 0);
+            Thread.sleep(50);
+            assertEquals(0, intx.read(), "a deasserted line does not fire on unmask");
+            client.disableIrq(VFIO_PCI_INTX_IRQ_INDEX);
+        }
+    }
+
+    @Test
+    void bar2IsOneMemfdSeenByTheDeviceTheMappingAndRegionAccess() {
+        VfioRegion bar2 = client.region(BAR2);
+        try (MemoryMapping m = client.mmap(BAR2, bar2.mmapAreas().get(0))) {
+            ByteBuffer mapped = m.byteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+            mapped.putLong(0x1000, 0xCAFEF00DL);
+            assertEquals(0xCAFEF00DL, edu.bar2().getLong(0x1000), "the device sees the client's store");
+            assertEquals(0xCAFEF00DL, client.read(BAR2, 0x1000, 8), "and REGION_READ returns it");
+            client.write(BAR2, 0xFFFF8, 8, 0x0102030405060708L);
+            assertEquals(0x0102030405060708L, mapped.getLong(0xFFFF8), "REGION_WRITE lands in the shared pages");
+        }
+    }
+
+    @Test
+    void aOneMebibyteRegionWriteAndReadCrossTheSocketInPieces() {
+        byte[] data = new byte[BAR2_SIZE];
+        new Random(3).nextBytes(data);
+        ByteBuffer src = ByteBuffer.allocateDirect(BAR2_SIZE);
+        src.put(data).flip();
+        ByteBuffer dst = ByteBuffer.allocateDirect(BAR2_SIZE);
+        // One message of 1 MiB + 32 bytes each way: the socket takes it in many partial sendmsg/recvmsg.
+        assertEquals(BAR2_SIZE, client.write(BAR2, 0, io.jvfio.vmm.linux.DirectBuffers.address(src), BAR2_SIZE));
+        byte[] seen = new byte[BAR2_SIZE];
+        edu.bar2().get(0, seen);
+        assertArrayEquals(data, seen);
+        assertEquals(BAR2_SIZE, client.read(BAR2, 0, io.jvfio.vmm.linux.DirectBuffers.address(dst), BAR2_SIZE));
+        byte[] back = new byte[BAR2_SIZE];
+        dst.get(back);
+        assertArrayEquals(data, back);
+    }
+
+    @Test
+    void resetReturnsTheDeviceToItsPowerOnState() throws Exception {
+        client.write(BAR0, LIVENESS, 4, 7);
+        client.write(BAR0, IRQ_RAISE, 4, 0x10);
+        enableBusMaster();
+        client.reset();
+        assertEquals(0xFFFFFFFFL, client.read(BAR0, LIVENESS, 4));
+        assertEquals(0, client.read(BAR0, IRQ_STATUS, 4));
+        assertEquals(0, client.read(VFIO_PCI_CONFIG_REGION_INDEX, PCI_COMMAND, 2));
+    }
+
+    @Test
+    void theNextClientIsServedAfterADisconnectAndTheFirstOnesResourcesAreReleased() throws Exception {
+        client.write(BAR0, LIVENESS, 4, 0xAA);
+        EventFd e = new EventFd("msi");
+        client.enableIrq(VFIO_PCI_MSI_IRQ_INDEX, new EventFd[] {e});
+        assertEquals(1, server.assignedEventfds());
+        client.close();
+        e.close();
+        client = null;
+        assertTrue(server.awaitNoClient(5, TimeUnit.SECONDS));
+        assertEquals(0, server.dmaWindows());
+        assertEquals(0, server.assignedEventfds());
+        client = VfioUserClient.connect(socket, 5000, memory);
+        assertEquals(~0xAA & 0xFFFFFFFFL, client.read(BAR0, LIVENESS, 4), "the device keeps its state");
+        assertEquals(2, server.clientsServed());
+    }
+
+    @Test
+    void aClientWaitsWhileAnotherIsServed() throws Exception {
+        VfioException busy = assertThrows(VfioException.class, () -> VfioUserClient.connect(socket, 300, null));
+        assertTrue(busy.getMessage().contains("no reply to VFIO_USER_VERSION within x-msg-timeout=300 ms"),
+                busy.getMessage());
+        assertEquals(ID_VALUE, client.read(BAR0, ID, 4), "the served client is unaffected");
+    }
+
+    @Test
+    void whenTheServerDiesTheDeviceReadsAllOnesAndTheCallerCarriesOn() throws Exception {
+        assertEquals(ID_VALUE, client.read(BAR0, ID, 4));
+        server.close();
+        Fds.await("the client notices", client::isDead);
+        assertEquals(0xFFFFFFFFL, client.read(BAR0, ID, 4));
+        assertEquals(0xFFL, client.read(BAR0, ID, 1));
+        client.write(BAR0, LIVENESS, 4, 1); // dropped, no exception
+        ByteBuffer b = ByteBuffer.allocateDirect(16);
+        client.read(BAR2, 0, io.jvfio.vmm.linux.DirectBuffers.address(b), 16);
+        assertEquals(-1L, b.getLong(0));
+        client.reset(); // nothing to reset: no exception either
+    }
+
+    @Test
+    void aRequestThatOutlivesXMsgTimeoutReadsAllOnesAndTheLateReplyIsDropped() throws Exception {
+        client.close();
+        SlowDevice slow = new SlowDevice(edu);
+        served.serve(slow);
+        server = served.server;
+        client = VfioUserClient.connect(socket, 200, memory);
+        slow.delayMillis = 600;
+        assertEquals(0xFFFFFFFFL, client.read(BAR0, ID, 4), "no reply within 200 ms");
+        assertEquals(1, client.failedRequests());
+        slow.delayMillis = 0;
+        Thread.sleep(700); // the late reply arrives and matches no waiting request
+        assertEquals(ID_VALUE, client.read(BAR0, ID, 4), "the next request gets its own reply");
+    }
+
+    @Test
+    void aServerThatNeverAnswersFailsTheConnectWithATimeout() throws Exception {
+        Path silent = dir.resolve("silent.sock");
+        try (OwnedFd listener = UnixSocket.listen(silent, 1)) {
+            VfioException e = assertThrows(VfioException.class, () -> VfioUserClient.connect(silent, 250, null));
+            assertEquals("vfio-user:" + silent + ": no reply to VFIO_USER_VERSION within x-msg-timeout=250 ms (is the "
+                    + "server stuck, or busy with another client? it serves one at a time)", e.getMessage());
+        }
+        VfioException none = assertThrows(VfioException.class,
+                () -> VfioUserClient.connect(dir.resolve("nobody.sock"), 250, null));
+        assertTrue(none.getMessage().startsWith("vfio-user-pci: cannot connect to the vfio-user server at "
+                + dir.resolve("nobody.sock") + ": No such file or directory (ENOENT) - start the server first"),
+                none.getMessage());
+    }
+
+    /** The edu device with a delay before each BAR0 read: a server that is slow to answer. */
+    static final class SlowDevice implements VfioUserDevice {
+        final VfioUserDevice inner;
+        volatile long delayMillis;
+
+        SlowDevice(VfioUserDevice inner) {
+            this.inner = inner;
+        }
+
+        @Override
+        public int flags() {
+            return inner.flags();
+        }
+
+        @Override
+        public List<Region> regions() {
+            return inner.regions();
+        }
+
+        @Override
+        public List<VfioIrq> irqs() {
+            return inner.irqs();
+        }
+
+        @Override
+        public void read(int region, long offset, ByteBuf dst, int count) {
+            long d = delayMillis;
+            if (d > 0 && region == BAR0) {
+                try {
+                    Thread.sleep(d);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            inner.read(region, offset, dst, count);
+        }
+
+        @Override
+        public void write(int region, long offset, ByteBuf src, int count) {
+            inner.write(region, offset, src, count);
+        }
+
+        @Override
+        public void reset() {
+            inner.reset();
+        }
+
+        @Override
+        public void attach(Context context) {
+            inner.attach(context);
+        }
+
+        @Override
+        public void detach() {
+            inner.detach();
+        }
+    }
+}
