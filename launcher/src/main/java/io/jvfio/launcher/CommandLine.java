@@ -14,6 +14,7 @@ import io.jvfio.vmm.options.OptionsException;
 import io.jvfio.vmm.options.Property;
 import io.jvfio.vmm.pci.PciAddress;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -29,7 +30,7 @@ import java.util.Set;
 final class CommandLine {
 
     /** What the command line asks for. */
-    sealed interface Command permits ShowText, Launch {
+    sealed interface Command permits ShowText, Launch, Serve {
     }
 
     /** Print this text and exit successfully (help, version, a listing). */
@@ -39,6 +40,17 @@ final class CommandLine {
     /** Run a VM. */
     record Launch(MachineConfig config) implements Command {
     }
+
+    /** Serve a device written in Java over vfio-user, standalone, until stopped. */
+    record Serve(String device, Path socket) implements Command {
+    }
+
+    /** The devices {@code --serve} can host. */
+    static final List<String> SERVABLE = List.of("edu");
+    private static final Property SERVE_DEVICE = Property.choice("device", SERVABLE, null,
+            "The device to serve: edu (QEMU's edu, with MSI-X and a memfd BAR2)");
+    private static final Property SERVE_SOCKET = Property.string("socket",
+            "Path of the UNIX socket to listen on");
 
     static final long DEFAULT_MEMORY = 64L << 20;
 
@@ -80,6 +92,9 @@ final class CommandLine {
                                         from a host-side driver (default: kvm when /dev/kvm is usable)
                   -enable-kvm           the same as -accel kvm
                   -name [guest=]NAME    the VM's name, shown in messages
+                  --serve [device=]edu,socket=PATH
+                                        serve a device written in Java over vfio-user on a UNIX socket
+                                        until SIGTERM or Ctrl-C, for -device vfio-user-pci; alone
                   --iommu-groups        list the IOMMU groups, their devices and drivers, and what must
                                         happen before each can be passed through
                   --vfio-bind DDDD:BB:DD.F
@@ -91,6 +106,7 @@ final class CommandLine {
                   jvfio -device help
                   jvfio -m 512M -device vfio-pci,host=0000:01:00.0,addr=04.0
                   jvfio -object memory-backend-memfd,id=ram0,size=1G,hugetlb=on -machine memory-backend=ram0
+                  jvfio --serve edu,socket=/tmp/edu.sock
                   jvfio -device vfio-user-pci,socket=/tmp/edu.sock
                 """;
     }
@@ -121,6 +137,19 @@ final class CommandLine {
                 case "-enable-kvm" -> accel = once(arg, accel, "kvm");
                 case "-iommu-groups" -> {
                     return new ShowText(IommuGroupReport.render(PciSysfs.system()));
+                }
+                case "-serve" -> {
+                    if (i + 1 >= args.length) {
+                        throw new UsageException(arg + ": requires an argument, e.g. " + arg
+                                + " edu,socket=/tmp/edu.sock");
+                    }
+                    String value = args[++i];
+                    Command serve = serve(arg, value);
+                    if (serve instanceof Serve && args.length != 2) {
+                        throw new UsageException(arg + " runs a vfio-user device server and takes no other options; "
+                                + "start the VM in another jvfio with -device vfio-user-pci,socket=PATH");
+                    }
+                    return serve;
                 }
                 case "-vfio-bind" -> {
                     if (i + 1 >= args.length) {
@@ -200,6 +229,28 @@ final class CommandLine {
         }
         return new Launch(new MachineConfig(ram(memory, memoryBackend, objects), accelerator, chosen, name,
                 configs));
+    }
+
+    private static Command serve(String option, String value) throws UsageException {
+        try {
+            OptionString s = OptionString.parse(value, "device");
+            if (s.helpRequested()) {
+                return new ShowText("Devices jvfio can serve over vfio-user:\n"
+                        + "name \"edu\", desc \"QEMU's edu device (1234:11e8) with MSI-X and a 1 MiB memfd BAR2\"\n");
+            }
+            OptionValues v = OptionValues.bind("--serve", List.of(SERVE_DEVICE, SERVE_SOCKET), s, Set.of(),
+                    OptionValues.UnknownKey.PARAMETER);
+            if (!v.has("device")) {
+                throw new OptionsException("Parameter 'device' is missing (" + String.join(", ", SERVABLE) + ")");
+            }
+            if (!v.has("socket") || v.string("socket").isEmpty()) {
+                throw new OptionsException("Parameter 'socket' is missing: give the path to listen on, e.g. "
+                        + "socket=/tmp/edu.sock");
+            }
+            return new Serve(v.string("device"), Path.of(v.string("socket")));
+        } catch (OptionsException e) {
+            throw new UsageException(option + " " + value + ": " + e.getMessage());
+        }
     }
 
     private static String bind(String option, String bdf) throws UsageException {

@@ -5,6 +5,8 @@ import io.jvfio.memory.GuestMemoryException;
 import io.jvfio.memory.GuestRegion;
 import io.jvfio.memory.MemoryBackend;
 import io.jvfio.memory.X86RamLayout;
+import io.jvfio.vfio.VfioException;
+import io.jvfio.vfio.user.VfioUserPciDriver;
 import io.jvfio.vmm.device.DeviceConfig;
 import io.jvfio.vmm.device.DeviceRegistry;
 import io.jvfio.vmm.linux.SyscallException;
@@ -39,6 +41,9 @@ public final class Main {
             out.print(text.text());
             return 0;
         }
+        if (command instanceof CommandLine.Serve serve) {
+            return DeviceServer.runUntilSignalled(serve, out, err);
+        }
         MachineConfig config = ((CommandLine.Launch) command).config();
         try (GuestMemory memory = new GuestMemory()) {
             MemoryBackend ram = MemoryBackend.create(config.ram());
@@ -55,15 +60,24 @@ public final class Main {
                 out.println("memory: " + r + " <- " + r.backend()
                         + (r.backendOffset() != 0 ? " at offset 0x" + Long.toHexString(r.backendOffset()) : ""));
             }
+            for (DeviceConfig d : config.devices()) {
+                if (d.driver().name().equals(VfioUserPciDriver.NAME)) {
+                    try {
+                        out.println("device: " + d + " -> " + VfioUserAttach.describe(d, memory));
+                    } catch (VfioException e) {
+                        err.println("jvfio: -device " + d + ": " + e.getMessage());
+                        return 1;
+                    }
+                } else {
+                    out.println("device: " + d);
+                }
+            }
         } catch (GuestMemoryException | SyscallException e) {
             err.println("jvfio: " + e.getMessage());
             return 1;
         }
-        for (DeviceConfig d : config.devices()) {
-            out.println("device: " + d);
-        }
-        err.println("jvfio: the options are valid, but this build cannot run a VM yet: interrupt routing, the KVM "
-                + "back end and the passthrough device model are still to come; nothing was run");
+        err.println("jvfio: the options are valid, but this build cannot run a VM yet: the passthrough device model "
+                + "and the KVM back end are still to come; nothing was run");
         return EXIT_NOT_AVAILABLE;
     }
 }

@@ -59,4 +59,30 @@ class LauncherJarIT {
         assertTrue(r.out.contains("Netty 4.2.18.Final"), r.out);
         assertTrue(r.out.contains("JNA 5.19.1"), r.out);
     }
+
+    @Test
+    void serveRunsUntilSigtermAndRemovesItsSocket(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Path jar = Path.of(System.getProperty("jvfio.jar", "target/jvfio.jar"));
+        Path socket = dir.resolve("edu.sock");
+        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-jar",
+                jar.toString(), "--serve", "edu,socket=" + socket).redirectErrorStream(true).start();
+        try {
+            java.io.BufferedReader out = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream(),
+                    StandardCharsets.UTF_8));
+            String first = out.readLine();
+            assertTrue(first != null && first.startsWith("jvfio: serving edu (1234:11e8"), String.valueOf(first));
+            // A VM in another process reaches the device: the launcher's own -device vfio-user-pci.
+            Result vm = java("-accel", "none", "-device", "vfio-user-pci,socket=" + socket);
+            assertEquals(2, vm.status, vm.err);
+            assertTrue(vm.out.contains("-> [1234:11e8] class ff0000 over vfio-user"), vm.out);
+            p.toHandle().destroy(); // SIGTERM (Process.destroy would also close our end of its output)
+            String rest = out.lines().collect(java.util.stream.Collectors.joining("\n")); // until it exits
+            assertTrue(p.waitFor(30, TimeUnit.SECONDS), "--serve did not stop on SIGTERM");
+            assertTrue(rest.contains("jvfio: stopped serving on " + socket + " after 1 client"), rest);
+            assertEquals(143, p.exitValue(), "128 + SIGTERM, as a process stopped by the signal");
+            assertTrue(!Files.exists(socket), "the socket file is removed");
+        } finally {
+            p.destroyForcibly();
+        }
+    }
 }

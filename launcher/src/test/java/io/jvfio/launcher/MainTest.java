@@ -1,6 +1,9 @@
 package io.jvfio.launcher;
 
+import io.jvfio.vfio.user.VfioUserServer;
+import io.jvfio.vfio.user.edu.EduDevice;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -156,19 +159,53 @@ class MainTest {
     }
 
     @Test
-    void aValidMachineIsShownAndNothingPretendsToRun() {
-        Result r = run("-m", "512", "-accel", "none", "-name", "web",
-                "-device", "vfio-pci,host=0000:01:00.0,id=nic,addr=04.0",
-                "-device", "vfio-user-pci,socket=/tmp/edu.sock");
-        assertEquals(Main.EXIT_NOT_AVAILABLE, r.status);
-        assertEquals("""
-                machine: pc, 512 MiB of RAM, accel none, name "web"
-                memory: 'ram-below-4g' [0x0-0x1fffffff] <- 'pc.ram' (512M, memfd)
-                device: vfio-pci,id=nic,host=0000:01:00.0,addr=04.0
-                device: vfio-user-pci,socket=/tmp/edu.sock
-                """, r.out);
-        assertTrue(r.err.endsWith("nothing was run\n"), r.err);
-        assertEquals(1, r.err.lines().count());
+    void aValidMachineIsShownTheVfioUserDeviceIsReachedAndNothingPretendsToRun(@TempDir Path dir) {
+        Path socket = dir.resolve("edu.sock");
+        try (EduDevice edu = new EduDevice(); VfioUserServer server = VfioUserServer.start(socket, edu)) {
+            Result r = run("-m", "512", "-accel", "none", "-name", "web",
+                    "-device", "vfio-pci,host=0000:01:00.0,id=nic,addr=04.0",
+                    "-device", "vfio-user-pci,socket=" + socket);
+            assertEquals(Main.EXIT_NOT_AVAILABLE, r.status, r.err);
+            assertEquals("""
+                    machine: pc, 512 MiB of RAM, accel none, name "web"
+                    memory: 'ram-below-4g' [0x0-0x1fffffff] <- 'pc.ram' (512M, memfd)
+                    device: vfio-pci,id=nic,host=0000:01:00.0,addr=04.0
+                    device: vfio-user-pci,socket=%s -> [1234:11e8] class ff0000 over vfio-user: BAR0 1M, BAR1 4K, \
+                    BAR2 1M mmap, CONFIG 256B; INTx, MSI, MSI-X x8; guest RAM mapped for DMA in 1 window
+                    """.formatted(socket), r.out);
+            assertTrue(r.err.endsWith("nothing was run\n"), r.err);
+            assertEquals(1, r.err.lines().count());
+            assertEquals(1, server.clientsServed());
+        }
+    }
+
+    @Test
+    void aVfioUserSocketWithNoServerIsOneClearLine(@TempDir Path dir) {
+        Path socket = dir.resolve("none.sock");
+        Result r = run("-accel", "none", "-device", "vfio-user-pci,socket=" + socket + ",x-msg-timeout=100");
+        assertEquals(1, r.status);
+        assertEquals("jvfio: -device vfio-user-pci,socket=" + socket + ",x-msg-timeout=100: cannot connect to the "
+                + "vfio-user server at " + socket + ": No such file or directory (ENOENT) - start the server first "
+                + "(e.g. ./jvfio --serve edu,socket=" + socket + ") or fix socket=\n", r.err);
+    }
+
+    @Test
+    void serveNamesWhatIsWrong(@TempDir Path dir) throws Exception {
+        assertRejected("jvfio: --serve: requires an argument, e.g. --serve edu,socket=/tmp/edu.sock", "--serve");
+        assertRejected("jvfio: --serve edu: Parameter 'socket' is missing: give the path to listen on, e.g. "
+                + "socket=/tmp/edu.sock", "--serve", "edu");
+        assertRejected("jvfio: --serve nvme,socket=/tmp/x: Parameter 'device' does not accept value 'nvme' (use edu)",
+                "--serve", "nvme,socket=/tmp/x");
+        assertRejected("jvfio: --serve runs a vfio-user device server and takes no other options; start the VM in "
+                + "another jvfio with -device vfio-user-pci,socket=PATH", "--serve", "edu,socket=/tmp/x", "-m", "64M");
+        Path socket = dir.resolve("busy.sock");
+        try (EduDevice edu = new EduDevice(); VfioUserServer server = VfioUserServer.start(socket, edu)) {
+            assertRejected("jvfio: --serve edu,socket=" + socket + ": bind on " + socket + " (another server is "
+                    + "listening on it): Address already in use (EADDRINUSE)", "--serve", "edu,socket=" + socket);
+        }
+        Result help = run("--serve", "help");
+        assertEquals(0, help.status);
+        assertTrue(help.out.contains("name \"edu\""), help.out);
     }
 
     @Test

@@ -22,6 +22,8 @@ import java.util.concurrent.locks.LockSupport;
 final class PendingRequests {
 
     static final int SLOTS = 64;
+    /** Room in a slot's own request buffer: a header and a REGION_WRITE of 8 bytes, with room to spare. */
+    static final int REQUEST_CAPACITY = 64;
     private static final int INDEX_MASK = SLOTS - 1;
     private static final int INDEX_BITS = 6;
 
@@ -43,6 +45,11 @@ final class PendingRequests {
          * garbage collector reclaims it with the slot, which a pooled buffer nobody released would not.
          */
         final ByteBuf payload = Unpooled.buffer(256);
+        /**
+         * The slot's own request buffer for short requests (register accesses): reused, never released,
+         * so a round trip allocates nothing. JDK-owned direct memory, freed with the slot.
+         */
+        final ByteBuf request = Unpooled.wrappedBuffer(java.nio.ByteBuffer.allocateDirect(REQUEST_CAPACITY)).clear();
         int[] fds;
         boolean error;
         int errno;

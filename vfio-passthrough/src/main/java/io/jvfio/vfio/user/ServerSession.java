@@ -60,6 +60,13 @@ final class ServerSession implements VfioUserConnection.Listener, VfioUserDevice
     };
     private VfioUserCapabilities peer;
     private volatile boolean attached;
+    /** The reply buffer of small region accesses, reused: JDK-owned direct memory, freed with the session. */
+    private final ByteBuf accessReply = io.netty.buffer.Unpooled.wrappedBuffer(
+            java.nio.ByteBuffer.allocateDirect(VfioUserHeader.SIZE + VfioUserPayloads.RegionAccess.SIZEOF + 4096)).clear();
+    /** The data of small region writes, copied out of the stream so the device gets a buffer of its own. */
+    private final ByteBuf accessData = io.netty.buffer.Unpooled.buffer(4096, 4096);
+    /** Whether the message being handled handed its fds on (else they are closed after it); event loop only. */
+    private boolean fdsTaken;
     private final java.util.concurrent.atomic.AtomicLong dmaMessages = new java.util.concurrent.atomic.AtomicLong();
 
     ServerSession(VfioUserServer server, VfioUserDevice device, OwnedFd socket, IoEventLoop loop) {
@@ -93,21 +100,25 @@ final class ServerSession implements VfioUserConnection.Listener, VfioUserDevice
     @Override
     public void onMessage(VfioUserConnection c, VfioUserMessage m) {
         int[] fds = m.fds();
-        boolean[] taken = {false};
+        fdsTaken = false;
         try {
             if (m.isReply()) {
-                taken[0] = pending.complete(m);
+                fdsTaken = pending.complete(m);
                 return;
             }
             if (!m.isCommand()) {
                 throw new VfioUserException(Errno.EINVAL, "message type " + (m.flags() & VfioUserHeader.TYPE_MASK)
                         + " is neither a command nor a reply");
             }
-            ByteBuf reply = handle(m, taken);
+            ByteBuf reply = handle(m);
             if (reply == null) {
                 return; // sent already (with an fd), or none is due
             }
-            if (m.noReply()) {
+            if (reply == accessReply) {
+                if (!m.noReply()) {
+                    connection.sendKeeping(reply);
+                }
+            } else if (m.noReply()) {
                 reply.release();
             } else {
                 connection.send(reply);
@@ -118,7 +129,7 @@ final class ServerSession implements VfioUserConnection.Listener, VfioUserDevice
                 connection.send(VfioUserMessages.error(connection.alloc(), m.id(), m.commandNumber(), e.errno().number()));
             }
         } finally {
-            if (!taken[0]) {
+            if (!fdsTaken) {
                 for (int fd : fds) {
                     LibC.close(fd);
                 }
@@ -126,7 +137,7 @@ final class ServerSession implements VfioUserConnection.Listener, VfioUserDevice
         }
     }
 
-    private ByteBuf handle(VfioUserMessage m, boolean[] taken) {
+    private ByteBuf handle(VfioUserMessage m) {
         VfioUserCommand command = m.command();
         if (command == null) {
             throw new VfioUserException(Errno.ENOSYS, "command " + m.commandNumber() + " is not a vfio-user command");
@@ -140,12 +151,12 @@ final class ServerSession implements VfioUserConnection.Listener, VfioUserDevice
         }
         return switch (command) {
             case VERSION -> version(m);
-            case DMA_MAP -> dmaMap(m, taken);
+            case DMA_MAP -> dmaMap(m);
             case DMA_UNMAP -> dmaUnmap(m);
             case DEVICE_GET_INFO -> deviceInfo(m);
             case DEVICE_GET_REGION_INFO -> regionInfo(m);
             case DEVICE_GET_IRQ_INFO -> irqInfo(m);
-            case DEVICE_SET_IRQS -> setIrqs(m, taken);
+            case DEVICE_SET_IRQS -> setIrqs(m);
             case REGION_READ -> regionRead(m);
             case REGION_WRITE -> regionWrite(m);
             case DEVICE_RESET -> reset(m);
@@ -165,6 +176,26 @@ final class ServerSession implements VfioUserConnection.Listener, VfioUserDevice
 
     private ByteBuf reply(VfioUserMessage m, int payload) {
         return VfioUserMessages.reply(connection.alloc(), m.id(), m.commandNumber(), payload);
+    }
+
+    /**
+     * The reply to a region access: in the session's own buffer when it fits (register accesses,
+     * the MMIO path, allocate nothing), else a pooled one.
+     */
+    private ByteBuf accessReply(VfioUserMessage m, int payload) {
+        if (VfioUserHeader.SIZE + payload > accessReply.capacity()) {
+            return reply(m, payload);
+        }
+        accessReply.clear();
+        VfioUserHeader.write(accessReply, m.id(), m.commandNumber(), VfioUserHeader.SIZE + payload,
+                VfioUserHeader.TYPE_REPLY, 0);
+        return accessReply;
+    }
+
+    private void drop(ByteBuf reply) {
+        if (reply != accessReply) {
+            reply.release();
+        }
     }
 
     private ByteBuf version(VfioUserMessage m) {
@@ -201,7 +232,7 @@ final class ServerSession implements VfioUserConnection.Listener, VfioUserDevice
         return r;
     }
 
-    private ByteBuf dmaMap(VfioUserMessage m, boolean[] taken) {
+    private ByteBuf dmaMap(VfioUserMessage m) {
         need(m, VfioUserPayloads.DmaMap.SIZEOF);
         int flags = m.payloadInt(VfioUserPayloads.DmaMap.FLAGS);
         if ((flags & ~(VfioUserPayloads.DmaMap.FLAG_READ | VfioUserPayloads.DmaMap.FLAG_WRITE)) != 0) {
@@ -211,7 +242,7 @@ final class ServerSession implements VfioUserConnection.Listener, VfioUserDevice
             throw new VfioUserException(Errno.EINVAL, "DMA_MAP carries one fd at most, got " + m.fds().length);
         }
         OwnedFd fd = m.fds().length == 1 ? OwnedFd.adopt(m.fds()[0], "DMA fd from the client") : null;
-        taken[0] = true;
+        fdsTaken = true;
         dma.map(m.payloadLong(VfioUserPayloads.DmaMap.ADDRESS), m.payloadLong(VfioUserPayloads.DmaMap.SIZE),
                 (flags & VfioUserPayloads.DmaMap.FLAG_READ) != 0, (flags & VfioUserPayloads.DmaMap.FLAG_WRITE) != 0,
                 m.payloadLong(VfioUserPayloads.DmaMap.OFFSET), fd);
@@ -359,7 +390,7 @@ final class ServerSession implements VfioUserConnection.Listener, VfioUserDevice
         return r;
     }
 
-    private ByteBuf setIrqs(VfioUserMessage m, boolean[] taken) {
+    private ByteBuf setIrqs(VfioUserMessage m) {
         need(m, VfioUserPayloads.IrqSet.SIZEOF);
         int flags = m.payloadInt(VfioUserPayloads.IrqSet.FLAGS);
         int index = m.payloadInt(VfioUserPayloads.IrqSet.INDEX);
@@ -374,7 +405,7 @@ final class ServerSession implements VfioUserConnection.Listener, VfioUserDevice
             bools = new byte[count];
             m.payloadBytes(VfioUserPayloads.IrqSet.DATA, bools, 0, count);
         }
-        taken[0] = true; // ServerIrqs owns them now, and closes them if it refuses
+        fdsTaken = true; // ServerIrqs owns them now, and closes them if it refuses
         irqs.set(flags, index, start, count, bools, m.fds());
         return reply(m, 0);
     }
@@ -408,7 +439,7 @@ final class ServerSession implements VfioUserConnection.Listener, VfioUserDevice
         int count = regionAccess(m, false);
         long offset = m.payloadLong(VfioUserPayloads.RegionAccess.OFFSET);
         int index = m.payloadInt(VfioUserPayloads.RegionAccess.REGION);
-        ByteBuf r = reply(m, VfioUserPayloads.RegionAccess.SIZEOF + count);
+        ByteBuf r = accessReply(m, VfioUserPayloads.RegionAccess.SIZEOF + count);
         r.writeLongLE(offset);
         r.writeIntLE(index);
         r.writeIntLE(count);
@@ -416,11 +447,11 @@ final class ServerSession implements VfioUserConnection.Listener, VfioUserDevice
         try {
             device.read(index, offset, r, count);
         } catch (RuntimeException e) {
-            r.release();
+            drop(r);
             throw new VfioUserException(Errno.EIO, "the device failed to read region " + index + ": " + e);
         }
         if (r.writerIndex() != at + count) {
-            r.release();
+            drop(r);
             throw new VfioUserException(Errno.EIO, "the device read " + (r.writerIndex() - at) + " of " + count + " bytes");
         }
         return r;
@@ -430,7 +461,13 @@ final class ServerSession implements VfioUserConnection.Listener, VfioUserDevice
         int count = regionAccess(m, true);
         long offset = m.payloadLong(VfioUserPayloads.RegionAccess.OFFSET);
         int index = m.payloadInt(VfioUserPayloads.RegionAccess.REGION);
-        ByteBuf data = m.payloadSlice(VfioUserPayloads.RegionAccess.DATA, count);
+        ByteBuf data;
+        if (count <= accessData.capacity()) {
+            data = accessData.clear(); // a register write: copied into the session's own buffer, no allocation
+            m.payloadBytes(VfioUserPayloads.RegionAccess.DATA, data, count);
+        } else {
+            data = m.payloadSlice(VfioUserPayloads.RegionAccess.DATA, count);
+        }
         try {
             device.write(index, offset, data, count);
         } catch (RuntimeException e) {
@@ -439,7 +476,7 @@ final class ServerSession implements VfioUserConnection.Listener, VfioUserDevice
         if (m.noReply()) {
             return null;
         }
-        ByteBuf r = reply(m, VfioUserPayloads.RegionAccess.SIZEOF);
+        ByteBuf r = accessReply(m, VfioUserPayloads.RegionAccess.SIZEOF);
         r.writeLongLE(offset);
         r.writeIntLE(index);
         r.writeIntLE(count);

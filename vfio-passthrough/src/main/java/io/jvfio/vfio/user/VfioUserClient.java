@@ -132,7 +132,7 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
         try {
             fd = UnixSocket.connect(socket);
         } catch (SyscallException e) {
-            throw new VfioException("vfio-user-pci: cannot connect to the vfio-user server at " + socket + ": "
+            throw new VfioException("cannot connect to the vfio-user server at " + socket + ": "
                     + Errno.describe(e.errnoValue()) + " - start the server first (e.g. ./jvfio --serve edu,socket=" + socket
                     + ") or fix socket=", e);
         }
@@ -458,12 +458,12 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
             return allOnes;
         }
         try {
-            ByteBuf msg = VfioUserMessages.command(connection.alloc(), s.id, VfioUserCommand.REGION_READ,
-                    VfioUserPayloads.RegionAccess.SIZEOF, false);
+            ByteBuf msg = VfioUserMessages.command(s.request, s.id, VfioUserCommand.REGION_READ,
+                    VfioUserPayloads.RegionAccess.SIZEOF);
             msg.writeLongLE(offset);
             msg.writeIntLE(region);
             msg.writeIntLE(size);
-            if (!connection.send(msg) || !awaitQuietly(s, VfioUserCommand.REGION_READ, region, offset)) {
+            if (!connection.sendKeeping(msg) || !awaitQuietly(s, VfioUserCommand.REGION_READ, region, offset)) {
                 return allOnes;
             }
             ByteBuf p = s.payload;
@@ -499,15 +499,16 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
             return;
         }
         try {
-            ByteBuf msg = VfioUserMessages.command(connection.alloc(), s.id, VfioUserCommand.REGION_WRITE,
-                    VfioUserPayloads.RegionAccess.SIZEOF + size, false);
+            ByteBuf msg = VfioUserMessages.command(s.request, s.id, VfioUserCommand.REGION_WRITE,
+                    VfioUserPayloads.RegionAccess.SIZEOF + size);
             msg.writeLongLE(offset);
             msg.writeIntLE(region);
             msg.writeIntLE(size);
             for (int i = 0; i < size; i++) {
                 msg.writeByte((int) (value >>> (8 * i)));
             }
-            if (connection.send(msg) && awaitQuietly(s, VfioUserCommand.REGION_WRITE, region, offset) && s.error) {
+            if (connection.sendKeeping(msg) && awaitQuietly(s, VfioUserCommand.REGION_WRITE, region, offset)
+                    && s.error) {
                 failed(VfioUserCommand.REGION_WRITE, region, offset, Errno.describe(s.errno));
             }
         } finally {

@@ -29,8 +29,10 @@ import static io.jvfio.vmm.linux.LinuxConstants.MSG_DONTWAIT;
  * and one write are {@code recvmsg}/{@code sendmsg} through JNA, which carry the message bytes and
  * their file descriptors in the same call (Netty's own channels cannot).
  *
- * <p>Messages are framed by the header's size. Fds arrive with the first bytes of the message the
- * peer sent them with, so a message takes the fds received at stream positions before its end.
+ * <p>Messages are framed by the header's size. The kernel attaches fds to the bytes of the sendmsg
+ * that carried them and ends a recvmsg right after those bytes, even when earlier messages' bytes
+ * came first in the same read: so the fds of a read belong to the message holding its last byte
+ * (each sender sends a message's fds with its header, as the spec requires).
  * A size below the header's or above the largest message is a framing error: the stream cannot be
  * resynchronised, so the connection closes.
  *
@@ -187,7 +189,7 @@ public final class VfioUserConnection implements EpollIoHandle {
                 for (int i = 0; i < count; i++) {
                     fds[i] = receiver.receivedFd(i);
                 }
-                receivedFds.add(new ReceivedFds(received, fds));
+                receivedFds.add(new ReceivedFds(received + n - 1, fds)); // the message holding the last byte
             }
             cumulation.writerIndex(cumulation.writerIndex() + (int) n);
             received += n;
@@ -228,7 +230,7 @@ public final class VfioUserConnection implements EpollIoHandle {
         return true;
     }
 
-    /** The fds received at stream positions before {@code end}: those sent with this message. */
+    /** The fds received with bytes before stream position {@code end}: those sent with this message. */
     private int[] fdsBefore(long end) {
         if (receivedFds.isEmpty() || receivedFds.peekFirst().position() >= end) {
             return NO_FDS;
@@ -263,7 +265,7 @@ public final class VfioUserConnection implements EpollIoHandle {
                 return false;
             }
             if (outbound.isEmpty()) {
-                long sent = trySend(data, fds, fdCount);
+                long sent = trySend(data, fds, fdCount, true);
                 if (sent < 0) {
                     return false;
                 }
@@ -289,8 +291,45 @@ public final class VfioUserConnection implements EpollIoHandle {
         return send(data, NO_FDS, 0);
     }
 
-    /** Writes what the socket takes; advances the buffer. -1 if the connection broke. Caller holds the lock. */
-    private long trySend(ByteBuf data, int[] fds, int fdCount) {
+    /**
+     * Sends a message from a buffer the caller keeps and reuses (a request's own buffer on an MMIO
+     * path, so that sending allocates nothing): the buffer is neither released nor moved. What the
+     * socket does not take at once is copied into a pooled buffer and queued. False if closed.
+     */
+    public boolean sendKeeping(ByteBuf data) {
+        sendLock.lock();
+        try {
+            if (closed) {
+                return false;
+            }
+            int start = data.readerIndex();
+            try {
+                if (outbound.isEmpty()) {
+                    if (trySend(data, NO_FDS, 0, false) < 0) {
+                        return false;
+                    }
+                    if (!data.isReadable()) {
+                        return true;
+                    }
+                }
+                ByteBuf rest = alloc.directBuffer(data.readableBytes());
+                rest.writeBytes(data);
+                outbound.add(new Outbound(rest, null));
+            } finally {
+                data.readerIndex(start);
+            }
+        } finally {
+            sendLock.unlock();
+        }
+        loop.execute(wantWritable);
+        return true;
+    }
+
+    /**
+     * Writes what the socket takes; advances the buffer. -1 if the connection broke (the buffer is
+     * then released if {@code owned}). Caller holds the lock.
+     */
+    private long trySend(ByteBuf data, int[] fds, int fdCount, boolean owned) {
         long total = 0;
         while (data.isReadable()) {
             long n;
@@ -298,7 +337,9 @@ public final class VfioUserConnection implements EpollIoHandle {
                 n = sender.send(socket.get(), address(data) + data.readerIndex(), data.readableBytes(),
                         total == 0 ? fds : NO_FDS, total == 0 ? fdCount : 0, 0);
             } catch (SyscallException e) {
-                data.release();
+                if (owned) {
+                    data.release();
+                }
                 loop.execute(() -> closeOnLoop(e.is(Errno.EPIPE) || e.is(Errno.ECONNRESET) ? null : e));
                 return -1;
             }
@@ -337,7 +378,7 @@ public final class VfioUserConnection implements EpollIoHandle {
                         sendFds[count++] = f.get();
                     }
                 }
-                long sent = trySend(o.data, sendFds, count);
+                long sent = trySend(o.data, sendFds, count, true);
                 if (sent < 0) {
                     return;
                 }

@@ -17,6 +17,13 @@ final class VfioUserMessages {
         return b;
     }
 
+    /** A command written into {@code b} (cleared first): for a slot's reusable request buffer. */
+    static ByteBuf command(ByteBuf b, int id, VfioUserCommand command, int payload) {
+        b.clear();
+        VfioUserHeader.write(b, id, command.number(), VfioUserHeader.SIZE + payload, VfioUserHeader.TYPE_COMMAND, 0);
+        return b;
+    }
+
     /** A reply to message {@code id} with {@code payload} bytes to follow. */
     static ByteBuf reply(ByteBufAllocator alloc, int id, int command, int payload) {
         ByteBuf b = alloc.directBuffer(VfioUserHeader.SIZE + payload);

@@ -87,6 +87,28 @@ final class Fds {
         }
     }
 
+    /** Pooled Netty buffers allocated and not yet released: a leak shows as a count that does not come back. */
+    static long pooledBuffers() {
+        long n = 0;
+        for (io.netty.buffer.PoolArenaMetric a : io.netty.buffer.PooledByteBufAllocator.DEFAULT.metric().directArenas()) {
+            n += a.numActiveAllocations();
+        }
+        for (io.netty.buffer.PoolArenaMetric a : io.netty.buffer.PooledByteBufAllocator.DEFAULT.metric().heapArenas()) {
+            n += a.numActiveAllocations();
+        }
+        return n;
+    }
+
+    /** The heap in use after a few full collections. */
+    static long heapAfterGc() throws InterruptedException {
+        Runtime rt = Runtime.getRuntime();
+        for (int i = 0; i < 3; i++) {
+            System.gc();
+            Thread.sleep(20);
+        }
+        return rt.totalMemory() - rt.freeMemory();
+    }
+
     static void await(String what, BooleanSupplier condition) throws InterruptedException {
         long deadline = System.nanoTime() + 10_000_000_000L;
         while (!condition.getAsBoolean()) {

@@ -58,7 +58,11 @@ final class RawPeer implements AutoCloseable {
             .order(ByteOrder.LITTLE_ENDIAN);
     private final ByteBuffer in = ByteBuffer.allocateDirect(VfioUserConnection.MAX_MESSAGE * 2)
             .order(ByteOrder.LITTLE_ENDIAN);
-    private int[] pendingFds = new int[0];
+    /** Fds received and not yet handed out, each with the stream position of the last byte read with it. */
+    private final java.util.ArrayDeque<long[]> fdPositions = new java.util.ArrayDeque<>();
+    private final java.util.ArrayDeque<int[]> fdSets = new java.util.ArrayDeque<>();
+    private long received;
+    private long consumed;
 
     RawPeer(OwnedFd socket) {
         this.socket = socket;
@@ -149,14 +153,16 @@ final class RawPeer implements AutoCloseable {
                 throw new ClosedException();
             }
             if (message.receivedFdCount() > 0) {
-                int[] more = new int[message.receivedFdCount()];
-                for (int i = 0; i < more.length; i++) {
-                    more[i] = message.receivedFd(i);
+                // The kernel ends a read right after the bytes that carried fds: they belong to the
+                // message holding the last byte.
+                int[] fds = new int[message.receivedFdCount()];
+                for (int i = 0; i < fds.length; i++) {
+                    fds[i] = message.receivedFd(i);
                 }
-                int[] all = Arrays.copyOf(pendingFds, pendingFds.length + more.length);
-                System.arraycopy(more, 0, all, pendingFds.length, more.length);
-                pendingFds = all;
+                fdPositions.add(new long[] {received + n - 1});
+                fdSets.add(fds);
             }
+            received += n;
         }
     }
 
@@ -183,9 +189,17 @@ final class RawPeer implements AutoCloseable {
         }
         byte[] payload = new byte[size - VfioUserHeader.SIZE];
         in.get(at + VfioUserHeader.SIZE, payload);
+        int[] fds = new int[0];
+        while (!fdPositions.isEmpty() && fdPositions.peekFirst()[0] < consumed + size) {
+            fdPositions.pollFirst();
+            int[] more = fdSets.pollFirst();
+            int[] all = Arrays.copyOf(fds, fds.length + more.length);
+            System.arraycopy(more, 0, all, fds.length, more.length);
+            fds = all;
+        }
         Frame f = new Frame(in.getShort(at) & 0xFFFF, in.getShort(at + 2) & 0xFFFF, size, in.getInt(at + 8),
-                in.getInt(at + 12), payload, pendingFds);
-        pendingFds = new int[0];
+                in.getInt(at + 12), payload, fds);
+        consumed += size;
         in.position(at + size);
         return f;
     }
@@ -208,8 +222,10 @@ final class RawPeer implements AutoCloseable {
 
     @Override
     public void close() {
-        for (int fd : pendingFds) {
-            LibC.close(fd);
+        for (int[] set : fdSets) {
+            for (int fd : set) {
+                LibC.close(fd);
+            }
         }
         socket.close();
     }

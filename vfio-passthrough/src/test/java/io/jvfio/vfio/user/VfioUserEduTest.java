@@ -399,7 +399,7 @@ class VfioUserEduTest {
         }
         VfioException none = assertThrows(VfioException.class,
                 () -> VfioUserClient.connect(dir.resolve("nobody.sock"), 250, null));
-        assertTrue(none.getMessage().startsWith("vfio-user-pci: cannot connect to the vfio-user server at "
+        assertTrue(none.getMessage().startsWith("cannot connect to the vfio-user server at "
                 + dir.resolve("nobody.sock") + ": No such file or directory (ENOENT) - start the server first"),
                 none.getMessage());
     }

@@ -1,0 +1,140 @@
+package io.jvfio.benchmarks;
+
+import io.jvfio.vfio.user.VfioUserClient;
+import io.jvfio.vfio.user.VfioUserServer;
+import io.jvfio.vfio.user.edu.EduDevice;
+import io.jvfio.vfio.user.edu.EduRegisters;
+import io.jvfio.vmm.linux.DirectBuffers;
+import io.jvfio.vmm.linux.LibC;
+import io.jvfio.vmm.linux.OwnedFd;
+import io.jvfio.vmm.linux.SyscallException;
+import io.jvfio.vmm.linux.Syscalls;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+
+import static io.jvfio.vmm.linux.LinuxConstants.SOCK_STREAM;
+
+/**
+ * A 4-byte REGION_READ round trip, Java client to Java server over a UNIX socket (the edu device's
+ * identification register: request out, the server's event loop reads, decodes, asks the device,
+ * replies, the client's event loop reads and wakes the caller), beside its floor measured in the same
+ * run: a raw UNIX-socket ping-pong of the same sizes (32 bytes out, 36 back) between two threads
+ * with blocking read and write, nothing else.
+ */
+@BenchmarkMode(Mode.SampleTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 2)
+@Fork(1)
+public class VfioUserBenchmark {
+
+    /** The edu device served over vfio-user, and a client connected to it. */
+    @State(Scope.Benchmark)
+    public static class VfioUser {
+        Path dir;
+        EduDevice edu;
+        VfioUserServer server;
+        VfioUserClient client;
+
+        @Setup(Level.Trial)
+        public void setup() throws IOException {
+            dir = Files.createTempDirectory("jvfio-bench");
+            edu = new EduDevice();
+            server = VfioUserServer.start(dir.resolve("edu.sock"), edu);
+            client = VfioUserClient.connect(dir.resolve("edu.sock"), 5000, null);
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() throws IOException {
+            client.close();
+            server.close();
+            edu.close();
+            Files.deleteIfExists(dir);
+        }
+    }
+
+    /** Two connected UNIX stream sockets, and a thread that answers every 32 bytes with 36. */
+    @State(Scope.Benchmark)
+    public static class RawSocket {
+        static final int REQUEST = 32;
+        static final int REPLY = 36;
+
+        OwnedFd[] pair;
+        Thread echo;
+        final ByteBuffer request = ByteBuffer.allocateDirect(REQUEST);
+        final ByteBuffer reply = ByteBuffer.allocateDirect(REPLY);
+
+        @Setup(Level.Trial)
+        public void setup() {
+            pair = Syscalls.socketpair(SOCK_STREAM, "ping-pong");
+            OwnedFd far = pair[1];
+            echo = new Thread(() -> {
+                ByteBuffer in = ByteBuffer.allocateDirect(REQUEST);
+                ByteBuffer out = ByteBuffer.allocateDirect(REPLY);
+                try {
+                    while (exchange(far, in, out)) {
+                        // answer the next one
+                    }
+                } catch (SyscallException e) {
+                    // closed at tear-down
+                }
+            }, "ping-pong echo");
+            echo.setDaemon(true);
+            echo.start();
+        }
+
+        /** Reads a whole request, writes a whole reply; false at end of stream. */
+        private static boolean exchange(OwnedFd fd, ByteBuffer in, ByteBuffer out) {
+            return transfer(fd, in, false) && transfer(fd, out, true);
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() throws InterruptedException {
+            LibC.shutdown(pair[0].get(), io.jvfio.vmm.linux.LinuxConstants.SHUT_RDWR);
+            echo.join(2000);
+            pair[0].close();
+            pair[1].close();
+        }
+    }
+
+    /** All of {@code b} through a blocking socket; false if the peer closed it. */
+    static boolean transfer(OwnedFd fd, ByteBuffer b, boolean write) {
+        long address = DirectBuffers.address(b);
+        int done = 0;
+        while (done < b.capacity()) {
+            long n = write ? Syscalls.write(fd, address + done, b.capacity() - done)
+                    : Syscalls.read(fd, address + done, b.capacity() - done);
+            if (n <= 0) {
+                return false;
+            }
+            done += (int) n;
+        }
+        return true;
+    }
+
+    @Benchmark
+    public long regionRead4(VfioUser s) {
+        return s.client.read(0, EduRegisters.ID, 4);
+    }
+
+    @Benchmark
+    public boolean rawSocketPingPong(RawSocket s) {
+        return transfer(s.pair[0], s.request, true) && transfer(s.pair[0], s.reply, false);
+    }
+}

@@ -1,0 +1,73 @@
+package io.jvfio.launcher;
+
+import io.jvfio.vfio.user.VfioUserServer;
+import io.jvfio.vfio.user.edu.EduDevice;
+import io.jvfio.vmm.linux.SyscallException;
+
+import java.io.PrintStream;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * {@code jvfio --serve}: a device written in Java, served over vfio-user on a UNIX socket until the
+ * process is told to stop (SIGTERM or Ctrl-C run the shutdown hook, which closes the server and
+ * removes the socket before the JVM exits).
+ */
+final class DeviceServer {
+
+    private DeviceServer() {
+    }
+
+    /** Serves until {@code stop} counts down; returns the exit status. */
+    static int run(CommandLine.Serve serve, PrintStream out, PrintStream err, CountDownLatch stop) {
+        EduDevice device = new EduDevice();
+        VfioUserServer server;
+        try {
+            server = VfioUserServer.start(serve.socket(), device);
+        } catch (SyscallException | IllegalArgumentException e) {
+            device.close();
+            err.println("jvfio: --serve " + serve.device() + ",socket=" + serve.socket() + ": " + e.getMessage());
+            return 1;
+        }
+        out.println("jvfio: serving " + device + " over vfio-user on " + serve.socket() + " (pid "
+                + ProcessHandle.current().pid() + "); SIGTERM or Ctrl-C stops it");
+        out.flush();
+        try {
+            stop.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            int clients = server.clientsServed();
+            server.close();
+            device.close();
+            out.println("jvfio: stopped serving on " + serve.socket() + " after " + clients + " client"
+                    + (clients == 1 ? "" : "s"));
+            out.flush();
+        }
+        return 0;
+    }
+
+    /** Serves until SIGTERM or SIGINT: the shutdown hook ends the wait, and the JVM exits once the server is closed. */
+    static int runUntilSignalled(CommandLine.Serve serve, PrintStream out, PrintStream err) {
+        CountDownLatch stop = new CountDownLatch(1);
+        CountDownLatch stopped = new CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+            stop.countDown();
+            try {
+                stopped.await(); // the socket file is gone before the JVM is
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "jvfio-serve-stop");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            return run(serve, out, err, stop);
+        } finally {
+            stopped.countDown();
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException e) {
+                // the JVM is shutting down: the hook is already running
+            }
+        }
+    }
+}
