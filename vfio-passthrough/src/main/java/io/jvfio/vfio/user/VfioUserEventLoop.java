@@ -23,7 +23,7 @@ public final class VfioUserEventLoop implements AutoCloseable {
                     + Epoll.unavailabilityCause());
         }
         group = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory(name, true), EpollIoHandler.newFactory());
-        loop = (IoEventLoop) group.next();
+        loop = group.next();
     }
 
     public IoEventLoop loop() {

@@ -77,13 +77,13 @@ final class Fds {
     }
 
     /** Waits (bounded) for the fd count to return to {@code before}: closes on event loops are asynchronous. */
-    static void awaitBackTo(long before) throws Exception {
+    static void awaitBackTo(long before) throws IOException {
         long deadline = System.nanoTime() + 5_000_000_000L;
         while (open() > before) {
             if (System.nanoTime() > deadline) {
                 throw new AssertionError("fds leaked: " + before + " before, " + open() + " after: " + describe());
             }
-            Thread.sleep(5);
+            java.util.concurrent.locks.LockSupport.parkNanos(5_000_000L);
         }
     }
 

@@ -15,7 +15,7 @@ final class ServedEdu implements AutoCloseable {
     final EduDevice edu;
     VfioUserServer server;
 
-    ServedEdu(Path dir) throws Exception {
+    ServedEdu(Path dir) throws java.io.IOException {
         fdsBefore = Fds.open();
         socket = dir.resolve("edu.sock");
         edu = new EduDevice();
@@ -30,7 +30,7 @@ final class ServedEdu implements AutoCloseable {
 
     /** Stops the server and the device, and fails if the process holds more fds than before. */
     @Override
-    public void close() throws Exception {
+    public void close() throws java.io.IOException {
         server.close();
         edu.close();
         Fds.awaitBackTo(fdsBefore);
