@@ -5,9 +5,17 @@ import io.jvfio.memory.GuestMemoryException;
 import io.jvfio.memory.GuestRegion;
 import io.jvfio.memory.MemoryBackend;
 import io.jvfio.memory.X86RamLayout;
+import io.jvfio.irq.InterruptRouter;
+import io.jvfio.irq.VirtualInterruptController;
 import io.jvfio.vfio.VfioException;
-import io.jvfio.vfio.user.VfioUserPciDriver;
+import io.jvfio.vfio.pci.PassthroughDevices;
+import io.jvfio.vfio.sysfs.PciSysfs;
+import io.jvfio.vmm.bus.AddressSpace;
+import io.jvfio.vmm.bus.BusException;
 import io.jvfio.vmm.device.DeviceConfig;
+import io.jvfio.vmm.pci.PciConfigDump;
+import io.jvfio.vmm.pci.PciHostBridge;
+import io.jvfio.vmm.pci.PciPlacementException;
 import io.jvfio.vmm.device.DeviceRegistry;
 import io.jvfio.vmm.linux.SyscallException;
 
@@ -45,7 +53,12 @@ public final class Main {
             return DeviceServer.runUntilSignalled(serve, out, err);
         }
         MachineConfig config = ((CommandLine.Launch) command).config();
-        try (GuestMemory memory = new GuestMemory()) {
+        AddressSpace space = new AddressSpace();
+        PciHostBridge bridge = new PciHostBridge(space, PciHostBridge.DEFAULT_ECAM_BASE);
+        VirtualInterruptController apics = new VirtualInterruptController(1);
+        try (GuestMemory memory = new GuestMemory();
+             InterruptRouter router = new InterruptRouter(apics);
+             PassthroughDevices devices = new PassthroughDevices(space, bridge, router, memory, PciSysfs.system())) {
             MemoryBackend ram = MemoryBackend.create(config.ram());
             try {
                 X86RamLayout.install(memory, ram);
@@ -61,23 +74,23 @@ public final class Main {
                         + (r.backendOffset() != 0 ? " at offset 0x" + Long.toHexString(r.backendOffset()) : ""));
             }
             for (DeviceConfig d : config.devices()) {
-                if (d.driver().name().equals(VfioUserPciDriver.NAME)) {
-                    try {
-                        out.println("device: " + d + " -> " + VfioUserAttach.describe(d, memory));
-                    } catch (VfioException e) {
-                        err.println("jvfio: -device " + d + ": " + e.getMessage());
-                        return 1;
-                    }
-                } else {
-                    out.println("device: " + d);
+                try {
+                    PassthroughDevices.Placed p = devices.add(d);
+                    out.println("device: " + d + " -> 00:" + p.at() + " " + DeviceDescription.describe(p.device()));
+                } catch (VfioException | PciPlacementException | SyscallException | BusException e) {
+                    err.println("jvfio: -device " + d + ": " + e.getMessage());
+                    return 1;
                 }
+            }
+            for (String line : PciConfigDump.list(bridge).split("\n")) {
+                out.println("pci: " + line);
             }
         } catch (GuestMemoryException | SyscallException e) {
             err.println("jvfio: " + e.getMessage());
             return 1;
         }
-        err.println("jvfio: the options are valid, but this build cannot run a VM yet: the passthrough device model "
-                + "and the KVM back end are still to come; nothing was run");
+        err.println("jvfio: the machine is assembled, but this build cannot run a VM yet: the KVM back end (the vCPU "
+                + "loop) is still to come; nothing was run");
         return EXIT_NOT_AVAILABLE;
     }
 }

@@ -74,7 +74,8 @@ class LauncherJarIT {
             // A VM in another process reaches the device: the launcher's own -device vfio-user-pci.
             Result vm = java("-accel", "none", "-device", "vfio-user-pci,socket=" + socket);
             assertEquals(2, vm.status, vm.err);
-            assertTrue(vm.out.contains("-> [1234:11e8] class ff0000 over vfio-user"), vm.out);
+            assertTrue(vm.out.contains("-> 00:01.0 over vfio-user: BAR0 1M"), vm.out);
+            assertTrue(vm.out.contains("pci: 00:01.0 Unclassified device [00ff]: Device [1234:11e8] (rev 10)"), vm.out);
             p.toHandle().destroy(); // SIGTERM (Process.destroy would also close our end of its output)
             String rest = out.lines().collect(java.util.stream.Collectors.joining("\n")); // until it exits
             assertTrue(p.waitFor(30, TimeUnit.SECONDS), "--serve did not stop on SIGTERM");

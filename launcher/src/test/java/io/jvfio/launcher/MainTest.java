@@ -102,6 +102,7 @@ class MainTest {
                 machine: pc, 3200 MiB of RAM, accel none
                 memory: 'ram-below-4g' [0x0-0xbfffffff] <- 'ram0' (3200M, memfd)
                 memory: 'ram-above-4g' [0x100000000-0x107ffffff] <- 'ram0' (3200M, memfd) at offset 0xc0000000
+                pci: 00:00.0 Host bridge [0600]: Device [8086:1237] (rev 02)
                 """, r.out);
         assertEquals(Main.EXIT_NOT_AVAILABLE, run("-accel", "none", "-m", "1G", "-object",
                 "memory-backend-memfd,id=r,size=1G", "-M", "pc,memory-backend=r").status);
@@ -159,24 +160,49 @@ class MainTest {
     }
 
     @Test
-    void aValidMachineIsShownTheVfioUserDeviceIsReachedAndNothingPretendsToRun(@TempDir Path dir) {
-        Path socket = dir.resolve("edu.sock");
-        try (EduDevice edu = new EduDevice(); VfioUserServer server = VfioUserServer.start(socket, edu)) {
+    void theMachineIsAssembledItsPciBusShownAndNothingPretendsToRun(@TempDir Path dir) {
+        Path s1 = dir.resolve("edu1.sock");
+        Path s2 = dir.resolve("edu2.sock");
+        try (EduDevice edu1 = new EduDevice(); VfioUserServer server1 = VfioUserServer.start(s1, edu1);
+             EduDevice edu2 = new EduDevice(); VfioUserServer server2 = VfioUserServer.start(s2, edu2)) {
             Result r = run("-m", "512", "-accel", "none", "-name", "web",
-                    "-device", "vfio-pci,host=0000:01:00.0,id=nic,addr=04.0",
-                    "-device", "vfio-user-pci,socket=" + socket);
+                    "-device", "vfio-user-pci,id=nic,socket=" + s1 + ",addr=04.0,x-pci-vendor-id=0x1af4",
+                    "-device", "vfio-user-pci,socket=" + s2 + ",x-no-mmap=on");
             assertEquals(Main.EXIT_NOT_AVAILABLE, r.status, r.err);
             assertEquals("""
                     machine: pc, 512 MiB of RAM, accel none, name "web"
                     memory: 'ram-below-4g' [0x0-0x1fffffff] <- 'pc.ram' (512M, memfd)
-                    device: vfio-pci,id=nic,host=0000:01:00.0,addr=04.0
-                    device: vfio-user-pci,socket=%s -> [1234:11e8] class ff0000 over vfio-user: BAR0 1M, BAR1 4K, \
-                    BAR2 1M mmap, CONFIG 256B; INTx, MSI, MSI-X x8; guest RAM mapped for DMA in 1 window
-                    """.formatted(socket), r.out);
-            assertTrue(r.err.endsWith("nothing was run\n"), r.err);
-            assertEquals(1, r.err.lines().count());
-            assertEquals(1, server.clientsServed());
+                    device: vfio-user-pci,id=nic,socket=%s,addr=04.0,x-pci-vendor-id=6900 -> 00:04.0 over vfio-user: \
+                    BAR0 1M, BAR1 4K, BAR2 1M mmap, CONFIG 256B; INTx, MSI, MSI-X x8; guest RAM offered for DMA in 1 window
+                    device: vfio-user-pci,socket=%s,x-no-mmap=on -> 00:01.0 over vfio-user: BAR0 1M, BAR1 4K, BAR2 1M, \
+                    CONFIG 256B; INTx, MSI, MSI-X x8; guest RAM offered for DMA in 1 window
+                    pci: 00:00.0 Host bridge [0600]: Device [8086:1237] (rev 02)
+                    pci: 00:01.0 Unclassified device [00ff]: Device [1234:11e8] (rev 10)
+                    pci: 00:04.0 Unclassified device [00ff]: Device [1af4:11e8] (rev 10)
+                    """.formatted(s1, s2), r.out);
+            assertEquals("jvfio: the machine is assembled, but this build cannot run a VM yet: the KVM back end (the vCPU "
+                    + "loop) is still to come; nothing was run\n", r.err);
+            assertEquals(1, server1.clientsServed());
+            assertEquals(1, server2.clientsServed());
         }
+    }
+
+    @Test
+    void aDeviceThatCannotBePlacedOrFoundIsOneClearLine(@TempDir Path dir) {
+        Path s1 = dir.resolve("edu1.sock");
+        Path s2 = dir.resolve("edu2.sock");
+        try (EduDevice edu1 = new EduDevice(); VfioUserServer server1 = VfioUserServer.start(s1, edu1);
+             EduDevice edu2 = new EduDevice(); VfioUserServer server2 = VfioUserServer.start(s2, edu2)) {
+            Result r = run("-accel", "none", "-device", "vfio-user-pci,socket=" + s1 + ",addr=04.0",
+                    "-device", "vfio-user-pci,socket=" + s2 + ",addr=04.0");
+            assertEquals(1, r.status);
+            assertEquals("jvfio: -device vfio-user-pci,socket=" + s2 + ",addr=04.0: PCI: slot 4 function 0 not "
+                    + "available for vfio-user-pci, in use by vfio-user-pci\n", r.err);
+        }
+        Result absent = run("-accel", "none", "-device", "vfio-pci,host=0000:ff:1f.7");
+        assertEquals(1, absent.status);
+        assertEquals("jvfio: -device vfio-pci,host=0000:ff:1f.7: there is no PCI device 0000:ff:1f.7 on this host "
+                + "(lspci -D lists them)\n", absent.err);
     }
 
     @Test

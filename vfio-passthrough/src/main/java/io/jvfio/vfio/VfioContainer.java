@@ -103,6 +103,11 @@ public final class VfioContainer implements DmaMappingListener, AutoCloseable {
         }
     }
 
+    /** The groups in this container: what this process owns, for a hot reset's proof of ownership. */
+    public synchronized List<VfioGroup> groups() {
+        return List.copyOf(groups);
+    }
+
     /** VFIO_CHECK_EXTENSION: IOMMU models and features the kernel offers. */
     public boolean checkExtension(int extension) {
         return Syscalls.ioctl(fd, VFIO_CHECK_EXTENSION, extension) > 0;

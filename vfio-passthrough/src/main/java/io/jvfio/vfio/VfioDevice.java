@@ -10,6 +10,7 @@ import io.jvfio.vmm.linux.Syscalls;
 import io.jvfio.vmm.linux.vfio.VfioDeviceInfo;
 import io.jvfio.vmm.linux.vfio.VfioIrqInfo;
 import io.jvfio.vmm.linux.vfio.VfioIrqSet;
+import io.jvfio.vmm.linux.vfio.VfioPciHotReset;
 import io.jvfio.vmm.linux.vfio.VfioPciHotResetInfo;
 import io.jvfio.vmm.linux.vfio.VfioRegionInfo;
 import io.jvfio.vmm.pci.PciAddress;
@@ -38,6 +39,7 @@ import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_GET_PCI_HOT_RESET_I
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_GET_REGION_INFO;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_RESET;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_SET_IRQS;
+import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_PCI_HOT_RESET;
 
 /**
  * A device fd of a VFIO group. Its info, regions (with their capability chains) and interrupt
@@ -309,6 +311,39 @@ public final class VfioDevice implements VfioBackend {
                     info.devfn(i) >>> 3, info.devfn(i) & 7)));
         }
         return devices;
+    }
+
+    /**
+     * A secondary bus reset of this device's bus (VFIO_DEVICE_PCI_HOT_RESET), for a device without a
+     * reset of its own. It resets every device on the bus, so the kernel wants proof that the caller
+     * owns all their groups: {@code owned} must include each one, else the error names the group
+     * that blocks it and what to do.
+     */
+    public void hotReset(java.util.Collection<VfioGroup> owned) {
+        List<HotResetDevice> affected;
+        try {
+            affected = hotResetInfo();
+        } catch (VfioException e) {
+            throw new VfioException.ResetNotSupported("cannot reset " + address + ": it has no reset of its own (its "
+                    + "VFIO device flags lack VFIO_DEVICE_FLAGS_RESET) and no bus reset reaches it alone (it sits on a "
+                    + "root bus, or its bus cannot be reset); the VM cannot reset this device", e);
+        }
+        java.util.Map<Integer, VfioGroup> byId = new java.util.HashMap<>();
+        for (VfioGroup g : owned) {
+            byId.put(g.id(), g);
+        }
+        java.util.LinkedHashSet<Integer> needed = new java.util.LinkedHashSet<>();
+        for (HotResetDevice d : affected) {
+            needed.add(d.group());
+            if (!byId.containsKey(d.group())) {
+                throw new VfioException.ResetNotSupported("cannot reset " + address + ": it has no reset of its own, "
+                        + "and a bus reset would also reset " + d.address() + " in IOMMU group " + d.group() + ", which "
+                        + "this VM does not own; pass that group's devices to this VM as well, or use a device with a "
+                        + "function-level reset");
+            }
+        }
+        int[] fds = needed.stream().mapToInt(id -> byId.get(id).fd().get()).toArray();
+        Syscalls.ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, new VfioPciHotReset(fds.length).set(fds, fds.length));
     }
 
     public OwnedFd fd() {

@@ -41,5 +41,9 @@ public class VfioException extends RuntimeException {
         public ResetNotSupported(String message) {
             super(message);
         }
+
+        public ResetNotSupported(String message, Throwable cause) {
+            super(message, cause);
+        }
     }
 }

@@ -84,6 +84,7 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
     private final TreeMap<Long, DmaMapping> windows = new TreeMap<>();
     private final AtomicLong lastTimeoutLog = new AtomicLong(System.nanoTime() - LOG_INTERVAL_NANOS);
     private final AtomicLong failedRequests = new AtomicLong();
+    private final AtomicLong regionRequests = new AtomicLong();
 
     private VfioUserCapabilities peer = VfioUserCapabilities.DEFAULTS;
     private int deviceFlags;
@@ -421,6 +422,11 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
         return dead;
     }
 
+    /** REGION_READ and REGION_WRITE requests sent: what a directly mapped BAR saves. */
+    public long regionRequests() {
+        return regionRequests.get();
+    }
+
     /** Region accesses that failed (timeout, error reply, dead server) and read all-ones or were dropped. */
     public long failedRequests() {
         return failedRequests.get();
@@ -458,6 +464,7 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
             return allOnes;
         }
         try {
+            regionRequests.incrementAndGet();
             ByteBuf msg = VfioUserMessages.command(s.request, s.id, VfioUserCommand.REGION_READ,
                     VfioUserPayloads.RegionAccess.SIZEOF);
             msg.writeLongLE(offset);
@@ -499,6 +506,7 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
             return;
         }
         try {
+            regionRequests.incrementAndGet();
             ByteBuf msg = VfioUserMessages.command(s.request, s.id, VfioUserCommand.REGION_WRITE,
                     VfioUserPayloads.RegionAccess.SIZEOF + size);
             msg.writeLongLE(offset);

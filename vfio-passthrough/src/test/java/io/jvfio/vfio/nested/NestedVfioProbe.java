@@ -45,6 +45,7 @@ public final class NestedVfioProbe {
     static final PciAddress IVSHMEM = PciAddress.tryParse("0000:00:09.0");
     static final PciAddress NVME = PciAddress.tryParse("0000:00:0a.0");
     static final PciAddress EDU_BEHIND_BRIDGE = PciAddress.tryParse("0000:01:01.0");
+    static final PciAddress EDU_ALONE_ON_A_BUS = PciAddress.tryParse("0000:02:01.0");
 
     /** edu's registers (QEMU docs/specs/edu.rst). */
     static final int EDU_ID = 0x00;
@@ -69,7 +70,7 @@ public final class NestedVfioProbe {
     private int passed;
     private int failed;
 
-    private void check(String name, boolean ok, String detail) {
+    void check(String name, boolean ok, String detail) {
         System.out.println("JVFIO-CHECK " + name + " " + (ok ? "PASS" : "FAIL") + " " + detail);
         if (ok) {
             passed++;
@@ -78,11 +79,11 @@ public final class NestedVfioProbe {
         }
     }
 
-    private static void info(String text) {
+    static void info(String text) {
         System.out.println("JVFIO-INFO " + text);
     }
 
-    private static void error(String name, Throwable e) {
+    static void error(String name, Throwable e) {
         System.out.println("JVFIO-ERROR " + name + " " + e.getMessage());
     }
 
@@ -90,7 +91,7 @@ public final class NestedVfioProbe {
         void run() throws Exception;
     }
 
-    private void step(String name, Step s) {
+    void step(String name, Step s) {
         try {
             s.run();
         } catch (Throwable t) {
@@ -99,7 +100,7 @@ public final class NestedVfioProbe {
         }
     }
 
-    private static boolean await(BooleanSupplier condition, long millis) throws InterruptedException {
+    static boolean await(BooleanSupplier condition, long millis) throws InterruptedException {
         long deadline = System.nanoTime() + millis * 1_000_000;
         while (!condition.getAsBoolean()) {
             if (System.nanoTime() > deadline) {
@@ -134,7 +135,7 @@ public final class NestedVfioProbe {
 
     private void run() throws Exception {
         PciSysfs sysfs = PciSysfs.system();
-        for (PciAddress a : List.of(EDU, IVSHMEM, NVME, EDU_BEHIND_BRIDGE)) {
+        for (PciAddress a : List.of(EDU, IVSHMEM, NVME, EDU_BEHIND_BRIDGE, EDU_ALONE_ON_A_BUS)) {
             step("bind " + a, () -> {
                 String before = sysfs.bindToVfioPci(a);
                 check("bind " + a, "vfio-pci".equals(sysfs.driver(a)), "was " + before + ", now " + sysfs.driver(a)
@@ -201,6 +202,7 @@ public final class NestedVfioProbe {
             nvmeGroup.attachTo(container);
             nvme = nvmeGroup.openDevice(NVME);
             nvme(nvme);
+            new ModelProbe(this, edu, nvme, router, apics).run();
 
             step("not-viable", () -> {
                 try (VfioGroup g = VfioGroup.open(badGroup, sysfs); VfioContainer other = VfioContainer.open()) {
@@ -237,6 +239,8 @@ public final class NestedVfioProbe {
             container.close();
             memory.close();
         }
+        new ModelProbe(this, null, null, null, null).options(sysfs);
+        new ModelProbe(this, null, null, null, null).hotReset(sysfs);
         List<String> fdsAfter = ourFds();
         check("fds", fdsAfter.equals(fdsBefore), fdsBefore.size() + " VFIO/eventfd/epoll/memfd fds before opening "
                 + "anything, " + fdsAfter.size() + " after closing devices, groups, container, memory and router"

@@ -32,15 +32,24 @@ class NestedVfioTest {
             "-device", "edu,addr=8",
             "-object", "memory-backend-ram,id=ivshmem,size=64M",
             "-device", "ivshmem-plain,memdev=ivshmem,addr=9",
-            "-device", "nvme,serial=jvfio,drive=nvme0,addr=0xa",
+            // An NVMe subsystem, so the controller can offer SR-IOV (with ARI): capabilities the model must hide.
+            "-device", "nvme-subsys,id=subsys0",
+            "-device", "nvme,id=nvme1,serial=jvfio,addr=0xa,subsys=subsys0,sriov_max_vfs=1,sriov_vq_flexible=2,"
+                    + "sriov_vi_flexible=1",
+            "-device", "nvme-ns,drive=nvme0,bus=nvme1",
             "-device", "pci-bridge,id=br1,chassis_nr=1,addr=0x10",
             "-device", "edu,bus=br1,addr=1",
-            "-device", "pci-serial,bus=br1,addr=2");
+            "-device", "pci-serial,bus=br1,addr=2",
+            // An edu alone behind a bridge: a secondary bus reset reaches it, so it can be hot reset.
+            "-device", "pci-bridge,id=br2,chassis_nr=2,addr=0x11",
+            "-device", "edu,bus=br2,addr=1");
 
     private static final List<String> CHECKS = List.of("bind 0000:00:08.0", "bind 0000:00:09.0", "bind 0000:00:0a.0",
-            "bind 0000:01:01.0", "report", "container", "edu-group", "iommu", "edu-regions", "edu-id", "edu-liveness",
-            "edu-bus-master", "edu-factorial", "edu-msi", "edu-dma", "edu-reset", "ivshmem", "nvme-msix", "not-viable-status",
-            "not-viable", "busy", "fds");
+            "bind 0000:01:01.0", "bind 0000:02:01.0", "report", "container", "edu-group", "iommu", "edu-regions", "edu-id", "edu-liveness",
+            "edu-bus-master", "edu-factorial", "edu-msi", "edu-dma", "edu-reset", "ivshmem", "nvme-msix", "model-edu-dump",
+            "model-edu-sizing", "model-edu-mmio", "model-edu-msi", "model-nvme-dump", "model-nvme-msix", "model-reset",
+            "model-options", "model-hot-reset",
+            "not-viable-status", "not-viable", "busy", "fds");
 
     private static final Pattern NOT_VIABLE = Pattern.compile("JVFIO-ERROR not-viable VFIO group \\d+ is not viable: "
             + "every device in an IOMMU group must be bound to vfio-pci \\(or to no driver\\) before any of them can be "
@@ -51,6 +60,9 @@ class NestedVfioTest {
             + "it is already open, in this process \\(pid \\d+, java\\)\\. A group has one owner at a time, and the "
             + "group, not the device, is the unit of ownership: 0000:00:08\\.0 all go to that owner, so devices in one "
             + "group \\(such as the functions of a multi-function device\\) cannot be split between VMs");
+    private static final Pattern MODEL_RESET = Pattern.compile("JVFIO-ERROR model-reset cannot reset 0000:00:08\\.0: "
+            + "it has no reset of its own \\(its VFIO device flags lack VFIO_DEVICE_FLAGS_RESET\\) and no bus reset "
+            + "reaches it alone .*; the VM cannot reset this device");
     private static final Pattern RESET = Pattern.compile("JVFIO-ERROR reset 0000:00:08\\.0 does not support reset: its "
             + "VFIO device flags lack VFIO_DEVICE_FLAGS_RESET .*");
 
@@ -101,6 +113,8 @@ class NestedVfioTest {
         assertTrue(run.lines().stream().anyMatch(l -> NOT_VIABLE.matcher(l).matches()), "the not-viable text" + console);
         assertTrue(run.lines().stream().anyMatch(l -> BUSY.matcher(l).matches()), "the busy-group text" + console);
         assertTrue(run.lines().stream().anyMatch(l -> RESET.matcher(l).matches()), "the reset text" + console);
+        assertTrue(run.lines().stream().anyMatch(l -> MODEL_RESET.matcher(l).matches()), "the model's reset text"
+                + console);
         assertTrue(run.exitCode() == 0, "the probe exited with " + run.exitCode() + console);
         System.out.println("nested VM: boot and probe in " + run.millis() + " ms");
         run.lines().stream().filter(l -> l.startsWith("JVFIO-")).forEach(System.out::println);

@@ -8,7 +8,7 @@ import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
 /** What this process holds (from /proc), and bounded waits for what other threads do. */
-final class Fds {
+public final class Fds {
 
     static {
         // The first connection in a surefire JVM leaves one socket open for the life of the process
@@ -37,7 +37,7 @@ final class Fds {
     private Fds() {
     }
 
-    static long open() throws IOException {
+    public static long open() throws IOException {
         try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
             return fds.count();
         }
@@ -77,7 +77,7 @@ final class Fds {
     }
 
     /** Waits (bounded) for the fd count to return to {@code before}: closes on event loops are asynchronous. */
-    static void awaitBackTo(long before) throws IOException {
+    public static void awaitBackTo(long before) throws IOException {
         long deadline = System.nanoTime() + 5_000_000_000L;
         while (open() > before) {
             if (System.nanoTime() > deadline) {
@@ -109,7 +109,7 @@ final class Fds {
         return rt.totalMemory() - rt.freeMemory();
     }
 
-    static void await(String what, BooleanSupplier condition) throws InterruptedException {
+    public static void await(String what, BooleanSupplier condition) throws InterruptedException {
         long deadline = System.nanoTime() + 10_000_000_000L;
         while (!condition.getAsBoolean()) {
             if (System.nanoTime() > deadline) {

@@ -8,14 +8,14 @@ import java.nio.file.Path;
  * A test's served device: the edu device behind a {@link VfioUserServer} on a fresh socket, and the
  * process's fd count from before either existed, which closing must return to.
  */
-final class ServedEdu implements AutoCloseable {
+public final class ServedEdu implements AutoCloseable {
 
-    final long fdsBefore;
-    final Path socket;
-    final EduDevice edu;
-    VfioUserServer server;
+    public final long fdsBefore;
+    public final Path socket;
+    public final EduDevice edu;
+    public VfioUserServer server;
 
-    ServedEdu(Path dir) throws java.io.IOException {
+    public ServedEdu(Path dir) throws java.io.IOException {
         fdsBefore = Fds.open();
         socket = dir.resolve("edu.sock");
         edu = new EduDevice();
@@ -23,7 +23,7 @@ final class ServedEdu implements AutoCloseable {
     }
 
     /** Serves {@code device} (which wraps the edu device) instead, on the same socket. */
-    void serve(VfioUserDevice device) {
+    public void serve(VfioUserDevice device) {
         server.close();
         server = VfioUserServer.start(socket, device);
     }

@@ -110,4 +110,37 @@ public final class PciRegs {
     public static final int PCI_EXT_CAP_ID_ARI = 0x0E;
     public static final int PCI_EXT_CAP_ID_SRIOV = 0x10;
     public static final int PCI_EXT_CAP_ID_REBAR = 0x15;
+    public static final int PCI_EXT_CAP_ID_ERR = 0x01;
+    public static final int PCI_EXT_CAP_ID_VC = 0x02;
+    public static final int PCI_EXT_CAP_ID_DSN = 0x03;
+    public static final int PCI_EXT_CAP_ID_VNDR = 0x0B;
+    public static final int PCI_EXT_CAP_ID_ATS = 0x0F;
+    public static final int PCI_EXT_CAP_ID_LTR = 0x18;
+    public static final int PCI_EXT_CAP_ID_SECPCI = 0x19;
+    public static final int PCI_EXT_CAP_ID_L1SS = 0x1E;
+
+    // Power management and PCI Express capabilities
+    public static final int PCI_PM_PMC = 2;
+    public static final int PCI_PM_CTRL = 4;
+    public static final int PCI_EXP_FLAGS = 0x02;
+
+    /** The ID of an extended capability header (PCI_EXT_CAP_ID in pci_regs.h). */
+    public static int extCapId(int header) {
+        return header & 0xffff;
+    }
+
+    /** Its version (PCI_EXT_CAP_VER). */
+    public static int extCapVersion(int header) {
+        return (header >>> 16) & 0xf;
+    }
+
+    /** The offset of the next extended capability, 0 at the end (PCI_EXT_CAP_NEXT). */
+    public static int extCapNext(int header) {
+        return (header >>> 20) & 0xffc;
+    }
+
+    /** A header with these fields. */
+    public static int extCapHeader(int id, int version, int next) {
+        return (id & 0xffff) | (version & 0xf) << 16 | (next & 0xffc) << 20;
+    }
 }

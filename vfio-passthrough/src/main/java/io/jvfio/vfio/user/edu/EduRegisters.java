@@ -51,11 +51,11 @@ public final class EduRegisters {
     /** The default DMA mask: 28 bits (256 MiB), as QEMU's edu has. */
     public static final long DMA_MASK = (1L << 28) - 1;
 
-    /** PCI identity: 1234:11e8, revision 0x10, class 0xff (unclassified). */
+    /** PCI identity: 1234:11e8, revision 0x10, class 00ff (base class 0x00, subclass 0xff: PCI_CLASS_OTHERS). */
     public static final int VENDOR_ID = 0x1234;
     public static final int DEVICE_ID = 0x11e8;
     public static final int REVISION = 0x10;
-    public static final int CLASS_CODE = 0xff0000;
+    public static final int CLASS_CODE = 0x00ff00;
 
     /** BAR1: the MSI-X table (8 vectors) at 0 and the PBA at 0x800. */
     public static final int BAR1_SIZE = 4096;

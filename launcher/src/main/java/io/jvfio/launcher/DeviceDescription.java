@@ -1,0 +1,49 @@
+package io.jvfio.launcher;
+
+import io.jvfio.vfio.VfioBackend;
+import io.jvfio.vfio.VfioIrq;
+import io.jvfio.vfio.VfioRegion;
+import io.jvfio.vfio.pci.PassthroughDevice;
+import io.jvfio.vfio.user.VfioUserClient;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/** One line on what a passed-through device brought: its transport, regions and interrupts. */
+final class DeviceDescription {
+
+    private DeviceDescription() {
+    }
+
+    static String describe(PassthroughDevice device) {
+        VfioBackend backend = device.backend();
+        List<String> regions = new ArrayList<>();
+        for (VfioRegion r : backend.regions()) {
+            if (r.present()) {
+                regions.add(r.name() + " " + size(r.size()) + (r.mmappable() && !device.options().noMmap() ? " mmap" : ""));
+            }
+        }
+        List<String> irqs = new ArrayList<>();
+        for (VfioIrq q : backend.irqs()) {
+            if (q.count() > 0) {
+                irqs.add(q.name() + (q.count() > 1 ? " x" + q.count() : ""));
+            }
+        }
+        String dma = backend instanceof VfioUserClient c ? "; guest RAM offered for DMA in " + c.dmaWindows()
+                + " window" + (c.dmaWindows() == 1 ? "" : "s") : "";
+        String hidden = device.hiddenCapabilities().isEmpty() ? "" : "; " + device.hiddenCapabilities().size()
+                + " capabilities hidden";
+        return "over " + (backend instanceof VfioUserClient ? "vfio-user" : "kernel VFIO") + ": "
+                + String.join(", ", regions) + "; " + String.join(", ", irqs) + hidden + dma;
+    }
+
+    private static String size(long bytes) {
+        if (bytes >= 1 << 20 && bytes % (1 << 20) == 0) {
+            return (bytes >> 20) + "M";
+        }
+        if (bytes >= 1 << 10 && bytes % (1 << 10) == 0) {
+            return (bytes >> 10) + "K";
+        }
+        return bytes + "B";
+    }
+}

@@ -1,0 +1,271 @@
+package io.jvfio.vfio.nested;
+
+import io.jvfio.irq.InterruptRoute;
+import io.jvfio.irq.InterruptRouter;
+import io.jvfio.irq.VirtualInterruptController;
+import io.jvfio.vfio.VfioDevice;
+import io.jvfio.vfio.VfioException;
+import io.jvfio.memory.GuestMemory;
+import io.jvfio.memory.MemoryBackend;
+import io.jvfio.vfio.pci.PassthroughDevice;
+import io.jvfio.vfio.pci.PassthroughDevices;
+import io.jvfio.vfio.sysfs.PciSysfs;
+import io.jvfio.vmm.device.DeviceRegistry;
+import io.jvfio.vmm.options.OptionString;
+import io.jvfio.vfio.pci.PassthroughOptions;
+import io.jvfio.vmm.bus.AddressSpace;
+import io.jvfio.vmm.pci.PciConfigDump;
+import io.jvfio.vmm.pci.PciDevFn;
+import io.jvfio.vmm.pci.PciHostBridge;
+
+import java.util.List;
+
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_CONFIG_REGION_INDEX;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_MSIX_IRQ_INDEX;
+
+/**
+ * The passthrough device model over the kernel's VFIO, inside the nested VM: edu and nvme behind a
+ * host bridge, driven by configuration cycles and MMIO as a guest drives them. What reaches the
+ * devices is checked against their config space as VFIO shows it, behind the model's overlay.
+ */
+final class ModelProbe {
+
+    static final long EDU_BAR0 = 0xfe00_0000L;
+    static final long NVME_BAR0 = 0xfd00_0000L;
+
+    private final NestedVfioProbe probe;
+    private final VfioDevice edu;
+    private final VfioDevice nvme;
+    private final InterruptRouter router;
+    private final VirtualInterruptController apics;
+    private final AddressSpace space = new AddressSpace();
+    private final PciHostBridge bridge = new PciHostBridge(space, PciHostBridge.DEFAULT_ECAM_BASE);
+
+    ModelProbe(NestedVfioProbe probe, VfioDevice edu, VfioDevice nvme, InterruptRouter router,
+               VirtualInterruptController apics) {
+        this.probe = probe;
+        this.edu = edu;
+        this.nvme = nvme;
+        this.router = router;
+        this.apics = apics;
+    }
+
+    void run() {
+        try (PassthroughDevice e = new PassthroughDevice("vfio-pci " + NestedVfioProbe.EDU, edu,
+                PassthroughOptions.DEFAULT, space, router, null);
+             PassthroughDevice n = new PassthroughDevice("vfio-pci " + NestedVfioProbe.NVME, nvme,
+                     PassthroughOptions.DEFAULT, space, router, null)) {
+            PciDevFn eduAt = bridge.add(new PciDevFn(4, 0), false, e, "vfio-pci");
+            PciDevFn nvmeAt = bridge.add(new PciDevFn(5, 0), false, n, "vfio-pci");
+            for (String line : PciConfigDump.list(bridge).split("\n")) {
+                NestedVfioProbe.info("lspci " + line);
+            }
+            eduSteps(e, eduAt);
+            nvmeSteps(n, nvmeAt);
+            probe.step("model-reset", () -> {
+                try {
+                    bridge.reset();
+                    probe.check("model-reset", false, "edu was reset, but it has no reset and cannot be bus-reset alone");
+                } catch (VfioException ex) {
+                    NestedVfioProbe.error("model-reset", ex);
+                    probe.check("model-reset", bridge.mappedAddress(eduAt, 0) == -1 && e.directRegions().isEmpty()
+                            && n.directRegions().isEmpty(), "BARs unmapped; edu's reset refused with a clear error");
+                }
+            });
+        }
+    }
+
+    private int cfg(PciDevFn at, int offset, int size) {
+        return bridge.configRead(at.devfn(), offset, size);
+    }
+
+    private void cfgWrite(PciDevFn at, int offset, int size, int value) {
+        bridge.configWrite(at.devfn(), offset, size, value);
+    }
+
+    private static void dump(String what, String dump) {
+        for (String line : dump.split("\n")) {
+            NestedVfioProbe.info(what + " " + line.replace('\t', ' '));
+        }
+    }
+
+    private void eduSteps(PassthroughDevice e, PciDevFn at) {
+        probe.step("model-edu-dump", () -> {
+            String d = PciConfigDump.verbose(bridge, at);
+            dump("edu", d);
+            probe.check("model-edu-dump", d.contains("Device [1234:11e8]")
+                    && d.contains("Region 0: Memory at <unassigned> (32-bit, non-prefetchable) [size=1M]")
+                    && d.contains("MSI: Enable- Count=1/1"), "edu as the guest sees it: BAR0 unassigned, 1M; MSI");
+        });
+        probe.step("model-edu-sizing", () -> {
+            long realBar0 = edu.read(VFIO_PCI_CONFIG_REGION_INDEX, 0x10, 4);
+            cfgWrite(at, 0x10, 4, -1);
+            int mask = cfg(at, 0x10, 4);
+            cfgWrite(at, 0x10, 4, (int) EDU_BAR0);
+            long realAfter = edu.read(VFIO_PCI_CONFIG_REGION_INDEX, 0x10, 4);
+            probe.check("model-edu-sizing", mask == 0xFFF00000 && realAfter == realBar0, String.format(
+                    "all-ones read back 0x%08x; the device's BAR0 (as VFIO shows it) 0x%08x before, 0x%08x after",
+                    mask, realBar0, realAfter));
+        });
+        probe.step("model-edu-mmio", () -> {
+            cfgWrite(at, 0x04, 2, 0x6); // memory, bus master
+            long id = space.read(EDU_BAR0, 4);
+            space.write(EDU_BAR0 + NestedVfioProbe.EDU_LIVENESS, 4, 0x5a5a);
+            long live = space.read(EDU_BAR0 + NestedVfioProbe.EDU_LIVENESS, 4);
+            boolean mapped = space.findDirect(EDU_BAR0, 4) != null;
+            probe.check("model-edu-mmio", id == 0x010000edL && live == (~0x5a5a & 0xFFFFFFFFL) && mapped,
+                    String.format("BAR0 at 0x%x, directly mapped (%s): id 0x%08x, liveness 0x%08x", EDU_BAR0,
+                            e.directRegions(), id, live));
+        });
+        probe.step("model-edu-msi", () -> {
+            int cap = capability(at, 0x05);
+            long realAddress = edu.read(VFIO_PCI_CONFIG_REGION_INDEX, cap + 4, 4);
+            cfgWrite(at, cap + 4, 4, 0xFEE0_0000);
+            cfgWrite(at, cap + 8, 4, 0);
+            boolean is64 = (cfg(at, cap + 2, 2) & 0x80) != 0;
+            cfgWrite(at, cap + (is64 ? 0x0c : 0x08), 2, 0x0043);
+            cfgWrite(at, cap + 2, 2, cfg(at, cap + 2, 2) | 1);
+            space.write(EDU_BAR0 + NestedVfioProbe.EDU_IRQ_RAISE, 4, 0x9);
+            boolean delivered = NestedVfioProbe.await(() -> apics.apic(0).isPending(0x43), 10_000);
+            space.write(EDU_BAR0 + NestedVfioProbe.EDU_IRQ_ACK, 4, 0x9);
+            long realAfter = edu.read(VFIO_PCI_CONFIG_REGION_INDEX, cap + 4, 4);
+            List<InterruptRoute> routes = e.routes();
+            cfgWrite(at, cap + 2, 2, cfg(at, cap + 2, 2) & ~1);
+            probe.check("model-edu-msi", delivered && realAfter == realAddress && routes.size() == 1,
+                    String.format("guest MSI 0xfee00000/0x43 -> vector 0x43 at the local APIC (%s); the device's MSI "
+                            + "address register 0x%08x before, 0x%08x after", routes, realAddress, realAfter));
+        });
+    }
+
+    private void nvmeSteps(PassthroughDevice n, PciDevFn at) {
+        probe.step("model-nvme-dump", () -> {
+            String d = PciConfigDump.verbose(bridge, at);
+            dump("nvme", d);
+            NestedVfioProbe.info("nvme hidden capabilities " + n.hiddenCapabilities());
+            boolean sriovHidden = n.hiddenCapabilities().stream().anyMatch(c -> c.endsWith("extended capability 0x10"));
+            boolean ariHidden = n.hiddenCapabilities().stream().anyMatch(c -> c.endsWith("extended capability 0xe"));
+            probe.check("model-nvme-dump", d.contains("Device [1b36:0010]") && d.contains("MSI-X: Enable- Count=")
+                    && d.contains("Express (v2)") && !d.contains("SR-IOV") && !d.contains("(ARI)")
+                    && sriovHidden && ariHidden, "nvme as the guest sees it: MSI-X and PCI Express shown, SR-IOV and "
+                    + "ARI hidden");
+        });
+        probe.step("model-nvme-msix", () -> {
+            int cap = capability(at, 0x11);
+            int table = cfg(at, cap + 4, 4);
+            int pba = cfg(at, cap + 8, 4);
+            int bar = table & 7;
+            long tableAt = NVME_BAR0 + (table & ~7);
+            long pbaAt = NVME_BAR0 + (pba & ~7);
+            int barOffset = 0x10 + 4 * bar;
+            cfgWrite(at, barOffset, 4, (int) NVME_BAR0);
+            cfgWrite(at, barOffset + 4, 4, 0);
+            cfgWrite(at, 0x04, 2, 0x6);
+            for (int v = 0; v < 4; v++) {
+                space.write(tableAt + 16L * v, 4, 0xFEE0_0000L);
+                space.write(tableAt + 16L * v + 4, 4, 0);
+                space.write(tableAt + 16L * v + 8, 4, 0x60 + v);
+                space.write(tableAt + 16L * v + 12, 4, 0);
+            }
+            cfgWrite(at, cap + 2, 2, 0x8000);
+            boolean all = true;
+            for (int v = 0; v < 4; v++) {
+                nvme.triggerIrq(VFIO_PCI_MSIX_IRQ_INDEX, v); // the kernel signals vector v's eventfd
+                int vector = 0x60 + v;
+                all &= NestedVfioProbe.await(() -> apics.apic(0).isPending(vector), 10_000);
+            }
+            space.write(tableAt + 16L * 2 + 12, 4, 1); // mask vector 2
+            nvme.triggerIrq(VFIO_PCI_MSIX_IRQ_INDEX, 2);
+            boolean pending = NestedVfioProbe.await(() -> (space.read(pbaAt, 8) & 1 << 2) != 0, 10_000);
+            InterruptRoute r2 = n.routes().get(2);
+            long before = r2.stats().delivered();
+            space.write(tableAt + 16L * 2 + 12, 4, 0);
+            boolean released = NestedVfioProbe.await(() -> r2.stats().delivered() == before + 1, 10_000)
+                    && space.read(pbaAt, 8) == 0;
+            boolean trapped = space.findDirect(tableAt, 4) == null && space.findDirect(pbaAt, 4) == null;
+            cfgWrite(at, cap + 2, 2, 0);
+            probe.check("model-nvme-msix", all && pending && released && trapped, String.format("4 vectors through "
+                    + "table entries written by MMIO at 0x%x -> eventfds -> local APIC; a masked vector pending in the "
+                    + "PBA at 0x%x and delivered once on unmask; table and PBA pages trapped, mapped: %s", tableAt,
+                    pbaAt, n.directRegions()));
+        });
+    }
+
+    /**
+     * The {@code -device vfio-pci} options, as the launcher takes them: placement, multifunction, ID
+     * overrides, {@code sysfsdev=}, {@code x-no-mmap=on}, each device's group opened once into one
+     * container for the VM.
+     */
+    void options(PciSysfs sysfs) {
+        probe.step("model-options", () -> {
+            DeviceRegistry registry = DeviceRegistry.load();
+            VirtualInterruptController controller = new VirtualInterruptController(1);
+            try (GuestMemory memory = new GuestMemory(); InterruptRouter r = new InterruptRouter(controller);
+                 PassthroughDevices devices = new PassthroughDevices(space, bridge, r, memory, sysfs)) {
+                memory.addRegion("ram", 0, MemoryBackend.memfd("ram", 16 << 20, false));
+                devices.add(registry.configure(OptionString.parse("vfio-pci,host=0000:00:08.0,id=edu0,addr=06.0,"
+                        + "multifunction=on,x-pci-device-id=0x11e9,x-pci-class-code=0x050000", "driver")));
+                PassthroughDevices.Placed ivshmem = devices.add(registry.configure(OptionString.parse("vfio-pci,"
+                        + "sysfsdev=/sys/bus/pci/devices/0000:00:09.0,addr=06.1,x-no-mmap=on,rombar=0", "driver")));
+                String lspci = PciConfigDump.list(bridge);
+                for (String line : lspci.split("\n")) {
+                    NestedVfioProbe.info("options lspci " + line);
+                }
+                PciDevFn fn1 = new PciDevFn(6, 1);
+                bridge.configWrite(fn1.devfn(), 0x18, 4, 0xc000_000c); // BAR2: 64-bit prefetchable, 64 MiB
+                bridge.configWrite(fn1.devfn(), 0x1c, 4, 0);
+                bridge.configWrite(fn1.devfn(), 0x04, 2, 0x2);
+                space.write(0xc000_0000L + 0x1000, 4, 0x600dcafe);
+                long back = space.read(0xc000_0000L + 0x1000, 4);
+                boolean trapped = ivshmem.device().directRegions().isEmpty();
+                int headerType = bridge.configRead(new PciDevFn(6, 0).devfn(), 0x0e, 1);
+                probe.check("model-options", lspci.contains("00:06.0 RAM memory [0500]: Device [1234:11e9] (rev 10)")
+                        && lspci.contains("00:06.1 RAM memory [0500]: Device [1af4:1110]") && (headerType & 0x80) != 0
+                        && trapped && back == 0x600dcafeL && bridge.configRead(fn1.devfn(), 0x30, 4) == 0,
+                        "edu at 06.0 (multi-function, its IDs overridden), ivshmem by sysfsdev at 06.1 with x-no-mmap "
+                        + "(BAR2 trapped, read back 0x" + Long.toHexString(back) + ") and rombar=0; one container, "
+                        + "two groups");
+            }
+        });
+    }
+
+    /**
+     * A VM reset of edu alone behind a bridge: the kernel offers a reset (a secondary bus reset reaches
+     * it alone), and a hot reset of its bus succeeds with its group's fd as proof of ownership.
+     */
+    void hotReset(PciSysfs sysfs) {
+        probe.step("model-hot-reset", () -> {
+            DeviceRegistry registry = DeviceRegistry.load();
+            VirtualInterruptController controller = new VirtualInterruptController(1);
+            try (GuestMemory memory = new GuestMemory(); InterruptRouter r = new InterruptRouter(controller);
+                 PassthroughDevices devices = new PassthroughDevices(space, bridge, r, memory, sysfs)) {
+                memory.addRegion("ram", 0, MemoryBackend.memfd("ram", 16 << 20, false));
+                PassthroughDevices.Placed p = devices.add(registry.configure(OptionString.parse("vfio-pci,host="
+                        + NestedVfioProbe.EDU_ALONE_ON_A_BUS + ",addr=07.0", "driver")));
+                VfioDevice d = (VfioDevice) p.device().backend();
+                NestedVfioProbe.info("alone-on-a-bus edu: VFIO_DEVICE_FLAGS_RESET " + d.supportsReset() + ", a hot "
+                        + "reset affects " + d.hotResetInfo());
+                bridge.configWrite(p.at().devfn(), 0x10, 4, 0xfe80_0000);
+                bridge.configWrite(p.at().devfn(), 0x04, 2, 0x2);
+                boolean mappedBefore = !p.device().directRegions().isEmpty();
+                bridge.reset(); // the kernel offers a reset: alone on its bus, a bus reset is the device's reset
+                boolean unmapped = p.device().directRegions().isEmpty() && bridge.configRead(p.at().devfn(), 0x10, 4) == 0;
+                d.hotReset(d.group().container().groups()); // and explicitly: VFIO_DEVICE_PCI_HOT_RESET, group fds
+                int ids = bridge.configRead(p.at().devfn(), 0, 4);
+                probe.check("model-hot-reset", mappedBefore && unmapped && ids == 0x11e81234, String.format(
+                        "VM reset: BAR0 unmapped and unassigned, the device reset by VFIO_DEVICE_RESET (a bus reset "
+                        + "reaches it alone); VFIO_DEVICE_PCI_HOT_RESET with its group's fd succeeded; it answers "
+                        + "[%04x:%04x]", ids & 0xFFFF, ids >>> 16));
+            }
+        });
+    }
+
+    /** Where capability {@code id} is in the guest's view. */
+    private int capability(PciDevFn at, int id) {
+        for (int p = cfg(at, 0x34, 1) & 0xFC, guard = 0; p != 0 && guard < 48; p = cfg(at, p + 1, 1) & 0xFC, guard++) {
+            if (cfg(at, p, 1) == id) {
+                return p;
+            }
+        }
+        throw new IllegalStateException("no capability " + id);
+    }
+}

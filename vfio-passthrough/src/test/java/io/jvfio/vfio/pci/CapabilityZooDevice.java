@@ -1,0 +1,105 @@
+package io.jvfio.vfio.pci;
+
+import io.jvfio.vfio.VfioIrq;
+import io.jvfio.vfio.user.VfioUserDevice;
+import io.jvfio.vmm.pci.PciConfigSpace;
+import io.jvfio.vmm.pci.PciRegs;
+import io.netty.buffer.ByteBuf;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FLAGS_PCI;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_INFO_EVENTFD;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_INFO_MASKABLE;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_REGION_INFO_FLAG_READ;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_REGION_INFO_FLAG_WRITE;
+import static io.jvfio.vmm.pci.PciRegs.extCapHeader;
+
+/**
+ * A PCI Express function whose configuration space holds every kind of capability the device model
+ * must show or hide: power management, a vendor-specific one, PCI Express, MSI, MSI-X, and the
+ * extended SR-IOV (first, at 0x100), AER, ARI, resizable BAR and serial number. Served over
+ * vfio-user like any device written in Java; no QEMU device of the nested VM has all of these.
+ */
+final class CapabilityZooDevice implements VfioUserDevice {
+
+    static final int PM = 0x40;
+    static final int VENDOR = 0x48;
+    static final int EXPRESS = 0x50;
+    final int msi;
+    final int msix;
+
+    private final PciConfigSpace config = new PciConfigSpace(4096).identity(0x1b36, 0x00ff, 1, 0x010802)
+            .subsystem(0x1af4, 0x1100).interruptPin(1)
+            .bar(0, 16384, PciConfigSpace.BarType.MEMORY64, false);
+
+    CapabilityZooDevice() {
+        config.addCapability(PciRegs.PCI_CAP_ID_PM, 8);
+        config.set(PM + PciRegs.PCI_PM_PMC, 2, 3);
+        config.addCapability(PciRegs.PCI_CAP_ID_VNDR, 8);
+        config.set(VENDOR + PciRegs.PCI_CAP_FLAGS, 1, 8);
+        config.addCapability(PciRegs.PCI_CAP_ID_EXP, 0x3C);
+        config.set(EXPRESS + PciRegs.PCI_EXP_FLAGS, 2, 0x0002); // v2, endpoint
+        msi = config.addMsi(true, true, 2);
+        msix = config.addMsix(4, 0, 0x2000, 0, 0x3000);
+        config.set(0x100, 4, extCapHeader(PciRegs.PCI_EXT_CAP_ID_SRIOV, 1, 0x140));
+        config.set(0x140, 4, extCapHeader(PciRegs.PCI_EXT_CAP_ID_ERR, 2, 0x180));
+        config.set(0x180, 4, extCapHeader(PciRegs.PCI_EXT_CAP_ID_ARI, 1, 0x1c0));
+        config.set(0x1c0, 4, extCapHeader(PciRegs.PCI_EXT_CAP_ID_REBAR, 1, 0x200));
+        config.set(0x200, 4, extCapHeader(PciRegs.PCI_EXT_CAP_ID_DSN, 1, 0));
+    }
+
+    @Override
+    public int flags() {
+        return VFIO_DEVICE_FLAGS_PCI;
+    }
+
+    @Override
+    public List<Region> regions() {
+        int rw = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+        List<Region> rs = new ArrayList<>();
+        rs.add(new Region(rw, 16384, null, 0, List.of()));
+        for (int i = 1; i < 7; i++) {
+            rs.add(Region.absent());
+        }
+        rs.add(new Region(rw, 4096, null, 0, List.of()));
+        rs.add(Region.absent());
+        return rs;
+    }
+
+    @Override
+    public List<VfioIrq> irqs() {
+        return List.of(new VfioIrq(0, VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_MASKABLE, 1),
+                new VfioIrq(1, VFIO_IRQ_INFO_EVENTFD, 4), new VfioIrq(2, VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_MASKABLE, 4),
+                new VfioIrq(3, 0, 0), new VfioIrq(4, 0, 0));
+    }
+
+    @Override
+    public synchronized void read(int region, long offset, ByteBuf dst, int count) {
+        for (int i = 0; i < count; i++) {
+            dst.writeByte(region == 7 ? (int) config.read((int) offset + i, 1) : 0);
+        }
+    }
+
+    @Override
+    public synchronized void write(int region, long offset, ByteBuf src, int count) {
+        if (region == 7) {
+            for (int i = 0; i < count; i++) {
+                config.write((int) offset + i, 1, src.getUnsignedByte(src.readerIndex() + i));
+            }
+        }
+    }
+
+    @Override
+    public void reset() {
+    }
+
+    @Override
+    public void attach(Context context) {
+    }
+
+    @Override
+    public void detach() {
+    }
+}

@@ -1,0 +1,135 @@
+package io.jvfio.vmm.bus;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The guest's physical address space outside RAM, and its I/O ports: host memory installed
+ * directly ({@link DirectRegion}s, such as mmap'd BARs) on top of the MMIO bus (trapped ranges:
+ * emulated registers, BARs that cannot be mapped), and the port-I/O bus. A direct region wins over
+ * a bus range it lies in, as a KVM memory slot wins over MMIO exits. Listeners (KVM's memory slots)
+ * follow the direct regions as they come and go.
+ */
+public final class AddressSpace {
+
+    /** Follows the direct regions. */
+    public interface Listener {
+        void regionAdded(DirectRegion region);
+
+        /** Told before the region leaves the address space; its memory is still valid. */
+        void regionRemoved(DirectRegion region);
+    }
+
+    private static final DirectRegion[] NONE = new DirectRegion[0];
+
+    private final Bus mmio = new Bus("mmio");
+    private final Bus pio = new Bus("pio");
+    private volatile DirectRegion[] direct = NONE;
+    private final List<Listener> listeners = new ArrayList<>();
+
+    public Bus mmio() {
+        return mmio;
+    }
+
+    public Bus pio() {
+        return pio;
+    }
+
+    /** Installs {@code size} bytes of host memory at {@code hostAddress} at guest physical {@code gpa}. */
+    public synchronized DirectRegion mapDirect(String name, long gpa, long size, long hostAddress, boolean writable) {
+        if (size <= 0 || gpa + size - 1 < gpa) {
+            throw new BusException("direct region '" + name + "' at 0x" + Long.toHexString(gpa) + " has no valid size ("
+                    + size + ")");
+        }
+        DirectRegion r = new DirectRegion(name, gpa, size, hostAddress, writable);
+        for (DirectRegion o : direct) {
+            if (o.gpa() <= r.last() && r.gpa() <= o.last()) {
+                throw new BusException("direct region " + r + " overlaps " + o);
+            }
+        }
+        DirectRegion[] next = Arrays.copyOf(direct, direct.length + 1);
+        next[direct.length] = r;
+        Arrays.sort(next, (a, b) -> Long.compareUnsigned(a.gpa(), b.gpa()));
+        for (Listener l : listeners) {
+            l.regionAdded(r);
+        }
+        direct = next;
+        return r;
+    }
+
+    /** Removes a direct region: listeners first, then the address space. */
+    public synchronized void unmapDirect(DirectRegion r) {
+        int at = Arrays.asList(direct).indexOf(r);
+        if (at < 0) {
+            throw new IllegalArgumentException(r + " is not in this address space");
+        }
+        for (Listener l : listeners) {
+            l.regionRemoved(r);
+        }
+        DirectRegion[] next = new DirectRegion[direct.length - 1];
+        System.arraycopy(direct, 0, next, 0, at);
+        System.arraycopy(direct, at + 1, next, at, direct.length - at - 1);
+        direct = next;
+    }
+
+    /** Adds a listener, which first gets every region already there. */
+    public synchronized void addListener(Listener l) {
+        for (DirectRegion r : direct) {
+            l.regionAdded(r);
+        }
+        listeners.add(l);
+    }
+
+    public synchronized void removeListener(Listener l) {
+        listeners.remove(l);
+    }
+
+    public DirectRegion[] directRegions() {
+        return direct.clone();
+    }
+
+    /** The direct region holding all of [gpa, gpa + length), or null. */
+    public DirectRegion findDirect(long gpa, int length) {
+        DirectRegion[] rs = direct;
+        int lo = 0;
+        int hi = rs.length - 1;
+        while (lo <= hi) {
+            int mid = (lo + hi) >>> 1;
+            DirectRegion r = rs[mid];
+            if (Long.compareUnsigned(gpa, r.gpa()) < 0) {
+                hi = mid - 1;
+            } else if (Long.compareUnsigned(gpa - r.gpa(), r.size()) >= 0) {
+                lo = mid + 1;
+            } else {
+                return r.contains(gpa, length) ? r : null;
+            }
+        }
+        return null;
+    }
+
+    /** A guest access to physical address {@code gpa}: directly mapped memory, else the MMIO bus. */
+    public long read(long gpa, int size) {
+        DirectRegion r = findDirect(gpa, size);
+        return r != null ? r.read(gpa - r.gpa(), size) : mmio.read(gpa, size);
+    }
+
+    public void write(long gpa, int size, long value) {
+        DirectRegion r = findDirect(gpa, size);
+        if (r != null) {
+            r.write(gpa - r.gpa(), size, value);
+        } else {
+            mmio.write(gpa, size, value);
+        }
+    }
+
+    /** A guest {@code in} of {@code size} bytes from {@code port}. */
+    public long in(int port, int size) {
+        return pio.read(port & 0xFFFF, size);
+    }
+
+    /** A guest {@code out}. */
+    public void out(int port, int size, long value) {
+        pio.write(port & 0xFFFF, size, value);
+    }
+}

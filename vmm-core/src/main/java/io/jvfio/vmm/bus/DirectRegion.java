@@ -1,0 +1,102 @@
+package io.jvfio.vmm.bus;
+
+import com.sun.jna.Pointer;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+/**
+ * Host memory installed at a guest physical address, such as a BAR's mmap'd area: the guest reaches
+ * it with no exit (KVM installs it as a memory slot) and a host-side driver with plain loads and
+ * stores of the access's width, which device memory needs. The memory stays owned by whoever mapped
+ * it, and must outlive the region's removal from the address space.
+ */
+public final class DirectRegion {
+
+    private static final int CHUNK_SHIFT = 30;
+    private static final long CHUNK = 1L << CHUNK_SHIFT;
+
+    private final String name;
+    private final long gpa;
+    private final long size;
+    private final long hostAddress;
+    private final boolean writable;
+    private final ByteBuffer[] chunks;
+
+    DirectRegion(String name, long gpa, long size, long hostAddress, boolean writable) {
+        this.name = name;
+        this.gpa = gpa;
+        this.size = size;
+        this.hostAddress = hostAddress;
+        this.writable = writable;
+        this.chunks = new ByteBuffer[(int) ((size + CHUNK - 1) >>> CHUNK_SHIFT)];
+        for (int i = 0; i < chunks.length; i++) {
+            long at = (long) i << CHUNK_SHIFT;
+            chunks[i] = new Pointer(hostAddress + at).getByteBuffer(0, Math.min(CHUNK, size - at))
+                    .order(ByteOrder.LITTLE_ENDIAN);
+        }
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public long gpa() {
+        return gpa;
+    }
+
+    public long size() {
+        return size;
+    }
+
+    public long last() {
+        return gpa + size - 1;
+    }
+
+    public long hostAddress() {
+        return hostAddress;
+    }
+
+    public boolean writable() {
+        return writable;
+    }
+
+    boolean contains(long address, int length) {
+        return Long.compareUnsigned(address - gpa, size) < 0 && address - gpa + length <= size;
+    }
+
+    /** One load of {@code width} bytes at {@code offset} (not straddling a 1 GiB chunk: BAR areas are page-aligned). */
+    long read(long offset, int width) {
+        ByteBuffer b = chunks[(int) (offset >>> CHUNK_SHIFT)];
+        int at = (int) (offset & (CHUNK - 1));
+        return switch (width) {
+            case 1 -> b.get(at) & 0xFFL;
+            case 2 -> b.getShort(at) & 0xFFFFL;
+            case 4 -> b.getInt(at) & 0xFFFFFFFFL;
+            case 8 -> b.getLong(at);
+            default -> throw new IllegalArgumentException("access width " + width);
+        };
+    }
+
+    /** One store of {@code width} bytes at {@code offset}; dropped for a read-only region. */
+    void write(long offset, int width, long value) {
+        if (!writable) {
+            return;
+        }
+        ByteBuffer b = chunks[(int) (offset >>> CHUNK_SHIFT)];
+        int at = (int) (offset & (CHUNK - 1));
+        switch (width) {
+            case 1 -> b.put(at, (byte) value);
+            case 2 -> b.putShort(at, (short) value);
+            case 4 -> b.putInt(at, (int) value);
+            case 8 -> b.putLong(at, value);
+            default -> throw new IllegalArgumentException("access width " + width);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "[0x" + Long.toHexString(gpa) + "-0x" + Long.toHexString(last()) + "] '" + name + "' (host 0x"
+                + Long.toHexString(hostAddress) + (writable ? ", rw)" : ", ro)");
+    }
+}

@@ -1,0 +1,36 @@
+package io.jvfio.vmm.pci;
+
+import java.util.List;
+
+/**
+ * A PCI function as the guest sees it through the host bridge: its configuration space, and the
+ * BARs it decodes. The bridge tells it where the guest has placed each BAR (and whether decode is
+ * on), and the function makes its regions appear there; it must not assume the guest's placement
+ * is sensible (a BAR may be moved, overlap RAM, or be switched off and on again at any time).
+ */
+public interface PciFunction {
+
+    /** For messages: the driver and what it passes through, e.g. {@code vfio-pci 0000:01:00.0}. */
+    String name();
+
+    /** 256 for conventional PCI, 4096 with PCI Express extended configuration space. */
+    int configSize();
+
+    /** A read of 1, 2 or 4 bytes at {@code offset}, naturally aligned. */
+    int readConfig(int offset, int size);
+
+    /** A write of 1, 2 or 4 bytes at {@code offset}, naturally aligned. */
+    void writeConfig(int offset, int size, int value);
+
+    /** The BARs and the ROM BAR it decodes. */
+    List<PciBar> bars();
+
+    /** The guest enabled decode of {@code bar} at {@code address}: make its region appear there. */
+    void mapBar(PciBar bar, long address);
+
+    /** The guest moved {@code bar} away or turned decode off: the region disappears. */
+    void unmapBar(PciBar bar);
+
+    /** A PCI reset of the function (VM reset): back to its power-on state. */
+    void reset();
+}

@@ -1,0 +1,11 @@
+package io.jvfio.vmm.pci;
+
+/** A function cannot go where it was asked to ({@code addr=}, {@code multifunction=}), in QEMU's words. */
+public final class PciPlacementException extends RuntimeException {
+
+    private static final long serialVersionUID = 1L;
+
+    public PciPlacementException(String message) {
+        super(message);
+    }
+}

@@ -1,0 +1,134 @@
+package io.jvfio.vmm.pci;
+
+import io.jvfio.vmm.bus.AddressSpace;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+import static io.jvfio.vmm.pci.PciConfigSpace.BarType.IO;
+import static io.jvfio.vmm.pci.PciConfigSpace.BarType.MEMORY32;
+import static io.jvfio.vmm.pci.PciConfigSpace.BarType.MEMORY64;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+/** The host bridge as a guest drives it: port 0xCF8/0xCFC and ECAM, BAR sizing and placement. */
+class PciHostBridgeTest {
+
+    private final AddressSpace space = new AddressSpace();
+    private final PciHostBridge bridge = new PciHostBridge(space, PciHostBridge.DEFAULT_ECAM_BASE);
+
+    private int cf8Read(int devfn, int offset, int size) {
+        space.out(PciHostBridge.CONFIG_ADDRESS, 4, 0x8000_0000L | devfn << 8 | (offset & 0xFC));
+        return (int) space.in(PciHostBridge.CONFIG_DATA + (offset & 3), size);
+    }
+
+    private void cf8Write(int devfn, int offset, int size, int value) {
+        space.out(PciHostBridge.CONFIG_ADDRESS, 4, 0x8000_0000L | devfn << 8 | (offset & 0xFC));
+        space.out(PciHostBridge.CONFIG_DATA + (offset & 3), size, Integer.toUnsignedLong(value));
+    }
+
+    @Test
+    void bothConfigurationMechanismsSeeTheSameFunctions() {
+        TestFunction f = new TestFunction(4096);
+        PciDevFn at = bridge.add(null, false, f, "test-device");
+        assertEquals(new PciDevFn(1, 0), at, "the first free slot; 00.0 is the host bridge");
+        assertEquals(0x12378086, cf8Read(0, 0, 4), "the host bridge, 8086:1237");
+        assertEquals(0x56781234, cf8Read(at.devfn(), 0, 4));
+        assertEquals(0x5678, cf8Read(at.devfn(), 2, 2));
+        assertEquals(0x56781234L, space.read(PciHostBridge.DEFAULT_ECAM_BASE + (at.devfn() << 12), 4));
+        assertEquals(-1, cf8Read(new PciDevFn(9, 0).devfn(), 0, 4), "an empty slot reads all-ones");
+        space.out(PciHostBridge.CONFIG_ADDRESS, 4, 0x0000_0800L); // enable bit clear
+        assertEquals(0xFFFFFFFFL, space.in(PciHostBridge.CONFIG_DATA, 4));
+        // Extended configuration space is only reachable through ECAM (CF8 has 8 register bits).
+        f.config.set(0x100, 4, 0xCAFE0001L);
+        assertEquals(0xCAFE0001L, space.read(PciHostBridge.DEFAULT_ECAM_BASE + (at.devfn() << 12) + 0x100, 4));
+    }
+
+    @Test
+    void sizingReturnsTheMaskAndMapsNothingThenDecodeMapsMovesAndUnmaps() {
+        TestFunction f = new TestFunction(256).bar(0, 1 << 20, MEMORY32, false).bar(2, 1 << 20, MEMORY64, true)
+                .bar(4, 32, IO, false).rom(256 << 10);
+        int devfn = bridge.add(new PciDevFn(4, 0), false, f, "test-device").devfn();
+        // Sizing, as a driver does it: all-ones in, the size mask and type bits out.
+        cf8Write(devfn, 0x10, 4, -1);
+        assertEquals(0xFFF00000, cf8Read(devfn, 0x10, 4));
+        cf8Write(devfn, 0x18, 4, -1);
+        cf8Write(devfn, 0x1c, 4, -1);
+        assertEquals(0xFFF0000C, cf8Read(devfn, 0x18, 4), "64-bit, prefetchable");
+        assertEquals(0xFFFFFFFF, cf8Read(devfn, 0x1c, 4));
+        cf8Write(devfn, 0x20, 4, -1);
+        assertEquals(0xFFFFFFE1, cf8Read(devfn, 0x20, 4), "I/O, 32 ports");
+        cf8Write(devfn, 0x30, 4, 0xFFFFF800);
+        assertEquals(0xFFFC0000, cf8Read(devfn, 0x30, 4), "ROM, 256 KiB");
+        // With memory decode on, a BAR holding its size mask does not decode (QEMU's rule).
+        cf8Write(devfn, 0x04, 2, PciRegs.PCI_COMMAND_MEMORY | PciRegs.PCI_COMMAND_IO);
+        assertEquals(List.of(), f.events);
+        // Placing them.
+        cf8Write(devfn, 0x04, 2, 0);
+        cf8Write(devfn, 0x10, 4, 0xfea00000);
+        cf8Write(devfn, 0x18, 4, 0x00000000);
+        cf8Write(devfn, 0x1c, 4, 0x00000008);
+        cf8Write(devfn, 0x20, 4, 0xc000);
+        cf8Write(devfn, 0x30, 4, 0xfeb00000 | PciRegs.PCI_ROM_ADDRESS_ENABLE);
+        assertEquals(List.of(), f.events, "decode is off");
+        cf8Write(devfn, 0x04, 2, PciRegs.PCI_COMMAND_MEMORY);
+        assertEquals(List.of("map BAR0 0xfea00000", "map BAR2 0x800000000", "map ROM 0xfeb00000"), f.events);
+        f.events.clear();
+        cf8Write(devfn, 0x04, 2, PciRegs.PCI_COMMAND_MEMORY | PciRegs.PCI_COMMAND_IO);
+        assertEquals(List.of("map BAR4 0xc000"), f.events);
+        f.events.clear();
+        cf8Write(devfn, 0x10, 4, 0xfe000000); // moved while decoding
+        assertEquals(List.of("unmap BAR0", "map BAR0 0xfe000000"), f.events);
+        f.events.clear();
+        cf8Write(devfn, 0x04, 2, 0);
+        assertEquals(List.of("unmap BAR0", "unmap BAR2", "unmap BAR4", "unmap ROM"), f.events);
+        assertEquals(-1, bridge.mappedAddress(new PciDevFn(4, 0), 0));
+        f.events.clear();
+        cf8Write(devfn, 0x04, 2, PciRegs.PCI_COMMAND_MEMORY);
+        bridge.reset();
+        assertEquals(List.of("map BAR0 0xfe000000", "map BAR2 0x800000000", "map ROM 0xfeb00000", "unmap BAR0",
+                "unmap BAR2", "unmap ROM", "reset"), f.events);
+    }
+
+    @Test
+    void placementFollowsQemusRules() {
+        bridge.add(new PciDevFn(5, 0), true, new TestFunction(256), "vfio-pci");
+        assertEquals(PciHostBridge.HEADER_TYPE_MULTIFUNCTION, cf8Read(new PciDevFn(5, 0).devfn(), 0x0e, 1),
+                "function 0 says the slot is multi-function");
+        bridge.add(new PciDevFn(5, 1), false, new TestFunction(256), "vfio-pci");
+        assertEquals("PCI: slot 5 function 1 not available for vfio-user-pci, in use by vfio-pci",
+                assertThrows(PciPlacementException.class, () -> bridge.add(new PciDevFn(5, 1), false,
+                        new TestFunction(256), "vfio-user-pci")).getMessage());
+        bridge.add(new PciDevFn(6, 0), false, new TestFunction(256), "vfio-pci");
+        assertEquals("PCI: single function device can't be populated in function 06.2 (give the device at 06.0 "
+                + "multifunction=on)", assertThrows(PciPlacementException.class, () -> bridge.add(new PciDevFn(6, 2),
+                        false, new TestFunction(256), "vfio-pci")).getMessage());
+        bridge.add(new PciDevFn(7, 3), false, new TestFunction(256), "vfio-pci");
+        assertEquals("PCI: 07.0 indicates single function, but 07.3 is already populated (give it multifunction=on)",
+                assertThrows(PciPlacementException.class, () -> bridge.add(new PciDevFn(7, 0), false,
+                        new TestFunction(256), "vfio-pci")).getMessage());
+        assertEquals(new PciDevFn(1, 0), bridge.add(null, false, new TestFunction(256), "vfio-pci"));
+        assertEquals("""
+                00:00.0 Host bridge [0600]: Device [8086:1237] (rev 02)
+                00:01.0 Unclassified device [00ff]: Device [1234:5678] (rev 01)
+                00:05.0 Unclassified device [00ff]: Device [1234:5678] (rev 01)
+                00:05.1 Unclassified device [00ff]: Device [1234:5678] (rev 01)
+                00:06.0 Unclassified device [00ff]: Device [1234:5678] (rev 01)
+                00:07.3 Unclassified device [00ff]: Device [1234:5678] (rev 01)
+                """, PciConfigDump.list(bridge));
+    }
+
+    @Test
+    void decodableFollowsPciBarAddress() {
+        PciBar mem32 = new PciBar(0, MEMORY32, 1 << 20, false);
+        PciBar mem64 = new PciBar(2, MEMORY64, 1 << 20, false);
+        PciBar io = new PciBar(4, IO, 32, false);
+        assertEquals(false, PciHostBridge.decodable(mem32, 0));
+        assertEquals(true, PciHostBridge.decodable(mem32, 0xfff0_0000L - (1 << 20)));
+        assertEquals(false, PciHostBridge.decodable(mem32, 0xfff0_0000L), "its size mask: being sized");
+        assertEquals(true, PciHostBridge.decodable(mem64, 0xfff0_0000L), "a 64-bit BAR may end at 4 GiB");
+        assertEquals(false, PciHostBridge.decodable(mem64, 0xFFFF_FFFF_FFF0_0000L));
+        assertEquals(true, PciHostBridge.decodable(io, 0xffe0));
+        assertEquals(false, PciHostBridge.decodable(io, 0x1_0000));
+    }
+}

@@ -1,0 +1,68 @@
+package io.jvfio.vmm.pci;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/** A function on an emulated config space that records what the bridge asks of its BARs. */
+final class TestFunction implements PciFunction {
+
+    final PciConfigSpace config;
+    final List<PciBar> bars = new ArrayList<>();
+    final List<String> events = new ArrayList<>();
+
+    TestFunction(int size) {
+        config = new PciConfigSpace(size).identity(0x1234, 0x5678, 1, 0x00ff00);
+    }
+
+    TestFunction bar(int index, long size, PciConfigSpace.BarType type, boolean prefetchable) {
+        config.bar(index, size, type, prefetchable);
+        bars.add(new PciBar(index, type, size, prefetchable));
+        return this;
+    }
+
+    TestFunction rom(long size) {
+        config.rom(size);
+        bars.add(new PciBar(PciBar.ROM, PciConfigSpace.BarType.MEMORY32, size, false));
+        return this;
+    }
+
+    @Override
+    public String name() {
+        return "test";
+    }
+
+    @Override
+    public int configSize() {
+        return config.size();
+    }
+
+    @Override
+    public int readConfig(int offset, int size) {
+        return (int) config.read(offset, size);
+    }
+
+    @Override
+    public void writeConfig(int offset, int size, int value) {
+        config.write(offset, size, Integer.toUnsignedLong(value));
+    }
+
+    @Override
+    public List<PciBar> bars() {
+        return bars;
+    }
+
+    @Override
+    public void mapBar(PciBar bar, long address) {
+        events.add("map " + bar.name() + " 0x" + Long.toHexString(address));
+    }
+
+    @Override
+    public void unmapBar(PciBar bar) {
+        events.add("unmap " + bar.name());
+    }
+
+    @Override
+    public void reset() {
+        events.add("reset");
+    }
+}
