@@ -149,6 +149,21 @@ final class ModelProbe {
                     && sriovHidden && ariHidden, "nvme as the guest sees it: MSI-X and PCI Express shown, SR-IOV and "
                     + "ARI hidden");
         });
+        probe.step("model-nvme-sizing", () -> {
+            long realLow = nvme.read(VFIO_PCI_CONFIG_REGION_INDEX, 0x10, 4);
+            long realHigh = nvme.read(VFIO_PCI_CONFIG_REGION_INDEX, 0x14, 4);
+            cfgWrite(at, 0x10, 4, -1);
+            cfgWrite(at, 0x14, 4, -1);
+            int low = cfg(at, 0x10, 4);
+            int high = cfg(at, 0x14, 4);
+            cfgWrite(at, 0x10, 4, 0);
+            cfgWrite(at, 0x14, 4, 0);
+            boolean untouched = nvme.read(VFIO_PCI_CONFIG_REGION_INDEX, 0x10, 4) == realLow
+                    && nvme.read(VFIO_PCI_CONFIG_REGION_INDEX, 0x14, 4) == realHigh;
+            probe.check("model-nvme-sizing", low == 0xFFFFC004 && high == -1 && untouched, String.format(
+                    "64-bit BAR0 of 16 KiB sized as 0x%08x 0x%08x; the device's BAR0 (as VFIO shows it) unchanged",
+                    high, low));
+        });
         probe.step("model-nvme-msix", () -> {
             int cap = capability(at, 0x11);
             int table = cfg(at, cap + 4, 4);

@@ -47,7 +47,8 @@ class NestedVfioTest {
     private static final List<String> CHECKS = List.of("bind 0000:00:08.0", "bind 0000:00:09.0", "bind 0000:00:0a.0",
             "bind 0000:01:01.0", "bind 0000:02:01.0", "report", "container", "edu-group", "iommu", "edu-regions", "edu-id", "edu-liveness",
             "edu-bus-master", "edu-factorial", "edu-msi", "edu-dma", "edu-reset", "ivshmem", "nvme-msix", "model-edu-dump",
-            "model-edu-sizing", "model-edu-mmio", "model-edu-msi", "model-nvme-dump", "model-nvme-msix", "model-reset",
+            "model-edu-sizing", "model-edu-mmio", "model-edu-msi", "model-nvme-dump", "model-nvme-sizing",
+            "model-nvme-msix", "model-reset",
             "model-options", "model-hot-reset",
             "not-viable-status", "not-viable", "busy", "fds");
 
