@@ -7,7 +7,8 @@ public enum DeliveryStatus {
     RESERVED_VECTOR("vectors 0-15 are reserved for exceptions"),
     UNSUPPORTED_DELIVERY_MODE("the delivery mode is reserved or not supported for device interrupts"),
     NO_DESTINATION("no local APIC has that destination"),
-    NOT_PROGRAMMED("the guest has not programmed the message yet");
+    NOT_PROGRAMMED("the guest has not programmed the message yet"),
+    BLOCKED("the guest's interrupt controller did not take it (its local APIC is disabled?)");
 
     private final String reason;
 

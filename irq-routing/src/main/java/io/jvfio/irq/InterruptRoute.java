@@ -28,8 +28,15 @@ public final class InterruptRoute {
     private final EventFd trigger;
     private final EventFd unmask;
     private final InterruptSink sink;
+    private final InterruptPoller poller;
+    private final InterruptBypass bypass;
 
     private volatile MsiMessage message;
+    // Guarded by this: the path interrupts take, the kernel's bypass or the poller.
+    private InterruptBypass.Binding binding;
+    private boolean polled;
+    private boolean removed;
+    private boolean bypassFailed;
     // Guarded by this.
     private boolean masked;
     private boolean intxAsserted;
@@ -48,7 +55,9 @@ public final class InterruptRoute {
     private Histogram latencyInterval;
 
     InterruptRoute(int id, int generation, String name, RouteKind kind, EventFd trigger, EventFd unmask,
-            MsiMessage message, boolean masked, InterruptSink sink) {
+            MsiMessage message, boolean masked, InterruptSink sink, InterruptPoller poller, InterruptBypass bypass) {
+        this.poller = poller;
+        this.bypass = kind == RouteKind.INTX ? null : bypass;
         this.id = id;
         this.generation = generation;
         this.name = name;
@@ -87,13 +96,19 @@ public final class InterruptRoute {
     }
 
     /** The guest wrote the MSI address/data (or MSI-X table entry) of this source. */
-    public void program(MsiMessage message) {
+    public synchronized void program(MsiMessage message) {
         this.message = message;
+        if (binding != null && message != null) {
+            binding.update(message);
+        } else {
+            choosePath();
+        }
     }
 
     /** The guest set the mask bit: interrupts are held as pending from now on. */
     public synchronized void mask() {
         masked = true;
+        choosePath();
     }
 
     /** The guest cleared the mask bit: a pending interrupt is delivered, once. */
@@ -105,6 +120,62 @@ public final class InterruptRoute {
             pendingCount = 0;
             send(count, -1);
         }
+        choosePath();
+    }
+
+    /** Starts reading the eventfd, then moves to the bypass if the route can use it. */
+    synchronized void attach() {
+        poller.register(this);
+        polled = true;
+        choosePath();
+    }
+
+    /** Stops whichever path is in use; the eventfd is the device's again. */
+    synchronized void detach() {
+        removed = true;
+        if (binding != null) {
+            binding.unbind();
+            binding = null;
+        }
+        if (polled) {
+            poller.unregister(this);
+            polled = false;
+        }
+    }
+
+    /**
+     * The kernel's bypass while the route is unmasked and programmed; the poller otherwise, so that a
+     * masked vector's interrupts are read and held as pending here. Caller holds the lock.
+     */
+    private void choosePath() {
+        boolean bypassable = bypass != null && !bypassFailed && !removed && !masked && message != null;
+        if (bypassable && binding == null) {
+            if (polled) {
+                poller.unregister(this); // what is in the counter now, the kernel injects when it binds
+                polled = false;
+            }
+            try {
+                binding = bypass.bind(trigger, message);
+            } catch (RuntimeException e) {
+                bypassFailed = true;
+                LOG.warn("interrupt route '{}': the kernel bypass refused it ({}); it stays on the user-space path",
+                        name, e.getMessage());
+                poller.register(this);
+                polled = true;
+            }
+        } else if (!bypassable && binding != null) {
+            binding.unbind();
+            binding = null;
+            if (!removed) {
+                poller.register(this); // signals since the unbind are in the counter: read them now
+                polled = true;
+            }
+        }
+    }
+
+    /** True while the kernel delivers this route's interrupts (they then pass no counter here). */
+    public synchronized boolean bypassed() {
+        return binding != null;
     }
 
     public synchronized boolean masked() {

@@ -34,6 +34,7 @@ public final class InterruptRouter implements AutoCloseable {
     }
 
     private final InterruptSink sink;
+    private final InterruptBypass bypass;
     private final InterruptRouterConfig config;
     private final AtomicReferenceArray<InterruptRoute> routes;
     private final List<InterruptRoute> intxRoutes = new CopyOnWriteArrayList<>();
@@ -45,7 +46,16 @@ public final class InterruptRouter implements AutoCloseable {
     private boolean closed;
 
     public InterruptRouter(InterruptSink sink, InterruptRouterConfig config) {
+        this(sink, config, null);
+    }
+
+    /**
+     * A router whose routes deliver through {@code bypass} (KVM's irqfds) while unmasked, and through
+     * the ring to {@code sink} otherwise; null for no bypass.
+     */
+    public InterruptRouter(InterruptSink sink, InterruptRouterConfig config, InterruptBypass bypass) {
         this.sink = sink;
+        this.bypass = bypass;
         this.config = config;
         this.routes = new AtomicReferenceArray<>(config.maxRoutes());
         this.dispatcher = new InterruptDispatcher(routes);
@@ -77,10 +87,24 @@ public final class InterruptRouter implements AutoCloseable {
      */
     public synchronized InterruptRoute addMsi(String name, RouteKind kind, EventFd trigger, MsiMessage message,
             boolean masked) {
+        return addMsi(name, kind, trigger, message, masked, true);
+    }
+
+    /**
+     * As {@link #addMsi(String, RouteKind, EventFd, MsiMessage, boolean)}; with {@code bypassAllowed}
+     * false the route always takes the user-space path ({@code x-no-kvm-msi}, {@code x-no-kvm-msix}).
+     */
+    public synchronized InterruptRoute addMsi(String name, RouteKind kind, EventFd trigger, MsiMessage message,
+            boolean masked, boolean bypassAllowed) {
         if (kind == RouteKind.INTX) {
             throw new IllegalArgumentException("use addIntx for an INTx line");
         }
-        return add(name, kind, trigger, null, message, masked);
+        return add(name, kind, trigger, null, message, masked, bypassAllowed ? bypass : null);
+    }
+
+    /** Whether routes may take the kernel's bypass. */
+    public boolean hasBypass() {
+        return bypass != null;
     }
 
     /**
@@ -93,13 +117,13 @@ public final class InterruptRouter implements AutoCloseable {
         if (redirectionEntry != null && !redirectionEntry.levelTriggered()) {
             throw new IllegalArgumentException("INTx is level-triggered: " + redirectionEntry + " is edge-triggered");
         }
-        InterruptRoute r = add(name, RouteKind.INTX, trigger, unmask, redirectionEntry, false);
+        InterruptRoute r = add(name, RouteKind.INTX, trigger, unmask, redirectionEntry, false, null);
         intxRoutes.add(r);
         return r;
     }
 
     private InterruptRoute add(String name, RouteKind kind, EventFd trigger, EventFd unmask, MsiMessage message,
-            boolean masked) {
+            boolean masked, InterruptBypass routeBypass) {
         if (closed) {
             throw new IllegalStateException("the interrupt router is closed");
         }
@@ -114,10 +138,11 @@ public final class InterruptRouter implements AutoCloseable {
             throw new IllegalStateException("the routing table is full (" + routes.length() + " routes); raise "
                     + "maxRoutes");
         }
-        InterruptRoute r = new InterruptRoute(id, nextGeneration++, name, kind, trigger, unmask, message, masked, sink);
+        InterruptRoute r = new InterruptRoute(id, nextGeneration++, name, kind, trigger, unmask, message, masked, sink,
+                poller, routeBypass);
         routes.set(id, r);
         try {
-            poller.register(r);
+            r.attach();
         } catch (RuntimeException e) {
             routes.set(id, null);
             throw e;
@@ -134,7 +159,7 @@ public final class InterruptRouter implements AutoCloseable {
         if (routes.get(route.id()) != route) {
             throw new IllegalArgumentException(route + " is not in this routing table");
         }
-        poller.unregister(route);
+        route.detach();
         routes.set(route.id(), null);
         intxRoutes.remove(route);
         removedStats.add(route.stats());

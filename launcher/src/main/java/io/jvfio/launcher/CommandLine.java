@@ -74,7 +74,9 @@ final class CommandLine {
                 Usage: jvfio [options]
 
                 PCI device passthrough for a Java virtual machine monitor: hands a host PCI device
-                (kernel VFIO) or a vfio-user device to a guest.
+                (kernel VFIO) or a vfio-user device to a guest, and runs a built-in driver against the
+                first -device (on a KVM vCPU, or from the host with -accel none), reporting each step.
+                With no -device, the device is edu, written in Java and served over vfio-user.
 
                 Options (QEMU's syntax; --option works as well as -option):
                   -m [size=]SIZE        guest RAM, e.g. 64M or 1G; a number without suffix counts MiB
@@ -102,7 +104,12 @@ final class CommandLine {
                   -h, --help            this help
                   --version             version information
 
+                Exit status: 0 every step passed (or was skipped, with the reason); 1 bad options, or a
+                machine or device that cannot be set up; 3 a step failed.
+
                 Examples:
+                  jvfio                 the main job: the guest driver on KVM against the edu device
+                  jvfio -accel none     the same steps from a host-side driver, without KVM
                   jvfio -device help
                   jvfio -m 512M -device vfio-pci,host=0000:01:00.0,addr=04.0
                   jvfio -object memory-backend-memfd,id=ram0,size=1G,hugetlb=on -machine memory-backend=ram0

@@ -1,34 +1,36 @@
 package io.jvfio.launcher;
 
-import io.jvfio.memory.GuestMemory;
+import io.jvfio.irq.InterruptRoute;
+import io.jvfio.irq.RouteStats;
+import io.jvfio.launcher.driver.DriverReport;
 import io.jvfio.memory.GuestMemoryException;
-import io.jvfio.memory.GuestRegion;
-import io.jvfio.memory.MemoryBackend;
-import io.jvfio.memory.X86RamLayout;
-import io.jvfio.irq.InterruptRouter;
-import io.jvfio.irq.VirtualInterruptController;
 import io.jvfio.vfio.VfioException;
 import io.jvfio.vfio.pci.PassthroughDevices;
-import io.jvfio.vfio.sysfs.PciSysfs;
-import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.bus.BusException;
 import io.jvfio.vmm.device.DeviceConfig;
-import io.jvfio.vmm.pci.PciConfigDump;
-import io.jvfio.vmm.pci.PciHostBridge;
-import io.jvfio.vmm.pci.PciPlacementException;
 import io.jvfio.vmm.device.DeviceRegistry;
+import io.jvfio.vmm.kvm.KvmVcpu;
 import io.jvfio.vmm.linux.SyscallException;
+import io.jvfio.vmm.options.OptionString;
+import io.jvfio.vmm.pci.PciConfigDump;
+import io.jvfio.vmm.pci.PciDevFn;
+import io.jvfio.vmm.pci.PciPlacementException;
 
 import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
- * The {@code jvfio} command. Bad input gets one line on stderr and status 1; help and listings go
- * to stdout with status 0.
+ * The {@code jvfio} command: assembles the VM its options describe, attaches its devices, runs the
+ * built-in driver against the first of them (on a KVM vCPU, or from the host without KVM) and
+ * reports. With no {@code -device}, the device is the edu device written in Java, served over
+ * vfio-user on a private socket. Bad input gets one line on stderr and status 1; help and listings go
+ * to stdout with status 0; a step that fails, status 3.
  */
 public final class Main {
 
-    /** Options valid, but this build cannot run what they describe. */
-    static final int EXIT_NOT_AVAILABLE = 2;
+    /** The driver ran, and a step failed (or the run itself did). */
+    static final int EXIT_STEP_FAILED = 3;
 
     private Main() {
     }
@@ -38,9 +40,10 @@ public final class Main {
     }
 
     static int run(String[] args, PrintStream out, PrintStream err) {
+        DeviceRegistry registry = DeviceRegistry.load();
         CommandLine.Command command;
         try {
-            command = new CommandLine(DeviceRegistry.load()).parse(args);
+            command = new CommandLine(registry).parse(args);
         } catch (UsageException e) {
             err.println("jvfio: " + e.getMessage());
             return 1;
@@ -53,44 +56,84 @@ public final class Main {
             return DeviceServer.runUntilSignalled(serve, out, err);
         }
         MachineConfig config = ((CommandLine.Launch) command).config();
-        AddressSpace space = new AddressSpace();
-        PciHostBridge bridge = new PciHostBridge(space, PciHostBridge.DEFAULT_ECAM_BASE);
-        VirtualInterruptController apics = new VirtualInterruptController(1);
-        try (GuestMemory memory = new GuestMemory();
-             InterruptRouter router = new InterruptRouter(apics);
-             PassthroughDevices devices = new PassthroughDevices(space, bridge, router, memory, PciSysfs.system())) {
-            MemoryBackend ram = MemoryBackend.create(config.ram());
-            try {
-                X86RamLayout.install(memory, ram);
-            } catch (RuntimeException e) {
-                ram.close();
-                throw e;
+        List<DeviceConfig> devices = config.devices();
+        EmbeddedEdu edu = null;
+        try {
+            if (devices.isEmpty()) {
+                edu = new EmbeddedEdu();
+                devices = List.of(registry.configure(OptionString.parse("vfio-user-pci,socket=" + edu.socket(),
+                        "driver")));
             }
-            out.println("machine: pc, " + (config.ram().size() >> 20) + " MiB of RAM, accel "
-                    + config.accelerator().option() + (config.acceleratorChosen() ? "" : " (chosen by availability)")
-                    + (config.name() != null ? ", name \"" + config.name() + "\"" : ""));
-            for (GuestRegion r : memory.regions()) {
-                out.println("memory: " + r + " <- " + r.backend()
-                        + (r.backendOffset() != 0 ? " at offset 0x" + Long.toHexString(r.backendOffset()) : ""));
-            }
-            for (DeviceConfig d : config.devices()) {
-                try {
-                    PassthroughDevices.Placed p = devices.add(d);
-                    out.println("device: " + d + " -> 00:" + p.at() + " " + DeviceDescription.describe(p.device()));
-                } catch (VfioException | PciPlacementException | SyscallException | BusException e) {
-                    err.println("jvfio: -device " + d + ": " + e.getMessage());
-                    return 1;
+            try (Machine m = Machine.create(config)) {
+                PciDevFn target = null;
+                List<PassthroughDevices.Placed> placed = new ArrayList<>();
+                List<String> attached = new ArrayList<>();
+                for (DeviceConfig d : devices) {
+                    try {
+                        PassthroughDevices.Placed p = m.devices().add(d);
+                        target = target == null ? p.at() : target;
+                        placed.add(p);
+                        attached.add("  00:" + p.at() + " " + d + ", " + DeviceDescription.describe(p.device()));
+                    } catch (VfioException | PciPlacementException | SyscallException | BusException e) {
+                        err.println("jvfio: -device " + d + ": " + e.getMessage());
+                        return 1;
+                    }
                 }
+                out.println(header(config, m, edu));
+                out.print(PciConfigDump.list(m.bridge));
+                DriverReport report = m.drive(target);
+                out.print(report.render());
+                out.println("devices:");
+                attached.forEach(out::println);
+                for (PassthroughDevices.Placed p : placed) {
+                    for (InterruptRoute r : p.device().routes()) {
+                        String path = interruptPath(r, m.onKvm());
+                        if (path != null) {
+                            out.println("    " + path);
+                        }
+                    }
+                }
+                return report.passed() ? 0 : EXIT_STEP_FAILED;
             }
-            for (String line : PciConfigDump.list(bridge).split("\n")) {
-                out.println("pci: " + line);
-            }
-        } catch (GuestMemoryException | SyscallException e) {
+        } catch (GuestMemoryException | SyscallException | VfioException | KvmVcpu.VcpuException e) {
             err.println("jvfio: " + e.getMessage());
             return 1;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            err.println("jvfio: interrupted");
+            return 1;
+        } finally {
+            if (edu != null) {
+                edu.close();
+            }
         }
-        err.println("jvfio: the machine is assembled, but this build cannot run a VM yet: the KVM back end (the vCPU "
-                + "loop) is still to come; nothing was run");
-        return EXIT_NOT_AVAILABLE;
+    }
+
+    /** How a route's interrupts travelled, for a route that carried some; null for one that did not. */
+    static String interruptPath(InterruptRoute r, boolean kvm) {
+        RouteStats st = r.stats();
+        if (r.bypassed()) {
+            return r.name() + ": a KVM irqfd on a GSI route (the bypass): the kernel delivers them, user space never "
+                    + "sees them" + (st.delivered() > 0 ? "; " + st.delivered() + " passed the ring while masked or "
+                    + "being programmed" : "");
+        }
+        if (st.delivered() == 0 && st.undeliverable() == 0 && !st.pending()) {
+            return null;
+        }
+        return r.name() + ": " + st.delivered() + " through the poller and the Disruptor ring to "
+                + (kvm ? "KVM_SIGNAL_MSI" : "the virtual local APIC")
+                + (st.undeliverable() > 0 ? ", " + st.undeliverable() + " undeliverable" : "")
+                + (st.pending() ? ", pending" : "");
+    }
+
+    /** The first line: how the driver runs, the machine, and where the embedded device is. */
+    private static String header(MachineConfig config, Machine m, EmbeddedEdu edu) {
+        String how = m.onKvm() ? "the built-in guest driver on a KVM vCPU"
+                : "no KVM (-accel none" + (config.acceleratorChosen() ? "" : ", as /dev/kvm is not usable here")
+                + "): the built-in driver's steps run from the host, in Java, through the same buses and device "
+                + "model";
+        return "jvfio: " + how + "; " + (config.ram().size() >> 20) + " MiB of RAM"
+                + (config.name() != null ? ", VM \"" + config.name() + "\"" : "")
+                + (edu != null ? "; the edu device served over vfio-user on " + edu.socket() : "");
     }
 }

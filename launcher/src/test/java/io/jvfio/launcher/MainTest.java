@@ -10,6 +10,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -94,21 +95,6 @@ class MainTest {
     }
 
     @Test
-    void guestRamFromAMemoryBackendObject() {
-        Result r = run("-accel", "none", "-object", "memory-backend-memfd,id=ram0,size=3200M",
-                "-machine", "memory-backend=ram0");
-        assertEquals(Main.EXIT_NOT_AVAILABLE, r.status, r.err);
-        assertEquals("""
-                machine: pc, 3200 MiB of RAM, accel none
-                memory: 'ram-below-4g' [0x0-0xbfffffff] <- 'ram0' (3200M, memfd)
-                memory: 'ram-above-4g' [0x100000000-0x107ffffff] <- 'ram0' (3200M, memfd) at offset 0xc0000000
-                pci: 00:00.0 Host bridge [0600]: Device [8086:1237] (rev 02)
-                """, r.out);
-        assertEquals(Main.EXIT_NOT_AVAILABLE, run("-accel", "none", "-m", "1G", "-object",
-                "memory-backend-memfd,id=r,size=1G", "-M", "pc,memory-backend=r").status);
-    }
-
-    @Test
     void memoryBackendMistakes() {
         assertRejected("jvfio: -object memory-backend-memfd,id=a,size=1G,sise=2: Property 'memory-backend-memfd.sise' "
                 + "not found (did you mean 'size'? -device memory-backend-memfd,help lists them)",
@@ -160,34 +146,6 @@ class MainTest {
     }
 
     @Test
-    void theMachineIsAssembledItsPciBusShownAndNothingPretendsToRun(@TempDir Path dir) {
-        Path s1 = dir.resolve("edu1.sock");
-        Path s2 = dir.resolve("edu2.sock");
-        try (EduDevice edu1 = new EduDevice(); VfioUserServer server1 = VfioUserServer.start(s1, edu1);
-             EduDevice edu2 = new EduDevice(); VfioUserServer server2 = VfioUserServer.start(s2, edu2)) {
-            Result r = run("-m", "512", "-accel", "none", "-name", "web",
-                    "-device", "vfio-user-pci,id=nic,socket=" + s1 + ",addr=04.0,x-pci-vendor-id=0x1af4",
-                    "-device", "vfio-user-pci,socket=" + s2 + ",x-no-mmap=on");
-            assertEquals(Main.EXIT_NOT_AVAILABLE, r.status, r.err);
-            assertEquals("""
-                    machine: pc, 512 MiB of RAM, accel none, name "web"
-                    memory: 'ram-below-4g' [0x0-0x1fffffff] <- 'pc.ram' (512M, memfd)
-                    device: vfio-user-pci,id=nic,socket=%s,addr=04.0,x-pci-vendor-id=6900 -> 00:04.0 over vfio-user: \
-                    BAR0 1M, BAR1 4K, BAR2 1M mmap, CONFIG 256B; INTx, MSI, MSI-X x8; guest RAM offered for DMA in 1 window
-                    device: vfio-user-pci,socket=%s,x-no-mmap=on -> 00:01.0 over vfio-user: BAR0 1M, BAR1 4K, BAR2 1M, \
-                    CONFIG 256B; INTx, MSI, MSI-X x8; guest RAM offered for DMA in 1 window
-                    pci: 00:00.0 Host bridge [0600]: Device [8086:1237] (rev 02)
-                    pci: 00:01.0 Unclassified device [00ff]: Device [1234:11e8] (rev 10)
-                    pci: 00:04.0 Unclassified device [00ff]: Device [1af4:11e8] (rev 10)
-                    """.formatted(s1, s2), r.out);
-            assertEquals("jvfio: the machine is assembled, but this build cannot run a VM yet: the KVM back end (the vCPU "
-                    + "loop) is still to come; nothing was run\n", r.err);
-            assertEquals(1, server1.clientsServed());
-            assertEquals(1, server2.clientsServed());
-        }
-    }
-
-    @Test
     void aDeviceThatCannotBePlacedOrFoundIsOneClearLine(@TempDir Path dir) {
         Path s1 = dir.resolve("edu1.sock");
         Path s2 = dir.resolve("edu2.sock");
@@ -234,12 +192,236 @@ class MainTest {
         assertTrue(help.out.contains("name \"edu\""), help.out);
     }
 
+    // ---- the main job: the built-in driver against a device, on KVM or from the host ----
+
+    static final String LSPCI_EDU = """
+            00:00.0 Host bridge [0600]: Device [8086:1237] (rev 02)
+            00:01.0 Unclassified device [00ff]: Device [1234:11e8] (rev 10)
+            """;
+
+    static boolean kvmUsable() {
+        return Files.isReadable(Path.of("/dev/kvm")) && Files.isWritable(Path.of("/dev/kvm"));
+    }
+
+    static java.util.Map<String, String> steps(String out) {
+        return ReportSteps.of(out.lines().toList());
+    }
+
+    static void assertAllPass(Result r) {
+        java.util.Map<String, String> steps = steps(r.out);
+        assertEquals(List.of("find", "bars", "enable", "id", "liveness", "factorial", "dma", "interrupt", "storm",
+                "trapped", "direct"), List.copyOf(steps.keySet()), r.out);
+        steps.forEach((step, line) -> assertTrue(line.startsWith("PASS "), step + ": " + line + "\n" + r.out));
+        assertTrue(!r.out.contains("\nunclaimed:"), "a driver right about its device makes no unclaimed access:\n"
+                + r.out);
+        assertEquals(0, r.status, r.toString());
+    }
+
     @Test
-    void accelKvmIsCheckedAgainstTheRealDevice() {
-        assumeTrue(Files.isWritable(Path.of("/dev/kvm")), "/dev/kvm is not usable here");
-        Result r = run("-accel", "kvm");
-        assertEquals(Main.EXIT_NOT_AVAILABLE, r.status, r.toString());
-        assertTrue(r.out.startsWith("machine: pc, 64 MiB of RAM, accel kvm\n"), r.out);
-        assertTrue(run().out.startsWith("machine: pc, 64 MiB of RAM, accel kvm (chosen by availability)"));
+    void theMainJobRunsTheGuestDriverOnKvmAgainstTheEmbeddedEdu() {
+        assumeTrue(kvmUsable(), "/dev/kvm is not usable here");
+        Result r = run();
+        assertEquals("", r.err);
+        assertAllPass(r);
+        String[] lines = r.out.split("\n");
+        assertTrue(lines[0].matches("jvfio: the built-in guest driver on a KVM vCPU; 64 MiB of RAM; the edu device "
+                + "served over vfio-user on /.*/edu\\.sock"), lines[0]);
+        assertTrue(r.out.startsWith(lines[0] + "\n" + LSPCI_EDU + "steps:\n"), r.out);
+        java.util.Map<String, String> steps = steps(r.out);
+        assertEquals("PASS 00:01.0 [1234:11e8], edu-compatible; 2 functions on bus 0", steps.get("find"));
+        assertEquals("PASS 3 memory BARs sized and placed: BAR0 1M at 0xc0000000, BAR1 4K at 0xc0100000, BAR2 1M at "
+                + "0xc0200000", steps.get("bars"));
+        assertEquals("PASS 10! = 3628800", steps.get("factorial"));
+        assertEquals("PASS MSI-X vector 0x41 taken by the guest's IDT handler (1 interrupt)", steps.get("interrupt"));
+        // Every interrupt raised is counted by the guest's handler, through the irqfd bypass.
+        assertEquals("PASS 1000 interrupts raised one at a time, 1000 counted by the guest's handler",
+                steps.get("storm"));
+        // The exit counters prove it: one MMIO exit per trapped access, none for the mapped BAR.
+        assertEquals("PASS 1000 reads of 0xc0000000: 1000 MMIO exits, one per access", steps.get("trapped"));
+        assertEquals("PASS 1000 reads of 0xc0200000: 0 MMIO exits: the BAR is memory to the guest", steps.get("direct"));
+        assertTrue(r.out.matches("(?s).*\nexits: IO \\d+ MMIO \\d+.*"), r.out);
+        for (String l : new String[] {"trapped MMIO read (guest)", "directly mapped read (guest)",
+                "interrupt (raise -> handler)"}) {
+            assertTrue(r.out.matches("(?s).*\n  " + java.util.regex.Pattern.quote(l) + " +median +[0-9.]+ us  p99 +"
+                    + "[0-9.]+ us  \\(1000 samples\\)\n.*"), l + " in\n" + r.out);
+        }
+        assertTrue(r.out.contains(" MSI-X 0: a KVM irqfd on a GSI route (the bypass)"), r.out);
+        assertAllPass(run("-accel", "kvm"));
+    }
+
+    /** Clean shutdown: after a run, no vCPU or interrupt thread runs on and no fd stays open. */
+    @Test
+    void aRunLeavesNoThreadAndNoFdBehind() throws Exception {
+        assertAllPass(run()); // the first run opens what the JDK and Netty keep for good
+        java.util.Set<String> threadsBefore = threadNames();
+        long fdsBefore = openFds();
+        assertAllPass(run());
+        assertAllPass(run("-accel", "none"));
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while ((openFds() != fdsBefore || !threadNames().equals(threadsBefore)) && System.nanoTime() < deadline) {
+            Thread.sleep(50); // threads told to stop may take a moment to end
+        }
+        assertEquals(threadsBefore, threadNames(), "threads");
+        assertEquals(fdsBefore, openFds(), "open fds: " + fdList());
+    }
+
+    static java.util.Set<String> threadNames() {
+        return Thread.getAllStackTraces().keySet().stream().filter(Thread::isAlive).map(Thread::getName)
+                // the JDK's common pool and Netty's GlobalEventExecutor come and go on their own
+                .filter(n -> !n.startsWith("ForkJoinPool") && !n.startsWith("globalEventExecutor")).collect(java.util.stream.Collectors.toSet());
+    }
+
+    static long openFds() throws java.io.IOException {
+        try (var s = Files.list(Path.of("/proc/self/fd"))) {
+            return s.count();
+        }
+    }
+
+    static String fdList() throws java.io.IOException {
+        try (var s = Files.list(Path.of("/proc/self/fd"))) {
+            return s.map(p -> {
+                try {
+                    return p.getFileName() + "->" + Files.readSymbolicLink(p);
+                } catch (java.io.IOException e) {
+                    return p.getFileName() + "->?";
+                }
+            }).collect(java.util.stream.Collectors.joining(", "));
+        }
+    }
+
+    @Test
+    void withXNoKvmMsixTheInterruptsTakeTheDisruptorRingToKvmSignalMsi(@TempDir Path dir) {
+        assumeTrue(kvmUsable(), "/dev/kvm is not usable here");
+        Path socket = dir.resolve("edu.sock");
+        try (EduDevice edu = new EduDevice(); VfioUserServer server = VfioUserServer.start(socket, edu)) {
+            Result r = run("-device", "vfio-user-pci,socket=" + socket + ",x-no-kvm-msix=on");
+            assertAllPass(r);
+            assertTrue(r.out.contains(" MSI-X 0: 1001 through the poller and the Disruptor ring to KVM_SIGNAL_MSI"),
+                    r.out);
+        }
+    }
+
+    @Test
+    void withoutKvmTheSameStepsRunFromTheHostAndTheFirstLineSaysSo() {
+        Result r = run("-accel", "none", "-object", "memory-backend-memfd,id=ram0,size=3200M",
+                "-machine", "memory-backend=ram0");
+        assertEquals("", r.err);
+        assertAllPass(r);
+        assertTrue(r.out.startsWith("jvfio: no KVM (-accel none): the built-in driver's steps run from the host, in "
+                + "Java, through the same buses and device model; 3200 MiB of RAM; the edu device served over "
+                + "vfio-user on "), r.out);
+        java.util.Map<String, String> steps = steps(r.out);
+        assertEquals("PASS 1000 interrupts raised one at a time, 1000 counted at the local APIC", steps.get("storm"));
+        assertEquals("PASS 1000 reads of 0xc0000000 (last 0x010000ed); no vCPU, so no exits to count",
+                steps.get("trapped"));
+        assertTrue(!r.out.contains("\nexits:"), "no vCPU, no exit line:\n" + r.out);
+        assertTrue(r.out.contains(" MSI-X 0: 1001 through the poller and the Disruptor ring to the virtual local APIC"),
+                r.out);
+    }
+
+    @Test
+    void aDeviceThatIsNotEduCompatibleHasItsRegisterStepsSkippedWithTheReason(@TempDir Path dir) {
+        Path s1 = dir.resolve("edu1.sock");
+        Path s2 = dir.resolve("edu2.sock");
+        try (EduDevice edu1 = new EduDevice(); VfioUserServer server1 = VfioUserServer.start(s1, edu1);
+             EduDevice edu2 = new EduDevice(); VfioUserServer server2 = VfioUserServer.start(s2, edu2)) {
+            for (String accel : kvmUsable() ? new String[] {"kvm", "none"} : new String[] {"none"}) {
+                // The first -device is the one driven; its vendor ID is overridden, so it is not edu-compatible.
+                Result r = run("-m", "512", "-accel", accel, "-name", "web",
+                        "-device", "vfio-user-pci,id=nic,socket=" + s1 + ",addr=04.0,x-pci-vendor-id=0x1af4",
+                        "-device", "vfio-user-pci,socket=" + s2 + ",x-no-mmap=on");
+                assertEquals(0, r.status, r.toString());
+                assertTrue(r.out.contains("; 512 MiB of RAM, VM \"web\"\n"
+                        + "00:00.0 Host bridge [0600]: Device [8086:1237] (rev 02)\n"
+                        + "00:01.0 Unclassified device [00ff]: Device [1234:11e8] (rev 10)\n"
+                        + "00:04.0 Unclassified device [00ff]: Device [1af4:11e8] (rev 10)\n"
+                        + "steps:\n"), r.out);
+                java.util.Map<String, String> steps = steps(r.out);
+                assertEquals("PASS 00:04.0 [1af4:11e8]; 3 functions on bus 0", steps.get("find"));
+                for (String s : new String[] {"id", "liveness", "factorial", "dma", "interrupt", "storm"}) {
+                    assertEquals("SKIP the device [1af4:11e8] is not edu-compatible (1234:11e8): edu's registers are not "
+                            + "there to drive", steps.get(s), s);
+                }
+                assertTrue(steps.get("trapped").startsWith("PASS 1000 reads of 0xc0000000"), r.out);
+                assertTrue(steps.get("direct").startsWith("PASS 1000 reads of 0xc0200000"), r.out);
+                assertTrue(r.out.contains("devices:\n  00:04.0 vfio-user-pci,id=nic,socket=" + s1), r.out);
+                assertTrue(r.out.contains("\n  00:01.0 vfio-user-pci,socket=" + s2 + ",x-no-mmap=on, over vfio-user: "
+                        + "BAR0 1M, BAR1 4K, BAR2 1M, CONFIG 256B"), r.out);
+            }
+            assertEquals(kvmUsable() ? 2 : 1, server1.clientsServed());
+        }
+    }
+
+    /**
+     * A real edu device served over a real socket, with one defect put in on purpose: its factorial
+     * register reads back wrong. The run must say FAIL for that step and exit with status 3.
+     */
+    @Test
+    void aStepThatFailsIsReportedAndTheStatusIsThree(@TempDir Path dir) {
+        Path socket = dir.resolve("faulty.sock");
+        try (EduDevice edu = new EduDevice(); VfioUserServer server = VfioUserServer.start(socket,
+                new WrongFactorial(edu))) {
+            for (String accel : kvmUsable() ? new String[] {"kvm", "none"} : new String[] {"none"}) {
+                Result r = run("-accel", accel, "-device", "vfio-user-pci,socket=" + socket);
+                assertEquals(Main.EXIT_STEP_FAILED, r.status, r.toString());
+                java.util.Map<String, String> steps = steps(r.out);
+                assertEquals("FAIL 10! = 3628801", steps.get("factorial"), r.out);
+                assertEquals(1, steps.values().stream().filter(s -> s.startsWith("FAIL")).count(), r.out);
+                assertTrue(steps.get("storm").startsWith("PASS"), r.out);
+            }
+        }
+    }
+
+    /** Delegates to edu, but its factorial register reads one too many. */
+    private record WrongFactorial(EduDevice edu) implements io.jvfio.vfio.user.VfioUserDevice {
+        @Override
+        public int flags() {
+            return edu.flags();
+        }
+
+        @Override
+        public List<Region> regions() {
+            return edu.regions();
+        }
+
+        @Override
+        public List<io.jvfio.vfio.VfioIrq> irqs() {
+            return edu.irqs();
+        }
+
+        @Override
+        public void read(int region, long offset, io.netty.buffer.ByteBuf dst, int count) {
+            if (region == 0 && offset == io.jvfio.vfio.user.edu.EduRegisters.FACTORIAL && count == 4) {
+                io.netty.buffer.ByteBuf real = io.netty.buffer.Unpooled.buffer(4);
+                try {
+                    edu.read(region, offset, real, count);
+                    dst.writeIntLE(real.readIntLE() + 1);
+                } finally {
+                    real.release();
+                }
+                return;
+            }
+            edu.read(region, offset, dst, count);
+        }
+
+        @Override
+        public void write(int region, long offset, io.netty.buffer.ByteBuf src, int count) {
+            edu.write(region, offset, src, count);
+        }
+
+        @Override
+        public void reset() {
+            edu.reset();
+        }
+
+        @Override
+        public void attach(Context context) {
+            edu.attach(context);
+        }
+
+        @Override
+        public void detach() {
+            edu.detach();
+        }
     }
 }

@@ -31,13 +31,15 @@ final class InterruptVectors {
      * index {@code index} (VFIO_DEVICE_SET_IRQS or DEVICE_SET_IRQS). Nothing is left behind if a step fails.
      */
     static InterruptVectors enable(String name, RouteKind kind, int count, IntFunction<MsiMessage> message,
-                                   IntPredicate masked, InterruptRouter router, VfioBackend backend, int index) {
+                                   IntPredicate masked, InterruptRouter router, boolean bypassAllowed,
+                                   VfioBackend backend, int index) {
         InterruptVectors v = new InterruptVectors(router, count);
         try {
             for (int i = 0; i < count; i++) {
                 String what = name + " " + (kind == RouteKind.MSIX ? "MSI-X " : "MSI ") + i;
                 v.eventfds[i] = new EventFd(what);
-                v.routes[i] = router.addMsi(what, kind, v.eventfds[i], message.apply(i), masked.test(i));
+                v.routes[i] = router.addMsi(what, kind, v.eventfds[i], message.apply(i), masked.test(i),
+                        bypassAllowed);
             }
             backend.enableIrq(index, v.eventfds);
         } catch (RuntimeException e) {

@@ -40,10 +40,12 @@ final class MsiInterrupts {
     private final ConfigOverlay overlay;
     private final VfioBackend backend;
     private final InterruptRouter router;
+    private final boolean bypassAllowed;
     private InterruptVectors vectors;
 
     MsiInterrupts(String name, int cap, int physicalFlags, ConfigOverlay overlay, VfioBackend backend,
-                  InterruptRouter router) {
+                  InterruptRouter router, boolean bypassAllowed) {
+        this.bypassAllowed = bypassAllowed;
         this.name = name;
         this.cap = cap;
         this.flags = physicalFlags;
@@ -122,7 +124,7 @@ final class MsiInterrupts {
         if (vectors == null) {
             beforeEnable.run();
             vectors = InterruptVectors.enable(name, RouteKind.MSI, count, i -> message(i, count), this::masked, router,
-                    backend, VFIO_PCI_MSI_IRQ_INDEX);
+                    bypassAllowed, backend, VFIO_PCI_MSI_IRQ_INDEX);
         } else {
             reprogram();
         }

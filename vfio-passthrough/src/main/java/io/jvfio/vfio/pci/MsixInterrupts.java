@@ -44,12 +44,14 @@ final class MsixInterrupts {
     private final ConfigOverlay overlay;
     private final VfioBackend backend;
     private final InterruptRouter router;
+    private final boolean bypassAllowed;
     private final byte[] table;
     private InterruptVectors routes;
     private boolean functionMasked;
 
     MsixInterrupts(String name, int cap, int physicalFlags, int tableRegister, int pbaRegister, ConfigOverlay overlay,
-                   VfioBackend backend, InterruptRouter router) {
+                   VfioBackend backend, InterruptRouter router, boolean bypassAllowed) {
+        this.bypassAllowed = bypassAllowed;
         this.name = name;
         this.cap = cap;
         this.vectors = (physicalFlags & PCI_MSIX_FLAGS_QSIZE) + 1;
@@ -121,7 +123,7 @@ final class MsixInterrupts {
         if (routes == null) {
             beforeEnable.run();
             routes = InterruptVectors.enable(name, RouteKind.MSIX, vectors, this::message,
-                    v -> functionMasked || entryMasked(v), router, backend, VFIO_PCI_MSIX_IRQ_INDEX);
+                    v -> functionMasked || entryMasked(v), router, bypassAllowed, backend, VFIO_PCI_MSIX_IRQ_INDEX);
         } else {
             for (int v = 0; v < vectors; v++) {
                 applyMask(v);

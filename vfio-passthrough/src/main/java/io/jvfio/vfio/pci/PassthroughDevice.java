@@ -124,7 +124,7 @@ public final class PassthroughDevice implements PciFunction, AutoCloseable {
                 shown &= irqCount(VFIO_PCI_MSI_IRQ_INDEX) > 0;
                 if (shown) {
                     msiState = new MsiInterrupts(name, c.offset(), device.read(c.offset() + PCI_MSI_FLAGS, 2), overlay,
-                            backend, router);
+                            backend, router, !options.noKvmMsi());
                 }
             } else if (c.id() == PCI_CAP_ID_MSIX) {
                 shown &= irqCount(VFIO_PCI_MSIX_IRQ_INDEX) > 0;
@@ -242,7 +242,7 @@ public final class PassthroughDevice implements PciFunction, AutoCloseable {
     private MsixInterrupts msix(Capability c, ConfigOverlay.Device device, InterruptRouter router) {
         int flags = device.read(c.offset() + PCI_MSIX_FLAGS, 2);
         MsixInterrupts m = new MsixInterrupts(name, c.offset(), flags, device.read(c.offset() + PCI_MSIX_TABLE, 4),
-                device.read(c.offset() + PCI_MSIX_PBA, 4), overlay, backend, router);
+                device.read(c.offset() + PCI_MSIX_PBA, 4), overlay, backend, router, !options.noKvmMsix());
         PciBar tableBar = bar(m.tableBar());
         PciBar pbaBar = bar(m.pbaBar());
         if (tableBar == null || pbaBar == null || m.tableOffset() + m.tableSize() > tableBar.size()

@@ -5,12 +5,10 @@ import org.junit.jupiter.api.Test;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Optional;
 import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
-import static org.junit.jupiter.api.Assumptions.abort;
 
 /**
  * The kernel VFIO back end against a real kernel: this machine's kernel has no VFIO, so the test
@@ -69,16 +67,7 @@ class NestedVfioTest {
 
     @Test
     void theKernelBackEndAgainstRealVfio() throws Exception {
-        StringBuilder missing = new StringBuilder();
-        Optional<NestedVm.Prerequisites> pre = NestedVm.find(missing);
-        if (pre.isEmpty()) {
-            String why = "the nested VFIO VM cannot start here; missing: " + missing
-                    + "run scripts/nested-vm-prepare (./run-tests does)";
-            if ("required".equals(System.getProperty("jvfio.nested"))) {
-                fail(why);
-            }
-            abort(why);
-        }
+        NestedVm.Prerequisites pre = NestedVm.prerequisitesOrSkip();
         Path work = Path.of("target/nested-vm").toAbsolutePath();
         Files.createDirectories(work);
         Path disk = work.resolve("nvme.img");
@@ -97,7 +86,7 @@ class NestedVfioTest {
 
         List<String> devices = new java.util.ArrayList<>(DEVICES);
         devices.addAll(List.of("-drive", "file=" + disk + ",if=none,id=nvme0,format=raw"));
-        NestedVm.Run run = new NestedVm(pre.get(), work).boot(devices, script, TIMEOUT_SECONDS);
+        NestedVm.Run run = new NestedVm(pre, work).boot(devices, script, TIMEOUT_SECONDS);
         String console = "\n--- the VM's console (last 60 lines; all of it in " + work.resolve("console.log") + ") ---\n"
                 + run.tail(60);
 

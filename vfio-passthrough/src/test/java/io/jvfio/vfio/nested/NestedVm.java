@@ -17,29 +17,49 @@ import java.util.stream.Stream;
  * The VM of shared/nested/README.md: QEMU (software emulation) with an emulated Intel IOMMU, Debian's
  * stock kernel, a busybox initramfs that loads virtio, 9p and VFIO, mounts this machine's root file
  * system read-only over 9p and runs a Java program from the project's own class path inside it,
- * against the guest's real {@code /dev/vfio}. Its serial console is QEMU's stdout.
+ * against the guest's real {@code /dev/vfio}. Its serial console is QEMU's stdout. The launcher's
+ * end-to-end test boots it too (this class is in vfio-passthrough's test jar).
  */
-final class NestedVm {
+public final class NestedVm {
 
     /** The modules to insert, in dependency order. */
     static final List<String> MODULES = List.of("virtio_ring", "virtio", "virtio_pci_modern_dev",
             "virtio_pci_legacy_dev", "virtio_pci", "netfs", "fscache", "9pnet", "9pnet_virtio", "9p", "irqbypass",
             "vfio", "vfio_iommu_type1", "vfio_virqfd", "vfio-pci-core", "vfio-pci");
 
-    static final String DONE = "JVFIO-NESTED: exit ";
+    public static final String DONE = "JVFIO-NESTED: exit ";
 
     /** What the VM needs, and where it was found; empty with the reason if something is missing. */
-    record Prerequisites(Path qemu, Path busybox, Path kernelDir, Path vmlinuz, Path modules) {
+    public record Prerequisites(Path qemu, Path busybox, Path kernelDir, Path vmlinuz, Path modules) {
     }
 
     /** The VM's console and whether it reached the end of its script. */
-    record Run(List<String> lines, boolean finished, int exitCode, long millis) {
-        String tail(int n) {
+    public record Run(List<String> lines, boolean finished, int exitCode, long millis) {
+        public String tail(int n) {
             return String.join("\n", lines.subList(Math.max(0, lines.size() - n), lines.size()));
         }
     }
 
-    static Optional<Prerequisites> find(StringBuilder missing) {
+    /**
+     * What the VM needs, for a test: without it the test is skipped with the reason, or fails with it
+     * when {@code -Djvfio.nested=required} ({@code ./run-tests} sets it).
+     */
+    public static Prerequisites prerequisitesOrSkip() {
+        StringBuilder missing = new StringBuilder();
+        Optional<Prerequisites> pre = find(missing);
+        if (pre.isPresent()) {
+            return pre.get();
+        }
+        String why = "the nested VFIO VM cannot start here; missing: " + missing
+                + "run scripts/nested-vm-prepare (./run-tests does)";
+        if ("required".equals(System.getProperty("jvfio.nested"))) {
+            org.junit.jupiter.api.Assertions.fail(why);
+        }
+        org.junit.jupiter.api.Assumptions.abort(why);
+        throw new AssertionError(why); // abort throws
+    }
+
+    public static Optional<Prerequisites> find(StringBuilder missing) {
         Path qemu = onPath("qemu-system-x86_64");
         Path busybox = Path.of("/bin/busybox");
         if (qemu == null) {
@@ -120,7 +140,7 @@ final class NestedVm {
     private final Prerequisites pre;
     private final Path work;
 
-    NestedVm(Prerequisites pre, Path work) {
+    public NestedVm(Prerequisites pre, Path work) {
         this.pre = pre;
         this.work = work;
     }
@@ -179,7 +199,7 @@ final class NestedVm {
      * (a shell script on this machine's file system) inside; returns the console when the script ends,
      * the VM dies, or {@code timeoutSeconds} pass.
      */
-    Run boot(List<String> devices, Path script, int timeoutSeconds) throws IOException, InterruptedException {
+    public Run boot(List<String> devices, Path script, int timeoutSeconds) throws IOException, InterruptedException {
         Path initrd = initramfs();
         List<String> cmd = new ArrayList<>(List.of(pre.qemu().toString(), "-accel", "tcg",
                 "-M", "q35,kernel-irqchip=split", "-device", "intel-iommu,intremap=on", "-smp", "2", "-m", "2048",

@@ -100,5 +100,18 @@ public final class LibC {
 
     public static native int getrlimit(int resource, long rlim);
 
+    public static native int getpid();
+
+    /** The calling thread's kernel thread ID (glibc 2.30+). */
+    public static native int gettid();
+
+    /** Sends {@code sig} to one thread of a process (glibc 2.30+). */
+    public static native int tgkill(int tgid, int tid, int sig);
+
+    public static native int sigaction(int signum, long act, long oldact);
+
+    /** The first real-time signal applications may use (glibc keeps the first few for itself). */
+    public static native int __libc_current_sigrtmin();
+
     public static native long sysconf(int name);
 }

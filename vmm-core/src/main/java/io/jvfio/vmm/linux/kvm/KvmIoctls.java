@@ -39,6 +39,7 @@ public final class KvmIoctls {
 
     // vCPU
     public static final IoctlRequest KVM_RUN = IoctlRequest.io("KVM_RUN", KVMIO, 0x80);
+    public static final IoctlRequest KVM_GET_TSC_KHZ = IoctlRequest.io("KVM_GET_TSC_KHZ", KVMIO, 0xa3);
     public static final IoctlRequest KVM_GET_REGS = IoctlRequest.ior("KVM_GET_REGS", KVMIO, 0x81, KvmRegs.SIZEOF);
     public static final IoctlRequest KVM_SET_REGS = IoctlRequest.iow("KVM_SET_REGS", KVMIO, 0x82, KvmRegs.SIZEOF);
     public static final IoctlRequest KVM_GET_SREGS = IoctlRequest.ior("KVM_GET_SREGS", KVMIO, 0x83, KvmSregs.SIZEOF);

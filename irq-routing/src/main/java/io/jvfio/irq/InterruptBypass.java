@@ -1,0 +1,25 @@
+package io.jvfio.irq;
+
+import io.jvfio.vmm.linux.EventFd;
+
+/**
+ * A way for a device's interrupts to reach the guest without passing through user space: KVM's
+ * irqfd, which binds the eventfd to a GSI routed to the MSI message, so the kernel injects the
+ * interrupt when the device signals. A route uses it while it is unmasked and programmed; masking
+ * unbinds it and the route reads the eventfd again, holding interrupts as pending (as QEMU does), so
+ * the pending bit a PBA shows stays true.
+ */
+public interface InterruptBypass {
+
+    /** One eventfd bound in the kernel. */
+    interface Binding {
+        /** The guest reprogrammed the message. */
+        void update(MsiMessage message);
+
+        /** Unbinds: from now on the eventfd's signals stay in its counter for user space to read. */
+        void unbind();
+    }
+
+    /** Binds {@code trigger} to {@code message}; throws if it cannot (the route then stays in user space). */
+    Binding bind(EventFd trigger, MsiMessage message);
+}

@@ -1,0 +1,671 @@
+# jvfio's built-in guest driver: a small 64-bit program the launcher loads into guest RAM and runs on
+# a vCPU. It does what a real driver does with an edu-compatible PCI device: finds it through
+# configuration mechanism #1 (ports 0xcf8/0xcfc), sizes and places its BARs, turns on memory decode
+# and bus mastering, and runs edu's steps: id, liveness, factorial, a DMA round trip RAM -> device ->
+# RAM with a compare, an interrupt (MSI-X, else MSI) taken by its IDT handler, an interrupt storm,
+# and timed loops of trapped and of directly mapped BAR accesses. Each step's result goes into a
+# record in the mailbox, announced on the report port. GNU as, Intel syntax; linked at 0x10000.
+#
+# The VMM has set up long mode (identity-mapped 0-4 GiB, CS 0x08, DS/SS 0x10), the stack, and the
+# mailbox's inputs. Guest kernel-mode code is emulated instruction by instruction on the machines this
+# runs on (~1 us each): the loops are short, and no instruction here is one the emulator refuses.
+
+        .intel_syntax noprefix
+        .code64
+
+        .equ MAILBOX,       0x9000      # shared with the VMM: inputs, records, samples' counts
+        .equ IDT,           0x2000      # built here
+        .equ DMA_SRC,       0x100000
+        .equ DMA_DST,       0x101000
+        .equ DMA_BYTES,     256
+        .equ SAMPLES_TRAPPED, 0x200000
+        .equ SAMPLES_DIRECT,  0x280000
+        .equ SAMPLES_IRQ,     0x300000
+
+        .equ PORT_REPORT,   0x500       # out (a byte, as all four): a step's record is ready (al = step)
+        .equ PORT_QUERY,    0x501       # out: the VMM fills in trapped_addr and direct_addr
+        .equ PORT_DONE,     0x502       # out: the driver is finished
+        .equ PORT_FAULT,    0x503       # out: a CPU exception (al = vector)
+        .equ CONFIG_ADDRESS, 0xcf8
+        .equ CONFIG_DATA,    0xcfc
+
+        # mailbox offsets
+        .equ MB_WINDOW,     0x00        # in: where memory BARs go
+        .equ MB_LOOPS,      0x08        # in: timed-loop iterations
+        .equ MB_IRQ_LOOPS,  0x10        # in: interrupts in the storm
+        .equ MB_TARGET,     0x18        # in: devfn to drive, or 0xffff for the first edu
+        .equ MB_TRAPPED,    0x20        # in at PORT_QUERY: an address in a trapped BAR, or 0
+        .equ MB_DIRECT,     0x28        # in at PORT_QUERY: an address in a directly mapped BAR, or 0
+        .equ MB_IRQ_COUNT,  0x30        # the handler counts here
+        .equ MB_IRQ_TSC,    0x38        # and stamps the TSC here
+        .equ MB_DEVFN,      0x40
+        .equ MB_IDS,        0x48
+        .equ MB_IS_EDU,     0x50
+        .equ MB_BAR_ADDR,   0x60        # [6] u64
+        .equ MB_BAR_SIZE,   0x90        # [6] u64
+        .equ MB_RECORDS,    0x100       # [16] x 32 bytes: status, a, b, c
+
+        .equ PASS, 1
+        .equ FAIL, 2
+        .equ SKIP, 3
+
+        # steps, in order
+        .equ S_FIND, 1
+        .equ S_BARS, 2
+        .equ S_ENABLE, 3
+        .equ S_ID, 4
+        .equ S_LIVENESS, 5
+        .equ S_FACTORIAL, 6
+        .equ S_DMA, 7
+        .equ S_IRQ, 8
+        .equ S_STORM, 9
+        .equ S_TRAPPED, 10
+        .equ S_DIRECT, 11
+
+        # edu's registers (QEMU docs/specs/edu.rst)
+        .equ EDU_ID, 0x00
+        .equ EDU_LIVENESS, 0x04
+        .equ EDU_FACTORIAL, 0x08
+        .equ EDU_STATUS, 0x20
+        .equ EDU_IRQ_RAISE, 0x60
+        .equ EDU_IRQ_ACK, 0x64
+        .equ EDU_DMA_SRC, 0x80
+        .equ EDU_DMA_DST, 0x88
+        .equ EDU_DMA_COUNT, 0x90
+        .equ EDU_DMA_CMD, 0x98
+        .equ EDU_BUFFER, 0x40000
+
+        .equ VECTOR, 0x41               # the device's interrupt vector
+        .equ LAPIC, 0xfee00000
+        .equ WAIT, 200000               # polling bound for anything the device does
+
+        .text
+        .globl start
+start:
+        mov     r15, MAILBOX            # r15 = mailbox, for the whole program
+        call    build_idt
+        mov     eax, LAPIC + 0xf0       # spurious-interrupt vector register: APIC on, spurious 0xff
+        mov     dword ptr [rax], 0x1ff
+
+# ---- step 1: enumerate bus 0 and find the device ---------------------------------------------
+        xor     r12d, r12d              # r12 = devfn being looked at
+        xor     r13d, r13d              # r13 = functions present
+        mov     r14, -1                 # r14 = the first edu-compatible function, or -1
+find_loop:
+        mov     edi, r12d
+        xor     esi, esi
+        call    cfg_read32
+        cmp     eax, 0xffffffff
+        je      find_next               # nobody there: a master abort reads all-ones
+        inc     r13d
+        cmp     eax, 0x11e81234
+        jne     find_next
+        test    r14, r14
+        jns     find_next
+        mov     r14, r12
+find_next:
+        inc     r12d
+        cmp     r12d, 256
+        jb      find_loop
+        mov     r12, [r15 + MB_TARGET]  # the VMM names the device to drive, or 0xffff: the first edu
+        cmp     r12, 0xffff
+        jne     1f
+        mov     r12, r14
+        test    r12, r12
+        js      find_failed
+1:      mov     edi, r12d
+        xor     esi, esi
+        call    cfg_read32
+        cmp     eax, 0xffffffff
+        jne     found
+find_failed:
+        mov     edi, S_FIND
+        mov     esi, FAIL
+        mov     rdx, r12
+        mov     ecx, 0xffffffff
+        mov     r8, r13
+        call    report
+        jmp     done
+found:
+        mov     [r15 + MB_DEVFN], r12
+        mov     [r15 + MB_IDS], rax
+        xor     ecx, ecx
+        cmp     eax, 0x11e81234
+        sete    cl
+        mov     [r15 + MB_IS_EDU], rcx
+        mov     edi, S_FIND
+        mov     esi, PASS
+        mov     rdx, r12
+        mov     ecx, eax
+        mov     r8, r13
+        call    report
+
+# ---- step 2: size and place the BARs ------------------------------------------------------------
+        mov     r13, [r15 + MB_WINDOW]  # r13 = next free address in the MMIO window
+        xor     r14d, r14d              # r14 = BAR index
+        xor     ebp, ebp                # rbp = memory BARs placed
+bar_loop:
+        lea     esi, [r14d * 4 + 0x10]
+        mov     edi, r12d
+        mov     r8d, 0xffffffff
+        call    cfg_write32
+        lea     esi, [r14d * 4 + 0x10]
+        mov     edi, r12d
+        call    cfg_read32
+        test    eax, eax
+        jz      bar_next                # not implemented
+        test    eax, 1
+        jnz     bar_next                # I/O BARs: this driver uses memory only
+        mov     ebx, eax                # rbx = low dword of the size mask, type bits included
+        and     ebx, 0xfffffff0
+        mov     ecx, eax
+        and     ecx, 6
+        cmp     ecx, 4
+        jne     bar_32
+        lea     esi, [r14d * 4 + 0x14]  # 64-bit: size the upper half too
+        mov     edi, r12d
+        mov     r8d, 0xffffffff
+        call    cfg_write32
+        lea     esi, [r14d * 4 + 0x14]
+        mov     edi, r12d
+        call    cfg_read32
+        shl     rax, 32
+        or      rbx, rax
+        mov     r9d, 1                  # r9 = 64-bit
+        jmp     bar_size
+bar_32:
+        mov     rax, 0xffffffff00000000
+        or      rbx, rax
+        xor     r9d, r9d
+bar_size:
+        neg     rbx                     # size = two's complement of the mask
+        mov     [r15 + MB_BAR_SIZE + r14 * 8], rbx
+        lea     rax, [r13 + rbx - 1]    # align the window to the size
+        mov     rcx, rbx
+        neg     rcx
+        and     rax, rcx
+        mov     [r15 + MB_BAR_ADDR + r14 * 8], rax
+        lea     r13, [rax + rbx]
+        mov     r8, rax
+        lea     esi, [r14d * 4 + 0x10]
+        mov     edi, r12d
+        call    cfg_write32             # low dword of the address
+        inc     ebp
+        test    r9d, r9d
+        jz      bar_next
+        mov     r8, [r15 + MB_BAR_ADDR + r14 * 8]
+        shr     r8, 32
+        lea     esi, [r14d * 4 + 0x14]
+        mov     edi, r12d
+        call    cfg_write32             # high dword
+        inc     r14d                    # the upper half is not a BAR of its own
+bar_next:
+        inc     r14d
+        cmp     r14d, 6
+        jb      bar_loop
+        mov     edi, S_BARS
+        mov     esi, PASS
+        test    ebp, ebp
+        jnz     1f
+        mov     esi, FAIL
+1:      mov     edx, ebp
+        mov     rcx, [r15 + MB_BAR_SIZE]
+        mov     r8, r13
+        call    report
+
+# ---- step 3: memory decode and bus mastering ----------------------------------------------------
+        mov     edi, r12d
+        mov     esi, 4
+        call    cfg_read16
+        or      eax, 6
+        mov     r8d, eax
+        mov     edi, r12d
+        mov     esi, 4
+        call    cfg_write16
+        mov     edi, r12d
+        mov     esi, 4
+        call    cfg_read16
+        mov     ebx, eax
+        mov     dx, PORT_QUERY          # the VMM says which BAR addresses trap and which are mapped
+        out     dx, al
+        mov     edi, S_ENABLE
+        mov     esi, PASS
+        mov     eax, ebx
+        and     eax, 6
+        cmp     eax, 6
+        je      1f
+        mov     esi, FAIL
+1:      mov     edx, ebx
+        mov     rcx, [r15 + MB_TRAPPED]
+        mov     r8, [r15 + MB_DIRECT]
+        call    report
+
+        mov     rbx, [r15 + MB_BAR_ADDR] # rbx = BAR0, where edu's registers are
+        cmp     qword ptr [r15 + MB_IS_EDU], 0
+        jne     step_id
+        mov     r14d, S_ID              # not edu: its register steps are skipped
+skip_loop:
+        mov     edi, r14d
+        mov     esi, SKIP
+        mov     rdx, [r15 + MB_IDS]
+        xor     ecx, ecx
+        xor     r8d, r8d
+        call    report
+        inc     r14d
+        cmp     r14d, S_STORM
+        jbe     skip_loop
+        jmp     step_trapped
+
+# ---- step 4: identification ---------------------------------------------------------------------
+step_id:
+        mov     eax, [rbx + EDU_ID]
+        mov     edi, S_ID
+        mov     r9d, 0x010000ed
+        call    check
+
+# ---- step 5: liveness: the register reads back inverted -----------------------------------------
+        mov     dword ptr [rbx + EDU_LIVENESS], 0x5a5aa5a5
+        mov     eax, [rbx + EDU_LIVENESS]
+        mov     edi, S_LIVENESS
+        mov     r9d, 0xa5a55a5a
+        call    check
+
+# ---- step 6: factorial of 10, computed by the device ---------------------------------------------
+        mov     dword ptr [rbx + EDU_FACTORIAL], 10
+        mov     ecx, WAIT
+1:      test    dword ptr [rbx + EDU_STATUS], 1
+        jz      2f
+        dec     ecx
+        jnz     1b
+2:      mov     eax, [rbx + EDU_FACTORIAL]
+        mov     edi, S_FACTORIAL
+        mov     r9d, 3628800
+        call    check
+
+# ---- step 7: DMA RAM -> device -> RAM, then compare ----------------------------------------------
+        mov     rdi, DMA_SRC
+        xor     ecx, ecx
+1:      lea     eax, [rcx + rcx * 2]    # byte i = (i * 7 + 3) & 0xff
+        lea     eax, [rax + rcx * 4 + 3]
+        mov     [rdi + rcx], al
+        mov     byte ptr [rdi + rcx + DMA_DST - DMA_SRC], 0xee
+        inc     ecx
+        cmp     ecx, DMA_BYTES
+        jb      1b
+        mov     qword ptr [rbx + EDU_DMA_SRC], DMA_SRC
+        mov     qword ptr [rbx + EDU_DMA_DST], EDU_BUFFER
+        mov     qword ptr [rbx + EDU_DMA_COUNT], DMA_BYTES
+        mov     qword ptr [rbx + EDU_DMA_CMD], 1
+        call    wait_dma
+        mov     qword ptr [rbx + EDU_DMA_SRC], EDU_BUFFER
+        mov     qword ptr [rbx + EDU_DMA_DST], DMA_DST
+        mov     qword ptr [rbx + EDU_DMA_COUNT], DMA_BYTES
+        mov     qword ptr [rbx + EDU_DMA_CMD], 3
+        call    wait_dma
+        mov     rdi, DMA_SRC
+        xor     ecx, ecx
+1:      mov     al, [rdi + rcx]
+        cmp     al, [rdi + rcx + DMA_DST - DMA_SRC]
+        jne     2f
+        inc     ecx
+        cmp     ecx, DMA_BYTES
+        jb      1b
+        mov     esi, PASS
+        jmp     3f
+2:      mov     esi, FAIL
+3:      mov     edi, S_DMA
+        mov     edx, ecx                # bytes equal before the first difference
+        mov     ecx, DMA_BYTES
+        xor     r8d, r8d
+        call    report
+
+# ---- step 8: one interrupt, MSI-X if the device has it, else MSI --------------------------------
+        mov     edi, r12d
+        mov     esi, 0x11
+        call    find_cap
+        test    eax, eax
+        jz      irq_msi
+        mov     r13d, eax               # r13 = MSI-X capability
+        lea     esi, [r13d + 4]
+        mov     edi, r12d
+        call    cfg_read32              # table: BIR and offset
+        mov     ecx, eax
+        and     ecx, 7
+        and     eax, 0xfffffff8
+        mov     rdi, [r15 + MB_BAR_ADDR + rcx * 8]
+        add     rdi, rax                # rdi = vector 0's entry
+        mov     dword ptr [rdi], LAPIC  # message address: APIC 0
+        mov     dword ptr [rdi + 4], 0
+        mov     dword ptr [rdi + 8], VECTOR
+        mov     dword ptr [rdi + 12], 0 # unmasked
+        lea     esi, [r13d + 2]
+        mov     edi, r12d
+        call    cfg_read16
+        or      eax, 0x8000             # MSI-X enable
+        mov     r8d, eax
+        lea     esi, [r13d + 2]
+        mov     edi, r12d
+        call    cfg_write16
+        mov     r14d, 1                 # r14 = 1: MSI-X
+        jmp     irq_go
+irq_msi:
+        mov     edi, r12d
+        mov     esi, 0x05
+        call    find_cap
+        test    eax, eax
+        jz      irq_none
+        mov     r13d, eax
+        lea     esi, [r13d + 4]
+        mov     edi, r12d
+        mov     r8d, LAPIC
+        call    cfg_write32
+        lea     esi, [r13d + 2]
+        mov     edi, r12d
+        call    cfg_read16
+        mov     r14d, eax               # flags: 64-bit decides where data is
+        lea     esi, [r13d + 8]
+        test    r14d, 0x80
+        jz      1f
+        mov     edi, r12d
+        xor     r8d, r8d
+        call    cfg_write32             # upper address
+        lea     esi, [r13d + 12]
+1:      mov     edi, r12d
+        mov     r8d, VECTOR
+        call    cfg_write16             # data
+        mov     eax, r14d
+        or      eax, 1                  # MSI enable
+        mov     r8d, eax
+        lea     esi, [r13d + 2]
+        mov     edi, r12d
+        call    cfg_write16
+        mov     r14d, 2                 # r14 = 2: MSI
+irq_go:
+        mov     qword ptr [r15 + MB_IRQ_COUNT], 0
+        sti
+        mov     dword ptr [rbx + EDU_IRQ_RAISE], 1
+        call    wait_irq
+        mov     dword ptr [rbx + EDU_IRQ_ACK], 1
+        mov     edi, S_IRQ
+        mov     esi, PASS
+        cmp     qword ptr [r15 + MB_IRQ_COUNT], 1
+        je      1f
+        mov     esi, FAIL
+1:      mov     rdx, [r15 + MB_IRQ_COUNT]
+        mov     ecx, r14d
+        mov     r8d, VECTOR
+        call    report
+        jmp     step_storm
+irq_none:
+        mov     edi, S_IRQ
+        mov     esi, FAIL
+        xor     edx, edx
+        xor     ecx, ecx
+        xor     r8d, r8d
+        call    report
+
+# ---- step 9: an interrupt storm, one at a time, each timed from raise to handler ----------------
+step_storm:
+        mov     r13, [r15 + MB_IRQ_LOOPS]
+        mov     rdi, SAMPLES_IRQ
+        xor     r14d, r14d              # r14 = interrupts raised
+1:      cmp     r14, r13
+        jae     2f
+        mov     rbp, [r15 + MB_IRQ_COUNT]
+        rdtsc
+        shl     rdx, 32
+        or      rax, rdx
+        mov     rsi, rax                # rsi = TSC at the raise
+        mov     dword ptr [rbx + EDU_IRQ_RAISE], 1
+        inc     rbp
+        mov     ecx, WAIT
+3:      cmp     [r15 + MB_IRQ_COUNT], rbp
+        je      4f
+        dec     ecx
+        jnz     3b
+        jmp     2f                      # lost: stop the storm, the counts will say so
+4:      mov     rax, [r15 + MB_IRQ_TSC]
+        sub     rax, rsi
+        mov     [rdi + r14 * 8], rax
+        mov     dword ptr [rbx + EDU_IRQ_ACK], 1
+        inc     r14
+        jmp     1b
+2:      mov     rcx, [r15 + MB_IRQ_COUNT]
+        dec     rcx                     # less the one of step 8
+        mov     edi, S_STORM
+        mov     esi, PASS
+        cmp     rcx, r13
+        je      1f
+        mov     esi, FAIL
+1:      mov     rdx, r13                # raised
+        mov     r8, r14                 # timed
+        call    report
+
+# ---- steps 10 and 11: timed loops of trapped and of directly mapped BAR reads -------------------
+step_trapped:
+        mov     rsi, [r15 + MB_TRAPPED]
+        mov     rdi, SAMPLES_TRAPPED
+        mov     r13d, S_TRAPPED
+        call    timed_loop
+        mov     rsi, [r15 + MB_DIRECT]
+        mov     rdi, SAMPLES_DIRECT
+        mov     r13d, S_DIRECT
+        call    timed_loop
+
+done:
+        mov     dx, PORT_DONE
+        out     dx, al
+        cli
+1:      hlt
+        jmp     1b
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+# timed_loop: rsi = address (0: skip), rdi = samples, r13d = step; MB_LOOPS reads, each timed
+timed_loop:
+        test    rsi, rsi
+        jnz     1f
+        mov     edi, r13d
+        mov     esi, SKIP
+        xor     edx, edx
+        xor     ecx, ecx
+        xor     r8d, r8d
+        jmp     report
+1:      mov     r9, [r15 + MB_LOOPS]
+        xor     r10d, r10d
+        mov     r11, rdx
+2:      cmp     r10, r9
+        jae     3f
+        rdtsc
+        shl     rdx, 32
+        or      rax, rdx
+        mov     r11, rax
+        mov     ecx, [rsi]              # the access
+        rdtsc
+        shl     rdx, 32
+        or      rax, rdx
+        sub     rax, r11
+        mov     [rdi + r10 * 8], rax
+        inc     r10
+        jmp     2b
+3:      mov     edx, ecx                # the last value read
+        mov     rcx, rsi
+        mov     edi, r13d
+        mov     r8, r9
+        mov     esi, PASS
+        jmp     report
+
+# wait_dma: until edu's DMA command register's run bit clears (rbx = BAR0)
+wait_dma:
+        mov     ecx, WAIT
+1:      test    qword ptr [rbx + EDU_DMA_CMD], 1
+        jz      2f
+        dec     ecx
+        jnz     1b
+2:      ret
+
+# wait_irq: until the handler has counted one interrupt (bounded)
+wait_irq:
+        mov     ecx, WAIT
+1:      cmp     qword ptr [r15 + MB_IRQ_COUNT], 0
+        jne     2f
+        dec     ecx
+        jnz     1b
+2:      ret
+
+# find_cap: edi = devfn, esi = capability ID -> eax = its offset, or 0
+find_cap:
+        push    rbx
+        push    r12
+        mov     r12d, edi
+        mov     ebx, esi
+        mov     esi, 0x34
+        call    cfg_read16
+        and     eax, 0xfc
+1:      test    eax, eax
+        jz      3f
+        mov     esi, eax
+        push    rsi
+        mov     edi, r12d
+        call    cfg_read16              # ID in the low byte, next in the high byte
+        pop     rsi
+        movzx   ecx, al
+        cmp     ecx, ebx
+        je      2f
+        shr     eax, 8
+        and     eax, 0xfc
+        jmp     1b
+2:      mov     eax, esi
+3:      pop     r12
+        pop     rbx
+        ret
+
+# check: edi = step, eax = the value read, r9d = the value expected; reports PASS or FAIL with a = eax
+check:
+        mov     esi, PASS
+        cmp     eax, r9d
+        je      1f
+        mov     esi, FAIL
+1:      mov     edx, eax
+        xor     ecx, ecx
+        xor     r8d, r8d
+        jmp     report
+
+# report: edi = step, esi = status, rdx = a, rcx = b, r8 = c
+report:
+        mov     eax, edi
+        shl     eax, 5
+        add     rax, r15
+        mov     [rax + MB_RECORDS], rsi
+        mov     [rax + MB_RECORDS + 8], rdx
+        mov     [rax + MB_RECORDS + 16], rcx
+        mov     [rax + MB_RECORDS + 24], r8
+        mov     eax, edi
+        mov     dx, PORT_REPORT
+        out     dx, al
+        ret
+
+# configuration mechanism #1: edi = devfn, esi = register
+cfg_select:
+        mov     eax, edi
+        shl     eax, 8
+        or      eax, 0x80000000
+        mov     edx, esi
+        and     edx, 0xfc
+        or      eax, edx
+        mov     dx, CONFIG_ADDRESS
+        out     dx, eax
+        mov     edx, esi
+        and     edx, 3
+        add     edx, CONFIG_DATA
+        ret
+
+cfg_read32:                             # -> eax
+        call    cfg_select
+        in      eax, dx
+        ret
+
+cfg_read16:                             # -> eax (zero-extended)
+        call    cfg_select
+        in      ax, dx
+        movzx   eax, ax
+        ret
+
+cfg_write32:                            # r8d = value
+        call    cfg_select
+        mov     eax, r8d
+        out     dx, eax
+        ret
+
+cfg_write16:                            # r8w = value
+        call    cfg_select
+        mov     eax, r8d
+        out     dx, ax
+        ret
+
+# ---- interrupts ---------------------------------------------------------------------------------
+
+# build_idt: vectors 0-31 to fault stubs (which report the vector), the rest to irq_handler
+build_idt:
+        mov     edi, IDT
+        xor     ecx, ecx
+1:      cmp     ecx, 32
+        jae     2f
+        mov     eax, ecx
+        shl     eax, 4
+        add     eax, OFFSET fault_stubs
+        jmp     3f
+2:      mov     eax, OFFSET irq_handler
+3:      mov     edx, eax                # offset 15:0, selector 0x08, present 64-bit interrupt gate
+        and     edx, 0xffff
+        mov     r8, 0x00008e0000080000
+        or      rdx, r8
+        mov     r8d, eax
+        shr     r8d, 16
+        shl     r8, 48
+        or      rdx, r8                 # offset 31:16
+        mov     [rdi], rdx
+        mov     qword ptr [rdi + 8], 0  # offset 63:32 (the code is below 4 GiB)
+        add     rdi, 16
+        inc     ecx
+        cmp     ecx, 256
+        jb      1b
+        lidt    [idtr]
+        ret
+
+irq_handler:
+        push    rax
+        push    rdx
+        rdtsc
+        shl     rdx, 32
+        or      rax, rdx
+        mov     [r15 + MB_IRQ_TSC], rax
+        inc     qword ptr [r15 + MB_IRQ_COUNT]
+        mov     eax, LAPIC + 0xb0       # end of interrupt
+        mov     dword ptr [rax], 0
+        pop     rdx
+        pop     rax
+        iretq
+
+        .balign 16
+fault_stubs:
+        .set    vector, 0
+        .rept   32
+        .balign 16
+        push    vector
+        jmp     fault
+        .set    vector, vector + 1
+        .endr
+
+fault:
+        pop     rax                     # the vector
+        mov     dx, PORT_FAULT
+        out     dx, al
+        cli
+1:      hlt
+        jmp     1b
+
+        .balign 8
+idtr:
+        .word   256 * 16 - 1
+        .quad   IDT

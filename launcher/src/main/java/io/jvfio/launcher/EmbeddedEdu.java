@@ -1,0 +1,47 @@
+package io.jvfio.launcher;
+
+import io.jvfio.vfio.user.VfioUserServer;
+import io.jvfio.vfio.user.edu.EduDevice;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+
+/**
+ * The main job's device: the edu device written in Java, served over vfio-user on a private socket
+ * (in a directory only this user can enter), in this process, for the VM to attach with
+ * {@code -device vfio-user-pci} like any other vfio-user device.
+ */
+final class EmbeddedEdu implements AutoCloseable {
+
+    private final Path dir;
+    private final EduDevice edu = new EduDevice();
+    private final VfioUserServer server;
+
+    EmbeddedEdu() {
+        try {
+            dir = Files.createTempDirectory("jvfio-", PosixFilePermissions.asFileAttribute(
+                    PosixFilePermissions.fromString("rwx------")));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create a private directory for the edu device's socket", e);
+        }
+        server = VfioUserServer.start(dir.resolve("edu.sock"), edu);
+    }
+
+    Path socket() {
+        return server.path();
+    }
+
+    @Override
+    public void close() {
+        server.close();
+        edu.close();
+        try {
+            Files.deleteIfExists(dir);
+        } catch (IOException e) {
+            // a leftover empty directory in the temp dir
+        }
+    }
+}

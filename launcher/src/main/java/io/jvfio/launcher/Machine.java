@@ -1,0 +1,121 @@
+package io.jvfio.launcher;
+
+import io.jvfio.irq.InterruptRouter;
+import io.jvfio.irq.InterruptRouterConfig;
+import io.jvfio.irq.VirtualInterruptController;
+import io.jvfio.irq.kvm.KvmIrqfdBypass;
+import io.jvfio.irq.kvm.KvmMsiSink;
+import io.jvfio.launcher.driver.DriverReport;
+import io.jvfio.launcher.driver.DriverTarget;
+import io.jvfio.launcher.driver.GuestDriver;
+import io.jvfio.launcher.driver.HostDriver;
+import io.jvfio.memory.GuestMemory;
+import io.jvfio.memory.KvmRamSlots;
+import io.jvfio.memory.MemoryBackend;
+import io.jvfio.memory.X86RamLayout;
+import io.jvfio.vfio.pci.PassthroughDevices;
+import io.jvfio.vfio.sysfs.PciSysfs;
+import io.jvfio.vmm.bus.AddressSpace;
+import io.jvfio.vmm.kvm.Kvm;
+import io.jvfio.vmm.kvm.KvmVcpu;
+import io.jvfio.vmm.kvm.KvmVm;
+import io.jvfio.vmm.pci.PciDevFn;
+import io.jvfio.vmm.pci.PciHostBridge;
+
+/**
+ * One VM, assembled from its configuration: guest RAM, the address space and the PCI host bridge,
+ * the accelerator (a KVM VM with its in-kernel interrupt controller and one vCPU, interrupts by
+ * KVM_SIGNAL_MSI and irqfds; or, without KVM, virtual local APICs), interrupt routing, and the
+ * passed-through devices. Closing takes it apart in the reverse order: devices, routing, RAM (its
+ * memory slots go first), vCPU, VM.
+ */
+final class Machine implements AutoCloseable {
+
+    final MachineConfig config;
+    final GuestMemory memory = new GuestMemory();
+    final AddressSpace space = new AddressSpace();
+    final PciHostBridge bridge = new PciHostBridge(space, PciHostBridge.DEFAULT_ECAM_BASE);
+    private Kvm kvm;
+    private KvmVm vm;
+    private KvmVcpu vcpu;
+    private VirtualInterruptController apics;
+    private InterruptRouter router;
+    private PassthroughDevices devices;
+
+    private Machine(MachineConfig config) {
+        this.config = config;
+    }
+
+    static Machine create(MachineConfig config) {
+        Machine m = new Machine(config);
+        try {
+            m.build();
+            return m;
+        } catch (RuntimeException e) {
+            m.close();
+            throw e;
+        }
+    }
+
+    private void build() {
+        MemoryBackend ram = MemoryBackend.create(config.ram());
+        try {
+            X86RamLayout.install(memory, ram);
+        } catch (RuntimeException e) {
+            ram.close();
+            throw e;
+        }
+        if (config.accelerator() == Accelerator.KVM) {
+            kvm = Kvm.open();
+            vm = KvmVm.create(kvm);
+            vm.createIrqchip();
+            memory.addListener(new KvmRamSlots(vm)); // guest RAM as memory slots
+            space.addListener(vm);                   // and BARs the device model maps
+            vcpu = KvmVcpu.create(vm, 0);
+            vcpu.setSupportedCpuid();
+            router = new InterruptRouter(new KvmMsiSink(vm), InterruptRouterConfig.DEFAULT, new KvmIrqfdBypass(vm));
+        } else {
+            apics = new VirtualInterruptController(1);
+            router = new InterruptRouter(apics);
+        }
+        devices = new PassthroughDevices(space, bridge, router, memory, PciSysfs.system());
+    }
+
+    PassthroughDevices devices() {
+        return devices;
+    }
+
+    boolean onKvm() {
+        return vcpu != null;
+    }
+
+    /** Runs the built-in driver against {@code target} (null: the first edu-compatible function). */
+    DriverReport drive(PciDevFn target) throws InterruptedException {
+        DriverTarget t = new DriverTarget(memory, space, bridge, target);
+        long mmio = space.mmio().unclaimedAccesses();
+        long pio = space.pio().unclaimedAccesses();
+        DriverReport report = onKvm() ? new GuestDriver(t, vcpu).run() : new HostDriver(t, apics).run();
+        report.unclaimed(space.mmio().unclaimedAccesses() - mmio, space.pio().unclaimedAccesses() - pio);
+        return report;
+    }
+
+    @Override
+    public void close() {
+        if (devices != null) {
+            devices.close();
+        }
+        if (router != null) {
+            router.close();
+        }
+        memory.close();
+        if (vcpu != null) {
+            vcpu.close();
+        }
+        if (vm != null) {
+            vm.close();
+        }
+        if (kvm != null) {
+            kvm.close();
+        }
+    }
+}

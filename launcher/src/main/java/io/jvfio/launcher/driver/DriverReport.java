@@ -1,0 +1,140 @@
+package io.jvfio.launcher.driver;
+
+import org.HdrHistogram.Histogram;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * What a driver run found: each step's result, the vCPU's exits per reason (none without KVM), and
+ * the latency distributions of a trapped MMIO read, a directly mapped read and an interrupt.
+ */
+public final class DriverReport {
+
+    /** A latency distribution, in nanoseconds. */
+    public record Latency(String what, Histogram histogram) {
+        public long median() {
+            return histogram.getValueAtPercentile(50);
+        }
+
+        public long p99() {
+            return histogram.getValueAtPercentile(99);
+        }
+
+        /** One line, the label padded to {@code width} so that a table's columns line up. */
+        String render(int width) {
+            return String.format("  %-" + width + "s  median %8s  p99 %8s  (%d samples)", what, micros(median()),
+                    micros(p99()), histogram.getTotalCount());
+        }
+
+        @Override
+        public String toString() {
+            return render(what.length());
+        }
+    }
+
+    private final String how;
+    private final List<StepResult> steps = new ArrayList<>();
+    private final List<Latency> latencies = new ArrayList<>();
+    private Map<String, Long> exits;
+    private String failure;
+    private long unclaimedMmio;
+    private long unclaimedPio;
+
+    public DriverReport(String how) {
+        this.how = how;
+    }
+
+    /** How the driver ran: on KVM, or host-side. */
+    public String how() {
+        return how;
+    }
+
+    void add(StepResult r) {
+        steps.add(r);
+    }
+
+    void addLatency(String what, Histogram h) {
+        if (h.getTotalCount() > 0) {
+            latencies.add(new Latency(what, h));
+        }
+    }
+
+    void exits(Map<String, Long> byReason) {
+        this.exits = byReason;
+    }
+
+    /**
+     * Accesses no device claimed (they read all-ones and their writes were dropped, as on a PCI bus):
+     * a driver that is right about its device makes none.
+     */
+    public void unclaimed(long mmio, long pio) {
+        this.unclaimedMmio = mmio;
+        this.unclaimedPio = pio;
+    }
+
+    /** The run itself failed (the guest faulted, timed out): said in one line. */
+    void failure(String why) {
+        this.failure = why;
+    }
+
+    public List<StepResult> steps() {
+        return List.copyOf(steps);
+    }
+
+    public List<Latency> latencies() {
+        return List.copyOf(latencies);
+    }
+
+    public Map<String, Long> exits() {
+        return exits;
+    }
+
+    public String failure() {
+        return failure;
+    }
+
+    /** True if every step ran and none failed. */
+    public boolean passed() {
+        return failure == null && steps.size() == DriverStep.values().length
+                && steps.stream().noneMatch(s -> s.status() == StepResult.Status.FAIL);
+    }
+
+    /** The step report, exits and latencies, as printed. */
+    public String render() {
+        StringBuilder sb = new StringBuilder("steps:\n");
+        for (StepResult s : steps) {
+            sb.append(s).append('\n');
+        }
+        for (DriverStep missing : DriverStep.values()) {
+            if (steps.stream().noneMatch(s -> s.step() == missing)) {
+                sb.append(StepResult.fail(missing, "did not run")).append('\n');
+            }
+        }
+        if (failure != null) {
+            sb.append("failure: ").append(failure).append('\n');
+        }
+        if (exits != null) {
+            sb.append("exits:");
+            exits.forEach((reason, n) -> sb.append(' ').append(reason).append(' ').append(n));
+            sb.append('\n');
+        }
+        if (unclaimedMmio + unclaimedPio > 0) {
+            sb.append("unclaimed: ").append(unclaimedMmio).append(" MMIO and ").append(unclaimedPio)
+                    .append(" port I/O accesses reached no device (reads gave all-ones, writes were dropped)\n");
+        }
+        if (!latencies.isEmpty()) {
+            sb.append("latency:\n");
+            int width = latencies.stream().mapToInt(l -> l.what().length()).max().orElse(0);
+            for (Latency l : latencies) {
+                sb.append(l.render(width)).append('\n');
+            }
+        }
+        return sb.toString();
+    }
+
+    static String micros(long nanos) {
+        return String.format("%.1f us", nanos / 1000.0);
+    }
+}

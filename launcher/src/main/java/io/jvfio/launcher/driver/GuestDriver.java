@@ -1,0 +1,275 @@
+package io.jvfio.launcher.driver;
+
+import io.jvfio.vmm.bus.Bus;
+import io.jvfio.vmm.bus.BusDevice;
+import io.jvfio.vmm.kvm.KvmVcpu;
+import io.jvfio.vmm.kvm.X86LongMode;
+import io.jvfio.vmm.pci.PciDevFn;
+import org.HdrHistogram.Histogram;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * Runs the built-in guest driver ({@code src/main/guest/driver.s}, assembled at build time) on a KVM
+ * vCPU: loads it into guest RAM with long-mode tables and its mailbox, answers its ports (a step's
+ * record is ready; which BAR addresses trap and which are mapped; done; a CPU exception), and turns
+ * what it measured with RDTSC into latencies. The vCPU's exits are snapshotted at each report, so a
+ * timed loop's MMIO exits are known exactly.
+ */
+public final class GuestDriver {
+
+    public static final long LOAD = 0x10000;
+    public static final long STACK = 0x80000;
+    static final long MAILBOX = 0x9000;
+    static final long SAMPLES_TRAPPED = 0x200000;
+    static final long SAMPLES_DIRECT = 0x280000;
+    static final long SAMPLES_IRQ = 0x300000;
+    static final int PORT_REPORT = 0x500;
+    static final int PORT_QUERY = 0x501;
+    static final int PORT_DONE = 0x502;
+    static final int PORT_FAULT = 0x503;
+    /** How long the guest may take: its kernel-mode code is emulated, about 1 us an instruction here. */
+    static final long TIMEOUT_SECONDS = 300;
+
+    // mailbox offsets (driver.s)
+    static final int MB_WINDOW = 0x00;
+    static final int MB_LOOPS = 0x08;
+    static final int MB_IRQ_LOOPS = 0x10;
+    static final int MB_TARGET = 0x18;
+    static final int MB_TRAPPED = 0x20;
+    static final int MB_DIRECT = 0x28;
+    static final int MB_BAR_ADDR = 0x60;
+    static final int MB_BAR_SIZE = 0x90;
+    static final int MB_RECORDS = 0x100;
+
+    static final String NO_TRAPPED = "no BAR of the device traps: each is mapped straight into the guest "
+            + "(x-no-mmap=on would trap them)";
+    static final String NO_DIRECT = "no BAR area of the device is mapped into the guest: none is mmap-able, or "
+            + "x-no-mmap=on";
+
+    private final DriverTarget t;
+    private final KvmVcpu vcpu;
+    private final DriverReport report = new DriverReport("guest driver on a KVM vCPU");
+    private long mmioAtLastReport;
+    private volatile String fault;
+
+    public GuestDriver(DriverTarget target, KvmVcpu vcpu) {
+        this.t = target;
+        this.vcpu = vcpu;
+    }
+
+    /** The assembled guest program. */
+    static byte[] program() {
+        try (InputStream in = GuestDriver.class.getResourceAsStream("/io/jvfio/launcher/guest/driver.bin")) {
+            if (in == null) {
+                throw new IllegalStateException("the guest driver is missing from the jar (io/jvfio/launcher/guest/"
+                        + "driver.bin, assembled from src/main/guest/driver.s by the build)");
+            }
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private long mb(int offset) {
+        return t.memory().readU64(MAILBOX + offset);
+    }
+
+    /** Loads the program, runs the vCPU until the program is done (or faults, or times out), and reports. */
+    public DriverReport run() throws InterruptedException {
+        byte[] code = program();
+        t.memory().write(LOAD, code, 0, code.length);
+        X86LongMode.writeTables(t.memory()::writeU64);
+        t.memory().writeU64(MAILBOX + MB_WINDOW, DriverTarget.MMIO_WINDOW);
+        t.memory().writeU64(MAILBOX + MB_LOOPS, DriverTarget.LOOPS);
+        t.memory().writeU64(MAILBOX + MB_IRQ_LOOPS, DriverTarget.INTERRUPTS);
+        PciDevFn target = t.device();
+        t.memory().writeU64(MAILBOX + MB_TARGET, target == null ? 0xffff : target.devfn());
+        X86LongMode.enter(vcpu, LOAD, STACK);
+
+        Bus.Registration ports = t.space().pio().add("guest driver ports", PORT_REPORT, 4, new Ports());
+        CompletableFuture<KvmVcpu.Stop> running = new CompletableFuture<>();
+        Thread thread = new Thread(() -> {
+            try {
+                running.complete(vcpu.run(t.space()));
+            } catch (Throwable e) {
+                running.completeExceptionally(e);
+            }
+        }, "vcpu0");
+        thread.start();
+        try {
+            KvmVcpu.Stop stop = running.get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
+            if (fault != null) {
+                report.failure(fault);
+            } else if (stop != KvmVcpu.Stop.REQUESTED) {
+                report.failure("the guest stopped: " + stop + " at rip 0x" + Long.toHexString(vcpu.regs().rip()));
+            }
+        } catch (TimeoutException e) {
+            vcpu.stop();
+            report.failure("the guest driver did not finish within " + TIMEOUT_SECONDS + " s (rip 0x"
+                    + Long.toHexString(vcpu.regs().rip()) + ")");
+        } catch (ExecutionException e) {
+            report.failure("the vCPU failed: " + e.getCause().getMessage());
+        } finally {
+            thread.join(10_000);
+            t.space().pio().remove(ports);
+        }
+        report.exits(vcpu.exits().byReason());
+        latencies();
+        return report;
+    }
+
+    private void latencies() {
+        long khz = vcpu.tscKhz();
+        record("trapped MMIO read (guest)", DriverStep.TRAPPED, SAMPLES_TRAPPED, khz);
+        record("directly mapped read (guest)", DriverStep.DIRECT, SAMPLES_DIRECT, khz);
+        record("interrupt (raise -> handler)", DriverStep.STORM, SAMPLES_IRQ, khz);
+    }
+
+    /** A step's RDTSC samples, in nanoseconds, into a histogram; the count is in its record. */
+    private void record(String what, DriverStep step, long samples, long khz) {
+        long status = mb(MB_RECORDS + step.number() * 32);
+        if (status != 1 || khz <= 0) {
+            return;
+        }
+        long n = step == DriverStep.STORM ? mb(MB_RECORDS + step.number() * 32 + 24) : DriverTarget.LOOPS;
+        Histogram h = new Histogram(10_000_000_000L, 3);
+        for (long i = 0; i < n; i++) {
+            long ticks = t.memory().readU64(samples + 8 * i);
+            h.recordValue(Math.max(0, Math.min(ticks * 1_000_000L / khz, 10_000_000_000L)));
+        }
+        report.addLatency(what, h);
+    }
+
+    /** The driver's ports, answered on the vCPU thread. */
+    private final class Ports implements BusDevice {
+        @Override
+        public long read(long offset, int size) {
+            return 0;
+        }
+
+        @Override
+        public void write(long offset, int size, long value) {
+            switch ((int) offset + PORT_REPORT) {
+                case PORT_REPORT -> stepReported((int) value);
+                case PORT_QUERY -> {
+                    long[] td = t.trappedAndDirect((int) mb(0x40));
+                    t.memory().writeU64(MAILBOX + MB_TRAPPED, td[0]);
+                    t.memory().writeU64(MAILBOX + MB_DIRECT, td[1]);
+                }
+                case PORT_DONE -> vcpu.stop();
+                case PORT_FAULT -> {
+                    fault = "the guest took CPU exception " + value + " (rip 0x" + Long.toHexString(vcpu.regs().rip())
+                            + ")";
+                    vcpu.stop();
+                }
+                default -> {
+                }
+            }
+        }
+    }
+
+    private void stepReported(int number) {
+        DriverStep step = DriverStep.of(number);
+        if (step == null) {
+            return;
+        }
+        int at = MB_RECORDS + number * 32;
+        long status = mb(at);
+        long a = mb(at + 8);
+        long b = mb(at + 16);
+        long c = mb(at + 24);
+        long mmio = vcpu.exits().mmio();
+        long mmioDuringStep = mmio - mmioAtLastReport;
+        mmioAtLastReport = mmio;
+        StepResult.Status s = status == 1 ? StepResult.Status.PASS : status == 3 ? StepResult.Status.SKIP
+                : StepResult.Status.FAIL;
+        String detail = switch (step) {
+            case FIND -> s == StepResult.Status.PASS ? describeFind((int) a, (int) b, (int) c)
+                    : c + " functions on bus 0, none to drive" + (a < 0 ? " (no edu-compatible 1234:11e8)" : "");
+            case BARS -> {
+                StringBuilder sb = new StringBuilder(a + " memory BARs sized and placed: ");
+                boolean first = true;
+                for (int i = 0; i < 6; i++) {
+                    long size = mb(MB_BAR_SIZE + 8 * i);
+                    if (size != 0) {
+                        sb.append(first ? "" : ", ").append(describeBar(i, size, mb(MB_BAR_ADDR + 8 * i)));
+                        first = false;
+                    }
+                }
+                yield sb.toString();
+            }
+            case ENABLE -> describeEnable((int) a, new long[] {b, c});
+            case ID -> s == StepResult.Status.SKIP ? notEdu((int) a) : String.format("read 0x%08x", a);
+            case LIVENESS -> s == StepResult.Status.SKIP ? notEdu((int) a)
+                    : String.format("wrote 0x5a5aa5a5, read 0x%08x", a);
+            case FACTORIAL -> s == StepResult.Status.SKIP ? notEdu((int) a) : "10! = " + a;
+            case DMA -> s == StepResult.Status.SKIP ? notEdu((int) a) : describeDma((int) a, (int) b);
+            case INTERRUPT -> s == StepResult.Status.SKIP ? notEdu((int) a)
+                    : describeInterrupt(b == 1 ? "MSI-X" : b == 2 ? "MSI" : "no MSI or MSI-X", a, "the guest's IDT handler");
+            case STORM -> s == StepResult.Status.SKIP ? notEdu((int) a)
+                    : describeStorm(a, mb(0x30) - 1, "by the guest's handler");
+            case TRAPPED -> {
+                if (s == StepResult.Status.SKIP) {
+                    yield NO_TRAPPED;
+                }
+                boolean exact = mmioDuringStep == c;
+                s = exact ? s : StepResult.Status.FAIL;
+                yield String.format("%d reads of 0x%x: %d MMIO exits%s", c, b, mmioDuringStep, exact
+                        ? ", one per access" : ", expected one per access");
+            }
+            case DIRECT -> {
+                if (s == StepResult.Status.SKIP) {
+                    yield NO_DIRECT;
+                }
+                s = mmioDuringStep == 0 ? s : StepResult.Status.FAIL;
+                yield String.format("%d reads of 0x%x: %d MMIO exits%s", c, b, mmioDuringStep, mmioDuringStep == 0
+                        ? ": the BAR is memory to the guest" : ", expected none");
+            }
+        };
+        report.add(new StepResult(step, s, detail));
+    }
+
+    // ---- the words both drivers use ----
+
+    static String describeFind(int devfn, int ids, int present) {
+        return String.format("00:%02x.%x [%04x:%04x]%s; %d functions on bus 0", devfn >>> 3, devfn & 7, ids & 0xFFFF,
+                ids >>> 16, ids == 0x11e81234 ? ", edu-compatible" : "", present);
+    }
+
+    static String describeBar(int index, long size, long address) {
+        String s = size >= 1 << 20 ? (size >> 20) + "M" : size >= 1 << 10 ? (size >> 10) + "K" : size + "B";
+        return "BAR" + index + " " + s + " at 0x" + Long.toHexString(address);
+    }
+
+    static String describeEnable(int command, long[] trappedAndDirect) {
+        return String.format("command 0x%04x: memory decode and bus mastering on; %s, %s", command,
+                trappedAndDirect[0] == 0 ? "no BAR traps" : "0x" + Long.toHexString(trappedAndDirect[0]) + " traps",
+                trappedAndDirect[1] == 0 ? "none is mapped" : "0x" + Long.toHexString(trappedAndDirect[1])
+                        + " is mapped into the guest");
+    }
+
+    static String notEdu(int ids) {
+        return String.format("the device [%04x:%04x] is not edu-compatible (1234:11e8): edu's registers are not there "
+                + "to drive", ids & 0xFFFF, ids >>> 16);
+    }
+
+    static String describeDma(int equalBytes, int total) {
+        return equalBytes == total ? total + " bytes RAM -> device -> RAM, equal byte for byte"
+                : total + " bytes RAM -> device -> RAM, first difference at byte " + equalBytes;
+    }
+
+    static String describeInterrupt(String kind, long count, String where) {
+        return kind + " vector 0x41 taken by " + where + " (" + count + " interrupt" + (count == 1 ? ")" : "s)");
+    }
+
+    static String describeStorm(long raised, long counted, String where) {
+        return raised + " interrupts raised one at a time, " + counted + " counted " + where;
+    }
+}

@@ -1,0 +1,288 @@
+package io.jvfio.launcher.driver;
+
+import io.jvfio.irq.LocalApic;
+import io.jvfio.irq.VirtualInterruptController;
+import io.jvfio.vmm.pci.PciHostBridge;
+import org.HdrHistogram.Histogram;
+
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BooleanSupplier;
+
+import static io.jvfio.vfio.user.edu.EduRegisters.*;
+
+/**
+ * The built-in driver's steps run from the host, in Java, for a machine without a vCPU ({@code -accel
+ * none}, or no {@code /dev/kvm}): the same configuration cycles through port 0xCF8/0xCFC, the same
+ * MMIO through the address space, the same device model, interrupts arriving at the virtual local
+ * APIC. This is how the nested VM, which has no KVM, drives a real device end to end.
+ */
+public final class HostDriver {
+
+    static final int VECTOR = 0x41;
+    static final long LAPIC_MSI = 0xfee0_0000L;
+    static final long RAM_SRC = 0x100000;
+    static final long RAM_DST = 0x101000;
+    static final int DMA_BYTES = 256;
+    static final long WAIT_NANOS = 10_000_000_000L;
+
+    private final DriverTarget t;
+    private final LocalApic apic;
+    private final AtomicLong interrupts = new AtomicLong();
+    private volatile long lastInterruptNanos;
+    private Histogram stormLatency;
+    private final DriverReport report = new DriverReport("host-side driver in Java (no vCPU)");
+
+    public HostDriver(DriverTarget target, VirtualInterruptController apics) {
+        this.t = target;
+        this.apic = apics.apic(0);
+        apic.addListener((a, vector) -> {
+            if (vector == VECTOR) {
+                lastInterruptNanos = System.nanoTime();
+                interrupts.incrementAndGet();
+            }
+        });
+    }
+
+    // ---- configuration mechanism #1 ----
+
+    private void select(int devfn, int reg) {
+        t.space().out(PciHostBridge.CONFIG_ADDRESS, 4, 0x8000_0000L | devfn << 8 | (reg & 0xFC));
+    }
+
+    private int cfgRead(int devfn, int reg, int size) {
+        select(devfn, reg);
+        return (int) t.space().in(PciHostBridge.CONFIG_DATA + (reg & 3), size);
+    }
+
+    private void cfgWrite(int devfn, int reg, int size, long value) {
+        select(devfn, reg);
+        t.space().out(PciHostBridge.CONFIG_DATA + (reg & 3), size, value);
+    }
+
+    private int findCapability(int devfn, int id) {
+        for (int at = cfgRead(devfn, 0x34, 1) & 0xFC, guard = 0; at != 0 && guard < 48; guard++) {
+            int header = cfgRead(devfn, at, 2);
+            if ((header & 0xFF) == id) {
+                return at;
+            }
+            at = (header >>> 8) & 0xFC;
+        }
+        return 0;
+    }
+
+    private static boolean await(BooleanSupplier condition) {
+        long deadline = System.nanoTime() + WAIT_NANOS;
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
+            Thread.onSpinWait();
+        }
+        return true;
+    }
+
+    /** Runs every step and returns what each found. */
+    public DriverReport run() {
+        // ---- find ----
+        int present = 0;
+        int firstEdu = -1;
+        for (int devfn = 0; devfn < 256; devfn++) {
+            int ids = cfgRead(devfn, 0, 4);
+            if (ids != -1) {
+                present++;
+                if (ids == 0x11e81234 && firstEdu < 0) {
+                    firstEdu = devfn;
+                }
+            }
+        }
+        int devfn = t.device() != null ? t.device().devfn() : firstEdu;
+        int ids = devfn < 0 ? -1 : cfgRead(devfn, 0, 4);
+        if (ids == -1) {
+            report.add(StepResult.fail(DriverStep.FIND, present + " functions on bus 0, none to drive"
+                    + (t.device() != null ? " at " + t.device() : " (no edu-compatible 1234:11e8)")));
+            return report;
+        }
+        boolean edu = ids == 0x11e81234;
+        report.add(StepResult.pass(DriverStep.FIND, GuestDriver.describeFind(devfn, ids, present)));
+
+        // ---- BARs ----
+        long window = DriverTarget.MMIO_WINDOW;
+        long[] barAddress = new long[6];
+        StringBuilder placed = new StringBuilder();
+        int memoryBars = 0;
+        for (int i = 0; i < 6; i++) {
+            int reg = 0x10 + 4 * i;
+            cfgWrite(devfn, reg, 4, 0xFFFF_FFFFL);
+            int v = cfgRead(devfn, reg, 4);
+            if (v == 0 || (v & 1) != 0) {
+                continue;
+            }
+            boolean is64 = (v & 6) == 4;
+            long mask = Integer.toUnsignedLong(v & 0xFFFF_FFF0);
+            if (is64) {
+                cfgWrite(devfn, reg + 4, 4, 0xFFFF_FFFFL);
+                mask |= Integer.toUnsignedLong(cfgRead(devfn, reg + 4, 4)) << 32;
+            } else {
+                mask |= 0xFFFF_FFFF_0000_0000L;
+            }
+            long size = -mask;
+            long address = (window + size - 1) & -size;
+            window = address + size;
+            cfgWrite(devfn, reg, 4, address & 0xFFFF_FFFFL);
+            if (is64) {
+                cfgWrite(devfn, reg + 4, 4, address >>> 32);
+            }
+            barAddress[i] = address;
+            placed.append(memoryBars++ == 0 ? "" : ", ").append(GuestDriver.describeBar(i, size, address));
+            if (is64) {
+                i++;
+            }
+        }
+        report.add(StepResult.check(DriverStep.BARS, memoryBars > 0, memoryBars + " memory BARs sized and placed: "
+                + placed));
+
+        // ---- enable ----
+        cfgWrite(devfn, 4, 2, cfgRead(devfn, 4, 2) | 0x6);
+        int command = cfgRead(devfn, 4, 2);
+        long[] td = t.trappedAndDirect(devfn);
+        report.add(StepResult.check(DriverStep.ENABLE, (command & 6) == 6, GuestDriver.describeEnable(command, td)));
+
+        long bar0 = barAddress[0];
+        if (!edu) {
+            for (DriverStep s : DriverStep.values()) {
+                if (s.needsEdu()) {
+                    report.add(StepResult.skip(s, GuestDriver.notEdu(ids)));
+                }
+            }
+        } else {
+            eduSteps(devfn, bar0, barAddress);
+        }
+        timedLoop(DriverStep.TRAPPED, td[0], "trapped MMIO read (host-side)");
+        timedLoop(DriverStep.DIRECT, td[1], "directly mapped read (host-side)");
+        if (stormLatency != null) {
+            report.addLatency("interrupt (raise -> APIC)", stormLatency);
+        }
+        return report;
+    }
+
+    private void eduSteps(int devfn, long bar0, long[] barAddress) {
+        long id = t.space().read(bar0 + ID, 4);
+        report.add(StepResult.check(DriverStep.ID, id == ID_VALUE, String.format("read 0x%08x", id)));
+
+        t.space().write(bar0 + LIVENESS, 4, 0x5a5aa5a5L);
+        long live = t.space().read(bar0 + LIVENESS, 4);
+        report.add(StepResult.check(DriverStep.LIVENESS, live == 0xa5a55a5aL, String.format("wrote 0x5a5aa5a5, read "
+                + "0x%08x", live)));
+
+        t.space().write(bar0 + FACTORIAL, 4, 10);
+        await(() -> (t.space().read(bar0 + STATUS, 4) & STATUS_COMPUTING) == 0);
+        long fact = t.space().read(bar0 + FACTORIAL, 4);
+        report.add(StepResult.check(DriverStep.FACTORIAL, fact == 3628800, "10! = " + fact));
+
+        byte[] pattern = new byte[DMA_BYTES];
+        for (int i = 0; i < DMA_BYTES; i++) {
+            pattern[i] = (byte) (i * 7 + 3);
+        }
+        t.memory().write(RAM_SRC, pattern, 0, DMA_BYTES);
+        byte[] fill = new byte[DMA_BYTES];
+        java.util.Arrays.fill(fill, (byte) 0xee);
+        t.memory().write(RAM_DST, fill, 0, DMA_BYTES);
+        dma(bar0, RAM_SRC, DMA_BUFFER, DMA_CMD_RUN);
+        dma(bar0, DMA_BUFFER, RAM_DST, DMA_CMD_RUN | DMA_CMD_TO_RAM);
+        byte[] back = new byte[DMA_BYTES];
+        t.memory().read(RAM_DST, back, 0, DMA_BYTES);
+        int equal = java.util.Arrays.mismatch(pattern, back);
+        report.add(StepResult.check(DriverStep.DMA, equal < 0, GuestDriver.describeDma(equal < 0 ? DMA_BYTES : equal,
+                DMA_BYTES)));
+
+        // ---- one interrupt: MSI-X if the device has it, else MSI ----
+        int msix = findCapability(devfn, 0x11);
+        String kind;
+        if (msix != 0) {
+            int table = cfgRead(devfn, msix + 4, 4);
+            long entry = barAddress[table & 7] + (table & ~7);
+            t.space().write(entry, 4, LAPIC_MSI);
+            t.space().write(entry + 4, 4, 0);
+            t.space().write(entry + 8, 4, VECTOR);
+            t.space().write(entry + 12, 4, 0);
+            cfgWrite(devfn, msix + 2, 2, cfgRead(devfn, msix + 2, 2) | 0x8000);
+            kind = "MSI-X";
+        } else {
+            int msi = findCapability(devfn, 0x05);
+            if (msi == 0) {
+                report.add(StepResult.fail(DriverStep.INTERRUPT, "the device has neither MSI-X nor MSI"));
+                report.add(StepResult.skip(DriverStep.STORM, "no interrupt to storm with"));
+                return;
+            }
+            int flags = cfgRead(devfn, msi + 2, 2);
+            cfgWrite(devfn, msi + 4, 4, LAPIC_MSI);
+            int data = msi + 8;
+            if ((flags & 0x80) != 0) {
+                cfgWrite(devfn, msi + 8, 4, 0);
+                data = msi + 12;
+            }
+            cfgWrite(devfn, data, 2, VECTOR);
+            cfgWrite(devfn, msi + 2, 2, flags | 1);
+            kind = "MSI";
+        }
+        interrupts.set(0);
+        t.space().write(bar0 + IRQ_RAISE, 4, 1);
+        boolean came = await(() -> interrupts.get() >= 1);
+        takeInterrupt();
+        t.space().write(bar0 + IRQ_ACK, 4, 1);
+        report.add(StepResult.check(DriverStep.INTERRUPT, came && interrupts.get() == 1,
+                GuestDriver.describeInterrupt(kind, interrupts.get(), "the local APIC")));
+
+        // ---- the storm, one at a time, each timed from the raise to its arrival ----
+        Histogram latency = new Histogram(10_000_000_000L, 3);
+        long counted = 0;
+        for (int i = 0; i < DriverTarget.INTERRUPTS; i++) {
+            long before = interrupts.get();
+            long start = System.nanoTime();
+            t.space().write(bar0 + IRQ_RAISE, 4, 1);
+            if (!await(() -> interrupts.get() > before)) {
+                break;
+            }
+            latency.recordValue(Math.max(0, lastInterruptNanos - start));
+            takeInterrupt();
+            t.space().write(bar0 + IRQ_ACK, 4, 1);
+            counted++;
+        }
+        report.add(StepResult.check(DriverStep.STORM, counted == DriverTarget.INTERRUPTS && interrupts.get() - 1
+                == DriverTarget.INTERRUPTS, GuestDriver.describeStorm(DriverTarget.INTERRUPTS, interrupts.get() - 1,
+                "at the local APIC")));
+        stormLatency = latency;
+    }
+
+    /** What the guest's handler would do: take the vector and end it, so the next one is not merged. */
+    private void takeInterrupt() {
+        while (apic.acknowledge() >= 0) {
+            apic.endOfInterrupt();
+        }
+    }
+
+    private void dma(long bar0, long src, long dst, long command) {
+        t.space().write(bar0 + DMA_SRC, 8, src);
+        t.space().write(bar0 + DMA_DST, 8, dst);
+        t.space().write(bar0 + DMA_COUNT, 8, DMA_BYTES);
+        t.space().write(bar0 + DMA_CMD, 8, command);
+        await(() -> (t.space().read(bar0 + DMA_CMD, 8) & DMA_CMD_RUN) == 0);
+    }
+
+    private void timedLoop(DriverStep step, long address, String what) {
+        if (address == 0) {
+            report.add(StepResult.skip(step, step == DriverStep.TRAPPED ? GuestDriver.NO_TRAPPED : GuestDriver.NO_DIRECT));
+            return;
+        }
+        Histogram h = new Histogram(10_000_000_000L, 3);
+        long value = 0;
+        for (int i = 0; i < DriverTarget.LOOPS; i++) {
+            long start = System.nanoTime();
+            value = t.space().read(address, 4);
+            h.recordValue(System.nanoTime() - start);
+        }
+        report.add(StepResult.pass(step, String.format("%d reads of 0x%x (last 0x%08x); no vCPU, so no exits to count",
+                DriverTarget.LOOPS, address, value)));
+        report.addLatency(what, h);
+    }
+}

@@ -1,0 +1,259 @@
+package io.jvfio.vmm.kvm;
+
+import io.jvfio.vmm.bus.AddressSpace;
+import io.jvfio.vmm.linux.Errno;
+import io.jvfio.vmm.linux.LibC;
+import io.jvfio.vmm.linux.MemoryMapping;
+import io.jvfio.vmm.linux.OwnedFd;
+import io.jvfio.vmm.linux.SyscallException;
+import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.linux.kvm.KvmCpuid2;
+import io.jvfio.vmm.linux.kvm.KvmRegs;
+import io.jvfio.vmm.linux.kvm.KvmRun;
+import io.jvfio.vmm.linux.kvm.KvmSregs;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+import static io.jvfio.vmm.linux.LinuxConstants.MAP_SHARED;
+import static io.jvfio.vmm.linux.LinuxConstants.PROT_READ;
+import static io.jvfio.vmm.linux.LinuxConstants.PROT_WRITE;
+import static io.jvfio.vmm.linux.kvm.KvmConstants.*;
+import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_CREATE_VCPU;
+import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_GET_REGS;
+import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_GET_SREGS;
+import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_GET_SUPPORTED_CPUID;
+import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_GET_TSC_KHZ;
+import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_RUN;
+import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_SET_CPUID2;
+import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_SET_REGS;
+import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_SET_SREGS;
+
+/**
+ * One virtual CPU: its fd, its shared {@code kvm_run} page, its registers, and the run loop, which
+ * enters the guest and dispatches each exit to the address space: port I/O to the port bus, MMIO to
+ * the MMIO bus (directly mapped memory never exits). Exits are counted per reason. The loop
+ * allocates nothing; {@link #stop} gets it out even from a halt inside the kernel.
+ */
+public final class KvmVcpu implements AutoCloseable {
+
+    /** Why the run loop ended. */
+    public enum Stop {
+        /** {@link #stop} was called (or a device asked for it). */
+        REQUESTED,
+        /** The guest triple-faulted (KVM_EXIT_SHUTDOWN). */
+        SHUTDOWN,
+        /** The guest halted with no in-kernel interrupt controller to wake it. */
+        HALTED,
+        /** A system event: the guest asked for reset or power-off. */
+        SYSTEM_EVENT
+    }
+
+    /** A failure KVM reported: entry failed, an internal error, an exception it could not handle. */
+    public static final class VcpuException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        VcpuException(String message) {
+            super(message);
+        }
+    }
+
+    private static final int EXIT_REASONS = 64;
+
+    private final KvmVm vm;
+    private final int id;
+    private final OwnedFd fd;
+    private final MemoryMapping runMapping;
+    private final KvmRun run;
+    private final ByteBuffer runBytes;
+    private final VcpuExits exits = new VcpuExits(EXIT_REASONS);
+    private volatile boolean stopRequested;
+    private volatile int tid = -1;
+
+    private KvmVcpu(KvmVm vm, int id, OwnedFd fd, MemoryMapping runMapping) {
+        this.vm = vm;
+        this.id = id;
+        this.fd = fd;
+        this.runMapping = runMapping;
+        this.run = new KvmRun(runMapping);
+        this.runBytes = runMapping.byteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /** Creates vCPU {@code id} (after the VM's interrupt controller, if it has one). */
+    public static KvmVcpu create(KvmVm vm, int id) {
+        OwnedFd fd = OwnedFd.adopt(Syscalls.ioctl(vm.fd(), KVM_CREATE_VCPU, id), "kvm-vcpu" + id);
+        try {
+            MemoryMapping m = MemoryMapping.map(fd, 0, vm.kvm().vcpuMmapSize(), PROT_READ | PROT_WRITE, MAP_SHARED);
+            return new KvmVcpu(vm, id, fd, m);
+        } catch (RuntimeException e) {
+            fd.close();
+            throw e;
+        }
+    }
+
+    public int id() {
+        return id;
+    }
+
+    /** Gives the guest the CPUID KVM supports (KVM_GET_SUPPORTED_CPUID, then KVM_SET_CPUID2). */
+    public void setSupportedCpuid() {
+        int max = 128;
+        while (true) {
+            KvmCpuid2 cpuid = new KvmCpuid2(max);
+            try {
+                Syscalls.ioctl(vm.kvm().fd(), KVM_GET_SUPPORTED_CPUID, cpuid.nent(max));
+                Syscalls.ioctl(fd, KVM_SET_CPUID2, cpuid);
+                return;
+            } catch (SyscallException e) {
+                if (!e.is(Errno.E2BIG) || max > 4096) {
+                    throw e;
+                }
+                max *= 2;
+            }
+        }
+    }
+
+    public KvmRegs regs() {
+        KvmRegs r = new KvmRegs();
+        Syscalls.ioctl(fd, KVM_GET_REGS, r);
+        return r;
+    }
+
+    public void setRegs(KvmRegs r) {
+        Syscalls.ioctl(fd, KVM_SET_REGS, r);
+    }
+
+    public KvmSregs sregs() {
+        KvmSregs s = new KvmSregs();
+        Syscalls.ioctl(fd, KVM_GET_SREGS, s);
+        return s;
+    }
+
+    public void setSregs(KvmSregs s) {
+        Syscalls.ioctl(fd, KVM_SET_SREGS, s);
+    }
+
+    /** The guest's TSC frequency in kHz, to turn its RDTSC readings into time. */
+    public long tscKhz() {
+        return Syscalls.ioctl(fd, KVM_GET_TSC_KHZ, 0L);
+    }
+
+    public VcpuExits exits() {
+        return exits;
+    }
+
+    /**
+     * Runs the guest on the calling thread until {@link #stop}, a triple fault, a halt without an
+     * in-kernel interrupt controller, or a system event. Port I/O and MMIO exits go to {@code space}.
+     */
+    public Stop run(AddressSpace space) {
+        tid = LibC.gettid();
+        try {
+            while (true) {
+                if (stopRequested) {
+                    return Stop.REQUESTED;
+                }
+                int r = LibC.ioctl(fd.get(), KVM_RUN.number(), 0L);
+                if (r < 0) {
+                    int errno = LibC.errno();
+                    if (errno == Errno.EINTR.number() || errno == Errno.EAGAIN.number()) {
+                        exits.count(KVM_EXIT_INTR);
+                        run.immediateExit(false);
+                        continue;
+                    }
+                    throw new SyscallException("KVM_RUN", "vCPU " + id, errno);
+                }
+                int reason = run.exitReason();
+                exits.count(reason);
+                switch (reason) {
+                    case KVM_EXIT_IO -> portIo(space);
+                    case KVM_EXIT_MMIO -> mmio(space);
+                    case KVM_EXIT_INTR -> {
+                        // a signal: look at stopRequested
+                    }
+                    case KVM_EXIT_HLT -> {
+                        return Stop.HALTED;
+                    }
+                    case KVM_EXIT_SHUTDOWN -> {
+                        return Stop.SHUTDOWN;
+                    }
+                    case KVM_EXIT_SYSTEM_EVENT -> {
+                        return Stop.SYSTEM_EVENT;
+                    }
+                    case KVM_EXIT_FAIL_ENTRY -> throw new VcpuException("vCPU " + id + ": KVM could not enter the guest "
+                            + "(hardware entry failure reason 0x" + Long.toHexString(run.failEntryHardwareEntryFailureReason())
+                            + ")");
+                    case KVM_EXIT_INTERNAL_ERROR -> throw new VcpuException("vCPU " + id + ": KVM internal error, "
+                            + "suberror " + run.internalSuberror() + " at rip 0x" + Long.toHexString(regs().rip())
+                            + " (1: an instruction KVM cannot emulate)");
+                    default -> throw new VcpuException("vCPU " + id + ": unexpected exit reason " + reason + " at rip 0x"
+                            + Long.toHexString(regs().rip()));
+                }
+            }
+        } finally {
+            tid = -1;
+        }
+    }
+
+    private void portIo(AddressSpace space) {
+        int size = run.ioSize();
+        int port = run.ioPort();
+        int at = (int) run.ioDataOffset();
+        boolean out = run.ioDirection() == KVM_EXIT_IO_OUT;
+        for (int i = 0, n = run.ioCount(); i < n; i++, at += size) {
+            if (out) {
+                long v = switch (size) {
+                    case 1 -> runBytes.get(at) & 0xFFL;
+                    case 2 -> runBytes.getShort(at) & 0xFFFFL;
+                    default -> runBytes.getInt(at) & 0xFFFF_FFFFL;
+                };
+                space.out(port, size, v);
+            } else {
+                long v = space.in(port, size);
+                switch (size) {
+                    case 1 -> runBytes.put(at, (byte) v);
+                    case 2 -> runBytes.putShort(at, (short) v);
+                    default -> runBytes.putInt(at, (int) v);
+                }
+            }
+        }
+    }
+
+    private void mmio(AddressSpace space) {
+        long address = run.mmioPhysAddr();
+        int len = run.mmioLen();
+        if (run.mmioIsWrite()) {
+            space.write(address, len, run.mmioData());
+        } else {
+            run.mmioData(space.read(address, len));
+        }
+    }
+
+    /**
+     * Asks the run loop to end, from any thread: the next KVM_RUN returns at once, and a thread
+     * inside KVM_RUN (even halted in the kernel) is kicked out with a signal.
+     */
+    public void stop() {
+        stopRequested = true;
+        run.immediateExit(true);
+        int t = tid;
+        if (t > 0) {
+            VcpuKick.kick(t);
+        }
+    }
+
+    public boolean stopRequested() {
+        return stopRequested;
+    }
+
+    @Override
+    public void close() {
+        runMapping.close();
+        fd.close();
+    }
+
+    @Override
+    public String toString() {
+        return "vCPU " + id + " (" + exits + ")";
+    }
+}

@@ -1,0 +1,208 @@
+package io.jvfio.vmm.kvm;
+
+import io.jvfio.vmm.bus.AddressSpace;
+import io.jvfio.vmm.bus.DirectRegion;
+import io.jvfio.vmm.linux.Errno;
+import io.jvfio.vmm.linux.LibC;
+import io.jvfio.vmm.linux.OwnedFd;
+import io.jvfio.vmm.linux.SyscallException;
+import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.linux.kvm.KvmConstants;
+import io.jvfio.vmm.linux.kvm.KvmIrqRouting;
+import io.jvfio.vmm.linux.kvm.KvmIrqfd;
+import io.jvfio.vmm.linux.kvm.KvmMsi;
+import io.jvfio.vmm.linux.kvm.KvmUserspaceMemoryRegion;
+
+import java.util.BitSet;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.TreeMap;
+
+import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_CREATE_IRQCHIP;
+import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_CREATE_VM;
+import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_IRQFD;
+import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_SET_GSI_ROUTING;
+import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_SET_TSS_ADDR;
+import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_SET_USER_MEMORY_REGION;
+import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_SIGNAL_MSI;
+
+/**
+ * A KVM virtual machine: its memory slots (guest RAM, and BAR areas mapped straight into the
+ * guest's address space, followed as the guest moves them), the in-kernel interrupt controller,
+ * MSI delivery ({@code KVM_SIGNAL_MSI}) and the irqfd bypass (an eventfd bound to a GSI route, so
+ * a device's interrupt reaches the guest without passing through user space).
+ */
+public final class KvmVm implements AddressSpace.Listener, AutoCloseable {
+
+    /** Where the kernel may put the TSS it needs on Intel for real mode: below 4 GiB, out of RAM's way. */
+    public static final long TSS_ADDRESS = 0xfffb_d000L;
+    /** The first GSI free for MSI routes: 0-23 are the IOAPIC's pins. */
+    public static final int FIRST_MSI_GSI = 24;
+
+    private final Kvm kvm;
+    private final OwnedFd fd;
+    private final int maxSlots;
+    private final BitSet slotsInUse = new BitSet();
+    private final Map<DirectRegion, Integer> directSlots = new HashMap<>();
+    private final KvmUserspaceMemoryRegion region = new KvmUserspaceMemoryRegion();
+    /** The MSI routes by GSI: KVM_SET_GSI_ROUTING replaces the whole table, so it is kept here. */
+    private final TreeMap<Integer, long[]> msiRoutes = new TreeMap<>();
+    private final KvmIrqfd irqfd = new KvmIrqfd();
+    private final ThreadLocal<KvmMsi> msi = ThreadLocal.withInitial(KvmMsi::new);
+    private boolean irqchip;
+
+    private KvmVm(Kvm kvm, OwnedFd fd) {
+        this.kvm = kvm;
+        this.fd = fd;
+        this.maxSlots = kvm.checkExtension(KvmConstants.KVM_CAP_NR_MEMSLOTS);
+    }
+
+    /** Creates a VM, with the TSS address set where the architecture needs it. */
+    public static KvmVm create(Kvm kvm) {
+        int vmFd = Syscalls.ioctl(kvm.fd(), KVM_CREATE_VM, 0L);
+        KvmVm vm = new KvmVm(kvm, OwnedFd.adopt(vmFd, "kvm-vm"));
+        try {
+            if (kvm.checkExtension(KvmConstants.KVM_CAP_SET_TSS_ADDR) > 0) {
+                Syscalls.ioctl(vm.fd, KVM_SET_TSS_ADDR, TSS_ADDRESS);
+            }
+            return vm;
+        } catch (RuntimeException e) {
+            vm.close();
+            throw e;
+        }
+    }
+
+    public Kvm kvm() {
+        return kvm;
+    }
+
+    public OwnedFd fd() {
+        return fd;
+    }
+
+    /** The in-kernel PIC, IOAPIC and local APICs (KVM_CREATE_IRQCHIP), before any vCPU is created. */
+    public void createIrqchip() {
+        Syscalls.ioctl(fd, KVM_CREATE_IRQCHIP, 0L);
+        irqchip = true;
+    }
+
+    public boolean hasIrqchip() {
+        return irqchip;
+    }
+
+    // ---- memory slots ----
+
+    /** Installs host memory as guest physical memory; returns the slot. */
+    public synchronized int addMemory(long gpa, long size, long hostAddress, boolean readOnly) {
+        int slot = slotsInUse.nextClearBit(0);
+        if (slot >= maxSlots) {
+            throw new IllegalStateException("KVM offers " + maxSlots + " memory slots, and all are in use");
+        }
+        int flags = readOnly ? KvmConstants.KVM_MEM_READONLY : 0;
+        Syscalls.ioctl(fd, KVM_SET_USER_MEMORY_REGION, region.set(slot, flags, gpa, size, hostAddress));
+        slotsInUse.set(slot);
+        return slot;
+    }
+
+    /** Removes a slot: its guest physical range becomes MMIO exits again. */
+    public synchronized void removeMemory(int slot) {
+        Syscalls.ioctl(fd, KVM_SET_USER_MEMORY_REGION, region.set(slot, 0, 0, 0, 0));
+        slotsInUse.clear(slot);
+    }
+
+    public synchronized int memorySlots() {
+        return slotsInUse.cardinality();
+    }
+
+    /** A BAR area the device model mapped: a memory slot, so guest accesses cause no exit. */
+    @Override
+    public synchronized void regionAdded(DirectRegion r) {
+        directSlots.put(r, addMemory(r.gpa(), r.size(), r.hostAddress(), !r.writable()));
+    }
+
+    /** The BAR moved or stopped decoding: its slot goes before the mapping does. */
+    @Override
+    public synchronized void regionRemoved(DirectRegion r) {
+        Integer slot = directSlots.remove(r);
+        if (slot != null) {
+            removeMemory(slot);
+        }
+    }
+
+    // ---- interrupts ----
+
+    /**
+     * Injects an MSI through the in-kernel local APICs. Returns true if delivered, false if the
+     * guest blocked it (e.g. its APIC is disabled). Allocation-free after the first call on a thread.
+     */
+    public boolean signalMsi(long address, int data) {
+        KvmMsi m = msi.get().set(address, data);
+        int r = LibC.ioctl(fd.get(), KVM_SIGNAL_MSI.number(), m.address());
+        if (r < 0) {
+            throw new SyscallException("KVM_SIGNAL_MSI", String.format("address 0x%x data 0x%x", address, data),
+                    LibC.errno());
+        }
+        return r > 0;
+    }
+
+    /** Routes GSI {@code gsi} to an MSI message (KVM_SET_GSI_ROUTING with the whole table). */
+    public synchronized void setMsiRoute(int gsi, long address, int data) {
+        msiRoutes.put(gsi, new long[] {address, data});
+        commitRoutes();
+    }
+
+    public synchronized void removeMsiRoute(int gsi) {
+        if (msiRoutes.remove(gsi) != null) {
+            commitRoutes();
+        }
+    }
+
+    /** A GSI no MSI route uses yet. */
+    public synchronized int freeMsiGsi() {
+        int gsi = FIRST_MSI_GSI;
+        while (msiRoutes.containsKey(gsi)) {
+            gsi++;
+        }
+        msiRoutes.put(gsi, new long[] {0, 0}); // reserved until set
+        return gsi;
+    }
+
+    private void commitRoutes() {
+        KvmIrqRouting table = new KvmIrqRouting(Math.max(1, msiRoutes.size() + 24)).reset();
+        if (irqchip) {
+            // The default IOAPIC and PIC pins, which setting a table replaces.
+            for (int pin = 0; pin < 24; pin++) {
+                table.addIrqchip(pin, 2, pin); // KVM_IRQCHIP_IOAPIC
+            }
+        }
+        for (Map.Entry<Integer, long[]> e : msiRoutes.entrySet()) {
+            table.addMsi(e.getKey(), e.getValue()[0], (int) e.getValue()[1]);
+        }
+        Syscalls.ioctl(fd, KVM_SET_GSI_ROUTING, table);
+    }
+
+    /** Binds an eventfd to a GSI: the kernel injects the GSI's interrupt when the eventfd is signalled. */
+    public synchronized void assignIrqfd(int eventfd, int gsi) {
+        Syscalls.ioctl(fd, KVM_IRQFD, irqfd.set(eventfd, gsi, 0, 0));
+    }
+
+    public synchronized void deassignIrqfd(int eventfd, int gsi) {
+        try {
+            Syscalls.ioctl(fd, KVM_IRQFD, irqfd.set(eventfd, gsi, KvmConstants.KVM_IRQFD_FLAG_DEASSIGN, 0));
+        } catch (SyscallException e) {
+            if (!e.is(Errno.ENOENT)) {
+                throw e;
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        fd.close();
+    }
+
+    @Override
+    public String toString() {
+        return "KVM VM (" + memorySlots() + " memory slots" + (irqchip ? ", in-kernel irqchip)" : ")");
+    }
+}
