@@ -1,11 +1,17 @@
 package io.jvfio.benchmarks;
 
+import io.jvfio.benchmarks.support.AllocationMeter;
+import io.jvfio.benchmarks.support.BenchNotes;
+import io.jvfio.benchmarks.support.KvmGuest;
+import io.jvfio.irq.InterruptRoute;
 import io.jvfio.irq.InterruptRouter;
 import io.jvfio.irq.InterruptRouterConfig;
 import io.jvfio.irq.MsiMessage;
 import io.jvfio.irq.RouteKind;
 import io.jvfio.irq.VirtualInterruptController;
 import io.jvfio.irq.WaitStrategyOption;
+import io.jvfio.irq.kvm.KvmIrqfdBypass;
+import io.jvfio.irq.kvm.KvmMsiSink;
 import io.jvfio.vmm.linux.Epoll;
 import io.jvfio.vmm.linux.EventFd;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -22,6 +28,10 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -30,17 +40,100 @@ import static io.jvfio.vmm.linux.LinuxConstants.EPOLLIN;
 /**
  * Interrupt latency: a device's eventfd write until the interrupt is delivered, sampled one
  * interrupt at a time. {@code ring} goes through jvfio's path (epoll poller, Disruptor ring,
- * dispatcher, routing table, virtual local APIC) for each wait strategy; {@code rawEventfd} is the
- * floor under it, measured in the same run: eventfd write, a thread woken from epoll_wait, read.
- * The waiting benchmark thread yields rather than spins, so that on a 2-core machine the threads it
- * waits for can run.
+ * dispatcher, routing table) to the virtual local APIC, for each wait strategy; {@code kvmGuest}
+ * ends in a KVM guest's interrupt handler ({@code src/main/guest/irq_wait.s}, halted between
+ * interrupts, counting them in its RAM): through the ring and KVM_SIGNAL_MSI for each wait strategy,
+ * through the irqfd bypass (the kernel delivers; no user-space thread on the path), and, as the floor
+ * of KVM's own injection, KVM_SIGNAL_MSI called by the benchmark thread itself. {@code rawEventfd} is
+ * the floor of any eventfd path, measured in the same run: eventfd write, a thread woken from
+ * epoll_wait, read. The waiting benchmark thread yields rather than spins, so that on a 2-core
+ * machine the threads it waits for can run.
  */
 @BenchmarkMode(Mode.SampleTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
-@Warmup(iterations = 3, time = 1)
-@Measurement(iterations = 5, time = 1)
+@Warmup(iterations = 2, time = 1)
+@Measurement(iterations = 3, time = 1)
 @Fork(1)
 public class InterruptLatencyBenchmark {
+
+    static final int VECTOR = 0x40;
+    static final long COUNTER = 0x9000;
+    static final VarHandle U64 = MethodHandles.byteBufferViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
+
+    /** A KVM guest waiting for interrupts, and the path they take to it. */
+    @State(Scope.Benchmark)
+    public static class KvmGuestIrq {
+        @Param({"ring-blocking", "ring-sleeping", "ring-yielding", "ring-busy-spin", "irqfd", "signal-msi"})
+        public String path;
+
+        KvmGuest guest;
+        ByteBuffer counter;
+        EventFd device;
+        InterruptRouter router;
+        InterruptRoute route;
+        Thread vcpu;
+        long raised;
+
+        @Setup(Level.Trial)
+        public void setup() throws InterruptedException {
+            if (!KvmGuest.available()) {
+                throw new IllegalStateException("/dev/kvm is not usable here: the KVM benchmarks cannot run");
+            }
+            guest = new KvmGuest("irq_wait.bin");
+            counter = guest.memory.slice(COUNTER, 8);
+            U64.setVolatile(counter, 0, -1L);
+            vcpu = new Thread(() -> guest.vcpu.run(guest.space), "bench-vcpu");
+            vcpu.setDaemon(true);
+            vcpu.start();
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while ((long) U64.getVolatile(counter, 0) != 0) { // the guest has its IDT and APIC up
+                if (System.nanoTime() > deadline) {
+                    throw new IllegalStateException("the interrupt guest did not start");
+                }
+                Thread.sleep(1);
+            }
+            Thread.sleep(50); // and is halted
+            if (!path.equals("signal-msi")) {
+                device = new EventFd("bench-device");
+                boolean bypass = path.equals("irqfd");
+                WaitStrategyOption wait = bypass ? WaitStrategyOption.BLOCKING
+                        : WaitStrategyOption.of(path.substring("ring-".length()));
+                router = new InterruptRouter(new KvmMsiSink(guest.vm),
+                        InterruptRouterConfig.DEFAULT.withWaitStrategy(wait), new KvmIrqfdBypass(guest.vm));
+                route = router.addMsi("bench", RouteKind.MSIX, device, MsiMessage.fixed(0, VECTOR), false, bypass);
+                if (route.bypassed() != bypass) {
+                    throw new IllegalStateException("the route is " + (bypass ? "not " : "") + "bypassed");
+                }
+            }
+        }
+
+        void raise() {
+            if (device != null) {
+                device.signal();
+            } else {
+                guest.vm.signalMsi(MsiMessage.ADDRESS_BASE, VECTOR);
+            }
+            raised++;
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() throws InterruptedException {
+            String allocation = AllocationMeter.measure(() -> kvmGuestInterrupt(this));
+            long counted = (long) U64.getVolatile(counter, 0);
+            String how = route == null ? "KVM_SIGNAL_MSI from the benchmark thread"
+                    : route.bypassed() ? String.format("a KVM irqfd: %,d passed user space", route.stats().delivered())
+                    : String.format("%,d through the ring", route.stats().delivered());
+            BenchNotes.write("InterruptLatencyBenchmark.kvmGuest[path=" + path + "]", String.format(
+                    "%,d raised, %,d counted by the guest's handler; %s; %s", raised, counted, how, allocation));
+            guest.vcpu.stop();
+            vcpu.join(10_000);
+            if (router != null) {
+                router.close();
+                device.close();
+            }
+            guest.close();
+        }
+    }
 
     /** jvfio's interrupt path with one route, for one wait strategy. */
     @State(Scope.Benchmark)
@@ -64,6 +157,9 @@ public class InterruptLatencyBenchmark {
 
         @TearDown(Level.Trial)
         public void tearDown() {
+            String allocation = AllocationMeter.measure(() -> interruptAndWait(device, delivered));
+            BenchNotes.write("InterruptLatencyBenchmark.ring[wait=" + wait + "]", String.format("%,d delivered to the "
+                    + "APIC; %s", delivered.get(), allocation));
             router.close();
             device.close();
         }
@@ -102,6 +198,8 @@ public class InterruptLatencyBenchmark {
 
         @TearDown(Level.Trial)
         public void tearDown() throws InterruptedException {
+            BenchNotes.write("InterruptLatencyBenchmark.rawEventfd",
+                    AllocationMeter.measure(() -> interruptAndWait(device, delivered)));
             running = false;
             stop.signal();
             waiter.join();
@@ -119,6 +217,22 @@ public class InterruptLatencyBenchmark {
     @Benchmark
     public long rawEventfd(Raw s) {
         return interruptAndWait(s.device, s.delivered);
+    }
+
+    @Benchmark
+    public long kvmGuest(KvmGuestIrq s) {
+        return kvmGuestInterrupt(s);
+    }
+
+    /** Raises one interrupt and yields until the guest's handler has counted it. */
+    private static long kvmGuestInterrupt(KvmGuestIrq s) {
+        long before = (long) U64.getVolatile(s.counter, 0);
+        s.raise();
+        long now;
+        while ((now = (long) U64.getVolatile(s.counter, 0)) == before) {
+            Thread.yield();
+        }
+        return now;
     }
 
     /** Signals the device's eventfd and yields until the delivery count moves. */

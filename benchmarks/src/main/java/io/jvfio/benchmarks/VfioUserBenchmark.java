@@ -1,5 +1,7 @@
 package io.jvfio.benchmarks;
 
+import io.jvfio.benchmarks.support.AllocationMeter;
+import io.jvfio.benchmarks.support.BenchNotes;
 import io.jvfio.vfio.user.VfioUserClient;
 import io.jvfio.vfio.user.VfioUserServer;
 import io.jvfio.vfio.user.edu.EduDevice;
@@ -39,8 +41,8 @@ import static io.jvfio.vmm.linux.LinuxConstants.SOCK_STREAM;
  */
 @BenchmarkMode(Mode.SampleTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
-@Warmup(iterations = 3, time = 1)
-@Measurement(iterations = 5, time = 2)
+@Warmup(iterations = 2, time = 1)
+@Measurement(iterations = 3, time = 1)
 @Fork(1)
 public class VfioUserBenchmark {
 
@@ -62,6 +64,8 @@ public class VfioUserBenchmark {
 
         @TearDown(Level.Trial)
         public void tearDown() throws IOException {
+            BenchNotes.write("VfioUserBenchmark.regionRead4",
+                    AllocationMeter.measure(() -> client.read(0, EduRegisters.ID, 4)));
             client.close();
             server.close();
             edu.close();

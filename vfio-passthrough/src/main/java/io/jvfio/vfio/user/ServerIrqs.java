@@ -118,7 +118,8 @@ final class ServerIrqs {
         }
     }
 
-    private void apply(int flags, int index, int start, int count, byte[] bools, OwnedFd[] fds) {
+    /** Applies one SET_IRQS whose eventfds are already owned here (an in-process back end's duplicates). */
+    synchronized void apply(int flags, int index, int start, int count, byte[] bools, OwnedFd[] fds) {
         int data = flags & VFIO_IRQ_SET_DATA_TYPE_MASK;
         int action = flags & VFIO_IRQ_SET_ACTION_TYPE_MASK;
         if ((flags & ~(VFIO_IRQ_SET_DATA_TYPE_MASK | VFIO_IRQ_SET_ACTION_TYPE_MASK)) != 0

@@ -30,7 +30,7 @@ import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_REGION_INFO_FLAG_WRITE;
  * offer, ENOSYS for an undefined command) and the connection goes on; only a broken stream ends it.
  * Fds a message brings and its command does not take are closed at once.
  */
-final class ServerSession implements VfioUserConnection.Listener, VfioUserDevice.Context {
+final class ServerSession implements VfioUserConnection.Listener {
 
     private static final Logger LOG = LoggerFactory.getLogger(ServerSession.class);
 
@@ -43,8 +43,7 @@ final class ServerSession implements VfioUserConnection.Listener, VfioUserDevice
     private final VfioUserDevice device;
     private final List<VfioUserDevice.Region> regions;
     private final List<VfioIrq> irqInfo;
-    private final ServerIrqs irqs;
-    private final ServerDma dma;
+    private final DeviceContext context;
     private final PendingRequests pending = new PendingRequests();
     private final VfioUserConnection connection;
     private final ServerDma.Messages viaMessages = new ServerDma.Messages() {
@@ -74,8 +73,7 @@ final class ServerSession implements VfioUserConnection.Listener, VfioUserDevice
         this.device = device;
         this.regions = device.regions();
         this.irqInfo = device.irqs();
-        this.irqs = new ServerIrqs(irqInfo);
-        this.dma = new ServerDma(CAPABILITIES.maxDmaMaps());
+        this.context = new DeviceContext(irqInfo, viaMessages);
         this.connection = VfioUserConnection.open(socket.name(), socket, loop, this);
     }
 
@@ -84,11 +82,11 @@ final class ServerSession implements VfioUserConnection.Listener, VfioUserDevice
     }
 
     int dmaWindows() {
-        return dma.windows();
+        return context.dma.windows();
     }
 
     int assignedEventfds() {
-        return irqs.assigned();
+        return context.irqs.assigned();
     }
 
     long dmaMessages() {
@@ -222,7 +220,7 @@ final class ServerSession implements VfioUserConnection.Listener, VfioUserDevice
         peer = VfioUserCapabilities.parse(json, end);
         if (!attached) {
             attached = true;
-            device.attach(this);
+            device.attach(context);
         }
         byte[] ours = CAPABILITIES.toJson();
         ByteBuf r = reply(m, VfioUserPayloads.Version.DATA + ours.length);
@@ -243,7 +241,7 @@ final class ServerSession implements VfioUserConnection.Listener, VfioUserDevice
         }
         OwnedFd fd = m.fds().length == 1 ? OwnedFd.adopt(m.fds()[0], "DMA fd from the client") : null;
         fdsTaken = true;
-        dma.map(m.payloadLong(VfioUserPayloads.DmaMap.ADDRESS), m.payloadLong(VfioUserPayloads.DmaMap.SIZE),
+        context.dma.map(m.payloadLong(VfioUserPayloads.DmaMap.ADDRESS), m.payloadLong(VfioUserPayloads.DmaMap.SIZE),
                 (flags & VfioUserPayloads.DmaMap.FLAG_READ) != 0, (flags & VfioUserPayloads.DmaMap.FLAG_WRITE) != 0,
                 m.payloadLong(VfioUserPayloads.DmaMap.OFFSET), fd);
         return reply(m, 0);
@@ -258,7 +256,7 @@ final class ServerSession implements VfioUserConnection.Listener, VfioUserDevice
         }
         long address = m.payloadLong(VfioUserPayloads.DmaUnmap.ADDRESS);
         long size = m.payloadLong(VfioUserPayloads.DmaUnmap.SIZE);
-        dma.unmap(address, size);
+        context.dma.unmap(address, size);
         ByteBuf r = reply(m, VfioUserPayloads.DmaUnmap.SIZEOF);
         r.writeIntLE(VfioUserPayloads.DmaUnmap.SIZEOF);
         r.writeIntLE(0);
@@ -406,7 +404,7 @@ final class ServerSession implements VfioUserConnection.Listener, VfioUserDevice
             m.payloadBytes(VfioUserPayloads.IrqSet.DATA, bools, 0, count);
         }
         fdsTaken = true; // ServerIrqs owns them now, and closes them if it refuses
-        irqs.set(flags, index, start, count, bools, m.fds());
+        context.irqs.set(flags, index, start, count, bools, m.fds());
         return reply(m, 0);
     }
 
@@ -491,37 +489,7 @@ final class ServerSession implements VfioUserConnection.Listener, VfioUserDevice
         return reply(m, 0);
     }
 
-    // ---- what the device reaches ----
-
-    @Override
-    public void raise(int index, int vector) {
-        irqs.raise(index, vector);
-    }
-
-    @Override
-    public boolean pending(int index, int vector) {
-        return irqs.pending(index, vector);
-    }
-
-    @Override
-    public void lower(int index, int vector) {
-        irqs.lower(index, vector);
-    }
-
-    @Override
-    public boolean enabled(int index) {
-        return irqs.enabled(index);
-    }
-
-    @Override
-    public void dmaRead(long address, byte[] dst, int offset, int length) {
-        dma.read(address, dst, offset, length, viaMessages);
-    }
-
-    @Override
-    public void dmaWrite(long address, byte[] src, int offset, int length) {
-        dma.write(address, src, offset, length, viaMessages);
-    }
+    // ---- what the device reaches: DeviceContext, with DMA through messages for fd-less windows ----
 
     /** DMA_READ/DMA_WRITE to the client, in pieces of its max_data_xfer_size; not from the event loop. */
     private void dmaByMessage(long address, byte[] buf, int offset, int length, boolean write) {
@@ -577,8 +545,7 @@ final class ServerSession implements VfioUserConnection.Listener, VfioUserDevice
         if (attached) {
             device.detach();
         }
-        irqs.clear();
-        dma.close();
+        context.clear();
         server.sessionEnded(this);
     }
 

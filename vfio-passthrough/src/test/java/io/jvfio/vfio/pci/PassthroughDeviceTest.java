@@ -8,7 +8,10 @@ import io.jvfio.memory.GuestMemory;
 import io.jvfio.memory.MemoryBackend;
 import io.jvfio.vfio.user.Fds;
 import io.jvfio.vfio.user.ServedEdu;
+import io.jvfio.vfio.VfioBackend;
+import io.jvfio.vfio.user.InProcessBackend;
 import io.jvfio.vfio.user.VfioUserClient;
+import io.jvfio.vfio.user.edu.EduDevice;
 import io.jvfio.vfio.user.VfioUserServer;
 import io.jvfio.vfio.user.edu.EduRegisters;
 import io.jvfio.vmm.bus.AddressSpace;
@@ -19,6 +22,9 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.nio.file.Path;
 import java.util.List;
@@ -35,12 +41,18 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The passthrough device model over vfio-user, against the edu device written in Java, driven as a
- * guest drives it: configuration cycles through ports 0xCF8/0xCFC, BARs sized and placed, MMIO
- * through the address space, interrupts to a virtual local APIC. What reaches the device is checked
- * by reading its own configuration space and registers behind the model.
+ * The passthrough device model against the edu device written in Java, over each back end that can
+ * carry it here (vfio-user on a socket, and in-process), driven as a guest drives it: configuration
+ * cycles through ports 0xCF8/0xCFC, BARs sized and placed, MMIO through the address space,
+ * interrupts to a virtual local APIC. What reaches the device is checked by reading its own
+ * configuration space and registers behind the model.
  */
+@ParameterizedClass(name = "over {0}")
+@ValueSource(strings = {"vfio-user", "in-process"})
 class PassthroughDeviceTest {
+
+    @Parameter
+    String transport;
 
     static final PciDevFn AT = new PciDevFn(4, 0);
     static final int DEVFN = AT.devfn();
@@ -51,7 +63,10 @@ class PassthroughDeviceTest {
     @TempDir
     Path dir;
     ServedEdu served;
+    EduDevice edu;
     GuestMemory memory;
+    VfioBackend backend;
+    /** The vfio-user client, or null in-process. */
     VfioUserClient client;
     AddressSpace space;
     PciHostBridge bridge;
@@ -64,12 +79,19 @@ class PassthroughDeviceTest {
         served = new ServedEdu(dir);
         memory = new GuestMemory();
         memory.addRegion("ram", 0, MemoryBackend.memfd("ram", 16 << 20, false));
-        client = VfioUserClient.connect(served.socket, 5000, memory);
+        if (transport.equals("vfio-user")) {
+            edu = served.edu;
+            client = VfioUserClient.connect(served.socket, 5000, memory);
+            backend = client;
+        } else {
+            edu = new EduDevice();
+            backend = InProcessBackend.attach("in-process edu", edu, memory);
+        }
         space = new AddressSpace();
         bridge = new PciHostBridge(space, PciHostBridge.DEFAULT_ECAM_BASE);
         apics = new VirtualInterruptController(1);
         router = new InterruptRouter(apics);
-        device = new PassthroughDevice("vfio-user-pci edu", client, PassthroughOptions.DEFAULT, space, router, null);
+        device = new PassthroughDevice("edu " + transport, backend, PassthroughOptions.DEFAULT, space, router, null);
         bridge.add(AT, false, device, "vfio-user-pci");
     }
 
@@ -77,9 +99,12 @@ class PassthroughDeviceTest {
     void stop() throws Exception {
         device.close();
         router.close();
-        client.close();
+        backend.close();
         memory.close();
-        served.close();
+        if (edu != served.edu) {
+            edu.close();
+        }
+        served.close(); // and the process holds no more fds than before
     }
 
     // ---- the guest's side ----
@@ -96,7 +121,12 @@ class PassthroughDeviceTest {
 
     /** What the device itself holds in its config space, behind the overlay. */
     long deviceConfig(int offset, int size) {
-        return client.read(VFIO_PCI_CONFIG_REGION_INDEX, offset, size);
+        return backend.read(VFIO_PCI_CONFIG_REGION_INDEX, offset, size);
+    }
+
+    /** Region accesses the back end made of the device: REGION_READ/WRITE messages, or in-process calls. */
+    long regionAccesses() {
+        return client != null ? client.regionRequests() : ((InProcessBackend) backend).regionAccesses();
     }
 
     /** A driver's bring-up: BARs placed, memory decode and bus mastering on. */
@@ -168,11 +198,11 @@ class PassthroughDeviceTest {
         assertEquals(~0x1234 & 0xFFFFFFFFL, space.read(BAR0 + EduRegisters.LIVENESS, 4));
         // BAR2 is the device's memfd, mapped straight in: no request reaches the server.
         assertNotNull(space.findDirect(BAR2, 8));
-        long requests = client.regionRequests();
+        long requests = regionAccesses();
         space.write(BAR2 + 0x100, 8, 0x0123_4567_89ab_cdefL);
         assertEquals(0x0123_4567_89ab_cdefL, space.read(BAR2 + 0x100, 8));
-        assertEquals(requests, client.regionRequests(), "a mapped BAR costs no message");
-        assertEquals(0x0123_4567_89ab_cdefL, served.edu.bar2().getLong(0x100), "the device sees the guest's store");
+        assertEquals(requests, regionAccesses(), "a mapped BAR costs no access to the device");
+        assertEquals(0x0123_4567_89ab_cdefL, edu.bar2().getLong(0x100), "the device sees the guest's store");
         // Moved: it follows; decode off: it is gone.
         cfgWrite(0x1c, 4, 0x9);
         assertNull(space.findDirect(BAR2, 8));
@@ -184,7 +214,7 @@ class PassthroughDeviceTest {
 
     @Test
     void xNoMmapTrapsEveryAccess() throws Exception {
-        PassthroughDevice trapped = new PassthroughDevice("trapped", client, PassthroughOptions.DEFAULT.withNoMmap(true),
+        PassthroughDevice trapped = new PassthroughDevice("trapped", backend, PassthroughOptions.DEFAULT.withNoMmap(true),
                 space, router, null);
         try {
             bridge.add(new PciDevFn(5, 0), false, trapped, "vfio-user-pci");
@@ -193,11 +223,11 @@ class PassthroughDeviceTest {
             bridge.configWrite(devfn, 0x1c, 4, 0);
             bridge.configWrite(devfn, 0x04, 2, PCI_COMMAND_MEMORY);
             assertNull(space.findDirect(0xd000_0000L, 8));
-            long requests = client.regionRequests();
+            long requests = regionAccesses();
             space.write(0xd000_0008L, 4, 0x55aa);
             assertEquals(0x55aa, space.read(0xd000_0008L, 4));
-            assertEquals(requests + 2, client.regionRequests(), "one REGION_WRITE, one REGION_READ");
-            assertEquals(0x55aa, served.edu.bar2().getInt(8));
+            assertEquals(requests + 2, regionAccesses(), "one write, one read (REGION_WRITE and REGION_READ over vfio-user)");
+            assertEquals(0x55aa, edu.bar2().getInt(8));
         } finally {
             trapped.close();
         }
@@ -242,8 +272,8 @@ class PassthroughDeviceTest {
             Fds.await("MSI-X vector " + v, () -> apics.apic(0).isPending(vector));
         }
         // The device's own table never saw the guest's messages (its vector 0 is still masked, address 0).
-        assertEquals(0, client.read(1, 0, 4));
-        assertEquals(1, client.read(1, 12, 4));
+        assertEquals(0, backend.read(1, 0, 4));
+        assertEquals(1, backend.read(1, 12, 4));
         // A masked vector: the interrupt waits in the PBA and is delivered once on unmask.
         InterruptRoute r3 = device.routes().get(3);
         space.write(BAR1 + 16 * 3 + 12, 4, 1);
@@ -291,7 +321,7 @@ class PassthroughDeviceTest {
 
     @Test
     void overridesChangeWhatTheGuestSeesAndNotTheDevice() {
-        PassthroughDevice renamed = new PassthroughDevice("renamed", client, PassthroughOptions.DEFAULT.withIds(0x1af4,
+        PassthroughDevice renamed = new PassthroughDevice("renamed", backend, PassthroughOptions.DEFAULT.withIds(0x1af4,
                 0x1041, 0x8086, 0x0001, 0x020000), space, router, null);
         try {
             bridge.add(new PciDevFn(6, 0), false, renamed, "vfio-user-pci");

@@ -69,6 +69,7 @@ public final class KvmVcpu implements AutoCloseable {
     private final VcpuExits exits = new VcpuExits(EXIT_REASONS);
     private volatile boolean stopRequested;
     private volatile int tid = -1;
+    private volatile Thread runner;
 
     private KvmVcpu(KvmVm vm, int id, OwnedFd fd, MemoryMapping runMapping) {
         this.vm = vm;
@@ -138,6 +139,16 @@ public final class KvmVcpu implements AutoCloseable {
         return Syscalls.ioctl(fd, KVM_GET_TSC_KHZ, 0L);
     }
 
+    /** The vCPU's fd, for KVM ioctls of its own (a C run loop in the benchmarks, for one). */
+    public OwnedFd fd() {
+        return fd;
+    }
+
+    /** Where this process mapped the vCPU's {@code struct kvm_run}. */
+    public long kvmRunAddress() {
+        return runMapping.address();
+    }
+
     public VcpuExits exits() {
         return exits;
     }
@@ -148,9 +159,13 @@ public final class KvmVcpu implements AutoCloseable {
      */
     public Stop run(AddressSpace space) {
         tid = LibC.gettid();
+        runner = Thread.currentThread();
         try {
             while (true) {
                 if (stopRequested) {
+                    // The request is consumed by the run it ends: a later run() resumes the guest.
+                    stopRequested = false;
+                    run.immediateExit(false);
                     return Stop.REQUESTED;
                 }
                 int r = LibC.ioctl(fd.get(), KVM_RUN.number(), 0L);
@@ -192,6 +207,7 @@ public final class KvmVcpu implements AutoCloseable {
             }
         } finally {
             tid = -1;
+            runner = null;
         }
     }
 
@@ -230,14 +246,17 @@ public final class KvmVcpu implements AutoCloseable {
     }
 
     /**
-     * Asks the run loop to end, from any thread: the next KVM_RUN returns at once, and a thread
-     * inside KVM_RUN (even halted in the kernel) is kicked out with a signal.
+     * Asks the run loop to end, from any thread (or from a device on the vCPU thread, during an exit):
+     * the next KVM_RUN returns at once, and a thread inside KVM_RUN (even halted in the kernel) is
+     * kicked out with a signal. The run it ends returns {@link Stop#REQUESTED}; calling
+     * {@link #run} again continues the guest where it stopped.
      */
     public void stop() {
         stopRequested = true;
         run.immediateExit(true);
         int t = tid;
-        if (t > 0) {
+        // From a device during an exit the vCPU thread is not in KVM_RUN: the flag is enough.
+        if (t > 0 && Thread.currentThread() != runner) {
             VcpuKick.kick(t);
         }
     }

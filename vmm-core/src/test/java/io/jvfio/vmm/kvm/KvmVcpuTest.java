@@ -149,6 +149,31 @@ class KvmVcpuTest {
     }
 
     @Test
+    void aStoppedGuestResumesWhereItStopped() throws Exception {
+        byte[] code = GuestCode.assemble("""
+                mov dx, 0x502
+                mov al, 1
+                out dx, al                # stop
+                mov dx, 0x500
+                mov eax, 7
+                out dx, eax               # only on the second run
+                mov dx, 0x502
+                out dx, al                # stop again
+            1:  hlt
+                jmp 1b
+                """);
+        Recorder ports = new Recorder(2);
+        try (TinyGuest g = new TinyGuest(code)) {
+            ports.stopOn[0] = g.vcpu;
+            g.space.pio().add("ports", 0x500, 4, ports);
+            assertEquals(KvmVcpu.Stop.REQUESTED, g.start().await(30));
+            assertEquals(List.of("write 2/1=0x1"), ports.log);
+            assertEquals(KvmVcpu.Stop.REQUESTED, g.start().await(30));
+            assertEquals(List.of("write 2/1=0x1", "write 0/4=0x7", "write 2/1=0x7"), ports.log);
+        }
+    }
+
+    @Test
     void aHaltedVcpuIsKickedOutOfTheKernel() throws Exception {
         byte[] code = GuestCode.assemble("""
                 sti

@@ -1,0 +1,92 @@
+package io.jvfio.benchmarks.suite;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/** What the suite runs and how its results pair up: every benchmark beside its baseline. */
+public final class Catalogue {
+
+    static final String CONFIG = "Config space: a guest's read through the virtualized overlay";
+    static final String MMIO = "Trapped MMIO without KVM: bus lookup, device model, back end";
+    static final String KVM = "KVM: a guest's BAR access (per access)";
+    static final String IRQ_APIC = "Interrupts: device eventfd to the virtual local APIC (no KVM)";
+    static final String IRQ_KVM = "Interrupts: device eventfd to a KVM guest's handler";
+    static final String VFIO_USER = "vfio-user: a 4-byte REGION_READ round trip";
+    static final String MEMORY = "Guest memory: GuestMemory against a raw direct ByteBuffer";
+    static final String JNA = "System calls: JNA direct mapping against interface mapping";
+
+    /** Each group's plot file, without the .png. */
+    static final java.util.Map<String, String> PLOT_FILES = java.util.Map.of(CONFIG, "config-space", MMIO,
+            "mmio-dispatch", KVM, "kvm-mmio", IRQ_APIC, "interrupts-apic", IRQ_KVM, "interrupts-kvm", VFIO_USER,
+            "vfio-user", MEMORY, "guest-memory", JNA, "jna-calls");
+
+    /** The benchmark classes the suite runs, as JMH include patterns. */
+    public static final List<String> CLASSES = List.of("ConfigSpaceBenchmark", "MmioDispatchBenchmark",
+            "KvmMmioBenchmark", "InterruptLatencyBenchmark", "VfioUserBenchmark", "GuestMemoryBenchmark",
+            "JnaCallBenchmark");
+
+    private Catalogue() {
+    }
+
+    /** Whether a benchmark runs a KVM guest (and is left out on a machine without /dev/kvm). */
+    static boolean needsKvm(String id) {
+        return id.startsWith("KvmMmioBenchmark.") || id.startsWith("InterruptLatencyBenchmark.kvmGuest");
+    }
+
+    public static List<Row> rows() {
+        List<Row> rows = new ArrayList<>();
+        rows.add(new Row(CONFIG, "emulated register (vendor/device ID)", "ConfigSpaceBenchmark.emulatedOverlay",
+                "a plain emulated config space", "ConfigSpaceBenchmark.emulatedPlain"));
+        rows.add(new Row(CONFIG, "passed-through register (status), in-process device",
+                "ConfigSpaceBenchmark.passthroughOverlayInProcess", "the back end's own config read",
+                "ConfigSpaceBenchmark.passthroughBackendInProcess"));
+        rows.add(new Row(CONFIG, "passed-through register (status), over vfio-user",
+                "ConfigSpaceBenchmark.passthroughOverlayVfioUser", "the back end's own config read (REGION_READ)",
+                "ConfigSpaceBenchmark.passthroughBackendVfioUser"));
+
+        rows.add(new Row(MMIO, "edu register via the bus, in-process device", "MmioDispatchBenchmark.busInProcess",
+                "the back end's read", "MmioDispatchBenchmark.backendInProcess"));
+        rows.add(new Row(MMIO, "edu register via the bus, over vfio-user", "MmioDispatchBenchmark.busVfioUser",
+                "the back end's read (REGION_READ)", "MmioDispatchBenchmark.backendVfioUser"));
+
+        rows.add(new Row(KVM, "trapped read: an MMIO exit through jvfio's vCPU loop", "KvmMmioBenchmark.mmioExitJvfio",
+                "the same through a minimal C loop", "KvmMmioBenchmark.mmioExitC"));
+        rows.add(new Row(KVM, "directly mapped BAR read (a memory slot, no exit)", "KvmMmioBenchmark.directBarRead",
+                "guest RAM read", "KvmMmioBenchmark.ramRead"));
+
+        for (String wait : List.of("blocking", "sleeping", "yielding", "busy-spin")) {
+            rows.add(new Row(IRQ_APIC, "poller, Disruptor ring (" + wait + "), dispatcher, APIC",
+                    "InterruptLatencyBenchmark.ring[wait=" + wait + "]", "raw eventfd wake-up",
+                    "InterruptLatencyBenchmark.rawEventfd"));
+        }
+        for (String wait : List.of("blocking", "sleeping", "yielding", "busy-spin")) {
+            rows.add(new Row(IRQ_KVM, "ring (" + wait + "), KVM_SIGNAL_MSI, guest handler",
+                    "InterruptLatencyBenchmark.kvmGuest[path=ring-" + wait + "]", "raw eventfd wake-up",
+                    "InterruptLatencyBenchmark.rawEventfd"));
+        }
+        rows.add(new Row(IRQ_KVM, "irqfd bypass (the kernel delivers), guest handler",
+                "InterruptLatencyBenchmark.kvmGuest[path=irqfd]", "raw eventfd wake-up",
+                "InterruptLatencyBenchmark.rawEventfd"));
+        rows.add(new Row(IRQ_KVM, "KVM_SIGNAL_MSI by the caller, guest handler (KVM's own floor)",
+                "InterruptLatencyBenchmark.kvmGuest[path=signal-msi]", "raw eventfd wake-up",
+                "InterruptLatencyBenchmark.rawEventfd"));
+
+        rows.add(new Row(VFIO_USER, "client to server, edu's ID register", "VfioUserBenchmark.regionRead4",
+                "raw UNIX-socket ping-pong, same sizes", "VfioUserBenchmark.rawSocketPingPong"));
+
+        for (String[] m : new String[][] {
+                {"u64 read, sequential", "sequentialReadU64"}, {"u64 write, sequential", "sequentialWriteU64"},
+                {"u64 read, random", "randomReadU64"}, {"u64 write, random", "randomWriteU64"},
+                {"4 KiB copy to a byte[]", "copy4kToArray"}, {"4 KiB copy from a byte[]", "copy4kFromArray"},
+                {"4 KiB copy to a direct ByteBuffer", "copy4kToBuffer"}}) {
+            rows.add(new Row(MEMORY, m[0], "GuestMemoryBenchmark." + m[1] + "Guest", "raw ByteBuffer",
+                    "GuestMemoryBenchmark." + m[1] + "Raw"));
+        }
+
+        rows.add(new Row(JNA, "sysconf(_SC_PAGESIZE): the binding alone", "JnaCallBenchmark.sysconfDirect",
+                "interface mapping", "JnaCallBenchmark.sysconfInterface"));
+        rows.add(new Row(JNA, "getpid(): one system call", "JnaCallBenchmark.getpidDirect", "interface mapping",
+                "JnaCallBenchmark.getpidInterface"));
+        return rows;
+    }
+}

@@ -1,0 +1,84 @@
+package io.jvfio.benchmarks.support;
+
+import io.jvfio.memory.GuestMemory;
+import io.jvfio.memory.KvmRamSlots;
+import io.jvfio.memory.MemoryBackend;
+import io.jvfio.vmm.bus.AddressSpace;
+import io.jvfio.vmm.kvm.Kvm;
+import io.jvfio.vmm.linux.kvm.KvmRegs;
+import io.jvfio.vmm.kvm.KvmVcpu;
+import io.jvfio.vmm.kvm.KvmVm;
+import io.jvfio.vmm.kvm.X86LongMode;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * A benchmark's KVM guest, built from jvfio's own parts: a VM with its in-kernel interrupt
+ * controller, 16 MiB of guest RAM on a memfd installed as a memory slot, one vCPU in 64-bit mode, and
+ * a guest program assembled by the build ({@code src/main/guest/*.s}) loaded at 0x10000.
+ */
+public final class KvmGuest implements AutoCloseable {
+
+    public static final long LOAD = 0x10000;
+    public static final long STACK = 0x80000;
+    public static final long RAM_SIZE = 16 << 20;
+
+    public final Kvm kvm;
+    public final KvmVm vm;
+    public final GuestMemory memory = new GuestMemory();
+    public final AddressSpace space = new AddressSpace();
+    public final KvmVcpu vcpu;
+
+    /** Whether this machine has a KVM the benchmarks can use. */
+    public static boolean available() {
+        return Files.isReadable(Path.of(Kvm.DEVICE)) && Files.isWritable(Path.of(Kvm.DEVICE));
+    }
+
+    /** Builds the guest and loads {@code program} (a resource name under io/jvfio/benchmarks/guest/). */
+    public KvmGuest(String program) {
+        kvm = Kvm.open();
+        vm = KvmVm.create(kvm);
+        vm.createIrqchip();
+        memory.addListener(new KvmRamSlots(vm));
+        space.addListener(vm);
+        memory.addRegion("bench-ram", 0, MemoryBackend.memfd("bench-ram", RAM_SIZE, false));
+        X86LongMode.writeTables(memory::writeU64);
+        byte[] code = load(program);
+        memory.write(LOAD, code, 0, code.length);
+        vcpu = KvmVcpu.create(vm, 0);
+        vcpu.setSupportedCpuid();
+        X86LongMode.enter(vcpu, LOAD, STACK);
+    }
+
+    /** Sets general registers before the first run (the program's inputs). */
+    public void setRegister(KvmRegs.Register register, long value) {
+        KvmRegs r = vcpu.regs();
+        r.set(register, value);
+        vcpu.setRegs(r);
+    }
+
+    static byte[] load(String program) {
+        String resource = "/io/jvfio/benchmarks/guest/" + program;
+        try (InputStream in = KvmGuest.class.getResourceAsStream(resource)) {
+            if (in == null) {
+                throw new IllegalStateException(resource + " is missing: the build assembles it from "
+                        + "benchmarks/src/main/guest (binutils' as and ld)");
+            }
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    @Override
+    public void close() {
+        vcpu.close();
+        memory.close();
+        vm.close();
+        kvm.close();
+    }
+}

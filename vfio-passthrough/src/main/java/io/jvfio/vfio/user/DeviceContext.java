@@ -1,0 +1,58 @@
+package io.jvfio.vfio.user;
+
+import io.jvfio.vfio.VfioIrq;
+
+import java.util.List;
+
+/**
+ * What a served device reaches while it is attached: its interrupts as SET_IRQS left them and the
+ * DMA windows it was given. A vfio-user server session keeps one per client; an in-process back end
+ * keeps one for its VMM. {@code viaMessages} reaches memory that came without an fd.
+ */
+final class DeviceContext implements VfioUserDevice.Context {
+
+    final ServerIrqs irqs;
+    final ServerDma dma = new ServerDma(ServerSession.CAPABILITIES.maxDmaMaps());
+    private final ServerDma.Messages viaMessages;
+
+    DeviceContext(List<VfioIrq> irqInfo, ServerDma.Messages viaMessages) {
+        this.irqs = new ServerIrqs(irqInfo);
+        this.viaMessages = viaMessages;
+    }
+
+    @Override
+    public void raise(int index, int vector) {
+        irqs.raise(index, vector);
+    }
+
+    @Override
+    public boolean pending(int index, int vector) {
+        return irqs.pending(index, vector);
+    }
+
+    @Override
+    public void lower(int index, int vector) {
+        irqs.lower(index, vector);
+    }
+
+    @Override
+    public boolean enabled(int index) {
+        return irqs.enabled(index);
+    }
+
+    @Override
+    public void dmaRead(long address, byte[] dst, int offset, int length) {
+        dma.read(address, dst, offset, length, viaMessages);
+    }
+
+    @Override
+    public void dmaWrite(long address, byte[] src, int offset, int length) {
+        dma.write(address, src, offset, length, viaMessages);
+    }
+
+    /** The client (or the VMM) is gone: every eventfd closed, every window unmapped. */
+    void clear() {
+        irqs.clear();
+        dma.close();
+    }
+}
