@@ -101,7 +101,7 @@ final class Report {
 
     static String time(Measured m, boolean median) {
         if (m == null) {
-            return "no result";
+            return "not run";
         }
         if (!m.sampled()) {
             if (!median) {
