@@ -27,6 +27,7 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.BenchmarkParams;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
@@ -76,9 +77,6 @@ public class InterruptLatencyBenchmark {
 
         @Setup(Level.Trial)
         public void setup() throws InterruptedException {
-            if (!KvmGuest.available()) {
-                throw new IllegalStateException("/dev/kvm is not usable here: the KVM benchmarks cannot run");
-            }
             guest = new KvmGuest("irq_wait.bin");
             counter = guest.memory.slice(COUNTER, 8);
             U64.setVolatile(counter, 0, -1L);
@@ -117,13 +115,13 @@ public class InterruptLatencyBenchmark {
         }
 
         @TearDown(Level.Trial)
-        public void tearDown() throws InterruptedException {
+        public void tearDown(BenchmarkParams params) throws InterruptedException {
             String allocation = AllocationMeter.measure(() -> kvmGuestInterrupt(this));
             long counted = (long) U64.getVolatile(counter, 0);
             String how = route == null ? "KVM_SIGNAL_MSI from the benchmark thread"
                     : route.bypassed() ? String.format("a KVM irqfd: %,d passed user space", route.stats().delivered())
                     : String.format("%,d through the ring", route.stats().delivered());
-            BenchNotes.write("InterruptLatencyBenchmark.kvmGuest[path=" + path + "]", String.format(
+            BenchNotes.write(params, String.format(
                     "%,d raised, %,d counted by the guest's handler; %s; %s", raised, counted, how, allocation));
             guest.vcpu.stop();
             vcpu.join(10_000);
@@ -156,9 +154,9 @@ public class InterruptLatencyBenchmark {
         }
 
         @TearDown(Level.Trial)
-        public void tearDown() {
+        public void tearDown(BenchmarkParams params) {
             String allocation = AllocationMeter.measure(() -> interruptAndWait(device, delivered));
-            BenchNotes.write("InterruptLatencyBenchmark.ring[wait=" + wait + "]", String.format("%,d delivered to the "
+            BenchNotes.write(params, String.format("%,d delivered to the "
                     + "APIC; %s", delivered.get(), allocation));
             router.close();
             device.close();
@@ -197,8 +195,8 @@ public class InterruptLatencyBenchmark {
         }
 
         @TearDown(Level.Trial)
-        public void tearDown() throws InterruptedException {
-            BenchNotes.write("InterruptLatencyBenchmark.rawEventfd",
+        public void tearDown(BenchmarkParams params) throws InterruptedException {
+            BenchNotes.write(params,
                     AllocationMeter.measure(() -> interruptAndWait(device, delivered)));
             running = false;
             stop.signal();

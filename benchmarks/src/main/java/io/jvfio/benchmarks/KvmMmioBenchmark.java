@@ -21,6 +21,7 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.BenchmarkParams;
 
 import java.util.concurrent.TimeUnit;
 
@@ -56,9 +57,6 @@ public class KvmMmioBenchmark {
         long rounds;
 
         void start(long address, int reads) {
-            if (!KvmGuest.available()) {
-                throw new IllegalStateException("/dev/kvm is not usable here: the KVM benchmarks cannot run");
-            }
             guest = new KvmGuest("mmio_loop.bin");
             guest.space.pio().add("done", PORT_DONE, 1, new BusDevice() {
                 @Override
@@ -113,13 +111,13 @@ public class KvmMmioBenchmark {
         }
 
         @TearDown(Level.Trial)
-        public void tearDown() {
-            boolean c = cExits > 0;
+        public void tearDown(BenchmarkParams params) {
+            boolean c = params.getBenchmark().endsWith(".mmioExitC");
             long reads = rounds * TRAPPED_READS;
             long exits = guest.vcpu.exits().mmio() + cExits;
             String allocation = c ? "" : "; " + AllocationMeter.measure(this::runJvfio) + ", a round of "
                     + TRAPPED_READS + " reads each";
-            BenchNotes.write("KvmMmioBenchmark." + (c ? "mmioExitC" : "mmioExitJvfio"),
+            BenchNotes.write(params,
                     String.format("%,d reads, %,d MMIO exits (%.2f per read)%s", reads, exits, (double) exits / reads,
                             allocation));
             guest.close();
@@ -138,8 +136,8 @@ public class KvmMmioBenchmark {
         }
 
         @TearDown(Level.Trial)
-        public void tearDown() {
-            BenchNotes.write("KvmMmioBenchmark.directBarRead", String.format("%,d reads, %,d MMIO exits",
+        public void tearDown(BenchmarkParams params) {
+            BenchNotes.write(params, String.format("%,d reads, %,d MMIO exits",
                     rounds * DIRECT_READS, guest.vcpu.exits().mmio()));
             guest.close();
             bar.close();

@@ -23,6 +23,7 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.BenchmarkParams;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -63,8 +64,8 @@ public class VfioUserBenchmark {
         }
 
         @TearDown(Level.Trial)
-        public void tearDown() throws IOException {
-            BenchNotes.write("VfioUserBenchmark.regionRead4",
+        public void tearDown(BenchmarkParams params) throws IOException {
+            BenchNotes.write(params,
                     AllocationMeter.measure(() -> client.read(0, EduRegisters.ID, 4)));
             client.close();
             server.close();

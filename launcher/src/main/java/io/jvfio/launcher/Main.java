@@ -13,11 +13,9 @@ import io.jvfio.vmm.kvm.KvmVcpu;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.options.OptionString;
 import io.jvfio.vmm.pci.PciConfigDump;
-import io.jvfio.vmm.pci.PciDevFn;
 import io.jvfio.vmm.pci.PciPlacementException;
 
 import java.io.PrintStream;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -65,26 +63,23 @@ public final class Main {
                         "driver")));
             }
             try (Machine m = Machine.create(config)) {
-                PciDevFn target = null;
-                List<PassthroughDevices.Placed> placed = new ArrayList<>();
-                List<String> attached = new ArrayList<>();
                 for (DeviceConfig d : devices) {
                     try {
-                        PassthroughDevices.Placed p = m.devices().add(d);
-                        target = target == null ? p.at() : target;
-                        placed.add(p);
-                        attached.add("  00:" + p.at() + " " + d + ", " + DeviceDescription.describe(p.device()));
+                        m.devices().add(d);
                     } catch (VfioException | PciPlacementException | SyscallException | BusException e) {
                         err.println("jvfio: -device " + d + ": " + e.getMessage());
                         return 1;
                     }
                 }
+                List<PassthroughDevices.Placed> placed = m.devices().placed();
                 out.println(header(config, m, edu));
                 out.print(PciConfigDump.list(m.bridge));
-                DriverReport report = m.drive(target);
+                DriverReport report = m.drive(placed.get(0).at()); // the first -device is the one driven
                 out.print(report.render());
                 out.println("devices:");
-                attached.forEach(out::println);
+                for (PassthroughDevices.Placed p : placed) {
+                    out.println("  00:" + p.at() + " " + p.config() + ", " + DeviceDescription.describe(p.device()));
+                }
                 for (PassthroughDevices.Placed p : placed) {
                     for (InterruptRoute r : p.device().routes()) {
                         String path = interruptPath(r, m.onKvm());

@@ -7,6 +7,6 @@ package io.jvfio.benchmarks.suite;
  * {@code medianNs} and {@code errorNs}. Also the bytes allocated per operation ({@code -prof gc};
  * NaN if not measured) and how many operations each sample timed.
  */
-public record Measured(String id, boolean sampled, double medianNs, double p99Ns, double errorNs, long samples,
+public record Measured(String id, boolean sampled, double medianNs, double p99Ns, double errorNs,
                        double[] valuesNs, long[] counts, double allocBytesPerOp, int opsPerSample) {
 }

@@ -117,6 +117,6 @@ final class Plots {
     }
 
     static String slug(String group) {
-        return Catalogue.PLOT_FILES.getOrDefault(group, group.toLowerCase().replaceAll("[^a-z0-9]+", "-"));
+        return Catalogue.PLOT_FILES.get(group);
     }
 }

@@ -1,6 +1,6 @@
 package io.jvfio.benchmarks.suite;
 
-import org.openjdk.jmh.infra.BenchmarkParams;
+import io.jvfio.benchmarks.support.BenchNotes;
 import org.openjdk.jmh.profile.GCProfiler;
 import org.openjdk.jmh.results.Result;
 import org.openjdk.jmh.results.RunResult;
@@ -150,23 +150,6 @@ public final class Suite {
         return 0;
     }
 
-    /** A run's key: {@code Class.method}, and its parameters in brackets. */
-    static String id(BenchmarkParams p) {
-        String full = p.getBenchmark();
-        String[] parts = full.split("\\.");
-        StringBuilder id = new StringBuilder(parts[parts.length - 2]).append('.').append(parts[parts.length - 1]);
-        if (!p.getParamsKeys().isEmpty()) {
-            id.append('[');
-            boolean first = true;
-            for (String k : p.getParamsKeys()) {
-                id.append(first ? "" : ",").append(k).append('=').append(p.getParam(k));
-                first = false;
-            }
-            id.append(']');
-        }
-        return id.toString();
-    }
-
     static Measured measure(RunResult r) {
         Result<?> primary = r.getPrimaryResult();
         double toNs = nanosPer(primary.getScoreUnit());
@@ -190,11 +173,11 @@ public final class Suite {
             }
         }
         if (r.getParams().getMode() != org.openjdk.jmh.annotations.Mode.SampleTime) {
-            return new Measured(id(r.getParams()), false, primary.getScore() * toNs, Double.NaN,
-                    primary.getScoreError() * toNs, stats.getN(), new double[0], new long[0], alloc, 1);
+            return new Measured(BenchNotes.id(r.getParams()), false, primary.getScore() * toNs, Double.NaN,
+                    primary.getScoreError() * toNs, new double[0], new long[0], alloc, 1);
         }
-        return new Measured(id(r.getParams()), true, stats.getPercentile(50) * toNs, stats.getPercentile(99) * toNs, 0,
-                stats.getN(), values, counts, alloc, r.getParams().getOpsPerInvocation());
+        return new Measured(BenchNotes.id(r.getParams()), true, stats.getPercentile(50) * toNs,
+                stats.getPercentile(99) * toNs, 0, values, counts, alloc, r.getParams().getOpsPerInvocation());
     }
 
     static double nanosPer(String unit) {

@@ -40,6 +40,9 @@ public final class KvmGuest implements AutoCloseable {
 
     /** Builds the guest and loads {@code program} (a resource name under io/jvfio/benchmarks/guest/). */
     public KvmGuest(String program) {
+        if (!available()) {
+            throw new IllegalStateException("/dev/kvm is not usable here: the KVM benchmarks cannot run");
+        }
         kvm = Kvm.open();
         vm = KvmVm.create(kvm);
         vm.createIrqchip();

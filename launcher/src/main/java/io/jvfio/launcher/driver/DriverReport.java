@@ -22,34 +22,19 @@ public final class DriverReport {
             return histogram.getValueAtPercentile(99);
         }
 
-        /** One line, the label padded to {@code width} so that a table's columns line up. */
+        /** One line, the label padded to {@code width} so that the table's columns line up. */
         String render(int width) {
             return String.format("  %-" + width + "s  median %8s  p99 %8s  (%d samples)", what, micros(median()),
                     micros(p99()), histogram.getTotalCount());
         }
-
-        @Override
-        public String toString() {
-            return render(what.length());
-        }
     }
 
-    private final String how;
     private final List<StepResult> steps = new ArrayList<>();
     private final List<Latency> latencies = new ArrayList<>();
     private Map<String, Long> exits;
     private String failure;
     private long unclaimedMmio;
     private long unclaimedPio;
-
-    public DriverReport(String how) {
-        this.how = how;
-    }
-
-    /** How the driver ran: on KVM, or host-side. */
-    public String how() {
-        return how;
-    }
 
     void add(StepResult r) {
         steps.add(r);
@@ -77,22 +62,6 @@ public final class DriverReport {
     /** The run itself failed (the guest faulted, timed out): said in one line. */
     void failure(String why) {
         this.failure = why;
-    }
-
-    public List<StepResult> steps() {
-        return List.copyOf(steps);
-    }
-
-    public List<Latency> latencies() {
-        return List.copyOf(latencies);
-    }
-
-    public Map<String, Long> exits() {
-        return exits;
-    }
-
-    public String failure() {
-        return failure;
     }
 
     /** True if every step ran and none failed. */

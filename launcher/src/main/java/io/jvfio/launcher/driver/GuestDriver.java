@@ -55,7 +55,7 @@ public final class GuestDriver {
 
     private final DriverTarget t;
     private final KvmVcpu vcpu;
-    private final DriverReport report = new DriverReport("guest driver on a KVM vCPU");
+    private final DriverReport report = new DriverReport();
     private long mmioAtLastReport;
     private volatile String fault;
 

@@ -30,7 +30,7 @@ public final class HostDriver {
     private final AtomicLong interrupts = new AtomicLong();
     private volatile long lastInterruptNanos;
     private Histogram stormLatency;
-    private final DriverReport report = new DriverReport("host-side driver in Java (no vCPU)");
+    private final DriverReport report = new DriverReport();
 
     public HostDriver(DriverTarget target, VirtualInterruptController apics) {
         this.t = target;

@@ -44,7 +44,7 @@ public final class Fds {
     }
 
     /** Where the open fds point, for a failure message. */
-    static String describe() throws IOException {
+    public static String describe() throws IOException {
         try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
             return fds.map(p -> {
                 try {

@@ -261,10 +261,6 @@ public final class KvmVcpu implements AutoCloseable {
         }
     }
 
-    public boolean stopRequested() {
-        return stopRequested;
-    }
-
     @Override
     public void close() {
         runMapping.close();
