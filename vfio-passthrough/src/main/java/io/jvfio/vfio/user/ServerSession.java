@@ -36,7 +36,7 @@ final class ServerSession implements VfioUserConnection.Listener {
 
     static final int VERSION_MAJOR = 0;
     static final int VERSION_MINOR = 1;
-    static final VfioUserCapabilities CAPABILITIES = new VfioUserCapabilities(VfioUserConnection.MAX_RECEIVE_FDS,
+    static final VfioUserCapabilities CAPABILITIES = new VfioUserCapabilities(VfioUserConnection.MAX_MSG_FDS,
             VfioUserConnection.MAX_DATA_XFER, 4096, 65535);
 
     private final VfioUserServer server;
@@ -293,18 +293,25 @@ final class ServerSession implements VfioUserConnection.Listener {
         int capsSize = capabilitiesSize(region.capabilities());
         int full = VfioUserPayloads.RegionInfo.SIZEOF + capsSize;
         boolean fits = argsz >= full;
-        int flags = region.flags() | (capsSize > 0 ? VFIO_REGION_INFO_FLAG_CAPS : 0);
+        // The spec: FLAG_CAPS says capabilities are "found in the reply", so it is set only when the
+        // chain is there; argsz = the full size alone tells a client to ask again. QEMU 11's client
+        // refuses FLAG_CAPS with a cap_offset below 32 before it looks at argsz.
+        boolean chained = fits && capsSize > 0;
+        int flags = region.flags() | (chained ? VFIO_REGION_INFO_FLAG_CAPS : 0);
         ByteBuf r = reply(m, fits ? full : VfioUserPayloads.RegionInfo.SIZEOF);
         r.writeIntLE(full);
         r.writeIntLE(flags);
         r.writeIntLE(index);
-        r.writeIntLE(fits && capsSize > 0 ? VfioUserPayloads.RegionInfo.SIZEOF : 0);
+        r.writeIntLE(chained ? VfioUserPayloads.RegionInfo.SIZEOF : 0);
         r.writeLongLE(region.size());
         r.writeLongLE(region.mmapOffset());
         if (fits) {
             writeCapabilities(r, region.capabilities(), VfioUserPayloads.RegionInfo.SIZEOF);
         }
-        if ((region.flags() & VFIO_REGION_INFO_FLAG_MMAP) != 0 && region.mmapFd() != null && !m.noReply()) {
+        // The mmap fd goes only with a reply that holds the whole info: libvfio-user's client asks
+        // with argsz 32 and no room for an fd, and fails (EFAULT) when one arrives anyway; it sends
+        // the fd itself only once the capability chain fits, and so do we.
+        if (fits && (region.flags() & VFIO_REGION_INFO_FLAG_MMAP) != 0 && region.mmapFd() != null && !m.noReply()) {
             connection.send(r, new int[] {region.mmapFd().get()}, 1);
             return null; // sent with its fd
         }

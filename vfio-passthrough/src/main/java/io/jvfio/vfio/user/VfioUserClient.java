@@ -67,7 +67,7 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
     /** The version we propose: the spec's 0.1 (libvfio-user and QEMU speak it). */
     static final int VERSION_MAJOR = 0;
     static final int VERSION_MINOR = 1;
-    static final VfioUserCapabilities CAPABILITIES = new VfioUserCapabilities(VfioUserConnection.MAX_RECEIVE_FDS,
+    static final VfioUserCapabilities CAPABILITIES = new VfioUserCapabilities(VfioUserConnection.MAX_MSG_FDS,
             VfioUserConnection.MAX_DATA_XFER, 4096, 65535);
     public static final long DEFAULT_MSG_TIMEOUT_MS = 5000;
 
@@ -246,7 +246,7 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
                 long needed = p.getUnsignedIntLE(VfioUserPayloads.RegionInfo.ARGSZ);
                 int flags = p.getIntLE(VfioUserPayloads.RegionInfo.FLAGS);
                 int capOffset = p.getIntLE(VfioUserPayloads.RegionInfo.CAP_OFFSET);
-                if ((flags & VFIO_REGION_INFO_FLAG_CAPS) != 0 && needed > got) {
+                if (needed > got) {
                     if (needed > VfioUserConnection.MAX_MESSAGE) {
                         throw protocol("region " + index + " needs " + needed + " bytes of info");
                     }

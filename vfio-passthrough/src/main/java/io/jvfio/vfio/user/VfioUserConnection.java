@@ -50,7 +50,12 @@ public final class VfioUserConnection implements EpollIoHandle {
         void onClose(VfioUserConnection connection, Throwable cause);
     }
 
-    /** The fds we accept in one message (the max_msg_fds we announce). */
+    /**
+     * The max_msg_fds we announce. The spec sets no ceiling, but QEMU 11's client refuses a value above
+     * its VFIO_USER_MAX_MAX_FDS (16) as "malformed max_msg_fds" and drops the connection.
+     */
+    public static final int MAX_MSG_FDS = 16;
+    /** The fds we accept in one message: more than we announce, for a peer that ignores it. */
     public static final int MAX_RECEIVE_FDS = 64;
     /** The largest data transfer we accept (max_data_xfer_size), and hence the largest message. */
     public static final int MAX_DATA_XFER = 1 << 20;

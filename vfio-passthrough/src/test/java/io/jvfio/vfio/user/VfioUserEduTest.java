@@ -86,7 +86,7 @@ class VfioUserEduTest {
 
     @Test
     void negotiatesAndDescribesTheDeviceAsTheKernelWould() {
-        assertEquals(VfioUserConnection.MAX_RECEIVE_FDS, client.serverCapabilities().maxMsgFds());
+        assertEquals(VfioUserConnection.MAX_MSG_FDS, client.serverCapabilities().maxMsgFds());
         assertEquals(1 << 20, client.serverCapabilities().maxDataXferSize());
         assertTrue(client.supportsReset());
         assertEquals(9, client.regions().size());
