@@ -52,9 +52,9 @@ final class ModelProbe {
 
     void run() {
         try (PassthroughDevice e = new PassthroughDevice("vfio-pci " + NestedVfioProbe.EDU, edu,
-                PassthroughOptions.DEFAULT, space, router, null);
+                PassthroughOptions.DEFAULT, space, router);
              PassthroughDevice n = new PassthroughDevice("vfio-pci " + NestedVfioProbe.NVME, nvme,
-                     PassthroughOptions.DEFAULT, space, router, null)) {
+                     PassthroughOptions.DEFAULT, space, router)) {
             PciDevFn eduAt = bridge.add(new PciDevFn(4, 0), false, e, "vfio-pci");
             PciDevFn nvmeAt = bridge.add(new PciDevFn(5, 0), false, n, "vfio-pci");
             for (String line : PciConfigDump.list(bridge).split("\n")) {

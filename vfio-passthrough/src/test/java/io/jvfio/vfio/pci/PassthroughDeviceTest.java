@@ -91,7 +91,7 @@ class PassthroughDeviceTest {
         bridge = new PciHostBridge(space, PciHostBridge.DEFAULT_ECAM_BASE);
         apics = new VirtualInterruptController(1);
         router = new InterruptRouter(apics);
-        device = new PassthroughDevice("edu " + transport, backend, PassthroughOptions.DEFAULT, space, router, null);
+        device = new PassthroughDevice("edu " + transport, backend, PassthroughOptions.DEFAULT, space, router);
         bridge.add(AT, false, device, "vfio-user-pci");
     }
 
@@ -215,7 +215,7 @@ class PassthroughDeviceTest {
     @Test
     void xNoMmapTrapsEveryAccess() throws Exception {
         PassthroughDevice trapped = new PassthroughDevice("trapped", backend, PassthroughOptions.DEFAULT.withNoMmap(true),
-                space, router, null);
+                space, router);
         try {
             bridge.add(new PciDevFn(5, 0), false, trapped, "vfio-user-pci");
             int devfn = new PciDevFn(5, 0).devfn();
@@ -322,7 +322,7 @@ class PassthroughDeviceTest {
     @Test
     void overridesChangeWhatTheGuestSeesAndNotTheDevice() {
         PassthroughDevice renamed = new PassthroughDevice("renamed", backend, PassthroughOptions.DEFAULT.withIds(0x1af4,
-                0x1041, 0x8086, 0x0001, 0x020000), space, router, null);
+                0x1041, 0x8086, 0x0001, 0x020000), space, router);
         try {
             bridge.add(new PciDevFn(6, 0), false, renamed, "vfio-user-pci");
             assertEquals("00:06.0 Ethernet controller [0200]: Device [1af4:1041] (rev 10)",
@@ -354,8 +354,8 @@ class PassthroughDeviceTest {
         Path zooSocket = dir.resolve("zoo.sock");
         try (VfioUserServer zoo = VfioUserServer.start(zooSocket, new CapabilityZooDevice());
              VfioUserClient zooClient = VfioUserClient.connect(zooSocket, 5000, null);
-             PassthroughDevice z = new PassthroughDevice("zoo", zooClient, PassthroughOptions.DEFAULT, space, router,
-                     null)) {
+             PassthroughDevice z = new PassthroughDevice("zoo", zooClient, PassthroughOptions.DEFAULT, space,
+                     router)) {
             PciDevFn at = bridge.add(new PciDevFn(7, 0), false, z, "vfio-user-pci");
             String dump = PciConfigDump.verbose(bridge, at);
             assertTrue(dump.contains("""
