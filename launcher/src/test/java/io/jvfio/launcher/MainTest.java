@@ -211,7 +211,7 @@ class MainTest {
     static void assertAllPass(Result r) {
         java.util.Map<String, String> steps = steps(r.out);
         assertEquals(List.of("find", "bars", "enable", "id", "liveness", "factorial", "dma", "interrupt", "storm",
-                "trapped", "direct"), List.copyOf(steps.keySet()), r.out);
+                "trapped", "direct", "intx"), List.copyOf(steps.keySet()), r.out);
         steps.forEach((step, line) -> assertTrue(line.startsWith("PASS "), step + ": " + line + "\n" + r.out));
         assertTrue(!r.out.contains("\nunclaimed:"), "a driver right about its device makes no unclaimed access:\n"
                 + r.out);
@@ -247,6 +247,10 @@ class MainTest {
                     + "[0-9.]+ us  \\(1000 samples\\)\n.*"), l + " in\n" + r.out);
         }
         assertTrue(r.out.contains(" MSI-X 0: a KVM irqfd on a GSI route (the bypass)"), r.out);
+        // INTx through the in-kernel IOAPIC: slot 1's INTA# is GSI 17, re-armed by the resampling irqfd at each EOI.
+        assertEquals("PASS INTA# on IOAPIC pin 17 (interrupt line 17), level-triggered, BAR0 MMIO: 10 raised one at a "
+                + "time, 10 taken by the guest's IDT handler, each acknowledged at the device before its EOI",
+                steps.get("intx"));
         assertAllPass(run("-accel", "kvm"));
     }
 
@@ -296,6 +300,9 @@ class MainTest {
                 + "vfio-user on "), r.out);
         java.util.Map<String, String> steps = steps(r.out);
         assertEquals("PASS 1000 interrupts raised one at a time, 1000 counted at the local APIC", steps.get("storm"));
+        // INTx through the emulated IOAPIC: its resampler re-arms the device's line at each EOI.
+        assertEquals("PASS INTA# on IOAPIC pin 17 (interrupt line 17), level-triggered, BAR0 MMIO: 10 raised one at a "
+                + "time, 10 taken by the local APIC, each acknowledged at the device before its EOI", steps.get("intx"));
         assertEquals("PASS 1000 reads of 0xc0000000 (last 0x010000ed); no vCPU, so no exits to count",
                 steps.get("trapped"));
         assertTrue(!r.out.contains("\nexits:"), "no vCPU, no exit line:\n" + r.out);

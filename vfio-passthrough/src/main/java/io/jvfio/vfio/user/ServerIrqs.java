@@ -110,6 +110,11 @@ final class ServerIrqs {
         return false;
     }
 
+    synchronized boolean masked(int index, int vector) {
+        return index >= 0 && index < masked.length && vector >= 0 && vector < masked[index].length
+                && masked[index][vector];
+    }
+
     synchronized boolean pending(int index, int vector) {
         return index >= 0 && index < pending.length && vector >= 0 && vector < pending[index].length
                 && pending[index][vector];
