@@ -52,6 +52,7 @@
         .equ MB_INTX_RAISE,    0x420    # register offsets in BAR0: raise,
         .equ MB_INTX_ACK,      0x428    # acknowledge (write 1),
         .equ MB_INTX_STATUS,   0x430    # status (bit 0: the interrupt is pending)
+        .equ MB_INTX_EARLY,    0x438    # handler entries that found INTX_VECTOR not in service
 
         .equ PASS, 1
         .equ FAIL, 2
@@ -481,7 +482,12 @@ done:
 # device's interrupt while they are off); the IOAPIC entry of the pin the interrupt line register
 # names gets INTX_VECTOR, level-triggered, active high, to APIC 0. Each interrupt is raised once and
 # must be counted once by intx_handler, which acknowledges the device (its line drops) before the
-# EOI; an EOI with the line still up would deliver it again.
+# EOI; an EOI with the line still up would deliver it again. The handler also notes whether the vector
+# is in service in the local APIC: where the platform ends a level-triggered interrupt at delivery
+# (this project's machines' KVM, with the PVM back end), the line is resampled before the handler has
+# acknowledged the device, VFIO re-arms it while still asserted, and one more interrupt follows that
+# finds the device's status clear, as a real driver would see a spurious interrupt. Only there are
+# such entries allowed; every raise must still be taken once with the status set.
 intx_step:
         push    rbx
         push    r12
@@ -573,6 +579,7 @@ intx_step:
         call    idt_set
         mov     qword ptr [r15 + MB_INTX_COUNT], 0
         mov     qword ptr [r15 + MB_INTX_SPURIOUS], 0
+        mov     qword ptr [r15 + MB_INTX_EARLY], 0
         sti
         xor     ebx, ebx                # rbx = interrupts raised
 intx_loop:
@@ -598,14 +605,18 @@ intx_settle:                            # a while longer: an interrupt delivered
         ja      2f
         dec     ecx
         jnz     1b
-2:      mov     edi, S_INTX
-        mov     esi, PASS
-        cmp     [r15 + MB_INTX_COUNT], rbx
-        jne     3f
+2:      mov     edi, S_INTX         # PASS: each raised interrupt taken once with the device's status set,
+        mov     esi, PASS               # and no other, unless the platform ended them before the handler did
         cmp     ebx, INTX_ROUNDS
+        jne     3f
+        mov     rax, [r15 + MB_INTX_COUNT]
+        sub     rax, [r15 + MB_INTX_SPURIOUS]
+        cmp     rax, rbx
         jne     3f
         cmp     qword ptr [r15 + MB_INTX_SPURIOUS], 0
         je      4f
+        cmp     qword ptr [r15 + MB_INTX_EARLY], 0
+        jne     4f
 3:      mov     esi, FAIL
 4:      mov     rdx, [r15 + MB_INTX_COUNT]
         mov     ecx, r13d               # b = line | pin << 8 | I/O << 16 | raised << 24
@@ -615,7 +626,9 @@ intx_settle:                            # a while longer: an interrupt delivered
         mov     eax, ebx
         shl     eax, 24
         or      ecx, eax
-        mov     r8, [r15 + MB_INTX_SPURIOUS]
+        mov     r8, [r15 + MB_INTX_EARLY] # c = spurious | not in service << 32
+        shl     r8, 32
+        or      r8, [r15 + MB_INTX_SPURIOUS]
         call    report
         jmp     intx_out
 intx_no_recipe:
@@ -647,6 +660,11 @@ intx_handler:
         push    rax
         push    rdx
         inc     qword ptr [r15 + MB_INTX_COUNT]
+        mov     eax, LAPIC + 0x100 + (INTX_VECTOR >> 5) * 0x10
+        test    dword ptr [rax], 1 << (INTX_VECTOR & 31)
+        jnz     1f                      # in service until our EOI, as the SDM has it
+        inc     qword ptr [r15 + MB_INTX_EARLY]
+1:
         mov     rdx, [r15 + MB_INTX_BASE]
         add     rdx, [r15 + MB_INTX_STATUS]
         cmp     qword ptr [r15 + MB_INTX_IO], 0

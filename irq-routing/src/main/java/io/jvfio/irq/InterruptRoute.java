@@ -41,6 +41,7 @@ public final class InterruptRoute {
     private boolean polled;
     private boolean removed;
     private boolean bypassFailed;
+    private boolean everBypassed;
     // Guarded by this.
     private boolean masked;
     private boolean intxAsserted;
@@ -155,6 +156,7 @@ public final class InterruptRoute {
         if (bypass != null && gsi >= 0 && unmask != null) {
             try {
                 binding = bypass.bindLine(trigger, unmask, gsi);
+                everBypassed = true;
                 return;
             } catch (RuntimeException e) {
                 bypassFailed = true;
@@ -205,6 +207,7 @@ public final class InterruptRoute {
             }
             try {
                 binding = bypass.bind(trigger, message);
+                everBypassed = true;
             } catch (RuntimeException e) {
                 bypassFailed = true;
                 LOG.warn("interrupt route '{}': the kernel bypass refused it ({}); it stays on the user-space path",
@@ -220,6 +223,11 @@ public final class InterruptRoute {
                 polled = true;
             }
         }
+    }
+
+    /** True if the kernel's bypass carried this route at some time (also after the route is removed). */
+    public synchronized boolean everBypassed() {
+        return everBypassed;
     }
 
     /** True while the kernel delivers this route's interrupts (they then pass no counter here). */

@@ -37,7 +37,8 @@ public final class InterruptRouter implements AutoCloseable {
     private final InterruptLines lines;
     private final InterruptRouterConfig config;
     private final AtomicReferenceArray<InterruptRoute> routes;
-    private final List<RouteStats> removedStats = new ArrayList<>();
+    /** Removed routes, kept for their counters (what the VM did over its life). */
+    private final List<InterruptRoute> removed = new ArrayList<>();
     private final Disruptor<InterruptEvent> disruptor;
     private final InterruptPoller poller;
     private final InterruptDispatcher dispatcher;
@@ -165,7 +166,7 @@ public final class InterruptRouter implements AutoCloseable {
         }
         route.detach();
         routes.set(route.id(), null);
-        removedStats.add(route.stats());
+        removed.add(route);
     }
 
     /** Every route in the table. */
@@ -180,13 +181,21 @@ public final class InterruptRouter implements AutoCloseable {
         return all;
     }
 
+    /** Every route the table has had, removed ones included, in the order they were added. */
+    public synchronized List<InterruptRoute> history() {
+        List<InterruptRoute> all = new ArrayList<>(removed);
+        all.addAll(routes());
+        all.sort(java.util.Comparator.comparingInt(InterruptRoute::generation));
+        return all;
+    }
+
     /** Totals over every route, present and removed. */
     public synchronized Totals totals() {
         long delivered = 0;
         long undeliverable = 0;
         long pending = 0;
-        List<RouteStats> all = new ArrayList<>(removedStats);
-        for (InterruptRoute r : routes()) {
+        List<RouteStats> all = new ArrayList<>();
+        for (InterruptRoute r : history()) {
             all.add(r.stats());
         }
         for (RouteStats s : all) {

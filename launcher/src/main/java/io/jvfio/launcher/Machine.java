@@ -90,6 +90,10 @@ final class Machine implements AutoCloseable {
         return devices;
     }
 
+    InterruptRouter router() {
+        return router;
+    }
+
     boolean onKvm() {
         return vcpu != null;
     }

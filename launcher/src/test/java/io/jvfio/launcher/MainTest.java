@@ -248,9 +248,11 @@ class MainTest {
         }
         assertTrue(r.out.contains(" MSI-X 0: a KVM irqfd on a GSI route (the bypass)"), r.out);
         // INTx through the in-kernel IOAPIC: slot 1's INTA# is GSI 17, re-armed by the resampling irqfd at each EOI.
-        assertEquals("PASS INTA# on IOAPIC pin 17 (interrupt line 17), level-triggered, BAR0 MMIO: 10 raised one at a "
-                + "time, 10 taken by the guest's IDT handler, each acknowledged at the device before its EOI",
-                steps.get("intx"));
+        // (This machine's KVM ends a level-triggered interrupt at delivery: the step says so when an interrupt
+        // re-armed early finds the device's status clear, and allows only those.)
+        assertTrue(steps.get("intx").startsWith("PASS INTA# on IOAPIC pin 17 (interrupt line 17), level-triggered, "
+                + "BAR0 MMIO: 10 raised one at a time, 10 taken by the guest's IDT handler, each acknowledged at the "
+                + "device before its EOI"), steps.get("intx"));
         assertAllPass(run("-accel", "kvm"));
     }
 

@@ -234,8 +234,8 @@ public final class GuestDriver {
             }
             case INTX -> (b >>> 24) == 0 // nothing raised: the step did not get that far
                     ? intxNotRun((int) a, (int) b, (int) c)
-                    : describeIntx((int) (b >>> 24), a, (int) b & 0xFF, (int) (b >>> 8) & 0xFF, ((b >>> 16) & 1) != 0, c,
-                            "the guest's IDT handler");
+                    : describeIntx((int) (b >>> 24), a, (int) b & 0xFF, (int) (b >>> 8) & 0xFF, ((b >>> 16) & 1) != 0,
+                            c & 0xFFFF_FFFFL, c >>> 32, "the guest's IDT handler");
         };
         report.add(new StepResult(step, s, detail));
     }
@@ -284,11 +284,23 @@ public final class GuestDriver {
         };
     }
 
-    static String describeIntx(int raised, long counted, int line, int pin, boolean io, long spurious, String where) {
-        return String.format("INT%c# on IOAPIC pin %d (interrupt line %d), level-triggered, BAR0 %s: %d raised one at a "
-                + "time, %d taken by %s, each acknowledged at the device before its EOI%s", (char) ('A' + pin - 1),
-                line, line, io ? "I/O" : "MMIO", raised, counted, where,
-                spurious == 0 ? "" : "; " + spurious + " found the device's status clear");
+    /**
+     * The INTx step's words. {@code notInService}: handler entries that found the vector no longer in
+     * service at the local APIC, i.e. the platform ended the level-triggered interrupt at delivery.
+     */
+    static String describeIntx(int raised, long counted, int line, int pin, boolean io, long spurious,
+                               long notInService, String where) {
+        String s = String.format("INT%c# on IOAPIC pin %d (interrupt line %d), level-triggered, BAR0 %s: %d raised one "
+                + "at a time, %d taken by %s, each acknowledged at the device before its EOI", (char) ('A' + pin - 1),
+                line, line, io ? "I/O" : "MMIO", raised, counted - spurious, where);
+        if (spurious > 0) {
+            s += "; " + spurious + " more found the device's status clear";
+        }
+        if (notInService > 0) {
+            s += " (this KVM ends a level-triggered interrupt at delivery, not at the EOI: the line is resampled "
+                    + "while the device still asserts it)";
+        }
+        return s;
     }
 
     static String describeStorm(long raised, long counted, String where) {

@@ -337,7 +337,8 @@ public final class HostDriver {
         await(() -> intxArrivals.get() > INTX_ROUNDS, 100_000_000L);
         long counted = intxArrivals.get();
         report.add(StepResult.check(DriverStep.INTX, raised == INTX_ROUNDS && counted == INTX_ROUNDS && spurious == 0,
-                GuestDriver.describeIntx(raised, counted, line, pin, io, spurious, "the local APIC")));
+                GuestDriver.describeIntx(raised, counted, line, pin, io, spurious, 0,
+                        "the local APIC")));
     }
 
     private long register(boolean io, long at) {
