@@ -632,7 +632,7 @@ intx_settle:                            # a while longer: an interrupt delivered
         call    report
         jmp     intx_out
 intx_no_recipe:
-        mov     edx, 1                  # a = why: 1 no recipe, 2 no pin, 3 a line no IOAPIC pin has
+        mov     edx, 1                  # a = why: 1 no recipe, 2 no pin, 3 a line no IOAPIC pin has; b = IDs
         mov     esi, SKIP
         jmp     1f
 intx_no_pin:
@@ -645,6 +645,7 @@ intx_bad_line:
 1:      mov     edi, S_INTX
         mov     rcx, [r15 + MB_IDS]
         mov     r8, r13
+        bts     r8, 63                  # c's top bit: the step did not run (a says why)
         call    report
 intx_out:
         pop     r14

@@ -335,6 +335,8 @@ class MainTest {
                     assertEquals("SKIP the device [1af4:11e8] is not edu-compatible (1234:11e8): edu's registers are not "
                             + "there to drive", steps.get(s), s);
                 }
+                assertEquals("SKIP no INTx recipe for [1af4:11e8]: the driver knows how to raise and acknowledge INTx "
+                        + "on edu (1234:11e8) and the GPIO card (1234:10f0) only", steps.get("intx"), r.out);
                 assertTrue(steps.get("trapped").startsWith("PASS 1000 reads of 0xc0000000"), r.out);
                 assertTrue(steps.get("direct").startsWith("PASS 1000 reads of 0xc0200000"), r.out);
                 assertTrue(r.out.contains("devices:\n  00:04.0 vfio-user-pci,id=nic,socket=" + s1), r.out);

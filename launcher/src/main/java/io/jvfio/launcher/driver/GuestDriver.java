@@ -232,7 +232,7 @@ public final class GuestDriver {
                 yield String.format("%d reads of 0x%x: %d MMIO exits%s", c, b, mmioDuringStep, mmioDuringStep == 0
                         ? ": the BAR is memory to the guest" : ", expected none");
             }
-            case INTX -> (b >>> 24) == 0 // nothing raised: the step did not get that far
+            case INTX -> c < 0 // the top bit: the step did not run, and a says why
                     ? intxNotRun((int) a, (int) b, (int) c)
                     : describeIntx((int) (b >>> 24), a, (int) b & 0xFF, (int) (b >>> 8) & 0xFF, ((b >>> 16) & 1) != 0,
                             c & 0xFFFF_FFFFL, c >>> 32, "the guest's IDT handler");
