@@ -47,7 +47,11 @@ final class IntxInterrupt {
         InterruptRoute r = null;
         try {
             backend.enableIrq(VFIO_PCI_INTX_IRQ_INDEX, new EventFd[] {t});
-            backend.setUnmaskEventFd(VFIO_PCI_INTX_IRQ_INDEX, u);
+            if (backend.irq(VFIO_PCI_INTX_IRQ_INDEX).maskable()) {
+                backend.setUnmaskEventFd(VFIO_PCI_INTX_IRQ_INDEX, u);
+            }
+            // else (a libvfio-user server's INTx, flagged EVENTFD only): the device signals each assertion
+            // itself and has nothing to unmask; the line is still resampled at the guest's EOI.
             r = router.addIntx(name + " INTx", t, u, gsi);
         } catch (RuntimeException e) {
             try {
