@@ -68,6 +68,7 @@ class PassthroughBarKindsTest {
     VfioUserClient client;
     AddressSpace space;
     PciHostBridge bridge;
+    VirtualInterruptController apics;
     InterruptRouter router;
     PassthroughDevice device;
 
@@ -86,7 +87,8 @@ class PassthroughBarKindsTest {
         }
         space = new AddressSpace();
         bridge = new PciHostBridge(space, PciHostBridge.DEFAULT_ECAM_BASE);
-        router = new InterruptRouter(new VirtualInterruptController(1));
+        apics = new VirtualInterruptController(1);
+        router = new InterruptRouter(apics);
         device = new PassthroughDevice(served + " " + transport, backend, PassthroughOptions.DEFAULT, space, router,
                 null);
         bridge.add(AT, false, device, "vfio-user-pci");
@@ -145,6 +147,42 @@ class PassthroughBarKindsTest {
                     0x04, 2) & 0x7);
             cfgWrite(0x04, 2, 0);
             assertEquals(0xFFFFFFFFL, space.in(0xC000, 4), "I/O decode off: gone");
+        }
+    }
+
+    /**
+     * gpio's raise register asserts INTx: the trigger eventfd reaches the interrupt controller entry
+     * the machine gave the line; its status register and config status bit 3 say so until cleared.
+     * (Resampling at EOI and the mask are INTx's own tests.)
+     */
+    @Test
+    void gpiosRaiseRegisterAssertsIntx() throws Exception {
+        try (GpioDevice gpio = new GpioDevice()) {
+            attach(gpio);
+            java.util.concurrent.atomic.AtomicInteger seen = new java.util.concurrent.atomic.AtomicInteger();
+            apics.apic(0).addListener((apic, vector) -> {
+                if (vector == 0x42) {
+                    seen.incrementAndGet();
+                }
+            });
+            device.redirectIntx(new io.jvfio.irq.MsiMessage(io.jvfio.irq.MsiMessage.ADDRESS_BASE, 0x42));
+            assertEquals(1, cfgRead(0x3d, 1), "INTA");
+            cfgWrite(0x10, 4, 0xC000);
+            cfgWrite(0x04, 2, PCI_COMMAND_IO);
+            assertEquals(0, space.in(0xC000 + GpioDevice.IRQ_STATUS, 4));
+            assertEquals(0, cfgRead(0x06, 2) & 0x08, "no interrupt pending");
+            space.out(0xC000 + GpioDevice.IRQ_RAISE, 4, 1);
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (seen.get() == 0) {
+                assertTrue(System.nanoTime() < deadline, "INTx never reached the local APIC");
+                Thread.onSpinWait();
+            }
+            assertEquals(GpioDevice.IRQ_PENDING, space.in(0xC000 + GpioDevice.IRQ_STATUS, 4));
+            assertEquals(0x08, cfgRead(0x06, 2) & 0x08, "interrupt status, PCI 3.0 6.2.3");
+            space.out(0xC000 + GpioDevice.IRQ_STATUS, 4, GpioDevice.IRQ_PENDING);
+            assertEquals(0, space.in(0xC000 + GpioDevice.IRQ_STATUS, 4), "cleared by writing 1");
+            assertEquals(0, cfgRead(0x06, 2) & 0x08);
+            assertEquals(1, seen.get());
         }
     }
 
