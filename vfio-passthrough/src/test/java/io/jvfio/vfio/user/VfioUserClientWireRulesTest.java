@@ -28,8 +28,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The wire rules of {@link VfioUserWireRulesTest} from our client's side: a server scripted from the
- * spec's tables answers as QEMU-facing servers and libvfio-user's server do where they differ from
- * the spec, and sends what they send. Each test says which peer needs the rule.
+ * spec's tables answers, and sends, what libvfio-user's server does where it differs from the spec
+ * (a real socket, real fds and memfds; only the server's protocol side is the test's). Each test
+ * says which peer needs the rule.
  */
 class VfioUserClientWireRulesTest {
 

@@ -33,10 +33,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The wire rules where the vfio-user spec (0.9.2) and the implementations users have differ, one
- * test per rule: messages built byte by byte from the spec's tables, sent by a raw socket to our
- * server or by a scripted server to our client. Each test says which peer needs the rule: QEMU 11's
- * client (hw/vfio-user), libvfio-user (its server, lib/, and its client, samples/client.c), or the
- * kernel's VFIO ioctls that both mirror.
+ * test per rule, for our server: messages built byte by byte from the spec's tables, sent by a raw
+ * socket ({@link VfioUserClientWireRulesTest} has our client's side). Each test says which peer needs
+ * the rule: QEMU 11's client (hw/vfio-user), libvfio-user (its server, lib/, and its client,
+ * samples/client.c), or the kernel's VFIO ioctls that both mirror.
  */
 class VfioUserWireRulesTest {
 
@@ -89,7 +89,7 @@ class VfioUserWireRulesTest {
     // VERSION
 
     @Test
-    void versionAsQemu11SendsItIsAnsweredWithTheNegotiatedValuesInNoLongerAReply() {
+    void versionAsQemu11SendsItGetsTheNegotiatedValuesInAReplyNoLongerThanTheRequest() {
         // QEMU 11 (proxy.c vfio_user_validate_version): proposes 0.0; refuses a reply minor above
         // its own, a max_msg_fds above 16 ("malformed max_msg_fds"), a max_dma_maps above its
         // own; reads the reply into the request's buffer ("reply larger than recv buffer") and
