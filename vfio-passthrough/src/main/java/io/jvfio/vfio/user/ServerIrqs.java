@@ -20,7 +20,9 @@ import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_DATA_TYPE_MASK;
  * A served device's interrupts as VFIO_USER_DEVICE_SET_IRQS sets them (spec, "DEVICE_SET_IRQS"): per
  * index and vector, the client's trigger eventfd, a mask bit, a pending bit, and the eventfds the
  * server signals when it masks or unmasks. Raising a masked or unassigned vector sets its pending
- * bit; unmasking delivers it.
+ * bit; unmasking delivers it. A SET_IRQS touches only its own vectors, so a client may give MSI-X
+ * vectors their eventfds one at a time while others are live, as QEMU does where the IRQ info lacks
+ * VFIO_IRQ_INFO_NORESIZE.
  */
 final class ServerIrqs {
 
@@ -151,10 +153,17 @@ final class ServerIrqs {
             EventFd[][] target = action == VFIO_IRQ_SET_ACTION_TRIGGER ? triggers
                     : action == VFIO_IRQ_SET_ACTION_MASK ? maskNotify : unmaskNotify;
             for (int i = 0; i < count; i++) {
-                EventFd old = target[index][start + i];
-                target[index][start + i] = fds.length == 0 ? null : new EventFd(fds[i]);
+                int v = start + i;
+                EventFd old = target[index][v];
+                target[index][v] = fds.length == 0 ? null : new EventFd(fds[i]);
                 if (old != null) {
                     old.close();
+                }
+                // An MSI or MSI-X vector raised before it had an eventfd is delivered now, as a device's
+                // pending vector is once the kernel allocates it and unmasks it (dynamic MSI-X).
+                if (action == VFIO_IRQ_SET_ACTION_TRIGGER && target[index][v] != null && pending[index][v]
+                        && !masked[index][v] && !irq.automasked()) {
+                    deliver(index, v, target[index][v]);
                 }
             }
             return;
