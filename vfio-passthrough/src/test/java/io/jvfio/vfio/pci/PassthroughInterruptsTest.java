@@ -313,6 +313,21 @@ class PassthroughInterruptsTest {
         }
         assertEquals(0, zoo.ownConfig(zoo.msi + 4, 4), "the device's MSI address was never written");
         assertEquals(0, zoo.ownConfig(zoo.msi + 2, 2) & 0x71, "nor its enable and Multiple Message Enable");
+        String dump = PciConfigDump.verbose(bridge, AT);
+        assertTrue(dump.contains("MSI: Enable+ Count=4/4 Maskable+ 64bit+\n\t\tAddress: 00000000fee00000  Data: 0070\n"),
+                dump);
+
+        // Vector 2's mask bit holds its interrupt in the pending register; clearing it delivers it once.
+        int mask = zoo.msi + 0x10;
+        int pending = zoo.msi + 0x14;
+        cfgWrite(mask, 4, 1 << 2);
+        space.write(BAR0 + CapabilityZooDevice.FIRE_MSI, 4, 2);
+        Fds.await("MSI pending bit 2", () -> cfgRead(pending, 4) == 1 << 2);
+        assertEquals(1, arrivals.get(0x72));
+        cfgWrite(mask, 4, 0);
+        Fds.await("vector 2 after unmask", () -> arrivals.get(0x72) == 2);
+        assertEquals(0, cfgRead(pending, 4));
+        assertEquals(List.of("MSI 0+4 [0, 1, 2, 3]"), msiRequests(), "masking is the model's: no SET_IRQS");
     }
 
     @Test
