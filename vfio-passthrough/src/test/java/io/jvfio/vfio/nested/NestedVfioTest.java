@@ -46,7 +46,7 @@ class NestedVfioTest {
             "bind 0000:01:01.0", "bind 0000:02:01.0", "report", "container", "edu-group", "iommu", "edu-regions", "edu-id", "edu-liveness",
             "edu-bus-master", "edu-factorial", "edu-msi", "edu-dma", "edu-reset", "ivshmem", "nvme-msix", "model-edu-dump",
             "model-edu-sizing", "model-edu-mmio", "model-edu-msi", "model-nvme-dump", "model-nvme-sizing",
-            "model-nvme-msix", "model-reset",
+            "model-nvme-msix", "model-nvme-msix-on-demand", "model-reset",
             "model-options", "model-hot-reset",
             "not-viable-status", "not-viable", "busy", "fds");
 
