@@ -153,17 +153,19 @@ final class ServerIrqs {
             EventFd[][] target = action == VFIO_IRQ_SET_ACTION_TRIGGER ? triggers
                     : action == VFIO_IRQ_SET_ACTION_MASK ? maskNotify : unmaskNotify;
             for (int i = 0; i < count; i++) {
-                int v = start + i;
-                EventFd old = target[index][v];
-                target[index][v] = fds.length == 0 ? null : new EventFd(fds[i]);
+                EventFd old = target[index][start + i];
+                target[index][start + i] = fds.length == 0 ? null : new EventFd(fds[i]);
                 if (old != null) {
                     old.close();
                 }
+            }
+            if (action == VFIO_IRQ_SET_ACTION_TRIGGER && fds.length != 0 && !irq.automasked()) {
                 // An MSI or MSI-X vector raised before it had an eventfd is delivered now, as a device's
                 // pending vector is once the kernel allocates it and unmasks it (dynamic MSI-X).
-                if (action == VFIO_IRQ_SET_ACTION_TRIGGER && target[index][v] != null && pending[index][v]
-                        && !masked[index][v] && !irq.automasked()) {
-                    deliver(index, v, target[index][v]);
+                for (int v = start; v < start + count; v++) {
+                    if (pending[index][v] && !masked[index][v]) {
+                        deliver(index, v, triggers[index][v]);
+                    }
                 }
             }
             return;
