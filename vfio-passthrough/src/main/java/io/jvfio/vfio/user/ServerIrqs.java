@@ -20,9 +20,7 @@ import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_DATA_TYPE_MASK;
  * A served device's interrupts as VFIO_USER_DEVICE_SET_IRQS sets them (spec, "DEVICE_SET_IRQS"): per
  * index and vector, the client's trigger eventfd, a mask bit, a pending bit, and the eventfds the
  * server signals when it masks or unmasks. Raising a masked or unassigned vector sets its pending
- * bit; unmasking delivers it. A SET_IRQS touches only its own vectors, so a client may give MSI-X
- * vectors their eventfds one at a time while others are live, as QEMU does where the IRQ info lacks
- * VFIO_IRQ_INFO_NORESIZE.
+ * bit; unmasking delivers it.
  */
 final class ServerIrqs {
 
@@ -159,9 +157,11 @@ final class ServerIrqs {
                     old.close();
                 }
             }
+            // Only these vectors change: a client may give MSI-X vectors their eventfds one at a time while
+            // others are live, as QEMU does where the IRQ info lacks VFIO_IRQ_INFO_NORESIZE. An MSI or
+            // MSI-X vector raised before it had an eventfd is delivered now, as a device's pending vector
+            // is once the kernel allocates it and unmasks it (dynamic MSI-X).
             if (action == VFIO_IRQ_SET_ACTION_TRIGGER && fds.length != 0 && !irq.automasked()) {
-                // An MSI or MSI-X vector raised before it had an eventfd is delivered now, as a device's
-                // pending vector is once the kernel allocates it and unmasks it (dynamic MSI-X).
                 for (int v = start; v < start + count; v++) {
                     if (pending[index][v] && !masked[index][v]) {
                         deliver(index, v, triggers[index][v]);
