@@ -640,12 +640,12 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
     // ---- VfioBackend: interrupts ----
 
     /**
-     * Assigns {@code eventfds[i]} as vector i's trigger. The fds go as SCM_RIGHTS, at most the server's
-     * max_msg_fds per message; a null entry de-assigns that vector.
+     * Assigns {@code eventfds[i]} as vector {@code first + i}'s trigger. The fds go as SCM_RIGHTS, at most
+     * the server's max_msg_fds per message; a null entry de-assigns that vector.
      */
     @Override
-    public synchronized void enableIrq(int index, EventFd[] eventfds) {
-        layout.enableable(index, eventfds.length);
+    public synchronized void setIrqTriggers(int index, int first, EventFd[] eventfds) {
+        layout.enableable(index, first, eventfds.length);
         int perMessage = peer.maxMsgFds();
         if (perMessage < 1) {
             throw new VfioException(name + ": the server takes no file descriptors (max_msg_fds=0), so interrupts "
@@ -663,7 +663,7 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
             for (int i = 0; i < fds.length; i++) {
                 fds[i] = eventfds[start + i].fd().get();
             }
-            setIrqs(VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, index, start, count, fds);
+            setIrqs(VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, index, first + start, count, fds);
             start = end;
         }
     }
