@@ -15,7 +15,6 @@ import java.util.function.BooleanSupplier;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * INTx into a real KVM guest through the in-kernel IOAPIC, as QEMU's vfio-pci sets it up under KVM:
@@ -90,7 +89,7 @@ class KvmIntxTest {
 
     @BeforeEach
     void kvm() {
-        assumeTrue(TinyGuest.available(), "/dev/kvm is not usable here");
+        TinyGuest.requireKvm();
     }
 
     private static void await(String what, BooleanSupplier condition) throws InterruptedException {
