@@ -11,10 +11,13 @@ public interface InterruptLines {
     /** How many lines there are: GSIs 0 to {@code lines() - 1}. */
     int lines();
 
-    /** Raises line {@code gsi}; it stays up until {@link #deassertLine}. */
+    /**
+     * One source raises line {@code gsi}; it stays up until that source lowers it again. A line is the
+     * wired-OR of its sources (shared INTx): up while any of them holds it.
+     */
     void assertLine(int gsi);
 
-    /** Lowers line {@code gsi}. */
+    /** One source that raised line {@code gsi} lowers it. */
     void deassertLine(int gsi);
 
     /**

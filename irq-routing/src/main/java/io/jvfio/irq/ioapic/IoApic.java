@@ -19,7 +19,10 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * what KVM's in-kernel IOAPIC does with a resampling irqfd.
  *
  * <p>A pin's level is logical (asserted or not), as KVM's and QEMU's IOAPIC models take it: the
- * polarity bit is kept for the guest to read back. Delivering allocates nothing.
+ * polarity bit is kept for the guest to read back. A pin is the wired-OR of the sources asserting it
+ * (PCI INTx lines are shared: two slots' pins may reach one input), so each {@link #assertLine} is
+ * undone by one {@link #deassertLine}, and the pin is up while any source holds it, as KVM keeps a
+ * level per IRQ source. Delivering allocates nothing.
  */
 public final class IoApic implements BusDevice, InterruptLines {
 
@@ -45,8 +48,10 @@ public final class IoApic implements BusDevice, InterruptLines {
     private final AtomicReferenceArray<Runnable[]> resamplers = new AtomicReferenceArray<>(PINS);
     private int select;
     private int id;
-    /** Bit n: pin n is asserted. */
+    /** Bit n: pin n is asserted (some source holds it). */
     private int asserted;
+    /** How many sources hold each pin. */
+    private final int[] sources = new int[PINS];
     private long delivered;
     private long undeliverable;
 
@@ -139,6 +144,7 @@ public final class IoApic implements BusDevice, InterruptLines {
         synchronized (this) {
             int bit = 1 << gsi;
             boolean rising = (asserted & bit) == 0;
+            sources[gsi]++;
             asserted |= bit;
             if (RedirectionEntry.levelTriggered(entries[gsi])) {
                 service(gsi);
@@ -150,7 +156,7 @@ public final class IoApic implements BusDevice, InterruptLines {
 
     @Override
     public synchronized void deassertLine(int gsi) {
-        if (gsi >= 0 && gsi < PINS) {
+        if (gsi >= 0 && gsi < PINS && sources[gsi] > 0 && --sources[gsi] == 0) {
             asserted &= ~(1 << gsi);
         }
     }
@@ -254,6 +260,7 @@ public final class IoApic implements BusDevice, InterruptLines {
     public synchronized void reset() {
         Arrays.fill(entries, RedirectionEntry.RESET);
         asserted = 0;
+        Arrays.fill(sources, 0);
         select = 0;
         id = 0;
     }

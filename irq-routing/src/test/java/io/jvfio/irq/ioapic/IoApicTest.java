@@ -119,13 +119,31 @@ class IoApicTest {
     void anEdgeEntrySendsOnTheRisingEdgeOnly() {
         program(3, 0x33);
         ioapic.assertLine(3);
-        ioapic.assertLine(3);
         assertEquals(1, ioapic.delivered());
         assertFalse(RedirectionEntry.remoteIrr(ioapic.entry(3)), "no remote IRR for an edge");
         assertEquals(0x33, handle());
         ioapic.deassertLine(3);
         ioapic.assertLine(3);
         assertEquals(2, ioapic.delivered());
+    }
+
+    @Test
+    void aSharedLineStaysUpWhileAnySourceHoldsIt() {
+        program(18, RedirectionEntry.LEVEL | 0x71);
+        ioapic.addResampler(18, () -> { });
+        ioapic.assertLine(18); // two functions' INTx wired to one pin
+        ioapic.assertLine(18);
+        assertEquals(1, ioapic.delivered(), "one message for the pin");
+        ioapic.deassertLine(18); // the first is acknowledged
+        assertTrue(ioapic.asserted(18), "the other still holds the line");
+        assertEquals(0x71, handle());
+        assertEquals(2, ioapic.delivered(), "so the EOI delivers it again");
+        ioapic.deassertLine(18);
+        assertFalse(ioapic.asserted(18));
+        ioapic.deassertLine(18); // one lowering too many changes nothing
+        assertFalse(ioapic.asserted(18));
+        ioapic.assertLine(18);
+        assertTrue(ioapic.asserted(18));
     }
 
     @Test
