@@ -51,6 +51,15 @@ class Qemu11InteropIT {
     record Prerequisites(Path root, Path vmlinuz, Path busybox) {
     }
 
+    /** {@code jvfio --serve edu} running, and what it has printed so far. */
+    record Server(Process process, Thread reader, List<String> out) {
+        List<String> lines() {
+            synchronized (out) {
+                return List.copyOf(out);
+            }
+        }
+    }
+
     @Test
     void qemusVfioUserClientDrivesTheJavaEduFromALinuxGuest() throws Exception {
         Prerequisites pre = prerequisitesOrSkip();
@@ -61,14 +70,13 @@ class Qemu11InteropIT {
         Files.createDirectories(logs);
         // Under /tmp: the chroot sees the host's /tmp (bound), not the build directory.
         Path work = Files.createTempDirectory(Path.of("/tmp"), "jvfio-qemu11-");
-        Process server = null;
-        List<String> serverOut = new ArrayList<>();
+        Server server = null;
         try {
             Path initrd = initramfs(pre, work);
             Path kernel = work.resolve("vmlinuz");
             Files.copy(pre.vmlinuz(), kernel);
             Path socket = work.resolve("edu.sock");
-            server = startServer(jar, socket, serverOut);
+            server = startServer(jar, socket);
 
             Path trace = work.resolve("qemu-trace.log");
             List<String> cmd = List.of("unshare", "-m", "--propagation", "private", "--", "sh", "-ec",
@@ -94,7 +102,8 @@ class Qemu11InteropIT {
                 Files.copy(trace, logs.resolve("qemu-trace.log"), StandardCopyOption.REPLACE_EXISTING);
             }
             stopServer(server);
-            Files.write(logs.resolve("server.log"), snapshot(serverOut));
+            List<String> served = server.lines();
+            Files.write(logs.resolve("server.log"), served);
 
             Map<String, String> checks = new LinkedHashMap<>();
             String done = null;
@@ -111,7 +120,7 @@ class Qemu11InteropIT {
             String context = "\n--- the guest's checks ---\n" + report
                     + "\n--- QEMU's console, last 60 lines (all of it in " + logs.resolve("console.log") + ") ---\n"
                     + console.tail(60)
-                    + "\n--- the server's output ---\n" + String.join("\n", snapshot(serverOut))
+                    + "\n--- the server's output ---\n" + String.join("\n", served)
                     + "\n--- QEMU's vfio-user trace, last 30 lines (" + logs.resolve("qemu-trace.log") + ") ---\n"
                     + tail(logs.resolve("qemu-trace.log"), 30);
             if (done == null) {
@@ -123,12 +132,15 @@ class Qemu11InteropIT {
                     .map(Map.Entry::getKey).toList();
             assertEquals(List.of(), failed, "checks that did not pass" + context);
             assertEquals("JVFIO-DONE " + CHECKS.size() + "/" + CHECKS.size(), done, context);
+            // Nothing between its first line and its last: no warning, no error about what QEMU sent.
+            assertEquals(2, served.size(), "the server's output" + context);
+            assertEquals("jvfio: stopped serving on " + socket + " after 1 client", served.get(1), context);
             System.out.println("QEMU 11 interop: " + console.lines().stream().filter(l -> l.startsWith("JVFIO-BOOTED"))
                     .findFirst().orElse("") + ", " + console.millis() + " ms in all\n" + report);
         } finally {
-            if (server != null && server.isAlive()) {
-                server.destroyForcibly();
-                server.waitFor(10, TimeUnit.SECONDS);
+            if (server != null && server.process().isAlive()) {
+                server.process().destroyForcibly();
+                server.process().waitFor(10, TimeUnit.SECONDS);
             }
             NestedVm.deleteTree(work);
         }
@@ -213,9 +225,10 @@ class Qemu11InteropIT {
     }
 
     /** {@code jvfio --serve edu} from the shaded jar; returns once it serves (its first line says so). */
-    private static Process startServer(Path jar, Path socket, List<String> out) throws Exception {
+    private static Server startServer(Path jar, Path socket) throws Exception {
         Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-jar",
                 jar.toString(), "--serve", "edu,socket=" + socket).redirectErrorStream(true).start();
+        List<String> out = new ArrayList<>();
         CompletableFuture<String> first = new CompletableFuture<>();
         Thread reader = new Thread(() -> {
             try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
@@ -232,35 +245,30 @@ class Qemu11InteropIT {
         }, "jvfio-serve-output");
         reader.setDaemon(true);
         reader.start();
+        Server server = new Server(p, reader, out);
         String line;
         try {
             line = first.get(SERVER_START_SECONDS, TimeUnit.SECONDS);
         } catch (TimeoutException e) {
-            p.destroyForcibly();
-            throw new AssertionError("jvfio --serve edu said nothing in " + SERVER_START_SECONDS + " s");
+            line = null;
         }
         if (line == null || !line.startsWith("jvfio: serving edu") || !Files.exists(socket)) {
             p.destroyForcibly();
             p.waitFor(10, TimeUnit.SECONDS);
-            throw new AssertionError("jvfio --serve edu did not start serving on " + socket + ":\n"
-                    + String.join("\n", snapshot(out)));
+            throw new AssertionError("jvfio --serve edu did not start serving on " + socket + " within "
+                    + SERVER_START_SECONDS + " s:\n" + String.join("\n", server.lines()));
         }
-        return p;
+        return server;
     }
 
     /** SIGTERM, as a user stops it; its last line says how many clients it served. */
-    private static void stopServer(Process p) throws InterruptedException {
-        p.toHandle().destroy();
-        if (!p.waitFor(30, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            p.waitFor(10, TimeUnit.SECONDS);
+    private static void stopServer(Server s) throws InterruptedException {
+        s.process().toHandle().destroy();
+        if (!s.process().waitFor(30, TimeUnit.SECONDS)) {
+            s.process().destroyForcibly();
+            s.process().waitFor(10, TimeUnit.SECONDS);
         }
-    }
-
-    private static List<String> snapshot(List<String> lines) {
-        synchronized (lines) {
-            return List.copyOf(lines);
-        }
+        s.reader().join(10_000); // to the end of its output
     }
 
     private static String tail(Path file, int n) throws IOException {

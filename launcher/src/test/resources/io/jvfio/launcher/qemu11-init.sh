@@ -152,10 +152,10 @@ for spec in "0 $((1 << 20)) 0x0" "1 4096 0x0" "2 $((1 << 20)) 0xc"; do
   [ $((low & ~0xf)) -eq $((start & 0xffffffff)) ] || ok=0
   in_window $start $end || ok=0
   [ $ok = 1 ] || bars_ok=0
-  bars_detail="$bars_detail BAR$i $(hex $start)+$size type $type;"
+  bars_detail="$bars_detail${bars_detail:+; }BAR$i $(hex $start)+$size type $type"
   eval BAR$i=$start
 done
-verdict bars "[ $bars_ok = 1 ]" "${bars_detail% ;} (sizes 1M/4K/1M, aligned, inside the windows $(echo $windows | tr ' ' ','))"
+verdict bars "[ $bars_ok = 1 ]" "$bars_detail (sizes 1M/4K/1M, aligned, inside the windows $(echo $windows | tr ' ' ','))"
 
 # Memory decoding and bus mastering (for DMA and MSI-X), as a driver's pci_enable_device and
 # pci_set_master do.
@@ -186,7 +186,6 @@ bar2_detail=""
 for off in 0 0x4 0x1000 0x7fff8 0x80000 0xffffc; do
   p=$(( (0x5a000000 + off * 7 + 0x1234567) & 0xffffffff ))
   wr $((BAR2 + off)) $p
-  done_off="$done_off $off"
 done
 for off in 0 0x4 0x1000 0x7fff8 0x80000 0xffffc; do
   p=$(( (0x5a000000 + off * 7 + 0x1234567) & 0xffffffff ))
