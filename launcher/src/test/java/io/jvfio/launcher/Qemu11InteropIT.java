@@ -45,7 +45,7 @@ class Qemu11InteropIT {
 
     /** Every check the guest's /init makes, in its order. */
     private static final List<String> CHECKS = List.of("find", "ids", "class", "cap-msi", "cap-msix", "caps", "bars",
-            "command", "id", "liveness", "factorial", "bar2", "dma-to-device", "dma-to-ram", "msix", "msix-pba",
+            "command", "id", "liveness", "factorial", "bar2", "dma-to-device", "dma-to-ram", "msix", "msix-pba", "msi",
             "reset");
 
     record Prerequisites(Path root, Path vmlinuz, Path busybox) {

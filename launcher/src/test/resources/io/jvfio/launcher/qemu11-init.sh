@@ -289,6 +289,21 @@ verdict msix-pba "[ $((pba_masked & 1)) = 1 ] && [ $still = 1 ] && [ $got = 2 ] 
   "raised under the Function Mask: PBA $(hex $pba_masked), not sent ($still in all); unmasked: sent ($got in all), PBA $(hex $pba_after)"
 cfgw8 $((msix + 3)) 0x00       # MSI-X off again
 
+# ---- MSI: the message written into the capability, QEMU's emulation of it, the server's eventfd ----
+before=$(delivered)
+for b in 0 1 2 3; do cfgw8 $((msi + 4 + b)) $(( (0xfee00000 >> (8 * b)) & 0xff )); done # address, CPU 0
+for b in 0 1 2 3; do cfgw8 $((msi + 8 + b)) 0; done                                   # upper address
+cfgw8 $((msi + 12)) $VECTOR                                                          # data: the vector
+cfgw8 $((msi + 13)) 0
+cfgw8 $((msi + 2)) 0x81                                                              # MSI Enable
+wr $((BAR0 + 0x60)) 1
+wait_delivered $((before + 1))
+got=$(($(delivered) - before))
+wr $((BAR0 + 0x64)) 1
+mflags=$(cfg $((msi + 2)) 2)
+cfgw8 $((msi + 2)) 0x80                                                              # MSI off again
+verdict msi "[ $got = 1 ] && [ $((mflags & 1)) = 1 ]" "edu's interrupt went out as MSI to CPU vector $VECTOR: taken $got time(s); MSI flags $(hex16 $mflags)"
+
 # ---- reset: the sysfs reset file, through QEMU to VFIO_USER_DEVICE_RESET ----
 methods=$(cat $DEV/reset_method 2>/dev/null)
 wr $((BAR0 + 4)) 0x0f0f0f0f
