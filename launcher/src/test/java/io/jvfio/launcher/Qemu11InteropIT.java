@@ -107,12 +107,15 @@ class Qemu11InteropIT {
 
             Map<String, String> checks = new LinkedHashMap<>();
             String done = null;
-            for (String l : console.lines()) {
-                if (l.startsWith("JVFIO-CHECK ")) {
-                    String[] f = l.split(" ", 3);
+            for (String line : console.lines()) {
+                // From the marker on: a kernel message may have reached the serial port first.
+                int check = line.indexOf("JVFIO-CHECK ");
+                int end = line.indexOf("JVFIO-DONE ");
+                if (check >= 0) {
+                    String[] f = line.substring(check).split(" ", 3);
                     checks.put(f[1], f.length > 2 ? f[2] : "");
-                } else if (l.startsWith("JVFIO-DONE ")) {
-                    done = l;
+                } else if (end >= 0) {
+                    done = line.substring(end);
                 }
             }
             String report = checks.entrySet().stream().map(e -> "  " + e.getKey() + " " + e.getValue())
@@ -190,12 +193,7 @@ class Qemu11InteropIT {
         if (explicit != null && !explicit.isEmpty()) {
             return Path.of(explicit);
         }
-        String cache = System.getenv("JVFIO_CACHE");
-        if (cache == null) {
-            String xdg = System.getenv("XDG_CACHE_HOME");
-            cache = (xdg != null ? xdg : Path.of(System.getProperty("user.home"), ".cache").toString()) + "/jvfio";
-        }
-        return Path.of(cache, "qemu11", "root");
+        return NestedVm.cache("qemu11").resolve("root");
     }
 
     private static boolean isRoot() {

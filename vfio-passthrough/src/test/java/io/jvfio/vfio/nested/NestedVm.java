@@ -91,12 +91,17 @@ public final class NestedVm {
     }
 
     static Path cacheDir() {
+        return cache("nested");
+    }
+
+    /** {@code name} in the cache the scripts/ use: $JVFIO_CACHE, else $XDG_CACHE_HOME/jvfio or ~/.cache/jvfio. */
+    public static Path cache(String name) {
         String explicit = System.getenv("JVFIO_CACHE");
         if (explicit != null) {
-            return Path.of(explicit, "nested");
+            return Path.of(explicit, name);
         }
         String xdg = System.getenv("XDG_CACHE_HOME");
-        return (xdg != null ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache")).resolve("jvfio/nested");
+        return (xdg != null ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache")).resolve("jvfio").resolve(name);
     }
 
     /** Debian's kernel unpacked by scripts/nested-vm-prepare ({@code -Djvfio.nested.kernel}, else the newest in the cache), or null. */
