@@ -1,6 +1,7 @@
 package io.jvfio.launcher;
 
 import io.jvfio.vfio.nested.NestedVm;
+import io.jvfio.vmm.testing.Prerequisites;
 import org.junit.jupiter.api.Test;
 
 import java.io.BufferedReader;
@@ -48,7 +49,7 @@ class Qemu11InteropIT {
             "command", "id", "liveness", "factorial", "bar2", "dma-to-device", "dma-to-ram", "msix", "msix-pba", "msi",
             "reset");
 
-    record Prerequisites(Path root, Path vmlinuz, Path busybox) {
+    record Qemu11(Path root, Path vmlinuz, Path busybox) {
     }
 
     /** {@code jvfio --serve edu} running, and what it has printed so far. */
@@ -62,7 +63,7 @@ class Qemu11InteropIT {
 
     @Test
     void qemusVfioUserClientDrivesTheJavaEduFromALinuxGuest() throws Exception {
-        Prerequisites pre = prerequisitesOrSkip();
+        Qemu11 pre = prerequisitesOrSkip();
         Path jar = Path.of(System.getProperty("jvfio.jar", "target/jvfio.jar")).toAbsolutePath();
         assertTrue(Files.isRegularFile(jar), "the shaded jar " + jar + " was not built");
         Path logs = Path.of("target/qemu11-interop").toAbsolutePath();
@@ -150,7 +151,7 @@ class Qemu11InteropIT {
     }
 
     /** What the test needs: without it skipped with the reason, or failed under {@code -Djvfio.qemu11=required}. */
-    static Prerequisites prerequisitesOrSkip() {
+    static Qemu11 prerequisitesOrSkip() {
         StringBuilder missing = new StringBuilder();
         Path root = root();
         if (!Files.isExecutable(root.resolve("usr/bin/qemu-system-x86_64"))
@@ -176,15 +177,10 @@ class Qemu11InteropIT {
             missing.append("Debian's kernel, unpacked by scripts/nested-vm-prepare (-Djvfio.nested.kernel=DIR); ");
         }
         if (missing.length() == 0) {
-            return new Prerequisites(root, vmlinuz, busybox);
+            return new Qemu11(root, vmlinuz, busybox);
         }
-        String why = "the QEMU 11 interop test cannot run here; missing: " + missing
-                + "run scripts/qemu11-prepare and scripts/nested-vm-prepare (./run-tests does)";
-        if ("required".equals(System.getProperty("jvfio.qemu11"))) {
-            fail(why);
-        }
-        org.junit.jupiter.api.Assumptions.abort(why);
-        throw new AssertionError(why); // abort throws
+        throw Prerequisites.missing("jvfio.qemu11", "the QEMU 11 interop test cannot run here; missing: " + missing
+                + "run scripts/qemu11-prepare and scripts/nested-vm-prepare (./run-tests does)");
     }
 
     /** The chroot: {@code -Djvfio.qemu11.root}, else where scripts/qemu11-prepare puts it. */
@@ -205,7 +201,7 @@ class Qemu11InteropIT {
     }
 
     /** busybox and the /init script of this test's resources: no modules, no driver for the device. */
-    private static Path initramfs(Prerequisites pre, Path work) throws IOException, InterruptedException {
+    private static Path initramfs(Qemu11 pre, Path work) throws IOException, InterruptedException {
         Path root = work.resolve("initramfs");
         for (String d : List.of("bin", "dev", "proc", "sys")) {
             Files.createDirectories(root.resolve(d));

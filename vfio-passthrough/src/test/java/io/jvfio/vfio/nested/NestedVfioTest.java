@@ -48,7 +48,7 @@ class NestedVfioTest {
             "model-edu-sizing", "model-edu-mmio", "model-edu-msi", "model-nvme-dump", "model-nvme-sizing",
             "model-nvme-msix", "model-reset",
             "model-options", "model-hot-reset",
-            "not-viable-status", "not-viable", "busy", "fds");
+            "not-viable-status", "not-viable", "busy", "fds", "model-nvme-msix-on-demand");
 
     private static final Pattern NOT_VIABLE = Pattern.compile("JVFIO-ERROR not-viable VFIO group \\d+ is not viable: "
             + "every device in an IOMMU group must be bound to vfio-pci \\(or to no driver\\) before any of them can be "
