@@ -1,9 +1,9 @@
 # jvfio's built-in guest driver: a small 64-bit program the launcher loads into guest RAM and runs on
 # a vCPU. It does what a real driver does with an edu-compatible PCI device: finds it through
-# configuration mechanism #1 (ports 0xcf8/0xcfc), sizes and places its BARs, turns on memory decode
-# and bus mastering, and runs edu's steps: id, liveness, factorial, a DMA round trip RAM -> device ->
+# configuration mechanism #1 (ports 0xcf8/0xcfc), sizes and places its BARs (memory BARs in the MMIO
+# window, I/O BARs in the I/O window), turns on their decode and bus mastering, and runs edu's steps: id, liveness, factorial, a DMA round trip RAM -> device ->
 # RAM with a compare, an interrupt (MSI-X, else MSI) taken by its IDT handler, an interrupt storm,
-# and timed loops of trapped and of directly mapped BAR accesses. Each step's result goes into a
+# and timed loops of trapped (a memory BAR's, else an I/O BAR's) and of directly mapped BAR accesses. Each step's result goes into a
 # record in the mailbox, announced on the report port. GNU as, Intel syntax; linked at 0x10000.
 #
 # The VMM has set up long mode (identity-mapped 0-4 GiB, CS 0x08, DS/SS 0x10), the stack, and the
@@ -43,6 +43,9 @@
         .equ MB_IS_EDU,     0x50
         .equ MB_BAR_ADDR,   0x60        # [6] u64
         .equ MB_BAR_SIZE,   0x90        # [6] u64
+        .equ MB_IO_WINDOW,  0xe0        # in: where I/O BARs go (a port number)
+        .equ MB_BAR_IO,     0xe8        # bit i: BAR i is an I/O BAR
+        .equ MB_TRAPPED_IO, 0xf0        # in at PORT_QUERY: 1 if MB_TRAPPED is a port (an I/O BAR)
         .equ MB_RECORDS,    0x100       # [16] x 32 bytes: status, a, b, c
 
         .equ PASS, 1
@@ -142,6 +145,9 @@ found:
 
 # ---- step 2: size and place the BARs ------------------------------------------------------------
         mov     r13, [r15 + MB_WINDOW]  # r13 = next free address in the MMIO window
+        mov     r10, [r15 + MB_IO_WINDOW] # r10 = next free port in the I/O window
+        xor     r11d, r11d              # r11 = I/O BARs placed
+        mov     qword ptr [r15 + MB_BAR_IO], 0
         xor     r14d, r14d              # r14 = BAR index
         xor     ebp, ebp                # rbp = memory BARs placed
 bar_loop:
@@ -155,7 +161,7 @@ bar_loop:
         test    eax, eax
         jz      bar_next                # not implemented
         test    eax, 1
-        jnz     bar_next                # I/O BARs: this driver uses memory only
+        jnz     bar_io
         mov     ebx, eax                # rbx = low dword of the size mask, type bits included
         and     ebx, 0xfffffff0
         mov     ecx, eax
@@ -199,25 +205,52 @@ bar_size:
         mov     edi, r12d
         call    cfg_write32             # high dword
         inc     r14d                    # the upper half is not a BAR of its own
+        jmp     bar_next
+bar_io:                                 # an I/O BAR: its size is the lowest writable address bit
+        and     eax, 0xfffc             # (x86 ports are 16 bits; the upper half may read 0 or 1s)
+        jz      bar_next
+        mov     ebx, eax
+        neg     ebx
+        and     ebx, eax                # rbx = size
+        mov     [r15 + MB_BAR_SIZE + r14 * 8], rbx
+        lea     rax, [r10 + rbx - 1]    # align the window to the size
+        mov     rcx, rbx
+        neg     rcx
+        and     rax, rcx
+        mov     [r15 + MB_BAR_ADDR + r14 * 8], rax
+        lea     r10, [rax + rbx]
+        mov     r8, rax
+        lea     esi, [r14d * 4 + 0x10]
+        mov     edi, r12d
+        call    cfg_write32
+        inc     r11d
+        mov     eax, 1
+        mov     ecx, r14d
+        shl     eax, cl
+        or      [r15 + MB_BAR_IO], rax  # BAR r14 is an I/O BAR
 bar_next:
         inc     r14d
         cmp     r14d, 6
         jb      bar_loop
-        mov     edi, S_BARS
+        mov     edi, S_BARS             # none at all is no failure: the VMM's report says so
         mov     esi, PASS
-        test    ebp, ebp
-        jnz     1f
-        mov     esi, FAIL
-1:      mov     edx, ebp
-        mov     rcx, [r15 + MB_BAR_SIZE]
-        mov     r8, r13
+        mov     edx, ebp
+        mov     rcx, r11
+        xor     r8d, r8d
         call    report
 
-# ---- step 3: memory decode and bus mastering ----------------------------------------------------
-        mov     edi, r12d
+# ---- step 3: decode of the BARs placed (memory, I/O) and bus mastering --------------------------
+        mov     r14d, 4                 # r14 = the command bits wanted: bus master,
+        test    ebp, ebp
+        jz      1f
+        or      r14d, 2                 # memory decode for memory BARs,
+1:      test    r11d, r11d
+        jz      1f
+        or      r14d, 1                 # I/O decode for I/O BARs
+1:      mov     edi, r12d
         mov     esi, 4
         call    cfg_read16
-        or      eax, 6
+        or      eax, r14d
         mov     r8d, eax
         mov     edi, r12d
         mov     esi, 4
@@ -231,8 +264,8 @@ bar_next:
         mov     edi, S_ENABLE
         mov     esi, PASS
         mov     eax, ebx
-        and     eax, 6
-        cmp     eax, 6
+        and     eax, r14d
+        cmp     eax, r14d
         je      1f
         mov     esi, FAIL
 1:      mov     edx, ebx
@@ -446,7 +479,12 @@ step_trapped:
         mov     rsi, [r15 + MB_TRAPPED]
         mov     rdi, SAMPLES_TRAPPED
         mov     r13d, S_TRAPPED
-        call    timed_loop
+        cmp     qword ptr [r15 + MB_TRAPPED_IO], 0
+        je      1f
+        call    timed_port_loop
+        jmp     2f
+1:      call    timed_loop
+2:
         mov     rsi, [r15 + MB_DIRECT]
         mov     rdi, SAMPLES_DIRECT
         mov     r13d, S_DIRECT
@@ -481,6 +519,33 @@ timed_loop:
         or      rax, rdx
         mov     r11, rax
         mov     ecx, [rsi]              # the access
+        rdtsc
+        shl     rdx, 32
+        or      rax, rdx
+        sub     rax, r11
+        mov     [rdi + r10 * 8], rax
+        inc     r10
+        jmp     2b
+3:      mov     edx, ecx                # the last value read
+        mov     rcx, rsi
+        mov     edi, r13d
+        mov     r8, r9
+        mov     esi, PASS
+        jmp     report
+
+# timed_port_loop: rsi = port, rdi = samples, r13d = step; MB_LOOPS 32-bit ins, each timed
+timed_port_loop:
+        mov     r9, [r15 + MB_LOOPS]
+        xor     r10d, r10d
+2:      cmp     r10, r9
+        jae     3f
+        rdtsc
+        shl     rdx, 32
+        or      rax, rdx
+        mov     r11, rax
+        mov     edx, esi
+        in      eax, dx                 # the access
+        mov     ecx, eax
         rdtsc
         shl     rdx, 32
         or      rax, rdx

@@ -46,9 +46,10 @@ final class CommandLine {
     }
 
     /** The devices {@code --serve} can host. */
-    static final List<String> SERVABLE = List.of("edu");
+    static final List<String> SERVABLE = List.of("edu", "gpio", "tiny", "nobar");
     private static final Property SERVE_DEVICE = Property.choice("device", SERVABLE, null,
-            "The device to serve: edu (QEMU's edu, with MSI-X and a memfd BAR2)");
+            "The device to serve: edu (QEMU's edu, with MSI-X and a memfd BAR2), gpio (an I/O BAR and INTx), "
+                    + "tiny (a 256-byte memory BAR), nobar (no BARs)");
     private static final Property SERVE_SOCKET = Property.string("socket",
             "Path of the UNIX socket to listen on");
 
@@ -94,9 +95,10 @@ final class CommandLine {
                                         from a host-side driver (default: kvm when /dev/kvm is usable)
                   -enable-kvm           the same as -accel kvm
                   -name [guest=]NAME    the VM's name, shown in messages
-                  --serve [device=]edu,socket=PATH
+                  --serve [device=]edu|gpio|tiny|nobar,socket=PATH
                                         serve a device written in Java over vfio-user on a UNIX socket
-                                        until SIGTERM or Ctrl-C, for -device vfio-user-pci; alone
+                                        until SIGTERM or Ctrl-C, for -device vfio-user-pci; alone.
+                                        '--serve help' describes the devices
                   --iommu-groups        list the IOMMU groups, their devices and drivers, and what must
                                         happen before each can be passed through
                   --vfio-bind DDDD:BB:DD.F
@@ -243,7 +245,10 @@ final class CommandLine {
             OptionString s = OptionString.parse(value, "device");
             if (s.helpRequested()) {
                 return new ShowText("Devices jvfio can serve over vfio-user:\n"
-                        + "name \"edu\", desc \"QEMU's edu device (1234:11e8) with MSI-X and a 1 MiB memfd BAR2\"\n");
+                        + "name \"edu\", desc \"QEMU's edu device (1234:11e8) with MSI-X and a 1 MiB memfd BAR2\"\n"
+                        + "name \"gpio\", desc \"a GPIO-like card (1234:10f0): a 16-port I/O BAR0 and INTx, no MSI\"\n"
+                        + "name \"tiny\", desc \"a device with a 256-byte memory BAR0 (1234:10f1), trapped\"\n"
+                        + "name \"nobar\", desc \"a function with no BARs and no interrupt (1234:10f2)\"\n");
             }
             OptionValues v = OptionValues.bind("--serve", List.of(SERVE_DEVICE, SERVE_SOCKET), s, Set.of(),
                     OptionValues.UnknownKey.PARAMETER);

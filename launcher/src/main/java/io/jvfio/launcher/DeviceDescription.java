@@ -5,6 +5,7 @@ import io.jvfio.vfio.VfioIrq;
 import io.jvfio.vfio.VfioRegion;
 import io.jvfio.vfio.pci.PassthroughDevice;
 import io.jvfio.vfio.user.VfioUserClient;
+import io.jvfio.vmm.pci.PciBar;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -19,9 +20,21 @@ final class DeviceDescription {
         VfioBackend backend = device.backend();
         List<String> regions = new ArrayList<>();
         for (VfioRegion r : backend.regions()) {
-            if (r.present()) {
-                regions.add(r.name() + " " + size(r.size()) + (r.mmappable() && !device.options().noMmap() ? " mmap" : ""));
+            if (!r.present()) {
+                continue;
             }
+            PciBar bar = device.bars().stream().filter(b -> b.index() == r.index()).findFirst().orElse(null);
+            boolean mmap = r.mmappable() && !device.options().noMmap();
+            String how;
+            if (bar != null && bar.isIo()) {
+                how = " I/O";
+            } else if (bar != null && !bar.isRom() && PassthroughDevice.underAPage(bar)) {
+                // KVM takes no memory slot under a page: say that such a BAR traps, mmap-able or not.
+                how = mmap ? " mmap-able but under a page: trapped" : " under a page: trapped";
+            } else {
+                how = mmap ? " mmap" : "";
+            }
+            regions.add(r.name() + " " + size(r.size()) + how);
         }
         List<String> irqs = new ArrayList<>();
         for (VfioIrq q : backend.irqs()) {
@@ -34,7 +47,8 @@ final class DeviceDescription {
         String hidden = device.hiddenCapabilities().isEmpty() ? "" : "; " + device.hiddenCapabilities().size()
                 + " capabilities hidden";
         return "over " + (backend instanceof VfioUserClient ? "vfio-user" : "kernel VFIO") + ": "
-                + String.join(", ", regions) + "; " + String.join(", ", irqs) + hidden + dma;
+                + String.join(", ", regions) + "; " + (irqs.isEmpty() ? "no interrupts" : String.join(", ", irqs))
+                + hidden + dma;
     }
 
     private static String size(long bytes) {

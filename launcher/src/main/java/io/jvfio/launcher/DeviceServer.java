@@ -1,7 +1,11 @@
 package io.jvfio.launcher;
 
+import io.jvfio.vfio.user.VfioUserDevice;
 import io.jvfio.vfio.user.VfioUserServer;
 import io.jvfio.vfio.user.edu.EduDevice;
+import io.jvfio.vfio.user.gpio.GpioDevice;
+import io.jvfio.vfio.user.nobar.NoBarDevice;
+import io.jvfio.vfio.user.tiny.TinyDevice;
 import io.jvfio.vmm.linux.SyscallException;
 
 import java.io.PrintStream;
@@ -19,12 +23,12 @@ final class DeviceServer {
 
     /** Serves until {@code stop} counts down; returns the exit status. */
     static int run(CommandLine.Serve serve, PrintStream out, PrintStream err, CountDownLatch stop) {
-        EduDevice device = new EduDevice();
+        VfioUserDevice device = device(serve.device());
         VfioUserServer server;
         try {
             server = VfioUserServer.start(serve.socket(), device);
         } catch (SyscallException | IllegalArgumentException e) {
-            device.close();
+            close(device);
             err.println("jvfio: --serve " + serve.device() + ",socket=" + serve.socket() + ": " + e.getMessage());
             return 1;
         }
@@ -38,12 +42,34 @@ final class DeviceServer {
         } finally {
             int clients = server.clientsServed();
             server.close();
-            device.close();
+            close(device);
             out.println("jvfio: stopped serving on " + serve.socket() + " after " + clients + " client"
                     + (clients == 1 ? "" : "s"));
             out.flush();
         }
         return 0;
+    }
+
+    /** A new device of a kind {@link CommandLine#SERVABLE} names. */
+    static VfioUserDevice device(String name) {
+        return switch (name) {
+            case "edu" -> new EduDevice();
+            case "gpio" -> new GpioDevice();
+            case "tiny" -> new TinyDevice();
+            case "nobar" -> new NoBarDevice();
+            default -> throw new IllegalArgumentException("no device '" + name + "' to serve (" + String.join(", ",
+                    CommandLine.SERVABLE) + ")");
+        };
+    }
+
+    private static void close(VfioUserDevice device) {
+        if (device instanceof AutoCloseable c) {
+            try {
+                c.close();
+            } catch (Exception e) {
+                throw new IllegalStateException("closing " + device + ": " + e.getMessage(), e);
+            }
+        }
     }
 
     /** Serves until SIGTERM or SIGINT: the shutdown hook ends the wait, and the JVM exits once the server is closed. */

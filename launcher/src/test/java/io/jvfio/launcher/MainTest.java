@@ -179,8 +179,8 @@ class MainTest {
         assertRejected("jvfio: --serve: requires an argument, e.g. --serve edu,socket=/tmp/edu.sock", "--serve");
         assertRejected("jvfio: --serve edu: Parameter 'socket' is missing: give the path to listen on, e.g. "
                 + "socket=/tmp/edu.sock", "--serve", "edu");
-        assertRejected("jvfio: --serve nvme,socket=/tmp/x: Parameter 'device' does not accept value 'nvme' (use edu)",
-                "--serve", "nvme,socket=/tmp/x");
+        assertRejected("jvfio: --serve nvme,socket=/tmp/x: Parameter 'device' does not accept value 'nvme' (use edu or "
+                + "gpio or tiny or nobar)", "--serve", "nvme,socket=/tmp/x");
         assertRejected("jvfio: --serve runs a vfio-user device server and takes no other options; start the VM in "
                 + "another jvfio with -device vfio-user-pci,socket=PATH", "--serve", "edu,socket=/tmp/x", "-m", "64M");
         Path socket = dir.resolve("busy.sock");
@@ -190,7 +190,9 @@ class MainTest {
         }
         Result help = run("--serve", "help");
         assertEquals(0, help.status);
-        assertTrue(help.out.contains("name \"edu\""), help.out);
+        for (String device : new String[] {"edu", "gpio", "tiny", "nobar"}) {
+            assertTrue(help.out.contains("name \"" + device + "\""), help.out);
+        }
     }
 
     // ---- the main job: the built-in driver against a device, on KVM or from the host ----
@@ -334,6 +336,134 @@ class MainTest {
             }
             assertEquals(kvmUsable() ? 2 : 1, server1.clientsServed());
         }
+    }
+
+    // ---- devices that are not edu: an I/O BAR, a BAR under a page, no BAR at all ----
+
+    /** The accelerators this machine can run the main job on. */
+    static String[] accelerators() {
+        return kvmUsable() ? new String[] {"kvm", "none"} : new String[] {"none"};
+    }
+
+    /**
+     * {@code jvfio --serve DEVICE,socket=...} (the same code, on a thread of this JVM) until {@code body}
+     * has run against it; returns how many clients it served.
+     */
+    static int whileServing(Path socket, String device, Runnable body) throws Exception {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        java.util.concurrent.CountDownLatch stop = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CompletableFuture<Integer> status = java.util.concurrent.CompletableFuture.supplyAsync(
+                () -> DeviceServer.run(new CommandLine.Serve(device, socket), new PrintStream(out, true,
+                        StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8), stop));
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (!out.toString(StandardCharsets.UTF_8).startsWith("jvfio: serving ") && !status.isDone()) {
+            assertTrue(System.nanoTime() < deadline, "--serve " + device + " did not start: " + err);
+            Thread.onSpinWait();
+        }
+        try {
+            body.run();
+        } finally {
+            stop.countDown();
+        }
+        assertEquals(0, status.get(10, java.util.concurrent.TimeUnit.SECONDS), err.toString());
+        String said = out.toString(StandardCharsets.UTF_8);
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("after (\\d+) client").matcher(said);
+        assertTrue(m.find(), said);
+        return Integer.parseInt(m.group(1));
+    }
+
+    /** No step failed (the ones not named may PASS or SKIP), nothing unclaimed, status 0. */
+    static java.util.Map<String, String> assertNoFailure(Result r) {
+        java.util.Map<String, String> steps = steps(r.out);
+        assertTrue(steps.keySet().containsAll(List.of("find", "bars", "enable", "trapped", "direct")), r.out);
+        steps.forEach((step, line) -> assertTrue(line.startsWith("PASS ") || line.startsWith("SKIP "),
+                step + ": " + line + "\n" + r.out));
+        assertTrue(!r.out.contains("\nunclaimed:"), r.out);
+        assertEquals("", r.err);
+        assertEquals(0, r.status, r.toString());
+        return steps;
+    }
+
+    static void assertEduStepsSkipped(java.util.Map<String, String> steps, String ids) {
+        for (String s : new String[] {"id", "liveness", "factorial", "dma", "interrupt", "storm"}) {
+            assertEquals("SKIP the device [" + ids + "] is not edu-compatible (1234:11e8): edu's registers are not "
+                    + "there to drive", steps.get(s), s);
+        }
+    }
+
+    @Test
+    void aDeviceWithOnlyAnIoBarIsPlacedInTheIoWindowAndReadThroughPorts(@TempDir Path dir) throws Exception {
+        Path socket = dir.resolve("gpio.sock");
+        int clients = whileServing(socket, "gpio", () -> {
+            for (String accel : accelerators()) {
+                Result r = run("-accel", accel, "-device", "vfio-user-pci,socket=" + socket);
+                java.util.Map<String, String> steps = assertNoFailure(r);
+                assertTrue(r.out.contains("\n00:01.0 System peripheral [0880]: Device [1234:10f0] (rev 01)\nsteps:\n"),
+                        r.out);
+                assertEquals("PASS 00:01.0 [1234:10f0]; 2 functions on bus 0", steps.get("find"));
+                assertEquals("PASS 1 I/O BAR sized and placed: BAR0 16B at port 0xc000", steps.get("bars"));
+                assertEquals("PASS command 0x0005: I/O decode and bus mastering on; port 0xc000 traps, none is mapped",
+                        steps.get("enable"));
+                assertEduStepsSkipped(steps, "1234:10f0");
+                // The id register, read through the port: forwarded to the device each time.
+                assertEquals(accel.equals("kvm")
+                        ? "PASS 1000 reads of port 0xc000 (last 0x4750494f): 1000 IO exits, one per access"
+                        : "PASS 1000 reads of port 0xc000 (last 0x4750494f); no vCPU, so no exits to count",
+                        steps.get("trapped"), r.out);
+                assertEquals("SKIP the device has no memory BAR to map into the guest (I/O BARs always trap)",
+                        steps.get("direct"));
+                assertTrue(r.out.contains("  trapped port read (" + (accel.equals("kvm") ? "guest" : "host-side")
+                        + ")  median"), r.out);
+                assertTrue(r.out.contains("devices:\n  00:01.0 vfio-user-pci,socket=" + socket + ", over vfio-user: "
+                        + "BAR0 16B I/O, CONFIG 256B; INTx; "), r.out);
+            }
+        });
+        assertEquals(accelerators().length, clients);
+    }
+
+    @Test
+    void aMemoryBarUnderAPageIsTrappedAndTimed(@TempDir Path dir) throws Exception {
+        Path socket = dir.resolve("tiny.sock");
+        whileServing(socket, "tiny", () -> {
+            for (String accel : accelerators()) {
+                Result r = run("-accel", accel, "-device", "vfio-user-pci,socket=" + socket);
+                java.util.Map<String, String> steps = assertNoFailure(r);
+                assertEquals("PASS 00:01.0 [1234:10f1]; 2 functions on bus 0", steps.get("find"));
+                assertEquals("PASS 1 memory BAR sized and placed: BAR0 256B at 0xc0000000", steps.get("bars"));
+                assertEquals("PASS command 0x0006: memory decode and bus mastering on; 0xc0000000 traps, none is mapped",
+                        steps.get("enable"));
+                assertEduStepsSkipped(steps, "1234:10f1");
+                assertEquals(accel.equals("kvm") ? "PASS 1000 reads of 0xc0000000: 1000 MMIO exits, one per access"
+                        : "PASS 1000 reads of 0xc0000000 (last 0x54494e59); no vCPU, so no exits to count",
+                        steps.get("trapped"), r.out);
+                assertEquals("SKIP the device's memory BARs are smaller than a page, and a KVM memory slot is whole "
+                        + "pages: they trap", steps.get("direct"));
+                assertTrue(r.out.contains(", over vfio-user: BAR0 256B under a page: trapped, CONFIG 256B; INTx; "),
+                        r.out);
+            }
+        });
+    }
+
+    @Test
+    void aDeviceWithNoBarGetsItsConfigurationStepsAndSkipsTheRest(@TempDir Path dir) throws Exception {
+        Path socket = dir.resolve("nobar.sock");
+        whileServing(socket, "nobar", () -> {
+            for (String accel : accelerators()) {
+                Result r = run("-accel", accel, "-device", "vfio-user-pci,socket=" + socket);
+                java.util.Map<String, String> steps = assertNoFailure(r);
+                assertEquals("PASS 00:01.0 [1234:10f2]; 2 functions on bus 0", steps.get("find"));
+                assertEquals("PASS the device implements no BARs (all six read 0 after sizing): nothing to place",
+                        steps.get("bars"));
+                assertEquals("PASS command 0x0004: bus mastering on (no BAR to decode); no BAR traps, none is mapped",
+                        steps.get("enable"));
+                assertEduStepsSkipped(steps, "1234:10f2");
+                assertEquals("SKIP the device has no BARs: there is nothing to read", steps.get("trapped"));
+                assertEquals("SKIP the device has no BARs: there is nothing to read", steps.get("direct"));
+                assertTrue(!r.out.contains("\nlatency:"), "nothing timed:\n" + r.out);
+                assertTrue(r.out.contains(", over vfio-user: CONFIG 256B; no interrupts; "), r.out);
+            }
+        });
     }
 
     /**

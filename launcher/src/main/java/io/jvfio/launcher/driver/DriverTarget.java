@@ -2,10 +2,13 @@ package io.jvfio.launcher.driver;
 
 import io.jvfio.memory.GuestMemory;
 import io.jvfio.vmm.bus.AddressSpace;
+import io.jvfio.vmm.linux.Syscalls;
 import io.jvfio.vmm.pci.PciBar;
 import io.jvfio.vmm.pci.PciDevFn;
 import io.jvfio.vmm.pci.PciFunction;
 import io.jvfio.vmm.pci.PciHostBridge;
+
+import java.util.List;
 
 /**
  * What a driver drives, and how it reaches it: guest RAM, the address space, the host bridge and,
@@ -15,34 +18,60 @@ public record DriverTarget(GuestMemory memory, AddressSpace space, PciHostBridge
 
     /** Where the drivers place memory BARs: the bottom of the 32-bit PCI hole. */
     public static final long MMIO_WINDOW = 0xc000_0000L;
+    /** Where the drivers place I/O BARs: the host bridge's I/O window. */
+    public static final long IO_WINDOW = PciHostBridge.IO_WINDOW_BASE;
     /** Timed accesses per loop, and interrupts in the storm. */
     public static final int LOOPS = 1000;
     public static final int INTERRUPTS = 1000;
 
+    static final String NO_BARS = "the device has no BARs: there is nothing to read";
+    static final String NO_TRAPPED = "no BAR of the device traps: each is mapped straight into the guest "
+            + "(x-no-mmap=on would trap them)";
+    static final String NO_DIRECT = "no BAR area of the device is mapped into the guest: none is mmap-able, or "
+            + "x-no-mmap=on";
+    static final String NO_MEMORY_BAR = "the device has no memory BAR to map into the guest (I/O BARs always trap)";
+    static final String UNDER_A_PAGE = "the device's memory BARs are smaller than a page, and a KVM memory slot is "
+            + "whole pages: they trap";
+
     /**
-     * An address in a BAR of {@code devfn} that traps (each access an exit, forwarded to the device),
-     * and one in a directly mapped BAR area, as the bridge and the address space say now; 0 for none.
+     * Where the timed loops read, as the bridge and the address space say now: an address that traps
+     * (each access an exit, forwarded to the device), a memory BAR's if there is one, else an I/O
+     * BAR's port ({@code trappedIsPort}); and one in a directly mapped BAR area. 0 for none, and
+     * then why in words.
      */
-    public long[] trappedAndDirect(int devfn) {
-        PciFunction f = bridge.function(new PciDevFn(devfn >>> 3, devfn & 7));
+    public record LoopTargets(long trapped, boolean trappedIsPort, long direct, String noTrapped, String noDirect) {
+    }
+
+    public LoopTargets loopTargets(int devfn) {
+        PciDevFn at = new PciDevFn(devfn >>> 3, devfn & 7);
+        PciFunction f = bridge.function(at);
+        List<PciBar> bars = f == null ? List.of() : f.bars().stream().filter(b -> !b.isRom()).toList();
         long trapped = 0;
+        long port = 0;
         long direct = 0;
-        if (f == null) {
-            return new long[] {0, 0};
-        }
-        for (PciBar bar : f.bars()) {
-            long at = bridge.mappedAddress(new PciDevFn(devfn >>> 3, devfn & 7), bar.index());
-            if (at == -1 || bar.isIo() || bar.isRom()) {
+        boolean memory = false;
+        boolean allUnderAPage = true;
+        for (PciBar bar : bars) {
+            long address = bridge.mappedAddress(at, bar.index());
+            if (!bar.isIo()) {
+                memory = true;
+                allUnderAPage &= bar.size() < Syscalls.pageSize();
+            }
+            if (address == -1) {
                 continue;
             }
-            boolean mapped = space.findDirect(at, 4) != null;
-            if (!mapped && trapped == 0) {
-                trapped = at;
-            }
-            if (mapped && direct == 0) {
-                direct = at;
+            if (bar.isIo()) {
+                port = port == 0 ? address : port;
+            } else if (space.findDirect(address, 4) != null) {
+                direct = direct == 0 ? address : direct;
+            } else {
+                trapped = trapped == 0 ? address : trapped;
             }
         }
-        return new long[] {trapped, direct};
+        String noDirect = bars.isEmpty() ? NO_BARS : !memory ? NO_MEMORY_BAR : allUnderAPage ? UNDER_A_PAGE
+                : NO_DIRECT;
+        return trapped != 0 || port == 0
+                ? new LoopTargets(trapped, false, direct, bars.isEmpty() ? NO_BARS : NO_TRAPPED, noDirect)
+                : new LoopTargets(port, true, direct, null, noDirect);
     }
 }

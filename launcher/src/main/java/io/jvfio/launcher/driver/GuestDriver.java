@@ -47,16 +47,17 @@ public final class GuestDriver {
     static final int MB_BAR_ADDR = 0x60;
     static final int MB_BAR_SIZE = 0x90;
     static final int MB_RECORDS = 0x100;
-
-    static final String NO_TRAPPED = "no BAR of the device traps: each is mapped straight into the guest "
-            + "(x-no-mmap=on would trap them)";
-    static final String NO_DIRECT = "no BAR area of the device is mapped into the guest: none is mmap-able, or "
-            + "x-no-mmap=on";
+    static final int MB_IO_WINDOW = 0xe0;
+    static final int MB_BAR_IO = 0xe8;
+    static final int MB_TRAPPED_IO = 0xf0;
 
     private final DriverTarget t;
     private final KvmVcpu vcpu;
     private final DriverReport report = new DriverReport();
     private long mmioAtLastReport;
+    private long ioAtLastReport;
+    /** What the driver asked at PORT_QUERY: where its timed loops read. */
+    private volatile DriverTarget.LoopTargets targets;
     private volatile String fault;
 
     public GuestDriver(DriverTarget target, KvmVcpu vcpu) {
@@ -87,6 +88,7 @@ public final class GuestDriver {
         t.memory().write(LOAD, code, 0, code.length);
         X86LongMode.writeTables(t.memory()::writeU64);
         t.memory().writeU64(MAILBOX + MB_WINDOW, DriverTarget.MMIO_WINDOW);
+        t.memory().writeU64(MAILBOX + MB_IO_WINDOW, DriverTarget.IO_WINDOW);
         t.memory().writeU64(MAILBOX + MB_LOOPS, DriverTarget.LOOPS);
         t.memory().writeU64(MAILBOX + MB_IRQ_LOOPS, DriverTarget.INTERRUPTS);
         PciDevFn target = t.device();
@@ -127,7 +129,9 @@ public final class GuestDriver {
 
     private void latencies() {
         long khz = vcpu.tscKhz();
-        record("trapped MMIO read (guest)", DriverStep.TRAPPED, SAMPLES_TRAPPED, khz);
+        boolean port = targets != null && targets.trappedIsPort();
+        record(port ? "trapped port read (guest)" : "trapped MMIO read (guest)", DriverStep.TRAPPED, SAMPLES_TRAPPED,
+                khz);
         record("directly mapped read (guest)", DriverStep.DIRECT, SAMPLES_DIRECT, khz);
         record("interrupt (raise -> handler)", DriverStep.STORM, SAMPLES_IRQ, khz);
     }
@@ -159,9 +163,11 @@ public final class GuestDriver {
             switch ((int) offset + PORT_REPORT) {
                 case PORT_REPORT -> stepReported((int) value);
                 case PORT_QUERY -> {
-                    long[] td = t.trappedAndDirect((int) mb(0x40));
-                    t.memory().writeU64(MAILBOX + MB_TRAPPED, td[0]);
-                    t.memory().writeU64(MAILBOX + MB_DIRECT, td[1]);
+                    DriverTarget.LoopTargets lt = t.loopTargets((int) mb(0x40));
+                    targets = lt;
+                    t.memory().writeU64(MAILBOX + MB_TRAPPED, lt.trapped());
+                    t.memory().writeU64(MAILBOX + MB_DIRECT, lt.direct());
+                    t.memory().writeU64(MAILBOX + MB_TRAPPED_IO, lt.trappedIsPort() ? 1 : 0);
                 }
                 case PORT_DONE -> vcpu.stop();
                 case PORT_FAULT -> {
@@ -188,24 +194,24 @@ public final class GuestDriver {
         long mmio = vcpu.exits().mmio();
         long mmioDuringStep = mmio - mmioAtLastReport;
         mmioAtLastReport = mmio;
+        long io = vcpu.exits().io();
+        long ioDuringStep = io - ioAtLastReport - 1; // less the report's own OUT, counted before this runs
+        ioAtLastReport = io;
         StepResult.Status s = status == 1 ? StepResult.Status.PASS : status == 3 ? StepResult.Status.SKIP
                 : StepResult.Status.FAIL;
         String detail = switch (step) {
             case FIND -> s == StepResult.Status.PASS ? describeFind((int) a, (int) b, (int) c)
                     : c + " functions on bus 0, none to drive" + (a < 0 ? " (no edu-compatible 1234:11e8)" : "");
             case BARS -> {
-                StringBuilder sb = new StringBuilder(a + " memory BARs sized and placed: ");
-                boolean first = true;
+                long[] sizes = new long[6];
+                long[] addresses = new long[6];
                 for (int i = 0; i < 6; i++) {
-                    long size = mb(MB_BAR_SIZE + 8 * i);
-                    if (size != 0) {
-                        sb.append(first ? "" : ", ").append(describeBar(i, size, mb(MB_BAR_ADDR + 8 * i)));
-                        first = false;
-                    }
+                    sizes[i] = mb(MB_BAR_SIZE + 8 * i);
+                    addresses[i] = mb(MB_BAR_ADDR + 8 * i);
                 }
-                yield sb.toString();
+                yield describeBars((int) a, (int) b, sizes, addresses, (int) mb(MB_BAR_IO));
             }
-            case ENABLE -> describeEnable((int) a, new long[] {b, c});
+            case ENABLE -> describeEnable((int) a, wantedCommand(), targets);
             case ID -> s == StepResult.Status.SKIP ? notEdu((int) a) : String.format("read 0x%08x", a);
             case LIVENESS -> s == StepResult.Status.SKIP ? notEdu((int) a)
                     : String.format("wrote 0x5a5aa5a5, read 0x%08x", a);
@@ -217,16 +223,19 @@ public final class GuestDriver {
                     : describeStorm(a, mb(0x30) - 1, "by the guest's handler");
             case TRAPPED -> {
                 if (s == StepResult.Status.SKIP) {
-                    yield NO_TRAPPED;
+                    yield targets == null ? "the driver did not ask where to read" : targets.noTrapped();
                 }
-                boolean exact = mmioDuringStep == c;
+                boolean port = targets != null && targets.trappedIsPort();
+                long exits = port ? ioDuringStep : mmioDuringStep;
+                boolean exact = exits == c;
                 s = exact ? s : StepResult.Status.FAIL;
-                yield String.format("%d reads of 0x%x: %d MMIO exits%s", c, b, mmioDuringStep, exact
-                        ? ", one per access" : ", expected one per access");
+                String per = exact ? ", one per access" : ", expected one per access";
+                yield port ? String.format("%d reads of port 0x%x (last 0x%08x): %d IO exits%s", c, b, a, exits, per)
+                        : String.format("%d reads of 0x%x: %d MMIO exits%s", c, b, exits, per);
             }
             case DIRECT -> {
                 if (s == StepResult.Status.SKIP) {
-                    yield NO_DIRECT;
+                    yield targets == null ? "the driver did not ask where to read" : targets.noDirect();
                 }
                 s = mmioDuringStep == 0 ? s : StepResult.Status.FAIL;
                 yield String.format("%d reads of 0x%x: %d MMIO exits%s", c, b, mmioDuringStep, mmioDuringStep == 0
@@ -243,16 +252,58 @@ public final class GuestDriver {
                 ids >>> 16, ids == 0x11e81234 ? ", edu-compatible" : "", present);
     }
 
-    static String describeBar(int index, long size, long address) {
+    static String describeBar(int index, long size, long address, boolean io) {
         String s = size >= 1 << 20 ? (size >> 20) + "M" : size >= 1 << 10 ? (size >> 10) + "K" : size + "B";
-        return "BAR" + index + " " + s + " at 0x" + Long.toHexString(address);
+        return "BAR" + index + " " + s + (io ? " at port 0x" : " at 0x") + Long.toHexString(address);
     }
 
-    static String describeEnable(int command, long[] trappedAndDirect) {
-        return String.format("command 0x%04x: memory decode and bus mastering on; %s, %s", command,
-                trappedAndDirect[0] == 0 ? "no BAR traps" : "0x" + Long.toHexString(trappedAndDirect[0]) + " traps",
-                trappedAndDirect[1] == 0 ? "none is mapped" : "0x" + Long.toHexString(trappedAndDirect[1])
+    /** The command bits the driver turns on: decode for the kinds of BAR it placed, and bus mastering. */
+    private int wantedCommand() {
+        int wanted = 0x4;
+        for (int i = 0; i < 6; i++) {
+            if (mb(MB_BAR_SIZE + 8 * i) != 0) {
+                wanted |= (mb(MB_BAR_IO) >>> i & 1) != 0 ? 0x1 : 0x2;
+            }
+        }
+        return wanted;
+    }
+
+    /**
+     * "3 memory BARs sized and placed: BAR0 1M at 0xc0000000, ...", "1 I/O BAR sized and placed:
+     * BAR0 16B at port 0xc000", or that there are none; {@code ioMask} bit i marks BAR i as I/O.
+     */
+    static String describeBars(int memory, int io, long[] sizes, long[] addresses, int ioMask) {
+        if (memory + io == 0) {
+            return "the device implements no BARs (all six read 0 after sizing): nothing to place";
+        }
+        StringBuilder sb = new StringBuilder();
+        if (memory > 0) {
+            sb.append(memory).append(memory == 1 ? " memory BAR" : " memory BARs");
+        }
+        if (io > 0) {
+            sb.append(memory > 0 ? " and " : "").append(io).append(io == 1 ? " I/O BAR" : " I/O BARs");
+        }
+        sb.append(" sized and placed: ");
+        boolean first = true;
+        for (int i = 0; i < 6; i++) {
+            if (sizes[i] != 0) {
+                sb.append(first ? "" : ", ").append(describeBar(i, sizes[i], addresses[i], (ioMask >>> i & 1) != 0));
+                first = false;
+            }
+        }
+        return sb.toString();
+    }
+
+    static String describeEnable(int command, int wanted, DriverTarget.LoopTargets targets) {
+        String on = (wanted & 0x3) == 0x3 ? "I/O and memory decode and bus mastering on"
+                : (wanted & 0x1) != 0 ? "I/O decode and bus mastering on"
+                : (wanted & 0x2) != 0 ? "memory decode and bus mastering on"
+                : "bus mastering on (no BAR to decode)";
+        String where = targets == null ? "" : String.format("; %s, %s", targets.trapped() == 0 ? "no BAR traps"
+                : (targets.trappedIsPort() ? "port 0x" : "0x") + Long.toHexString(targets.trapped()) + " traps",
+                targets.direct() == 0 ? "none is mapped" : "0x" + Long.toHexString(targets.direct())
                         + " is mapped into the guest");
+        return String.format("command 0x%04x: %s%s", command, on, where);
     }
 
     static String notEdu(int ids) {

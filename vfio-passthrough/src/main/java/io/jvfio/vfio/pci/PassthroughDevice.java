@@ -561,9 +561,13 @@ public final class PassthroughDevice implements PciFunction, AutoCloseable {
             }
             for (RegionCapability.Area area : region.mmapAreas()) {
                 for (long[] piece : subtract(area.offset(), area.offset() + area.size(), holes)) {
+                    long[] whole = wholePages(address, piece, area.offset(), page);
+                    if (whole == null) {
+                        continue; // stays trapped
+                    }
                     MemoryMapping m = mappings.computeIfAbsent(area, a -> backend.mmap(regionIndex, a));
-                    direct.add(space.mapDirect(name + " " + bar.name() + " +0x" + Long.toHexString(piece[0]),
-                            address + piece[0], piece[1] - piece[0], m.address() + (piece[0] - area.offset()),
+                    direct.add(space.mapDirect(name + " " + bar.name() + " +0x" + Long.toHexString(whole[0]),
+                            address + whole[0], whole[1] - whole[0], m.address() + (whole[0] - area.offset()),
                             region.writable()));
                 }
             }
@@ -615,6 +619,31 @@ public final class PassthroughDevice implements PciFunction, AutoCloseable {
             }
             backend.write(regionIndex, offset, size, value);
         }
+    }
+
+    /**
+     * The part of a BAR's mmap-able piece [start, end) (region offsets) that can be a KVM memory slot
+     * with the BAR at guest {@code address}: whole guest pages, whose host pages line up too; null
+     * if there is none. KVM refuses a slot that is not page-aligned or a page multiple (EINVAL from
+     * KVM_SET_USER_MEMORY_REGION), so the rest of the piece stays trapped, and so does all of a BAR
+     * smaller than a page. QEMU instead maps a sub-page BAR as a whole host page when the guest
+     * placed it page-aligned and the region is one mmap-able area (vfio_sub_page_bar_update_mapping,
+     * the kernel reserving the rest of that host page); the page's remainder would then shadow
+     * whatever else the guest put in it, which this address space lets a direct region do, so
+     * jvfio traps those BARs: every access an exit, never a slot smaller than a page.
+     */
+    static long[] wholePages(long address, long[] piece, long areaOffset, long page) {
+        long first = Math.floorDiv(address + piece[0] + page - 1, page) * page - address;
+        long end = Math.floorDiv(address + piece[1], page) * page - address;
+        if (end <= first || Math.floorMod(first - areaOffset, page) != 0) {
+            return null;
+        }
+        return new long[] {first, end};
+    }
+
+    /** True for a BAR that is never mapped into the guest because it is smaller than a page. */
+    public static boolean underAPage(PciBar bar) {
+        return !bar.isIo() && bar.size() < Syscalls.pageSize();
     }
 
     /** [start, end) widened to whole pages. */

@@ -1,5 +1,7 @@
 package io.jvfio.vmm.bus;
 
+import io.jvfio.vmm.linux.Syscalls;
+
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -36,11 +38,21 @@ public final class AddressSpace {
         return pio;
     }
 
-    /** Installs {@code size} bytes of host memory at {@code hostAddress} at guest physical {@code gpa}. */
+    /**
+     * Installs {@code size} bytes of host memory at {@code hostAddress} at guest physical {@code gpa}:
+     * whole pages, page-aligned on both sides, as a KVM memory slot must be (KVM_SET_USER_MEMORY_REGION
+     * fails with EINVAL otherwise). Anything smaller, such as a BAR under a page, is trapped instead.
+     */
     public synchronized DirectRegion mapDirect(String name, long gpa, long size, long hostAddress, boolean writable) {
         if (size <= 0 || gpa + size - 1 < gpa) {
             throw new BusException("direct region '" + name + "' at 0x" + Long.toHexString(gpa) + " has no valid size ("
                     + size + ")");
+        }
+        long page = Syscalls.pageSize();
+        if (gpa % page != 0 || size % page != 0 || hostAddress % page != 0) {
+            throw new BusException("direct region '" + name + "' at 0x" + Long.toHexString(gpa) + " (" + size
+                    + " bytes, host 0x" + Long.toHexString(hostAddress) + ") is not whole pages of " + page + " bytes on "
+                    + "page boundaries, as a KVM memory slot must be: trap the range on the MMIO bus instead");
         }
         DirectRegion r = new DirectRegion(name, gpa, size, hostAddress, writable);
         for (DirectRegion o : direct) {

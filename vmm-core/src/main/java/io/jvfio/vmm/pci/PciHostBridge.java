@@ -32,6 +32,15 @@ public final class PciHostBridge {
     /** Where QEMU's q35 places its ECAM window (PCIEXBAR); bus 0 only, 1 MiB. */
     public static final long DEFAULT_ECAM_BASE = 0xB000_0000L;
     public static final long ECAM_SIZE = 32 * 8 * 4096;
+    /**
+     * The I/O window: where firmware places I/O BARs, ports 0xC000-0xFFFF, as SeaBIOS does on
+     * QEMU's i440FX and q35 (below 0xC000 are the legacy ISA ports, the configuration ports and
+     * the ACPI and SMBus blocks). The bridge decodes an I/O BAR wherever the guest puts it in the
+     * 64 KiB of port space, as a real host bridge forwards every port no one else claims; a BAR over
+     * a port already in use (0xCF8-0xCFF, say) does not decode, as in a conflict on real hardware.
+     */
+    public static final long IO_WINDOW_BASE = 0xC000;
+    public static final long IO_WINDOW_SIZE = 0x4000;
     /** The header-type bit that marks function 0 of a multi-function device. */
     public static final int HEADER_TYPE_MULTIFUNCTION = 0x80;
 

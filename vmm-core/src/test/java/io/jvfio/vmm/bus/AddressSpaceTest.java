@@ -85,4 +85,35 @@ class AddressSpaceTest {
         assertEquals("1/1=41", trap.writes.get(trap.writes.size() - 1));
         assertEquals(0xFFL, space.in(0x80, 1));
     }
+
+    /** A KVM memory slot is whole pages (KVM_SET_USER_MEMORY_REGION: EINVAL otherwise): so is a direct region. */
+    @Test
+    void aDirectRegionIsWholePagesOrNothing() {
+        AddressSpace space = new AddressSpace();
+        List<String> seen = new ArrayList<>();
+        space.addListener(new AddressSpace.Listener() {
+            @Override
+            public void regionAdded(DirectRegion region) {
+                seen.add("+" + region.name());
+            }
+
+            @Override
+            public void regionRemoved(DirectRegion region) {
+                seen.add("-" + region.name());
+            }
+        });
+        try (MemoryMapping m = MemoryMapping.anonymous(0x2000, PROT_READ | PROT_WRITE, "test BAR")) {
+            BusException small = assertThrows(BusException.class,
+                    () -> space.mapDirect("BAR0", 0xfe00_0000L, 256, m.address(), true));
+            assertEquals("direct region 'BAR0' at 0xfe000000 (256 bytes, host 0x" + Long.toHexString(m.address())
+                    + ") is not whole pages of 4096 bytes on page boundaries, as a KVM memory slot must be: trap the "
+                    + "range on the MMIO bus instead", small.getMessage());
+            assertThrows(BusException.class, () -> space.mapDirect("unaligned guest", 0xfe00_0100L, 0x1000,
+                    m.address(), true));
+            assertThrows(BusException.class, () -> space.mapDirect("unaligned host", 0xfe00_0000L, 0x1000,
+                    m.address() + 0x100, true));
+            assertEquals(List.of(), seen, "a listener (KVM) never hears of one");
+            assertEquals(0, space.directRegions().length);
+        }
+    }
 }

@@ -131,4 +131,52 @@ class PciHostBridgeTest {
         assertEquals(true, PciHostBridge.decodable(io, 0xffe0));
         assertEquals(false, PciHostBridge.decodable(io, 0x1_0000));
     }
+
+    /**
+     * An I/O BAR as a guest drives it: sizing shows the low two bits read-only at 01, placement in the
+     * I/O window, decode only with command bit 0 (I/O space), its accesses on the port bus, and none
+     * over ports already taken (the bridge's own 0xCF8-0xCFF).
+     */
+    @Test
+    void anIoBarDecodesOnThePortBusWithIoSpaceEnable() {
+        java.util.List<String> accesses = new java.util.ArrayList<>();
+        TestFunction f = new TestFunction(256).bar(0, 16, IO, false);
+        f.space = space;
+        f.device = new io.jvfio.vmm.bus.BusDevice() {
+            @Override
+            public long read(long offset, int size) {
+                accesses.add("in " + offset + "/" + size);
+                return 0x4750494fL;
+            }
+
+            @Override
+            public void write(long offset, int size, long value) {
+                accesses.add("out " + offset + "/" + size + "=" + Long.toHexString(value));
+            }
+        };
+        int devfn = bridge.add(new PciDevFn(3, 0), false, f, "test-device").devfn();
+        cf8Write(devfn, 0x10, 4, -1);
+        assertEquals(0xFFFFFFF1, cf8Read(devfn, 0x10, 4), "16 ports; bit 0 reads 1 (I/O), bit 1 reserved 0");
+        cf8Write(devfn, 0x10, 4, (int) PciHostBridge.IO_WINDOW_BASE | 0x3);
+        assertEquals(0xC001, cf8Read(devfn, 0x10, 4), "the low two bits are read-only");
+        cf8Write(devfn, 0x04, 2, PciRegs.PCI_COMMAND_MEMORY);
+        assertEquals(List.of(), f.events, "memory decode does not decode an I/O BAR");
+        assertEquals(0xFFFFFFFFL, space.in(0xC000, 4), "nothing at the port yet: a master abort");
+        cf8Write(devfn, 0x04, 2, PciRegs.PCI_COMMAND_IO);
+        assertEquals(List.of("map BAR0 0xc000"), f.events);
+        assertEquals(0xC000, bridge.mappedAddress(new PciDevFn(3, 0), 0));
+        assertEquals(0x4750494fL, space.in(0xC000, 4));
+        space.out(0xC004, 4, 0x1234);
+        assertEquals(List.of("in 0/4", "out 4/4=1234"), accesses);
+        f.events.clear();
+        cf8Write(devfn, 0x10, 4, PciHostBridge.CONFIG_ADDRESS & ~0xF); // 0xCF0-0xCFF: over the bridge's ports
+        assertEquals(List.of("unmap BAR0", "map BAR0 0xcf0"), f.events, "tried, and refused by the port bus");
+        assertEquals(-1, bridge.mappedAddress(new PciDevFn(3, 0), 0), "it does not decode");
+        assertEquals(0x12378086, cf8Read(0, 0, 4), "the bridge's own ports still answer");
+        cf8Write(devfn, 0x10, 4, 0xC010);
+        assertEquals(0xC010, bridge.mappedAddress(new PciDevFn(3, 0), 0));
+        cf8Write(devfn, 0x04, 2, 0);
+        assertEquals(-1, bridge.mappedAddress(new PciDevFn(3, 0), 0));
+        assertEquals(0xFFFFFFFFL, space.in(0xC010, 4), "I/O decode off: gone from the port bus");
+    }
 }

@@ -1,7 +1,13 @@
 package io.jvfio.vmm.pci;
 
+import io.jvfio.vmm.bus.AddressSpace;
+import io.jvfio.vmm.bus.Bus;
+import io.jvfio.vmm.bus.BusDevice;
+
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /** A function on an emulated config space that records what the bridge asks of its BARs. */
 final class TestFunction implements PciFunction {
@@ -9,6 +15,10 @@ final class TestFunction implements PciFunction {
     final PciConfigSpace config;
     final List<PciBar> bars = new ArrayList<>();
     final List<String> events = new ArrayList<>();
+    /** If set, mapped BARs appear in this space with {@link #device} behind them, on the bus of their kind. */
+    AddressSpace space;
+    BusDevice device;
+    private final Map<Integer, Bus.Registration> placed = new HashMap<>();
 
     TestFunction(int size) {
         config = new PciConfigSpace(size).identity(0x1234, 0x5678, 1, 0x00ff00);
@@ -54,11 +64,19 @@ final class TestFunction implements PciFunction {
     @Override
     public void mapBar(PciBar bar, long address) {
         events.add("map " + bar.name() + " 0x" + Long.toHexString(address));
+        if (space != null) {
+            placed.put(bar.index(), (bar.isIo() ? space.pio() : space.mmio()).add("test " + bar.name(), address,
+                    bar.size(), device));
+        }
     }
 
     @Override
     public void unmapBar(PciBar bar) {
         events.add("unmap " + bar.name());
+        Bus.Registration r = placed.remove(bar.index());
+        if (r != null) {
+            (bar.isIo() ? space.pio() : space.mmio()).remove(r);
+        }
     }
 
     @Override
