@@ -52,7 +52,18 @@ public interface VfioBackend extends AutoCloseable {
     MemoryMapping mmap(int region, RegionCapability.Area area);
 
     /** Signals {@code eventfds[i]} for vector i of interrupt index {@code index} (null entries unassigned). */
-    void enableIrq(int index, EventFd[] eventfds);
+    default void enableIrq(int index, EventFd[] eventfds) {
+        setIrqTriggers(index, 0, eventfds);
+    }
+
+    /**
+     * Signals {@code eventfds[i]} for vector {@code start + i} of {@code index}, leaving the other vectors
+     * as they are (one VFIO_DEVICE_SET_IRQS, DATA_EVENTFD | ACTION_TRIGGER, with that start and count; a
+     * null entry unassigns its vector). On an index that is off, it is switched on with
+     * {@code start + eventfds.length} vectors; on one that is on, vectors past those enabled are added
+     * only where the index lacks VFIO_IRQ_INFO_NORESIZE (MSI-X allocated on demand, Linux 6.5 on).
+     */
+    void setIrqTriggers(int index, int start, EventFd[] eventfds);
 
     void disableIrq(int index);
 

@@ -223,19 +223,19 @@ public final class VfioDevice implements VfioBackend {
     // ---- interrupts ----
 
     /**
-     * Signals {@code eventfds[i]} for vector {@code i} of interrupt index {@code index}: enables the
-     * index (INTx, MSI with as many vectors, MSI-X) with those triggers. A null entry leaves that
-     * vector unassigned.
+     * Signals {@code eventfds[i]} for vector {@code start + i} of interrupt index {@code index}: enables
+     * the index (INTx, MSI with as many vectors, MSI-X) with those triggers if it is off, or sets just
+     * those vectors if it is on. A null entry (fd -1) leaves that vector unassigned.
      */
     @Override
-    public synchronized void enableIrq(int index, EventFd[] eventfds) {
-        layout.enableable(index, eventfds.length);
+    public synchronized void setIrqTriggers(int index, int start, EventFd[] eventfds) {
+        layout.enableable(index, start, eventfds.length);
         int[] fds = new int[eventfds.length];
         for (int i = 0; i < fds.length; i++) {
             fds[i] = eventfds[i] == null ? -1 : eventfds[i].fd().get();
         }
         Syscalls.ioctl(fd, VFIO_DEVICE_SET_IRQS, irqSet.setEventFds(VFIO_IRQ_SET_DATA_EVENTFD
-                | VFIO_IRQ_SET_ACTION_TRIGGER, index, 0, fds, fds.length));
+                | VFIO_IRQ_SET_ACTION_TRIGGER, index, start, fds, fds.length));
     }
 
     /** Disables interrupt index {@code index} as a whole. */

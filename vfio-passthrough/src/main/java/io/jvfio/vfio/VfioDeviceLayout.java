@@ -66,10 +66,15 @@ public final class VfioDeviceLayout {
 
     /** The interrupt index, if it has room for {@code vectors} eventfds. */
     public VfioIrq enableable(int index, int vectors) {
+        return enableable(index, 0, vectors);
+    }
+
+    /** The interrupt index, if it has vectors {@code start} .. {@code start + vectors - 1} (at least one). */
+    public VfioIrq enableable(int index, int start, int vectors) {
         VfioIrq irq = irq(index);
-        if (vectors == 0 || vectors > irq.count()) {
+        if (vectors == 0 || start < 0 || (long) start + vectors > irq.count()) {
             throw new VfioException(irq.name() + " of " + device + " has " + irq.count() + " vectors; cannot enable "
-                    + vectors);
+                    + (start == 0 ? String.valueOf(vectors) : vectors + " from vector " + start));
         }
         return irq;
     }

@@ -15,7 +15,6 @@ import org.junit.jupiter.params.provider.ValueSource;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Interrupts into a real KVM guest, counted by the guest's own handler: through the Disruptor path
@@ -65,7 +64,7 @@ class KvmInterruptStormTest {
 
     @BeforeEach
     void kvm() {
-        assumeTrue(TinyGuest.available(), "/dev/kvm is not usable here");
+        TinyGuest.requireKvm();
     }
 
     private static long counted(TinyGuest g) {

@@ -8,7 +8,8 @@ import java.util.Arrays;
  * change when the guest writes it); every other bit is the device's own. A read merges the two; a
  * write changes the emulated bits here and sends the device only the rest, with the emulated bits
  * replaced by the device's current ones, so nothing the guest writes to an emulated register (a BAR,
- * the MSI address) reaches the device.
+ * the MSI address) reaches the device. A read-only bit is the device's on a read, and a guest write
+ * leaves it alone the same way (a vendor-specific capability).
  */
 final class ConfigOverlay {
 
@@ -23,6 +24,7 @@ final class ConfigOverlay {
     private final Device device;
     private final byte[] emulatedBits;
     private final byte[] guestWritable;
+    private final byte[] readOnly;
     private final byte[] values;
     private byte[] resetValues;
 
@@ -30,6 +32,7 @@ final class ConfigOverlay {
         this.device = device;
         this.emulatedBits = new byte[size];
         this.guestWritable = new byte[size];
+        this.readOnly = new byte[size];
         this.values = new byte[size];
     }
 
@@ -58,6 +61,11 @@ final class ConfigOverlay {
             emulatedBits[offset + i] &= (byte) ~m;
             guestWritable[offset + i] &= (byte) ~m;
         }
+    }
+
+    /** The guest reads the device's own bytes in [offset, offset + size) but its writes to them go nowhere. */
+    void readOnly(int offset, int size) {
+        Arrays.fill(readOnly, offset, offset + size, (byte) 0xFF);
     }
 
     /** Remembers the emulated values as they are now: what {@link #reset} returns to. */
@@ -111,7 +119,10 @@ final class ConfigOverlay {
         return (int) ((physical & ~mask) | emulated);
     }
 
-    /** A guest write: writable emulated bits change here; the device gets the rest, if there is a rest. */
+    /**
+     * A guest write: writable emulated bits change here; the device gets the rest, if there is a rest
+     * (not read-only bits).
+     */
     void write(int offset, int size, int value) {
         long v = Integer.toUnsignedLong(value);
         long mask = emulatedMask(offset, size);
@@ -119,13 +130,14 @@ final class ConfigOverlay {
         long all = size == 4 ? 0xFFFF_FFFFL : (1L << (8 * size)) - 1;
         long emulated = emulated(offset, size);
         setRaw(offset, size, (emulated & ~writable) | (v & writable));
-        if (mask == all) {
+        long kept = mask | mask(readOnly, offset, size);
+        if (kept == all) {
             return;
         }
-        long toDevice = v & ~mask;
-        if (mask != 0) {
-            // Read-modify-write: the emulated bits carry the device's own values, never the guest's.
-            toDevice |= Integer.toUnsignedLong(device.read(offset, size)) & mask;
+        long toDevice = v & ~kept;
+        if (kept != 0) {
+            // Read-modify-write: the emulated and read-only bits carry the device's own values, never the guest's.
+            toDevice |= Integer.toUnsignedLong(device.read(offset, size)) & kept;
         }
         device.write(offset, size, (int) toDevice);
     }

@@ -5,8 +5,11 @@ import io.jvfio.irq.InterruptRouter;
 import io.jvfio.irq.MsiMessage;
 import io.jvfio.irq.RouteKind;
 import io.jvfio.vfio.VfioBackend;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.util.Arrays;
+import java.util.BitSet;
 
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_MSIX_IRQ_INDEX;
 import static io.jvfio.vmm.pci.PciRegs.PCI_MSIX_ENTRY_CTRL_MASKBIT;
@@ -27,12 +30,16 @@ import static io.jvfio.vmm.pci.PciRegs.PCI_MSIX_TABLE_OFFSET;
 /**
  * MSI-X of a passed-through function (PCI Local Bus spec 6.8.2). The control word is emulated; the
  * table and the PBA are emulated here and trapped in their BAR (only their pages: the rest of the
- * BAR is mapped), so the guest's messages go into routes, never into the device's table. Enabling
- * gives every vector an eventfd (VFIO_DEVICE_SET_IRQS) and a route; a vector's mask bit, or the
- * function mask, holds its interrupts as pending in the route, which the emulated PBA shows, and
- * unmasking delivers them once.
+ * BAR is mapped), so the guest's messages go into routes, never into the device's table. A vector
+ * gets an eventfd (VFIO_DEVICE_SET_IRQS) and a route when the guest first unmasks it, as QEMU's
+ * vfio_msix_vector_use does, so the host allocates only the vectors the guest uses: alone where the
+ * device's MSI-X lacks VFIO_IRQ_INFO_NORESIZE, else by enabling the index again with more vectors.
+ * Once in use, a vector's mask bit, or the function mask, holds its interrupts as pending in the
+ * route, which the emulated PBA shows, and unmasking delivers them once.
  */
 final class MsixInterrupts {
+
+    private static final Logger LOG = LoggerFactory.getLogger(MsixInterrupts.class);
 
     private final String name;
     private final int cap;
@@ -45,6 +52,7 @@ final class MsixInterrupts {
     private final VfioBackend backend;
     private final InterruptRouter router;
     private final boolean bypassAllowed;
+    private final boolean resizable;
     private final byte[] table;
     private InterruptVectors routes;
     private boolean functionMasked;
@@ -62,6 +70,7 @@ final class MsixInterrupts {
         this.overlay = overlay;
         this.backend = backend;
         this.router = router;
+        this.resizable = !backend.irq(VFIO_PCI_MSIX_IRQ_INDEX).noResize();
         this.table = new byte[vectors * PCI_MSIX_ENTRY_SIZE];
         resetTable();
     }
@@ -122,18 +131,60 @@ final class MsixInterrupts {
         }
         if (routes == null) {
             beforeEnable.run();
-            routes = InterruptVectors.enable(name, RouteKind.MSIX, vectors, this::message,
-                    v -> functionMasked || entryMasked(v), router, bypassAllowed, backend, VFIO_PCI_MSIX_IRQ_INDEX);
+            InterruptVectors fresh = InterruptVectors.onDemand(name, RouteKind.MSIX, vectors, router, bypassAllowed,
+                    backend, VFIO_PCI_MSIX_IRQ_INDEX, resizable);
+            fresh.use(unmaskedVectors(), this::message, this::masked); // the device's MSI-X on, with what is unmasked
+            routes = fresh;
         } else {
             for (int v = 0; v < vectors; v++) {
                 applyMask(v);
             }
+            useUnmasked(0, vectors - 1);
+        }
+    }
+
+    private boolean masked(int v) {
+        return functionMasked || entryMasked(v);
+    }
+
+    /** The vectors the guest has unmasked, in use or not. */
+    private BitSet unmaskedVectors() {
+        BitSet unmasked = new BitSet(vectors);
+        for (int v = 0; v < vectors; v++) {
+            if (!masked(v)) {
+                unmasked.set(v);
+            }
+        }
+        return unmasked;
+    }
+
+    /**
+     * Vectors the guest unmasked that are not in use yet join; {@code first} .. {@code last} are the ones
+     * that may have changed. Checked first without allocating: most table writes change a vector
+     * already in use.
+     */
+    private void useUnmasked(int first, int last) {
+        boolean any = false;
+        for (int v = first; v <= last && !any; v++) {
+            any = !masked(v) && routes.route(v) == null;
+        }
+        if (!any) {
+            return;
+        }
+        try {
+            routes.use(unmaskedVectors(), this::message, this::masked);
+        } catch (RuntimeException e) {
+            // A table write cannot fail back to the guest; the vector stays silent, as in QEMU's error_report.
+            LOG.warn("{}: the device refused MSI-X vectors the guest unmasked: {}", name, e.getMessage());
         }
     }
 
     private void applyMask(int v) {
         InterruptRoute r = routes.route(v);
-        if (functionMasked || entryMasked(v)) {
+        if (r == null) {
+            return; // not in use: it joins when unmasked
+        }
+        if (masked(v)) {
             r.mask();
         } else if (r.masked()) {
             r.unmask();
@@ -174,13 +225,19 @@ final class MsixInterrupts {
         if (routes == null) {
             return;
         }
-        for (int v = at / PCI_MSIX_ENTRY_SIZE; v <= (at + size - 1) / PCI_MSIX_ENTRY_SIZE; v++) {
-            MsiMessage m = message(v);
-            if (!m.equals(routes.route(v).message())) {
-                routes.route(v).program(m);
+        int first = at / PCI_MSIX_ENTRY_SIZE;
+        int last = (at + size - 1) / PCI_MSIX_ENTRY_SIZE;
+        for (int v = first; v <= last; v++) {
+            InterruptRoute r = routes.route(v);
+            if (r != null) {
+                MsiMessage m = message(v);
+                if (!m.equals(r.message())) {
+                    r.program(m);
+                }
+                applyMask(v);
             }
-            applyMask(v);
         }
+        useUnmasked(first, last);
     }
 
     /** The PBA: bit v set while vector v has an interrupt held by its mask. */
@@ -191,7 +248,8 @@ final class MsixInterrupts {
             int bits = 0;
             for (int b = 0; b < 8; b++) {
                 int vector = (at + i) * 8 + b;
-                if (routes != null && vector < vectors && routes.route(vector).pending()) {
+                InterruptRoute r = routes != null && vector < vectors ? routes.route(vector) : null;
+                if (r != null && r.pending()) {
                     bits |= 1 << b;
                 }
             }

@@ -43,9 +43,9 @@ import static io.jvfio.vmm.pci.PciRegs.*;
  *     writes to them reaches the device; {@code rombar=0} hides the ROM.</li>
  * <li>The command register's I/O, memory and bus-master bits pass through; INTx-disable is emulated
  *     while MSI or MSI-X is on. The interrupt line is emulated; the pin is the device's.</li>
- * <li>The capability list shows power management, MSI, MSI-X and PCI Express; others are hidden
- *     by relinking the next pointers around them, and so are the SR-IOV, ARI and resizable-BAR
- *     extended capabilities.</li>
+ * <li>The capability list shows power management, MSI, MSI-X, PCI Express and vendor-specific
+ *     capabilities (read-only); others are hidden by relinking the next pointers around them, and so
+ *     are the SR-IOV, ARI and resizable-BAR extended capabilities.</li>
  * <li>MSI, MSI-X and INTx each have their state ({@link MsiInterrupts}, {@link MsixInterrupts},
  *     {@link IntxInterrupt}), owning their eventfds and routes.</li>
  * </ul>
@@ -57,8 +57,13 @@ public final class PassthroughDevice implements PciFunction, AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(PassthroughDevice.class);
 
-    /** The conventional capabilities the model presents; the others are hidden. */
-    static final Set<Integer> SHOWN_CAPABILITIES = Set.of(PCI_CAP_ID_PM, PCI_CAP_ID_MSI, PCI_CAP_ID_EXP, PCI_CAP_ID_MSIX);
+    /**
+     * The conventional capabilities the model presents; the others are hidden. Vendor-specific ones
+     * are kept, as QEMU's vfio-pci keeps them (vfio_add_std_cap): virtio-pci style drivers find their
+     * structures through them.
+     */
+    static final Set<Integer> SHOWN_CAPABILITIES = Set.of(PCI_CAP_ID_PM, PCI_CAP_ID_MSI, PCI_CAP_ID_EXP, PCI_CAP_ID_MSIX,
+            PCI_CAP_ID_VNDR);
     /** The extended capabilities a guest must not see: it cannot use them on an assigned function. */
     static final Set<Integer> HIDDEN_EXTENDED = Set.of(PCI_EXT_CAP_ID_SRIOV, PCI_EXT_CAP_ID_ARI, PCI_EXT_CAP_ID_REBAR);
 
@@ -138,6 +143,7 @@ public final class PassthroughDevice implements PciFunction, AutoCloseable {
         this.msi = msiState;
         this.msix = msixState;
         relinkCapabilities();
+        protectVendorCapabilities(device);
         if (msi != null) {
             msi.emulate();
         }
@@ -278,6 +284,22 @@ public final class PassthroughDevice implements PciFunction, AutoCloseable {
         }
         for (Capability c : hiddenCapabilities) {
             overlay.emulate(c.offset(), 2, 0xFFFF, 0, 0); // its ID and link read 0
+        }
+    }
+
+    /**
+     * A vendor-specific capability reads as the device's own bytes (its length is at byte 2: PCI Local
+     * Bus spec 3.0, appendix H), and the guest's writes to it go nowhere. QEMU with kernel VFIO passes
+     * such writes on and the kernel writes them raw (vfio_pci_config.c: PCI_CAP_ID_VNDR's writefn is
+     * vfio_raw_config_write); here they are read-only, so a guest cannot reach vendor registers the
+     * host did not mean to give it.
+     */
+    private void protectVendorCapabilities(ConfigOverlay.Device device) {
+        for (Capability c : shownCapabilities) {
+            if (c.id() == PCI_CAP_ID_VNDR) {
+                int length = Math.max(3, device.read(c.offset() + PCI_CAP_FLAGS, 1) & 0xFF);
+                overlay.readOnly(c.offset(), Math.min(length, PCI_CFG_SPACE_SIZE - c.offset()));
+            }
         }
     }
 

@@ -180,12 +180,12 @@ public final class InProcessBackend implements VfioBackend, DmaMappingListener {
     // ---- interrupts: the device's side is ServerIrqs, as in a server; the eventfds are duplicates ----
 
     @Override
-    public void enableIrq(int index, EventFd[] eventfds) {
-        layout.enableable(index, eventfds.length);
-        for (int v = 0; v < eventfds.length; v++) {
-            OwnedFd[] fds = eventfds[v] == null ? new OwnedFd[0]
-                    : new OwnedFd[] {Syscalls.dup(eventfds[v].fd())};
-            setIrqs(VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, index, v, fds);
+    public void setIrqTriggers(int index, int start, EventFd[] eventfds) {
+        layout.enableable(index, start, eventfds.length);
+        for (int i = 0; i < eventfds.length; i++) {
+            OwnedFd[] fds = eventfds[i] == null ? new OwnedFd[0]
+                    : new OwnedFd[] {Syscalls.dup(eventfds[i].fd())};
+            setIrqs(VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, index, start + i, fds);
         }
     }
 

@@ -111,7 +111,10 @@ final class ServerDma {
         return windows.size();
     }
 
-    /** The client is gone: every window is unmapped and its fd closed. */
+    /**
+     * Every window is unmapped and its fd closed, its memory released before this returns: the client
+     * is gone, or it sent DMA_UNMAP with VFIO_DMA_UNMAP_FLAG_ALL.
+     */
     synchronized void clear() {
         for (Window w : windows.values()) {
             if (w.region() != null) {

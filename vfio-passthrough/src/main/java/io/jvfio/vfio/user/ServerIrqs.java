@@ -157,6 +157,17 @@ final class ServerIrqs {
                     old.close();
                 }
             }
+            // Only these vectors change: a client may give MSI-X vectors their eventfds one at a time while
+            // others are live, as QEMU does where the IRQ info lacks VFIO_IRQ_INFO_NORESIZE. An MSI or
+            // MSI-X vector raised before it had an eventfd is delivered now, as a device's pending vector
+            // is once the kernel allocates it and unmasks it (dynamic MSI-X).
+            if (action == VFIO_IRQ_SET_ACTION_TRIGGER && fds.length != 0 && !irq.automasked()) {
+                for (int v = start; v < start + count; v++) {
+                    if (pending[index][v] && !masked[index][v]) {
+                        deliver(index, v, triggers[index][v]);
+                    }
+                }
+            }
             return;
         }
         if (fds.length != 0) {

@@ -14,6 +14,7 @@ import io.netty.channel.IoEventLoop;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.util.EnumSet;
 import java.util.List;
 
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FLAGS_RESET;
@@ -27,7 +28,8 @@ import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_REGION_INFO_FLAG_WRITE;
  * full (sizes, indexes, offsets, counts, fds) before the device sees it. A bad command gets an error
  * reply with the errno that fits (EINVAL for a malformed one, EEXIST for an overlapping DMA_MAP as
  * the spec says, ENOENT for an unknown window, EOPNOTSUPP (ENOTSUP) for an optional command this server does not
- * offer, ENOSYS for an undefined command) and the connection goes on; only a broken stream ends it.
+ * offer, ENOTTY for a device feature as the kernel's VFIO_DEVICE_FEATURE, ENOSYS for an undefined command) and
+ * the connection goes on; only a broken stream ends it.
  * Fds a message brings and its command does not take are closed at once.
  */
 final class ServerSession implements VfioUserConnection.Listener {
@@ -160,7 +162,8 @@ final class ServerSession implements VfioUserConnection.Listener {
             case DEVICE_RESET -> reset(m);
             case DMA_READ, DMA_WRITE -> throw new VfioUserException(Errno.EINVAL, command.specName()
                     + " goes from server to client");
-            case DEVICE_GET_REGION_IO_FDS, REGION_WRITE_MULTI, DEVICE_FEATURE, MIG_DATA_READ, MIG_DATA_WRITE ->
+            case DEVICE_FEATURE -> deviceFeature(m);
+            case DEVICE_GET_REGION_IO_FDS, REGION_WRITE_MULTI, MIG_DATA_READ, MIG_DATA_WRITE ->
                     throw new VfioUserException(Errno.EOPNOTSUPP, command.specName() + " is not offered by this server");
         };
     }
@@ -217,21 +220,67 @@ final class ServerSession implements VfioUserConnection.Listener {
         while (end < jsonLength && json[end] != 0) {
             end++;
         }
-        peer = VfioUserCapabilities.parse(json, end);
+        VfioUserCapabilities proposed = VfioUserCapabilities.parse(json, end);
+        VfioUserCapabilities answer = answer(proposed);
+        if (answer == null) {
+            LOG.warn("a client proposed DMA page sizes 0x{}, none of 4 KiB or more, which this server needs: closing",
+                    Long.toHexString(proposed.pgsizes()));
+            connection.close();
+            return null;
+        }
+        peer = proposed;
         if (!attached) {
             attached = true;
             device.attach(context);
         }
-        byte[] ours = CAPABILITIES.toJson();
+        byte[] ours = answer.toJson();
         ByteBuf r = reply(m, VfioUserPayloads.Version.DATA + ours.length);
         r.writeShortLE(VERSION_MAJOR);
+        // QEMU 11 proposes 0.0 (libvfio-user and this project 0.1): the reply's minor is at most the proposed one.
         r.writeShortLE(Math.min(minor, VERSION_MINOR));
         r.writeBytes(ours);
         return r;
     }
 
+    /**
+     * The capabilities of our VERSION reply to {@code proposed}, or null if there is no agreement.
+     *
+     * <p>The spec: the reply's capability list "must be a subset of those proposed", so it names only
+     * keys the client named (QEMU 11 names all four and warns of "spurious capabilities" beyond its
+     * own; libvfio-user's server differs from the spec here: it always answers max_msg_fds and
+     * max_data_xfer_size, and its client, like ours, reads known keys whether proposed or not). The
+     * values are the negotiated ones; with fewer keys and no larger values than QEMU 11 proposed,
+     * the reply is no longer than its request, which QEMU needs (it reads the reply into the
+     * request's buffer: "reply larger than recv buffer"):
+     * <ul>
+     *   <li>max_msg_fds is what the sender can receive (spec), not a shared limit: ours, within
+     *       QEMU 11's ceiling of 16;</li>
+     *   <li>max_data_xfer_size: the smaller of the two, so neither side sends more than the other takes;</li>
+     *   <li>pgsizes: the proposed page sizes of 4 KiB or more (a DMA window need only be 4 KiB aligned
+     *       here); none is no agreement;</li>
+     *   <li>max_dma_maps: the smaller of the two (QEMU refuses a value above its own, "can only lower it").</li>
+     * </ul>
+     * Capabilities we do not support (QEMU's migration and write_multiple, twin_socket) are left out,
+     * which the spec reads as not supported.
+     */
+    static VfioUserCapabilities answer(VfioUserCapabilities proposed) {
+        long pgsizes = proposed.named().contains(VfioUserCapabilities.Key.PGSIZES)
+                ? proposed.pgsizes() & ~(CAPABILITIES.pgsizes() - 1) : CAPABILITIES.pgsizes();
+        if (pgsizes == 0) {
+            return null;
+        }
+        EnumSet<VfioUserCapabilities.Key> named = EnumSet.noneOf(VfioUserCapabilities.Key.class);
+        named.addAll(proposed.named());
+        named.retainAll(CAPABILITIES.named());
+        return new VfioUserCapabilities(CAPABILITIES.maxMsgFds(),
+                Math.min(CAPABILITIES.maxDataXferSize(), proposed.maxDataXferSize()), pgsizes,
+                Math.min(CAPABILITIES.maxDmaMaps(), proposed.maxDmaMaps()), named);
+    }
+
     private ByteBuf dmaMap(VfioUserMessage m) {
         need(m, VfioUserPayloads.DmaMap.SIZEOF);
+        // argsz is the structure's size (spec); libvfio-user and the kernel refuse less with EINVAL.
+        checkArgsz(m, VfioUserPayloads.DmaMap.SIZEOF);
         int flags = m.payloadInt(VfioUserPayloads.DmaMap.FLAGS);
         if ((flags & ~(VfioUserPayloads.DmaMap.FLAG_READ | VfioUserPayloads.DmaMap.FLAG_WRITE)) != 0) {
             throw new VfioUserException(Errno.EINVAL, "DMA_MAP flags 0x" + Integer.toHexString(flags) + " are unknown");
@@ -247,19 +296,39 @@ final class ServerSession implements VfioUserConnection.Listener {
         return reply(m, 0);
     }
 
+    /**
+     * DMA_UNMAP. The spec (0.9.2) says flags are "unused in this version", but QEMU 11's client sends
+     * {@code VFIO_DMA_UNMAP_FLAG_ALL} (container.c, vfio_user_dma_unmap, when its listener removes a
+     * section spanning the whole 64-bit space) and libvfio-user's server accepts it
+     * (is_valid_unmap/handle_dma_unmap): with address and size 0, as the kernel's VFIO_IOMMU_UNMAP_DMA
+     * demands (EINVAL otherwise), every window goes. Other flags get EINVAL, as from libvfio-user and
+     * the kernel: dirty bitmaps are not tracked here, VADDR is a kernel-only notion. The reply is the
+     * request's entry (spec: "the original DMA entry in the request"; libvfio-user copies the request),
+     * which QEMU reads into a buffer of the request's size.
+     */
     private ByteBuf dmaUnmap(VfioUserMessage m) {
         need(m, VfioUserPayloads.DmaUnmap.SIZEOF);
+        // argsz is the largest reply the client takes (spec); the reply is the 24-byte entry, and
+        // libvfio-user and the kernel refuse an argsz below it with EINVAL.
+        checkArgsz(m, VfioUserPayloads.DmaUnmap.SIZEOF);
         int flags = m.payloadInt(VfioUserPayloads.DmaUnmap.FLAGS);
-        if (flags != 0) {
-            throw new VfioUserException(Errno.EINVAL, "DMA_UNMAP flags 0x" + Integer.toHexString(flags)
-                    + " are not supported (dirty bitmaps, unmap-all)");
-        }
         long address = m.payloadLong(VfioUserPayloads.DmaUnmap.ADDRESS);
         long size = m.payloadLong(VfioUserPayloads.DmaUnmap.SIZE);
-        context.dma.unmap(address, size);
+        if (flags == VfioConstants.VFIO_DMA_UNMAP_FLAG_ALL) {
+            if (address != 0 || size != 0) {
+                throw new VfioUserException(Errno.EINVAL, "DMA_UNMAP with VFIO_DMA_UNMAP_FLAG_ALL must give address and "
+                        + "size 0, not 0x" + Long.toHexString(address) + "+0x" + Long.toHexString(size));
+            }
+            context.dma.clear();
+        } else if (flags != 0) {
+            throw new VfioUserException(Errno.EINVAL, "DMA_UNMAP flags 0x" + Integer.toHexString(flags)
+                    + " are not supported: only 0 and VFIO_DMA_UNMAP_FLAG_ALL (no dirty bitmaps are tracked)");
+        } else {
+            context.dma.unmap(address, size);
+        }
         ByteBuf r = reply(m, VfioUserPayloads.DmaUnmap.SIZEOF);
         r.writeIntLE(VfioUserPayloads.DmaUnmap.SIZEOF);
-        r.writeIntLE(0);
+        r.writeIntLE(flags);
         r.writeLongLE(address);
         r.writeLongLE(size);
         return r;
@@ -297,7 +366,11 @@ final class ServerSession implements VfioUserConnection.Listener {
         // chain is there; argsz = the full size alone tells a client to ask again. QEMU 11's client
         // refuses FLAG_CAPS with a cap_offset below 32 before it looks at argsz.
         boolean chained = fits && capsSize > 0;
-        int flags = region.flags() | (chained ? VFIO_REGION_INFO_FLAG_CAPS : 0);
+        // A client that takes no fds (max_msg_fds 0) cannot map the region: it is offered as not
+        // mmap-able rather than refused (libvfio-user's server fails the request with ENOSPC).
+        boolean fdAllowed = peer.maxMsgFds() >= 1;
+        int flags = (fdAllowed ? region.flags() : region.flags() & ~VFIO_REGION_INFO_FLAG_MMAP)
+                | (chained ? VFIO_REGION_INFO_FLAG_CAPS : 0);
         ByteBuf r = reply(m, fits ? full : VfioUserPayloads.RegionInfo.SIZEOF);
         r.writeIntLE(full);
         r.writeIntLE(flags);
@@ -310,8 +383,10 @@ final class ServerSession implements VfioUserConnection.Listener {
         }
         // The mmap fd goes only with a reply that holds the whole info: libvfio-user's client asks
         // with argsz 32 and no room for an fd, and fails (EFAULT) when one arrives anyway; it sends
-        // the fd itself only once the capability chain fits, and so do we.
-        if (fits && (region.flags() & VFIO_REGION_INFO_FLAG_MMAP) != 0 && region.mmapFd() != null && !m.noReply()) {
+        // the fd itself only once the capability chain fits, and so do we. One fd, whatever the
+        // number of sparse areas: the spec says "a file descriptor", QEMU 11 takes one (more is
+        // "unexpected FDs"), where libvfio-user's server repeats it once per area.
+        if (fits && (flags & VFIO_REGION_INFO_FLAG_MMAP) != 0 && region.mmapFd() != null && !m.noReply()) {
             connection.send(r, new int[] {region.mmapFd().get()}, 1);
             return null; // sent with its fd
         }
@@ -488,6 +563,21 @@ final class ServerSession implements VfioUserConnection.Listener {
         return r;
     }
 
+    /**
+     * DEVICE_FEATURE (argsz, flags: feature index and GET/SET/PROBE, then data). No feature (migration,
+     * DMA logging, low-power) is offered, and each is refused with ENOTTY, as the kernel's
+     * VFIO_DEVICE_FEATURE ioctl (no mig_ops: ENOTTY) and libvfio-user's server (a device without
+     * migration) answer; QEMU's vfio_migration_realize reads ENOTTY as "VFIO migration is not
+     * supported" and goes on with a migration blocker. The spec names no errno for it.
+     */
+    private ByteBuf deviceFeature(VfioUserMessage m) {
+        need(m, VfioUserPayloads.DeviceFeature.SIZEOF);
+        checkArgsz(m, VfioUserPayloads.DeviceFeature.SIZEOF);
+        int flags = m.payloadInt(VfioUserPayloads.DeviceFeature.FLAGS);
+        throw new VfioUserException(Errno.ENOTTY, "device feature " + (flags & VfioUserPayloads.DeviceFeature.INDEX_MASK)
+                + " is not supported by this device");
+    }
+
     private ByteBuf reset(VfioUserMessage m) {
         if ((device.flags() & VFIO_DEVICE_FLAGS_RESET) == 0) {
             throw new VfioUserException(Errno.EOPNOTSUPP, "the device does not support reset");
@@ -504,7 +594,8 @@ final class ServerSession implements VfioUserConnection.Listener {
             throw new VfioUserException(Errno.EINVAL, "DMA through messages cannot wait on the event loop that reads "
                     + "the reply; run the device's DMA on its own thread");
         }
-        int chunk = peer.maxDataXferSize();
+        // The client's max_data_xfer_size, and no more than ours: a DMA_READ's reply carries the piece back.
+        int chunk = Math.min(peer.maxDataXferSize(), CAPABILITIES.maxDataXferSize());
         for (int done = 0; done < length; ) {
             int n = Math.min(chunk, length - done);
             dmaMessages.incrementAndGet();
@@ -528,9 +619,14 @@ final class ServerSession implements VfioUserConnection.Listener {
                     throw new VfioUserException(Errno.EFAULT, "the client refused " + cmd.specName() + " at 0x"
                             + Long.toHexString(address + done) + ": " + Errno.describe(s.errno));
                 }
-                if (!write) {
-                    if (s.payload.readableBytes() < VfioUserPayloads.DmaAccess.SIZEOF + n) {
-                        throw new VfioUserException(Errno.EIO, "the client's DMA_READ reply is short");
+                if (write) {
+                    checkDmaWriteReply(s.payload, address + done, n);
+                } else {
+                    if (s.payload.readableBytes() < VfioUserPayloads.DmaAccess.SIZEOF + n
+                            || s.payload.getLongLE(VfioUserPayloads.DmaAccess.ADDRESS) != address + done
+                            || s.payload.getLongLE(VfioUserPayloads.DmaAccess.COUNT) != n) {
+                        throw new VfioUserException(Errno.EIO, "the client's DMA_READ reply is not address 0x"
+                                + Long.toHexString(address + done) + ", count " + n + " and the data");
                     }
                     s.payload.getBytes(VfioUserPayloads.DmaAccess.DATA, buf, offset + done, n);
                 }
@@ -538,6 +634,31 @@ final class ServerSession implements VfioUserConnection.Listener {
                 pending.release(s);
             }
             done += n;
+        }
+    }
+
+    /**
+     * A client's DMA_WRITE reply, in any of the forms peers send: the header alone (QEMU 11's client,
+     * pci.c vfio_user_dma_write), the spec's table (address u64, count u32: 12 bytes), or address and
+     * count as u64 (16 bytes: libvfio-user's sample client, and ours). Where address and count are
+     * there, they must be the request's.
+     */
+    static void checkDmaWriteReply(ByteBuf payload, long address, int count) {
+        int size = payload.readableBytes();
+        if (size == 0) {
+            return;
+        }
+        if (size != VfioUserPayloads.DmaAccess.SPEC_WRITE_REPLY_SIZEOF && size != VfioUserPayloads.DmaAccess.WRITE_REPLY_SIZEOF) {
+            throw new VfioUserException(Errno.EIO, "the client's DMA_WRITE reply has " + size
+                    + " bytes of payload; 0, 12 or 16 were expected");
+        }
+        long got = size == VfioUserPayloads.DmaAccess.WRITE_REPLY_SIZEOF
+                ? payload.getLongLE(VfioUserPayloads.DmaAccess.COUNT)
+                : payload.getUnsignedIntLE(VfioUserPayloads.DmaAccess.COUNT);
+        if (payload.getLongLE(VfioUserPayloads.DmaAccess.ADDRESS) != address || got != count) {
+            throw new VfioUserException(Errno.EIO, "the client's DMA_WRITE reply names 0x"
+                    + Long.toHexString(payload.getLongLE(VfioUserPayloads.DmaAccess.ADDRESS)) + "+" + got + ", not the 0x"
+                    + Long.toHexString(address) + "+" + count + " written");
         }
     }
 

@@ -265,18 +265,21 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
                     throw protocol("region " + index + " has size " + size);
                 }
                 int[] fds = r.takeFds();
+                int first = 0;
                 if ((flags & VFIO_REGION_INFO_FLAG_MMAP) != 0) {
-                    if (fds.length == 1) {
+                    // The spec sends "a file descriptor"; libvfio-user's server (dev_get_caps) sends the
+                    // region's fd once per sparse-mmap area. The first serves every area; the copies go.
+                    if (fds.length >= 1) {
                         regionFds[index] = OwnedFd.adopt(fds[0], "region " + index + " of " + name);
-                        fds = new int[0];
+                        first = 1;
                     } else {
-                        LOG.warn("{}: region {} is mmap-able but came with {} fds; it is accessed by messages",
-                                name, index, fds.length);
+                        LOG.warn("{}: region {} is mmap-able but came without an fd; it is accessed by messages",
+                                name, index);
                         flags &= ~VFIO_REGION_INFO_FLAG_MMAP;
                     }
                 }
-                for (int fd : fds) {
-                    LibC.close(fd); // fds of a region we cannot map
+                for (int i = first; i < fds.length; i++) {
+                    LibC.close(fds[i]); // copies, or fds of a region we cannot map
                 }
                 return new VfioRegion(index, flags, size, offset, caps);
             } finally {
@@ -553,7 +556,7 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
     @Override
     public long read(int region, long offset, long address, long length) {
         layout.accessible(region, offset, length, false);
-        int chunk = peer.maxDataXferSize();
+        int chunk = transferSize();
         for (long done = 0; done < length; ) {
             int n = (int) Math.min(chunk, length - done);
             ByteBuffer dst = new Pointer(address + done).getByteBuffer(0, n);
@@ -586,6 +589,15 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
         return length;
     }
 
+    /**
+     * The largest piece of one REGION_READ/WRITE: the server's max_data_xfer_size, but no more than
+     * ours, since a REGION_READ's reply carries the piece back and our connection takes no message
+     * beyond our own limit. (libvfio-user's server answers its own value whatever we propose.)
+     */
+    private int transferSize() {
+        return Math.min(peer.maxDataXferSize(), CAPABILITIES.maxDataXferSize());
+    }
+
     private static void fill(ByteBuffer dst, int n) {
         for (int i = 0; i < n; i++) {
             dst.put(i, (byte) 0xFF);
@@ -596,7 +608,7 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
     @Override
     public long write(int region, long offset, long address, long length) {
         layout.accessible(region, offset, length, true);
-        int chunk = peer.maxDataXferSize();
+        int chunk = transferSize();
         for (long done = 0; done < length && !dead; ) {
             int n = (int) Math.min(chunk, length - done);
             ByteBuffer src = new Pointer(address + done).getByteBuffer(0, n);
@@ -628,12 +640,12 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
     // ---- VfioBackend: interrupts ----
 
     /**
-     * Assigns {@code eventfds[i]} as vector i's trigger. The fds go as SCM_RIGHTS, at most the server's
-     * max_msg_fds per message; a null entry de-assigns that vector.
+     * Assigns {@code eventfds[i]} as vector {@code first + i}'s trigger. The fds go as SCM_RIGHTS, at most
+     * the server's max_msg_fds per message; a null entry de-assigns that vector.
      */
     @Override
-    public synchronized void enableIrq(int index, EventFd[] eventfds) {
-        layout.enableable(index, eventfds.length);
+    public synchronized void setIrqTriggers(int index, int first, EventFd[] eventfds) {
+        layout.enableable(index, first, eventfds.length);
         int perMessage = peer.maxMsgFds();
         if (perMessage < 1) {
             throw new VfioException(name + ": the server takes no file descriptors (max_msg_fds=0), so interrupts "
@@ -651,7 +663,7 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
             for (int i = 0; i < fds.length; i++) {
                 fds[i] = eventfds[start + i].fd().get();
             }
-            setIrqs(VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, index, start, count, fds);
+            setIrqs(VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, index, first + start, count, fds);
             start = end;
         }
     }
@@ -832,8 +844,11 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
             throw new VfioUserException(Errno.EINVAL, m.command().specName() + " of " + count
                     + " bytes: the count must be 1.." + CAPABILITIES.maxDataXferSize() + " (our max_data_xfer_size)");
         }
-        if (write && m.payloadSize() != VfioUserPayloads.DmaAccess.SIZEOF + count) {
-            throw new VfioUserException(Errno.EINVAL, "DMA_WRITE of " + count + " bytes carries "
+        // A DMA_WRITE may carry more than its count: libvfio-user's server (vfu_dma_transfer) sends
+        // every piece in a buffer sized for the largest, so the last, shorter piece comes with
+        // trailing bytes. QEMU 11's client likewise refuses only a count beyond the data.
+        if (write && m.payloadSize() < VfioUserPayloads.DmaAccess.SIZEOF + count) {
+            throw new VfioUserException(Errno.EINVAL, "DMA_WRITE of " + count + " bytes carries only "
                     + (m.payloadSize() - VfioUserPayloads.DmaAccess.SIZEOF));
         }
         DmaMapping w = window(address, count);
@@ -871,10 +886,15 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
         } catch (GuestMemoryException e) {
             throw new VfioUserException(Errno.EFAULT, e.getMessage());
         }
+        // Address and a 64-bit count (16 bytes), not the spec table's 12: libvfio-user's server
+        // (vfu_dma_transfer, tran_sock_recv_fds) reads a 16-byte reply, fails with EINVAL on a shorter
+        // one, and checks that address and count are the request's. The first 12 bytes are the
+        // spec's fields with the spec's values; QEMU's client sends the header alone, which carries
+        // neither and which we accept as a server (ServerSession.checkDmaWriteReply).
         ByteBuf r = VfioUserMessages.reply(connection.alloc(), m.id(), m.commandNumber(),
                 VfioUserPayloads.DmaAccess.WRITE_REPLY_SIZEOF);
         r.writeLongLE(address);
-        r.writeIntLE(count);
+        r.writeLongLE(count);
         return r;
     }
 

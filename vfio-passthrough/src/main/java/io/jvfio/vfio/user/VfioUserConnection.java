@@ -231,6 +231,9 @@ public final class VfioUserConnection implements EpollIoHandle {
                 return false;
             }
         }
+        if (closed) {
+            return false; // the listener closed the connection (a VERSION it cannot agree to): the buffer is gone
+        }
         cumulation.discardSomeReadBytes();
         return true;
     }

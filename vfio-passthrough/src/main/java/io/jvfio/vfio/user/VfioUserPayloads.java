@@ -86,12 +86,26 @@ final class VfioUserPayloads {
         static final int SIZEOF = 16;
     }
 
-    /** VFIO_USER_DMA_READ / DMA_WRITE: address, count (64-bit), then data; DMA_WRITE's reply has a 32-bit count. */
+    /**
+     * VFIO_USER_DMA_READ / DMA_WRITE: address, count (64-bit), then data. DMA_WRITE's reply in the
+     * spec's table is address and a 32-bit count (12 bytes); libvfio-user's server reads exactly 16
+     * (address and a 64-bit count) and fails on less, so we send 16, whose first 12 bytes are the
+     * spec's fields with the spec's values.
+     */
     static final class DmaAccess {
         static final int ADDRESS = 0;
         static final int COUNT = 8;
         static final int DATA = 16;
         static final int SIZEOF = 16;
-        static final int WRITE_REPLY_SIZEOF = 12;
+        static final int WRITE_REPLY_SIZEOF = 16;
+        static final int SPEC_WRITE_REPLY_SIZEOF = 12;
+    }
+
+    /** VFIO_USER_DEVICE_FEATURE: argsz, flags (feature index in bits 0-15, GET/SET/PROBE above), then data. */
+    static final class DeviceFeature {
+        static final int ARGSZ = 0;
+        static final int FLAGS = 4;
+        static final int SIZEOF = 8;
+        static final int INDEX_MASK = 0xFFFF;
     }
 }

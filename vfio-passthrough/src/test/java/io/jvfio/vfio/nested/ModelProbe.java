@@ -213,6 +213,37 @@ final class ModelProbe {
                     + "PBA at 0x%x and delivered once on unmask; table and PBA pages trapped, mapped: %s", tableAt,
                     pbaAt, n.directRegions()));
         });
+        probe.step("model-nvme-msix-on-demand", () -> {
+            int cap = capability(at, 0x11);
+            int table = cfg(at, cap + 4, 4);
+            long tableAt = NVME_BAR0 + (table & ~7);
+            for (int v = 0; v < 4; v++) {
+                space.write(tableAt + 16L * v, 4, 0xFEE0_0000L);
+                space.write(tableAt + 16L * v + 4, 4, 0);
+                space.write(tableAt + 16L * v + 8, 4, 0x68 + v);
+                space.write(tableAt + 16L * v + 12, 4, 1); // masked: not in use yet
+            }
+            cfgWrite(at, cap + 2, 2, 0x8000); // MSI-X on in the device with no vector: SET_IRQS vector 0, fd -1
+            boolean none = n.routes().isEmpty();
+            space.write(tableAt + 12, 4, 0);
+            nvme.triggerIrq(VFIO_PCI_MSIX_IRQ_INDEX, 0);
+            boolean first = NestedVfioProbe.await(() -> apics.apic(0).isPending(0x68), 10_000);
+            space.write(tableAt + 16L * 3 + 12, 4, 0); // past the vectors enabled
+            nvme.triggerIrq(VFIO_PCI_MSIX_IRQ_INDEX, 3);
+            boolean grown = NestedVfioProbe.await(() -> apics.apic(0).isPending(0x6b), 10_000);
+            InterruptRoute r0 = n.routes().stream().filter(r -> r.message().data() == 0x68).findFirst().orElseThrow();
+            long before = r0.stats().delivered();
+            nvme.triggerIrq(VFIO_PCI_MSIX_IRQ_INDEX, 0);
+            boolean again = NestedVfioProbe.await(() -> r0.stats().delivered() == before + 1, 10_000);
+            int inUse = n.routes().size();
+            boolean noResize = nvme.irq(VFIO_PCI_MSIX_IRQ_INDEX).noResize();
+            cfgWrite(at, cap + 2, 2, 0);
+            probe.check("model-nvme-msix-on-demand", none && first && grown && again && inUse == 2, String.format(
+                    "MSI-X on with no vector in use; vectors 0 and 3 given eventfds as the guest unmasked them (%s), "
+                    + "each delivered, vector 0 again after vector 3 joined; %d of the table's vectors in use",
+                    noResize ? "the kernel says NORESIZE: the index enabled again with 4" : "dynamic MSI-X: vector 3 "
+                    + "alone", inUse));
+        });
     }
 
     /**

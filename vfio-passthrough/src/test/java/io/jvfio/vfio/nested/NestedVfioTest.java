@@ -57,7 +57,7 @@ class NestedVfioTest {
             "model-serial-intx", "model-sdhci-dump", "model-sdhci-sizing", "model-sdhci-mmio",
             "model-sdhci-mmio-unaligned",
             "model-options", "model-hot-reset",
-            "not-viable-status", "not-viable", "busy", "fds");
+            "not-viable-status", "not-viable", "busy", "fds", "model-nvme-msix-on-demand");
 
     private static final Pattern NOT_VIABLE = Pattern.compile("JVFIO-ERROR not-viable VFIO group \\d+ is not viable: "
             + "every device in an IOMMU group must be bound to vfio-pci \\(or to no driver\\) before any of them can be "

@@ -30,7 +30,6 @@ import org.junit.jupiter.params.Parameter;
 import org.junit.jupiter.params.ParameterizedClass;
 import org.junit.jupiter.params.provider.ValueSource;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -41,7 +40,6 @@ import static io.jvfio.vmm.pci.PciRegs.PCI_COMMAND_MEMORY;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * BARs that are not edu's, through the passthrough model over each back end (vfio-user on a socket,
@@ -210,7 +208,7 @@ class PassthroughBarKindsTest {
      */
     @Test
     void anMmapableBarUnderAPageGetsNoKvmMemorySlot() throws Exception {
-        assumeTrue(Files.isWritable(Path.of(Kvm.DEVICE)), "/dev/kvm is not usable here");
+        io.jvfio.vmm.testing.Prerequisites.requireKvm();
         try (TinyDevice tiny = new TinyDevice(); MemoryBackend bar = MemoryBackend.memfd("tiny-bar0", 4096, false);
              Kvm kvm = Kvm.open(); KvmVm vm = KvmVm.create(kvm)) {
             attach(new MmapableBar0(tiny, bar));

@@ -39,6 +39,12 @@ final class Le {
         return bytes(s.getBytes(StandardCharsets.UTF_8)).u8(0);
     }
 
+    /** A VERSION payload: major, minor, then the JSON NUL-terminated, or nothing if {@code json} is null. */
+    static byte[] version(int major, int minor, String json) {
+        Le p = of().u16(major).u16(minor);
+        return json == null ? p.build() : p.cstring(json).build();
+    }
+
     Le zeros(int n) {
         return bytes(new byte[n]);
     }

@@ -41,6 +41,22 @@ final class RawPeer implements AutoCloseable {
                 LibC.close(fd);
             }
         }
+
+        /**
+         * Checks that this is an error reply as the spec's "Header" section has it: the reply type
+         * with the Error bit, the errno, and the header alone ("must only include the reply header").
+         * Closes any fds it carried.
+         */
+        Frame expectError(io.jvfio.vmm.linux.Errno errno) {
+            closeFds();
+            if (flags != (VfioUserHeader.TYPE_REPLY | VfioUserHeader.ERROR_FLAG) || error != errno.number()
+                    || size != VfioUserHeader.SIZE) {
+                throw new AssertionError("expected an error reply (header alone) with " + errno + ", got flags 0x"
+                        + Integer.toHexString(flags) + ", errno " + io.jvfio.vmm.linux.Errno.describe(error) + ", "
+                        + size + " bytes");
+            }
+            return this;
+        }
     }
 
     /** The peer closed the connection. */
@@ -100,6 +116,20 @@ final class RawPeer implements AutoCloseable {
     static ByteBuffer command(int id, VfioUserCommand command, byte[] payload) {
         return message(id, command.number(), VfioUserHeader.SIZE + payload.length, VfioUserHeader.TYPE_COMMAND, 0,
                 payload);
+    }
+
+    /**
+     * Sends a well-formed command and returns the next message, which must be its reply: the same
+     * message ID and command (spec, "Header").
+     */
+    Frame call(int id, VfioUserCommand command, byte[] payload, int... fds) {
+        send(command(id, command, payload), fds);
+        Frame r = reply(5000);
+        if (!r.isReply() || r.id() != id || r.command() != command.number()) {
+            r.closeFds();
+            throw new AssertionError("expected the reply to " + command.specName() + " #" + id + ", got " + r);
+        }
+        return r;
     }
 
     /** Writes all of {@code data} (bytes as they are), the fds with its first byte. False if the peer is gone. */

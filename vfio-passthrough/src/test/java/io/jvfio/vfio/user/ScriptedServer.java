@@ -50,11 +50,20 @@ final class ScriptedServer implements AutoCloseable {
         return client.get(5, TimeUnit.SECONDS);
     }
 
+    /**
+     * Answers before the script, for a test that shapes some replies itself (the way another server
+     * implementation would): returns true if it sent the reply. Runs on the answering thread.
+     */
+    volatile java.util.function.Predicate<RawPeer.Frame> override = f -> false;
+
     /** Answers one message from the client as the spec says a server does; false if it was not a command. */
     boolean answer(RawPeer.Frame f) {
         f.closeFds();
         if (f.isReply()) {
             return false;
+        }
+        if (override.test(f)) {
+            return true;
         }
         VfioUserCommand c = VfioUserCommand.of(f.command());
         ByteBuffer p = f.payloadBuffer();

@@ -191,8 +191,9 @@ class VfioUserClientFuzzTest {
         ByteBuffer p = r.payloadBuffer();
         assertEquals(m.address, p.getLong(0));
         if (m.command == 12) {
-            assertEquals(12, p.capacity(), "DMA_WRITE's reply: address and a 32-bit count");
-            assertEquals(m.data.length, p.getInt(8));
+            // libvfio-user's server reads exactly 16 bytes (address, 64-bit count); the spec's 12 are its prefix.
+            assertEquals(16, p.capacity(), "DMA_WRITE's reply: address and a 64-bit count");
+            assertEquals(m.data.length, p.getLong(8));
             System.arraycopy(m.data, 0, shadow, (int) m.address, m.data.length);
         } else {
             int count = (int) p.getLong(8);

@@ -4,18 +4,15 @@ import io.jvfio.vmm.linux.kvm.KvmConstants;
 import io.jvfio.vmm.linux.kvm.KvmRun;
 import org.junit.jupiter.api.Test;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** The real /dev/kvm of this machine (nested, PVM back end: see shared/kvm/README.md). */
 class KvmTest {
 
     @Test
     void opensAndReportsWhatTheMachineOffers() {
-        assumeTrue(Files.isWritable(Path.of(Kvm.DEVICE)), "/dev/kvm is not usable here: nothing to check");
+        io.jvfio.vmm.testing.Prerequisites.requireKvm();
         try (Kvm kvm = Kvm.open()) {
             assertTrue(kvm.vcpuMmapSize() >= KvmRun.SIZEOF);
             assertTrue(kvm.checkExtension(KvmConstants.KVM_CAP_IRQCHIP) > 0, "in-kernel irqchip");

@@ -14,7 +14,6 @@ import static io.jvfio.vmm.linux.LinuxConstants.PROT_READ;
 import static io.jvfio.vmm.linux.LinuxConstants.PROT_WRITE;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** A real vCPU on this machine's /dev/kvm running small 64-bit guests. */
 class KvmVcpuTest {
@@ -46,7 +45,7 @@ class KvmVcpuTest {
 
     @BeforeEach
     void kvm() {
-        assumeTrue(TinyGuest.available(), "/dev/kvm is not usable here");
+        TinyGuest.requireKvm();
     }
 
     @Test

@@ -5,8 +5,6 @@ import io.jvfio.vmm.linux.MemoryMapping;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -32,8 +30,9 @@ public final class TinyGuest implements AutoCloseable {
     public final AddressSpace space = new AddressSpace();
     private CompletableFuture<KvmVcpu.Stop> running;
 
-    public static boolean available() {
-        return Files.isWritable(Path.of(Kvm.DEVICE));
+    /** Skips the test, or fails it under -Djvfio.kvm=required, where there is no usable /dev/kvm. */
+    public static void requireKvm() {
+        io.jvfio.vmm.testing.Prerequisites.requireKvm();
     }
 
     public TinyGuest(byte[] code) {

@@ -22,7 +22,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
-import static org.junit.jupiter.api.Assumptions.abort;
 
 /**
  * Checks the Java mirror of the Linux ABI against the real headers: every struct layout (size, and
@@ -242,9 +241,8 @@ class AbiConformanceTest {
                 }
             }
         }
-        abort("no C compiler (cc, gcc or clang) on PATH: the ABI mirrors cannot be checked against the "
-                + "kernel headers here (apt-get install gcc linux-libc-dev)");
-        return null;
+        throw io.jvfio.vmm.testing.Prerequisites.missing("jvfio.cc", "no C compiler (cc, gcc or clang) on PATH: "
+                + "the ABI mirrors cannot be checked against the kernel headers here (apt-get install gcc linux-libc-dev)");
     }
 
     private static String run(Path dir, List<String> command) throws IOException, InterruptedException {

@@ -4,14 +4,11 @@ import io.jvfio.vmm.linux.kvm.KvmIoctls;
 import io.jvfio.vmm.linux.kvm.KvmRun;
 import org.junit.jupiter.api.Test;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
 
 import static io.jvfio.vmm.linux.LinuxConstants.O_RDWR;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** The _IO/_IOR/_IOW/_IOWR encoding, and a real ioctl on /dev/kvm. */
 class IoctlRequestTest {
@@ -38,8 +35,7 @@ class IoctlRequestTest {
 
     @Test
     void kvmAnswersThroughTheDirectMappedIoctl() {
-        assumeTrue(Files.isReadable(Path.of("/dev/kvm")) && Files.isWritable(Path.of("/dev/kvm")),
-                "/dev/kvm is not available to this user: the KVM ioctl path cannot be exercised here");
+        io.jvfio.vmm.testing.Prerequisites.requireKvm();
         try (OwnedFd kvm = Syscalls.open("/dev/kvm", O_RDWR)) {
             assertEquals(12, Syscalls.ioctl(kvm, KvmIoctls.KVM_GET_API_VERSION, 0L));
             int mmapSize = Syscalls.ioctl(kvm, KvmIoctls.KVM_GET_VCPU_MMAP_SIZE, 0L);

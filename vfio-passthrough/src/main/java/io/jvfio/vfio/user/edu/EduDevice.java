@@ -113,6 +113,7 @@ public final class EduDevice implements VfioUserDevice, AutoCloseable {
                 new VfioIrq(VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_MASKABLE
                         | VFIO_IRQ_INFO_AUTOMASKED, 1),
                 new VfioIrq(VFIO_PCI_MSI_IRQ_INDEX, VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_NORESIZE, 1),
+                // No NORESIZE: its server takes MSI-X vectors one at a time, so a client enables only those in use.
                 new VfioIrq(VFIO_PCI_MSIX_IRQ_INDEX, VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_MASKABLE, MSIX_VECTORS),
                 new VfioIrq(3, 0, 0), // ERR: not a PCI Express device
                 new VfioIrq(4, 0, 0)); // REQ: never asks for the device back

@@ -1,0 +1,66 @@
+package io.jvfio.vmm.testing;
+
+import io.jvfio.vmm.kvm.Kvm;
+
+import org.junit.jupiter.api.Assertions;
+import org.junit.jupiter.api.Assumptions;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * What a test needs from the machine (KVM, a C compiler, the nested VM, QEMU 11), and what happens
+ * where it is missing: the test is skipped with the reason, unless the prerequisite's system property
+ * says {@code required} ({@code ./run-tests} and CI set every one), when it fails instead. A
+ * prerequisite missing in CI is a failure, never a silent skip.
+ */
+public final class Prerequisites {
+
+    /** The property that makes a missing /dev/kvm fail the tests that need it. */
+    public static final String KVM = "jvfio.kvm";
+
+    private Prerequisites() {
+    }
+
+    /** Whether {@code property} is {@code required}. */
+    public static boolean required(String property) {
+        return "required".equals(System.getProperty(property));
+    }
+
+    /**
+     * The prerequisite named by {@code property} is missing, for {@code why} (which names the fix):
+     * fails the test where it is required, else skips it. Never returns.
+     */
+    public static RuntimeException missing(String property, String why) {
+        if (required(property)) {
+            Assertions.fail(why + " (-D" + property + "=required)");
+        }
+        Assumptions.abort(why);
+        throw new AssertionError(why); // abort throws
+    }
+
+    /** Whether /dev/kvm can be opened for reading and writing. */
+    public static boolean kvmUsable() {
+        Path dev = Path.of(Kvm.DEVICE);
+        return Files.isReadable(dev) && Files.isWritable(dev);
+    }
+
+    /** Skips (or, where required, fails) the test unless /dev/kvm is usable. */
+    public static void requireKvm() {
+        if (!kvmUsable()) {
+            throw missing(KVM, "/dev/kvm is not usable here: a machine with KVM (and read-write access to "
+                    + Kvm.DEVICE + ") runs this test");
+        }
+    }
+
+    /**
+     * For a test that runs on KVM where it can and without it in any case: whether to add the KVM
+     * run. Where KVM is required and missing, fails instead of quietly testing less.
+     */
+    public static boolean kvmRunWanted() {
+        if (!kvmUsable() && required(KVM)) {
+            Assertions.fail("/dev/kvm is not usable here, and -D" + KVM + "=required");
+        }
+        return kvmUsable();
+    }
+}
