@@ -48,7 +48,8 @@ class NestedVfioTest {
             "-device", "edu,bus=br2,addr=1");
 
     private static final List<String> CHECKS = List.of("bind 0000:00:08.0", "bind 0000:00:09.0", "bind 0000:00:0a.0",
-            "bind 0000:01:01.0", "bind 0000:02:01.0", "bind 0000:00:0b.0", "bind 0000:00:0c.0", "report", "container", "edu-group", "iommu", "edu-regions", "edu-id", "edu-liveness",
+            "bind 0000:01:01.0", "bind 0000:02:01.0", "bind 0000:00:0b.0", "bind 0000:00:0c.0", "report", "container",
+            "edu-group", "iommu", "edu-regions", "edu-id", "edu-liveness",
             "edu-bus-master", "edu-factorial", "edu-msi", "edu-dma", "edu-reset", "ivshmem", "nvme-msix", "model-edu-dump",
             "model-edu-sizing", "model-edu-mmio", "model-edu-msi", "model-nvme-dump", "model-nvme-sizing",
             "model-nvme-msix", "model-reset",
