@@ -63,8 +63,8 @@ final class UartProbe {
                     && onlyBar0 && (bar & 0x3) == 0x1 && pin == 1 && intx.count() == 1 && intx.eventfd()
                     && intx.maskable() && intx.automasked() && uart.irq(VFIO_PCI_MSI_IRQ_INDEX).count() == 0
                     && uart.irq(VFIO_PCI_MSIX_IRQ_INDEX).count() == 0, String.format("BAR0 0x%08x (I/O space), region "
-                    + "of %d bytes, flags 0x%x (read/write, no mmap: I/O space is never mmap'd), no other BAR; pin INT%c; "
-                    + "INTx count %d %s; MSI count %d, MSI-X count %d", bar, bar0.size(), bar0.flags(),
+                    + "of %d bytes, flags 0x%x (read/write, no mmap: I/O space is never mmap'd), no other BAR; "
+                    + "pin INT%c; INTx count %d %s; MSI count %d, MSI-X count %d", bar, bar0.size(), bar0.flags(),
                     (char) ('A' + pin - 1), intx.count(), intx, uart.irq(VFIO_PCI_MSI_IRQ_INDEX).count(),
                     uart.irq(VFIO_PCI_MSIX_IRQ_INDEX).count()));
         });
@@ -102,10 +102,10 @@ final class UartProbe {
                     long afterUnmask = trigger.read();
                     probe.check("serial-intx", fired && count[0] == 1 && (status & PCI_STATUS_INTERRUPT) != 0
                             && iir == IIR_THRI && iirAfter == IIR_NO_INT && (statusAfter & PCI_STATUS_INTERRUPT) == 0
-                            && afterUnmask == 0, String.format("IER=THRI -> the UART asserts INTx (PCI status 0x%04x) -> "
-                            + "VFIO's INTx eventfd fired (count %d) and automasked the line; IIR 0x%02x (THR empty), "
-                            + "then 0x%02x: reading IIR deasserted it (status 0x%04x); the unmask with the line low "
-                            + "signalled %d", status, count[0], iir, iirAfter, statusAfter, afterUnmask));
+                            && afterUnmask == 0, String.format("IER=THRI -> the UART asserts INTx (PCI status "
+                            + "0x%04x) -> VFIO's INTx eventfd fired (count %d) and automasked the line; IIR 0x%02x "
+                            + "(THR empty), then 0x%02x: reading IIR deasserted it (status 0x%04x); the unmask with "
+                            + "the line low signalled %d", status, count[0], iir, iirAfter, statusAfter, afterUnmask));
 
                     uart.write(0, IER, 1, 0);
                     uart.write(0, IER, 1, IER_THRI);
@@ -122,11 +122,11 @@ final class UartProbe {
                     boolean onUnmask = NestedVfioProbe.await(() -> (count[0] = trigger.read()) != 0, 10_000);
                     long iir3 = uart.read(0, IIR, 1);
                     probe.check("serial-intx-unmask", rearmed && iir2 == IIR_THRI && assertedWhileMasked != 0
-                            && whileMasked == 0 && onUnmask && iir3 == IIR_THRI, String.format("after the unmask a second "
-                            + "THR-empty interrupt fired (IIR 0x%02x); raised again while VFIO kept the line masked: the "
-                            + "function asserts it (status bit %s) but the eventfd read %d; the unmask found it "
-                            + "asserted and signalled (IIR 0x%02x)", iir2, assertedWhileMasked != 0 ? "set" : "clear",
-                            whileMasked, iir3));
+                            && whileMasked == 0 && onUnmask && iir3 == IIR_THRI, String.format("after the unmask a "
+                            + "second THR-empty interrupt fired (IIR 0x%02x); raised again while VFIO kept the line "
+                            + "masked: the function asserts it (status bit %s) but the eventfd read %d; the unmask "
+                            + "found it asserted and signalled (IIR 0x%02x)", iir2,
+                            assertedWhileMasked != 0 ? "set" : "clear", whileMasked, iir3));
                 } finally {
                     uart.write(0, IER, 1, 0);
                     uart.read(0, IIR, 1);
