@@ -22,4 +22,12 @@ public interface InterruptBypass {
 
     /** Binds {@code trigger} to {@code message}; throws if it cannot (the route then stays in user space). */
     Binding bind(EventFd trigger, MsiMessage message);
+
+    /**
+     * Binds a level-triggered line (INTx): a signal of {@code trigger} asserts interrupt line
+     * {@code gsi}; when the guest ends the interrupt (the EOI of its level-triggered IOAPIC entry) the
+     * line is deasserted and {@code resample} signalled, which re-arms VFIO's masked INTx. Throws if it
+     * cannot. A line binding is never {@link Binding#update updated}: its GSI is its identity.
+     */
+    Binding bindLine(EventFd trigger, EventFd resample, int gsi);
 }

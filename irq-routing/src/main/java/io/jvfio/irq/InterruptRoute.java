@@ -30,6 +30,10 @@ public final class InterruptRoute {
     private final InterruptSink sink;
     private final InterruptPoller poller;
     private final InterruptBypass bypass;
+    /** INTx: the interrupt line (GSI) the device's pin is wired to, or -1; and where lines go without the bypass. */
+    private final int gsi;
+    private final InterruptLines lines;
+    private final Runnable resampler = this::resample;
 
     private volatile MsiMessage message;
     // Guarded by this: the path interrupts take, the kernel's bypass or the poller.
@@ -37,6 +41,7 @@ public final class InterruptRoute {
     private boolean polled;
     private boolean removed;
     private boolean bypassFailed;
+    private boolean everBypassed;
     // Guarded by this.
     private boolean masked;
     private boolean intxAsserted;
@@ -55,9 +60,12 @@ public final class InterruptRoute {
     private Histogram latencyInterval;
 
     InterruptRoute(int id, int generation, String name, RouteKind kind, EventFd trigger, EventFd unmask,
-            MsiMessage message, boolean masked, InterruptSink sink, InterruptPoller poller, InterruptBypass bypass) {
+            MsiMessage message, boolean masked, InterruptSink sink, InterruptPoller poller, InterruptBypass bypass,
+            int gsi, InterruptLines lines) {
         this.poller = poller;
-        this.bypass = kind == RouteKind.INTX ? null : bypass;
+        this.bypass = bypass;
+        this.gsi = gsi;
+        this.lines = lines;
         this.id = id;
         this.generation = generation;
         this.name = name;
@@ -88,6 +96,11 @@ public final class InterruptRoute {
     /** The device's eventfd this route reads. The route does not own it. */
     public EventFd trigger() {
         return trigger;
+    }
+
+    /** INTx: the interrupt line (GSI) the pin is wired to; -1 for none (or not INTx). */
+    public int gsi() {
+        return gsi;
     }
 
     /** The message the guest programmed, or null if none yet. */
@@ -125,14 +138,49 @@ public final class InterruptRoute {
 
     /** Starts reading the eventfd, then moves to the bypass if the route can use it. */
     synchronized void attach() {
+        if (kind == RouteKind.INTX) {
+            attachLine();
+            return;
+        }
         poller.register(this);
         polled = true;
         choosePath();
     }
 
+    /**
+     * INTx: the kernel's resampling irqfd when there is a bypass (KVM's IOAPIC asserts the line, and at
+     * EOI deasserts it and signals the unmask eventfd itself); else the poller asserts the line at the
+     * {@link InterruptLines} and the lines' resampler deasserts it and signals the unmask eventfd.
+     */
+    private void attachLine() {
+        if (bypass != null && gsi >= 0 && unmask != null) {
+            try {
+                binding = bypass.bindLine(trigger, unmask, gsi);
+                everBypassed = true;
+                return;
+            } catch (RuntimeException e) {
+                bypassFailed = true;
+                LOG.warn("interrupt route '{}': the kernel refused its line (GSI {}): {}; it stays on the user-space "
+                        + "path", name, gsi, e.getMessage());
+            }
+        }
+        if (lines != null && gsi >= 0 && gsi < lines.lines()) {
+            lines.addResampler(gsi, resampler);
+        }
+        poller.register(this);
+        polled = true;
+    }
+
     /** Stops whichever path is in use; the eventfd is the device's again. */
     synchronized void detach() {
         removed = true;
+        if (kind == RouteKind.INTX && binding == null && lines != null && gsi >= 0 && gsi < lines.lines()) {
+            lines.removeResampler(gsi, resampler);
+            if (intxAsserted) {
+                intxAsserted = false;
+                lines.deassertLine(gsi);
+            }
+        }
         if (binding != null) {
             binding.unbind();
             binding = null;
@@ -148,6 +196,9 @@ public final class InterruptRoute {
      * masked vector's interrupts are read and held as pending here. Caller holds the lock.
      */
     private void choosePath() {
+        if (kind == RouteKind.INTX) {
+            return; // a line keeps the path it attached with: the resampling irqfd, or the poller
+        }
         boolean bypassable = bypass != null && !bypassFailed && !removed && !masked && message != null;
         if (bypassable && binding == null) {
             if (polled) {
@@ -156,6 +207,7 @@ public final class InterruptRoute {
             }
             try {
                 binding = bypass.bind(trigger, message);
+                everBypassed = true;
             } catch (RuntimeException e) {
                 bypassFailed = true;
                 LOG.warn("interrupt route '{}': the kernel bypass refused it ({}); it stays on the user-space path",
@@ -171,6 +223,11 @@ public final class InterruptRoute {
                 polled = true;
             }
         }
+    }
+
+    /** True if the kernel's bypass carried this route at some time (also after the route is removed). */
+    public synchronized boolean everBypassed() {
+        return everBypassed;
     }
 
     /** True while the kernel delivers this route's interrupts (they then pass no counter here). */
@@ -195,13 +252,55 @@ public final class InterruptRoute {
             maskedPending += count;
             return;
         }
-        if (kind == RouteKind.INTX && intxAsserted) {
-            // The line is still asserted, waiting for EOI: the interrupts merge into the one in flight.
-            delivered += count;
-            coalesced += count;
+        if (kind == RouteKind.INTX) {
+            assertLine(count, readNanos);
             return;
         }
         send(count, readNanos);
+    }
+
+    /**
+     * INTx: the device asserted its line (VFIO masked it until the unmask eventfd re-arms it). While
+     * the line is up, further signals merge into it, as a level does. Caller holds the lock.
+     */
+    private void assertLine(long count, long readNanos) {
+        if (lines == null || gsi < 0 || gsi >= lines.lines()) {
+            undeliverable += count;
+            if (!undeliverableLogged) {
+                undeliverableLogged = true;
+                LOG.warn("interrupt route '{}': its INTx line is wired to no interrupt controller pin (GSI {}); its "
+                        + "interrupts are only counted", name, gsi);
+            }
+            return;
+        }
+        delivered += count;
+        if (intxAsserted) {
+            coalesced += count;
+            return;
+        }
+        coalesced += count - 1;
+        messages++;
+        intxAsserted = true;
+        lines.assertLine(gsi);
+        if (readNanos >= 0) {
+            latency.recordValue(Math.min(System.nanoTime() - readNanos, HIGHEST_LATENCY));
+        }
+    }
+
+    /**
+     * The guest ended the interrupt this line raised (the controller's EOI, remote IRR cleared): the
+     * line goes down and the unmask eventfd is signalled, so VFIO re-enables the device's INTx and, if
+     * the device still asserts it, signals the trigger again (the kernel's irqfd resampler does the same).
+     */
+    private synchronized void resample() {
+        if (!intxAsserted || removed) {
+            return;
+        }
+        intxAsserted = false;
+        lines.deassertLine(gsi);
+        if (unmask != null) {
+            unmask.signal();
+        }
     }
 
     /** Sends one message standing for {@code count} interrupts. Caller holds the lock. */
@@ -212,9 +311,6 @@ public final class InterruptRoute {
         if (status == DeliveryStatus.DELIVERED) {
             delivered += count;
             coalesced += count - 1;
-            if (kind == RouteKind.INTX) {
-                intxAsserted = true;
-            }
             if (readNanos >= 0) {
                 latency.recordValue(Math.min(System.nanoTime() - readNanos, HIGHEST_LATENCY));
             }
@@ -225,22 +321,6 @@ public final class InterruptRoute {
                 LOG.warn("interrupt route '{}': cannot deliver {}: {}; further failures of this route are only counted",
                         name, m == null ? "an interrupt" : m, status.reason());
             }
-        }
-    }
-
-    /**
-     * End of interrupt for {@code vector}: an asserted INTx line with that vector deasserts and its
-     * unmask eventfd is signalled, so VFIO re-enables the device's interrupt (and, if the device still
-     * asserts it, signals again).
-     */
-    synchronized void endOfInterrupt(int vector) {
-        MsiMessage m = message;
-        if (kind != RouteKind.INTX || !intxAsserted || m == null || m.vector() != vector) {
-            return;
-        }
-        intxAsserted = false;
-        if (unmask != null) {
-            unmask.signal();
         }
     }
 

@@ -10,7 +10,6 @@ import org.slf4j.LoggerFactory;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 
@@ -35,10 +34,11 @@ public final class InterruptRouter implements AutoCloseable {
 
     private final InterruptSink sink;
     private final InterruptBypass bypass;
+    private final InterruptLines lines;
     private final InterruptRouterConfig config;
     private final AtomicReferenceArray<InterruptRoute> routes;
-    private final List<InterruptRoute> intxRoutes = new CopyOnWriteArrayList<>();
-    private final List<RouteStats> removedStats = new ArrayList<>();
+    /** Removed routes, kept for their counters (what the VM did over its life). */
+    private final List<InterruptRoute> removed = new ArrayList<>();
     private final Disruptor<InterruptEvent> disruptor;
     private final InterruptPoller poller;
     private final InterruptDispatcher dispatcher;
@@ -54,8 +54,18 @@ public final class InterruptRouter implements AutoCloseable {
      * the ring to {@code sink} otherwise; null for no bypass.
      */
     public InterruptRouter(InterruptSink sink, InterruptRouterConfig config, InterruptBypass bypass) {
+        this(sink, config, bypass, null);
+    }
+
+    /**
+     * A router as {@link #InterruptRouter(InterruptSink, InterruptRouterConfig, InterruptBypass)}, whose
+     * INTx routes assert {@code lines} (an emulated IOAPIC) when they do not take the bypass; null for none.
+     */
+    public InterruptRouter(InterruptSink sink, InterruptRouterConfig config, InterruptBypass bypass,
+            InterruptLines lines) {
         this.sink = sink;
         this.bypass = bypass;
+        this.lines = lines;
         this.config = config;
         this.routes = new AtomicReferenceArray<>(config.maxRoutes());
         this.dispatcher = new InterruptDispatcher(routes);
@@ -69,7 +79,6 @@ public final class InterruptRouter implements AutoCloseable {
         disruptor.start();
         this.poller = new InterruptPoller(disruptor.getRingBuffer(), routes, "jvfio-irq-poll");
         poller.start();
-        sink.addEoiListener(this::endOfInterrupt);
     }
 
     public InterruptRouter(InterruptSink sink) {
@@ -99,7 +108,7 @@ public final class InterruptRouter implements AutoCloseable {
         if (kind == RouteKind.INTX) {
             throw new IllegalArgumentException("use addIntx for an INTx line");
         }
-        return add(name, kind, trigger, null, message, masked, bypassAllowed ? bypass : null);
+        return add(name, kind, trigger, null, message, masked, bypassAllowed ? bypass : null, -1);
     }
 
     /** Whether routes may take the kernel's bypass. */
@@ -108,22 +117,18 @@ public final class InterruptRouter implements AutoCloseable {
     }
 
     /**
-     * The INTx line of a device: {@code trigger} signals the line asserted; on end of interrupt of the
-     * vector in {@code redirectionEntry} (an IOAPIC entry, sent as a level-triggered message),
-     * {@code unmask} is signalled so VFIO re-arms the line.
+     * The INTx line of a device, wired to interrupt line {@code gsi} (-1: wired nowhere yet, its
+     * interrupts only counted): {@code trigger} signals the line asserted; when the guest ends the
+     * interrupt, the line is deasserted and {@code unmask} signalled, so VFIO re-arms the device's line.
+     * With the bypass (KVM) that is a resampling irqfd on the in-kernel IOAPIC's pin; without it, the
+     * router's {@link InterruptLines}.
      */
-    public synchronized InterruptRoute addIntx(String name, EventFd trigger, EventFd unmask,
-            MsiMessage redirectionEntry) {
-        if (redirectionEntry != null && !redirectionEntry.levelTriggered()) {
-            throw new IllegalArgumentException("INTx is level-triggered: " + redirectionEntry + " is edge-triggered");
-        }
-        InterruptRoute r = add(name, RouteKind.INTX, trigger, unmask, redirectionEntry, false, null);
-        intxRoutes.add(r);
-        return r;
+    public synchronized InterruptRoute addIntx(String name, EventFd trigger, EventFd unmask, int gsi) {
+        return add(name, RouteKind.INTX, trigger, unmask, null, false, bypass, gsi);
     }
 
     private InterruptRoute add(String name, RouteKind kind, EventFd trigger, EventFd unmask, MsiMessage message,
-            boolean masked, InterruptBypass routeBypass) {
+            boolean masked, InterruptBypass routeBypass, int gsi) {
         if (closed) {
             throw new IllegalStateException("the interrupt router is closed");
         }
@@ -139,7 +144,7 @@ public final class InterruptRouter implements AutoCloseable {
                     + "maxRoutes");
         }
         InterruptRoute r = new InterruptRoute(id, nextGeneration++, name, kind, trigger, unmask, message, masked, sink,
-                poller, routeBypass);
+                poller, routeBypass, gsi, lines);
         routes.set(id, r);
         try {
             r.attach();
@@ -161,14 +166,7 @@ public final class InterruptRouter implements AutoCloseable {
         }
         route.detach();
         routes.set(route.id(), null);
-        intxRoutes.remove(route);
-        removedStats.add(route.stats());
-    }
-
-    private void endOfInterrupt(int vector) {
-        for (InterruptRoute r : intxRoutes) {
-            r.endOfInterrupt(vector);
-        }
+        removed.add(route);
     }
 
     /** Every route in the table. */
@@ -183,13 +181,21 @@ public final class InterruptRouter implements AutoCloseable {
         return all;
     }
 
+    /** Every route the table has had, removed ones included, in the order they were added. */
+    public synchronized List<InterruptRoute> history() {
+        List<InterruptRoute> all = new ArrayList<>(removed);
+        all.addAll(routes());
+        all.sort(java.util.Comparator.comparingInt(InterruptRoute::generation));
+        return all;
+    }
+
     /** Totals over every route, present and removed. */
     public synchronized Totals totals() {
         long delivered = 0;
         long undeliverable = 0;
         long pending = 0;
-        List<RouteStats> all = new ArrayList<>(removedStats);
-        for (InterruptRoute r : routes()) {
+        List<RouteStats> all = new ArrayList<>();
+        for (InterruptRoute r : history()) {
             all.add(r.stats());
         }
         for (RouteStats s : all) {

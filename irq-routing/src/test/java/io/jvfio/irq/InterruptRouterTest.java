@@ -1,5 +1,6 @@
 package io.jvfio.irq;
 
+import io.jvfio.irq.ioapic.IoApic;
 import io.jvfio.vmm.linux.EventFd;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -86,23 +87,42 @@ class InterruptRouterTest {
     }
 
     @Test
-    void intxIsResampledOnEndOfInterrupt() throws Exception {
-        try (EventFd unmask = new EventFd("intx-unmask")) {
-            MsiMessage entry = new MsiMessage(0xFEE00000L, 0x8000 | 0x70);
-            InterruptRoute line = router.addIntx("dev intx", fd, unmask, entry);
+    void intxAssertsItsIoapicPinAndIsResampledOnEndOfInterrupt() throws Exception {
+        IoApic ioapic = new IoApic(apics);
+        ioapic.write(0x00, 4, 0x10 + 2 * 17);
+        ioapic.write(0x10, 4, 0x8000 | 0x70); // pin 17: vector 0x70, level, unmasked, APIC 0
+        try (InterruptRouter lines = new InterruptRouter(apics, InterruptRouterConfig.DEFAULT, null, ioapic);
+             EventFd unmask = new EventFd("intx-unmask")) {
+            InterruptRoute line = lines.addIntx("dev intx", fd, unmask, 17);
             fd.signal();
             Await.until("the line asserts", 5000, () -> apics.apic(0).isPending(0x70));
+            assertTrue(ioapic.asserted(17));
             fd.signal(); // the device fires again before the guest is done: merged into the asserted line
             Await.until("merged", 5000, () -> line.stats().delivered() == 2);
             assertEquals(1, line.stats().messages());
+            assertEquals(1, ioapic.delivered(), "one message while the line is up");
             assertEquals(0, unmask.read(), "no unmask before EOI");
 
             assertEquals(0x70, apics.apic(0).acknowledge());
             apics.apic(0).endOfInterrupt();
             assertEquals(1, unmask.read(), "EOI signals the unmask eventfd, so VFIO re-arms the line");
+            assertFalse(ioapic.asserted(17), "and the line went down");
 
             fd.signal();
             Await.until("asserted again", 5000, () -> line.stats().messages() == 2);
+            Await.until("delivered again", 5000, () -> apics.apic(0).isPending(0x70));
+            lines.remove(line);
+            assertFalse(ioapic.asserted(17), "a removed line is down");
+        }
+    }
+
+    @Test
+    void intxWiredNowhereIsCountedNotDelivered() throws Exception {
+        try (EventFd unmask = new EventFd("intx-unmask")) {
+            InterruptRoute line = router.addIntx("dev intx", fd, unmask, -1);
+            fd.signal();
+            Await.until("counted", 5000, () -> line.stats().undeliverable() == 1);
+            assertEquals(-1, apics.apic(0).highestPending());
         }
     }
 

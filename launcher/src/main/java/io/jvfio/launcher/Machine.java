@@ -3,6 +3,7 @@ package io.jvfio.launcher;
 import io.jvfio.irq.InterruptRouter;
 import io.jvfio.irq.InterruptRouterConfig;
 import io.jvfio.irq.VirtualInterruptController;
+import io.jvfio.irq.ioapic.IoApic;
 import io.jvfio.irq.kvm.KvmIrqfdBypass;
 import io.jvfio.irq.kvm.KvmMsiSink;
 import io.jvfio.launcher.driver.DriverReport;
@@ -25,7 +26,8 @@ import io.jvfio.vmm.pci.PciHostBridge;
 /**
  * One VM, assembled from its configuration: guest RAM, the address space and the PCI host bridge,
  * the accelerator (a KVM VM with its in-kernel interrupt controller and one vCPU, interrupts by
- * KVM_SIGNAL_MSI and irqfds; or, without KVM, virtual local APICs), interrupt routing, and the
+ * KVM_SIGNAL_MSI and irqfds, INTx through the in-kernel IOAPIC; or, without KVM, virtual local APICs
+ * and an emulated IOAPIC at 0xfec00000 for INTx), interrupt routing, and the
  * passed-through devices. Closing takes it apart in the reverse order: devices, routing, RAM (its
  * memory slots go first), vCPU, VM.
  */
@@ -39,6 +41,7 @@ final class Machine implements AutoCloseable {
     private KvmVm vm;
     private KvmVcpu vcpu;
     private VirtualInterruptController apics;
+    private IoApic ioapic;
     private InterruptRouter router;
     private PassthroughDevices devices;
 
@@ -76,13 +79,19 @@ final class Machine implements AutoCloseable {
             router = new InterruptRouter(new KvmMsiSink(vm), InterruptRouterConfig.DEFAULT, new KvmIrqfdBypass(vm));
         } else {
             apics = new VirtualInterruptController(1);
-            router = new InterruptRouter(apics);
+            ioapic = new IoApic(apics);
+            space.mmio().add("IOAPIC", IoApic.BASE, IoApic.SIZE, ioapic);
+            router = new InterruptRouter(apics, InterruptRouterConfig.DEFAULT, null, ioapic);
         }
         devices = new PassthroughDevices(space, bridge, router, memory, PciSysfs.system());
     }
 
     PassthroughDevices devices() {
         return devices;
+    }
+
+    InterruptRouter router() {
+        return router;
     }
 
     boolean onKvm() {

@@ -80,13 +80,22 @@ public final class Main {
                 for (PassthroughDevices.Placed p : placed) {
                     out.println("  00:" + p.at() + " " + p.config() + ", " + DeviceDescription.describe(p.device()));
                 }
+                // Each interrupt source's latest route that carried something (MSI-X went off for INTx, so
+                // its routes are among the removed ones).
+                java.util.Map<String, String> paths = new java.util.LinkedHashMap<>();
+                for (InterruptRoute r : m.router().history()) {
+                    String path = interruptPath(r, m.onKvm());
+                    if (path != null) {
+                        paths.remove(r.name());
+                        paths.put(r.name(), path);
+                    }
+                }
                 for (PassthroughDevices.Placed p : placed) {
-                    for (InterruptRoute r : p.device().routes()) {
-                        String path = interruptPath(r, m.onKvm());
-                        if (path != null) {
+                    paths.forEach((name, path) -> {
+                        if (name.startsWith(p.device().name() + " ")) {
                             out.println("    " + path);
                         }
-                    }
+                    });
                 }
                 return report.passed() ? 0 : EXIT_STEP_FAILED;
             }
@@ -107,7 +116,19 @@ public final class Main {
     /** How a route's interrupts travelled, for a route that carried some; null for one that did not. */
     static String interruptPath(InterruptRoute r, boolean kvm) {
         RouteStats st = r.stats();
-        if (r.bypassed()) {
+        if (r.kind() == io.jvfio.irq.RouteKind.INTX) {
+            if (r.everBypassed()) {
+                return r.name() + ": a resampling KVM irqfd on IOAPIC pin " + r.gsi() + " (the kernel asserts the line, "
+                        + "and deasserts it and re-arms the device at the guest's EOI)";
+            }
+            if (st.delivered() == 0 && st.undeliverable() == 0) {
+                return null;
+            }
+            return r.name() + ": " + st.messages() + " assertions of IOAPIC pin " + r.gsi() + " (the emulated IOAPIC), "
+                    + st.delivered() + " signals through the poller and the Disruptor ring"
+                    + (st.undeliverable() > 0 ? ", " + st.undeliverable() + " on no pin" : "");
+        }
+        if (r.everBypassed()) {
             return r.name() + ": a KVM irqfd on a GSI route (the bypass): the kernel delivers them, user space never "
                     + "sees them" + (st.delivered() > 0 ? "; " + st.delivered() + " passed the ring while masked or "
                     + "being programmed" : "");

@@ -67,7 +67,7 @@ public final class EduMachine implements AutoCloseable {
             server = null;
             backend = InProcessBackend.attach("edu in-process", edu, memory);
         }
-        device = new PassthroughDevice("edu " + transport, backend, PassthroughOptions.DEFAULT, space, router, null);
+        device = new PassthroughDevice("edu " + transport, backend, PassthroughOptions.DEFAULT, space, router);
         bridge.add(AT, false, device, "bench");
         int devfn = AT.devfn();
         bridge.configWrite(devfn, 0x10, 4, (int) BAR0);

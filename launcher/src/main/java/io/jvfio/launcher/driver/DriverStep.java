@@ -15,7 +15,8 @@ public enum DriverStep {
     INTERRUPT(8, "interrupt"),
     STORM(9, "storm"),
     TRAPPED(10, "trapped"),
-    DIRECT(11, "direct");
+    DIRECT(11, "direct"),
+    INTX(12, "intx");
 
     private final int number;
     private final String label;

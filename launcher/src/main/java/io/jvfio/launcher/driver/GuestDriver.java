@@ -241,6 +241,10 @@ public final class GuestDriver {
                 yield String.format("%d reads of 0x%x: %d MMIO exits%s", c, b, mmioDuringStep, mmioDuringStep == 0
                         ? ": the BAR is memory to the guest" : ", expected none");
             }
+            case INTX -> c < 0 // the top bit: the step did not run, and a says why
+                    ? intxNotRun((int) a, (int) b, (int) c)
+                    : describeIntx((int) (b >>> 24), a, (int) b & 0xFF, (int) (b >>> 8) & 0xFF, ((b >>> 16) & 1) != 0,
+                            c & 0xFFFF_FFFFL, c >>> 32, "the guest's IDT handler");
         };
         report.add(new StepResult(step, s, detail));
     }
@@ -318,6 +322,36 @@ public final class GuestDriver {
 
     static String describeInterrupt(String kind, long count, String where) {
         return kind + " vector 0x41 taken by " + where + " (" + count + " interrupt" + (count == 1 ? ")" : "s)");
+    }
+
+    /** Why the INTx step did not run: 1 no recipe for the device, 2 no INTx pin, 3 a line no IOAPIC pin has. */
+    static String intxNotRun(int why, int ids, int lineAndPin) {
+        return switch (why) {
+            case 1 -> String.format("no INTx recipe for [%04x:%04x]: the driver knows how to raise and acknowledge "
+                    + "INTx on edu (1234:11e8) and the GPIO card (1234:10f0) only", ids & 0xFFFF, ids >>> 16);
+            case 2 -> "the device has no INTx pin (interrupt pin register 0)";
+            default -> String.format("interrupt line %d (config 0x3c) names no IOAPIC pin (0-23): the interrupt is "
+                    + "not routed", lineAndPin & 0xFF);
+        };
+    }
+
+    /**
+     * The INTx step's words. {@code notInService}: handler entries that found the vector no longer in
+     * service at the local APIC, i.e. the platform ended the level-triggered interrupt at delivery.
+     */
+    static String describeIntx(int raised, long counted, int line, int pin, boolean io, long spurious,
+                               long notInService, String where) {
+        String s = String.format("INT%c# on IOAPIC pin %d (interrupt line %d), level-triggered, BAR0 %s: %d raised one "
+                + "at a time, %d taken by %s, each acknowledged at the device before its EOI", (char) ('A' + pin - 1),
+                line, line, io ? "I/O" : "MMIO", raised, counted - spurious, where);
+        if (spurious > 0) {
+            s += "; " + spurious + " more found the device's status clear";
+        }
+        if (notInService > 0) {
+            s += " (this KVM ends a level-triggered interrupt at delivery, not at the EOI: the line is resampled "
+                    + "while the device still asserts it)";
+        }
+        return s;
     }
 
     static String describeStorm(long raised, long counted, String where) {

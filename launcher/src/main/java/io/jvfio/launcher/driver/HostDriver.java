@@ -24,10 +24,15 @@ public final class HostDriver {
     static final long RAM_DST = 0x101000;
     static final int DMA_BYTES = 256;
     static final long WAIT_NANOS = 10_000_000_000L;
+    static final int INTX_VECTOR = 0x51;
+    static final int INTX_ROUNDS = 10;
+    static final long IOAPIC = 0xfec0_0000L;
+    static final int IOAPIC_PINS = 24;
 
     private final DriverTarget t;
     private final LocalApic apic;
     private final AtomicLong interrupts = new AtomicLong();
+    private final AtomicLong intxArrivals = new AtomicLong();
     private volatile long lastInterruptNanos;
     private Histogram stormLatency;
     private final DriverReport report = new DriverReport();
@@ -39,6 +44,8 @@ public final class HostDriver {
             if (vector == VECTOR) {
                 lastInterruptNanos = System.nanoTime();
                 interrupts.incrementAndGet();
+            } else if (vector == INTX_VECTOR) {
+                intxArrivals.incrementAndGet();
             }
         });
     }
@@ -71,7 +78,11 @@ public final class HostDriver {
     }
 
     private static boolean await(BooleanSupplier condition) {
-        long deadline = System.nanoTime() + WAIT_NANOS;
+        return await(condition, WAIT_NANOS);
+    }
+
+    private static boolean await(BooleanSupplier condition, long nanos) {
+        long deadline = System.nanoTime() + nanos;
         while (!condition.getAsBoolean()) {
             if (System.nanoTime() > deadline) {
                 return false;
@@ -186,6 +197,7 @@ public final class HostDriver {
             timedLoop(DriverStep.TRAPPED, targets.trapped(), targets.noTrapped(), "trapped MMIO read (host-side)");
         }
         timedLoop(DriverStep.DIRECT, targets.direct(), targets.noDirect(), "directly mapped read (host-side)");
+        intx(devfn, ids);
         if (stormLatency != null) {
             report.addLatency("interrupt (raise -> APIC)", stormLatency);
         }
@@ -279,6 +291,93 @@ public final class HostDriver {
                 == DriverTarget.INTERRUPTS, GuestDriver.describeStorm(DriverTarget.INTERRUPTS, interrupts.get() - 1,
                 "at the local APIC")));
         stormLatency = latency;
+    }
+
+    /**
+     * INTx through the IOAPIC, as driver.s does it: MSI-X and MSI off, the IOAPIC entry of the pin the
+     * interrupt line register names programmed level-triggered with INTX_VECTOR, then INTX_ROUNDS
+     * interrupts raised one at a time, each handled as an IDT handler would (acknowledge at the local
+     * APIC, check and clear the device's status so its line drops, EOI) and counted exactly once.
+     */
+    private void intx(int devfn, int ids) {
+        int lineAndPin = cfgRead(devfn, 0x3c, 2);
+        int line = lineAndPin & 0xFF;
+        int pin = lineAndPin >>> 8 & 0xFF;
+        if (pin == 0) {
+            report.add(StepResult.skip(DriverStep.INTX, GuestDriver.intxNotRun(2, ids, lineAndPin)));
+            return;
+        }
+        int raise;
+        int ack;
+        int status;
+        if (ids == 0x11e81234) {
+            raise = IRQ_RAISE;
+            ack = IRQ_ACK;
+            status = IRQ_STATUS;
+        } else if (ids == 0x10f01234) {
+            raise = 0x0c;
+            ack = 0x08;
+            status = 0x08;
+        } else {
+            report.add(StepResult.skip(DriverStep.INTX, GuestDriver.intxNotRun(1, ids, 0)));
+            return;
+        }
+        if (line >= IOAPIC_PINS) {
+            report.add(StepResult.fail(DriverStep.INTX, GuestDriver.intxNotRun(3, ids, lineAndPin)));
+            return;
+        }
+        int msix = findCapability(devfn, 0x11);
+        if (msix != 0) {
+            cfgWrite(devfn, msix + 2, 2, cfgRead(devfn, msix + 2, 2) & 0x7FFF);
+        }
+        int msi = findCapability(devfn, 0x05);
+        if (msi != 0) {
+            cfgWrite(devfn, msi + 2, 2, cfgRead(devfn, msi + 2, 2) & 0xFFFE);
+        }
+        int bar0 = cfgRead(devfn, 0x10, 4);
+        boolean io = (bar0 & 1) != 0;
+        long base = Integer.toUnsignedLong(bar0 & (io ? ~3 : ~0xF));
+        cfgWrite(devfn, 4, 2, (cfgRead(devfn, 4, 2) | (io ? 1 : 2)) & ~0x400);
+        t.space().write(IOAPIC, 4, 0x11 + 2 * line);
+        t.space().write(IOAPIC + 0x10, 4, 0); // destination APIC 0
+        t.space().write(IOAPIC, 4, 0x10 + 2 * line);
+        t.space().write(IOAPIC + 0x10, 4, 0x8000 | INTX_VECTOR); // fixed, level, active high, unmasked
+
+        intxArrivals.set(0);
+        int raised = 0;
+        long spurious = 0;
+        while (raised < INTX_ROUNDS) {
+            long before = intxArrivals.get();
+            raised++;
+            register(io, base + raise, 1);
+            if (!await(() -> intxArrivals.get() > before)) {
+                break;
+            }
+            int vector = apic.acknowledge();
+            if (vector != INTX_VECTOR || (register(io, base + status) & 1) == 0) {
+                spurious++;
+            }
+            register(io, base + ack, 1);
+            apic.endOfInterrupt();
+        }
+        // A while longer: an interrupt delivered twice would arrive now.
+        await(() -> intxArrivals.get() > INTX_ROUNDS, 100_000_000L);
+        long counted = intxArrivals.get();
+        report.add(StepResult.check(DriverStep.INTX, raised == INTX_ROUNDS && counted == INTX_ROUNDS && spurious == 0,
+                GuestDriver.describeIntx(raised, counted, line, pin, io, spurious, 0,
+                        "the local APIC")));
+    }
+
+    private long register(boolean io, long at) {
+        return io ? t.space().in((int) at, 4) : t.space().read(at, 4);
+    }
+
+    private void register(boolean io, long at, long value) {
+        if (io) {
+            t.space().out((int) at, 4, value);
+        } else {
+            t.space().write(at, 4, value);
+        }
     }
 
     /** What the guest's handler would do: take the vector and end it, so the next one is not merged. */

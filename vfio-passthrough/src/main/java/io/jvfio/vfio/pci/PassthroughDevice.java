@@ -2,7 +2,6 @@ package io.jvfio.vfio.pci;
 
 import io.jvfio.irq.InterruptRoute;
 import io.jvfio.irq.InterruptRouter;
-import io.jvfio.irq.MsiMessage;
 import io.jvfio.vfio.RegionCapability;
 import io.jvfio.vfio.VfioBackend;
 import io.jvfio.vfio.VfioDevice;
@@ -84,11 +83,11 @@ public final class PassthroughDevice implements PciFunction, AutoCloseable {
 
     /**
      * Builds the guest's view of {@code backend}'s device. Its BARs appear in {@code space} when the
-     * guest enables them; its interrupts are routed by {@code router}; INTx goes to
-     * {@code intxRedirection} (null until the machine's interrupt controller says where).
+     * guest enables them; its interrupts are routed by {@code router}; INTx reaches no interrupt line
+     * until the machine wires it ({@link #wireIntx}).
      */
     public PassthroughDevice(String name, VfioBackend backend, PassthroughOptions options, AddressSpace space,
-                             InterruptRouter router, MsiMessage intxRedirection) {
+                             InterruptRouter router) {
         this.name = name;
         this.backend = backend;
         this.options = options;
@@ -157,7 +156,7 @@ public final class PassthroughDevice implements PciFunction, AutoCloseable {
         for (PciBar bar : bars) {
             windows[bar.index()] = new BarWindow(bar);
         }
-        this.intx = hasIntx ? new IntxInterrupt(name, backend, router, intxRedirection) : null;
+        this.intx = hasIntx ? new IntxInterrupt(name, backend, router) : null;
         if (intx != null) {
             intx.enable(); // INTx is on until the guest turns MSI or MSI-X on, as on real hardware
         }
@@ -460,11 +459,25 @@ public final class PassthroughDevice implements PciFunction, AutoCloseable {
         }
     }
 
-    /** Points INTx at the interrupt controller's entry for its line, once the machine knows it. */
-    public synchronized void redirectIntx(MsiMessage entry) {
-        if (intx != null) {
-            intx.redirect(entry);
+    /**
+     * Wires the function's INTx pin to interrupt line {@code gsi} (an IOAPIC pin), once the machine
+     * knows where the function sits, and reports it in the interrupt line register as a BIOS would
+     * (the guest may still write the register: it is a scratch byte for its driver). Called before the
+     * guest runs: the register's value is also its value after a reset. A function without INTx (no
+     * pin, or VFIO offers none) is left as it is.
+     */
+    public synchronized void wireIntx(int gsi) {
+        if (intx == null) {
+            return;
         }
+        overlay.emulate(PCI_INTERRUPT_LINE, 1, 0xFF, gsi & 0xFF, 0xFF);
+        overlay.sealResetState();
+        intx.wire(gsi);
+    }
+
+    /** The interrupt line (GSI) INTx is wired to, or -1. */
+    public synchronized int intxGsi() {
+        return intx == null ? -1 : intx.gsi();
     }
 
     // ---- what tests and the launcher look at ----

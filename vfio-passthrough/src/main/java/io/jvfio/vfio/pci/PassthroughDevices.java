@@ -14,6 +14,7 @@ import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.device.DeviceConfig;
 import io.jvfio.vmm.pci.PciDevFn;
 import io.jvfio.vmm.pci.PciHostBridge;
+import io.jvfio.vmm.pci.PciIntxRouting;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -73,9 +74,13 @@ public final class PassthroughDevices implements AutoCloseable {
             name = name + " (" + config.id() + ")";
         }
         backends.add(backend);
-        PassthroughDevice device = new PassthroughDevice(name, backend, options, space, router, null);
+        PassthroughDevice device = new PassthroughDevice(name, backend, options, space, router);
         try {
             PciDevFn at = bridge.add(options.addr(), options.multifunction(), device, driver);
+            int pin = device.readConfig(io.jvfio.vmm.pci.PciRegs.PCI_INTERRUPT_PIN, 1);
+            if (pin >= 1 && pin <= 4) {
+                device.wireIntx(PciIntxRouting.gsi(at.slot(), pin));
+            }
             Placed p = new Placed(device, at, config);
             placed.add(p);
             return p;

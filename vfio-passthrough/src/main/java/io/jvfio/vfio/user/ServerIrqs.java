@@ -18,16 +18,30 @@ import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_DATA_TYPE_MASK;
 
 /**
  * A served device's interrupts as VFIO_USER_DEVICE_SET_IRQS sets them (spec, "DEVICE_SET_IRQS"): per
- * index and vector, the client's trigger eventfd, a mask bit, a pending bit, and the eventfds the
- * server signals when it masks or unmasks. Raising a masked or unassigned vector sets its pending
- * bit; unmasking delivers it.
+ * index and vector, the client's trigger eventfd, a mask bit, a pending bit, the eventfd the server
+ * signals when it masks, and the unmask eventfd the client signals to unmask. Raising a masked or
+ * unassigned vector sets its pending bit; unmasking delivers it.
+ *
+ * <p>INTx (an automasked index) follows the kernel's vfio-pci: an assertion signals the trigger and
+ * masks the line; ACTION_UNMASK (DATA_NONE or DATA_BOOL) unmasks it and, if the device still asserts
+ * it, signals the trigger again at once and masks it again. ACTION_UNMASK with DATA_EVENTFD gives the
+ * server an eventfd that the client signals to unmask, as VFIO_DEVICE_SET_IRQS does in the kernel
+ * (the kernel's virqfd): QEMU 11's vfio-user client sends KVM's resample eventfd this way when it runs
+ * on KVM (vfio_intx_enable_kvm), and SET_IRQS UNMASK|DATA_NONE messages at each EOI without KVM. The
+ * spec (0.9.2) reads DATA_EVENTFD with UNMASK the other way round, as an eventfd the server signals
+ * when it unmasks; we follow the peers, since a server that signalled it would write into KVM's
+ * resample eventfd, which nothing reads, and the line would stay masked for ever. libvfio-user
+ * accepts and ignores MASK and UNMASK (its INTx is not maskable). ACTION_MASK with DATA_EVENTFD keeps
+ * the spec's meaning (the kernel refuses it, and no peer sends it).
  */
 final class ServerIrqs {
 
     private final List<VfioIrq> irqs;
     private final EventFd[][] triggers;
     private final EventFd[][] maskNotify;
-    private final EventFd[][] unmaskNotify;
+    private final EventFd[][] unmaskFds;
+    private final long[][] unmaskWatches;
+    private final EventFdWatcher watcher = new EventFdWatcher("vfio-user-unmask");
     private final boolean[][] masked;
     private final boolean[][] pending;
 
@@ -36,14 +50,16 @@ final class ServerIrqs {
         int n = irqs.size();
         triggers = new EventFd[n][];
         maskNotify = new EventFd[n][];
-        unmaskNotify = new EventFd[n][];
+        unmaskFds = new EventFd[n][];
+        unmaskWatches = new long[n][];
         masked = new boolean[n][];
         pending = new boolean[n][];
         for (int i = 0; i < n; i++) {
             int c = irqs.get(i).count();
             triggers[i] = new EventFd[c];
             maskNotify[i] = new EventFd[c];
-            unmaskNotify[i] = new EventFd[c];
+            unmaskFds[i] = new EventFd[c];
+            unmaskWatches[i] = new long[c];
             masked[i] = new boolean[c];
             pending[i] = new boolean[c];
         }
@@ -92,6 +108,11 @@ final class ServerIrqs {
             }
         }
         return false;
+    }
+
+    synchronized boolean masked(int index, int vector) {
+        return index >= 0 && index < masked.length && vector >= 0 && vector < masked[index].length
+                && masked[index][vector];
     }
 
     synchronized boolean pending(int index, int vector) {
@@ -148,8 +169,13 @@ final class ServerIrqs {
                 throw new VfioUserException(Errno.EINVAL, "SET_IRQS with DATA_EVENTFD for " + count + " vectors came with "
                         + fds.length + " fds (it needs " + count + ", or none to de-assign)");
             }
-            EventFd[][] target = action == VFIO_IRQ_SET_ACTION_TRIGGER ? triggers
-                    : action == VFIO_IRQ_SET_ACTION_MASK ? maskNotify : unmaskNotify;
+            if (action == VFIO_IRQ_SET_ACTION_UNMASK) {
+                for (int i = 0; i < count; i++) {
+                    setUnmaskFd(index, start + i, fds.length == 0 ? null : new EventFd(fds[i]));
+                }
+                return;
+            }
+            EventFd[][] target = action == VFIO_IRQ_SET_ACTION_TRIGGER ? triggers : maskNotify;
             for (int i = 0; i < count; i++) {
                 EventFd old = target[index][start + i];
                 target[index][start + i] = fds.length == 0 ? null : new EventFd(fds[i]);
@@ -184,15 +210,45 @@ final class ServerIrqs {
                     masked[index][v] = true;
                     signal(maskNotify[index][v]);
                 }
-                default -> {
-                    masked[index][v] = false;
-                    signal(unmaskNotify[index][v]);
-                    if (pending[index][v] && triggers[index][v] != null) {
-                        deliver(index, v, triggers[index][v]);
-                    }
-                }
+                default -> unmask(index, v);
             }
         }
+    }
+
+    /** Unmasks a vector; an automasked line still asserted is delivered again (and masked again). */
+    private void unmask(int index, int vector) {
+        masked[index][vector] = false;
+        if (pending[index][vector] && triggers[index][vector] != null) {
+            deliver(index, vector, triggers[index][vector]);
+        }
+    }
+
+    /** The client's unmask eventfd for a vector (null: none), watched from now on. */
+    private void setUnmaskFd(int index, int vector, EventFd fd) {
+        EventFd old = unmaskFds[index][vector];
+        if (old != null) {
+            watcher.unwatch(old, unmaskWatches[index][vector]);
+            old.close();
+        }
+        unmaskFds[index][vector] = fd;
+        if (fd != null) {
+            unmaskWatches[index][vector] = watcher.watch(fd, () -> unmaskSignalled(index, vector, fd));
+        }
+    }
+
+    /** On the watcher's thread: the client signalled a vector's unmask eventfd (KVM's resampler, at EOI). */
+    private synchronized void unmaskSignalled(int index, int vector, EventFd fd) {
+        if (unmaskFds[index][vector] != fd) {
+            return; // replaced or closed since the wake-up
+        }
+        if (fd.read() != 0) {
+            unmask(index, vector);
+        }
+    }
+
+    /** True while some client eventfd is watched (a thread runs for it). */
+    synchronized boolean watching() {
+        return watcher.running();
     }
 
     private static void signal(EventFd e) {
@@ -202,7 +258,10 @@ final class ServerIrqs {
     }
 
     private void disable(int index) {
-        for (EventFd[] set : new EventFd[][] {triggers[index], maskNotify[index], unmaskNotify[index]}) {
+        for (int v = 0; v < unmaskFds[index].length; v++) {
+            setUnmaskFd(index, v, null);
+        }
+        for (EventFd[] set : new EventFd[][] {triggers[index], maskNotify[index]}) {
             for (int v = 0; v < set.length; v++) {
                 if (set[v] != null) {
                     set[v].close();
@@ -224,7 +283,7 @@ final class ServerIrqs {
     /** How many eventfds are assigned, for tests of the disconnect cleanup. */
     synchronized int assigned() {
         int n = 0;
-        for (EventFd[][] kind : new EventFd[][][] {triggers, maskNotify, unmaskNotify}) {
+        for (EventFd[][] kind : new EventFd[][][] {triggers, maskNotify, unmaskFds}) {
             for (EventFd[] set : kind) {
                 for (EventFd e : set) {
                     n += e != null ? 1 : 0;

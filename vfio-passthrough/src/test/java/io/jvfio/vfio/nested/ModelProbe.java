@@ -2,10 +2,11 @@ package io.jvfio.vfio.nested;
 
 import io.jvfio.irq.InterruptRoute;
 import io.jvfio.irq.InterruptRouter;
+import io.jvfio.irq.InterruptRouterConfig;
 import io.jvfio.irq.LocalApic;
-import io.jvfio.irq.MsiMessage;
 import io.jvfio.irq.RouteKind;
 import io.jvfio.irq.VirtualInterruptController;
+import io.jvfio.irq.ioapic.IoApic;
 import io.jvfio.vfio.VfioDevice;
 import io.jvfio.vfio.VfioException;
 import io.jvfio.memory.GuestMemory;
@@ -23,6 +24,7 @@ import io.jvfio.vmm.linux.Syscalls;
 import io.jvfio.vmm.pci.PciConfigDump;
 import io.jvfio.vmm.pci.PciDevFn;
 import io.jvfio.vmm.pci.PciHostBridge;
+import io.jvfio.vmm.pci.PciIntxRouting;
 
 import java.util.List;
 
@@ -40,7 +42,7 @@ final class ModelProbe {
     static final long NVME_BAR0 = 0xfd00_0000L;
     static final int SERIAL_PORT = 0xc100;
     static final long SDHCI_BAR0 = 0xfe10_0000L;
-    /** The vector of pci-serial's INTx, as an IOAPIC redirection entry would send it. */
+    /** The vector the guest gives pci-serial's INTx in its IOAPIC redirection entry. */
     static final int SERIAL_VECTOR = 0x51;
 
     private final NestedVfioProbe probe;
@@ -62,9 +64,9 @@ final class ModelProbe {
 
     void run() {
         try (PassthroughDevice e = new PassthroughDevice("vfio-pci " + NestedVfioProbe.EDU, edu,
-                PassthroughOptions.DEFAULT, space, router, null);
+                PassthroughOptions.DEFAULT, space, router);
              PassthroughDevice n = new PassthroughDevice("vfio-pci " + NestedVfioProbe.NVME, nvme,
-                     PassthroughOptions.DEFAULT, space, router, null)) {
+                     PassthroughOptions.DEFAULT, space, router)) {
             PciDevFn eduAt = bridge.add(new PciDevFn(4, 0), false, e, "vfio-pci");
             PciDevFn nvmeAt = bridge.add(new PciDevFn(5, 0), false, n, "vfio-pci");
             for (String line : PciConfigDump.list(bridge).split("\n")) {
@@ -248,33 +250,40 @@ final class ModelProbe {
 
     /**
      * Devices that are not edu: QEMU's pci-serial (an 8-byte I/O BAR, INTx) and sdhci-pci (a 256-byte
-     * memory BAR) behind the host bridge, reached by port I/O, MMIO and INTx as a guest reaches them.
-     * INTx goes to its own interrupt controller, so what other checks left pending there is not in
-     * the way: the line is delivered as an IOAPIC redirection entry sends it (fixed, APIC 0,
-     * level-triggered), and the local APIC's EOI resamples it through VFIO's unmask eventfd.
+     * memory BAR) behind the host bridge, reached by port I/O, MMIO and INTx as a guest reaches them
+     * without KVM: INTx wired by the board's routing to an IOAPIC pin, the IOAPIC (emulated) in the
+     * address space for the guest to program, and its own local APIC, so what other checks left
+     * pending elsewhere is not in the way.
      */
     void portIoAndSubPage(VfioDevice serial, VfioDevice sdhci) {
         VirtualInterruptController controller = new VirtualInterruptController(1);
-        MsiMessage line = new MsiMessage(MsiMessage.ADDRESS_BASE, 0x8000 | SERIAL_VECTOR);
-        try (InterruptRouter r = new InterruptRouter(controller);
+        IoApic ioapic = new IoApic(controller);
+        Bus.Registration ioapicAt = space.mmio().add("IOAPIC", IoApic.BASE, IoApic.SIZE, ioapic);
+        try (InterruptRouter r = new InterruptRouter(controller, InterruptRouterConfig.DEFAULT, null, ioapic);
              PassthroughDevice u = new PassthroughDevice("vfio-pci " + NestedVfioProbe.SERIAL, serial,
-                     PassthroughOptions.DEFAULT, space, r, line);
+                     PassthroughOptions.DEFAULT, space, r);
              PassthroughDevice s = new PassthroughDevice("vfio-pci " + NestedVfioProbe.SDHCI, sdhci,
-                     PassthroughOptions.DEFAULT, space, r, null)) {
+                     PassthroughOptions.DEFAULT, space, r)) {
             PciDevFn uartAt = bridge.add(new PciDevFn(8, 0), false, u, "vfio-pci");
             PciDevFn sdhciAt = bridge.add(new PciDevFn(9, 0), false, s, "vfio-pci");
-            serialSteps(u, uartAt, serial, controller.apic(0));
+            u.wireIntx(PciIntxRouting.gsi(uartAt.slot(), 1));
+            s.wireIntx(PciIntxRouting.gsi(sdhciAt.slot(), 1));
+            serialSteps(u, uartAt, serial, ioapic, controller.apic(0));
             sdhciSteps(s, sdhciAt, sdhci);
+        } finally {
+            space.mmio().remove(ioapicAt);
         }
     }
 
-    private void serialSteps(PassthroughDevice u, PciDevFn at, VfioDevice serial, LocalApic apic) {
+    private void serialSteps(PassthroughDevice u, PciDevFn at, VfioDevice serial, IoApic ioapic, LocalApic apic) {
         probe.step("model-serial-dump", () -> {
             String d = PciConfigDump.verbose(bridge, at);
             dump("serial", d);
             probe.check("model-serial-dump", d.contains("Device [1b36:0002]")
-                    && d.contains("Region 0: I/O ports at <unassigned> [size=8]") && d.contains("Interrupt: pin A")
-                    && !d.contains("MSI"), "pci-serial as the guest sees it: an 8-byte I/O BAR, unassigned; pin A; no MSI");
+                    && d.contains("Region 0: I/O ports at <unassigned> [size=8]")
+                    && d.contains("Interrupt: pin A routed to IRQ " + PciIntxRouting.gsi(at.slot(), 1))
+                    && !d.contains("MSI"), "pci-serial as the guest sees it: an 8-byte I/O BAR, unassigned; pin A "
+                    + "routed to IOAPIC pin " + PciIntxRouting.gsi(at.slot(), 1) + "; no MSI");
         });
         probe.step("model-serial-sizing", () -> {
             long real = serial.read(VFIO_PCI_CONFIG_REGION_INDEX, 0x10, 4);
@@ -289,8 +298,8 @@ final class ModelProbe {
                     && bridge.mappedAddress(at, 0) == SERIAL_PORT && decoded != null && decoded.base() == SERIAL_PORT
                     && decoded.length() == 8 && space.mmio().find(SERIAL_PORT) == null && realAfter == real,
                     String.format("all-ones read back 0x%08x (8 bytes, I/O space); placed at port 0x%x, read back "
-                            + "0x%08x; I/O decoding on: the I/O bus has %s; the device's BAR0 (as VFIO shows it) 0x%08x "
-                            + "before, 0x%08x after", mask, SERIAL_PORT, placed, decoded, real, realAfter));
+                            + "0x%08x; I/O decoding on: the I/O bus has %s; the device's BAR0 (as VFIO shows it) "
+                            + "0x%08x before, 0x%08x after", mask, SERIAL_PORT, placed, decoded, real, realAfter));
         });
         probe.step("model-serial-pio", () -> {
             space.out(SERIAL_PORT + UartProbe.SCR, 1, 0xa5);
@@ -308,15 +317,23 @@ final class ModelProbe {
         probe.step("model-serial-intx", () -> {
             int ier = SERIAL_PORT + UartProbe.IER;
             int iir = SERIAL_PORT + UartProbe.IIR;
+            int gsi = cfg(at, 0x3c, 1); // where the guest's driver learns its line, as from a BIOS
+            // The guest programs the line's redirection entry: fixed, level-triggered, to APIC 0.
+            space.write(IoApic.BASE, 4, 0x11 + 2 * gsi);
+            space.write(IoApic.BASE + 0x10, 4, 0);
+            space.write(IoApic.BASE, 4, 0x10 + 2 * gsi);
+            space.write(IoApic.BASE + 0x10, 4, 0x8000 | SERIAL_VECTOR);
             InterruptRoute route = u.routes().isEmpty() ? null : u.routes().get(0);
             space.out(ier, 1, 0);
             space.in(iir, 1);
             space.out(ier, 1, UartProbe.IER_THRI);
             boolean delivered = NestedVfioProbe.await(() -> apic.isPending(SERIAL_VECTOR), 10_000);
+            boolean pinUp = ioapic.asserted(gsi);
             int taken = apic.acknowledge();
             long cause = space.in(iir, 1);
             long cleared = space.in(iir, 1);
-            apic.endOfInterrupt(); // the line is low: VFIO re-arms it and nothing follows
+            apic.endOfInterrupt(); // the UART's line is low: VFIO re-arms it and nothing follows
+            boolean pinDown = NestedVfioProbe.await(() -> !ioapic.asserted(gsi), 10_000);
 
             space.out(ier, 1, 0);
             space.out(ier, 1, UartProbe.IER_THRI);
@@ -329,15 +346,16 @@ final class ModelProbe {
             long cause3 = space.in(iir, 1);
             apic.endOfInterrupt();
             space.out(ier, 1, 0);
-            probe.check("model-serial-intx", route != null && route.kind() == RouteKind.INTX && delivered
-                    && taken == SERIAL_VECTOR && cause == UartProbe.IIR_THRI && cleared == UartProbe.IIR_NO_INT && again
+            probe.check("model-serial-intx", route != null && route.kind() == RouteKind.INTX
+                    && gsi == PciIntxRouting.gsi(at.slot(), 1) && delivered && pinUp && taken == SERIAL_VECTOR
+                    && cause == UartProbe.IIR_THRI && cleared == UartProbe.IIR_NO_INT && pinDown && again
                     && taken2 == SERIAL_VECTOR && resampled && taken3 == SERIAL_VECTOR
                     && cause3 == UartProbe.IIR_THRI, String.format("IER=THRI by port I/O -> the UART's INTx -> VFIO "
-                    + "eventfd -> irq-routing -> level-triggered vector 0x%x at the local APIC (taken 0x%x); IIR 0x%02x "
-                    + "then 0x%02x; EOI re-armed the line through VFIO's unmask eventfd: a second interrupt (0x%x); "
-                    + "an EOI while the line was still asserted delivered it again (0x%x, IIR 0x%02x): %s",
-                    SERIAL_VECTOR, taken, cause, cleared, taken2, taken3, cause3, route == null ? "no route"
-                    : route.stats()));
+                    + "eventfd -> irq-routing -> IOAPIC pin %d (interrupt line register), level-triggered -> vector "
+                    + "0x%x at the local APIC (taken 0x%x); IIR 0x%02x then 0x%02x; the EOI lowered the pin and "
+                    + "re-armed the line through VFIO's unmask eventfd: a second interrupt (0x%x); an EOI while the "
+                    + "UART still asserted it delivered it again (0x%x, IIR 0x%02x): %s", gsi, SERIAL_VECTOR, taken,
+                    cause, cleared, taken2, taken3, cause3, route == null ? "no route" : route.stats()));
         });
     }
 

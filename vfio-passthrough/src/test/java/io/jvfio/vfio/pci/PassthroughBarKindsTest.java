@@ -1,7 +1,9 @@
 package io.jvfio.vfio.pci;
 
 import io.jvfio.irq.InterruptRouter;
+import io.jvfio.irq.InterruptRouterConfig;
 import io.jvfio.irq.VirtualInterruptController;
+import io.jvfio.irq.ioapic.IoApic;
 import io.jvfio.memory.GuestMemory;
 import io.jvfio.memory.MemoryBackend;
 import io.jvfio.vfio.RegionCapability;
@@ -67,6 +69,7 @@ class PassthroughBarKindsTest {
     AddressSpace space;
     PciHostBridge bridge;
     VirtualInterruptController apics;
+    IoApic ioapic;
     InterruptRouter router;
     PassthroughDevice device;
 
@@ -86,9 +89,9 @@ class PassthroughBarKindsTest {
         space = new AddressSpace();
         bridge = new PciHostBridge(space, PciHostBridge.DEFAULT_ECAM_BASE);
         apics = new VirtualInterruptController(1);
-        router = new InterruptRouter(apics);
-        device = new PassthroughDevice(served + " " + transport, backend, PassthroughOptions.DEFAULT, space, router,
-                null);
+        ioapic = new IoApic(apics);
+        router = new InterruptRouter(apics, InterruptRouterConfig.DEFAULT, null, ioapic);
+        device = new PassthroughDevice(served + " " + transport, backend, PassthroughOptions.DEFAULT, space, router);
         bridge.add(AT, false, device, "vfio-user-pci");
     }
 
@@ -149,8 +152,8 @@ class PassthroughBarKindsTest {
     }
 
     /**
-     * gpio's raise register asserts INTx: the trigger eventfd reaches the interrupt controller entry
-     * the machine gave the line; its status register and config status bit 3 say so until cleared.
+     * gpio's raise register asserts INTx: the trigger eventfd reaches the IOAPIC pin the machine wired
+     * the line to, and that pin's redirection entry; its status register and config status bit 3 say so until cleared.
      * (Resampling at EOI and the mask are INTx's own tests.)
      */
     @Test
@@ -163,7 +166,9 @@ class PassthroughBarKindsTest {
                     seen.incrementAndGet();
                 }
             });
-            device.redirectIntx(new io.jvfio.irq.MsiMessage(io.jvfio.irq.MsiMessage.ADDRESS_BASE, 0x42));
+            device.wireIntx(17);
+            ioapic.write(0x00, 4, 0x10 + 2 * 17);
+            ioapic.write(0x10, 4, 0x8000 | 0x42); // the pin's entry: level-triggered, vector 0x42, APIC 0
             assertEquals(1, cfgRead(0x3d, 1), "INTA");
             cfgWrite(0x10, 4, 0xC000);
             cfgWrite(0x04, 2, PCI_COMMAND_IO);

@@ -2,8 +2,11 @@ package io.jvfio.vfio.pci;
 
 import io.jvfio.irq.InterruptRoute;
 import io.jvfio.irq.InterruptRouter;
+import io.jvfio.irq.InterruptRouterConfig;
+import io.jvfio.irq.LocalApic;
 import io.jvfio.irq.RouteKind;
 import io.jvfio.irq.VirtualInterruptController;
+import io.jvfio.irq.ioapic.IoApic;
 import io.jvfio.memory.GuestMemory;
 import io.jvfio.memory.MemoryBackend;
 import io.jvfio.vfio.user.Fds;
@@ -18,6 +21,7 @@ import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.pci.PciConfigDump;
 import io.jvfio.vmm.pci.PciDevFn;
 import io.jvfio.vmm.pci.PciHostBridge;
+import io.jvfio.vmm.pci.PciIntxRouting;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -34,6 +38,8 @@ import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_CONFIG_REGION_INDEX
 import static io.jvfio.vmm.pci.PciRegs.PCI_COMMAND_INTX_DISABLE;
 import static io.jvfio.vmm.pci.PciRegs.PCI_COMMAND_MASTER;
 import static io.jvfio.vmm.pci.PciRegs.PCI_COMMAND_MEMORY;
+import static io.jvfio.vmm.pci.PciRegs.PCI_INTERRUPT_LINE;
+import static io.jvfio.vmm.pci.PciRegs.PCI_INTERRUPT_PIN;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -91,7 +97,7 @@ class PassthroughDeviceTest {
         bridge = new PciHostBridge(space, PciHostBridge.DEFAULT_ECAM_BASE);
         apics = new VirtualInterruptController(1);
         router = new InterruptRouter(apics);
-        device = new PassthroughDevice("edu " + transport, backend, PassthroughOptions.DEFAULT, space, router, null);
+        device = new PassthroughDevice("edu " + transport, backend, PassthroughOptions.DEFAULT, space, router);
         bridge.add(AT, false, device, "vfio-user-pci");
     }
 
@@ -212,10 +218,59 @@ class PassthroughDeviceTest {
         assertEquals(0xFFFFFFFFL, space.read(BAR0, 4));
     }
 
+    /**
+     * INTx end to end without KVM: the model wired to GSI 17 reports it in the interrupt line register,
+     * the device's assertion reaches the emulated IOAPIC's pin, the guest's EOI resamples the line and
+     * unmasks the device's INTx (over vfio-user: the unmask eventfd the server watches), and a device
+     * still asserting at that moment is delivered again.
+     */
+    @Test
+    void intxReachesItsIoapicPinAndTheEoiReArmsIt() throws Exception {
+        device.close(); // its INTx is the one under test, on a router with an IOAPIC
+        IoApic ioapic = new IoApic(apics);
+        try (InterruptRouter lines = new InterruptRouter(apics, InterruptRouterConfig.DEFAULT, null, ioapic);
+             PassthroughDevice d = new PassthroughDevice("intx", backend, PassthroughOptions.DEFAULT, space, lines)) {
+            PciDevFn at = new PciDevFn(7, 0);
+            bridge.add(at, false, d, "vfio-user-pci");
+            int pin = d.readConfig(PCI_INTERRUPT_PIN, 1);
+            assertEquals(1, pin, "edu has INTA#");
+            d.wireIntx(PciIntxRouting.gsi(at.slot(), pin));
+            assertEquals(19, d.intxGsi(), "slot 7's INTA# swizzles to GSI 16 + (7 + 0) % 4");
+            assertEquals(19, d.readConfig(PCI_INTERRUPT_LINE, 1), "the interrupt line says so, as a BIOS writes it");
+            ioapic.write(0x00, 4, 0x10 + 2 * 19);
+            ioapic.write(0x10, 4, 0x8000 | 0x62); // level, vector 0x62, APIC 0
+            int devfn = at.devfn();
+            bridge.configWrite(devfn, 0x10, 4, 0xd000_0000);
+            bridge.configWrite(devfn, 0x04, 2, PCI_COMMAND_MEMORY);
+            LocalApic apic = apics.apic(0);
+            for (int i = 0; i < 5; i++) {
+                space.write(0xd000_0000L + EduRegisters.IRQ_RAISE, 4, 1);
+                Fds.await("INTx " + i + " at the local APIC", () -> apic.isPending(0x62));
+                assertEquals(0x62, apic.acknowledge());
+                space.write(0xd000_0000L + EduRegisters.IRQ_ACK, 4, 1); // the handler acknowledges the device
+                apic.endOfInterrupt();
+                Fds.await("the line resampled", () -> !ioapic.asserted(19));
+            }
+            // Still asserted at the EOI: VFIO (the server) signals again once unmasked, and the pin delivers again.
+            space.write(0xd000_0000L + EduRegisters.IRQ_RAISE, 4, 1);
+            Fds.await("asserted", () -> apic.isPending(0x62));
+            assertEquals(0x62, apic.acknowledge());
+            apic.endOfInterrupt();
+            Fds.await("delivered again while the device asserts", () -> apic.isPending(0x62));
+            assertEquals(0x62, apic.acknowledge());
+            space.write(0xd000_0000L + EduRegisters.IRQ_ACK, 4, 1);
+            apic.endOfInterrupt();
+            Fds.await("deasserted", () -> !ioapic.asserted(19));
+            assertEquals(7, ioapic.delivered(), "5 interrupts, then one delivered twice");
+            d.reset();
+            assertEquals(19, d.readConfig(PCI_INTERRUPT_LINE, 1), "a reset keeps the BIOS's routing");
+        }
+    }
+
     @Test
     void xNoMmapTrapsEveryAccess() throws Exception {
         PassthroughDevice trapped = new PassthroughDevice("trapped", backend, PassthroughOptions.DEFAULT.withNoMmap(true),
-                space, router, null);
+                space, router);
         try {
             bridge.add(new PciDevFn(5, 0), false, trapped, "vfio-user-pci");
             int devfn = new PciDevFn(5, 0).devfn();
@@ -322,7 +377,7 @@ class PassthroughDeviceTest {
     @Test
     void overridesChangeWhatTheGuestSeesAndNotTheDevice() {
         PassthroughDevice renamed = new PassthroughDevice("renamed", backend, PassthroughOptions.DEFAULT.withIds(0x1af4,
-                0x1041, 0x8086, 0x0001, 0x020000), space, router, null);
+                0x1041, 0x8086, 0x0001, 0x020000), space, router);
         try {
             bridge.add(new PciDevFn(6, 0), false, renamed, "vfio-user-pci");
             assertEquals("00:06.0 Ethernet controller [0200]: Device [1af4:1041] (rev 10)",
@@ -354,8 +409,8 @@ class PassthroughDeviceTest {
         Path zooSocket = dir.resolve("zoo.sock");
         try (VfioUserServer zoo = VfioUserServer.start(zooSocket, new CapabilityZooDevice());
              VfioUserClient zooClient = VfioUserClient.connect(zooSocket, 5000, null);
-             PassthroughDevice z = new PassthroughDevice("zoo", zooClient, PassthroughOptions.DEFAULT, space, router,
-                     null)) {
+             PassthroughDevice z = new PassthroughDevice("zoo", zooClient, PassthroughOptions.DEFAULT, space,
+                     router)) {
             PciDevFn at = bridge.add(new PciDevFn(7, 0), false, z, "vfio-user-pci");
             String dump = PciConfigDump.verbose(bridge, at);
             assertTrue(dump.contains("""

@@ -91,7 +91,7 @@ class PassthroughInterruptsTest {
             real = InProcessBackend.attach("in-process zoo", zoo, null);
         }
         backend = new RecordingBackend(real);
-        device = new PassthroughDevice("zoo " + transport, backend, PassthroughOptions.DEFAULT, space, router, null);
+        device = new PassthroughDevice("zoo " + transport, backend, PassthroughOptions.DEFAULT, space, router);
         devfn = bridge.add(AT, false, device, "vfio-user-pci").devfn();
     }
 

@@ -45,8 +45,13 @@ public final class KvmVm implements AddressSpace.Listener, AutoCloseable {
     private final BitSet slotsInUse = new BitSet();
     private final Map<DirectRegion, Integer> directSlots = new HashMap<>();
     private final KvmUserspaceMemoryRegion region = new KvmUserspaceMemoryRegion();
+    /** The IOAPIC's pins. */
+    public static final int IOAPIC_PINS = 24;
+
     /** The MSI routes by GSI: KVM_SET_GSI_ROUTING replaces the whole table, so it is kept here. */
     private final TreeMap<Integer, long[]> msiRoutes = new TreeMap<>();
+    /** The irqchip routes by GSI: {irqchip, pin}. */
+    private final TreeMap<Integer, int[]> irqchipRoutes = new TreeMap<>();
     private final KvmIrqfd irqfd = new KvmIrqfd();
     private final ThreadLocal<KvmMsi> msi = ThreadLocal.withInitial(KvmMsi::new);
     private boolean irqchip;
@@ -81,9 +86,14 @@ public final class KvmVm implements AddressSpace.Listener, AutoCloseable {
     }
 
     /** The in-kernel PIC, IOAPIC and local APICs (KVM_CREATE_IRQCHIP), before any vCPU is created. */
-    public void createIrqchip() {
+    public synchronized void createIrqchip() {
         Syscalls.ioctl(fd, KVM_CREATE_IRQCHIP, 0L);
         irqchip = true;
+        // The kernel's default routing sends GSI n to IOAPIC pin n; a table set later replaces it whole,
+        // so the table kept here starts with the same routes.
+        for (int pin = 0; pin < IOAPIC_PINS; pin++) {
+            irqchipRoutes.put(pin, new int[] {KvmConstants.KVM_IRQCHIP_IOAPIC, pin});
+        }
     }
 
     public boolean hasIrqchip() {
@@ -157,10 +167,30 @@ public final class KvmVm implements AddressSpace.Listener, AutoCloseable {
         }
     }
 
-    /** A GSI no MSI route uses yet. */
+    /**
+     * Routes GSI {@code gsi} to pin {@code pin} of in-kernel irqchip {@code irqchip} (KVM_IRQCHIP_IOAPIC:
+     * a level or edge line into the IOAPIC), replacing any route the GSI had.
+     */
+    public synchronized void setIrqchipRoute(int gsi, int irqchip, int pin) {
+        if (!this.irqchip) {
+            throw new IllegalStateException("GSI " + gsi + " cannot reach an in-kernel irqchip: the VM has none "
+                    + "(createIrqchip first)");
+        }
+        msiRoutes.remove(gsi);
+        irqchipRoutes.put(gsi, new int[] {irqchip, pin});
+        commitRoutes();
+    }
+
+    /** The irqchip and pin GSI {@code gsi} is routed to, or null. */
+    public synchronized int[] irqchipRoute(int gsi) {
+        int[] r = irqchipRoutes.get(gsi);
+        return r == null ? null : r.clone();
+    }
+
+    /** A GSI no route uses yet. */
     public synchronized int freeMsiGsi() {
         int gsi = FIRST_MSI_GSI;
-        while (msiRoutes.containsKey(gsi)) {
+        while (msiRoutes.containsKey(gsi) || irqchipRoutes.containsKey(gsi)) {
             gsi++;
         }
         msiRoutes.put(gsi, new long[] {0, 0}); // reserved until set
@@ -168,12 +198,9 @@ public final class KvmVm implements AddressSpace.Listener, AutoCloseable {
     }
 
     private void commitRoutes() {
-        KvmIrqRouting table = new KvmIrqRouting(Math.max(1, msiRoutes.size() + 24)).reset();
-        if (irqchip) {
-            // The default IOAPIC and PIC pins, which setting a table replaces.
-            for (int pin = 0; pin < 24; pin++) {
-                table.addIrqchip(pin, 2, pin); // KVM_IRQCHIP_IOAPIC
-            }
+        KvmIrqRouting table = new KvmIrqRouting(Math.max(1, msiRoutes.size() + irqchipRoutes.size())).reset();
+        for (Map.Entry<Integer, int[]> e : irqchipRoutes.entrySet()) {
+            table.addIrqchip(e.getKey(), e.getValue()[0], e.getValue()[1]);
         }
         for (Map.Entry<Integer, long[]> e : msiRoutes.entrySet()) {
             table.addMsi(e.getKey(), e.getValue()[0], (int) e.getValue()[1]);
@@ -184,6 +211,15 @@ public final class KvmVm implements AddressSpace.Listener, AutoCloseable {
     /** Binds an eventfd to a GSI: the kernel injects the GSI's interrupt when the eventfd is signalled. */
     public synchronized void assignIrqfd(int eventfd, int gsi) {
         Syscalls.ioctl(fd, KVM_IRQFD, irqfd.set(eventfd, gsi, 0, 0));
+    }
+
+    /**
+     * Binds an eventfd to a level-triggered GSI with a resample eventfd (KVM_IRQFD_FLAG_RESAMPLE): a
+     * signal asserts the GSI; when the guest's EOI reaches the irqchip pin behind it, the kernel
+     * deasserts the GSI and signals {@code resampleFd}. The GSI must be routed to an irqchip pin.
+     */
+    public synchronized void assignResampleIrqfd(int eventfd, int gsi, int resampleFd) {
+        Syscalls.ioctl(fd, KVM_IRQFD, irqfd.set(eventfd, gsi, KvmConstants.KVM_IRQFD_FLAG_RESAMPLE, resampleFd));
     }
 
     public synchronized void deassignIrqfd(int eventfd, int gsi) {

@@ -22,13 +22,26 @@ public final class KvmIrqRouting extends NativeStruct {
             .flexibleArray("entries", ENTRIES, 48)
             .build();
 
+    /**
+     * {@code struct kvm_irq_routing_irqchip}, an entry's {@code u} for KVM_IRQ_ROUTING_IRQCHIP: the pin
+     * of an in-kernel PIC or IOAPIC that the GSI raises (how INTx reaches the IOAPIC).
+     */
+    public static final int IRQCHIP_IRQCHIP = 0;
+    public static final int IRQCHIP_PIN = 4;
+    public static final int IRQCHIP_SIZEOF = 8;
+    public static final StructLayout IRQCHIP_LAYOUT =
+            StructLayout.of("linux/kvm.h", "kvm_irq_routing_irqchip", IRQCHIP_SIZEOF)
+                    .field("irqchip", IRQCHIP_IRQCHIP, 4)
+                    .field("pin", IRQCHIP_PIN, 4)
+                    .build();
+
     public static final int ENTRY_GSI = 0;
     public static final int ENTRY_TYPE = 4;
     public static final int ENTRY_FLAGS = 8;
     public static final int ENTRY_PAD = 12;
     public static final int ENTRY_U = 16;
-    public static final int ENTRY_IRQCHIP_IRQCHIP = 16;
-    public static final int ENTRY_IRQCHIP_PIN = 20;
+    public static final int ENTRY_IRQCHIP_IRQCHIP = ENTRY_U + IRQCHIP_IRQCHIP;
+    public static final int ENTRY_IRQCHIP_PIN = ENTRY_U + IRQCHIP_PIN;
     public static final int ENTRY_MSI_ADDRESS_LO = 16;
     public static final int ENTRY_MSI_ADDRESS_HI = 20;
     public static final int ENTRY_MSI_DATA = 24;
@@ -104,6 +117,12 @@ public final class KvmIrqRouting extends NativeStruct {
 
     public int entryGsi(int i) {
         return u32(ENTRIES + i * ENTRY_SIZEOF + ENTRY_GSI);
+    }
+
+    /** Entry {@code i}'s irqchip and pin (a KVM_IRQ_ROUTING_IRQCHIP entry). */
+    public int[] entryIrqchip(int i) {
+        int at = ENTRIES + i * ENTRY_SIZEOF;
+        return new int[] {u32(at + ENTRY_IRQCHIP_IRQCHIP), u32(at + ENTRY_IRQCHIP_PIN)};
     }
 
     public int entryType(int i) {
