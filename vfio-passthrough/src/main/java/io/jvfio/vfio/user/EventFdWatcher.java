@@ -5,8 +5,7 @@ import io.jvfio.vmm.linux.EventFd;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
+import java.util.Arrays;
 
 import static io.jvfio.vmm.linux.LinuxConstants.EPOLLIN;
 
@@ -17,17 +16,18 @@ import static io.jvfio.vmm.linux.LinuxConstants.EPOLLIN;
  * ended with the last unwatch, so a device no client has given such an eventfd costs no thread.
  *
  * <p>Watches are level-triggered: the action must read the eventfd (it runs under whatever lock
- * guards the eventfd's lifetime, so a watch removed and its fd closed is never read).
+ * guards the eventfd's lifetime, so a watch removed and its fd closed is never read). A wake-up
+ * allocates nothing: the epoll data is the watch's slot in an array of actions.
  */
 final class EventFdWatcher {
 
     private static final Logger LOG = LoggerFactory.getLogger(EventFdWatcher.class);
-    private static final long WAKE = 0;
+    private static final long WAKE = -1;
 
     private final String name;
-    private final Map<Long, Runnable> actions = new ConcurrentHashMap<>();
+    /** The actions by slot, replaced whole when one is added or removed (the loop reads it without a lock). */
+    private volatile Runnable[] actions = new Runnable[0];
     private Loop loop;
-    private long nextToken = 1;
 
     EventFdWatcher(String name) {
         this.name = name;
@@ -38,24 +38,40 @@ final class EventFdWatcher {
         if (loop == null) {
             loop = new Loop();
         }
-        long token = nextToken++;
-        actions.put(token, action);
+        Runnable[] now = actions;
+        int slot = 0;
+        while (slot < now.length && now[slot] != null) {
+            slot++;
+        }
+        now = Arrays.copyOf(now, Math.max(now.length, slot + 1));
+        now[slot] = action;
+        actions = now;
         try {
-            loop.epoll.add(fd.fd(), EPOLLIN, token);
+            loop.epoll.add(fd.fd(), EPOLLIN, slot);
         } catch (RuntimeException e) {
-            actions.remove(token);
+            remove(slot);
             stopIfIdle();
             throw e;
         }
-        return token;
+        return slot;
     }
 
     /** Stops watching {@code fd} (before it is closed). */
     synchronized void unwatch(EventFd fd, long token) {
-        if (actions.remove(token) != null && loop != null) {
-            loop.epoll.remove(fd.fd());
+        int slot = (int) token;
+        if (slot >= 0 && slot < actions.length && actions[slot] != null) {
+            remove(slot);
+            if (loop != null) {
+                loop.epoll.remove(fd.fd());
+            }
         }
         stopIfIdle();
+    }
+
+    private void remove(int slot) {
+        Runnable[] now = actions.clone();
+        now[slot] = null;
+        actions = now;
     }
 
     /** True while the watcher has a thread (some eventfd is watched). */
@@ -64,7 +80,7 @@ final class EventFdWatcher {
     }
 
     private void stopIfIdle() {
-        if (actions.isEmpty() && loop != null) {
+        if (Arrays.stream(actions).allMatch(a -> a == null) && loop != null) {
             loop.stop();
             loop = null;
         }
@@ -100,8 +116,9 @@ final class EventFdWatcher {
                 while (!stopped) {
                     int n = epoll.waitReady(-1);
                     for (int i = 0; i < n && !stopped; i++) {
-                        long token = epoll.readyData(i);
-                        Runnable action = token == WAKE ? null : actions.get(token);
+                        long slot = epoll.readyData(i);
+                        Runnable[] now = actions;
+                        Runnable action = slot >= 0 && slot < now.length ? now[(int) slot] : null;
                         if (action != null) {
                             action.run();
                         }

@@ -92,6 +92,48 @@ class ServerIrqsIntxTest {
         }
     }
 
+    /** The watcher's thread allocates nothing per unmask (its wake-ups index an array of actions). */
+    @Test
+    void anUnmaskThroughTheEventfdAllocatesNothingOnTheWatchersThread() throws Exception {
+        com.sun.management.ThreadMXBean threads =
+                (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        try (EventFd trigger = new EventFd("intx"); EventFd unmask = new EventFd("intx unmask")) {
+            give(VFIO_IRQ_SET_ACTION_TRIGGER, trigger);
+            give(VFIO_IRQ_SET_ACTION_UNMASK, unmask);
+            cycles(trigger, unmask, 5_000);
+            long id = Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().equals("vfio-user-unmask"))
+                    .mapToLong(Thread::getId).findFirst().orElseThrow();
+            // The smallest of three rounds: a path the JIT recompiles allocates for a while, once.
+            long allocated = Long.MAX_VALUE;
+            for (int round = 0; round < 3; round++) {
+                long before = threads.getThreadAllocatedBytes(id);
+                cycles(trigger, unmask, 10_000);
+                allocated = Math.min(allocated, threads.getThreadAllocatedBytes(id) - before);
+            }
+            assertTrue(allocated < 4096, allocated + " bytes over 10000 unmasks");
+            irqs.clear();
+        }
+    }
+
+    /** Assert (trigger signalled, line masked), lower, unmask through the eventfd: n times. */
+    private void cycles(EventFd trigger, EventFd unmask, int n) throws InterruptedException {
+        for (int i = 0; i < n; i++) {
+            irqs.raise(VFIO_PCI_INTX_IRQ_INDEX, 0);
+            if (trigger.read() != 1) {
+                throw new AssertionError("assertion " + i + " was not signalled");
+            }
+            irqs.lower(VFIO_PCI_INTX_IRQ_INDEX, 0);
+            unmask.signal();
+            long deadline = System.nanoTime() + 5_000_000_000L;
+            while (irqs.masked(VFIO_PCI_INTX_IRQ_INDEX, 0)) {
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionError("unmask " + i + " not heard");
+                }
+                Thread.yield();
+            }
+        }
+    }
+
     private boolean irqsUnmasked() {
         return !irqs.masked(VFIO_PCI_INTX_IRQ_INDEX, 0);
     }
