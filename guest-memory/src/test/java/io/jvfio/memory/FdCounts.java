@@ -18,6 +18,19 @@ final class FdCounts {
         }
     }
 
+    /** What each open fd refers to (its /proc/self/fd link), in fd order. */
+    static List<String> fdTargets() throws IOException {
+        try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.sorted().map(fd -> {
+                try {
+                    return fd.getFileName() + " -> " + Files.readSymbolicLink(fd);
+                } catch (IOException e) {
+                    return fd.getFileName() + " (closed while listed)"; // the listing's own fd, or a racing close
+                }
+            }).toList();
+        }
+    }
+
     static List<String> mappings() throws IOException {
         return Files.readAllLines(Path.of("/proc/self/maps"));
     }

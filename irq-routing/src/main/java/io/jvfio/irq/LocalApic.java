@@ -2,8 +2,7 @@ package io.jvfio.irq;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.Arrays;
 
 /**
  * The interrupt state of one vCPU's local APIC: the Interrupt Request Register (vectors pending),
@@ -33,7 +32,11 @@ public final class LocalApic {
     private volatile int logicalId;
     private volatile boolean nmiPending;
     private volatile Runnable wakeUpHook;
-    private final List<Listener> listeners = new CopyOnWriteArrayList<>();
+    /**
+     * Copied on write by hand: iterating a CopyOnWriteArrayList allocates its iterator, once per
+     * interrupt where C2's escape analysis has not removed it yet (seen with C1 alone).
+     */
+    private volatile Listener[] listeners = new Listener[0];
 
     LocalApic(int apicId, VirtualInterruptController controller) {
         this.apicId = apicId;
@@ -58,12 +61,23 @@ public final class LocalApic {
         this.wakeUpHook = hook;
     }
 
-    public void addListener(Listener listener) {
-        listeners.add(listener);
+    public synchronized void addListener(Listener listener) {
+        Listener[] next = Arrays.copyOf(listeners, listeners.length + 1);
+        next[next.length - 1] = listener;
+        listeners = next;
     }
 
-    public void removeListener(Listener listener) {
-        listeners.remove(listener);
+    public synchronized void removeListener(Listener listener) {
+        Listener[] now = listeners;
+        for (int i = 0; i < now.length; i++) {
+            if (now[i] == listener) {
+                Listener[] next = new Listener[now.length - 1];
+                System.arraycopy(now, 0, next, 0, i);
+                System.arraycopy(now, i + 1, next, i, now.length - i - 1);
+                listeners = next;
+                return;
+            }
+        }
     }
 
     /**
@@ -89,8 +103,9 @@ public final class LocalApic {
     }
 
     private void notifyArrival(int vector) {
-        for (Listener l : listeners) {
-            l.interruptPending(this, vector);
+        Listener[] now = listeners;
+        for (int i = 0; i < now.length; i++) {
+            now[i].interruptPending(this, vector);
         }
         Runnable hook = wakeUpHook;
         if (hook != null) {

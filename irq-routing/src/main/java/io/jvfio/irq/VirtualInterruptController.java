@@ -1,7 +1,6 @@
 package io.jvfio.irq;
 
-import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.Arrays;
 
 /**
  * The x86 interrupt controller as devices see it: MSI messages decoded and delivered to the local
@@ -15,7 +14,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
 public final class VirtualInterruptController implements InterruptSink {
 
     private final LocalApic[] apics;
-    private final List<EoiListener> eoiListeners = new CopyOnWriteArrayList<>();
+    /** Copied on write by hand, as LocalApic's listeners are: an EOI allocates nothing. */
+    private volatile EoiListener[] eoiListeners = new EoiListener[0];
 
     /** A controller with {@code cpus} local APICs, with APIC IDs 0..cpus-1. */
     public VirtualInterruptController(int cpus) {
@@ -78,13 +78,16 @@ public final class VirtualInterruptController implements InterruptSink {
     }
 
     @Override
-    public void addEoiListener(EoiListener listener) {
-        eoiListeners.add(listener);
+    public synchronized void addEoiListener(EoiListener listener) {
+        EoiListener[] next = Arrays.copyOf(eoiListeners, eoiListeners.length + 1);
+        next[next.length - 1] = listener;
+        eoiListeners = next;
     }
 
     void broadcastEoi(int vector) {
-        for (EoiListener l : eoiListeners) {
-            l.endOfInterrupt(vector);
+        EoiListener[] now = eoiListeners;
+        for (int i = 0; i < now.length; i++) {
+            now[i].endOfInterrupt(vector);
         }
     }
 }

@@ -73,7 +73,7 @@ public final class NestedVm {
         if (kernelDir == null) {
             missing.append("a Debian kernel package unpacked under " + cacheDir() + " (scripts/nested-vm-prepare); ");
         } else {
-            vmlinuz = first(kernelDir.resolve("boot"), "vmlinuz-");
+            vmlinuz = vmlinuz(kernelDir);
             Path lib = kernelDir.resolve("lib/modules");
             modules = Files.isDirectory(lib) ? first(lib, "") : null;
             if (vmlinuz == null || modules == null) {
@@ -87,15 +87,21 @@ public final class NestedVm {
     }
 
     static Path cacheDir() {
-        String explicit = System.getenv("JVFIO_CACHE");
-        if (explicit != null) {
-            return Path.of(explicit, "nested");
-        }
-        String xdg = System.getenv("XDG_CACHE_HOME");
-        return (xdg != null ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache")).resolve("jvfio/nested");
+        return cache("nested");
     }
 
-    private static Path kernelDir() {
+    /** {@code name} in the cache the scripts/ use: $JVFIO_CACHE, else $XDG_CACHE_HOME/jvfio or ~/.cache/jvfio. */
+    public static Path cache(String name) {
+        String explicit = System.getenv("JVFIO_CACHE");
+        if (explicit != null) {
+            return Path.of(explicit, name);
+        }
+        String xdg = System.getenv("XDG_CACHE_HOME");
+        return (xdg != null ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache")).resolve("jvfio").resolve(name);
+    }
+
+    /** Debian's kernel unpacked by scripts/nested-vm-prepare ({@code -Djvfio.nested.kernel}, else the newest in the cache), or null. */
+    public static Path kernelDir() {
         String explicit = System.getProperty("jvfio.nested.kernel");
         if (explicit != null && !explicit.isEmpty()) {
             return Path.of(explicit);
@@ -112,6 +118,11 @@ public final class NestedVm {
         }
     }
 
+    /** The kernel image in an unpacked kernel package, or null. */
+    public static Path vmlinuz(Path kernelDir) {
+        return first(kernelDir.resolve("boot"), "vmlinuz-");
+    }
+
     private static Path first(Path dir, String prefix) {
         if (!Files.isDirectory(dir)) {
             return null;
@@ -123,7 +134,7 @@ public final class NestedVm {
         }
     }
 
-    private static Path onPath(String name) {
+    public static Path onPath(String name) {
         for (String dir : System.getenv().getOrDefault("PATH", "/usr/bin:/bin").split(":")) {
             Path p = Path.of(dir, name);
             if (Files.isExecutable(p)) {
@@ -182,12 +193,17 @@ public final class NestedVm {
                 """.formatted(String.join(" ", MODULES)));
         init.toFile().setExecutable(true);
         Path image = work.resolve("initramfs.cpio.gz");
+        pack(root, image);
+        return image;
+    }
+
+    /** Packs {@code root} as an initramfs (newc cpio, gzip) into {@code image}. */
+    public static void pack(Path root, Path image) throws IOException, InterruptedException {
         Process p = new ProcessBuilder("sh", "-c", "cd '" + root + "' && find . | cpio -o -H newc 2>/dev/null | gzip -1 > '"
                 + image + "'").inheritIO().start();
         if (p.waitFor() != 0) {
             throw new IOException("packing the initramfs failed");
         }
-        return image;
     }
 
     /**
@@ -205,34 +221,9 @@ public final class NestedVm {
                 "-virtfs", "local,path=/,mount_tag=host,security_model=passthrough,readonly=on,multidevs=remap"));
         cmd.addAll(devices);
         Files.writeString(work.resolve("qemu-command.txt"), String.join(" ", cmd) + "\n");
-        long start = System.nanoTime();
-        Process qemu = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        List<String> lines = new ArrayList<>();
-        Thread reader = new Thread(() -> {
-            try (BufferedReader r = new BufferedReader(new InputStreamReader(qemu.getInputStream(),
-                    StandardCharsets.UTF_8))) {
-                for (String line; (line = r.readLine()) != null; ) {
-                    String clean = line.replaceAll("\u001B\\[[0-9;?]*[A-Za-z]", "").replace("\r", "");
-                    synchronized (lines) {
-                        lines.add(clean);
-                    }
-                }
-            } catch (IOException e) {
-                // The VM is gone; what was read is kept.
-            }
-        }, "nested-vm-console");
-        reader.start();
-        boolean exited = qemu.waitFor(timeoutSeconds, TimeUnit.SECONDS);
-        if (!exited) {
-            qemu.destroyForcibly();
-            qemu.waitFor(10, TimeUnit.SECONDS);
-        }
-        reader.join(5000);
-        long millis = (System.nanoTime() - start) / 1_000_000;
-        List<String> out;
-        synchronized (lines) {
-            out = List.copyOf(lines);
-        }
+        Console console = Console.of(cmd, timeoutSeconds);
+        List<String> out = console.lines();
+        long millis = console.millis();
         Files.write(work.resolve("console.log"), out);
         int exitCode = -1;
         boolean finished = false;
@@ -246,7 +237,48 @@ public final class NestedVm {
         return new Run(out, finished, exitCode, millis);
     }
 
-    static void deleteTree(Path p) throws IOException {
+    /**
+     * A VM's serial console: runs {@code cmd} (QEMU, its serial console on stdout, stderr merged) until
+     * it exits or {@code timeoutSeconds} pass (then it is killed), and keeps its lines, terminal
+     * escapes and carriage returns removed.
+     */
+    public record Console(List<String> lines, boolean exited, long millis) {
+        public static Console of(List<String> cmd, int timeoutSeconds) throws IOException, InterruptedException {
+            long start = System.nanoTime();
+            Process qemu = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+            List<String> lines = new ArrayList<>();
+            Thread reader = new Thread(() -> {
+                try (BufferedReader r = new BufferedReader(new InputStreamReader(qemu.getInputStream(),
+                        StandardCharsets.UTF_8))) {
+                    for (String line; (line = r.readLine()) != null; ) {
+                        String clean = line.replaceAll("\u001B\\[[0-9;?]*[A-Za-z]", "").replace("\r", "");
+                        synchronized (lines) {
+                            lines.add(clean);
+                        }
+                    }
+                } catch (IOException e) {
+                    // The VM is gone; what was read is kept.
+                }
+            }, "vm-console");
+            reader.start();
+            boolean exited = qemu.waitFor(timeoutSeconds, TimeUnit.SECONDS);
+            if (!exited) {
+                qemu.destroyForcibly();
+                qemu.waitFor(10, TimeUnit.SECONDS);
+            }
+            reader.join(5000);
+            long millis = (System.nanoTime() - start) / 1_000_000;
+            synchronized (lines) {
+                return new Console(List.copyOf(lines), exited, millis);
+            }
+        }
+
+        public String tail(int n) {
+            return String.join("\n", lines.subList(Math.max(0, lines.size() - n), lines.size()));
+        }
+    }
+
+    public static void deleteTree(Path p) throws IOException {
         if (!Files.exists(p)) {
             return;
         }

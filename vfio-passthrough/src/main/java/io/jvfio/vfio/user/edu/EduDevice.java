@@ -72,6 +72,8 @@ public final class EduDevice implements VfioUserDevice, AutoCloseable {
     private long dmaCount;
     private long dmaCmd;
     private final byte[] dmaBuffer = new byte[DMA_BUFFER_SIZE];
+    /** MSI-X vectors raised while the Function Mask was set: pending in the PBA until it clears. */
+    private int functionMaskedPending;
     /** Bumped by reset, so work a reset interrupted does not land afterwards. */
     private int generation;
 
@@ -87,7 +89,7 @@ public final class EduDevice implements VfioUserDevice, AutoCloseable {
         this.bar2View = new Pointer(bar2.hostAddress()).getByteBuffer(0, BAR2_SIZE).order(ByteOrder.LITTLE_ENDIAN);
         this.msix = new MsixTable(MSIX_VECTORS, MSIX_TABLE_OFFSET, MSIX_PBA_OFFSET, v -> {
             Context c = context;
-            return c != null && c.pending(VFIO_PCI_MSIX_IRQ_INDEX, v);
+            return (functionMaskedPending() & 1 << v) != 0 || c != null && c.pending(VFIO_PCI_MSIX_IRQ_INDEX, v);
         });
         this.worker = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "edu-worker");
@@ -118,6 +120,13 @@ public final class EduDevice implements VfioUserDevice, AutoCloseable {
                 new VfioIrq(3, 0, 0), // ERR: not a PCI Express device
                 new VfioIrq(4, 0, 0)); // REQ: never asks for the device back
     }
+
+    private synchronized int functionMaskedPending() {
+        return functionMaskedPending;
+    }
+
+    /** Where newConfig puts the MSI-X capability. */
+    private static final int MSIX_CAP = newConfig().findCapability(PciRegs.PCI_CAP_ID_MSIX);
 
     private static PciConfigSpace newConfig() {
         PciConfigSpace c = new PciConfigSpace(CONFIG_SIZE)
@@ -181,14 +190,33 @@ public final class EduDevice implements VfioUserDevice, AutoCloseable {
             }
             case 2 -> src.getBytes(src.readerIndex(), bar2View.slice((int) offset, count));
             case VFIO_PCI_CONFIG_REGION_INDEX -> {
+                int released;
                 synchronized (this) {
                     for (int i = 0; i < count; i++) {
                         config.write((int) offset + i, 1, src.getUnsignedByte(src.readerIndex() + i));
+                    }
+                    released = functionMasked() ? 0 : functionMaskedPending;
+                    functionMaskedPending &= ~released;
+                }
+                for (int v = 0; released != 0; v++, released >>>= 1) {
+                    if ((released & 1) != 0) {
+                        fireMsix(v); // the Function Mask cleared: pending messages go out (PCI Local Bus 3.0, 6.8.2.4)
                     }
                 }
             }
             default -> throw new VfioUserException(io.jvfio.vmm.linux.Errno.EINVAL, "edu has no region " + region);
         }
+    }
+
+    /**
+     * The MSI-X Function Mask of the device's own config space. The client writes the MSI-X control
+     * register through to the device (QEMU 11's vfio-user-pci does, as for kernel VFIO), while it keeps
+     * the vector table to itself and never sends a MASK for a vector. With the Function Mask set the
+     * function must not send and must set pending bits instead (PCI Local Bus 3.0, 6.8.2.3), and QEMU
+     * reads the PBA from the server: so the device holds the message itself and shows it in its PBA.
+     */
+    private boolean functionMasked() {
+        return (config.read(MSIX_CAP + PciRegs.PCI_MSIX_FLAGS, 2) & PciRegs.PCI_MSIX_FLAGS_MASKALL) != 0;
     }
 
     /** QEMU's rule: 4-byte accesses below 0x80, 4 or 8 from there; anything else reads all-ones. */
@@ -410,7 +438,7 @@ public final class EduDevice implements VfioUserDevice, AutoCloseable {
             return;
         }
         if (c.enabled(VFIO_PCI_MSIX_IRQ_INDEX)) {
-            c.raise(VFIO_PCI_MSIX_IRQ_INDEX, 0);
+            fireMsix(0);
         } else if (c.enabled(VFIO_PCI_MSI_IRQ_INDEX)) {
             c.raise(VFIO_PCI_MSI_IRQ_INDEX, 0);
         } else if (!intxDisabled()) {
@@ -436,9 +464,16 @@ public final class EduDevice implements VfioUserDevice, AutoCloseable {
 
     private void fireMsix(int vector) {
         Context c = context;
-        if (c != null && vector >= 0 && vector < MSIX_VECTORS) {
-            c.raise(VFIO_PCI_MSIX_IRQ_INDEX, vector);
+        if (c == null || vector < 0 || vector >= MSIX_VECTORS) {
+            return;
         }
+        synchronized (this) {
+            if (functionMasked()) {
+                functionMaskedPending |= 1 << vector;
+                return;
+            }
+        }
+        c.raise(VFIO_PCI_MSIX_IRQ_INDEX, vector);
     }
 
     // ---- lifetime ----
@@ -456,6 +491,7 @@ public final class EduDevice implements VfioUserDevice, AutoCloseable {
             dmaDst = 0;
             dmaCount = 0;
             dmaCmd = 0;
+            functionMaskedPending = 0;
             java.util.Arrays.fill(dmaBuffer, (byte) 0);
             config = newConfig();
         }
