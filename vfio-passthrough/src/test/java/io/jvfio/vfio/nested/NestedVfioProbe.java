@@ -46,6 +46,10 @@ public final class NestedVfioProbe {
     static final PciAddress NVME = PciAddress.tryParse("0000:00:0a.0");
     static final PciAddress EDU_BEHIND_BRIDGE = PciAddress.tryParse("0000:01:01.0");
     static final PciAddress EDU_ALONE_ON_A_BUS = PciAddress.tryParse("0000:02:01.0");
+    /** QEMU's pci-serial, alone in its group: an 8-byte I/O BAR and INTx, nothing else. */
+    static final PciAddress SERIAL = PciAddress.tryParse("0000:00:0b.0");
+    /** QEMU's sdhci-pci: a 256-byte memory BAR, smaller than a page, and INTx. */
+    static final PciAddress SDHCI = PciAddress.tryParse("0000:00:0c.0");
 
     /** edu's registers (QEMU docs/specs/edu.rst). */
     static final int EDU_ID = 0x00;
@@ -135,7 +139,7 @@ public final class NestedVfioProbe {
 
     private void run() throws Exception {
         PciSysfs sysfs = PciSysfs.system();
-        for (PciAddress a : List.of(EDU, IVSHMEM, NVME, EDU_BEHIND_BRIDGE, EDU_ALONE_ON_A_BUS)) {
+        for (PciAddress a : List.of(EDU, IVSHMEM, NVME, EDU_BEHIND_BRIDGE, EDU_ALONE_ON_A_BUS, SERIAL, SDHCI)) {
             step("bind " + a, () -> {
                 String before = sysfs.bindToVfioPci(a);
                 check("bind " + a, "vfio-pci".equals(sysfs.driver(a)), "was " + before + ", now " + sysfs.driver(a)
@@ -165,6 +169,10 @@ public final class NestedVfioProbe {
         VfioDevice edu = null;
         VfioDevice ivshmem = null;
         VfioDevice nvme = null;
+        VfioGroup serialGroup = null;
+        VfioGroup sdhciGroup = null;
+        VfioDevice serial = null;
+        VfioDevice sdhci = null;
         try {
             check("container", container.checkExtension(VFIO_TYPE1v2_IOMMU), "Type1v2 offered");
             eduGroup = VfioGroup.ofDevice(EDU, sysfs);
@@ -204,6 +212,16 @@ public final class NestedVfioProbe {
             nvme(nvme);
             new ModelProbe(this, edu, nvme, router, apics).run();
 
+            serialGroup = VfioGroup.ofDevice(SERIAL, sysfs);
+            serialGroup.attachTo(container);
+            serial = serialGroup.openDevice(SERIAL);
+            new UartProbe(this, serial).run();
+            sdhciGroup = VfioGroup.ofDevice(SDHCI, sysfs);
+            sdhciGroup.attachTo(container);
+            sdhci = sdhciGroup.openDevice(SDHCI);
+            new SdhciProbe(this, sdhci).run();
+            new ModelProbe(this, null, null, null, null).portIoAndSubPage(serial, sdhci);
+
             step("not-viable", () -> {
                 try (VfioGroup g = VfioGroup.open(badGroup, sysfs); VfioContainer other = VfioContainer.open()) {
                     check("not-viable-status", !g.viable(), "the kernel reports group " + badGroup + " not viable");
@@ -226,12 +244,12 @@ public final class NestedVfioProbe {
         } finally {
             memory.removeListener(container);
             router.close();
-            for (VfioDevice d : new VfioDevice[] {edu, ivshmem, nvme}) {
+            for (VfioDevice d : new VfioDevice[] {edu, ivshmem, nvme, serial, sdhci}) {
                 if (d != null) {
                     d.close();
                 }
             }
-            for (VfioGroup g : new VfioGroup[] {eduGroup, ivshmemGroup, nvmeGroup}) {
+            for (VfioGroup g : new VfioGroup[] {eduGroup, ivshmemGroup, nvmeGroup, serialGroup, sdhciGroup}) {
                 if (g != null) {
                     g.close();
                 }

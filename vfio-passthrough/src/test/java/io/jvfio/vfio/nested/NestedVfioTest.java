@@ -13,7 +13,8 @@ import static org.junit.jupiter.api.Assertions.fail;
 /**
  * The kernel VFIO back end against a real kernel: this machine's kernel has no VFIO, so the test
  * boots the nested VM of shared/nested/README.md (QEMU with an emulated IOMMU, edu, ivshmem-plain,
- * nvme, and a group made non-viable by a serial port behind a bridge) and runs
+ * nvme, a pci-serial UART (I/O BAR, INTx), an sdhci-pci (a BAR smaller than a page), and a group made
+ * non-viable by a serial port behind a bridge) and runs
  * {@link NestedVfioProbe} inside it, from this build's class path, then asserts on what it printed.
  *
  * <p>Needs qemu-system-x86, busybox-static, cpio and an unpacked Debian kernel
@@ -35,6 +36,10 @@ class NestedVfioTest {
             "-device", "nvme,id=nvme1,serial=jvfio,addr=0xa,subsys=subsys0,sriov_max_vfs=1,sriov_vq_flexible=2,"
                     + "sriov_vi_flexible=1",
             "-device", "nvme-ns,drive=nvme0,bus=nvme1",
+            // Devices that are not edu, each in its own group: a 16550 UART (an 8-byte I/O BAR and INTx, no
+            // MSI) and an SD host controller (a 256-byte memory BAR, smaller than a page).
+            "-device", "pci-serial,addr=0xb",
+            "-device", "sdhci-pci,addr=0xc",
             "-device", "pci-bridge,id=br1,chassis_nr=1,addr=0x10",
             "-device", "edu,bus=br1,addr=1",
             "-device", "pci-serial,bus=br1,addr=2",
@@ -43,10 +48,15 @@ class NestedVfioTest {
             "-device", "edu,bus=br2,addr=1");
 
     private static final List<String> CHECKS = List.of("bind 0000:00:08.0", "bind 0000:00:09.0", "bind 0000:00:0a.0",
-            "bind 0000:01:01.0", "bind 0000:02:01.0", "report", "container", "edu-group", "iommu", "edu-regions", "edu-id", "edu-liveness",
+            "bind 0000:01:01.0", "bind 0000:02:01.0", "bind 0000:00:0b.0", "bind 0000:00:0c.0", "report", "container",
+            "edu-group", "iommu", "edu-regions", "edu-id", "edu-liveness",
             "edu-bus-master", "edu-factorial", "edu-msi", "edu-dma", "edu-reset", "ivshmem", "nvme-msix", "model-edu-dump",
             "model-edu-sizing", "model-edu-mmio", "model-edu-msi", "model-nvme-dump", "model-nvme-sizing",
             "model-nvme-msix", "model-reset",
+            "serial-regions", "serial-registers", "serial-intx", "serial-intx-unmask", "sdhci-regions",
+            "sdhci-registers", "sdhci-mmap-page", "model-serial-dump", "model-serial-sizing", "model-serial-pio",
+            "model-serial-intx", "model-sdhci-dump", "model-sdhci-sizing", "model-sdhci-mmio",
+            "model-sdhci-mmio-unaligned",
             "model-options", "model-hot-reset",
             "not-viable-status", "not-viable", "busy", "fds", "model-nvme-msix-on-demand");
 
