@@ -56,6 +56,14 @@
         .equ MB_INTX_ACK,      0x428    # acknowledge (write 1),
         .equ MB_INTX_STATUS,   0x430    # status (bit 0: the interrupt is pending)
         .equ MB_INTX_EARLY,    0x438    # handler entries that found INTX_VECTOR not in service
+        .equ MB_INTX_UART,     0x440    # 1: the 16550 recipe (byte registers, not raise/ack/status)
+
+        # a 16550's registers, bytes at BAR0 + n (the 8250's register set, which its successors keep)
+        .equ UART_IER, 1                # interrupt enable; bit 1: transmitter holding register empty
+        .equ UART_IIR, 2                # interrupt identification; reading it while THR-empty is the
+                                        # pending source clears that source
+        .equ UART_IER_THRI, 0x02
+        .equ UART_IIR_THRI, 0x02        # bits 3..0: 0b0010, an interrupt pending (bit 0 clear), THR empty
 
         .equ PASS, 1
         .equ FAIL, 2
@@ -515,8 +523,12 @@ done:
         jmp     1b
 
 # ---- step 12: INTx through the IOAPIC, level-triggered, INTX_ROUNDS times ------------------------
-# edi = devfn. The device's recipe: edu (BAR0 MMIO: raise 0x60, acknowledge 0x64, status 0x24) or
-# the GPIO card (BAR0 I/O: raise 0x0c, acknowledge and status 0x08). MSI-X and MSI go off (INTx is the
+# edi = devfn. The device's recipe: edu (BAR0 MMIO: raise 0x60, acknowledge 0x64, status 0x24), the
+# GPIO card (BAR0 I/O: raise 0x0c, acknowledge and status 0x08), or a 16550-compatible UART (class
+# 0x0700, programming interface 0-6, its registers bytes in I/O BAR0): IER 0 then THR-empty enabled
+# raises (the 16550 signals THR-empty on enabling it while the holding register is empty, which it
+# is with nothing sent), an IIR read that identifies THR-empty is the status and its acknowledgment
+# at once, and IER 0 at the end. MSI-X and MSI go off (INTx is the
 # device's interrupt while they are off); the IOAPIC entry of the pin the interrupt line register
 # names gets INTX_VECTOR, level-triggered, active high, to APIC 0. Each interrupt is raised once and
 # must be counted once by intx_handler, which acknowledges the device (its line drops) before the
@@ -537,6 +549,7 @@ intx_step:
         mov     r13d, eax               # r13 = line | pin << 8
         test    ah, ah
         jz      intx_no_pin
+        mov     qword ptr [r15 + MB_INTX_UART], 0
         mov     rax, [r15 + MB_IDS]
         cmp     eax, 0x11e81234
         jne     1f
@@ -545,10 +558,25 @@ intx_step:
         mov     qword ptr [r15 + MB_INTX_STATUS], 0x24
         jmp     2f
 1:      cmp     eax, 0x10f01234
-        jne     intx_no_recipe
+        jne     1f
         mov     qword ptr [r15 + MB_INTX_RAISE], 0x0c
         mov     qword ptr [r15 + MB_INTX_ACK], 0x08
         mov     qword ptr [r15 + MB_INTX_STATUS], 0x08
+        jmp     2f
+1:      mov     edi, r12d               # a serial controller whose interface is 8250-compatible
+        mov     esi, 0x08               # (PCI code 07 00 00..06: 8250, 16450, 16550 ... 16950)
+        call    cfg_read32
+        shr     eax, 8
+        cmp     eax, 0x070000
+        jb      intx_no_recipe
+        cmp     eax, 0x070006
+        ja      intx_no_recipe
+        mov     edi, r12d               # with its registers in I/O BAR0 (a memory-mapped UART's
+        mov     esi, 0x10               # register stride is the vendor's choice)
+        call    cfg_read32
+        test    eax, 1
+        jz      intx_no_recipe
+        mov     qword ptr [r15 + MB_INTX_UART], 1
 2:      movzx   eax, r13b
         cmp     eax, IOAPIC_PINS
         jae     intx_bad_line
@@ -623,14 +651,23 @@ intx_loop:
         cmp     ebx, INTX_ROUNDS
         jae     intx_settle
         inc     ebx
+        cmp     qword ptr [r15 + MB_INTX_UART], 0
+        jne     1f
         mov     rdx, [r15 + MB_INTX_BASE]
         add     rdx, [r15 + MB_INTX_RAISE]
         mov     eax, 1
         cmp     qword ptr [r15 + MB_INTX_IO], 0
-        jne     1f
+        jne     4f
         mov     [rdx], eax
         jmp     2f
-1:      out     dx, eax
+4:      out     dx, eax
+        jmp     2f
+1:      mov     rdx, [r15 + MB_INTX_BASE] # the UART: THR-empty's enable off, then on (its rising edge)
+        add     rdx, UART_IER
+        xor     eax, eax
+        out     dx, al
+        mov     al, UART_IER_THRI
+        out     dx, al
 2:      mov     ecx, WAIT
 3:      cmp     [r15 + MB_INTX_COUNT], rbx
         jae     intx_loop
@@ -642,6 +679,12 @@ intx_settle:                            # a while longer: an interrupt delivered
         ja      2f
         dec     ecx
         jnz     1b
+2:      cmp     qword ptr [r15 + MB_INTX_UART], 0
+        je      2f
+        mov     rdx, [r15 + MB_INTX_BASE] # the UART's interrupts off, as a driver leaves it
+        add     rdx, UART_IER
+        xor     eax, eax
+        out     dx, al
 2:      mov     edi, S_INTX         # PASS: each raised interrupt taken once with the device's status set,
         mov     esi, PASS               # and no other, unless the platform ended them before the handler did
         cmp     ebx, INTX_ROUNDS
@@ -702,7 +745,8 @@ intx_handler:
         test    dword ptr [rax], 1 << (INTX_VECTOR & 31)
         jnz     1f                      # in service until our EOI, as the SDM has it
         inc     qword ptr [r15 + MB_INTX_EARLY]
-1:
+1:      cmp     qword ptr [r15 + MB_INTX_UART], 0
+        jne     6f
         mov     rdx, [r15 + MB_INTX_BASE]
         add     rdx, [r15 + MB_INTX_STATUS]
         cmp     qword ptr [r15 + MB_INTX_IO], 0
@@ -721,6 +765,14 @@ intx_handler:
         mov     [rdx], eax
         jmp     5f
 4:      out     dx, eax
+        jmp     5f
+6:      mov     rdx, [r15 + MB_INTX_BASE] # the UART: this read is also the acknowledgment
+        add     rdx, UART_IIR
+        in      al, dx
+        and     al, 0x0f
+        cmp     al, UART_IIR_THRI
+        je      5f
+        inc     qword ptr [r15 + MB_INTX_SPURIOUS]
 5:      mov     eax, LAPIC + 0xb0
         mov     dword ptr [rax], 0
         pop     rdx

@@ -340,7 +340,8 @@ class MainTest {
                             + "there to drive", steps.get(s), s);
                 }
                 assertEquals("SKIP no INTx recipe for [1af4:11e8]: the driver knows how to raise and acknowledge INTx "
-                        + "on edu (1234:11e8) and the GPIO card (1234:10f0) only", steps.get("intx"), r.out);
+                        + "on edu (1234:11e8), the GPIO card (1234:10f0) and 16550-compatible UARTs (class 0700, "
+                        + "interface 00-06, registers in I/O BAR0) only", steps.get("intx"), r.out);
                 assertTrue(steps.get("trapped").startsWith("PASS 1000 reads of 0xc0000000"), r.out);
                 assertTrue(steps.get("direct").startsWith("PASS 1000 reads of 0xc0200000"), r.out);
                 assertTrue(r.out.contains("devices:\n  00:04.0 vfio-user-pci,id=nic,socket=" + s1), r.out);
@@ -458,7 +459,8 @@ class MainTest {
                 assertEquals("SKIP the device's memory BARs are smaller than a page, and a KVM memory slot is whole "
                         + "pages: they trap", steps.get("direct"));
                 assertEquals("SKIP no INTx recipe for [1234:10f1]: the driver knows how to raise and acknowledge INTx "
-                        + "on edu (1234:11e8) and the GPIO card (1234:10f0) only", steps.get("intx"));
+                        + "on edu (1234:11e8), the GPIO card (1234:10f0) and 16550-compatible UARTs (class 0700, "
+                        + "interface 00-06, registers in I/O BAR0) only", steps.get("intx"));
                 assertTrue(r.out.contains(", over vfio-user: BAR0 256B under a page: trapped, CONFIG 256B; INTx; "),
                         r.out);
             }

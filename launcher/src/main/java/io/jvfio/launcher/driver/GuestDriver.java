@@ -328,7 +328,8 @@ public final class GuestDriver {
     static String intxNotRun(int why, int ids, int lineAndPin) {
         return switch (why) {
             case 1 -> String.format("no INTx recipe for [%04x:%04x]: the driver knows how to raise and acknowledge "
-                    + "INTx on edu (1234:11e8) and the GPIO card (1234:10f0) only", ids & 0xFFFF, ids >>> 16);
+                    + "INTx on edu (1234:11e8), the GPIO card (1234:10f0) and 16550-compatible UARTs (class 0700, "
+                    + "interface 00-06, registers in I/O BAR0) only", ids & 0xFFFF, ids >>> 16);
             case 2 -> "the device has no INTx pin (interrupt pin register 0)";
             default -> String.format("interrupt line %d (config 0x3c) names no IOAPIC pin (0-23): the interrupt is "
                     + "not routed", lineAndPin & 0xFF);

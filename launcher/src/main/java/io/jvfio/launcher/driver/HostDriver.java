@@ -293,6 +293,46 @@ public final class HostDriver {
         stormLatency = latency;
     }
 
+    /** How the intx step makes a device assert INTx, sees it pending, and makes it drop the line. */
+    private sealed interface IntxRecipe {
+        /** edu and the GPIO card: 32-bit registers, write 1 to raise and to acknowledge, status bit 0. */
+        record Registers(int raise, int acknowledge, int status) implements IntxRecipe {
+        }
+
+        /**
+         * An 8250-compatible UART in I/O BAR0 (16550 and its kin): THR-empty, signalled when its enable
+         * in IER rises while the holding register is empty (it is: nothing is sent); an IIR read that
+         * identifies THR-empty clears it. Byte accesses, the register width.
+         */
+        record Uart() implements IntxRecipe {
+            static final int IER = 1;
+            static final int IIR = 2;
+            static final int IER_THRI = 0x02;
+            /** IIR bits 3..0: an interrupt pending (bit 0 clear), its source THR empty. */
+            static final int IIR_THRI = 0x02;
+        }
+    }
+
+    /**
+     * The recipe for edu, the GPIO card, or a serial controller whose programming interface is
+     * 8250-compatible (PCI class 07 00, interface 00-06: 8250, 16450, 16550 ... 16950) with its
+     * registers in I/O BAR0 (a memory-mapped UART's register stride is the vendor's choice); null
+     * for anything else.
+     */
+    private IntxRecipe intxRecipe(int devfn, int ids) {
+        if (ids == 0x11e81234) {
+            return new IntxRecipe.Registers(IRQ_RAISE, IRQ_ACK, IRQ_STATUS);
+        }
+        if (ids == 0x10f01234) {
+            return new IntxRecipe.Registers(0x0c, 0x08, 0x08);
+        }
+        int classCode = cfgRead(devfn, 0x08, 4) >>> 8;
+        if (classCode >= 0x070000 && classCode <= 0x070006 && (cfgRead(devfn, 0x10, 4) & 1) != 0) {
+            return new IntxRecipe.Uart();
+        }
+        return null;
+    }
+
     /**
      * INTx through the IOAPIC, as driver.s does it: MSI-X and MSI off, the IOAPIC entry of the pin the
      * interrupt line register names programmed level-triggered with INTX_VECTOR, then INTX_ROUNDS
@@ -307,18 +347,8 @@ public final class HostDriver {
             report.add(StepResult.skip(DriverStep.INTX, GuestDriver.intxNotRun(2, ids, lineAndPin)));
             return;
         }
-        int raise;
-        int ack;
-        int status;
-        if (ids == 0x11e81234) {
-            raise = IRQ_RAISE;
-            ack = IRQ_ACK;
-            status = IRQ_STATUS;
-        } else if (ids == 0x10f01234) {
-            raise = 0x0c;
-            ack = 0x08;
-            status = 0x08;
-        } else {
+        IntxRecipe recipe = intxRecipe(devfn, ids);
+        if (recipe == null) {
             report.add(StepResult.skip(DriverStep.INTX, GuestDriver.intxNotRun(1, ids, 0)));
             return;
         }
@@ -349,23 +379,44 @@ public final class HostDriver {
         while (raised < INTX_ROUNDS) {
             long before = intxArrivals.get();
             raised++;
-            register(io, base + raise, 1);
+            raise(recipe, io, base);
             if (!await(() -> intxArrivals.get() > before)) {
                 break;
             }
             int vector = apic.acknowledge();
-            if (vector != INTX_VECTOR || (register(io, base + status) & 1) == 0) {
+            if (!pendingThenAcknowledge(recipe, io, base) || vector != INTX_VECTOR) {
                 spurious++;
             }
-            register(io, base + ack, 1);
             apic.endOfInterrupt();
         }
         // A while longer: an interrupt delivered twice would arrive now.
         await(() -> intxArrivals.get() > INTX_ROUNDS, 100_000_000L);
+        if (recipe instanceof IntxRecipe.Uart) {
+            t.space().out((int) base + IntxRecipe.Uart.IER, 1, 0); // its interrupts off, as a driver leaves it
+        }
         long counted = intxArrivals.get();
         report.add(StepResult.check(DriverStep.INTX, raised == INTX_ROUNDS && counted == INTX_ROUNDS && spurious == 0,
                 GuestDriver.describeIntx(raised, counted, line, pin, io, spurious, 0,
                         "the local APIC")));
+    }
+
+    private void raise(IntxRecipe recipe, boolean io, long base) {
+        if (recipe instanceof IntxRecipe.Registers r) {
+            register(io, base + r.raise(), 1);
+        } else {
+            t.space().out((int) base + IntxRecipe.Uart.IER, 1, 0);
+            t.space().out((int) base + IntxRecipe.Uart.IER, 1, IntxRecipe.Uart.IER_THRI);
+        }
+    }
+
+    /** Whether the device asserts its interrupt; either way it is acknowledged, so its line drops. */
+    private boolean pendingThenAcknowledge(IntxRecipe recipe, boolean io, long base) {
+        if (recipe instanceof IntxRecipe.Registers r) {
+            boolean pending = (register(io, base + r.status()) & 1) != 0;
+            register(io, base + r.acknowledge(), 1);
+            return pending;
+        }
+        return (t.space().in((int) base + IntxRecipe.Uart.IIR, 1) & 0x0f) == IntxRecipe.Uart.IIR_THRI;
     }
 
     private long register(boolean io, long at) {
