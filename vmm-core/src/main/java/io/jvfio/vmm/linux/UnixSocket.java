@@ -5,7 +5,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.attribute.BasicFileAttributes;
 
 import static io.jvfio.vmm.linux.LinuxConstants.AF_UNIX;
 import static io.jvfio.vmm.linux.LinuxConstants.SOCK_CLOEXEC;
@@ -32,23 +31,20 @@ public final class UnixSocket {
     }
 
     /**
-     * Listens at {@code path}. A socket file left by a server that died is replaced; one a live
-     * server is listening on is an error that says so.
+     * Listens at {@code path}. A socket file left by a server that died is replaced; anything else
+     * at the path (a live server, a FIFO, a device node, a file) is an error that says what it is.
      */
     public static OwnedFd listen(Path path, int backlog) {
         Address address = Address.of(path);
-        if (Files.exists(path)) {
-            if (!isSocket(path)) {
-                throw new SyscallException("bind", path + " (it exists and is not a socket)", Errno.EEXIST.number());
+        String kind = fileKind(path);
+        if (kind != null) {
+            if (!kind.equals(SOCKET)) {
+                throw new SyscallException("bind", path + " (it exists and is " + kind
+                        + ", not a socket: remove it or choose another path)", Errno.EEXIST.number());
             }
-            try (OwnedFd probe = connectOrNull(path, address)) {
-                if (probe != null) {
-                    throw new SyscallException("bind", path + " (another server is listening on it)",
-                            Errno.EADDRINUSE.number());
-                }
-            }
+            requireStale(path, address);
             try {
-                Files.deleteIfExists(path); // stale: nobody listens
+                Files.deleteIfExists(path);
             } catch (IOException e) {
                 throw new SyscallException("unlink", path.toString(), Errno.EACCES.number());
             }
@@ -68,13 +64,66 @@ public final class UnixSocket {
         }
     }
 
-    private static boolean isSocket(Path path) {
+    /**
+     * Only ECONNREFUSED proves that nobody listens (unix(7): the kernel refuses a connection to a
+     * socket file with no listener behind it). EAGAIN is a live server whose backlog is full; any
+     * other answer is not proof either, so the path is left alone.
+     */
+    private static void requireStale(Path path, Address address) {
+        OwnedFd probe = newSocket(path.toString());
         try {
-            return Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).isOther();
-        } catch (IOException e) {
-            return false;
+            while (LibC.connect(probe.get(), address.address(), SOCKADDR_UN_SIZEOF) < 0) {
+                int errno = LibC.errno();
+                if (errno == Errno.EINTR.number()) {
+                    continue;
+                }
+                if (errno == Errno.ECONNREFUSED.number() || errno == Errno.ENOENT.number()) {
+                    return; // stale, or already gone
+                }
+                String why = errno == Errno.EAGAIN.number()
+                        ? " (a server is listening on it and its backlog is full)"
+                        : " (cannot prove that nobody listens on it: connect says " + Errno.describe(errno) + ")";
+                throw new SyscallException("bind", path + why, Errno.EADDRINUSE.number());
+            }
+            throw new SyscallException("bind", path + " (another server is listening on it)", Errno.EADDRINUSE.number());
+        } finally {
+            probe.close();
         }
     }
+
+    private static final String SOCKET = "a socket";
+
+    /** What is at {@code path}, not following a symbolic link, in words; null if nothing is. */
+    private static String fileKind(Path path) {
+        int mode;
+        try {
+            mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
+        } catch (java.nio.file.NoSuchFileException e) {
+            return null;
+        } catch (IOException e) {
+            throw new SyscallException("stat", path + " (" + e.getMessage() + ")", Errno.EACCES.number());
+        }
+        return switch (mode & S_IFMT) {
+            case S_IFSOCK -> SOCKET;
+            case S_IFIFO -> "a FIFO";
+            case S_IFCHR -> "a character device";
+            case S_IFBLK -> "a block device";
+            case S_IFDIR -> "a directory";
+            case S_IFLNK -> "a symbolic link";
+            case S_IFREG -> "a regular file";
+            default -> "a file of type 0" + Integer.toOctalString(mode & S_IFMT);
+        };
+    }
+
+    /** inode(7) file types in {@code st_mode}. */
+    private static final int S_IFMT = 0170000;
+    private static final int S_IFSOCK = 0140000;
+    private static final int S_IFLNK = 0120000;
+    private static final int S_IFREG = 0100000;
+    private static final int S_IFBLK = 0060000;
+    private static final int S_IFDIR = 0040000;
+    private static final int S_IFCHR = 0020000;
+    private static final int S_IFIFO = 0010000;
 
     /** Accepts a waiting connection, or returns null if none is waiting. */
     public static OwnedFd accept(OwnedFd listener) {
@@ -116,8 +165,7 @@ public final class UnixSocket {
                 return null;
             }
             if (errno == Errno.EAGAIN.number()) {
-                address.lastErrno = errno; // backlog full: the server is not accepting
-                return null;
+                return null; // backlog full: the server is not accepting now; connect() reports EAGAIN
             }
             throw new SyscallException("connect", path.toString(), errno);
         }

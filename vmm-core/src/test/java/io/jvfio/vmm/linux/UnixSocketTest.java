@@ -47,6 +47,66 @@ class UnixSocketTest {
         }
     }
 
+    /** Issue 13 item 4: only a socket may be replaced; a FIFO or a device node at the path stays. */
+    @Test
+    void whatIsNotASocketIsRefusedAndKept(@TempDir Path dir) throws Exception {
+        Path fifo = dir.resolve("fifo");
+        run("mkfifo", fifo.toString());
+        Path device = dir.resolve("null"); // a second /dev/null (char 1:3); the test runs as root
+        run("mknod", device.toString(), "c", "1", "3");
+        Path file = dir.resolve("file");
+        Files.writeString(file, "keep me");
+        Path link = dir.resolve("link");
+        Files.createSymbolicLink(link, file);
+        for (var c : java.util.List.of(java.util.Map.entry(fifo, "a FIFO"), java.util.Map.entry(device, "a character device"),
+                java.util.Map.entry(file, "a regular file"), java.util.Map.entry(link, "a symbolic link"),
+                java.util.Map.entry(dir, "a directory"))) {
+            SyscallException e = assertThrows(SyscallException.class, () -> UnixSocket.listen(c.getKey(), 1));
+            assertEquals("bind on " + c.getKey() + " (it exists and is " + c.getValue()
+                    + ", not a socket: remove it or choose another path): File exists (EEXIST)", e.getMessage());
+            assertTrue(Files.exists(c.getKey(), java.nio.file.LinkOption.NOFOLLOW_LINKS), c.getKey() + " is kept");
+        }
+        assertEquals("keep me", Files.readString(file));
+    }
+
+    /** Issue 13 item 5: a live server whose backlog is full answers EAGAIN; that is not "stale". */
+    @Test
+    void aBusyServerWithAFullBacklogIsNotTakenOver(@TempDir Path dir) {
+        Path path = dir.resolve("busy.sock");
+        java.util.List<OwnedFd> queued = new java.util.ArrayList<>();
+        try (OwnedFd first = UnixSocket.listen(path, 0)) {
+            SyscallException full = null;
+            for (int i = 0; i < 64 && full == null; i++) { // fill the backlog, never accepting
+                try {
+                    queued.add(UnixSocket.connect(path));
+                } catch (SyscallException e) {
+                    full = e;
+                }
+            }
+            assertEquals("connect on " + path + ": Resource temporarily unavailable (EAGAIN)",
+                    full == null ? null : full.getMessage(), "the backlog filled up");
+            SyscallException e = assertThrows(SyscallException.class, () -> UnixSocket.listen(path, 1));
+            assertEquals("bind on " + path + " (a server is listening on it and its backlog is full): "
+                    + "Address already in use (EADDRINUSE)", e.getMessage());
+            assertEquals(queued.size(), drain(first), "the first server still owns the path and its clients");
+        } finally {
+            queued.forEach(OwnedFd::close);
+        }
+    }
+
+    private static int drain(OwnedFd listener) {
+        int n = 0;
+        for (OwnedFd c; (c = UnixSocket.accept(listener)) != null; n++) {
+            c.close();
+        }
+        return n;
+    }
+
+    private static void run(String... command) throws Exception {
+        Process p = new ProcessBuilder(command).inheritIO().start();
+        assertEquals(0, p.waitFor(), String.join(" ", command));
+    }
+
     @Test
     void connectingToNothingNamesThePath(@TempDir Path dir) {
         Path path = dir.resolve("none.sock");
