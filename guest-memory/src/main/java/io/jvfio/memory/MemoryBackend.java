@@ -17,7 +17,6 @@ import static io.jvfio.vmm.linux.LinuxConstants.F_SEAL_SHRINK;
 import static io.jvfio.vmm.linux.LinuxConstants.MAP_SHARED;
 import static io.jvfio.vmm.linux.LinuxConstants.MFD_ALLOW_SEALING;
 import static io.jvfio.vmm.linux.LinuxConstants.MFD_HUGETLB;
-import static io.jvfio.vmm.linux.LinuxConstants.O_CREAT;
 import static io.jvfio.vmm.linux.LinuxConstants.O_RDWR;
 import static io.jvfio.vmm.linux.LinuxConstants.PROT_READ;
 import static io.jvfio.vmm.linux.LinuxConstants.PROT_WRITE;
@@ -94,9 +93,16 @@ public final class MemoryBackend implements AutoCloseable {
                     Files.delete(tmp);
                 }
                 where = "unlinked file in " + memPath;
-            } else {
-                fd = Syscalls.open(memPath.toString(), O_RDWR | O_CREAT);
+            } else if (Files.isRegularFile(memPath)) {
+                fd = Syscalls.open(memPath.toString(), O_RDWR);
                 where = "file " + memPath;
+            } else {
+                // QEMU's file_ram_open creates a missing mem-path (0644) and keeps it; jvfio refuses, so a
+                // mistyped path leaves no guest-RAM-sized file behind.
+                throw new GuestMemoryException("memory-backend-file '" + id + "': mem-path " + memPath
+                        + (Files.exists(memPath, java.nio.file.LinkOption.NOFOLLOW_LINKS) ? " is neither a directory "
+                        + "nor a regular file" : " does not exist") + "; give an existing directory (e.g. a hugetlbfs "
+                        + "mount such as /dev/hugepages) or an existing file");
             }
         } catch (IOException e) {
             throw new GuestMemoryException("memory-backend-file '" + id + "': cannot create a file in " + memPath + ": "

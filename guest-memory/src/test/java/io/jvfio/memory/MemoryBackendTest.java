@@ -90,8 +90,8 @@ class MemoryBackendTest {
     }
 
     @Test
-    void aFileBackendAtAPathUsesThatFile(@TempDir Path dir) {
-        Path file = dir.resolve("guest.ram");
+    void aFileBackendAtAPathUsesThatFile(@TempDir Path dir) throws IOException {
+        Path file = Files.createFile(dir.resolve("guest.ram")); // an existing file: a missing one is refused (issue 13)
         try (MemoryBackend ram = MemoryBackend.file("named", 64 << 10, file)) {
             assertTrue(Files.exists(file));
             assertEquals(64 << 10, file.toFile().length());

@@ -202,6 +202,11 @@ final class CommandLine {
                                 }
                                 OptionValues v = OptionValues.bind("-machine", List.of(MACHINE_TYPE, MEMORY_BACKEND), s,
                                         Set.of(), OptionValues.UnknownKey.PARAMETER);
+                                if (v.has("memory-backend") && v.string("memory-backend").isEmpty()) {
+                                    throw new OptionsException("Parameter 'memory-backend' expects the id of a memory "
+                                            + "backend (e.g. memory-backend=ram0, with -object memory-backend-memfd,"
+                                            + "id=ram0,size=SIZE)");
+                                }
                                 memoryBackend = once(arg, memoryBackend, v.has("memory-backend")
                                         ? v.string("memory-backend") : "");
                             }

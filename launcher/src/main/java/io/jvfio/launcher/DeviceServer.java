@@ -29,7 +29,7 @@ final class DeviceServer {
             server = VfioUserServer.start(serve.socket(), device);
         } catch (SyscallException | IllegalArgumentException e) {
             close(device);
-            err.println("jvfio: --serve " + serve.device() + ",socket=" + serve.socket() + ": " + e.getMessage());
+            err.println(Main.oneLine("jvfio: --serve " + serve.device() + ",socket=" + serve.socket() + ": " + e.getMessage()));
             return 1;
         }
         out.println("jvfio: serving " + device + " over vfio-user on " + serve.socket() + " (pid "

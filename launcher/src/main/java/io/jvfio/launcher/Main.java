@@ -43,7 +43,7 @@ public final class Main {
         try {
             command = new CommandLine(registry).parse(args);
         } catch (UsageException e) {
-            err.println("jvfio: " + e.getMessage());
+            err.println(oneLine("jvfio: " + e.getMessage()));
             return 1;
         }
         if (command instanceof CommandLine.ShowText text) {
@@ -67,7 +67,7 @@ public final class Main {
                     try {
                         m.devices().add(d);
                     } catch (VfioException | PciPlacementException | SyscallException | BusException e) {
-                        err.println("jvfio: -device " + d + ": " + e.getMessage());
+                        err.println(oneLine("jvfio: -device " + d + ": " + e.getMessage()));
                         return 1;
                     }
                 }
@@ -100,7 +100,7 @@ public final class Main {
                 return report.passed() ? 0 : EXIT_STEP_FAILED;
             }
         } catch (GuestMemoryException | SyscallException | VfioException | KvmVcpu.VcpuException e) {
-            err.println("jvfio: " + e.getMessage());
+            err.println(oneLine("jvfio: " + e.getMessage()));
             return 1;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -111,6 +111,30 @@ public final class Main {
                 edu.close();
             }
         }
+    }
+
+    /**
+     * An error as one line: a control character from the command line (a newline in a value) is
+     * written escaped, so the message stays the one line the README promises.
+     */
+    static String oneLine(String message) {
+        StringBuilder b = new StringBuilder(message.length());
+        for (int i = 0; i < message.length(); i++) {
+            char c = message.charAt(i);
+            switch (c) {
+                case '\n' -> b.append("\\n");
+                case '\r' -> b.append("\\r");
+                case '\t' -> b.append("\\t");
+                default -> {
+                    if (c < 0x20 || c == 0x7f) {
+                        b.append(String.format("\\x%02x", (int) c));
+                    } else {
+                        b.append(c);
+                    }
+                }
+            }
+        }
+        return b.toString();
     }
 
     /** How a route's interrupts travelled, for a route that carried some; null for one that did not. */

@@ -175,6 +175,33 @@ class MainTest {
                 + "(e.g. ./jvfio --serve edu,socket=" + socket + ") or fix socket=\n", r.err);
     }
 
+    /** Issue 13 item 10: each of these was accepted, or gave a stack trace or two lines. */
+    @Test
+    void commandLineEdgesOfIssue13AreOneClearLine(@TempDir Path dir) {
+        String longPath = "/tmp/" + "x".repeat(110) + ".sock";
+        Result r = run("-accel", "none", "-device", "vfio-user-pci,socket=" + longPath);
+        assertEquals(1, r.status, r.toString());
+        assertEquals("", r.out);
+        assertEquals(1, r.err.lines().count(), r.err);
+        assertTrue(r.err.startsWith("jvfio: -device vfio-user-pci,socket=" + longPath + ": "), r.err);
+        assertTrue(r.err.contains("a UNIX socket path holds at most 107 bytes; " + longPath + " has 120"), r.err);
+
+        assertRejected("jvfio: -m 64 M: Parameter 'size' expects a size: a number with an optional suffix B, K, M, "
+                + "G or T (e.g. 512M)", "-m", "64 M");
+        assertRejected("jvfio: -machine pc,memory-backend=: Parameter 'memory-backend' expects the id of a memory "
+                + "backend (e.g. memory-backend=ram0, with -object memory-backend-memfd,id=ram0,size=SIZE)",
+                "-machine", "pc,memory-backend=");
+        assertRejected("jvfio: -m 64\\nM: Parameter 'size' expects a size: a number with an optional suffix B, K, M, "
+                + "G or T (e.g. 512M)", "-m", "64\nM");
+
+        Path missing = dir.resolve("nonexistent");
+        assertRejected("jvfio: memory-backend-file 'r': mem-path " + missing + " does not exist; give an existing "
+                + "directory (e.g. a hugetlbfs mount such as /dev/hugepages) or an existing file",
+                "-accel", "none", "-object", "memory-backend-file,id=r,size=64M,mem-path=" + missing,
+                "-machine", "memory-backend=r");
+        assertTrue(!Files.exists(missing, java.nio.file.LinkOption.NOFOLLOW_LINKS), "no file is created at " + missing);
+    }
+
     @Test
     void serveNamesWhatIsWrong(@TempDir Path dir) throws Exception {
         assertRejected("jvfio: --serve: requires an argument, e.g. --serve edu,socket=/tmp/edu.sock", "--serve");

@@ -133,6 +133,9 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
         try {
             fd = UnixSocket.connect(socket);
         } catch (SyscallException e) {
+            if (e.errnoValue() == Errno.ENAMETOOLONG.number()) { // the message names the limit and the fix
+                throw new VfioException("cannot connect to the vfio-user server: " + e.getMessage(), e);
+            }
             throw new VfioException("cannot connect to the vfio-user server at " + socket + ": "
                     + Errno.describe(e.errnoValue()) + " - start the server first (e.g. ./jvfio --serve edu,socket=" + socket
                     + ") or fix socket=", e);

@@ -35,7 +35,7 @@ public final class UnixSocket {
      * at the path (a live server, a FIFO, a device node, a file) is an error that says what it is.
      */
     public static OwnedFd listen(Path path, int backlog) {
-        Address address = Address.of(path);
+        Address address = Address.of(path, "bind");
         String kind = fileKind(path);
         if (kind != null) {
             if (!kind.equals(SOCKET)) {
@@ -144,7 +144,7 @@ public final class UnixSocket {
 
     /** Connects to the server listening at {@code path}; the socket is non-blocking once connected. */
     public static OwnedFd connect(Path path) {
-        Address address = Address.of(path);
+        Address address = Address.of(path, "connect");
         OwnedFd fd = connectOrNull(path, address);
         if (fd == null) {
             throw new SyscallException("connect", path.toString(), address.lastErrno);
@@ -188,11 +188,13 @@ public final class UnixSocket {
             super(SOCKADDR_UN_SIZEOF);
         }
 
-        static Address of(Path path) {
+        /** ENAMETOOLONG is what bind and connect answer for a path that does not fit, as unix(7) says. */
+        static Address of(Path path, String operation) {
             byte[] bytes = path.toString().getBytes(StandardCharsets.UTF_8);
             if (bytes.length >= SUN_PATH_LENGTH) {
-                throw new IllegalArgumentException("a UNIX socket path holds at most " + (SUN_PATH_LENGTH - 1)
-                        + " bytes; " + path + " has " + bytes.length + " (use a shorter path, e.g. under /run or /tmp)");
+                throw new SyscallException(operation, "(a UNIX socket path holds at most " + (SUN_PATH_LENGTH - 1)
+                        + " bytes; " + path + " has " + bytes.length + ": use a shorter path, e.g. under /run or /tmp)",
+                        Errno.ENAMETOOLONG.number());
             }
             Address a = new Address();
             a.putU16(SUN_FAMILY, AF_UNIX);

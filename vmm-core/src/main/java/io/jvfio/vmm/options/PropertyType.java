@@ -84,7 +84,7 @@ public enum PropertyType {
 
     /** A byte count: a number with an optional suffix B, K, M, G, T, P, E (powers of 1024). */
     SIZE("size") {
-        private final Pattern form = Pattern.compile("(\\d+(?:\\.\\d+)?)\\s*([bBkKmMgGtTpPeE]?)");
+        private final Pattern form = Pattern.compile("(\\d+(?:\\.\\d+)?)([bBkKmMgGtTpPeE]?)");
 
         @Override
         Object parse(Property p, String raw) {

@@ -112,6 +112,9 @@ class UnixSocketTest {
         Path path = dir.resolve("none.sock");
         SyscallException e = assertThrows(SyscallException.class, () -> UnixSocket.connect(path));
         assertEquals("connect on " + path + ": No such file or directory (ENOENT)", e.getMessage());
-        assertThrows(IllegalArgumentException.class, () -> UnixSocket.connect(dir.resolve("x".repeat(120))));
+        Path tooLong = Path.of("/tmp/" + "x".repeat(103));
+        assertEquals("connect on (a UNIX socket path holds at most 107 bytes; " + tooLong + " has 108: use a shorter "
+                + "path, e.g. under /run or /tmp): File name too long (ENAMETOOLONG)",
+                assertThrows(SyscallException.class, () -> UnixSocket.connect(tooLong)).getMessage());
     }
 }
