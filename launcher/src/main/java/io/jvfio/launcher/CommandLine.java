@@ -55,6 +55,9 @@ final class CommandLine {
 
     static final long DEFAULT_MEMORY = 64L << 20;
 
+    /** Guest RAM KVM can hold, 8T: 3 GiB below 4 GiB and the rest in one slot of at most KvmVm.MAX_SLOT_PAGES. */
+    static final long KVM_MAX_RAM = (io.jvfio.vmm.kvm.KvmVm.MAX_SLOT_PAGES + 1) * 4096;
+
     private static final Property MEMORY_SIZE = Property.size("size", 1L << 20, null,
             "Guest RAM; a number without suffix counts MiB");
     private static final Property ACCEL = Property.choice("accel", List.of("kvm", "none"), null,
@@ -241,8 +244,13 @@ final class CommandLine {
                         + Kvm.DEVICE);
             }
         }
-        return new Launch(new MachineConfig(ram(memory, memoryBackend, objects), accelerator, chosen, name,
-                configs));
+        MemoryBackendConfig ram = ram(memory, memoryBackend, objects);
+        if (accelerator == Accelerator.KVM && ram.size() > KVM_MAX_RAM) {
+            throw new UsageException((memory != null ? "-m " + value(args, "-m") : "-object " + ram) + ": KVM takes at "
+                    + "most 8T of guest RAM (the RAM above 4 GiB is one memory slot, and a slot holds at most 2^31 - 1 "
+                    + "pages, KVM_MEM_MAX_NR_PAGES); use -m 8T or less");
+        }
+        return new Launch(new MachineConfig(ram, accelerator, chosen, name, configs));
     }
 
     private static Command serve(String option, String value) throws UsageException {
@@ -310,6 +318,16 @@ final class CommandLine {
             }
         }
         return ram;
+    }
+
+    /** The value given to {@code option} (in either spelling), for messages. */
+    private static String value(String[] args, String option) {
+        for (int i = 0; i + 1 < args.length; i++) {
+            if (args[i].equals(option) || args[i].equals("-" + option)) {
+                return args[i + 1];
+            }
+        }
+        return "";
     }
 
     private static <T> T once(String option, T previous, T value) throws UsageException {

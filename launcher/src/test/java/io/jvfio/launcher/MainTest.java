@@ -202,6 +202,14 @@ class MainTest {
         assertTrue(!Files.exists(missing, java.nio.file.LinkOption.NOFOLLOW_LINKS), "no file is created at " + missing);
     }
 
+    /** Issue 13 item 10: -m 9T on KVM said only KVM_SET_USER_MEMORY_REGION ... EINVAL. */
+    @Test
+    void moreRamThanKvmCanHoldIsRefusedWithTheLimit() {
+        Prerequisites.requireKvm();
+        assertRejected("jvfio: -m 9T: KVM takes at most 8T of guest RAM (the RAM above 4 GiB is one memory slot, and a "
+                + "slot holds at most 2^31 - 1 pages, KVM_MEM_MAX_NR_PAGES); use -m 8T or less", "-accel", "kvm", "-m", "9T");
+    }
+
     @Test
     void serveNamesWhatIsWrong(@TempDir Path dir) throws Exception {
         assertRejected("jvfio: --serve: requires an argument, e.g. --serve edu,socket=/tmp/edu.sock", "--serve");

@@ -102,6 +102,12 @@ public final class KvmVm implements AddressSpace.Listener, AutoCloseable {
 
     // ---- memory slots ----
 
+    /**
+     * The most pages one memory slot holds: KVM_MEM_MAX_NR_PAGES, 2^31 - 1 on x86 (include/linux/kvm_host.h);
+     * KVM_SET_USER_MEMORY_REGION answers a larger slot with a bare EINVAL.
+     */
+    public static final long MAX_SLOT_PAGES = (1L << 31) - 1;
+
     /** Installs host memory as guest physical memory; returns the slot. */
     public synchronized int addMemory(long gpa, long size, long hostAddress, boolean readOnly) {
         int slot = slotsInUse.nextClearBit(0);
