@@ -19,6 +19,8 @@ final class EmbeddedEdu implements AutoCloseable {
     private final Path dir;
     private final EduDevice edu = new EduDevice();
     private final VfioUserServer server;
+    /** SIGINT/SIGTERM end the JVM without close(): this removes the socket and the directory then. */
+    private final Thread cleanup;
 
     EmbeddedEdu() {
         try {
@@ -28,6 +30,17 @@ final class EmbeddedEdu implements AutoCloseable {
             throw new UncheckedIOException("cannot create a private directory for the edu device's socket", e);
         }
         server = VfioUserServer.start(dir.resolve("edu.sock"), edu);
+        cleanup = new Thread(this::removeFiles, "jvfio-edu-cleanup");
+        Runtime.getRuntime().addShutdownHook(cleanup);
+    }
+
+    private void removeFiles() {
+        try {
+            Files.deleteIfExists(dir.resolve("edu.sock"));
+            Files.deleteIfExists(dir);
+        } catch (IOException e) {
+            // a leftover in the temp dir; nothing more to do at exit
+        }
     }
 
     Path socket() {
@@ -38,10 +51,11 @@ final class EmbeddedEdu implements AutoCloseable {
     public void close() {
         server.close();
         edu.close();
+        removeFiles();
         try {
-            Files.deleteIfExists(dir);
-        } catch (IOException e) {
-            // a leftover empty directory in the temp dir
+            Runtime.getRuntime().removeShutdownHook(cleanup);
+        } catch (IllegalStateException e) {
+            // closing during shutdown: the hook runs anyway
         }
     }
 }
