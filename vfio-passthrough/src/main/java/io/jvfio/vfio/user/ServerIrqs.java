@@ -3,10 +3,15 @@ package io.jvfio.vfio.user;
 import io.jvfio.vfio.VfioIrq;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.EventFd;
+import io.jvfio.vmm.linux.LibC;
 import io.jvfio.vmm.linux.OwnedFd;
+import io.jvfio.vmm.linux.SyscallException;
 
 import java.util.List;
 
+import static io.jvfio.vmm.linux.LinuxConstants.F_GETFL;
+import static io.jvfio.vmm.linux.LinuxConstants.F_SETFL;
+import static io.jvfio.vmm.linux.LinuxConstants.O_NONBLOCK;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_ACTION_MASK;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_ACTION_TRIGGER;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_ACTION_TYPE_MASK;
@@ -84,7 +89,7 @@ final class ServerIrqs {
 
     /** Signals the trigger; an automasked line (INTx) stays masked until the client unmasks it. */
     private void deliver(int index, int vector, EventFd trigger) {
-        trigger.signal();
+        signalOnce(trigger);
         boolean level = irqs.get(index).automasked();
         masked[index][vector] = level;
         pending[index][vector] = level;
@@ -130,12 +135,43 @@ final class ServerIrqs {
             owned[i] = OwnedFd.adopt(fds[i], "eventfd from the client");
         }
         try {
+            for (OwnedFd o : owned) {
+                makeNonBlocking(o);
+            }
             apply(flags, index, start, count, bools, owned);
         } catch (RuntimeException e) {
             for (OwnedFd o : owned) {
                 o.close();
             }
             throw e;
+        }
+    }
+
+    /**
+     * The event loop writes to the client's eventfds, so a write must never block it. The kernel
+     * signals a trigger from inside (eventfd_signal), which never blocks; a write(2) from user space
+     * blocks on a blocking eventfd whose counter is at its maximum (0xfffffffffffffffe), or on a full
+     * pipe, which a hostile client may pass instead. O_NONBLOCK is a flag of the open file description,
+     * so the client's copy sees it too; QEMU's and libvfio-user's eventfds are EFD_NONBLOCK already.
+     */
+    private static void makeNonBlocking(OwnedFd fd) {
+        int fl = LibC.fcntl(fd.get(), F_GETFL, 0);
+        if (fl < 0 || LibC.fcntl(fd.get(), F_SETFL, fl | O_NONBLOCK) < 0) {
+            throw new VfioUserException(Errno.EINVAL, "SET_IRQS: fd " + fd.get() + " from the client cannot be made"
+                    + " non-blocking (fcntl: " + Errno.describe(LibC.errno()) + "); send an eventfd");
+        }
+    }
+
+    /**
+     * Adds one to a client's eventfd. EAGAIN means its counter is saturated: the client has an
+     * interrupt to read already, which is all a signal tells it, so nothing is lost.
+     */
+    private static void signalOnce(EventFd e) {
+        if (LibC.eventfd_write(e.fd().get(), 1) < 0) {
+            int errno = LibC.errno();
+            if (errno != Errno.EAGAIN.number()) {
+                throw new SyscallException("eventfd_write", e.fd().name(), errno);
+            }
         }
     }
 
@@ -154,7 +190,13 @@ final class ServerIrqs {
         }
         VfioIrq irq = irqs.get(index);
         if (count == 0 && start == 0 && data == VFIO_IRQ_SET_DATA_NONE && action == VFIO_IRQ_SET_ACTION_TRIGGER) {
-            disable(index); // the special case: disable the whole index
+            // The special case: disable the whole index. It uses no fd; any that came with it are
+            // closed here, as every fd this method takes is kept or closed (a hostile client sent
+            // hundreds of these with fds, and each stayed open).
+            for (OwnedFd f : fds) {
+                f.close();
+            }
+            disable(index);
             return;
         }
         if (start < 0 || count <= 0 || (long) start + count > irq.count()) {
@@ -253,7 +295,7 @@ final class ServerIrqs {
 
     private static void signal(EventFd e) {
         if (e != null) {
-            e.signal();
+            signalOnce(e);
         }
     }
 

@@ -273,8 +273,9 @@ public final class VfioUserConnection implements EpollIoHandle {
                 return false;
             }
             if (outbound.isEmpty()) {
-                long sent = trySend(data, fds, fdCount, true);
+                long sent = trySend(data, fds, fdCount);
                 if (sent < 0) {
+                    data.release(); // never queued: still the caller's buffer, handed to us to release
                     return false;
                 }
                 if (!data.isReadable()) {
@@ -313,7 +314,7 @@ public final class VfioUserConnection implements EpollIoHandle {
             int start = data.readerIndex();
             try {
                 if (outbound.isEmpty()) {
-                    if (trySend(data, NO_FDS, 0, false) < 0) {
+                    if (trySend(data, NO_FDS, 0) < 0) {
                         return false;
                     }
                     if (!data.isReadable()) {
@@ -334,10 +335,12 @@ public final class VfioUserConnection implements EpollIoHandle {
     }
 
     /**
-     * Writes what the socket takes; advances the buffer. -1 if the connection broke (the buffer is
-     * then released if {@code owned}). Caller holds the lock.
+     * Writes what the socket takes; advances the buffer. -1 if the connection broke. Never releases
+     * the buffer: a buffer has one owner and one release (the caller's, or the queue's, which
+     * {@link #closeOnLoop} empties), so a failed flush of a queued reply cannot free it twice.
+     * Caller holds the lock.
      */
-    private long trySend(ByteBuf data, int[] fds, int fdCount, boolean owned) {
+    private long trySend(ByteBuf data, int[] fds, int fdCount) {
         long total = 0;
         while (data.isReadable()) {
             long n;
@@ -345,9 +348,6 @@ public final class VfioUserConnection implements EpollIoHandle {
                 n = sender.send(socket.get(), address(data) + data.readerIndex(), data.readableBytes(),
                         total == 0 ? fds : NO_FDS, total == 0 ? fdCount : 0, 0);
             } catch (SyscallException e) {
-                if (owned) {
-                    data.release();
-                }
                 loop.execute(() -> closeOnLoop(e.is(Errno.EPIPE) || e.is(Errno.ECONNRESET) ? null : e));
                 return -1;
             }
@@ -386,9 +386,9 @@ public final class VfioUserConnection implements EpollIoHandle {
                         sendFds[count++] = f.get();
                     }
                 }
-                long sent = trySend(o.data, sendFds, count, true);
+                long sent = trySend(o.data, sendFds, count);
                 if (sent < 0) {
-                    return;
+                    return; // o stays queued: closeOnLoop, already scheduled, releases it
                 }
                 if (sent > 0 && o.fds != null) {
                     closeAll(o.fds);

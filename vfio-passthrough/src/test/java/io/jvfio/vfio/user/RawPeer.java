@@ -235,6 +235,11 @@ final class RawPeer implements AutoCloseable {
     }
 
     /** True if the peer closes the connection within {@code millis} (messages before that are dropped). */
+    /** True once the server has sent something (not read here): a reply has started to arrive. */
+    boolean readableWithin(int millis) {
+        return in.hasRemaining() || Syscalls.poll(socket, POLLIN, millis) != 0;
+    }
+
     boolean closedWithin(int millis) {
         long deadline = System.nanoTime() + millis * 1_000_000L;
         try {

@@ -1,0 +1,126 @@
+package io.jvfio.vfio.user;
+
+import io.jvfio.vmm.linux.LibC;
+import io.jvfio.vmm.linux.OwnedFd;
+import io.jvfio.vmm.linux.DirectBuffers;
+import io.netty.util.ResourceLeakDetector;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+
+import static io.jvfio.vmm.linux.LinuxConstants.EFD_CLOEXEC;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Attacks of issue 13 by a raw client (a peer written outside the project): after each, the server
+ * must serve a fresh client, and give back every fd it received.
+ */
+class VfioUserHostilePeerTest {
+
+    private static final int MSIX = 2;
+    private static final int DATA_NONE_TRIGGER = 0x21;
+    private static final int DATA_EVENTFD_TRIGGER = 0x24;
+
+    @TempDir
+    Path dir;
+    private ServedEdu served;
+    private ResourceLeakDetector.Level leakLevel;
+
+    @BeforeEach
+    void start() throws Exception {
+        leakLevel = ResourceLeakDetector.getLevel();
+        ResourceLeakDetector.setLevel(ResourceLeakDetector.Level.PARANOID);
+        served = new ServedEdu(dir);
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        served.close();
+        ResourceLeakDetector.setLevel(leakLevel);
+    }
+
+    private RawPeer negotiated() {
+        RawPeer peer = RawPeer.connect(served.socket);
+        peer.call(1, VfioUserCommand.VERSION, Le.version(0, 1, "{\"capabilities\":{\"max_msg_fds\":16}}"));
+        return peer;
+    }
+
+    /** A fresh client negotiates and reads edu's identification register. */
+    private void aFreshClientIsServed() {
+        try (RawPeer next = negotiated()) {
+            RawPeer.Frame r = next.call(2, VfioUserCommand.REGION_READ, Le.of().u64(0).u32(0).u32(4).build());
+            assertTrue(!r.isError(), "the fresh client's read was answered");
+            assertEquals(16 + 16 + 4, r.size());
+        }
+    }
+
+    /**
+     * Issue 13 item 1: a 1 MiB reply the socket cannot take at once is queued; the client closes
+     * without reading it, so the queued flush fails with EPIPE. The queued buffer has one owner (the
+     * queue) and one release: a second release threw from the close path and the session never ended.
+     */
+    @Test
+    void aReplyNeverReadThenADisconnectLeavesTheServerServing() throws Exception {
+        aFreshClientIsServed(); // the server's lasting buffers, allocated at its first client, are in the count
+        assertTrue(served.server.awaitNoClient(5, java.util.concurrent.TimeUnit.SECONDS), "the first session ended");
+        long buffersBefore = Fds.pooledBuffers();
+        try (RawPeer peer = negotiated()) {
+            peer.send(RawPeer.command(2, VfioUserCommand.REGION_READ, Le.of().u64(0).u32(2).u32(1 << 20).build()));
+            assertTrue(peer.readableWithin(5000), "the server began its 1 MiB reply");
+        }
+        aFreshClientIsServed();
+        assertTrue(served.server.awaitNoClient(5, java.util.concurrent.TimeUnit.SECONDS), "the last session ended");
+        assertEquals(buffersBefore, Fds.pooledBuffers(), "every pooled buffer the sessions took is released once");
+    }
+
+    /**
+     * Issue 13 item 2: a trigger the client made blocking, with its counter at the eventfd maximum
+     * (0xfffffffffffffffe), so that adding one would block the writer. Firing the vector must not
+     * block the server: the counter is saturated, so the interrupt is pending for the client anyway.
+     */
+    @Test
+    void aBlockingTriggerAtItsMaximumDoesNotBlockTheServer() {
+        int raw = LibC.eventfd(0, EFD_CLOEXEC); // blocking on purpose
+        assertTrue(raw >= 0, "eventfd");
+        try (OwnedFd trigger = OwnedFd.adopt(raw, "blocking trigger");
+                RawPeer peer = negotiated()) {
+            assertEquals(0, LibC.eventfd_write(trigger.get(), 0xfffffffffffffffeL));
+            try {
+                RawPeer.Frame set = peer.call(2, VfioUserCommand.DEVICE_SET_IRQS,
+                        Le.of().u32(20).u32(DATA_EVENTFD_TRIGGER).u32(MSIX).u32(0).u32(1).build(), trigger.get());
+                assertTrue(!set.isError(), "the trigger was accepted");
+                RawPeer.Frame fire = peer.call(3, VfioUserCommand.DEVICE_SET_IRQS,
+                        Le.of().u32(20).u32(DATA_NONE_TRIGGER).u32(MSIX).u32(0).u32(1).build());
+                assertTrue(!fire.isError(), "firing the vector was answered");
+                RawPeer.Frame read = peer.call(4, VfioUserCommand.REGION_READ, Le.of().u64(0).u32(0).u32(4).build());
+                assertTrue(!read.isError(), "the server still serves this client");
+            } finally {
+                // Unblocks a server stuck in write (the code before the fix), so the test ends.
+                LibC.read(trigger.get(), DirectBuffers.address(java.nio.ByteBuffer.allocateDirect(8)), 8);
+            }
+        }
+        aFreshClientIsServed();
+    }
+
+    /**
+     * Issue 13 item 3: SET_IRQS in its disable form (DATA_NONE|ACTION_TRIGGER, start 0, count 0)
+     * carrying fds. Every fd the server receives is closed, whatever the message.
+     */
+    @Test
+    void theDisableFormOfSetIrqsWithFdsLeaksNone() throws Exception {
+        int raw = LibC.eventfd(0, EFD_CLOEXEC);
+        try (OwnedFd fd = OwnedFd.adopt(raw, "eventfd sent with disable"); RawPeer peer = negotiated()) {
+            long before = Fds.open();
+            for (int i = 0; i < 300; i++) {
+                peer.call(2 + i, VfioUserCommand.DEVICE_SET_IRQS,
+                        Le.of().u32(20).u32(DATA_NONE_TRIGGER).u32(MSIX).u32(0).u32(0).build(), fd.get());
+            }
+            Fds.awaitBackTo(before);
+        }
+        aFreshClientIsServed();
+    }
+}
