@@ -91,15 +91,7 @@ class InterruptPathAllocationTest {
     /** Assert, deliver, acknowledge, end: each EOI must resample the line and signal the unmask eventfd. */
     private static void runIntx(EventFd device, EventFd unmask, LocalApic apic, AtomicLong arrived, int n) {
         for (int i = 0; i < n; i++) {
-            long before = arrived.get();
-            device.signal();
-            long deadline = System.nanoTime() + 5_000_000_000L;
-            while (arrived.get() == before) {
-                if (System.nanoTime() > deadline) {
-                    throw new AssertionError("INTx " + i + " was not delivered");
-                }
-                Thread.yield();
-            }
+            raiseAndAwait(device, arrived, "INTx", i);
             apic.acknowledge();
             apic.endOfInterrupt();
             if (unmask.read() != 1) {
@@ -109,17 +101,25 @@ class InterruptPathAllocationTest {
     }
 
     /** One interrupt at a time, each delivered before the next: the dispatcher idles between them. */
-    private static void run(EventFd device, AtomicLong arrived, int n) throws InterruptedException {
+    private static void run(EventFd device, AtomicLong arrived, int n) {
         for (int i = 0; i < n; i++) {
-            long before = arrived.get();
-            device.signal();
-            long deadline = System.nanoTime() + 5_000_000_000L;
-            while (arrived.get() == before) {
-                if (System.nanoTime() > deadline) {
-                    throw new AssertionError("interrupt " + i + " was not delivered");
-                }
-                Thread.yield();
+            raiseAndAwait(device, arrived, "interrupt", i);
+        }
+    }
+
+    /**
+     * Signals the device's eventfd and waits, within 5 s, for the interrupt to arrive. The message is
+     * built only on failure: the calling thread's allocation is measured too.
+     */
+    private static void raiseAndAwait(EventFd device, AtomicLong arrived, String what, int i) {
+        long before = arrived.get();
+        device.signal();
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (arrived.get() == before) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError(what + " " + i + " was not delivered");
             }
+            Thread.yield();
         }
     }
 }

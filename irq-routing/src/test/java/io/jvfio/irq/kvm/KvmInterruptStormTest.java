@@ -30,21 +30,7 @@ class KvmInterruptStormTest {
 
     /** Enables its local APIC, installs a handler for VECTOR that counts, and halts between interrupts. */
     static final String GUEST = """
-                mov eax, 0xfee000f0       # spurious-interrupt vector register: APIC on
-                mov dword ptr [rax], 0x1ff
-                mov edi, 0x2000 + 0x40 * 16
-                mov eax, OFFSET handler   # a 64-bit interrupt gate, selector 0x08
-                mov edx, eax
-                and edx, 0xffff
-                mov r8, 0x00008e0000080000
-                or rdx, r8
-                mov r8d, eax
-                shr r8d, 16
-                shl r8, 48
-                or rdx, r8
-                mov [rdi], rdx
-                mov qword ptr [rdi + 8], 0
-                lidt [idtr]
+                apic_on_with_gate 0x40, handler
                 sti
             1:  hlt
                 jmp 1b
@@ -56,10 +42,6 @@ class KvmInterruptStormTest {
                 mov dword ptr [rax], 0
                 pop rax
                 iretq
-                .balign 8
-            idtr:
-                .word 256 * 16 - 1
-                .quad 0x2000
             """;
 
     @BeforeEach

@@ -39,21 +39,7 @@ class KvmIntxTest {
 
     /** APIC on, a handler for VECTOR, IOAPIC pin 17 level-triggered to it; the handler EOIs when released. */
     static final String GUEST = """
-                mov eax, 0xfee000f0       # spurious-interrupt vector register: APIC on
-                mov dword ptr [rax], 0x1ff
-                mov edi, 0x2000 + 0x51 * 16
-                mov eax, OFFSET handler   # a 64-bit interrupt gate, selector 0x08
-                mov edx, eax
-                and edx, 0xffff
-                mov r8, 0x00008e0000080000
-                or rdx, r8
-                mov r8d, eax
-                shr r8d, 16
-                shl r8, 48
-                or rdx, r8
-                mov [rdi], rdx
-                mov qword ptr [rdi + 8], 0
-                lidt [idtr]
+                apic_on_with_gate 0x51, handler
                 mov eax, 0xfec00000       # IOAPIC pin 17: APIC 0; vector 0x51, fixed, level, active high
                 mov dword ptr [rax], 0x10 + 2 * 17 + 1
                 mov dword ptr [rax + 0x10], 0
@@ -81,10 +67,6 @@ class KvmIntxTest {
                 pop rcx
                 pop rax
                 iretq
-                .balign 8
-            idtr:
-                .word 256 * 16 - 1
-                .quad 0x2000
             """;
 
     @BeforeEach

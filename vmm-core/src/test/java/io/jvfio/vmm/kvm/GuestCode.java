@@ -17,6 +17,37 @@ public final class GuestCode {
     /** Where the code is loaded and starts. */
     public static final long LOAD = 0x10000;
 
+    /**
+     * Macros every test guest may use. {@code apic_on_with_gate VECTOR, HANDLER}: software-enables
+     * the local APIC (spurious-interrupt vector register) and loads an IDT at 0x2000 whose entry
+     * VECTOR is a 64-bit interrupt gate (selector 0x08) to HANDLER. Clobbers rax, rdx, rdi, r8.
+     */
+    static final String MACROS = """
+            .macro apic_on_with_gate vector, handler
+                mov eax, 0xfee000f0
+                mov dword ptr [rax], 0x1ff
+                mov edi, 0x2000 + \\vector * 16
+                mov eax, OFFSET \\handler
+                mov edx, eax
+                and edx, 0xffff
+                mov r8, 0x00008e0000080000
+                or rdx, r8
+                mov r8d, eax
+                shr r8d, 16
+                shl r8, 48
+                or rdx, r8
+                mov [rdi], rdx
+                mov qword ptr [rdi + 8], 0
+                lidt [idtr_\\@]
+                jmp 9f
+                .balign 8
+            idtr_\\@:
+                .word 256 * 16 - 1
+                .quad 0x2000
+            9:
+            .endm
+            """;
+
     private GuestCode() {
     }
 
@@ -27,8 +58,8 @@ public final class GuestCode {
             Path s = dir.resolve("guest.s");
             Path o = dir.resolve("guest.o");
             Path bin = dir.resolve("guest.bin");
-            Files.writeString(s, ".intel_syntax noprefix\n.code64\n.text\n.globl start\nstart:\n" + source + "\n",
-                    StandardCharsets.UTF_8);
+            Files.writeString(s, ".intel_syntax noprefix\n.code64\n" + MACROS + ".text\n.globl start\nstart:\n" + source
+                    + "\n", StandardCharsets.UTF_8);
             run(dir, List.of("as", "--64", "-o", o.toString(), s.toString()));
             run(dir, List.of("ld", "-m", "elf_x86_64", "-Ttext=0x" + Long.toHexString(LOAD), "-e", "start",
                     "--oformat=binary", "-o", bin.toString(), o.toString()));
