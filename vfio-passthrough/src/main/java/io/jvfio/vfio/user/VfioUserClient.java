@@ -947,6 +947,11 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
         }
     }
 
+    /** The connection to the server: its queued output, for tests of the bound. */
+    VfioUserConnection connection() {
+        return connection;
+    }
+
     @Override
     public String toString() {
         return name + (dead ? " (server gone)" : "");

@@ -395,7 +395,8 @@ public final class VfioUserConnection implements EpollIoHandle {
     /**
      * Sends a whole message (its readable bytes) with {@code fds[0..fdCount)} attached, and releases
      * the buffer. The fds are the caller's: the kernel duplicates them into the peer. Returns false
-     * if the connection is closed (nothing is sent).
+     * if the connection is closed (nothing is sent), or closes now because what the socket did not
+     * take would pass {@link ConnectionLimits#maxQueuedOutput}.
      */
     public boolean send(ByteBuf data, int[] fds, int fdCount) {
         sendLock.lock();
@@ -443,7 +444,8 @@ public final class VfioUserConnection implements EpollIoHandle {
     /**
      * Sends a message from a buffer the caller keeps and reuses (a request's own buffer on an MMIO
      * path, so that sending allocates nothing): the buffer is neither released nor moved. What the
-     * socket does not take at once is copied into a pooled buffer and queued. False if closed.
+     * socket does not take at once is copied into a pooled buffer and queued. False if closed, or
+     * closing because that copy would pass {@link ConnectionLimits#maxQueuedOutput}.
      */
     public boolean sendKeeping(ByteBuf data) {
         sendLock.lock();
