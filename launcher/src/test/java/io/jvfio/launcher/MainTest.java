@@ -565,6 +565,9 @@ class MainTest {
     @Test
     void aServerThatStopsAnsweringEndsTheRunWithOneLineAndStatusFour(@TempDir Path dir) throws Exception {
         Path socket = dir.resolve("stuck.sock");
+        assertAllPass(run()); // the first run opens what the JDK and Netty keep for good
+        long fdsBefore = Fds.open();
+        java.util.Set<String> threadsBefore = threadNames();
         for (String accel : accelerators()) {
             java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
             try (EduDevice edu = new EduDevice(); VfioUserServer server = VfioUserServer.start(socket,
@@ -583,6 +586,12 @@ class MainTest {
                 }
             }
         }
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while ((Fds.open() != fdsBefore || !threadNames().equals(threadsBefore)) && System.nanoTime() < deadline) {
+            Thread.sleep(50); // threads told to stop may take a moment to end
+        }
+        assertEquals(threadsBefore, threadNames(), "threads");
+        assertEquals(fdsBefore, Fds.open(), "open fds: " + Fds.describe());
     }
 
     /** Delegates to edu until the driver writes the factorial register; from then on it never returns. */
