@@ -452,7 +452,7 @@ public final class GuestMemory implements AutoCloseable {
         long off = gpa - r.start();
         int pos = pos(off);
         ByteBuffer b = chunk(r, off);
-        if (pos + length > b.capacity()) {
+        if (!UnsignedRange.fits(pos, length, b.capacity())) {
             throw new GuestMemoryException("a view of " + length + " bytes at guest physical address 0x"
                     + Long.toHexString(gpa) + " would straddle a 1 GiB boundary inside region " + r
                     + "; copy it with read() instead");

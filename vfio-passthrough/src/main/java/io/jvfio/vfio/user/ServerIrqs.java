@@ -5,6 +5,7 @@ import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.LibC;
 import io.jvfio.vmm.linux.OwnedFd;
+import io.jvfio.vmm.range.UnsignedRange;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -255,7 +256,7 @@ final class ServerIrqs {
             disable(index);
             return;
         }
-        if (start < 0 || count <= 0 || (long) start + count > irq.count()) {
+        if (count <= 0 || !UnsignedRange.fits(start, count, irq.count())) {
             throw new VfioUserException(Errno.EINVAL, "SET_IRQS for vectors " + start + "+" + count + " of "
                     + irq.name() + ", which has " + irq.count());
         }
