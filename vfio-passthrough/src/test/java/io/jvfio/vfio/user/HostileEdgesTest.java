@@ -6,11 +6,7 @@ import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.LibC;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.Syscalls;
-import io.netty.util.ResourceLeakDetector;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -44,52 +40,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * factorial that would run for seconds. After each, the client that attacked is still answered, a
  * fresh client is served, and every fd the server received is given back (ServedEdu's close).
  */
-class HostileEdgesTest {
+class HostileEdgesTest extends HostilePeerSuite {
 
-    private static final int MSIX = 2;
     private static final int CONFIG = 7;
-    private static final int DATA_NONE_TRIGGER = 0x21;
-    private static final int DATA_EVENTFD_TRIGGER = 0x24;
     private static final int DMA_READ_WRITE = 3;
     private static final long TIB = 1L << 40;
-
-    @TempDir
-    Path dir;
-    private ServedEdu served;
-    private ResourceLeakDetector.Level leakLevel;
-
-    @BeforeEach
-    void start() throws Exception {
-        leakLevel = ResourceLeakDetector.getLevel();
-        ResourceLeakDetector.setLevel(ResourceLeakDetector.Level.PARANOID);
-        served = new ServedEdu(dir);
-    }
-
-    @AfterEach
-    void stop() throws Exception {
-        served.close();
-        ResourceLeakDetector.setLevel(leakLevel);
-    }
-
-    private RawPeer negotiated() {
-        RawPeer peer = RawPeer.connect(served.socket);
-        peer.call(1, VfioUserCommand.VERSION, Le.version(0, 1, "{\"capabilities\":{\"max_msg_fds\":16}}"));
-        return peer;
-    }
-
-    /** Reads edu's identification register: the client is still answered. */
-    private static void stillServed(RawPeer peer, int id) {
-        RawPeer.Frame r = peer.call(id, VfioUserCommand.REGION_READ, Le.of().u64(0).u32(0).u32(4).build());
-        assertFalse(r.isError(), "the client is still answered");
-        assertEquals(0x010000ed, r.payloadBuffer().getInt(16), "edu's identification");
-    }
-
-    private void aFreshClientIsServed() throws InterruptedException {
-        assertTrue(served.server.awaitNoClient(5, TimeUnit.SECONDS), "the last session ended");
-        try (RawPeer next = negotiated()) {
-            stillServed(next, 2);
-        }
-    }
 
     private static byte[] dmaMap(long address, long size, long offset) {
         return Le.of().u32(32).u32(DMA_READ_WRITE).u64(offset).u64(address).u64(size).build();
