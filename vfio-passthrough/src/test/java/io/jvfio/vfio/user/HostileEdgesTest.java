@@ -179,32 +179,43 @@ class HostileEdgesTest extends HostilePeerSuite {
      */
     @Test
     void mappingAndUnmappingABigMemfdGivesTheAddressSpaceBack() throws Exception {
-        try (OwnedFd memfd = Syscalls.memfdCreate("one-tebibyte", MFD_ALLOW_SEALING); RawPeer peer = negotiated()) {
+        try (OwnedFd memfd = Syscalls.memfdCreate("one-tebibyte", MFD_ALLOW_SEALING)) {
             Syscalls.ftruncate(memfd, TIB);
             Syscalls.addSeals(memfd, F_SEAL_SHRINK | F_SEAL_GROW);
-            long before = vmSize();
-            int id = 2;
-            for (int round = 0; round < 8; round++) {
-                assertFalse(peer.call(id++, VfioUserCommand.DMA_MAP, dmaMap(TIB, TIB, 0), memfd.get()).isError(),
-                        "round " + round + ": the 1 TiB window is mapped");
-                assertEquals(TIB, served.server.dmaMappedBytes(), "mapped, not reached through messages");
-                assertFalse(peer.call(id++, VfioUserCommand.DMA_UNMAP, dmaUnmap(TIB, TIB)).isError());
-                assertEquals(0, served.server.dmaMappedBytes());
-            }
-            long grown = vmSize() - before;
-            assertTrue(grown < TIB / 2, "8 rounds of a 1 TiB map and unmap left the server "
-                    + (grown >> 30) + " GiB bigger");
+            try (RawPeer peer = negotiated()) {
+                long before = vmSize();
+                int id = 2;
+                for (int round = 0; round < 8; round++) {
+                    assertFalse(peer.call(id++, VfioUserCommand.DMA_MAP, dmaMap(TIB, TIB, 0), memfd.get()).isError(),
+                            "round " + round + ": the 1 TiB window is mapped");
+                    assertEquals(TIB, served.server.dmaMappedBytes(), "mapped, not reached through messages");
+                    assertFalse(peer.call(id++, VfioUserCommand.DMA_UNMAP, dmaUnmap(TIB, TIB)).isError());
+                    assertEquals(0, served.server.dmaMappedBytes());
+                }
+                long grown = vmSize() - before;
+                assertTrue(grown < TIB / 2, "8 rounds of a 1 TiB map and unmap left the server "
+                        + (grown >> 30) + " GiB bigger");
 
-            assertFalse(peer.call(id++, VfioUserCommand.DMA_MAP, dmaMap(TIB, TIB, 0), memfd.get()).isError());
-            peer.call(id++, VfioUserCommand.DMA_MAP, dmaMap(4 * TIB, 0x1000, 0), memfd.get())
-                    .expectError(Errno.ENOMEM);
-            assertEquals(1, served.server.dmaWindows(), "the window over the bound was not taken");
-            assertFalse(peer.call(id++, VfioUserCommand.DMA_MAP, dmaMap(4 * TIB, 0x1000, 0)).isError(),
-                    "a window without an fd costs no address space");
-            stillServed(peer, id);
+                assertFalse(peer.call(id++, VfioUserCommand.DMA_MAP, dmaMap(TIB, TIB, 0), memfd.get()).isError());
+                peer.call(id++, VfioUserCommand.DMA_MAP, dmaMap(4 * TIB, 0x1000, 0), memfd.get())
+                        .expectError(Errno.ENOMEM);
+                assertEquals(1, served.server.dmaWindows(), "the window over the bound was not taken");
+                assertFalse(peer.call(id++, VfioUserCommand.DMA_MAP, dmaMap(4 * TIB, 0x1000, 0)).isError(),
+                        "a window without an fd costs no address space");
+                stillServed(peer, id);
+            }
+            aFreshClientIsServed();
+            assertTrue(vmSizeBelow(TIB), "the client left and its mappings with it");
+
+            // The bound is the caller's to set, for the clients that come next.
+            served.server.dmaMappedLimit(1L << 30);
+            try (RawPeer peer = negotiated()) {
+                peer.call(2, VfioUserCommand.DMA_MAP, dmaMap(TIB, 2L << 30, 0), memfd.get()).expectError(Errno.ENOMEM);
+                assertFalse(peer.call(3, VfioUserCommand.DMA_MAP, dmaMap(TIB, 1L << 30, 0), memfd.get()).isError());
+                assertEquals(1L << 30, served.server.dmaMappedBytes());
+            }
         }
         aFreshClientIsServed();
-        assertTrue(vmSizeBelow(TIB), "the client left and its mappings with it");
     }
 
     /**
