@@ -323,8 +323,8 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
         RegionCapability.Area worst = null;
         long worstEnd = 0;
         for (RegionCapability.Area a : region.mmapAreas()) {
-            boolean insideRegion = a.size() > 0 && within(region.size(), 0, a.offset(), a.size());
-            if (insideRegion && within(fileSize, region.offset(), a.offset(), a.size())) {
+            boolean insideRegion = a.size() > 0 && UnsignedRange.fits(a.offset(), a.size(), region.size());
+            if (insideRegion && UnsignedRange.fitsAt(region.offset(), a.offset(), a.size(), fileSize)) {
                 kept.add(a);
             } else if (worst == null || Long.compareUnsigned(end(region.offset(), a), worstEnd) > 0) {
                 worst = a;
@@ -334,7 +334,7 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
         if (worst == null) {
             return region;
         }
-        boolean outside = !(worst.size() > 0 && within(region.size(), 0, worst.offset(), worst.size()));
+        boolean outside = !(worst.size() > 0 && UnsignedRange.fits(worst.offset(), worst.size(), region.size()));
         LOG.warn("{}: region {} ({}): {}; {} accessed by messages (trapped), not mapped", name, index, region.name(),
                 outside ? "its mmap-able area " + worst + " lies outside the region's 0x" + Long.toHexString(region.size())
                         + " bytes"
@@ -363,20 +363,6 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
         } catch (SyscallException e) {
             return 0;
         }
-    }
-
-    /**
-     * Whether [base + offset, base + offset + length) lies inside [0, limit), all unsigned 64-bit, with
-     * no sum allowed to wrap past 2^64. (A private check: vmm-core is getting one wrap-safe range
-     * helper for the whole tree, which this folds into.)
-     */
-    static boolean within(long limit, long base, long offset, long length) {
-        long start = base + offset;
-        if (Long.compareUnsigned(start, base) < 0) {
-            return false;
-        }
-        long end = start + length;
-        return Long.compareUnsigned(end, start) >= 0 && Long.compareUnsigned(end, limit) <= 0;
     }
 
     /** Where an area ends in the fd (0 if the sum wraps: reported as beyond 2^64). */
@@ -800,7 +786,7 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
         VfioRegion r = layout.mmapable(region, area);
         OwnedFd fd = regionFds[region];
         long fileSize = fileSize(fd);
-        if (!within(fileSize, r.offset(), area.offset(), area.size())) {
+        if (!UnsignedRange.fitsAt(r.offset(), area.offset(), area.size(), fileSize)) {
             throw new VfioException(name + ": region " + region + " (" + r.name() + "): the fd the server sent is now "
                     + fileSize + " bytes, but the area " + area + " needs " + Long.toUnsignedString(end(r.offset(), area))
                     + "; it is not mapped");
@@ -840,7 +826,7 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
                     continue;
                 }
                 long fileSize = fileSize(fd);
-                if (!within(fileSize, a.fdOffset(), a.area().offset(), a.area().size())) {
+                if (!UnsignedRange.fitsAt(a.fdOffset(), a.area().offset(), a.area().size(), fileSize)) {
                     return "the vfio-user server at " + socket + " shrank the file behind region " + a.region() + " ("
                             + a.regionName() + ") to " + fileSize + " bytes after it was mapped; the mapped area "
                             + a.area() + " needs " + Long.toUnsignedString(end(a.fdOffset(), a.area())) + " (the server "

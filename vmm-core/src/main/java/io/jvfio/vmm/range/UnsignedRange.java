@@ -43,6 +43,14 @@ public final class UnsignedRange {
         return Long.compareUnsigned(length, size) <= 0 && Long.compareUnsigned(offset, size - length) <= 0;
     }
 
+    /**
+     * True if an access of {@code length} bytes at {@code base + offset} fits in [0, size), where the
+     * sum itself must not wrap past 2^64: an area at an offset into a file that starts at an offset.
+     */
+    public static boolean fitsAt(long base, long offset, long length, long size) {
+        return Long.compareUnsigned(offset, ~base) <= 0 && fits(base + offset, length, size);
+    }
+
     /** True if {@code address} lies in [base, base + size). */
     public static boolean contains(long base, long size, long address) {
         return Long.compareUnsigned(address - base, size) < 0;

@@ -70,6 +70,17 @@ class UnsignedRangeTest {
     }
 
     @Test
+    void fitsAtRefusesABaseAndOffsetWhoseSumWraps() {
+        assertTrue(UnsignedRange.fitsAt(0x1000, 0x1000, 0x1000, 0x3000), "an area at 0x2000 of a 0x3000-byte file");
+        assertFalse(UnsignedRange.fitsAt(0x1000, 0x1000, 0x1001, 0x3000));
+        assertFalse(UnsignedRange.fitsAt(MAX, 1, 0, 0x3000), "base + offset wraps to 0, which would fit");
+        assertFalse(UnsignedRange.fitsAt(HALF, HALF, 0x1000, 0x3000), "2^63 + 2^63 wraps to 0");
+        assertTrue(UnsignedRange.fitsAt(HALF, MAX_SIGNED - 1, 1, MAX), "the last byte of a 2^64 - 1 size");
+        assertFalse(UnsignedRange.fitsAt(HALF, MAX_SIGNED, 1, MAX), "one past it");
+        assertFalse(UnsignedRange.fitsAt(0, 0, 1, 0), "nothing fits in an empty file");
+    }
+
+    @Test
     void containsAndWithinAreUnsigned() {
         assertTrue(UnsignedRange.contains(HALF, 0x1000, HALF + 0xfff));
         assertFalse(UnsignedRange.contains(HALF, 0x1000, HALF + 0x1000));
