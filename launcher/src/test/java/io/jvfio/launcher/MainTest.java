@@ -231,6 +231,30 @@ class MainTest {
         }
     }
 
+    /** Issue 13 items 6 and 7: the bounds a served client is held to, as --serve properties. */
+    @Test
+    void serveTakesTheClientLimitsAndNamesABadOne() throws Exception {
+        CommandLine.Command c = new CommandLine(io.jvfio.vmm.device.DeviceRegistry.load()).parse(new String[] {
+                "--serve", "edu,socket=/tmp/x,x-negotiation-timeout=2000,x-message-timeout=3000,"
+                        + "x-max-queued-output=8M,x-write-stall-timeout=4000"});
+        assertEquals(new CommandLine.Serve("edu", Path.of("/tmp/x"),
+                new io.jvfio.vfio.user.ConnectionLimits(2000, 3000, 8L << 20, 4000)), c);
+        assertEquals(new CommandLine.Serve("edu", Path.of("/tmp/x"), io.jvfio.vfio.user.ConnectionLimits.DEFAULTS),
+                new CommandLine(io.jvfio.vmm.device.DeviceRegistry.load()).parse(new String[] {"--serve",
+                        "edu,socket=/tmp/x"}), "unset, each takes its default");
+        assertRejected("jvfio: --serve edu,socket=/tmp/x,x-message-timeout=0: Parameter 'x-message-timeout' expects "
+                + "an integer from 1 to 3600000", "--serve", "edu,socket=/tmp/x,x-message-timeout=0");
+        assertRejected("jvfio: --serve edu,socket=/tmp/x,x-negotiation-timeout=ten: Parameter 'x-negotiation-timeout' "
+                + "expects an integer (decimal, or hexadecimal with 0x)", "--serve", "edu,socket=/tmp/x,x-negotiation-timeout=ten");
+        assertRejected("jvfio: --serve edu,socket=/tmp/x,x-max-queued-output=64K: x-max-queued-output=65536 is out of "
+                + "range: give 1114112 (one largest message, 1088K) to 1073741824 (1G) bytes", "--serve",
+                "edu,socket=/tmp/x,x-max-queued-output=64K");
+        assertRejected("jvfio: --serve edu,socket=/tmp/x,x-write-stall-timout=5: Invalid parameter "
+                + "'x-write-stall-timout' (did you mean 'x-write-stall-timeout'? valid: device, socket, "
+                + "x-negotiation-timeout, x-message-timeout, x-max-queued-output, x-write-stall-timeout)", "--serve",
+                "edu,socket=/tmp/x,x-write-stall-timout=5");
+    }
+
     // ---- the main job: the built-in driver against a device, on KVM or from the host ----
 
     static final String LSPCI_EDU = """

@@ -26,6 +26,10 @@ import java.util.concurrent.TimeoutException;
  * watched edge-triggered, so a client waiting in the backlog does not wake the loop over and over;
  * the end of a session looks at the backlog itself. The device keeps its state
  * across clients; each client's DMA windows and interrupt eventfds go with it.
+ *
+ * <p>Because the others wait, each client is held to the server's {@link ConnectionLimits}: one that
+ * does not complete VFIO_USER_VERSION, stops part-way through a message, or leaves its replies
+ * unread is dropped within its bound, and the next client in the backlog is served.
  */
 public final class VfioUserServer implements AutoCloseable {
 
@@ -36,25 +40,33 @@ public final class VfioUserServer implements AutoCloseable {
     private final VfioUserEventLoop ownLoop;
     private final IoEventLoop loop;
     private final Acceptor acceptor;
+    private final ConnectionLimits limits;
     private final Object lock = new Object();
     private ServerSession session;
     private int clientsServed;
     private boolean closed;
     private CompletableFuture<Void> clientGone = CompletableFuture.completedFuture(null);
 
-    private VfioUserServer(Path path, VfioUserDevice device, VfioUserEventLoop ownLoop, IoEventLoop loop) {
+    private VfioUserServer(Path path, VfioUserDevice device, VfioUserEventLoop ownLoop, IoEventLoop loop,
+                           ConnectionLimits limits) {
         this.path = path;
         this.device = device;
         this.ownLoop = ownLoop;
         this.loop = loop;
+        this.limits = java.util.Objects.requireNonNull(limits, "limits");
         this.acceptor = new Acceptor(UnixSocket.listen(path, 4));
     }
 
-    /** Serves {@code device} at {@code path} on its own event loop thread. */
+    /** Serves {@code device} at {@code path} on its own event loop thread, with the default limits. */
     public static VfioUserServer start(Path path, VfioUserDevice device) {
+        return start(path, device, ConnectionLimits.DEFAULTS);
+    }
+
+    /** Serves {@code device} at {@code path} on its own event loop thread, holding each client to {@code limits}. */
+    public static VfioUserServer start(Path path, VfioUserDevice device, ConnectionLimits limits) {
         VfioUserEventLoop own = new VfioUserEventLoop("vfio-user-server");
         try {
-            VfioUserServer s = new VfioUserServer(path, device, own, own.loop());
+            VfioUserServer s = new VfioUserServer(path, device, own, own.loop(), limits);
             s.register();
             return s;
         } catch (RuntimeException e) {
@@ -63,9 +75,15 @@ public final class VfioUserServer implements AutoCloseable {
         }
     }
 
-    /** Serves {@code device} at {@code path} on a shared event loop (which the caller closes). */
+    /** Serves {@code device} at {@code path} on a shared event loop (which the caller closes), with the default limits. */
     public static VfioUserServer start(Path path, VfioUserDevice device, VfioUserEventLoop loop) {
-        VfioUserServer s = new VfioUserServer(path, device, null, loop.loop());
+        return start(path, device, loop, ConnectionLimits.DEFAULTS);
+    }
+
+    /** Serves {@code device} at {@code path} on a shared event loop (which the caller closes). */
+    public static VfioUserServer start(Path path, VfioUserDevice device, VfioUserEventLoop loop,
+                                       ConnectionLimits limits) {
+        VfioUserServer s = new VfioUserServer(path, device, null, loop.loop(), limits);
         s.register();
         return s;
     }
@@ -88,6 +106,19 @@ public final class VfioUserServer implements AutoCloseable {
 
     public VfioUserDevice device() {
         return device;
+    }
+
+    public ConnectionLimits limits() {
+        return limits;
+    }
+
+    /** The current client's connection (null without one): its queued output, for tests of the bound. */
+    VfioUserConnection clientConnection() {
+        ServerSession s;
+        synchronized (lock) {
+            s = session;
+        }
+        return s == null ? null : s.connection();
     }
 
     /** True while a client is connected. */
@@ -178,7 +209,7 @@ public final class VfioUserServer implements AutoCloseable {
             clientsServed++;
             clientGone = new CompletableFuture<>();
             LOG.info("vfio-user client {} connected to {}", clientsServed, path);
-            session = new ServerSession(this, device, socket, loop);
+            session = new ServerSession(this, device, socket, loop, limits);
         }
     }
 
