@@ -13,6 +13,7 @@ import io.jvfio.vmm.bus.Bus;
 import io.jvfio.vmm.bus.BusDevice;
 import io.jvfio.vmm.bus.DirectRegion;
 import io.jvfio.vmm.linux.MemoryMapping;
+import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
 import io.jvfio.vmm.pci.PciBar;
 import io.jvfio.vmm.pci.PciConfigSpace;
@@ -600,7 +601,18 @@ public final class PassthroughDevice implements PciFunction, AutoCloseable {
                     if (whole == null) {
                         continue; // stays trapped
                     }
-                    MemoryMapping m = mappings.computeIfAbsent(area, a -> backend.mmap(regionIndex, a));
+                    MemoryMapping m = mappings.get(area);
+                    if (m == null) {
+                        try {
+                            m = backend.mmap(regionIndex, area);
+                        } catch (VfioException | SyscallException e) {
+                            // As QEMU's vfio_bar_register: a BAR area that cannot be mapped is trapped.
+                            LOG.warn("{}: {} area {} stays trapped (accessed by messages): {}", name, bar.name(), area,
+                                    e.getMessage());
+                            break;
+                        }
+                        mappings.put(area, m);
+                    }
                     direct.add(space.mapDirect(name + " " + bar.name() + " +0x" + Long.toHexString(whole[0]),
                             address + whole[0], whole[1] - whole[0], m.address() + (whole[0] - area.offset()),
                             region.writable()));
