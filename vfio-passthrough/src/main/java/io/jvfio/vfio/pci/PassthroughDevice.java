@@ -18,6 +18,7 @@ import io.jvfio.vmm.linux.Syscalls;
 import io.jvfio.vmm.pci.PciBar;
 import io.jvfio.vmm.pci.PciConfigSpace;
 import io.jvfio.vmm.pci.PciFunction;
+import io.jvfio.vmm.range.UnsignedRange;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -648,7 +649,7 @@ public final class PassthroughDevice implements PciFunction, AutoCloseable {
             if (msix != null && msix.inPba(bar.index(), offset, size)) {
                 return msix.readPba(offset, size);
             }
-            if (offset + size > region.size()) {
+            if (!UnsignedRange.fits(offset, size, region.size())) {
                 return size == 8 ? -1L : (1L << (8 * size)) - 1; // the power-of-two padding past the region
             }
             return backend.read(regionIndex, offset, size);
@@ -660,7 +661,8 @@ public final class PassthroughDevice implements PciFunction, AutoCloseable {
                 msix.writeTable(offset, size, value);
                 return;
             }
-            if (bar.isRom() || (msix != null && msix.inPba(bar.index(), offset, size)) || offset + size > region.size()
+            if (bar.isRom() || (msix != null && msix.inPba(bar.index(), offset, size))
+                    || !UnsignedRange.fits(offset, size, region.size())
                     || !region.writable()) {
                 return; // read-only: the ROM, the PBA, padding
             }

@@ -5,6 +5,7 @@ import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.LibC;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.vfio.VfioConstants;
+import io.jvfio.vmm.range.UnsignedRange;
 import io.jvfio.vmm.linux.vfio.VfioInfoCapHeader;
 import io.jvfio.vmm.linux.vfio.VfioRegionInfoCapSparseMmap;
 import io.jvfio.vmm.linux.vfio.VfioRegionInfoCapType;
@@ -79,7 +80,7 @@ final class ServerSession implements VfioUserConnection.Listener {
         this.device = device;
         this.regions = device.regions();
         this.irqInfo = device.irqs();
-        this.context = new DeviceContext(irqInfo, viaMessages);
+        this.context = new DeviceContext(irqInfo, viaMessages, server.dmaMappedLimit());
         this.connection = VfioUserConnection.open(socket.name(), socket, loop, this, limits);
         // One client at a time (spec, "Connection Initiation"): one that never negotiates would
         // keep the clients in the backlog waiting for ever.
@@ -100,6 +101,10 @@ final class ServerSession implements VfioUserConnection.Listener {
 
     int dmaWindows() {
         return context.dma.windows();
+    }
+
+    long dmaMappedBytes() {
+        return context.dma.mappedBytes();
     }
 
     int assignedEventfds() {
@@ -517,7 +522,8 @@ final class ServerSession implements VfioUserConnection.Listener {
             throw new VfioUserException(Errno.EINVAL, "a region access of " + count + " bytes exceeds max_data_xfer_size "
                     + CAPABILITIES.maxDataXferSize());
         }
-        if (offset < 0 || offset + count > region.size() || count == 0) {
+        // offset is a u64: 0x7ffffffffffffffc + 4 wraps a signed sum below the size.
+        if (count == 0 || !UnsignedRange.fits(offset, count, region.size())) {
             throw new VfioUserException(Errno.EINVAL, "an access of " + count + " bytes at 0x" + Long.toHexString(offset)
                     + " is outside region " + index + " (0x" + Long.toHexString(region.size()) + " bytes)");
         }

@@ -20,6 +20,7 @@ import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
 import io.jvfio.vmm.linux.UnixSocket;
+import io.jvfio.vmm.range.UnsignedRange;
 import io.netty.buffer.ByteBuf;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -87,7 +88,7 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
     private final VfioUserEventLoop ownLoop;
     private final PendingRequests pending = new PendingRequests();
     private final VfioUserConnection connection;
-    private final TreeMap<Long, DmaMapping> windows = new TreeMap<>();
+    private final TreeMap<Long, DmaMapping> windows = new TreeMap<>(Long::compareUnsigned);
     private final AtomicLong lastTimeoutLog = new AtomicLong(System.nanoTime() - LOG_INTERVAL_NANOS);
     private final AtomicLong failedRequests = new AtomicLong();
     private final AtomicLong regionRequests = new AtomicLong();
@@ -981,8 +982,7 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
                 return null;
             }
             DmaMapping m = e.getValue();
-            long end = address + count;
-            return count >= 0 && end >= address && end - 1 <= m.lastIova() ? m : null;
+            return UnsignedRange.within(m.iova(), m.size(), address, count) ? m : null;
         }
     }
 
