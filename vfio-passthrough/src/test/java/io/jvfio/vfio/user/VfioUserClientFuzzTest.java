@@ -43,13 +43,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class VfioUserClientFuzzTest {
 
     /** CI's count (both fuzzers together stay under about two minutes on two cores). */
-    static final int CI_MESSAGES = 100_000;
+    static final int CI_MESSAGES = 50_000;
     private static final int MUTATED_REPLIES = 3_000;
     private static final long SEED = 0xc11e_47L;
     private static final long RAM = 8 << 20;
     private static final int X_MSG_TIMEOUT_MS = 300;
     /** Of a thousand turns, this many run one of the scripted attacks instead of one mutated message. */
-    private static final int ATTACK_PER_MILLE = 20;
+    private static final int ATTACK_PER_MILLE = 5;
     /** One silent-server attack (item 7) per this many messages: each costs the client's x-msg-timeout. */
     private static final int SILENCE_EVERY = 20_000;
     private static final int MMAP_REGION = 2;
