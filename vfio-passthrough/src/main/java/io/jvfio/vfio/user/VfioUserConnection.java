@@ -634,8 +634,8 @@ public final class VfioUserConnection implements EpollIoHandle {
             stallTimer = loop.schedule(checkStall, limit - stalled, TimeUnit.NANOSECONDS);
             return;
         }
-        closeOnLoop(new VfioUserException(Errno.ETIMEDOUT, "the peer read nothing of the " + queued + " bytes queued "
-                + "for it within x-write-stall-timeout=" + limits.writeStallTimeoutMillis() + " ms"
+        closeOnLoop(new VfioUserException(Errno.ETIMEDOUT, "the peer took none of the " + queued + " bytes queued "
+                + "for it for x-write-stall-timeout=" + limits.writeStallTimeoutMillis() + " ms"
                 + (readingPaused ? ", while its further messages waited under x-max-queued-output="
                 + limits.maxQueuedOutput() + " bytes" : "")));
     }

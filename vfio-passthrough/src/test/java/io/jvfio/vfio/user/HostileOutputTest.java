@@ -21,7 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Issue 13 item 6: a peer that sends requests and reads none of the replies. 1,500 requests of 32
+ * Issue 13 item 6: a peer that sends requests and reads none of the replies (client or server). 1,500 requests of 32
  * bytes for 1 MiB REGION_READs of BAR2 took the server to 2.3 GB: every reply was queued. The
  * connection's output is bounded: past its high water mark it reads no more requests, and output
  * that goes nowhere for the write-stall timeout ends the connection, after which the next client
@@ -66,6 +66,22 @@ class HostileOutputTest {
         }
     }
 
+    /**
+     * Sends the 1,500 requests for 1 MiB of BAR2 at once and reads nothing; returns the attacker's
+     * connection on the server once the server has stopped reading them.
+     */
+    private VfioUserConnection readsNeverRead(RawPeer attacker) throws InterruptedException {
+        ByteBuffer requests = ByteBuffer.allocate(REQUESTS * 32);
+        for (int i = 0; i < REQUESTS; i++) {
+            requests.put(RawPeer.command(2 + i, VfioUserCommand.REGION_READ, Le.of().u64(0).u32(2).u32(MIB).build()));
+        }
+        assertTrue(attacker.send(requests.flip()), "the server took the 1,500 requests into its socket");
+        VfioUserConnection c = served.server.clientConnection();
+        assertTrue(c != null, "the attacker is the server's client");
+        Fds.await("the server stops reading the attacker's requests", c::isReadingPaused);
+        return c;
+    }
+
     private static long pooledDirectMemory() {
         return PooledByteBufAllocator.DEFAULT.metric().usedDirectMemory();
     }
@@ -77,15 +93,7 @@ class HostileOutputTest {
         long buffersBefore = Fds.pooledBuffers();
         long directBefore = pooledDirectMemory();
         try (RawPeer attacker = negotiated()) {
-            ByteBuffer requests = ByteBuffer.allocate(REQUESTS * 32);
-            for (int i = 0; i < REQUESTS; i++) {
-                requests.put(RawPeer.command(2 + i, VfioUserCommand.REGION_READ,
-                        Le.of().u64(0).u32(2).u32(MIB).build()));
-            }
-            assertTrue(attacker.send(requests.flip()), "the server took the 1,500 requests into its socket");
-            VfioUserConnection c = served.server.clientConnection();
-            assertTrue(c != null, "the attacker is the server's client");
-            Fds.await("the server stops reading the attacker's requests", c::isReadingPaused);
+            VfioUserConnection c = readsNeverRead(attacker);
             long queued = c.queuedOutputBytes();
             assertTrue(queued > LIMITS.pauseReadingAbove() && queued <= LIMITS.maxQueuedOutput(),
                     "paused with " + queued + " bytes queued, above the high water mark and within the bound");
@@ -101,6 +109,61 @@ class HostileOutputTest {
         aFreshClientIsServed();
         assertTrue(served.server.awaitNoClient(5, TimeUnit.SECONDS), "the last session ended");
         assertEquals(buffersBefore, Fds.pooledBuffers(), "every pooled buffer the sessions took is released once");
+    }
+
+    /**
+     * The same attacker leaves while the server has stopped reading it: with reading paused the
+     * server watches the socket for writing only, and a hang-up must still end the session at once
+     * (the stall timeout is an hour here), not leave it waiting or spin the loop.
+     */
+    @Test
+    void aReaderlessClientThatLeavesWhileHeldBackIsGoneAtOnce() throws Exception {
+        served.close();
+        served = new ServedEdu(dir, LIMITS.withWriteStallTimeout(ConnectionLimits.MAX_TIMEOUT_MILLIS));
+        aFreshClientIsServed();
+        assertTrue(served.server.awaitNoClient(5, TimeUnit.SECONDS), "the first session ended");
+        long buffersBefore = Fds.pooledBuffers();
+        try (RawPeer attacker = negotiated()) {
+            readsNeverRead(attacker);
+        }
+        assertTrue(served.server.awaitNoClient(30, TimeUnit.SECONDS), "the session ended when the attacker left");
+        aFreshClientIsServed();
+        assertTrue(served.server.awaitNoClient(5, TimeUnit.SECONDS), "the last session ended");
+        assertEquals(buffersBefore, Fds.pooledBuffers(), "every pooled buffer the sessions took is released once");
+    }
+
+    /**
+     * The client's end of the same attack, by a scripted server: 1,500 DMA_READs of 1 MiB of guest
+     * RAM, none of the client's replies read. The client holds no more than its bound and, once its
+     * replies go nowhere for its write-stall timeout (the default, 10 s), ends the connection as a
+     * server gone away.
+     */
+    @Test
+    void aServerThatReadsNoDmaRepliesIsLeftByTheClient() throws Exception {
+        Path socket = dir.resolve("scripted.sock");
+        long directBefore = pooledDirectMemory();
+        try (ScriptedServer server = new ScriptedServer(socket);
+             io.jvfio.memory.GuestMemory memory = new io.jvfio.memory.GuestMemory()) {
+            memory.addRegion("ram", 0, io.jvfio.memory.MemoryBackend.memfd("ram", MIB, false));
+            try (VfioUserClient client = server.accept(() -> VfioUserClient.connect(socket, 5000, memory))) {
+                ByteBuffer requests = ByteBuffer.allocate(REQUESTS * 32);
+                for (int i = 0; i < REQUESTS; i++) {
+                    requests.put(RawPeer.message(0x1000 + i, VfioUserCommand.DMA_READ.number(), 32,
+                            VfioUserHeader.TYPE_COMMAND, 0, Le.of().u64(0).u64(MIB).build()));
+                }
+                assertTrue(server.peer.send(requests.flip()), "the client took the 1,500 DMA_READs into its socket");
+                Fds.await("the client's replies fill its socket", () -> pooledDirectMemory() - directBefore
+                        >= ConnectionLimits.DEFAULTS.pauseReadingAbove());
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+                while (!client.isDead()) {
+                    long grown = pooledDirectMemory() - directBefore;
+                    assertTrue(grown <= 2 * ConnectionLimits.DEFAULTS.maxQueuedOutput(), "the pool grew by " + grown
+                            + " bytes");
+                    assertTrue(System.nanoTime() < deadline, "the client left the server within 60 s");
+                    Thread.sleep(10); // a poll of the condition, bounded by the deadline
+                }
+            }
+        }
     }
 
     /**
