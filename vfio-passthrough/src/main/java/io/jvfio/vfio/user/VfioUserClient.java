@@ -93,11 +93,12 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
     private final AtomicLong failedRequests = new AtomicLong();
     private final AtomicLong regionRequests = new AtomicLong();
     private final List<MappedArea> unsealed = new ArrayList<>();
-    /** Requests in a row that got no reply, with nothing at all heard from the server meanwhile. */
+    /** Requests in a row that got no reply within x-msg-timeout; a reply that answers one resets it. */
     private final AtomicInteger silentTimeouts = new AtomicInteger();
     /** Why the device is gone (the server stopped answering or went away); null while it works. */
     private final AtomicReference<String> failure = new AtomicReference<>();
-    private volatile Consumer<String> goneObserver = reason -> LOG.error("{}; the device now reads all-ones and drops "
+    // Guarded by failure.
+    private Consumer<String> goneObserver = reason -> LOG.error("{}; the device now reads all-ones and drops "
             + "writes, and the VM keeps running", reason);
 
     private VfioUserCapabilities peer = VfioUserCapabilities.DEFAULTS;
@@ -338,8 +339,8 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
                 outside ? "its mmap-able area " + worst + " lies outside the region's 0x" + Long.toHexString(region.size())
                         + " bytes"
                         : "the fd the server sent is " + fileSize + " bytes, but its mmap-able area " + worst
-                        + " needs " + (worstEnd == 0 && worst.size() != 0 ? "more than 2^64" : Long.toUnsignedString(worstEnd))
-                        + " (fd offset 0x" + Long.toHexString(region.offset()) + " + area end)",
+                        + " (at fd offset 0x" + Long.toHexString(region.offset()) + " + 0x" + Long.toHexString(worst.offset())
+                        + ") needs " + (worstEnd == 0 ? "more than 2^64" : Long.toUnsignedString(worstEnd)) + " bytes",
                 kept.isEmpty() ? "the region is" : "that area is");
         int flags = region.flags();
         List<RegionCapability> caps = new ArrayList<>();
@@ -519,11 +520,15 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
 
     /** Records why the device is gone and tells the observer, once; true for the first reason. */
     private boolean declareGone(String reason) {
-        if (!failure.compareAndSet(null, reason)) {
-            return false;
+        Consumer<String> observer;
+        synchronized (failure) { // with onGone: each observer is told once
+            if (!failure.compareAndSet(null, reason)) {
+                return false;
+            }
+            dead = true;
+            observer = goneObserver;
         }
-        dead = true;
-        goneObserver.accept(reason);
+        observer.accept(reason);
         return true;
     }
 
@@ -539,8 +544,11 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
      */
     @Override
     public void onGone(Consumer<String> observer) {
-        goneObserver = observer;
-        String already = failure.get();
+        String already;
+        synchronized (failure) {
+            goneObserver = observer;
+            already = failure.get();
+        }
         if (already != null) {
             observer.accept(already);
         }

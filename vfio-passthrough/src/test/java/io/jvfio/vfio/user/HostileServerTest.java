@@ -46,6 +46,7 @@ class HostileServerTest {
     private Path socket;
     private ScriptedServer server;
     private long fdsBefore;
+    private long buffersBefore;
     private ResourceLeakDetector.Level leakLevel;
     private final List<String> told = Collections.synchronizedList(new ArrayList<>());
 
@@ -54,6 +55,7 @@ class HostileServerTest {
         leakLevel = ResourceLeakDetector.getLevel();
         ResourceLeakDetector.setLevel(ResourceLeakDetector.Level.PARANOID);
         fdsBefore = Fds.open();
+        buffersBefore = Fds.pooledBuffers();
         socket = dir.resolve("hostile.sock");
         server = new ScriptedServer(socket);
     }
@@ -63,6 +65,7 @@ class HostileServerTest {
         server.stopAnswering();
         server.close();
         Fds.awaitBackTo(fdsBefore);
+        Fds.await("every pooled buffer the client took is released", () -> Fds.pooledBuffers() == buffersBefore);
         ResourceLeakDetector.setLevel(leakLevel);
     }
 
