@@ -147,11 +147,13 @@ final class ServerIrqs {
             owned[i] = OwnedFd.adopt(fds[i], "eventfd from the client");
         }
         try {
-            // The server writes to a trigger and to a mask eventfd, and reads an unmask eventfd.
-            boolean readByServer = (flags & VFIO_IRQ_SET_ACTION_TYPE_MASK) == VFIO_IRQ_SET_ACTION_UNMASK;
-            for (OwnedFd o : owned) {
-                checkEventFd(o, readByServer);
-                makeNonBlocking(o);
+            if ((flags & VFIO_IRQ_SET_DATA_TYPE_MASK) == VFIO_IRQ_SET_DATA_EVENTFD) {
+                // The server writes to a trigger and to a mask eventfd, and reads an unmask eventfd.
+                boolean readByServer = (flags & VFIO_IRQ_SET_ACTION_TYPE_MASK) == VFIO_IRQ_SET_ACTION_UNMASK;
+                for (OwnedFd o : owned) {
+                    checkEventFd(o, readByServer);
+                    makeNonBlocking(o);
+                }
             }
             apply(flags, index, start, count, bools, owned);
         } catch (RuntimeException e) {

@@ -152,11 +152,14 @@ public final class VfioUserServer implements AutoCloseable {
 
     /** The current client's bytes of DMA windows mmap'd in this process (0 without a client). */
     public long dmaMappedBytes() {
-        ServerSession s;
-        synchronized (lock) {
-            s = session;
-        }
+        ServerSession s = current();
         return s == null ? 0 : s.dmaMappedBytes();
+    }
+
+    private ServerSession current() {
+        synchronized (lock) {
+            return session;
+        }
     }
 
     /** How many clients have connected since the server started. */
@@ -184,28 +187,19 @@ public final class VfioUserServer implements AutoCloseable {
 
     /** The current client's DMA windows (0 without a client): for tests of disconnect cleanup. */
     public int dmaWindows() {
-        ServerSession s;
-        synchronized (lock) {
-            s = session;
-        }
+        ServerSession s = current();
         return s == null ? 0 : s.dmaWindows();
     }
 
     /** The current client's assigned interrupt eventfds (0 without a client). */
     public int assignedEventfds() {
-        ServerSession s;
-        synchronized (lock) {
-            s = session;
-        }
+        ServerSession s = current();
         return s == null ? 0 : s.assignedEventfds();
     }
 
     /** DMA_READ/DMA_WRITE messages sent to the current client (0 without one): DMA that could not use a mapping. */
     public long dmaMessages() {
-        ServerSession s;
-        synchronized (lock) {
-            s = session;
-        }
+        ServerSession s = current();
         return s == null ? 0 : s.dmaMessages();
     }
 

@@ -6,11 +6,7 @@ import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.LibC;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.Syscalls;
-import io.netty.util.ResourceLeakDetector;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -44,52 +40,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * factorial that would run for seconds. After each, the client that attacked is still answered, a
  * fresh client is served, and every fd the server received is given back (ServedEdu's close).
  */
-class HostileEdgesTest {
+class HostileEdgesTest extends HostilePeerSuite {
 
-    private static final int MSIX = 2;
     private static final int CONFIG = 7;
-    private static final int DATA_NONE_TRIGGER = 0x21;
-    private static final int DATA_EVENTFD_TRIGGER = 0x24;
     private static final int DMA_READ_WRITE = 3;
     private static final long TIB = 1L << 40;
-
-    @TempDir
-    Path dir;
-    private ServedEdu served;
-    private ResourceLeakDetector.Level leakLevel;
-
-    @BeforeEach
-    void start() throws Exception {
-        leakLevel = ResourceLeakDetector.getLevel();
-        ResourceLeakDetector.setLevel(ResourceLeakDetector.Level.PARANOID);
-        served = new ServedEdu(dir);
-    }
-
-    @AfterEach
-    void stop() throws Exception {
-        served.close();
-        ResourceLeakDetector.setLevel(leakLevel);
-    }
-
-    private RawPeer negotiated() {
-        RawPeer peer = RawPeer.connect(served.socket);
-        peer.call(1, VfioUserCommand.VERSION, Le.version(0, 1, "{\"capabilities\":{\"max_msg_fds\":16}}"));
-        return peer;
-    }
-
-    /** Reads edu's identification register: the client is still answered. */
-    private static void stillServed(RawPeer peer, int id) {
-        RawPeer.Frame r = peer.call(id, VfioUserCommand.REGION_READ, Le.of().u64(0).u32(0).u32(4).build());
-        assertFalse(r.isError(), "the client is still answered");
-        assertEquals(0x010000ed, r.payloadBuffer().getInt(16), "edu's identification");
-    }
-
-    private void aFreshClientIsServed() throws InterruptedException {
-        assertTrue(served.server.awaitNoClient(5, TimeUnit.SECONDS), "the last session ended");
-        try (RawPeer next = negotiated()) {
-            stillServed(next, 2);
-        }
-    }
 
     private static byte[] dmaMap(long address, long size, long offset) {
         return Le.of().u32(32).u32(DMA_READ_WRITE).u64(offset).u64(address).u64(size).build();
@@ -224,32 +179,43 @@ class HostileEdgesTest {
      */
     @Test
     void mappingAndUnmappingABigMemfdGivesTheAddressSpaceBack() throws Exception {
-        try (OwnedFd memfd = Syscalls.memfdCreate("one-tebibyte", MFD_ALLOW_SEALING); RawPeer peer = negotiated()) {
+        try (OwnedFd memfd = Syscalls.memfdCreate("one-tebibyte", MFD_ALLOW_SEALING)) {
             Syscalls.ftruncate(memfd, TIB);
             Syscalls.addSeals(memfd, F_SEAL_SHRINK | F_SEAL_GROW);
-            long before = vmSize();
-            int id = 2;
-            for (int round = 0; round < 8; round++) {
-                assertFalse(peer.call(id++, VfioUserCommand.DMA_MAP, dmaMap(TIB, TIB, 0), memfd.get()).isError(),
-                        "round " + round + ": the 1 TiB window is mapped");
-                assertEquals(TIB, served.server.dmaMappedBytes(), "mapped, not reached through messages");
-                assertFalse(peer.call(id++, VfioUserCommand.DMA_UNMAP, dmaUnmap(TIB, TIB)).isError());
-                assertEquals(0, served.server.dmaMappedBytes());
-            }
-            long grown = vmSize() - before;
-            assertTrue(grown < TIB / 2, "8 rounds of a 1 TiB map and unmap left the server "
-                    + (grown >> 30) + " GiB bigger");
+            try (RawPeer peer = negotiated()) {
+                long before = vmSize();
+                int id = 2;
+                for (int round = 0; round < 8; round++) {
+                    assertFalse(peer.call(id++, VfioUserCommand.DMA_MAP, dmaMap(TIB, TIB, 0), memfd.get()).isError(),
+                            "round " + round + ": the 1 TiB window is mapped");
+                    assertEquals(TIB, served.server.dmaMappedBytes(), "mapped, not reached through messages");
+                    assertFalse(peer.call(id++, VfioUserCommand.DMA_UNMAP, dmaUnmap(TIB, TIB)).isError());
+                    assertEquals(0, served.server.dmaMappedBytes());
+                }
+                long grown = vmSize() - before;
+                assertTrue(grown < TIB / 2, "8 rounds of a 1 TiB map and unmap left the server "
+                        + (grown >> 30) + " GiB bigger");
 
-            assertFalse(peer.call(id++, VfioUserCommand.DMA_MAP, dmaMap(TIB, TIB, 0), memfd.get()).isError());
-            peer.call(id++, VfioUserCommand.DMA_MAP, dmaMap(4 * TIB, 0x1000, 0), memfd.get())
-                    .expectError(Errno.ENOMEM);
-            assertEquals(1, served.server.dmaWindows(), "the window over the bound was not taken");
-            assertFalse(peer.call(id++, VfioUserCommand.DMA_MAP, dmaMap(4 * TIB, 0x1000, 0)).isError(),
-                    "a window without an fd costs no address space");
-            stillServed(peer, id);
+                assertFalse(peer.call(id++, VfioUserCommand.DMA_MAP, dmaMap(TIB, TIB, 0), memfd.get()).isError());
+                peer.call(id++, VfioUserCommand.DMA_MAP, dmaMap(4 * TIB, 0x1000, 0), memfd.get())
+                        .expectError(Errno.ENOMEM);
+                assertEquals(1, served.server.dmaWindows(), "the window over the bound was not taken");
+                assertFalse(peer.call(id++, VfioUserCommand.DMA_MAP, dmaMap(4 * TIB, 0x1000, 0)).isError(),
+                        "a window without an fd costs no address space");
+                stillServed(peer, id);
+            }
+            aFreshClientIsServed();
+            assertTrue(vmSizeBelow(TIB), "the client left and its mappings with it");
+
+            // The bound is the caller's to set, for the clients that come next.
+            served.server.dmaMappedLimit(1L << 30);
+            try (RawPeer peer = negotiated()) {
+                peer.call(2, VfioUserCommand.DMA_MAP, dmaMap(TIB, 2L << 30, 0), memfd.get()).expectError(Errno.ENOMEM);
+                assertFalse(peer.call(3, VfioUserCommand.DMA_MAP, dmaMap(TIB, 1L << 30, 0), memfd.get()).isError());
+                assertEquals(1L << 30, served.server.dmaMappedBytes());
+            }
         }
         aFreshClientIsServed();
-        assertTrue(vmSizeBelow(TIB), "the client left and its mappings with it");
     }
 
     /**
