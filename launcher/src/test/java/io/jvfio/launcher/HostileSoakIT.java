@@ -98,8 +98,10 @@ class HostileSoakIT {
                 Thread th = new Thread(() -> {
                     Random rnd = new Random(seed);
                     Attack[] all = Attack.values();
-                    for (int i = seed; System.nanoTime() < end; i++) {
-                        Attack a = all[i % all.length]; // every class in turn, the threads out of step
+                    // Every class in turn, each thread starting at another part of the list: a short
+                    // run reaches every class even where the ones that hold a connection are slow.
+                    for (int i = seed * all.length / ATTACKERS; System.nanoTime() < end; i++) {
+                        Attack a = all[i % all.length];
                         try {
                             outcomes.get(a).get(a.run(socket, rnd, CONNECT_MILLIS, HOLD_MILLIS))
                                     .incrementAndGet();
