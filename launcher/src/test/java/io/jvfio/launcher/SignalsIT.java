@@ -76,26 +76,33 @@ class SignalsIT {
         try (ServerProcess server = jvfio("serve", false, "--serve", "edu,socket=" + socket)) {
             server.awaitOutput("jvfio: serving edu", 60);
             long idleFds = server.fds();
-            CompletableFuture<?>[] attacks = new CompletableFuture<?>[3];
-            Attack[] kinds = {Attack.OUTPUT_FLOOD, Attack.SILENCE, Attack.HALF_HEADER};
-            attacks[0] = CompletableFuture.supplyAsync(() -> kinds[0].run(socket, new Random(0), 30_000, 120_000));
-            // The server has accepted the flood's connection: it holds one fd more.
-            ServerProcess.await("the server accepted the flooding client", () -> {
-                try {
-                    return server.fds() > idleFds;
-                } catch (java.io.IOException e) {
-                    throw new AssertionError(e);
+            // Each attacker on its own thread (the common pool may have one on a small machine).
+            java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newFixedThreadPool(3);
+            try {
+                CompletableFuture<?>[] attacks = new CompletableFuture<?>[3];
+                attacks[0] = CompletableFuture.supplyAsync(() -> Attack.OUTPUT_FLOOD.run(socket, new Random(0), 30_000,
+                        120_000), threads);
+                // The server has accepted the flood's connection: it holds one fd more.
+                ServerProcess.await("the server accepted the flooding client", () -> {
+                    try {
+                        return server.fds() > idleFds;
+                    } catch (java.io.IOException e) {
+                        throw new AssertionError(e);
+                    }
+                }, 30);
+                // Behind it in the backlog, or refused once the server is gone: either way they end.
+                attacks[1] = CompletableFuture.supplyAsync(() -> Attack.SILENCE.run(socket, new Random(0), 5_000,
+                        120_000), threads);
+                attacks[2] = CompletableFuture.supplyAsync(() -> Attack.HALF_HEADER.run(socket, new Random(0), 5_000,
+                        120_000), threads);
+                server.signal(signal);
+                assertEquals(status(signal), server.awaitExit(EXIT_SECONDS), server.output());
+                assertFalse(Files.exists(socket), "the socket file is removed");
+                for (CompletableFuture<?> a : attacks) {
+                    a.get(EXIT_SECONDS, TimeUnit.SECONDS); // each attacker saw its connection end, or none
                 }
-            }, 30);
-            for (int i = 1; i < kinds.length; i++) {
-                Attack a = kinds[i];
-                attacks[i] = CompletableFuture.supplyAsync(() -> a.run(socket, new Random(0), 30_000, 120_000));
-            }
-            server.signal(signal);
-            assertEquals(status(signal), server.awaitExit(EXIT_SECONDS), server.output());
-            assertFalse(Files.exists(socket), "the socket file is removed");
-            for (CompletableFuture<?> a : attacks) {
-                a.get(EXIT_SECONDS, TimeUnit.SECONDS); // each attacker saw its connection end
+            } finally {
+                threads.shutdownNow();
             }
         }
     }
