@@ -134,6 +134,7 @@ class HostileSoakIT {
             long endRss = server.status("VmRSS");
             long endThreads = server.status("Threads");
             long endFds = server.fds();
+            String heap = heapAfterFullGc(server);
 
             StringBuilder f = new StringBuilder();
             f.append(String.format("hostile soak of jvfio --serve edu (pid %d): %d s, %d attackers at once%n",
@@ -158,6 +159,8 @@ class HostileSoakIT {
                     cleanServed.get(), cleanStarted.get(), cleanMaxWait.get()));
             f.append(String.format("RSS: idle %d MiB, max %d MiB, end %d MiB (bound %d MiB)%n", idleRss >> 10,
                     samples.maxRss >> 10, endRss >> 10, MAX_RSS_MIB));
+            f.append(String.format("RSS over the run (MiB, every %d s): %s%n", samples.every, samples.rssTrend));
+            f.append("Java heap in use after a full GC at the end: ").append(heap).append('\n');
             f.append(String.format("fds: idle %d, max %d, end %d%n", idleFds, samples.maxFds, endFds));
             f.append(String.format("threads: idle %d, max %d, end %d%n", idleThreads, samples.maxThreads, endThreads));
             failures.forEach((k, v) -> f.append("FAILED ").append(k).append(": ").append(v).append('\n'));
@@ -194,15 +197,41 @@ class HostileSoakIT {
         return o.length() > 4000 ? o.substring(o.length() - 4000) : o;
     }
 
-    /** The highest figures /proc showed. */
+    /**
+     * The server's heap in use after a full collection (jcmd GC.run, then GC.heap_info): what its
+     * RSS holds that is live, as against heap the JVM has grown and keeps.
+     */
+    private static String heapAfterFullGc(ServerProcess server) throws IOException, InterruptedException {
+        String jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd").toString();
+        for (String command : List.of("GC.run", "GC.heap_info")) {
+            Process p = new ProcessBuilder(jcmd, Long.toString(server.pid()), command).redirectErrorStream(true).start();
+            String text = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            assertTrue(p.waitFor(60, TimeUnit.SECONDS), "jcmd " + command);
+            if (command.equals("GC.heap_info")) {
+                java.util.regex.Matcher m = java.util.regex.Pattern.compile("total (\\d+)K, used (\\d+)K").matcher(text);
+                return m.find() ? (Long.parseLong(m.group(2)) >> 10) + " MiB (of " + (Long.parseLong(m.group(1)) >> 10)
+                        + " MiB committed)" : "? (jcmd said: " + text.strip() + ")";
+            }
+        }
+        return "?";
+    }
+
+    /** The highest figures /proc showed, and RSS at every tenth of the run. */
     private static final class Samples {
+        final long every = Math.max(1, SECONDS / 10);
+        final StringBuilder rssTrend = new StringBuilder();
+        long taken;
         volatile long maxRss;
         volatile long maxFds;
         volatile long maxThreads;
 
         synchronized void take(ServerProcess server) {
             try {
-                maxRss = Math.max(maxRss, server.status("VmRSS"));
+                long rss = server.status("VmRSS");
+                if (taken++ % every == 0) {
+                    rssTrend.append(rssTrend.length() > 0 ? " " : "").append(rss >> 10);
+                }
+                maxRss = Math.max(maxRss, rss);
                 maxThreads = Math.max(maxThreads, server.status("Threads"));
                 maxFds = Math.max(maxFds, server.fds());
             } catch (IOException e) {
