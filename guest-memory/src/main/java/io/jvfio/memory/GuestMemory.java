@@ -1,5 +1,7 @@
 package io.jvfio.memory;
 
+import io.jvfio.vmm.range.UnsignedRange;
+
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
@@ -48,7 +50,8 @@ public final class GuestMemory implements AutoCloseable {
             long size, boolean readOnly) {
         checkOpen();
         long page = backend.pageSize();
-        if (size <= 0 || start < 0 || start + size < start) {
+        // Guest physical addresses are u64: a region may lie above 2^63 (a vfio-user DMA window may).
+        if (!UnsignedRange.valid(start, size)) {
             throw new GuestMemoryException("guest RAM region '" + name + "' at 0x" + Long.toHexString(start) + " of "
                     + size + " bytes is not a valid range");
         }
@@ -57,13 +60,13 @@ public final class GuestMemory implements AutoCloseable {
                     + Long.toHexString(backendOffset) + " of " + backend + " is not aligned to its page size ("
                     + Sizes.format(page) + ")");
         }
-        if (backendOffset < 0 || backendOffset + size > backend.size()) {
+        if (!UnsignedRange.fits(backendOffset, size, backend.size())) {
             throw new GuestMemoryException("guest RAM region '" + name + "' needs " + Sizes.format(size) + " from offset 0x"
                     + Long.toHexString(backendOffset) + " of " + backend + ", which is only " + Sizes.format(backend.size()));
         }
         GuestRegion[] current = regions;
         for (GuestRegion r : current) {
-            if (start <= r.last() && r.start() <= start + size - 1) {
+            if (UnsignedRange.overlaps(start, size, r.start(), r.size())) {
                 throw new GuestMemoryException("guest RAM region '" + name + "' " + Sizes.range(start, size)
                         + " overlaps region " + r);
             }
@@ -85,7 +88,7 @@ public final class GuestMemory implements AutoCloseable {
         }
         GuestRegion[] next = Arrays.copyOf(current, current.length + 1);
         next[current.length] = region;
-        Arrays.sort(next, (a, b) -> Long.compare(a.start(), b.start()));
+        Arrays.sort(next, (a, b) -> Long.compareUnsigned(a.start(), b.start()));
         regions = next;
         if (backendUsers.merge(backend, 1, Integer::sum) == 1 && !backends.contains(backend)) {
             backends.add(backend);
@@ -138,6 +141,22 @@ public final class GuestMemory implements AutoCloseable {
         if (failure != null) {
             throw new GuestMemoryException("a DMA mapping of region " + region + " could not be removed; its memory "
                     + "is kept until the guest memory is closed: " + failure.getMessage(), failure);
+        }
+    }
+
+    /**
+     * Removes a region as {@link #removeRegion} does, and gives its address range back to the process
+     * at once (munmap) instead of at {@link #close()}, if no other region uses its backend. Only for a
+     * caller that knows no thread still reads or writes the region: a view of it would now fault. A
+     * vfio-user server does this at each DMA_UNMAP, holding device DMA off meanwhile, since a client
+     * that maps and unmaps a large window over and over would otherwise fill the server's address
+     * space with retired ranges until it left.
+     */
+    public synchronized void removeRegionAndRelease(GuestRegion region) {
+        removeRegion(region);
+        MemoryBackend backend = region.backend();
+        if (!backendUsers.containsKey(backend) && backends.remove(backend)) {
+            backend.close();
         }
     }
 
@@ -211,9 +230,9 @@ public final class GuestMemory implements AutoCloseable {
         while (lo <= hi) {
             int mid = (lo + hi) >>> 1;
             GuestRegion r = rs[mid];
-            if (gpa < r.start()) {
+            if (Long.compareUnsigned(gpa, r.start()) < 0) {
                 hi = mid - 1;
-            } else if (gpa - r.start() >= r.size()) {
+            } else if (!UnsignedRange.contains(r.start(), r.size(), gpa)) {
                 lo = mid + 1;
             } else {
                 return r;
@@ -228,7 +247,7 @@ public final class GuestMemory implements AutoCloseable {
         if (r == null) {
             throw notInRam(gpa, length);
         }
-        if (gpa - r.start() > r.size() - length) {
+        if (!UnsignedRange.within(r.start(), r.size(), gpa, length)) {
             throw new GuestMemoryException("an access of " + length + " bytes at guest physical address 0x"
                     + Long.toHexString(gpa) + " crosses the end of region " + r);
         }
@@ -244,7 +263,7 @@ public final class GuestMemory implements AutoCloseable {
         GuestRegion nearest = rs[0];
         long best = Long.MAX_VALUE;
         for (GuestRegion r : rs) {
-            long d = gpa < r.start() ? r.start() - gpa : gpa - r.last();
+            long d = Long.compareUnsigned(gpa, r.start()) < 0 ? r.start() - gpa : gpa - r.last();
             if (Long.compareUnsigned(d, best) < 0) {
                 best = d;
                 nearest = r;
@@ -433,7 +452,7 @@ public final class GuestMemory implements AutoCloseable {
         long off = gpa - r.start();
         int pos = pos(off);
         ByteBuffer b = chunk(r, off);
-        if (pos + length > b.capacity()) {
+        if (!UnsignedRange.fits(pos, length, b.capacity())) {
             throw new GuestMemoryException("a view of " + length + " bytes at guest physical address 0x"
                     + Long.toHexString(gpa) + " would straddle a 1 GiB boundary inside region " + r
                     + "; copy it with read() instead");

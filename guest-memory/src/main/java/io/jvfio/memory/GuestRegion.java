@@ -1,5 +1,7 @@
 package io.jvfio.memory;
 
+import io.jvfio.vmm.range.UnsignedRange;
+
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
@@ -59,7 +61,7 @@ public final class GuestRegion {
     }
 
     public boolean contains(long gpa) {
-        return gpa >= start && gpa - start < size;
+        return UnsignedRange.contains(start, size, gpa);
     }
 
     public MemoryBackend backend() {

@@ -4,6 +4,7 @@ import io.jvfio.vmm.linux.MemoryMapping;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.range.UnsignedRange;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -147,7 +148,7 @@ public final class MemoryBackend implements AutoCloseable {
             }
             // Pages past the end of the file would SIGBUS on access; the seal keeps the end where it is now.
             io.jvfio.vmm.linux.FileStat stat = io.jvfio.vmm.linux.FileStat.of(fd);
-            if (!stat.isRegularFile() || offset < 0 || offset + size < offset || offset + size > stat.size()) {
+            if (!stat.isRegularFile() || !UnsignedRange.fits(offset, size, stat.size())) {
                 throw new GuestMemoryException("'" + id + "': [0x" + Long.toHexString(offset) + "+0x"
                         + Long.toHexString(size) + ") is not inside the " + stat.size() + "-byte file behind the fd");
             }

@@ -194,6 +194,47 @@ class GuestMemoryTest {
     }
 
     @Test
+    void removingAndReleasingARegionGivesItsAddressRangeBackAtOnce() throws Exception {
+        try (GuestMemory mem = new GuestMemory()) {
+            MemoryBackend ram = MemoryBackend.memfd("released", MIB, false);
+            GuestRegion region = mem.addRegion("released", 0x100000, ram);
+            long fds = FdCounts.openFds();
+
+            mem.removeRegionAndRelease(region);
+
+            assertFalse(ram.fd().isOpen());
+            assertEquals(fds - 1, FdCounts.openFds());
+            assertFalse(ram.mapping().isMapped(), "unmapped now, not at close");
+            assertTrue(mem.regions().isEmpty());
+        }
+    }
+
+    /** Guest physical addresses are u64: regions at and across 2^63 are ordered, found and bounded as such. */
+    @Test
+    void regionsAtAndAcross2To63AreOrderedAndFoundAsUnsigned() {
+        try (GuestMemory mem = new GuestMemory()) {
+            long across = 0x8000000000000000L - MIB;
+            mem.addRegion("low", 0, MemoryBackend.memfd("low", MIB, false));
+            mem.addRegion("across", across, MemoryBackend.memfd("across", 2 * MIB, false));
+            mem.addRegion("top", -MIB, MemoryBackend.memfd("top", MIB, false)); // [2^64 - 1 MiB, 2^64)
+            assertEquals(List.of("low", "across", "top"), mem.regions().stream().map(GuestRegion::name).toList());
+
+            mem.writeU32(0x8000000000000000L - 2, 0x11223344); // straddles 2^63 inside one region
+            assertEquals(0x11223344, mem.readU32(0x8000000000000000L - 2));
+            mem.writeU64(-8, 0x55667788L);
+            assertEquals(0x55667788L, mem.readU64(-8));
+            assertEquals("across", mem.find(0x8000000000000000L).name());
+            assertNull(mem.find(across + 2 * MIB));
+            error(() -> mem.readU32(-2)); // would wrap past 2^64
+            try (MemoryBackend overlap = MemoryBackend.memfd("overlap", MIB, false);
+                    MemoryBackend wraps = MemoryBackend.memfd("wraps", 2 * MIB, false)) {
+                assertTrue(error(() -> mem.addRegion("overlap", 0x8000000000000000L, overlap)).contains("overlaps"));
+                assertTrue(error(() -> mem.addRegion("wraps", -MIB, wraps)).contains("not a valid range"));
+            }
+        }
+    }
+
+    @Test
     void aListenerThatRefusesLeavesTheMapUnchanged() {
         try (GuestMemory mem = new GuestMemory()) {
             Recorder first = new Recorder();

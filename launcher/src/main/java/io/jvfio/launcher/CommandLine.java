@@ -4,6 +4,7 @@ import io.jvfio.memory.MemoryBackendConfig;
 import io.jvfio.vfio.VfioException;
 import io.jvfio.vfio.sysfs.IommuGroupReport;
 import io.jvfio.vfio.sysfs.PciSysfs;
+import io.jvfio.vfio.user.ConnectionLimits;
 import io.jvfio.vmm.device.DeviceConfig;
 import io.jvfio.vmm.device.DeviceRegistry;
 import io.jvfio.vmm.kvm.Kvm;
@@ -41,8 +42,11 @@ final class CommandLine {
     record Launch(MachineConfig config) implements Command {
     }
 
-    /** Serve a device written in Java over vfio-user, standalone, until stopped. */
-    record Serve(String device, Path socket) implements Command {
+    /** Serve a device written in Java over vfio-user, standalone, until stopped, holding each client to {@code limits}. */
+    record Serve(String device, Path socket, ConnectionLimits limits) implements Command {
+        Serve(String device, Path socket) {
+            this(device, socket, ConnectionLimits.DEFAULTS);
+        }
     }
 
     /** The devices {@code --serve} can host. */
@@ -52,6 +56,19 @@ final class CommandLine {
                     + "tiny (a 256-byte memory BAR), nobar (no BARs)");
     private static final Property SERVE_SOCKET = Property.string("socket",
             "Path of the UNIX socket to listen on");
+    private static final Property SERVE_NEGOTIATION_TIMEOUT = Property.integer("x-negotiation-timeout", 1,
+            ConnectionLimits.MAX_TIMEOUT_MILLIS, ConnectionLimits.DEFAULTS.negotiationTimeoutMillis(),
+            "Milliseconds a client has from connecting to complete VFIO_USER_VERSION, else it is dropped "
+                    + "(clients are served one at a time, and the next waits)");
+    private static final Property SERVE_MESSAGE_TIMEOUT = Property.integer("x-message-timeout", 1,
+            ConnectionLimits.MAX_TIMEOUT_MILLIS, ConnectionLimits.DEFAULTS.messageTimeoutMillis(),
+            "Milliseconds a message has to arrive whole once its first byte has; an idle client is not timed");
+    private static final Property SERVE_MAX_QUEUED_OUTPUT = Property.size("x-max-queued-output", 1,
+            ConnectionLimits.DEFAULTS.maxQueuedOutput(),
+            "Bytes of replies held for a client that does not read them; near it, the client's requests wait");
+    private static final Property SERVE_WRITE_STALL_TIMEOUT = Property.integer("x-write-stall-timeout", 1,
+            ConnectionLimits.MAX_TIMEOUT_MILLIS, ConnectionLimits.DEFAULTS.writeStallTimeoutMillis(),
+            "Milliseconds queued replies may go unread before the client is dropped");
 
     static final long DEFAULT_MEMORY = 64L << 20;
 
@@ -101,7 +118,12 @@ final class CommandLine {
                   --serve [device=]edu|gpio|tiny|nobar,socket=PATH
                                         serve a device written in Java over vfio-user on a UNIX socket
                                         until SIGTERM or Ctrl-C, for -device vfio-user-pci; alone.
-                                        '--serve help' describes the devices
+                                        '--serve help' describes the devices. A client is dropped
+                                        (and the next served) if VERSION takes longer than
+                                        x-negotiation-timeout=MS, a message arrives part-way for
+                                        x-message-timeout=MS, or replies held up to
+                                        x-max-queued-output=SIZE go unread for x-write-stall-timeout=MS
+                                        (defaults 10000, 10000, 4M, 10000)
                   --iommu-groups        list the IOMMU groups, their devices and drivers, and what must
                                         happen before each can be passed through
                   --vfio-bind DDDD:BB:DD.F
@@ -263,7 +285,8 @@ final class CommandLine {
                         + "name \"tiny\", desc \"a device with a 256-byte memory BAR0 (1234:10f1), trapped\"\n"
                         + "name \"nobar\", desc \"a function with no BARs and no interrupt (1234:10f2)\"\n");
             }
-            OptionValues v = OptionValues.bind("--serve", List.of(SERVE_DEVICE, SERVE_SOCKET), s, Set.of(),
+            OptionValues v = OptionValues.bind("--serve", List.of(SERVE_DEVICE, SERVE_SOCKET, SERVE_NEGOTIATION_TIMEOUT,
+                    SERVE_MESSAGE_TIMEOUT, SERVE_MAX_QUEUED_OUTPUT, SERVE_WRITE_STALL_TIMEOUT), s, Set.of(),
                     OptionValues.UnknownKey.PARAMETER);
             if (!v.has("device")) {
                 throw new OptionsException("Parameter 'device' is missing (" + String.join(", ", SERVABLE) + ")");
@@ -272,7 +295,15 @@ final class CommandLine {
                 throw new OptionsException("Parameter 'socket' is missing: give the path to listen on, e.g. "
                         + "socket=/tmp/edu.sock");
             }
-            return new Serve(v.string("device"), Path.of(v.string("socket")));
+            ConnectionLimits limits;
+            try {
+                limits = new ConnectionLimits(v.number(SERVE_NEGOTIATION_TIMEOUT.name()),
+                        v.number(SERVE_MESSAGE_TIMEOUT.name()), v.number(SERVE_MAX_QUEUED_OUTPUT.name()),
+                        v.number(SERVE_WRITE_STALL_TIMEOUT.name()));
+            } catch (IllegalArgumentException e) {
+                throw new OptionsException(e.getMessage());
+            }
+            return new Serve(v.string("device"), Path.of(v.string("socket")), limits);
         } catch (OptionsException e) {
             throw new UsageException(option + " " + value + ": " + e.getMessage());
         }

@@ -32,7 +32,7 @@ final class DeviceServer {
         VfioUserDevice device = device(serve.device());
         VfioUserServer server;
         try {
-            server = VfioUserServer.start(serve.socket(), device);
+            server = VfioUserServer.start(serve.socket(), device, serve.limits());
         } catch (SyscallException | IllegalArgumentException e) {
             close(device);
             err.println(Main.oneLine("jvfio: --serve " + serve.device() + ",socket=" + serve.socket() + ": " + e.getMessage()));

@@ -23,6 +23,8 @@ import io.jvfio.vmm.kvm.KvmVm;
 import io.jvfio.vmm.pci.PciDevFn;
 import io.jvfio.vmm.pci.PciHostBridge;
 
+import java.util.List;
+
 /**
  * One VM, assembled from its configuration: guest RAM, the address space and the PCI host bridge,
  * the accelerator (a KVM VM with its in-kernel interrupt controller and one vCPU, interrupts by
@@ -100,7 +102,29 @@ final class Machine implements AutoCloseable {
 
     /** Runs the built-in driver against {@code target} (null: the first edu-compatible function). */
     DriverReport drive(PciDevFn target) throws InterruptedException {
-        DriverTarget t = new DriverTarget(memory, space, bridge, target);
+        // The run ends with the reason a device went away, as its one line, rather than the log's.
+        java.util.concurrent.atomic.AtomicReference<String> gone = new java.util.concurrent.atomic.AtomicReference<>();
+        List<PassthroughDevices.Placed> placed = devices.placed();
+        for (PassthroughDevices.Placed p : placed) {
+            p.device().backend().onGone(reason -> gone.compareAndSet(null, reason));
+        }
+        DriverTarget t = new DriverTarget(memory, space, bridge, target, new DriverTarget.Watch() {
+            @Override
+            public String gone() {
+                return gone.get();
+            }
+
+            @Override
+            public String lostMapping() {
+                for (PassthroughDevices.Placed p : placed) {
+                    String lost = p.device().backend().lostMapping();
+                    if (lost != null) {
+                        return lost;
+                    }
+                }
+                return null;
+            }
+        });
         long mmio = space.mmio().unclaimedAccesses();
         long pio = space.pio().unclaimedAccesses();
         DriverReport report = onKvm() ? new GuestDriver(t, vcpu).run() : new HostDriver(t, apics).run();

@@ -3,6 +3,7 @@ package io.jvfio.launcher;
 import io.jvfio.irq.InterruptRoute;
 import io.jvfio.irq.RouteStats;
 import io.jvfio.launcher.driver.DriverReport;
+import io.jvfio.launcher.driver.DriverTarget;
 import io.jvfio.memory.GuestMemoryException;
 import io.jvfio.vfio.VfioException;
 import io.jvfio.vfio.pci.PassthroughDevices;
@@ -23,12 +24,18 @@ import java.util.List;
  * built-in driver against the first of them (on a KVM vCPU, or from the host without KVM) and
  * reports. With no {@code -device}, the device is the edu device written in Java, served over
  * vfio-user on a private socket. Bad input gets one line on stderr and status 1; help and listings go
- * to stdout with status 0; a step that fails, status 3.
+ * to stdout with status 0; a step that fails, status 3; a device that goes away during the run, one
+ * line saying why and status 4.
  */
 public final class Main {
 
     /** The driver ran, and a step failed (or the run itself did). */
     static final int EXIT_STEP_FAILED = 3;
+    /**
+     * The device went away during the run: its vfio-user server stopped answering or disconnected,
+     * or the memory behind a mapped BAR vanished.
+     */
+    static final int EXIT_DEVICE_GONE = 4;
 
     private Main() {
     }
@@ -100,6 +107,9 @@ public final class Main {
                 }
                 return report.passed() ? 0 : EXIT_STEP_FAILED;
             }
+        } catch (DriverTarget.DeviceGoneException e) {
+            err.println(oneLine("jvfio: " + e.getMessage()));
+            return EXIT_DEVICE_GONE;
         } catch (GuestMemoryException | SyscallException | VfioException | KvmVcpu.VcpuException e) {
             err.println(oneLine("jvfio: " + e.getMessage()));
             return 1;

@@ -231,6 +231,30 @@ class MainTest {
         }
     }
 
+    /** Issue 13 items 6 and 7: the bounds a served client is held to, as --serve properties. */
+    @Test
+    void serveTakesTheClientLimitsAndNamesABadOne() throws Exception {
+        CommandLine.Command c = new CommandLine(io.jvfio.vmm.device.DeviceRegistry.load()).parse(new String[] {
+                "--serve", "edu,socket=/tmp/x,x-negotiation-timeout=2000,x-message-timeout=3000,"
+                        + "x-max-queued-output=8M,x-write-stall-timeout=4000"});
+        assertEquals(new CommandLine.Serve("edu", Path.of("/tmp/x"),
+                new io.jvfio.vfio.user.ConnectionLimits(2000, 3000, 8L << 20, 4000)), c);
+        assertEquals(new CommandLine.Serve("edu", Path.of("/tmp/x"), io.jvfio.vfio.user.ConnectionLimits.DEFAULTS),
+                new CommandLine(io.jvfio.vmm.device.DeviceRegistry.load()).parse(new String[] {"--serve",
+                        "edu,socket=/tmp/x"}), "unset, each takes its default");
+        assertRejected("jvfio: --serve edu,socket=/tmp/x,x-message-timeout=0: Parameter 'x-message-timeout' expects "
+                + "an integer from 1 to 3600000", "--serve", "edu,socket=/tmp/x,x-message-timeout=0");
+        assertRejected("jvfio: --serve edu,socket=/tmp/x,x-negotiation-timeout=ten: Parameter 'x-negotiation-timeout' "
+                + "expects an integer (decimal, or hexadecimal with 0x)", "--serve", "edu,socket=/tmp/x,x-negotiation-timeout=ten");
+        assertRejected("jvfio: --serve edu,socket=/tmp/x,x-max-queued-output=64K: x-max-queued-output=65536 is out of "
+                + "range: give 1114112 (one largest message, 1088K) to 1073741824 (1G) bytes", "--serve",
+                "edu,socket=/tmp/x,x-max-queued-output=64K");
+        assertRejected("jvfio: --serve edu,socket=/tmp/x,x-write-stall-timout=5: Invalid parameter "
+                + "'x-write-stall-timout' (did you mean 'x-write-stall-timeout'? valid: device, socket, "
+                + "x-negotiation-timeout, x-message-timeout, x-max-queued-output, x-write-stall-timeout)", "--serve",
+                "edu,socket=/tmp/x,x-write-stall-timout=5");
+    }
+
     // ---- the main job: the built-in driver against a device, on KVM or from the host ----
 
     static final String LSPCI_EDU = """
@@ -541,6 +565,221 @@ class MainTest {
                 assertEquals(1, steps.values().stream().filter(s -> s.startsWith("FAIL")).count(), r.out);
                 assertTrue(steps.get("storm").startsWith("PASS"), r.out);
             }
+        }
+    }
+
+    // ---- issue 13 item 8: a hostile or dead server must not crash or hang the run ----
+
+    /** Runs the command, bounded: a run that hangs fails the test rather than hang it. */
+    static Result runWithin(long seconds, String... args) throws Exception {
+        java.util.concurrent.CompletableFuture<Result> r = java.util.concurrent.CompletableFuture.supplyAsync(
+                () -> run(args));
+        try {
+            return r.get(seconds, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new AssertionError("the run did not end within " + seconds + " s", e);
+        }
+    }
+
+    /**
+     * A server that stops answering in the middle of a run (its device blocks its event loop from the
+     * driver's factorial write on: connected, replying nothing). The run, which never ended with the
+     * default x-msg-timeout, ends with one line saying so and status 4.
+     */
+    @Test
+    void aServerThatStopsAnsweringEndsTheRunWithOneLineAndStatusFour(@TempDir Path dir) throws Exception {
+        Path socket = dir.resolve("stuck.sock");
+        assertAllPass(run()); // the first run opens what the JDK and Netty keep for good
+        long fdsBefore = Fds.open();
+        java.util.Set<String> threadsBefore = threadNames();
+        for (String accel : accelerators()) {
+            java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+            try (EduDevice edu = new EduDevice(); VfioUserServer server = VfioUserServer.start(socket,
+                    new StuckAfterFactorial(edu, release))) {
+                try {
+                    // -accel none with the default x-msg-timeout (the issue's case); KVM with a shorter one.
+                    Result r = runWithin(120, "-accel", accel, "-device", "vfio-user-pci,socket=" + socket
+                            + (accel.equals("kvm") ? ",x-msg-timeout=1000" : ""));
+                    assertEquals(Main.EXIT_DEVICE_GONE, r.status, r.toString());
+                    assertEquals("jvfio: the vfio-user server at " + socket + " stopped answering: 2 requests in a row, "
+                            + "the last VFIO_USER_REGION_READ, got no reply within "
+                            + "x-msg-timeout=" + (accel.equals("kvm") ? 1000 : 5000) + " ms (raise x-msg-timeout if it is "
+                            + "only slow); the run stops\n", r.err, accel);
+                } finally {
+                    release.countDown();
+                }
+            }
+        }
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while ((Fds.open() != fdsBefore || !threadNames().equals(threadsBefore)) && System.nanoTime() < deadline) {
+            Thread.sleep(50); // threads told to stop may take a moment to end
+        }
+        assertEquals(threadsBefore, threadNames(), "threads");
+        assertEquals(fdsBefore, Fds.open(), "open fds: " + Fds.describe());
+    }
+
+    /** Delegates to edu until the driver writes the factorial register; from then on it never returns. */
+    private record StuckAfterFactorial(EduDevice edu, java.util.concurrent.CountDownLatch release)
+            implements io.jvfio.vfio.user.VfioUserDevice {
+        private static final java.util.concurrent.atomic.AtomicBoolean STUCK = new java.util.concurrent.atomic.AtomicBoolean();
+
+        private void stuck() {
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+
+        @Override
+        public int flags() {
+            return edu.flags();
+        }
+
+        @Override
+        public List<Region> regions() {
+            return edu.regions();
+        }
+
+        @Override
+        public List<io.jvfio.vfio.VfioIrq> irqs() {
+            return edu.irqs();
+        }
+
+        @Override
+        public void read(int region, long offset, io.netty.buffer.ByteBuf dst, int count) {
+            if (release.getCount() > 0 && STUCK.get()) {
+                stuck();
+            }
+            edu.read(region, offset, dst, count);
+        }
+
+        @Override
+        public void write(int region, long offset, io.netty.buffer.ByteBuf src, int count) {
+            if (region == 0 && offset == io.jvfio.vfio.user.edu.EduRegisters.FACTORIAL) {
+                STUCK.set(true);
+            }
+            if (release.getCount() > 0 && STUCK.get()) {
+                stuck();
+            }
+            edu.write(region, offset, src, count);
+        }
+
+        @Override
+        public void reset() {
+            edu.reset();
+        }
+
+        @Override
+        public void attach(Context context) {
+            STUCK.set(false);
+            edu.attach(context);
+        }
+
+        @Override
+        public void detach() {
+            edu.detach();
+        }
+    }
+
+    /**
+     * The issue's crash: a 0-byte memfd sent for edu's mmap-able BAR2 gave {@code -accel none} an
+     * uncaught InternalError (SIGBUS) at the first direct read. Now BAR2 is trapped (the client warns
+     * in its log), and the run passes, its direct step skipped with the reason.
+     */
+    @Test
+    void aZeroByteMemfdForAnMmapableBarIsTrappedAndTheRunPasses(@TempDir Path dir) throws Exception {
+        Path socket = dir.resolve("empty.sock");
+        try (EduDevice edu = new EduDevice();
+             io.jvfio.vmm.linux.OwnedFd empty = io.jvfio.vmm.linux.Syscalls.memfdCreate("empty-bar2", 0);
+             VfioUserServer server = VfioUserServer.start(socket, new Bar2From(edu, empty, null))) {
+            for (String accel : accelerators()) {
+                Result r = runWithin(120, "-accel", accel, "-device", "vfio-user-pci,socket=" + socket);
+                assertEquals(0, r.status, r.toString());
+                assertEquals("", r.err);
+                java.util.Map<String, String> steps = steps(r.out);
+                assertEquals("SKIP no BAR area of the device is mapped into the guest: none is mmap-able, or "
+                        + "x-no-mmap=on", steps.get("direct"), r.out);
+                assertTrue(r.out.contains(", over vfio-user: BAR0 1M, BAR1 4K, BAR2 1M, CONFIG 256B"), r.out);
+            }
+        }
+    }
+
+    /**
+     * A server that shrinks the (unsealed) memfd behind BAR2 after the client mapped it, at the
+     * driver's factorial write: the direct reads that follow fault. The run ends with one line
+     * naming the server, the region and the sizes, and status 4, not an InternalError (-accel none)
+     * or a vCPU failure (KVM: the vCPU thread takes the SIGBUS in KVM_RUN).
+     */
+    @Test
+    void aBarFileShrunkUnderItsMappingEndsTheRunWithOneLineAndStatusFour(@TempDir Path dir) throws Exception {
+        Path socket = dir.resolve("shrink.sock");
+        for (String accel : accelerators()) {
+            try (EduDevice edu = new EduDevice();
+                 io.jvfio.vmm.linux.OwnedFd bar2 = io.jvfio.vmm.linux.Syscalls.memfdCreate("shrinking-bar2", 0);
+                 VfioUserServer server = VfioUserServer.start(socket, new Bar2From(edu, bar2, bar2))) {
+                io.jvfio.vmm.linux.Syscalls.ftruncate(bar2, 1 << 20);
+                Result r = runWithin(120, "-accel", accel, "-device", "vfio-user-pci,socket=" + socket);
+                assertEquals(Main.EXIT_DEVICE_GONE, r.status, r.toString());
+                assertEquals("jvfio: the vfio-user server at " + socket + " shrank the file behind region 2 (BAR2) to 0 "
+                        + "bytes after it was mapped; the mapped area [0x0+0x100000] needs 1048576 (the server did not "
+                        + "seal it against shrinking, F_SEAL_SHRINK); " + (accel.equals("kvm")
+                        ? "the guest's access faulted (SIGBUS in KVM_RUN)" : "a host-side access faulted (SIGBUS)")
+                        + "; the run stops\n", r.err, accel);
+            }
+        }
+    }
+
+    /**
+     * edu with its BAR2 mapped from {@code fd} (the device's own BAR2 still answers messages); with
+     * {@code shrink}, that file is truncated to nothing when the driver writes the factorial register.
+     */
+    private record Bar2From(EduDevice edu, io.jvfio.vmm.linux.OwnedFd fd, io.jvfio.vmm.linux.OwnedFd shrink)
+            implements io.jvfio.vfio.user.VfioUserDevice {
+        @Override
+        public int flags() {
+            return edu.flags();
+        }
+
+        @Override
+        public List<Region> regions() {
+            List<Region> rs = new java.util.ArrayList<>(edu.regions());
+            Region bar2 = rs.get(2);
+            rs.set(2, new Region(bar2.flags(), bar2.size(), fd, 0, bar2.capabilities()));
+            return rs;
+        }
+
+        @Override
+        public List<io.jvfio.vfio.VfioIrq> irqs() {
+            return edu.irqs();
+        }
+
+        @Override
+        public void read(int region, long offset, io.netty.buffer.ByteBuf dst, int count) {
+            edu.read(region, offset, dst, count);
+        }
+
+        @Override
+        public void write(int region, long offset, io.netty.buffer.ByteBuf src, int count) {
+            if (shrink != null && region == 0 && offset == io.jvfio.vfio.user.edu.EduRegisters.FACTORIAL) {
+                io.jvfio.vmm.linux.Syscalls.ftruncate(shrink, 0);
+            }
+            edu.write(region, offset, src, count);
+        }
+
+        @Override
+        public void reset() {
+            edu.reset();
+        }
+
+        @Override
+        public void attach(Context context) {
+            edu.attach(context);
+        }
+
+        @Override
+        public void detach() {
+            edu.detach();
         }
     }
 

@@ -1,5 +1,7 @@
 package io.jvfio.vfio;
 
+import io.jvfio.vmm.range.UnsignedRange;
+
 import java.util.List;
 
 /**
@@ -12,7 +14,8 @@ public record IommuInfo(long pageSizes, List<IovaRange> ranges) {
     /** An inclusive range of usable IOVAs. */
     public record IovaRange(long start, long end) {
         public boolean contains(long iova, long size) {
-            return Long.compareUnsigned(iova, start) >= 0 && Long.compareUnsigned(iova + size - 1, end) <= 0;
+            return UnsignedRange.valid(iova, size) && Long.compareUnsigned(iova, start) >= 0
+                    && Long.compareUnsigned(UnsignedRange.last(iova, size), end) <= 0;
         }
 
         @Override

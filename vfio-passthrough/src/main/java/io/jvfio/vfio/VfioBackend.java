@@ -74,6 +74,29 @@ public interface VfioBackend extends AutoCloseable {
     /** The eventfd that re-arms an automasked interrupt (INTx) when signalled. */
     void setUnmaskEventFd(int index, EventFd unmask);
 
+    /**
+     * Why the device is gone (the process serving it stopped answering, or went away), or null while
+     * it works. A gone device reads all-ones and drops writes, as a surprise-removed PCI device.
+     */
+    default String failure() {
+        return null;
+    }
+
+    /**
+     * Who is told, once, why the device is gone ({@link #failure}), instead of the log; told at once
+     * if it is gone already. The kernel's devices do not go away under a VMM: nobody is told.
+     */
+    default void onGone(java.util.function.Consumer<String> observer) {
+    }
+
+    /**
+     * After a fault in a directly mapped area: which area {@link #mmap} mapped has lost the memory
+     * behind it (its file shrank), in words; null if none has. The kernel's regions cannot shrink.
+     */
+    default String lostMapping() {
+        return null;
+    }
+
     /** Resets the device, or throws {@link VfioException.ResetNotSupported}. */
     void reset();
 

@@ -1,5 +1,7 @@
 package io.jvfio.vfio;
 
+import io.jvfio.vmm.range.UnsignedRange;
+
 import java.util.List;
 
 /**
@@ -47,7 +49,7 @@ public final class VfioDeviceLayout {
         if (write ? !r.writable() : !r.readable()) {
             throw new VfioException(r.name() + " of " + device + " is not " + (write ? "writable" : "readable"));
         }
-        if (offset < 0 || length < 0 || offset + length > r.size() || offset + length < offset) {
+        if (!UnsignedRange.fits(offset, length, r.size())) {
             throw new VfioException("an access of " + length + " bytes at 0x" + Long.toHexString(offset) + " is outside "
                     + r.name() + " of " + device + " (0x" + Long.toHexString(r.size()) + " bytes)");
         }

@@ -11,10 +11,64 @@ import io.jvfio.vmm.pci.PciHostBridge;
 import java.util.List;
 
 /**
- * What a driver drives, and how it reaches it: guest RAM, the address space, the host bridge and,
- * optionally, the function to drive ({@code null}: the first edu-compatible one on the bus).
+ * What a driver drives, and how it reaches it: guest RAM, the address space, the host bridge,
+ * optionally the function to drive ({@code null}: the first edu-compatible one on the bus), and a
+ * watch on the machine's devices, which tells the driver when one of them has gone away.
  */
-public record DriverTarget(GuestMemory memory, AddressSpace space, PciHostBridge bridge, PciDevFn device) {
+public record DriverTarget(GuestMemory memory, AddressSpace space, PciHostBridge bridge, PciDevFn device,
+                           Watch watch) {
+
+    /** Whether a device of the machine went away under the driver, and why. */
+    public interface Watch {
+        /** Why a device is gone (its server stopped answering, or went away), or null; cheap. */
+        String gone();
+
+        /** After a fault in directly mapped memory: which device's mapped area lost its memory, or null. */
+        String lostMapping();
+    }
+
+    /** The device is gone, or the memory behind its mapped BAR: the run cannot go on, for this reason. */
+    public static final class DeviceGoneException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        public DeviceGoneException(String reason) {
+            super(reason);
+        }
+    }
+
+    /** Throws if a device is gone. */
+    void checkGone() {
+        String why = watch.gone();
+        if (why != null) {
+            throw new DeviceGoneException(why + "; the run stops");
+        }
+    }
+
+    /**
+     * Whether {@code e} is HotSpot's report of a SIGBUS in an access to mapped memory: it turns one
+     * into this InternalError, thrown at the faulting thread's next safepoint check (a direct
+     * buffer's access on the host; on a vCPU thread, the fault KVM_RUN takes on a slot's vanished page).
+     */
+    static boolean isMappedMemoryFault(Throwable e) {
+        return e instanceof InternalError && e.getMessage() != null && e.getMessage().contains("unsafe memory access");
+    }
+
+    /**
+     * What a fault (SIGBUS) in directly mapped memory means: the device whose mapped area lost its
+     * memory, if one did; else which areas were mapped.
+     */
+    DeviceGoneException mappedMemoryFault(String how) {
+        String lost = watch.lostMapping();
+        if (lost != null) {
+            return new DeviceGoneException(lost + "; " + how + "; the run stops");
+        }
+        StringBuilder areas = new StringBuilder();
+        for (io.jvfio.vmm.bus.DirectRegion r : space.directRegions()) {
+            areas.append(areas.length() == 0 ? "" : ", ").append(r.name());
+        }
+        return new DeviceGoneException(how + ": the memory behind a directly mapped BAR area (" + areas + ") is gone; "
+                + "the run stops");
+    }
 
     /** Where the drivers place memory BARs: the bottom of the 32-bit PCI hole. */
     public static final long MMIO_WINDOW = 0xc000_0000L;

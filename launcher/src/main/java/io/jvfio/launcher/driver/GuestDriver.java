@@ -4,6 +4,8 @@ import io.jvfio.vmm.bus.Bus;
 import io.jvfio.vmm.bus.BusDevice;
 import io.jvfio.vmm.kvm.KvmVcpu;
 import io.jvfio.vmm.kvm.X86LongMode;
+import io.jvfio.vmm.linux.Errno;
+import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.pci.PciDevFn;
 import org.HdrHistogram.Histogram;
 
@@ -36,6 +38,8 @@ public final class GuestDriver {
     static final int PORT_FAULT = 0x503;
     /** How long the guest may take: its kernel-mode code is emulated, about 1 us an instruction here. */
     static final long TIMEOUT_SECONDS = 300;
+    /** How often the wait for the guest looks whether the device went away. */
+    static final long GONE_POLL_MILLIS = 100;
 
     // mailbox offsets (driver.s)
     static final int MB_WINDOW = 0x00;
@@ -106,7 +110,7 @@ public final class GuestDriver {
         }, "vcpu0");
         thread.start();
         try {
-            KvmVcpu.Stop stop = running.get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
+            KvmVcpu.Stop stop = awaitGuest(running);
             if (fault != null) {
                 report.failure(fault);
             } else if (stop != KvmVcpu.Stop.REQUESTED) {
@@ -117,6 +121,16 @@ public final class GuestDriver {
             report.failure("the guest driver did not finish within " + TIMEOUT_SECONDS + " s (rip 0x"
                     + Long.toHexString(vcpu.regs().rip()) + ")");
         } catch (ExecutionException e) {
+            // The guest touched a memory slot whose host page is gone (the file behind a mapped BAR
+            // area shrank): KVM_RUN fails with EFAULT, or the vCPU thread takes the SIGBUS itself
+            // (what this machine's KVM does), which HotSpot reports as an InternalError.
+            if (e.getCause() instanceof SyscallException se && se.is(Errno.EFAULT)) {
+                throw t.mappedMemoryFault("the guest's access faulted (KVM_RUN: EFAULT)");
+            }
+            if (DriverTarget.isMappedMemoryFault(e.getCause())) {
+                throw t.mappedMemoryFault("the guest's access faulted (SIGBUS in KVM_RUN)");
+            }
+            t.checkGone();
             report.failure("the vCPU failed: " + e.getCause().getMessage());
         } finally {
             thread.join(10_000);
@@ -125,6 +139,29 @@ public final class GuestDriver {
         report.exits(vcpu.exits().byReason());
         latencies();
         return report;
+    }
+
+    /**
+     * Waits for the vCPU to finish, at most TIMEOUT_SECONDS; a device that goes away meanwhile stops
+     * the vCPU and ends the run (the guest would only read all-ones from it until the timeout).
+     */
+    private KvmVcpu.Stop awaitGuest(CompletableFuture<KvmVcpu.Stop> running) throws InterruptedException,
+            ExecutionException, TimeoutException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(TIMEOUT_SECONDS);
+        while (true) {
+            try {
+                return running.get(Math.min(GONE_POLL_MILLIS, Math.max(1, TimeUnit.NANOSECONDS.toMillis(
+                        deadline - System.nanoTime()))), TimeUnit.MILLISECONDS);
+            } catch (TimeoutException e) {
+                if (t.watch().gone() != null) {
+                    vcpu.stop();
+                    t.checkGone();
+                }
+                if (System.nanoTime() >= deadline) {
+                    throw e;
+                }
+            }
+        }
     }
 
     private void latencies() {

@@ -77,13 +77,15 @@ public final class HostDriver {
         return 0;
     }
 
-    private static boolean await(BooleanSupplier condition) {
+    private boolean await(BooleanSupplier condition) {
         return await(condition, WAIT_NANOS);
     }
 
-    private static boolean await(BooleanSupplier condition, long nanos) {
+    /** Waits for {@code condition}, bounded; a device gone meanwhile ends the run (it never comes true). */
+    private boolean await(BooleanSupplier condition, long nanos) {
         long deadline = System.nanoTime() + nanos;
         while (!condition.getAsBoolean()) {
+            t.checkGone();
             if (System.nanoTime() > deadline) {
                 return false;
             }
@@ -92,8 +94,31 @@ public final class HostDriver {
         return true;
     }
 
-    /** Runs every step and returns what each found. */
+    /**
+     * Runs every step and returns what each found. A device that goes away during the run (its
+     * server stops answering or leaves, or the memory behind its mapped BAR vanishes) ends it with a
+     * {@link DriverTarget.DeviceGoneException} that says why.
+     */
     public DriverReport run() {
+        try {
+            steps();
+            t.checkGone();
+            return report;
+        } catch (InternalError e) {
+            // The file behind a mapped BAR area shrank: a direct access took a SIGBUS.
+            if (!DriverTarget.isMappedMemoryFault(e)) {
+                throw e;
+            }
+            throw t.mappedMemoryFault("a host-side access faulted (SIGBUS)");
+        } catch (RuntimeException e) {
+            if (e instanceof DriverTarget.DeviceGoneException || t.watch().gone() == null) {
+                throw e;
+            }
+            throw new DriverTarget.DeviceGoneException(t.watch().gone() + "; the run stops");
+        }
+    }
+
+    private void steps() {
         // ---- find ----
         int present = 0;
         int firstEdu = -1;
@@ -109,9 +134,10 @@ public final class HostDriver {
         int devfn = t.device() != null ? t.device().devfn() : firstEdu;
         int ids = devfn < 0 ? -1 : cfgRead(devfn, 0, 4);
         if (ids == -1) {
+            t.checkGone();
             report.add(StepResult.fail(DriverStep.FIND, present + " functions on bus 0, none to drive"
                     + (t.device() != null ? " at " + t.device() : " (no edu-compatible 1234:11e8)")));
-            return report;
+            return;
         }
         boolean edu = ids == 0x11e81234;
         report.add(StepResult.pass(DriverStep.FIND, GuestDriver.describeFind(devfn, ids, present)));
@@ -201,7 +227,6 @@ public final class HostDriver {
         if (stormLatency != null) {
             report.addLatency("interrupt (raise -> APIC)", stormLatency);
         }
-        return report;
     }
 
     private void eduSteps(int devfn, long bar0, long[] barAddress) {

@@ -5,6 +5,7 @@ import io.jvfio.irq.InterruptRouter;
 import io.jvfio.irq.MsiMessage;
 import io.jvfio.irq.RouteKind;
 import io.jvfio.vfio.VfioBackend;
+import io.jvfio.vmm.range.UnsignedRange;
 
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_MSI_IRQ_INDEX;
 import static io.jvfio.vmm.pci.PciRegs.PCI_MSI_ADDRESS_HI;
@@ -95,7 +96,7 @@ final class MsiInterrupts {
     }
 
     boolean covers(int offset, int size) {
-        return offset < cap + length() && offset + size > cap;
+        return UnsignedRange.overlaps(offset, size, cap, length());
     }
 
     boolean enabled() {
@@ -167,7 +168,7 @@ final class MsiInterrupts {
 
     /** Patches a guest read that covers the pending register with the routes' pending bits. */
     int patchRead(int offset, int size, int value) {
-        if (!maskable || offset + size <= pendingOffset() || offset >= pendingOffset() + 4) {
+        if (!maskable || !UnsignedRange.overlaps(offset, size, pendingOffset(), 4)) {
             return value;
         }
         long pending = Integer.toUnsignedLong(pendingBits());

@@ -5,6 +5,7 @@ import io.jvfio.irq.InterruptRouter;
 import io.jvfio.irq.MsiMessage;
 import io.jvfio.irq.RouteKind;
 import io.jvfio.vfio.VfioBackend;
+import io.jvfio.vmm.range.UnsignedRange;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -110,7 +111,7 @@ final class MsixInterrupts {
     }
 
     boolean coversControl(int offset, int size) {
-        return offset < cap + PCI_MSIX_FLAGS + 2 && offset + size > cap + PCI_MSIX_FLAGS;
+        return UnsignedRange.overlaps(offset, size, cap + PCI_MSIX_FLAGS, 2);
     }
 
     boolean enabled() {
@@ -194,11 +195,11 @@ final class MsixInterrupts {
     // ---- the table and the PBA, as the BAR traps them ----
 
     boolean inTable(int bar, long offset, int size) {
-        return bar == tableBar && offset >= tableOffset && offset + size <= tableOffset + tableSize();
+        return bar == tableBar && UnsignedRange.within(tableOffset, tableSize(), offset, size);
     }
 
     boolean inPba(int bar, long offset, int size) {
-        return bar == pbaBar && offset >= pbaOffset && offset + size <= pbaOffset + pbaSize();
+        return bar == pbaBar && UnsignedRange.within(pbaOffset, pbaSize(), offset, size);
     }
 
     synchronized long readTable(long offset, int size) {

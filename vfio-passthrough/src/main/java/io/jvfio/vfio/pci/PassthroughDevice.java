@@ -13,10 +13,12 @@ import io.jvfio.vmm.bus.Bus;
 import io.jvfio.vmm.bus.BusDevice;
 import io.jvfio.vmm.bus.DirectRegion;
 import io.jvfio.vmm.linux.MemoryMapping;
+import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
 import io.jvfio.vmm.pci.PciBar;
 import io.jvfio.vmm.pci.PciConfigSpace;
 import io.jvfio.vmm.pci.PciFunction;
+import io.jvfio.vmm.range.UnsignedRange;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -600,7 +602,18 @@ public final class PassthroughDevice implements PciFunction, AutoCloseable {
                     if (whole == null) {
                         continue; // stays trapped
                     }
-                    MemoryMapping m = mappings.computeIfAbsent(area, a -> backend.mmap(regionIndex, a));
+                    MemoryMapping m = mappings.get(area);
+                    if (m == null) {
+                        try {
+                            m = backend.mmap(regionIndex, area);
+                        } catch (VfioException | SyscallException e) {
+                            // As QEMU's vfio_bar_register: a BAR area that cannot be mapped is trapped.
+                            LOG.warn("{}: {} area {} stays trapped (accessed by messages): {}", name, bar.name(), area,
+                                    e.getMessage());
+                            break;
+                        }
+                        mappings.put(area, m);
+                    }
                     direct.add(space.mapDirect(name + " " + bar.name() + " +0x" + Long.toHexString(whole[0]),
                             address + whole[0], whole[1] - whole[0], m.address() + (whole[0] - area.offset()),
                             region.writable()));
@@ -636,7 +649,7 @@ public final class PassthroughDevice implements PciFunction, AutoCloseable {
             if (msix != null && msix.inPba(bar.index(), offset, size)) {
                 return msix.readPba(offset, size);
             }
-            if (offset + size > region.size()) {
+            if (!UnsignedRange.fits(offset, size, region.size())) {
                 return size == 8 ? -1L : (1L << (8 * size)) - 1; // the power-of-two padding past the region
             }
             return backend.read(regionIndex, offset, size);
@@ -648,7 +661,8 @@ public final class PassthroughDevice implements PciFunction, AutoCloseable {
                 msix.writeTable(offset, size, value);
                 return;
             }
-            if (bar.isRom() || (msix != null && msix.inPba(bar.index(), offset, size)) || offset + size > region.size()
+            if (bar.isRom() || (msix != null && msix.inPba(bar.index(), offset, size))
+                    || !UnsignedRange.fits(offset, size, region.size())
                     || !region.writable()) {
                 return; // read-only: the ROM, the PBA, padding
             }

@@ -12,11 +12,13 @@ import java.util.List;
 final class DeviceContext implements VfioUserDevice.Context {
 
     final ServerIrqs irqs;
-    final ServerDma dma = new ServerDma(ServerSession.CAPABILITIES.maxDmaMaps());
+    final ServerDma dma;
     private final ServerDma.Messages viaMessages;
 
-    DeviceContext(List<VfioIrq> irqInfo, ServerDma.Messages viaMessages) {
+    /** {@code dmaMappedLimit}: the bytes of DMA windows that may be mmap'd at once (see {@link ServerDma}). */
+    DeviceContext(List<VfioIrq> irqInfo, ServerDma.Messages viaMessages, long dmaMappedLimit) {
         this.irqs = new ServerIrqs(irqInfo);
+        this.dma = new ServerDma(ServerSession.CAPABILITIES.maxDmaMaps(), dmaMappedLimit);
         this.viaMessages = viaMessages;
     }
 

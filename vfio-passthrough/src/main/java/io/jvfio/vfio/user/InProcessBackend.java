@@ -74,7 +74,7 @@ public final class InProcessBackend implements VfioBackend, DmaMappingListener {
             public void write(long address, byte[] src, int offset, int length) {
                 throw unreachable(address);
             }
-        });
+        }, ServerDma.UNBOUNDED); // the VMM's own guest RAM, whose size the VMM chose
     }
 
     /**

@@ -13,7 +13,7 @@ import java.util.concurrent.locks.LockSupport;
  * round trip allocates nothing: the caller takes a slot (its index is the low bits of the message
  * ID, a sequence number the high bits), sends, and parks; the event loop copies the reply into the
  * slot's own buffer and unparks it. A reply whose ID matches no waiting slot (a late reply after a
- * timeout, or a forged one) is dropped.
+ * timeout, or a forged one), or that names another command than the request's, is dropped.
  *
  * <p>A slot moves FREE -> WAITING (acquire) -> FILLING (the event loop copies a reply in) -> DONE ->
  * FREE (release). A waiter that gives up releases straight from WAITING; it cannot while the event
@@ -26,6 +26,9 @@ final class PendingRequests {
     static final int REQUEST_CAPACITY = 64;
     private static final int INDEX_MASK = SLOTS - 1;
     private static final int INDEX_BITS = 6;
+
+    /** A slot whose reply may name any command (the server's own requests, which check what comes back). */
+    static final int ANY_COMMAND = -1;
 
     private static final int FREE = 0;
     private static final int WAITING = 1;
@@ -51,6 +54,7 @@ final class PendingRequests {
          */
         final ByteBuf request = Unpooled.wrappedBuffer(java.nio.ByteBuffer.allocateDirect(REQUEST_CAPACITY)).clear();
         int[] fds;
+        int command;
         boolean error;
         int errno;
         private int sequence;
@@ -70,8 +74,16 @@ final class PendingRequests {
         }
     }
 
-    /** Takes a free slot and gives it a fresh message ID; waits if all are in flight. */
+    /** Takes a free slot and gives it a fresh message ID; waits if all are in flight. Any command's reply fits. */
     Slot acquire() {
+        return acquire(ANY_COMMAND);
+    }
+
+    /**
+     * As {@link #acquire()}, for a request of {@code command}: only a reply with the same message ID
+     * and the same command completes it (spec, "Header": a reply carries both of its command).
+     */
+    Slot acquire(int command) {
         while (true) {
             synchronized (this) {
                 if (closed) {
@@ -83,6 +95,7 @@ final class PendingRequests {
                         next = (s.index + 1) & INDEX_MASK;
                         s.sequence = (s.sequence + 1) & ((1 << (16 - INDEX_BITS)) - 1);
                         s.id = (s.sequence << INDEX_BITS) | s.index;
+                        s.command = command;
                         s.error = false;
                         s.errno = 0;
                         s.fds = null;
@@ -106,8 +119,10 @@ final class PendingRequests {
         if (!STATE.compareAndSet(s, WAITING, FILLING)) {
             return false;
         }
-        if (s.id != reply.id()) {
-            s.state = WAITING; // a late reply to an earlier request in this slot
+        if (s.id != reply.id() || (s.command != ANY_COMMAND && s.command != reply.commandNumber())) {
+            // A late reply to an earlier request in this slot; or one naming another command, which
+            // cannot be this request's answer (QEMU's client matches the ID alone and would take it).
+            s.state = WAITING;
             return false;
         }
         s.error = reply.isError();

@@ -5,13 +5,21 @@ import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.LibC;
 import io.jvfio.vmm.linux.OwnedFd;
-import io.jvfio.vmm.linux.SyscallException;
+import io.jvfio.vmm.range.UnsignedRange;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 
 import static io.jvfio.vmm.linux.LinuxConstants.F_GETFL;
 import static io.jvfio.vmm.linux.LinuxConstants.F_SETFL;
 import static io.jvfio.vmm.linux.LinuxConstants.O_NONBLOCK;
+import static io.jvfio.vmm.linux.LinuxConstants.O_RDONLY;
+import static io.jvfio.vmm.linux.LinuxConstants.O_RDWR;
+import static io.jvfio.vmm.linux.LinuxConstants.O_WRONLY;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_ACTION_MASK;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_ACTION_TRIGGER;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_ACTION_TYPE_MASK;
@@ -41,6 +49,8 @@ import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_DATA_TYPE_MASK;
  */
 final class ServerIrqs {
 
+    private static final Logger LOG = LoggerFactory.getLogger(ServerIrqs.class);
+
     private final List<VfioIrq> irqs;
     private final EventFd[][] triggers;
     private final EventFd[][] maskNotify;
@@ -49,6 +59,8 @@ final class ServerIrqs {
     private final EventFdWatcher watcher = new EventFdWatcher("vfio-user-unmask");
     private final boolean[][] masked;
     private final boolean[][] pending;
+    /** Signals of a client's eventfd that failed (other than a saturated counter); guarded by this. */
+    private long signalFailures;
 
     ServerIrqs(List<VfioIrq> irqs) {
         this.irqs = irqs;
@@ -135,8 +147,13 @@ final class ServerIrqs {
             owned[i] = OwnedFd.adopt(fds[i], "eventfd from the client");
         }
         try {
-            for (OwnedFd o : owned) {
-                makeNonBlocking(o);
+            if ((flags & VFIO_IRQ_SET_DATA_TYPE_MASK) == VFIO_IRQ_SET_DATA_EVENTFD) {
+                // The server writes to a trigger and to a mask eventfd, and reads an unmask eventfd.
+                boolean readByServer = (flags & VFIO_IRQ_SET_ACTION_TYPE_MASK) == VFIO_IRQ_SET_ACTION_UNMASK;
+                for (OwnedFd o : owned) {
+                    checkEventFd(o, readByServer);
+                    makeNonBlocking(o);
+                }
             }
             apply(flags, index, start, count, bools, owned);
         } catch (RuntimeException e) {
@@ -144,6 +161,39 @@ final class ServerIrqs {
                 o.close();
             }
             throw e;
+        }
+    }
+
+    /**
+     * A client's fd must be an eventfd this server can use, as the kernel's VFIO_DEVICE_SET_IRQS
+     * demands (eventfd_ctx_fdget: EINVAL for anything else): a pipe, /dev/null or a socket would take
+     * or refuse the 8-byte writes of a signal, and one opened without the access the server needs
+     * (O_RDONLY for a trigger) fails each write with EBADF, which used to throw on whichever thread
+     * raised the interrupt. The kernel signals an eventfd from inside whatever its access mode;
+     * from user space the mode matters. libvfio-user takes any fd and fails at the first signal; we
+     * refuse it here, with EINVAL, so the client learns at SET_IRQS.
+     */
+    private static void checkEventFd(OwnedFd fd, boolean read) {
+        int fl = LibC.fcntl(fd.get(), F_GETFL, 0);
+        if (fl < 0) {
+            throw new VfioUserException(Errno.EINVAL, "SET_IRQS: fd " + fd.get() + " from the client is not usable ("
+                    + Errno.describe(LibC.errno()) + "); send an eventfd");
+        }
+        int mode = fl & (O_WRONLY | O_RDWR);
+        if (mode != O_RDWR && mode != (read ? O_RDONLY : O_WRONLY)) {
+            throw new VfioUserException(Errno.EINVAL, "SET_IRQS: fd " + fd.get() + " from the client is open "
+                    + (mode == O_RDONLY ? "read-only" : "write-only") + ", and the server must " + (read ? "read" : "write")
+                    + " it; send an eventfd open for reading and writing");
+        }
+        String what;
+        try {
+            what = Files.readSymbolicLink(Path.of("/proc/self/fd/" + fd.get())).toString();
+        } catch (IOException e) {
+            what = "unknown (" + e.getMessage() + ")";
+        }
+        if (!what.equals("anon_inode:[eventfd]")) {
+            throw new VfioUserException(Errno.EINVAL, "SET_IRQS: fd " + fd.get() + " from the client is " + what
+                    + ", not an eventfd; send an eventfd (eventfd(2))");
         }
     }
 
@@ -164,15 +214,24 @@ final class ServerIrqs {
 
     /**
      * Adds one to a client's eventfd. EAGAIN means its counter is saturated: the client has an
-     * interrupt to read already, which is all a signal tells it, so nothing is lost.
+     * interrupt to read already, which is all a signal tells it, so nothing is lost. Any other
+     * failure is the client's fd gone bad after SET_IRQS checked it: it is counted and logged once,
+     * never thrown, since the thread raising the interrupt is the device's (its worker, or the
+     * event loop), which a client must not be able to stop.
      */
-    private static void signalOnce(EventFd e) {
+    private void signalOnce(EventFd e) {
         if (LibC.eventfd_write(e.fd().get(), 1) < 0) {
             int errno = LibC.errno();
-            if (errno != Errno.EAGAIN.number()) {
-                throw new SyscallException("eventfd_write", e.fd().name(), errno);
+            if (errno != Errno.EAGAIN.number() && signalFailures++ == 0) {
+                LOG.warn("signalling the client's eventfd {} failed: {}; its interrupts are lost (logged once, "
+                        + "counted after)", e.fd().name(), Errno.describe(errno));
             }
         }
+    }
+
+    /** Signals of a client's eventfd that failed, since this client connected. */
+    synchronized long signalFailures() {
+        return signalFailures;
     }
 
     /** Applies one SET_IRQS whose eventfds are already owned here (an in-process back end's duplicates). */
@@ -199,7 +258,7 @@ final class ServerIrqs {
             disable(index);
             return;
         }
-        if (start < 0 || count <= 0 || (long) start + count > irq.count()) {
+        if (count <= 0 || !UnsignedRange.fits(start, count, irq.count())) {
             throw new VfioUserException(Errno.EINVAL, "SET_IRQS for vectors " + start + "+" + count + " of "
                     + irq.name() + ", which has " + irq.count());
         }
@@ -293,7 +352,7 @@ final class ServerIrqs {
         return watcher.running();
     }
 
-    private static void signal(EventFd e) {
+    private void signal(EventFd e) {
         if (e != null) {
             signalOnce(e);
         }

@@ -8,14 +8,17 @@ import io.jvfio.vmm.linux.vfio.VfioConstants;
 import io.jvfio.vmm.linux.vfio.VfioInfoCapHeader;
 import io.jvfio.vmm.linux.vfio.VfioRegionInfoCapSparseMmap;
 import io.jvfio.vmm.linux.vfio.VfioRegionInfoCapType;
+import io.jvfio.vmm.range.UnsignedRange;
 import io.jvfio.vfio.RegionCapability;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.IoEventLoop;
+import io.netty.util.concurrent.ScheduledFuture;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.EnumSet;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FLAGS_RESET;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_REGION_INFO_FLAG_CAPS;
@@ -61,6 +64,7 @@ final class ServerSession implements VfioUserConnection.Listener {
     };
     private VfioUserCapabilities peer;
     private volatile boolean attached;
+    private final ScheduledFuture<?> negotiation;
     /** The reply buffer of small region accesses, reused: JDK-owned direct memory, freed with the session. */
     private final ByteBuf accessReply = io.netty.buffer.Unpooled.wrappedBuffer(
             java.nio.ByteBuffer.allocateDirect(VfioUserHeader.SIZE + VfioUserPayloads.RegionAccess.SIZEOF + 4096)).clear();
@@ -70,13 +74,25 @@ final class ServerSession implements VfioUserConnection.Listener {
     private boolean fdsTaken;
     private final java.util.concurrent.atomic.AtomicLong dmaMessages = new java.util.concurrent.atomic.AtomicLong();
 
-    ServerSession(VfioUserServer server, VfioUserDevice device, OwnedFd socket, IoEventLoop loop) {
+    ServerSession(VfioUserServer server, VfioUserDevice device, OwnedFd socket, IoEventLoop loop,
+                  ConnectionLimits limits) {
         this.server = server;
         this.device = device;
         this.regions = device.regions();
         this.irqInfo = device.irqs();
-        this.context = new DeviceContext(irqInfo, viaMessages);
-        this.connection = VfioUserConnection.open(socket.name(), socket, loop, this);
+        this.context = new DeviceContext(irqInfo, viaMessages, server.dmaMappedLimit());
+        this.connection = VfioUserConnection.open(socket.name(), socket, loop, this, limits);
+        // One client at a time (spec, "Connection Initiation"): one that never negotiates would
+        // keep the clients in the backlog waiting for ever.
+        this.negotiation = loop.schedule(this::negotiationExpired, limits.negotiationTimeoutMillis(),
+                TimeUnit.MILLISECONDS);
+    }
+
+    private void negotiationExpired() {
+        if (peer == null) {
+            connection.close(new VfioUserException(Errno.ETIMEDOUT, "it did not complete VFIO_USER_VERSION within "
+                    + "x-negotiation-timeout=" + connection.limits().negotiationTimeoutMillis() + " ms of connecting"));
+        }
     }
 
     VfioUserConnection connection() {
@@ -85,6 +101,10 @@ final class ServerSession implements VfioUserConnection.Listener {
 
     int dmaWindows() {
         return context.dma.windows();
+    }
+
+    long dmaMappedBytes() {
+        return context.dma.mappedBytes();
     }
 
     int assignedEventfds() {
@@ -229,6 +249,7 @@ final class ServerSession implements VfioUserConnection.Listener {
             return null;
         }
         peer = proposed;
+        negotiation.cancel(false);
         if (!attached) {
             attached = true;
             device.attach(context);
@@ -501,7 +522,8 @@ final class ServerSession implements VfioUserConnection.Listener {
             throw new VfioUserException(Errno.EINVAL, "a region access of " + count + " bytes exceeds max_data_xfer_size "
                     + CAPABILITIES.maxDataXferSize());
         }
-        if (offset < 0 || offset + count > region.size() || count == 0) {
+        // offset is a u64: 0x7ffffffffffffffc + 4 wraps a signed sum below the size.
+        if (count == 0 || !UnsignedRange.fits(offset, count, region.size())) {
             throw new VfioUserException(Errno.EINVAL, "an access of " + count + " bytes at 0x" + Long.toHexString(offset)
                     + " is outside region " + index + " (0x" + Long.toHexString(region.size()) + " bytes)");
         }
@@ -669,6 +691,7 @@ final class ServerSession implements VfioUserConnection.Listener {
         if (cause != null) {
             LOG.warn("vfio-user client on {} dropped: {}", c.name(), cause.getMessage());
         }
+        negotiation.cancel(false);
         pending.close();
         if (attached) {
             device.detach();

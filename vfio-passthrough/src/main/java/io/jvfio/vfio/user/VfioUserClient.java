@@ -13,11 +13,14 @@ import io.jvfio.vfio.VfioIrq;
 import io.jvfio.vfio.VfioRegion;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.EventFd;
+import io.jvfio.vmm.linux.FileStat;
 import io.jvfio.vmm.linux.LibC;
 import io.jvfio.vmm.linux.MemoryMapping;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
+import io.jvfio.vmm.linux.Syscalls;
 import io.jvfio.vmm.linux.UnixSocket;
+import io.jvfio.vmm.range.UnsignedRange;
 import io.netty.buffer.ByteBuf;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -31,8 +34,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
 
+import static io.jvfio.vmm.linux.LinuxConstants.F_SEAL_SHRINK;
 import static io.jvfio.vmm.linux.LinuxConstants.MAP_SHARED;
 import static io.jvfio.vmm.linux.LinuxConstants.PROT_READ;
 import static io.jvfio.vmm.linux.LinuxConstants.PROT_WRITE;
@@ -81,10 +88,18 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
     private final VfioUserEventLoop ownLoop;
     private final PendingRequests pending = new PendingRequests();
     private final VfioUserConnection connection;
-    private final TreeMap<Long, DmaMapping> windows = new TreeMap<>();
+    private final TreeMap<Long, DmaMapping> windows = new TreeMap<>(Long::compareUnsigned);
     private final AtomicLong lastTimeoutLog = new AtomicLong(System.nanoTime() - LOG_INTERVAL_NANOS);
     private final AtomicLong failedRequests = new AtomicLong();
     private final AtomicLong regionRequests = new AtomicLong();
+    private final List<MappedArea> unsealed = new ArrayList<>();
+    /** Requests in a row that got no reply within x-msg-timeout; a reply that answers one resets it. */
+    private final AtomicInteger silentTimeouts = new AtomicInteger();
+    /** Why the device is gone (the server stopped answering or went away); null while it works. */
+    private final AtomicReference<String> failure = new AtomicReference<>();
+    // Guarded by failure.
+    private Consumer<String> goneObserver = reason -> LOG.error("{}; the device now reads all-ones and drops "
+            + "writes, and the VM keeps running", reason);
 
     private VfioUserCapabilities peer = VfioUserCapabilities.DEFAULTS;
     private int deviceFlags;
@@ -284,12 +299,77 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
                 for (int i = first; i < fds.length; i++) {
                     LibC.close(fds[i]); // copies, or fds of a region we cannot map
                 }
-                return new VfioRegion(index, flags, size, offset, caps);
+                VfioRegion region = new VfioRegion(index, flags, size, offset, caps);
+                return region.mmappable() ? mappableAreasOnly(region) : region;
             } finally {
                 r.release();
             }
         }
         throw protocol("region " + index + " info keeps growing");
+    }
+
+    /**
+     * The region with only the mmap-able areas its fd can back: an area that lies outside the region,
+     * or past the end of the file behind the fd, would fault (SIGBUS) on its first access, so it is
+     * left out and accessed by messages (trapped), one warning line naming it. That is QEMU's
+     * fallback too when a BAR cannot be mapped (vfio_bar_register: "Failed to mmap ... Performance
+     * may be slow"); QEMU does not check the file's size, so there such an fd faults at the guest's
+     * first access. With no area left the region is not mmap-able and its fd is closed.
+     */
+    private VfioRegion mappableAreasOnly(VfioRegion region) {
+        int index = region.index();
+        long fileSize = fileSize(regionFds[index]);
+        List<RegionCapability.Area> kept = new ArrayList<>();
+        RegionCapability.Area worst = null;
+        long worstEnd = 0;
+        for (RegionCapability.Area a : region.mmapAreas()) {
+            boolean insideRegion = a.size() > 0 && UnsignedRange.fits(a.offset(), a.size(), region.size());
+            if (insideRegion && UnsignedRange.fitsAt(region.offset(), a.offset(), a.size(), fileSize)) {
+                kept.add(a);
+            } else if (worst == null || Long.compareUnsigned(end(region.offset(), a), worstEnd) > 0) {
+                worst = a;
+                worstEnd = end(region.offset(), a);
+            }
+        }
+        if (worst == null) {
+            return region;
+        }
+        boolean outside = !(worst.size() > 0 && UnsignedRange.fits(worst.offset(), worst.size(), region.size()));
+        LOG.warn("{}: region {} ({}): {}; {} accessed by messages (trapped), not mapped", name, index, region.name(),
+                outside ? "its mmap-able area " + worst + " lies outside the region's 0x" + Long.toHexString(region.size())
+                        + " bytes"
+                        : "the fd the server sent is " + fileSize + " bytes, but its mmap-able area " + worst
+                        + " (at fd offset 0x" + Long.toHexString(region.offset()) + " + 0x" + Long.toHexString(worst.offset())
+                        + ") needs " + (worstEnd == 0 ? "more than 2^64" : Long.toUnsignedString(worstEnd)) + " bytes",
+                kept.isEmpty() ? "the region is" : "that area is");
+        int flags = region.flags();
+        List<RegionCapability> caps = new ArrayList<>();
+        for (RegionCapability c : region.capabilities()) {
+            caps.add(c instanceof RegionCapability.SparseMmap ? new RegionCapability.SparseMmap(kept) : c);
+        }
+        if (kept.isEmpty()) {
+            flags &= ~VFIO_REGION_INFO_FLAG_MMAP;
+            regionFds[index].close();
+            regionFds[index] = null;
+        }
+        return new VfioRegion(index, flags, region.size(), region.offset(), caps);
+    }
+
+    /** The size of the file behind {@code fd}; 0 for what is not a regular file (nothing to map). */
+    private static long fileSize(OwnedFd fd) {
+        try {
+            FileStat st = FileStat.of(fd);
+            return st.isRegularFile() ? st.size() : 0;
+        } catch (SyscallException e) {
+            return 0;
+        }
+    }
+
+    /** Where an area ends in the fd (0 if the sum wraps: reported as beyond 2^64). */
+    private static long end(long base, RegionCapability.Area a) {
+        long start = base + a.offset();
+        long end = start + a.size();
+        return Long.compareUnsigned(start, base) < 0 || Long.compareUnsigned(end, start) < 0 ? 0 : end;
     }
 
     private VfioIrq readIrq(int index) {
@@ -378,7 +458,7 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
 
     private PendingRequests.Slot acquire(VfioUserCommand command) {
         try {
-            return pending.acquire();
+            return pending.acquire(command.number());
         } catch (VfioUserException e) {
             throw gone(command);
         }
@@ -392,15 +472,78 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
             throw gone(command);
         }
         if (!came) {
+            noReply(command);
             throw new VfioException(name + ": no reply to " + command.specName() + " within x-msg-timeout="
                     + TimeUnit.NANOSECONDS.toMillis(timeoutNanos) + " ms (is the server stuck, or busy with another "
                     + "client? it serves one at a time)");
         }
     }
 
+    /**
+     * How many requests in a row may go unanswered before the server counts as stopped: one may be
+     * a slow request (its late reply is dropped; the next request's reply resets the count), but a
+     * second means the server no longer answers, or answers only with what is no reply (wrong IDs,
+     * wrong commands, its own requests). Without this, every access of a VM waits x-msg-timeout,
+     * and a driver's run never ends.
+     */
+    static final int SILENT_TIMEOUTS = 2;
+
+    /**
+     * A request got no reply within x-msg-timeout. After {@link #SILENT_TIMEOUTS} in a row the server
+     * counts as stopped answering: the device is treated as surprise-removed, as when the server goes
+     * away, and the connection is closed (a late reply then has nowhere to go).
+     */
+    private void noReply(VfioUserCommand command) {
+        if (silentTimeouts.incrementAndGet() < SILENT_TIMEOUTS || closing) {
+            return;
+        }
+        if (declareGone("the vfio-user server at " + socket + " stopped answering: " + SILENT_TIMEOUTS + " requests in "
+                + "a row, the last " + command.specName() + ", got no reply within x-msg-timeout="
+                + TimeUnit.NANOSECONDS.toMillis(timeoutNanos) + " ms (raise x-msg-timeout if it is only slow)")) {
+            connection.close();
+        }
+    }
+
+    /** Records why the device is gone and tells the observer, once; true for the first reason. */
+    private boolean declareGone(String reason) {
+        Consumer<String> observer;
+        synchronized (failure) { // with onGone: each observer is told once
+            if (!failure.compareAndSet(null, reason)) {
+                return false;
+            }
+            dead = true;
+            observer = goneObserver;
+        }
+        observer.accept(reason);
+        return true;
+    }
+
+    /** Why the device is gone (its server stopped answering, or went away), or null while it works. */
+    @Override
+    public String failure() {
+        return failure.get();
+    }
+
+    /**
+     * Who is told, once, why the device is gone, instead of the log (a launcher that ends its run with
+     * that reason as its one line); told at once if it is gone already.
+     */
+    @Override
+    public void onGone(Consumer<String> observer) {
+        String already;
+        synchronized (failure) {
+            goneObserver = observer;
+            already = failure.get();
+        }
+        if (already != null) {
+            observer.accept(already);
+        }
+    }
+
     private VfioException gone(VfioUserCommand command) {
-        return new VfioException(name + ": the connection to the server is closed; " + command.specName()
-                + " cannot be sent");
+        String why = failure.get();
+        return new VfioException(why != null ? why + "; " + command.specName() + " got no reply"
+                : name + ": the connection to the server is closed; " + command.specName() + " cannot be sent");
     }
 
     // ---- VfioBackend: description ----
@@ -465,7 +608,7 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
         }
         PendingRequests.Slot s;
         try {
-            s = pending.acquire();
+            s = pending.acquire(VfioUserCommand.REGION_READ.number());
         } catch (VfioUserException e) {
             return allOnes;
         }
@@ -507,7 +650,7 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
         }
         PendingRequests.Slot s;
         try {
-            s = pending.acquire();
+            s = pending.acquire(VfioUserCommand.REGION_WRITE.number());
         } catch (VfioUserException e) {
             return;
         }
@@ -538,6 +681,7 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
             }
             failed(command, region, offset, "no reply within x-msg-timeout=" + TimeUnit.NANOSECONDS.toMillis(timeoutNanos)
                     + " ms");
+            noReply(command);
         } catch (VfioUserException e) {
             failedRequests.incrementAndGet(); // the connection closed: onClose has said so
         }
@@ -631,13 +775,66 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
         return length;
     }
 
-    /** Maps one mmap-able area of a region from the fd the server sent with its region info. */
+    /**
+     * Maps one mmap-able area of a region from the fd the server sent with its region info, if the
+     * file still backs all of it (checked again here: the server may have shrunk it since). A file not
+     * sealed against shrinking (F_SEAL_SHRINK) may still shrink under the mapping, and then an access
+     * faults; such areas are remembered, so that {@link #lostMapping} can name the one that did.
+     */
     @Override
     public MemoryMapping mmap(int region, RegionCapability.Area area) {
         VfioRegion r = layout.mmapable(region, area);
         OwnedFd fd = regionFds[region];
+        long fileSize = fileSize(fd);
+        if (!UnsignedRange.fitsAt(r.offset(), area.offset(), area.size(), fileSize)) {
+            throw new VfioException(name + ": region " + region + " (" + r.name() + "): the fd the server sent is now "
+                    + fileSize + " bytes, but the area " + area + " needs " + Long.toUnsignedString(end(r.offset(), area))
+                    + "; it is not mapped");
+        }
         int prot = (r.readable() ? PROT_READ : 0) | (r.writable() ? PROT_WRITE : 0);
-        return MemoryMapping.map(fd, r.offset() + area.offset(), area.size(), prot, MAP_SHARED);
+        MemoryMapping m = MemoryMapping.map(fd, r.offset() + area.offset(), area.size(), prot, MAP_SHARED);
+        if ((seals(fd) & F_SEAL_SHRINK) == 0) {
+            synchronized (unsealed) {
+                unsealed.add(new MappedArea(region, r.name(), r.offset(), area));
+            }
+        }
+        return m;
+    }
+
+    private static int seals(OwnedFd fd) {
+        try {
+            return Syscalls.seals(fd);
+        } catch (SyscallException e) {
+            return 0; // not a memfd (a file, a device region): nothing can seal it
+        }
+    }
+
+    /** An area mapped from a file its server could still shrink. */
+    private record MappedArea(int region, String regionName, long fdOffset, RegionCapability.Area area) {
+    }
+
+    /**
+     * Which mapped area has lost memory behind it since it was mapped (the server shrank its file,
+     * which was not sealed against it), in words; null if none. For after a fault: it calls fstat.
+     */
+    @Override
+    public String lostMapping() {
+        synchronized (unsealed) {
+            for (MappedArea a : unsealed) {
+                OwnedFd fd = regionFds[a.region()];
+                if (fd == null) {
+                    continue;
+                }
+                long fileSize = fileSize(fd);
+                if (!UnsignedRange.fitsAt(a.fdOffset(), a.area().offset(), a.area().size(), fileSize)) {
+                    return "the vfio-user server at " + socket + " shrank the file behind region " + a.region() + " ("
+                            + a.regionName() + ") to " + fileSize + " bytes after it was mapped; the mapped area "
+                            + a.area() + " needs " + Long.toUnsignedString(end(a.fdOffset(), a.area())) + " (the server "
+                            + "did not seal it against shrinking, F_SEAL_SHRINK)";
+                }
+            }
+        }
+        return null;
     }
 
     // ---- VfioBackend: interrupts ----
@@ -779,8 +976,7 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
                 return null;
             }
             DmaMapping m = e.getValue();
-            long end = address + count;
-            return count >= 0 && end >= address && end - 1 <= m.lastIova() ? m : null;
+            return UnsignedRange.within(m.iova(), m.size(), address, count) ? m : null;
         }
     }
 
@@ -796,8 +992,10 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
     @Override
     public void onMessage(VfioUserConnection c, VfioUserMessage m) {
         if (m.isReply()) {
-            if (!pending.complete(m)) {
-                closeFds(m.fds()); // a late reply (after a timeout) or one nobody asked for
+            if (pending.complete(m)) {
+                silentTimeouts.set(0); // the server answers
+            } else {
+                closeFds(m.fds()); // a late reply (after a timeout), or one nobody asked for
             }
             return;
         }
@@ -903,13 +1101,11 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
 
     @Override
     public void onClose(VfioUserConnection c, Throwable cause) {
-        pending.close();
-        if (closing) {
-            return;
+        if (!closing) { // the reason first: a waiter woken below says it
+            declareGone("the vfio-user server at " + socket + " went away ("
+                    + (cause == null ? "it closed the connection" : cause.getMessage()) + ")");
         }
-        dead = true;
-        LOG.error("{}: the vfio-user server went away ({}); the device now reads all-ones and drops writes, and the "
-                + "VM keeps running", name, cause == null ? "it closed the connection" : cause.getMessage());
+        pending.close();
     }
 
     // ---- end ----
@@ -945,6 +1141,11 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener, Vf
         if (ownLoop != null) {
             ownLoop.close();
         }
+    }
+
+    /** The connection to the server: its queued output, for tests of the bound. */
+    VfioUserConnection connection() {
+        return connection;
     }
 
     @Override

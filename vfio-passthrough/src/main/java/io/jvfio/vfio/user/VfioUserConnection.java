@@ -18,7 +18,10 @@ import io.netty.channel.epoll.EpollIoHandle;
 import io.netty.channel.epoll.EpollIoOps;
 import io.netty.channel.unix.FileDescriptor;
 
+import io.netty.util.concurrent.ScheduledFuture;
+
 import java.util.ArrayDeque;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 
 import static io.jvfio.vmm.linux.LinuxConstants.MSG_DONTWAIT;
@@ -38,6 +41,21 @@ import static io.jvfio.vmm.linux.LinuxConstants.MSG_DONTWAIT;
  *
  * <p>Sending works from any thread: while nothing is queued it goes straight to the socket; what the
  * socket will not take yet is queued and written when epoll says it can be, on the event loop.
+ *
+ * <p>A peer is held to its {@link ConnectionLimits} (issue 13 items 6 and 7), on the event loop with
+ * its timers and no thread of its own:
+ * <ul>
+ *   <li>Back-pressure: while the output queued for the peer is above the high water mark, no further
+ *       message is read (EPOLLIN is dropped and what is already buffered waits), so a peer that sends
+ *       requests and reads no replies cannot make this end produce more; reading resumes at the low
+ *       water mark. The high mark leaves room for one largest reply, so replies never pass the bound.</li>
+ *   <li>A message this end starts itself (a server's DMA_READ/WRITE, a client's request) that would
+ *       take the queued output past the bound closes the connection.</li>
+ *   <li>Queued output that makes no progress for the write-stall timeout closes the connection.</li>
+ *   <li>A message whose first byte has arrived must arrive whole within the message timeout. Silence
+ *       between messages is never timed.</li>
+ * </ul>
+ * Each close names the bound and the property that sets it, in one line (the listener's cause).
  */
 public final class VfioUserConnection implements EpollIoHandle {
 
@@ -63,6 +81,8 @@ public final class VfioUserConnection implements EpollIoHandle {
 
     private static final int READ_CHUNK = 64 * 1024;
     private static final int[] NO_FDS = new int[0];
+    /** EPOLLHUP, which epoll reports whatever the interest (Netty's EpollIoOps has no constant for it). */
+    private static final int EPOLLHUP = 0x10;
 
     private record ReceivedFds(long position, int[] fds) {
     }
@@ -83,6 +103,7 @@ public final class VfioUserConnection implements EpollIoHandle {
     private final IoEventLoop loop;
     private final Listener listener;
     private final ByteBufAllocator alloc = PooledByteBufAllocator.DEFAULT;
+    private final ConnectionLimits limits;
 
     // Receiving: the event loop only.
     private final SocketMessage receiver;
@@ -92,6 +113,15 @@ public final class VfioUserConnection implements EpollIoHandle {
     private long received;
     private long consumed;
     private IoRegistration registration;
+    /** Above the high water mark: no message is read until the output is down to the low one. */
+    private volatile boolean readingPaused;
+    /** The stream position of the message that has begun to arrive and is not whole yet, or -1. */
+    private long partialAt = -1;
+    private long partialSince;
+    private ScheduledFuture<?> partialTimer;
+    private ScheduledFuture<?> stallTimer;
+    private final Runnable checkPartial = this::checkPartial;
+    private final Runnable checkStall = this::checkStall;
 
     // Sending: any thread, under the lock.
     private final ReentrantLock sendLock = new ReentrantLock();
@@ -99,22 +129,35 @@ public final class VfioUserConnection implements EpollIoHandle {
     private final ArrayDeque<Outbound> outbound = new ArrayDeque<>();
     private final int[] sendFds = new int[SocketMessage.SCM_MAX_FD];
     private final Runnable wantWritable = this::submitInterest;
+    /** The bytes queued and not yet taken by the socket: written under the lock, read anywhere. */
+    private volatile long queuedBytes;
+    private long queuedPeak;
+    /** When queued output last went out (or began to wait), System.nanoTime(). */
+    private long lastOutputProgress;
 
     private volatile boolean closed;
 
-    private VfioUserConnection(String name, OwnedFd socket, IoEventLoop loop, Listener listener) {
+    private VfioUserConnection(String name, OwnedFd socket, IoEventLoop loop, Listener listener,
+                               ConnectionLimits limits) {
         this.name = name;
         this.socket = socket;
         this.nettyFd = new FileDescriptor(socket.get());
         this.loop = loop;
         this.listener = listener;
+        this.limits = limits;
         this.receiver = new SocketMessage(name, MAX_RECEIVE_FDS);
         this.sender = new SocketMessage(name, SocketMessage.SCM_MAX_FD);
     }
 
-    /** Starts serving a connected socket on {@code loop}. */
+    /** Starts serving a connected socket on {@code loop}, with the default limits. */
     public static VfioUserConnection open(String name, OwnedFd socket, IoEventLoop loop, Listener listener) {
-        VfioUserConnection c = new VfioUserConnection(name, socket, loop, listener);
+        return open(name, socket, loop, listener, ConnectionLimits.DEFAULTS);
+    }
+
+    /** Starts serving a connected socket on {@code loop}, holding the peer to {@code limits}. */
+    public static VfioUserConnection open(String name, OwnedFd socket, IoEventLoop loop, Listener listener,
+                                          ConnectionLimits limits) {
+        VfioUserConnection c = new VfioUserConnection(name, socket, loop, listener, limits);
         loop.execute(() -> loop.register(c).addListener(f -> {
             if (f.isSuccess()) {
                 c.registration = (IoRegistration) f.getNow();
@@ -142,6 +185,30 @@ public final class VfioUserConnection implements EpollIoHandle {
         return alloc;
     }
 
+    public ConnectionLimits limits() {
+        return limits;
+    }
+
+    /** The bytes queued for the peer that the socket has not taken yet. */
+    public long queuedOutputBytes() {
+        return queuedBytes;
+    }
+
+    /** The most ever queued for the peer at once: at most {@link ConnectionLimits#maxQueuedOutput}. */
+    public long queuedOutputPeak() {
+        sendLock.lock();
+        try {
+            return queuedPeak;
+        } finally {
+            sendLock.unlock();
+        }
+    }
+
+    /** True while no message is read because the peer leaves too much output unread (back-pressure). */
+    public boolean isReadingPaused() {
+        return readingPaused;
+    }
+
     @Override
     public FileDescriptor fd() {
         return nettyFd;
@@ -154,6 +221,14 @@ public final class VfioUserConnection implements EpollIoHandle {
         EpollIoOps ops = ((EpollIoEvent) event).ops();
         if (ops.contains(EpollIoOps.EPOLLOUT)) {
             flushOutbound();
+        }
+        if (readingPaused) {
+            // Epoll reports a hang-up and an error whatever the interest, level-triggered: a peer gone
+            // both ways reads none of what is queued, so it ends here rather than spin the loop.
+            if ((ops.value() & EPOLLHUP) != 0 || ops.contains(EpollIoOps.EPOLLERR)) {
+                closeOnLoop(null);
+            }
+            return;
         }
         if (ops.contains(EpollIoOps.EPOLLIN) || ops.contains(EpollIoOps.EPOLLRDHUP)
                 || ops.contains(EpollIoOps.EPOLLERR)) {
@@ -198,7 +273,7 @@ public final class VfioUserConnection implements EpollIoHandle {
             }
             cumulation.writerIndex(cumulation.writerIndex() + (int) n);
             received += n;
-            if (!decode()) {
+            if (!decode() || readingPaused) {
                 return;
             }
             if (n < writable) {
@@ -210,6 +285,10 @@ public final class VfioUserConnection implements EpollIoHandle {
     /** Hands every whole message to the listener; false if the stream broke and the connection closed. */
     private boolean decode() {
         while (!closed && cumulation.readableBytes() >= VfioUserHeader.SIZE) {
+            if (queuedBytes > limits.pauseReadingAbove()) {
+                pauseReading();
+                break;
+            }
             int at = cumulation.readerIndex();
             long size = cumulation.getUnsignedIntLE(at + VfioUserHeader.MSG_SIZE);
             if (size < VfioUserHeader.SIZE || size > MAX_MESSAGE) {
@@ -235,7 +314,60 @@ public final class VfioUserConnection implements EpollIoHandle {
             return false; // the listener closed the connection (a VERSION it cannot agree to): the buffer is gone
         }
         cumulation.discardSomeReadBytes();
+        trackPartial();
         return true;
+    }
+
+    /**
+     * Times the message at the head of the buffer if it has begun to arrive and is not whole. Not
+     * while reading is paused: then the peer is not the one waiting. One timer at most, re-armed
+     * only when it fires, so a stream of large messages arriving in pieces allocates none per read.
+     */
+    private void trackPartial() {
+        if (readingPaused || !cumulation.isReadable()) {
+            partialAt = -1;
+            return;
+        }
+        if (partialAt != consumed) {
+            partialAt = consumed;
+            partialSince = System.nanoTime();
+        }
+        if (partialTimer == null) {
+            partialTimer = loop.schedule(checkPartial, limits.messageTimeoutMillis(), TimeUnit.MILLISECONDS);
+        }
+    }
+
+    private void checkPartial() {
+        partialTimer = null;
+        if (closed || partialAt < 0) {
+            return;
+        }
+        long limit = TimeUnit.MILLISECONDS.toNanos(limits.messageTimeoutMillis());
+        long waited = System.nanoTime() - partialSince;
+        if (waited < limit) {
+            partialTimer = loop.schedule(checkPartial, limit - waited, TimeUnit.NANOSECONDS);
+            return;
+        }
+        int have = cumulation.readableBytes();
+        String what = have < VfioUserHeader.SIZE ? have + " bytes of a " + VfioUserHeader.SIZE + "-byte header"
+                : have + " of the " + cumulation.getUnsignedIntLE(cumulation.readerIndex() + VfioUserHeader.MSG_SIZE)
+                        + " bytes its header declares";
+        closeOnLoop(new VfioUserException(Errno.ETIMEDOUT, "a message stopped part-way (" + what + ") and was not "
+                + "whole within x-message-timeout=" + limits.messageTimeoutMillis() + " ms"));
+    }
+
+    /** Stops reading messages until the peer has taken the queued output down to the low water mark. */
+    private void pauseReading() {
+        readingPaused = true;
+        submitInterest();
+    }
+
+    /** Reads again: first the messages already buffered (which may pause it again), then the socket. */
+    private void resumeReading() {
+        readingPaused = false;
+        if (cumulation != null && decode()) {
+            submitInterest();
+        }
     }
 
     /** The fds received with bytes before stream position {@code end}: those sent with this message. */
@@ -263,7 +395,8 @@ public final class VfioUserConnection implements EpollIoHandle {
     /**
      * Sends a whole message (its readable bytes) with {@code fds[0..fdCount)} attached, and releases
      * the buffer. The fds are the caller's: the kernel duplicates them into the peer. Returns false
-     * if the connection is closed (nothing is sent).
+     * if the connection is closed (nothing is sent), or closes now because what the socket did not
+     * take would pass {@link ConnectionLimits#maxQueuedOutput}.
      */
     public boolean send(ByteBuf data, int[] fds, int fdCount) {
         sendLock.lock();
@@ -282,11 +415,19 @@ public final class VfioUserConnection implements EpollIoHandle {
                     data.release();
                     return true;
                 }
+                if (!admit(data.readableBytes())) {
+                    data.release();
+                    return false;
+                }
                 // Part (or none) went out; the fds went with the first bytes if any did.
                 OwnedFd[] held = sent == 0 ? duplicate(fds, fdCount) : null;
-                outbound.add(new Outbound(data, held));
+                enqueue(new Outbound(data, held));
             } else {
-                outbound.add(new Outbound(data, duplicate(fds, fdCount)));
+                if (!admit(data.readableBytes())) {
+                    data.release();
+                    return false;
+                }
+                enqueue(new Outbound(data, duplicate(fds, fdCount)));
             }
         } finally {
             sendLock.unlock();
@@ -303,7 +444,8 @@ public final class VfioUserConnection implements EpollIoHandle {
     /**
      * Sends a message from a buffer the caller keeps and reuses (a request's own buffer on an MMIO
      * path, so that sending allocates nothing): the buffer is neither released nor moved. What the
-     * socket does not take at once is copied into a pooled buffer and queued. False if closed.
+     * socket does not take at once is copied into a pooled buffer and queued. False if closed, or
+     * closing because that copy would pass {@link ConnectionLimits#maxQueuedOutput}.
      */
     public boolean sendKeeping(ByteBuf data) {
         sendLock.lock();
@@ -321,9 +463,12 @@ public final class VfioUserConnection implements EpollIoHandle {
                         return true;
                     }
                 }
+                if (!admit(data.readableBytes())) {
+                    return false;
+                }
                 ByteBuf rest = alloc.directBuffer(data.readableBytes());
                 rest.writeBytes(data);
-                outbound.add(new Outbound(rest, null));
+                enqueue(new Outbound(rest, null));
             } finally {
                 data.readerIndex(start);
             }
@@ -332,6 +477,37 @@ public final class VfioUserConnection implements EpollIoHandle {
         }
         loop.execute(wantWritable);
         return true;
+    }
+
+    /**
+     * Whether {@code bytes} more fit under the bound; if not, the connection closes (on the loop).
+     * Replies never get here over the bound (reading pauses first, with room for the largest), so
+     * this is a message this end starts while its peer reads nothing. Caller holds the lock.
+     */
+    private boolean admit(long bytes) {
+        long queued = queuedBytes;
+        if (queued + bytes <= limits.maxQueuedOutput()) {
+            return true;
+        }
+        VfioUserException e = new VfioUserException(Errno.ENOBUFS, "a message of " + bytes + " bytes would take the "
+                + "output queued for the peer past x-max-queued-output=" + limits.maxQueuedOutput() + " bytes ("
+                + queued + " queued and not read)");
+        loop.execute(() -> closeOnLoop(e));
+        return false;
+    }
+
+    /** Queues what the socket did not take. Caller holds the lock. */
+    private void enqueue(Outbound o) {
+        long queued = queuedBytes;
+        if (queued == 0) {
+            lastOutputProgress = System.nanoTime(); // the stall is timed from here
+        }
+        queued += o.data.readableBytes();
+        queuedBytes = queued;
+        if (queued > queuedPeak) {
+            queuedPeak = queued;
+        }
+        outbound.add(o);
     }
 
     /**
@@ -376,6 +552,7 @@ public final class VfioUserConnection implements EpollIoHandle {
     }
 
     private void flushOutbound() {
+        boolean resume;
         sendLock.lock();
         try {
             while (!outbound.isEmpty() && !closed) {
@@ -390,9 +567,13 @@ public final class VfioUserConnection implements EpollIoHandle {
                 if (sent < 0) {
                     return; // o stays queued: closeOnLoop, already scheduled, releases it
                 }
-                if (sent > 0 && o.fds != null) {
-                    closeAll(o.fds);
-                    o.fds = null;
+                if (sent > 0) {
+                    queuedBytes -= sent;
+                    lastOutputProgress = System.nanoTime();
+                    if (o.fds != null) {
+                        closeAll(o.fds);
+                        o.fds = null;
+                    }
                 }
                 if (o.data.isReadable()) {
                     break;
@@ -400,8 +581,12 @@ public final class VfioUserConnection implements EpollIoHandle {
                 o.data.release();
                 outbound.pollFirst();
             }
+            resume = readingPaused && queuedBytes <= limits.resumeReadingAt();
         } finally {
             sendLock.unlock();
+        }
+        if (resume && !closed) {
+            resumeReading();
         }
         submitInterest();
     }
@@ -419,18 +604,57 @@ public final class VfioUserConnection implements EpollIoHandle {
         } finally {
             sendLock.unlock();
         }
-        EpollIoOps ops = EpollIoOps.EPOLLIN.with(EpollIoOps.EPOLLRDHUP);
+        // Paused, not even EPOLLRDHUP: it is level-triggered and would wake the loop until read.
+        EpollIoOps ops = readingPaused ? EpollIoOps.NONE : EpollIoOps.EPOLLIN.with(EpollIoOps.EPOLLRDHUP);
         r.submit(pending ? ops.with(EpollIoOps.EPOLLOUT) : ops);
+        if (pending && stallTimer == null) {
+            stallTimer = loop.schedule(checkStall, limits.writeStallTimeoutMillis(), TimeUnit.MILLISECONDS);
+        }
+    }
+
+    /** Closes the connection if queued output has gone nowhere for the write-stall timeout. Event loop. */
+    private void checkStall() {
+        stallTimer = null;
+        if (closed) {
+            return;
+        }
+        long queued;
+        long since;
+        sendLock.lock();
+        try {
+            queued = queuedBytes;
+            since = lastOutputProgress;
+        } finally {
+            sendLock.unlock();
+        }
+        if (queued == 0) {
+            return; // armed again when something is queued
+        }
+        long limit = TimeUnit.MILLISECONDS.toNanos(limits.writeStallTimeoutMillis());
+        long stalled = System.nanoTime() - since;
+        if (stalled < limit) {
+            stallTimer = loop.schedule(checkStall, limit - stalled, TimeUnit.NANOSECONDS);
+            return;
+        }
+        closeOnLoop(new VfioUserException(Errno.ETIMEDOUT, "the peer took none of the " + queued + " bytes queued "
+                + "for it for x-write-stall-timeout=" + limits.writeStallTimeoutMillis() + " ms"
+                + (readingPaused ? ", while its further messages waited under x-max-queued-output="
+                + limits.maxQueuedOutput() + " bytes" : "")));
     }
 
     // ---- closing ----
 
     /** Closes the connection (from any thread); the listener is told once. */
     public void close() {
+        close(null);
+    }
+
+    /** Closes the connection for {@code cause} (from any thread), which the listener is told once. */
+    public void close(Throwable cause) {
         if (loop.inEventLoop()) {
-            closeOnLoop(null);
+            closeOnLoop(cause);
         } else if (!closed) {
-            loop.execute(() -> closeOnLoop(null));
+            loop.execute(() -> closeOnLoop(cause));
         }
     }
 
@@ -448,11 +672,20 @@ public final class VfioUserConnection implements EpollIoHandle {
                 }
             }
             outbound.clear();
+            queuedBytes = 0;
         } finally {
             sendLock.unlock();
         }
         if (registration != null) {
             registration.cancel();
+        }
+        if (partialTimer != null) {
+            partialTimer.cancel(false);
+            partialTimer = null;
+        }
+        if (stallTimer != null) {
+            stallTimer.cancel(false);
+            stallTimer = null;
         }
         for (ReceivedFds r : receivedFds) {
             for (int fd : r.fds()) {

@@ -26,6 +26,10 @@ import java.util.concurrent.TimeoutException;
  * watched edge-triggered, so a client waiting in the backlog does not wake the loop over and over;
  * the end of a session looks at the backlog itself. The device keeps its state
  * across clients; each client's DMA windows and interrupt eventfds go with it.
+ *
+ * <p>Because the others wait, each client is held to the server's {@link ConnectionLimits}: one that
+ * does not complete VFIO_USER_VERSION, stops part-way through a message, or leaves its replies
+ * unread is dropped within its bound, and the next client in the backlog is served.
  */
 public final class VfioUserServer implements AutoCloseable {
 
@@ -36,25 +40,41 @@ public final class VfioUserServer implements AutoCloseable {
     private final VfioUserEventLoop ownLoop;
     private final IoEventLoop loop;
     private final Acceptor acceptor;
+    private final ConnectionLimits limits;
     private final Object lock = new Object();
     private ServerSession session;
     private int clientsServed;
     private boolean closed;
     private CompletableFuture<Void> clientGone = CompletableFuture.completedFuture(null);
+    private volatile long dmaMappedLimit = DEFAULT_DMA_MAPPED_LIMIT;
 
-    private VfioUserServer(Path path, VfioUserDevice device, VfioUserEventLoop ownLoop, IoEventLoop loop) {
+    /**
+     * The default bound on the bytes of DMA windows one client may have mmap'd in this process at
+     * once: 1 TiB, a hundredth of x86-64's 128 TiB of user address space and more than the guest RAM
+     * of any VM this project runs (KVM's bound is 8 TiB, and a larger guest's server raises it).
+     */
+    public static final long DEFAULT_DMA_MAPPED_LIMIT = 1L << 40;
+
+    private VfioUserServer(Path path, VfioUserDevice device, VfioUserEventLoop ownLoop, IoEventLoop loop,
+                           ConnectionLimits limits) {
         this.path = path;
         this.device = device;
         this.ownLoop = ownLoop;
         this.loop = loop;
+        this.limits = java.util.Objects.requireNonNull(limits, "limits");
         this.acceptor = new Acceptor(UnixSocket.listen(path, 4));
     }
 
-    /** Serves {@code device} at {@code path} on its own event loop thread. */
+    /** Serves {@code device} at {@code path} on its own event loop thread, with the default limits. */
     public static VfioUserServer start(Path path, VfioUserDevice device) {
+        return start(path, device, ConnectionLimits.DEFAULTS);
+    }
+
+    /** Serves {@code device} at {@code path} on its own event loop thread, holding each client to {@code limits}. */
+    public static VfioUserServer start(Path path, VfioUserDevice device, ConnectionLimits limits) {
         VfioUserEventLoop own = new VfioUserEventLoop("vfio-user-server");
         try {
-            VfioUserServer s = new VfioUserServer(path, device, own, own.loop());
+            VfioUserServer s = new VfioUserServer(path, device, own, own.loop(), limits);
             s.register();
             return s;
         } catch (RuntimeException e) {
@@ -63,9 +83,15 @@ public final class VfioUserServer implements AutoCloseable {
         }
     }
 
-    /** Serves {@code device} at {@code path} on a shared event loop (which the caller closes). */
+    /** Serves {@code device} at {@code path} on a shared event loop (which the caller closes), with the default limits. */
     public static VfioUserServer start(Path path, VfioUserDevice device, VfioUserEventLoop loop) {
-        VfioUserServer s = new VfioUserServer(path, device, null, loop.loop());
+        return start(path, device, loop, ConnectionLimits.DEFAULTS);
+    }
+
+    /** Serves {@code device} at {@code path} on a shared event loop (which the caller closes). */
+    public static VfioUserServer start(Path path, VfioUserDevice device, VfioUserEventLoop loop,
+                                       ConnectionLimits limits) {
+        VfioUserServer s = new VfioUserServer(path, device, null, loop.loop(), limits);
         s.register();
         return s;
     }
@@ -90,10 +116,49 @@ public final class VfioUserServer implements AutoCloseable {
         return device;
     }
 
+    public ConnectionLimits limits() {
+        return limits;
+    }
+
+    /** The current client's connection (null without one): its queued output, for tests of the bound. */
+    VfioUserConnection clientConnection() {
+        ServerSession s;
+        synchronized (lock) {
+            s = session;
+        }
+        return s == null ? null : s.connection();
+    }
+
     /** True while a client is connected. */
     public boolean hasClient() {
         synchronized (lock) {
             return session != null;
+        }
+    }
+
+    /**
+     * Bounds the bytes of DMA windows a client may have mmap'd here at once, for each client that
+     * connects from now on (a u64; -1: no bound). Over it DMA_MAP is refused with ENOMEM: without a
+     * bound, a client that maps large memfds takes the server's address space.
+     */
+    public void dmaMappedLimit(long bytes) {
+        dmaMappedLimit = bytes;
+    }
+
+    /** The bound of {@link #dmaMappedLimit(long)}. */
+    public long dmaMappedLimit() {
+        return dmaMappedLimit;
+    }
+
+    /** The current client's bytes of DMA windows mmap'd in this process (0 without a client). */
+    public long dmaMappedBytes() {
+        ServerSession s = current();
+        return s == null ? 0 : s.dmaMappedBytes();
+    }
+
+    private ServerSession current() {
+        synchronized (lock) {
+            return session;
         }
     }
 
@@ -122,28 +187,19 @@ public final class VfioUserServer implements AutoCloseable {
 
     /** The current client's DMA windows (0 without a client): for tests of disconnect cleanup. */
     public int dmaWindows() {
-        ServerSession s;
-        synchronized (lock) {
-            s = session;
-        }
+        ServerSession s = current();
         return s == null ? 0 : s.dmaWindows();
     }
 
     /** The current client's assigned interrupt eventfds (0 without a client). */
     public int assignedEventfds() {
-        ServerSession s;
-        synchronized (lock) {
-            s = session;
-        }
+        ServerSession s = current();
         return s == null ? 0 : s.assignedEventfds();
     }
 
     /** DMA_READ/DMA_WRITE messages sent to the current client (0 without one): DMA that could not use a mapping. */
     public long dmaMessages() {
-        ServerSession s;
-        synchronized (lock) {
-            s = session;
-        }
+        ServerSession s = current();
         return s == null ? 0 : s.dmaMessages();
     }
 
@@ -178,7 +234,7 @@ public final class VfioUserServer implements AutoCloseable {
             clientsServed++;
             clientGone = new CompletableFuture<>();
             LOG.info("vfio-user client {} connected to {}", clientsServed, path);
-            session = new ServerSession(this, device, socket, loop);
+            session = new ServerSession(this, device, socket, loop, limits);
         }
     }
 

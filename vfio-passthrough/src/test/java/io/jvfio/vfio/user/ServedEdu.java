@@ -16,16 +16,22 @@ public final class ServedEdu implements AutoCloseable {
     public VfioUserServer server;
 
     public ServedEdu(Path dir) throws java.io.IOException {
+        this(dir, ConnectionLimits.DEFAULTS);
+    }
+
+    /** Serves edu holding each client to {@code limits} (a test's short timeouts). */
+    public ServedEdu(Path dir, ConnectionLimits limits) throws java.io.IOException {
         fdsBefore = Fds.open();
         socket = dir.resolve("edu.sock");
         edu = new EduDevice();
-        server = VfioUserServer.start(socket, edu);
+        server = VfioUserServer.start(socket, edu, limits);
     }
 
     /** Serves {@code device} (which wraps the edu device) instead, on the same socket. */
     public void serve(VfioUserDevice device) {
+        ConnectionLimits limits = server.limits();
         server.close();
-        server = VfioUserServer.start(socket, device);
+        server = VfioUserServer.start(socket, device, limits);
     }
 
     /** Stops the server and the device, and fails if the process holds more fds than before. */

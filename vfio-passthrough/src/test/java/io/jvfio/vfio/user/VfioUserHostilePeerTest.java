@@ -3,13 +3,7 @@ package io.jvfio.vfio.user;
 import io.jvfio.vmm.linux.LibC;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.DirectBuffers;
-import io.netty.util.ResourceLeakDetector;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
-import java.nio.file.Path;
 
 import static io.jvfio.vmm.linux.LinuxConstants.EFD_CLOEXEC;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -19,44 +13,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Attacks of issue 13 by a raw client (a peer written outside the project): after each, the server
  * must serve a fresh client, and give back every fd it received.
  */
-class VfioUserHostilePeerTest {
-
-    private static final int MSIX = 2;
-    private static final int DATA_NONE_TRIGGER = 0x21;
-    private static final int DATA_EVENTFD_TRIGGER = 0x24;
-
-    @TempDir
-    Path dir;
-    private ServedEdu served;
-    private ResourceLeakDetector.Level leakLevel;
-
-    @BeforeEach
-    void start() throws Exception {
-        leakLevel = ResourceLeakDetector.getLevel();
-        ResourceLeakDetector.setLevel(ResourceLeakDetector.Level.PARANOID);
-        served = new ServedEdu(dir);
-    }
-
-    @AfterEach
-    void stop() throws Exception {
-        served.close();
-        ResourceLeakDetector.setLevel(leakLevel);
-    }
-
-    private RawPeer negotiated() {
-        RawPeer peer = RawPeer.connect(served.socket);
-        peer.call(1, VfioUserCommand.VERSION, Le.version(0, 1, "{\"capabilities\":{\"max_msg_fds\":16}}"));
-        return peer;
-    }
-
-    /** A fresh client negotiates and reads edu's identification register. */
-    private void aFreshClientIsServed() {
-        try (RawPeer next = negotiated()) {
-            RawPeer.Frame r = next.call(2, VfioUserCommand.REGION_READ, Le.of().u64(0).u32(0).u32(4).build());
-            assertTrue(!r.isError(), "the fresh client's read was answered");
-            assertEquals(16 + 16 + 4, r.size());
-        }
-    }
+class VfioUserHostilePeerTest extends HostilePeerSuite {
 
     /**
      * Issue 13 item 1: a 1 MiB reply the socket cannot take at once is queued; the client closes
@@ -83,7 +40,7 @@ class VfioUserHostilePeerTest {
      * block the server: the counter is saturated, so the interrupt is pending for the client anyway.
      */
     @Test
-    void aBlockingTriggerAtItsMaximumDoesNotBlockTheServer() {
+    void aBlockingTriggerAtItsMaximumDoesNotBlockTheServer() throws Exception {
         int raw = LibC.eventfd(0, EFD_CLOEXEC); // blocking on purpose
         assertTrue(raw >= 0, "eventfd");
         try (OwnedFd trigger = OwnedFd.adopt(raw, "blocking trigger");

@@ -1,6 +1,7 @@
 package io.jvfio.vmm.bus;
 
 import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.range.UnsignedRange;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -44,7 +45,7 @@ public final class AddressSpace {
      * fails with EINVAL otherwise). Anything smaller, such as a BAR under a page, is trapped instead.
      */
     public synchronized DirectRegion mapDirect(String name, long gpa, long size, long hostAddress, boolean writable) {
-        if (size <= 0 || gpa + size - 1 < gpa) {
+        if (!UnsignedRange.valid(gpa, size)) {
             throw new BusException("direct region '" + name + "' at 0x" + Long.toHexString(gpa) + " has no valid size ("
                     + size + ")");
         }
@@ -56,7 +57,7 @@ public final class AddressSpace {
         }
         DirectRegion r = new DirectRegion(name, gpa, size, hostAddress, writable);
         for (DirectRegion o : direct) {
-            if (o.gpa() <= r.last() && r.gpa() <= o.last()) {
+            if (UnsignedRange.overlaps(o.gpa(), o.size(), r.gpa(), r.size())) {
                 throw new BusException("direct region " + r + " overlaps " + o);
             }
         }
@@ -111,7 +112,7 @@ public final class AddressSpace {
             DirectRegion r = rs[mid];
             if (Long.compareUnsigned(gpa, r.gpa()) < 0) {
                 hi = mid - 1;
-            } else if (Long.compareUnsigned(gpa - r.gpa(), r.size()) >= 0) {
+            } else if (!UnsignedRange.contains(r.gpa(), r.size(), gpa)) {
                 lo = mid + 1;
             } else {
                 return r.contains(gpa, length) ? r : null;

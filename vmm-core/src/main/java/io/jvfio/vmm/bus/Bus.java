@@ -1,5 +1,7 @@
 package io.jvfio.vmm.bus;
 
+import io.jvfio.vmm.range.UnsignedRange;
+
 import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -69,14 +71,14 @@ public final class Bus {
 
     /** Places {@code device} at [base, base + length); refuses an empty range or one that overlaps. */
     public synchronized Registration add(String what, long base, long length, BusDevice device) {
-        if (length <= 0 || base + length - 1 < base) {
+        if (!UnsignedRange.valid(base, length)) {
             throw new BusException(name + ": '" + what + "' at 0x" + Long.toHexString(base) + " has no valid length ("
                     + length + ")");
         }
         Registration r = new Registration(what, base, length, device);
         Registration[] old = ranges;
         for (Registration o : old) {
-            if (o.base <= r.last() && r.base <= o.last()) {
+            if (UnsignedRange.overlaps(o.base, o.length, r.base, r.length)) {
                 throw new BusException(name + ": " + r + " overlaps " + o);
             }
         }
@@ -115,7 +117,7 @@ public final class Bus {
             Registration r = rs[mid];
             if (Long.compareUnsigned(address, r.base) < 0) {
                 hi = mid - 1;
-            } else if (Long.compareUnsigned(address - r.base, r.length) >= 0) {
+            } else if (!UnsignedRange.contains(r.base, r.length, address)) {
                 lo = mid + 1;
             } else {
                 return r;
@@ -127,7 +129,7 @@ public final class Bus {
     /** A read of {@code size} bytes; all-ones if no device claims all of them. */
     public long read(long address, int size) {
         Registration r = find(address);
-        if (r == null || address - r.base + size > r.length) {
+        if (r == null || !UnsignedRange.within(r.base, r.length, address, size)) {
             unclaimed.incrementAndGet();
             return size == 8 ? -1L : (1L << (8 * size)) - 1;
         }
@@ -137,7 +139,7 @@ public final class Bus {
     /** A write of {@code size} bytes; dropped if no device claims all of them. */
     public void write(long address, int size, long value) {
         Registration r = find(address);
-        if (r == null || address - r.base + size > r.length) {
+        if (r == null || !UnsignedRange.within(r.base, r.length, address, size)) {
             unclaimed.incrementAndGet();
             return;
         }

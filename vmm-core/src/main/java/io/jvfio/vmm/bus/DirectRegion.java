@@ -1,6 +1,7 @@
 package io.jvfio.vmm.bus;
 
 import com.sun.jna.Pointer;
+import io.jvfio.vmm.range.UnsignedRange;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -62,7 +63,7 @@ public final class DirectRegion {
     }
 
     boolean contains(long address, int length) {
-        return Long.compareUnsigned(address - gpa, size) < 0 && address - gpa + length <= size;
+        return UnsignedRange.within(gpa, size, address, length);
     }
 
     /** One load of {@code width} bytes at {@code offset} (not straddling a 1 GiB chunk: BAR areas are page-aligned). */

@@ -1,6 +1,7 @@
 package io.jvfio.vmm.linux;
 
 import com.sun.jna.Pointer;
+import io.jvfio.vmm.range.UnsignedRange;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
@@ -97,7 +98,7 @@ public final class MemoryMapping implements AutoCloseable {
         if (base == 0) {
             throw new IllegalStateException(name + " is unmapped");
         }
-        if (offset < 0 || length < 0 || offset + length > this.length) {
+        if (length < 0 || !UnsignedRange.fits(offset, length, this.length)) {
             throw new IndexOutOfBoundsException("0x" + Long.toHexString(offset) + "+" + length + " is outside "
                     + name);
         }

@@ -1,5 +1,7 @@
 package io.jvfio.vmm.linux;
 
+import io.jvfio.vmm.range.UnsignedRange;
+
 import java.nio.ByteBuffer;
 
 import static io.jvfio.vmm.linux.LinuxConstants.MSG_CMSG_CLOEXEC;
@@ -183,9 +185,9 @@ public final class SocketMessage {
         receivedFlags = m.getInt(MSG_FLAGS);
         long controlLength = m.getLong(MSG_CONTROLLEN);
         int at = 0;
-        while (at + CMSGHDR_SIZEOF <= controlLength) {
+        while (UnsignedRange.fits(at, CMSGHDR_SIZEOF, controlLength)) {
             int len = (int) m.getLong(CONTROL_AT + at + CMSG_LEN_FIELD);
-            if (len < CMSGHDR_SIZEOF || at + len > controlLength) {
+            if (len < CMSGHDR_SIZEOF || !UnsignedRange.fits(at, len, controlLength)) {
                 break;
             }
             if (m.getInt(CONTROL_AT + at + CMSG_LEVEL) == SOL_SOCKET

@@ -1,5 +1,7 @@
 package io.jvfio.vmm.linux;
 
+import io.jvfio.vmm.range.UnsignedRange;
+
 import java.util.ArrayList;
 import java.util.List;
 
@@ -82,7 +84,7 @@ public final class StructLayout {
 
         /** A scalar, array or nested-struct member of {@code size} bytes at {@code offset}. */
         public Builder field(String name, int offset, int size) {
-            if (offset < 0 || size <= 0 || offset + size > this.size) {
+            if (size <= 0 || !UnsignedRange.fits(offset, size, this.size)) {
                 throw new IllegalArgumentException("struct " + cStruct + "." + name + " at " + offset + "+" + size
                         + " lies outside its " + this.size + " bytes");
             }

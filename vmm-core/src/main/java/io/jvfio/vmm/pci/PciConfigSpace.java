@@ -1,5 +1,7 @@
 package io.jvfio.vmm.pci;
 
+import io.jvfio.vmm.range.UnsignedRange;
+
 import static io.jvfio.vmm.pci.PciRegs.PCI_BASE_ADDRESS_0;
 import static io.jvfio.vmm.pci.PciRegs.PCI_BASE_ADDRESS_MEM_TYPE_64;
 import static io.jvfio.vmm.pci.PciRegs.PCI_BASE_ADDRESS_SPACE_IO;
@@ -152,7 +154,7 @@ public final class PciConfigSpace {
     /** Appends a capability of {@code length} bytes to the list; returns its offset. */
     public int addCapability(int id, int length) {
         int at = nextCapability;
-        if (at + length > 256) {
+        if (!UnsignedRange.fits(at, length, 256)) {
             throw new IllegalStateException("no room for a " + length + "-byte capability at 0x" + Integer.toHexString(at));
         }
         set(at + PCI_CAP_LIST_ID, 1, id);
@@ -250,7 +252,7 @@ public final class PciConfigSpace {
     }
 
     private void check(int offset, int size) {
-        if (size != 1 && size != 2 && size != 4 || offset < 0 || offset + size > data.length) {
+        if (size != 1 && size != 2 && size != 4 || !UnsignedRange.fits(offset, size, data.length)) {
             throw new IllegalArgumentException("a config access of " + size + " bytes at 0x" + Integer.toHexString(offset)
                     + " is outside the " + data.length + "-byte config space");
         }

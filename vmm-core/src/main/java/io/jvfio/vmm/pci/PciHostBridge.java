@@ -3,6 +3,7 @@ package io.jvfio.vmm.pci;
 import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.bus.BusDevice;
 import io.jvfio.vmm.bus.BusException;
+import io.jvfio.vmm.range.UnsignedRange;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -154,12 +155,12 @@ public final class PciHostBridge {
     /** A configuration read of bus 0, as the guest issues it; all-ones from an empty function. */
     public synchronized int configRead(int devfn, int offset, int size) {
         Slot s = functions[devfn & 0xFF];
-        if (s == null || offset + size > s.function.configSize() || offset % size != 0) {
+        if (s == null || !UnsignedRange.fits(offset, size, s.function.configSize()) || offset % size != 0) {
             return size == 4 ? -1 : (1 << (8 * size)) - 1;
         }
         int v = s.function.readConfig(offset, size);
         if (s.devfn.function() == 0 && multifunction[s.devfn.slot()]
-                && offset <= PCI_HEADER_TYPE && offset + size > PCI_HEADER_TYPE) {
+                && UnsignedRange.contains(offset, size, PCI_HEADER_TYPE)) {
             v |= HEADER_TYPE_MULTIFUNCTION << (8 * (PCI_HEADER_TYPE - offset));
         }
         return v;
@@ -168,7 +169,7 @@ public final class PciHostBridge {
     /** A configuration write; then the function's BARs are placed as the registers now say. */
     public synchronized void configWrite(int devfn, int offset, int size, int value) {
         Slot s = functions[devfn & 0xFF];
-        if (s == null || offset + size > s.function.configSize() || offset % size != 0) {
+        if (s == null || !UnsignedRange.fits(offset, size, s.function.configSize()) || offset % size != 0) {
             return;
         }
         s.function.writeConfig(offset, size, value);
@@ -226,10 +227,10 @@ public final class PciHostBridge {
      * mask (all-ones written to size it) is one of them, so sizing never maps anything.
      */
     static boolean decodable(PciBar bar, long address) {
-        long last = address + bar.size() - 1;
-        if (address == 0 || Long.compareUnsigned(last, address) < 0) {
+        if (address == 0 || !UnsignedRange.valid(address, bar.size())) {
             return false;
         }
+        long last = UnsignedRange.last(address, bar.size());
         return switch (bar.type()) {
             case IO -> Long.compareUnsigned(last, 0xFFFF) <= 0;
             case MEMORY32 -> Long.compareUnsigned(last, 0xFFFF_FFFFL) < 0;

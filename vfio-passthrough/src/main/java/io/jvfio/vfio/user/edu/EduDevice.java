@@ -8,6 +8,7 @@ import io.jvfio.vfio.user.VfioUserDevice;
 import io.jvfio.vfio.user.VfioUserException;
 import io.jvfio.vmm.pci.PciConfigSpace;
 import io.jvfio.vmm.pci.PciRegs;
+import io.jvfio.vmm.range.UnsignedRange;
 import io.netty.buffer.ByteBuf;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -74,8 +75,11 @@ public final class EduDevice implements VfioUserDevice, AutoCloseable {
     private final byte[] dmaBuffer = new byte[DMA_BUFFER_SIZE];
     /** MSI-X vectors raised while the Function Mask was set: pending in the PBA until it clears. */
     private int functionMaskedPending;
-    /** Bumped by reset, so work a reset interrupted does not land afterwards. */
-    private int generation;
+    /**
+     * Bumped by reset, so work a reset interrupted stops and does not land afterwards. Written under
+     * this, read without it by the worker's loop.
+     */
+    private volatile int generation;
 
     /** An edu device with QEMU's default 28-bit DMA mask. */
     public EduDevice() {
@@ -224,8 +228,9 @@ public final class EduDevice implements VfioUserDevice, AutoCloseable {
         return offset < 0x80 ? size == 4 : size == 4 || size == 8;
     }
 
+    /** The DMA registers hold any u64: an address near 2^63 plus the count must not wrap into the buffer. */
     private static boolean inDmaBuffer(long offset, int count) {
-        return offset >= DMA_BUFFER && offset + count <= DMA_BUFFER + DMA_BUFFER_SIZE;
+        return UnsignedRange.within(DMA_BUFFER, DMA_BUFFER_SIZE, offset, count);
     }
 
     private void readBar0(long offset, ByteBuf dst, int count) {
@@ -324,12 +329,8 @@ public final class EduDevice implements VfioUserDevice, AutoCloseable {
             status |= STATUS_COMPUTING;
             gen = generation;
         }
-        worker.execute(() -> {
-            int n = value;
-            int result = 1;
-            for (long i = Integer.toUnsignedLong(n); i > 0; i--) {
-                result *= (int) i; // 32-bit, wrapping, as the C device computes it
-            }
+        work(() -> {
+            int result = factorial(value, gen);
             boolean irq;
             synchronized (this) {
                 if (gen != generation) {
@@ -343,6 +344,38 @@ public final class EduDevice implements VfioUserDevice, AutoCloseable {
                 raiseIrq(IRQ_FACTORIAL_DONE);
             }
         });
+    }
+
+    /**
+     * n! in 32 bits, wrapping, as the C device computes it, or whatever it got to if a reset (a new
+     * generation) came meanwhile, so a reset stops even a factorial of 0xffffffff. Once the product
+     * is 0 (32 factors of 2 in it, from n >= 34 on) it stays 0, so the loop ends there.
+     */
+    private int factorial(int n, int gen) {
+        int result = 1;
+        for (long i = Integer.toUnsignedLong(n); i > 0 && result != 0 && gen == generation; i--) {
+            result *= (int) i;
+        }
+        return result;
+    }
+
+    /**
+     * Runs device work on the worker. Nothing the work throws may end it or reach the executor, which
+     * would log it as an uncaught exception and drop it: a client's interrupts and DMA fail by the
+     * client's doing, and the device goes on for the next client.
+     */
+    private void work(Runnable task) {
+        try {
+            worker.execute(() -> {
+                try {
+                    task.run();
+                } catch (RuntimeException e) {
+                    LOG.warn("edu: device work failed: {}", e.toString());
+                }
+            });
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            LOG.debug("edu: closed, work dropped");
+        }
     }
 
     // ---- DMA ----
@@ -362,10 +395,13 @@ public final class EduDevice implements VfioUserDevice, AutoCloseable {
             count = dmaCount;
             gen = generation;
         }
-        worker.execute(() -> runDma(command, src, dst, count, gen));
+        work(() -> runDma(command, src, dst, count, gen));
     }
 
     private void runDma(long command, long src, long dst, long count, int gen) {
+        if (gen != generation) {
+            return; // queued behind work a reset stopped: the reset cancelled it
+        }
         try {
             transfer((command & DMA_CMD_TO_RAM) != 0, src, dst, count, gen);
         } catch (VfioUserException e) {
@@ -388,7 +424,7 @@ public final class EduDevice implements VfioUserDevice, AutoCloseable {
     private void transfer(boolean toRam, long src, long dst, long count, int gen) {
         long bufferAddress = toRam ? src : dst;
         long ramAddress = toRam ? dst : src;
-        if (count < 0 || count > DMA_BUFFER_SIZE || !inDmaBuffer(bufferAddress, (int) count)) {
+        if (!UnsignedRange.within(DMA_BUFFER, DMA_BUFFER_SIZE, bufferAddress, count)) {
             LOG.warn("edu: DMA of {} bytes at device address 0x{} is outside the buffer [0x40000-0x40fff]: not done",
                     count, Long.toHexString(bufferAddress));
             return;
@@ -406,6 +442,9 @@ public final class EduDevice implements VfioUserDevice, AutoCloseable {
         if (c == null || !master) {
             LOG.warn("edu: DMA with {}: not done", c == null ? "no client connected" : "bus mastering disabled");
             return;
+        }
+        if (gen != generation) {
+            return; // reset meanwhile: the transfer is cancelled
         }
         int at = (int) (bufferAddress - DMA_BUFFER);
         int n = (int) count;

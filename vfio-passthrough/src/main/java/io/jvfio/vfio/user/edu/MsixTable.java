@@ -1,5 +1,7 @@
 package io.jvfio.vfio.user.edu;
 
+import io.jvfio.vmm.range.UnsignedRange;
+
 import java.util.function.IntPredicate;
 
 import static io.jvfio.vmm.pci.PciRegs.PCI_MSIX_ENTRY_CTRL_MASKBIT;
@@ -38,11 +40,11 @@ final class MsixTable {
 
     /** One byte of the BAR: a table byte, a PBA byte, or 0 for the space around them. */
     synchronized int readByte(long offset) {
-        if (offset >= tableOffset && offset < tableOffset + table.length) {
+        if (UnsignedRange.contains(tableOffset, table.length, offset)) {
             return table[(int) (offset - tableOffset)] & 0xFF;
         }
         long pbaBytes = ((vectors + 63) / 64) * 8L;
-        if (offset >= pbaOffset && offset < pbaOffset + pbaBytes) {
+        if (UnsignedRange.contains(pbaOffset, pbaBytes, offset)) {
             int first = (int) (offset - pbaOffset) * 8;
             int bits = 0;
             for (int i = 0; i < 8 && first + i < vectors; i++) {
@@ -55,7 +57,7 @@ final class MsixTable {
 
     /** One byte written: table bytes take it; the PBA is read-only. */
     synchronized void writeByte(long offset, int value) {
-        if (offset >= tableOffset && offset < tableOffset + table.length) {
+        if (UnsignedRange.contains(tableOffset, table.length, offset)) {
             int at = (int) (offset - tableOffset);
             if (at % PCI_MSIX_ENTRY_SIZE >= PCI_MSIX_ENTRY_VECTOR_CTRL + 1) {
                 return; // vector control bits 1-31 are reserved
