@@ -26,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The soak of issue 13: {@code jvfio --serve edu} (the shaded jar, in its own process) under the
- * hostile clients of every attack class, several at once for {@code -Djvfio.soak.seconds} (45 in
+ * hostile clients of every attack class, several at once for {@code -Djvfio.soak.seconds} (60 in
  * the build; {@code scripts/soak-hostile} runs 600), with a clean client every few seconds that
  * must be served. The server's RSS, open fds and threads are sampled from /proc throughout. At the
  * end the server must be alive, have served every clean client, hold no more fds than when idle,
@@ -36,7 +36,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class HostileSoakIT {
 
-    private static final long SECONDS = Long.getLong("jvfio.soak.seconds", 45);
+    private static final long SECONDS = Long.getLong("jvfio.soak.seconds", 60);
     private static final int ATTACKERS = Integer.getInteger("jvfio.soak.attackers", 3);
     private static final long MAX_RSS_MIB = Long.getLong("jvfio.soak.max-rss-mib", 1024);
     private static final long CLEAN_EVERY_MILLIS = 3000;
