@@ -8,8 +8,11 @@ import io.jvfio.vfio.user.nobar.NoBarDevice;
 import io.jvfio.vfio.user.tiny.TinyDevice;
 import io.jvfio.vmm.linux.SyscallException;
 
+import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.file.Files;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 
 /**
  * {@code jvfio --serve}: a device written in Java, served over vfio-user on a UNIX socket until the
@@ -17,6 +20,9 @@ import java.util.concurrent.CountDownLatch;
  * removes the socket before the JVM exits).
  */
 final class DeviceServer {
+
+    /** How long a signal waits for the server to close its clients and its socket before the JVM exits anyway. */
+    static final long STOP_SECONDS = 20;
 
     private DeviceServer() {
     }
@@ -79,9 +85,19 @@ final class DeviceServer {
         Thread hook = new Thread(() -> {
             stop.countDown();
             try {
-                stopped.await(); // the socket file is gone before the JVM is
+                // The socket file is gone before the JVM is. A server that does not stop in time (its
+                // event loop held by something) must not keep the JVM: the JVM halts when this hook
+                // returns, whatever its threads are doing, and the socket is removed here instead.
+                if (!stopped.await(STOP_SECONDS, TimeUnit.SECONDS)) {
+                    err.println("jvfio: the server on " + serve.socket() + " did not stop within " + STOP_SECONDS
+                            + " s; exiting without it");
+                    err.flush();
+                    Files.deleteIfExists(serve.socket());
+                }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
+            } catch (IOException e) {
+                err.println(Main.oneLine("jvfio: cannot remove " + serve.socket() + ": " + e.getMessage()));
             }
         }, "jvfio-serve-stop");
         Runtime.getRuntime().addShutdownHook(hook);

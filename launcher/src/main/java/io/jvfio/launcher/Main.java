@@ -41,6 +41,7 @@ public final class Main {
     }
 
     public static void main(String[] args) {
+        Signals.catchSigintEvenIfIgnored();
         System.exit(run(args, System.out, System.err));
     }
 

@@ -4,52 +4,52 @@ import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 
 /** Little-endian payload bytes, written field by field as the spec's tables lay them out. */
-final class Le {
+public final class Le {
 
     private final ByteArrayOutputStream out = new ByteArrayOutputStream();
 
-    static Le of() {
+    public static Le of() {
         return new Le();
     }
 
-    Le u8(int v) {
+    public Le u8(int v) {
         out.write(v);
         return this;
     }
 
-    Le u16(int v) {
+    public Le u16(int v) {
         return u8(v).u8(v >>> 8);
     }
 
-    Le u32(long v) {
+    public Le u32(long v) {
         return u16((int) v).u16((int) (v >>> 16));
     }
 
-    Le u64(long v) {
+    public Le u64(long v) {
         return u32(v).u32(v >>> 32);
     }
 
-    Le bytes(byte[] b) {
+    public Le bytes(byte[] b) {
         out.writeBytes(b);
         return this;
     }
 
     /** A NUL-terminated UTF-8 string, as VERSION's JSON is sent. */
-    Le cstring(String s) {
+    public Le cstring(String s) {
         return bytes(s.getBytes(StandardCharsets.UTF_8)).u8(0);
     }
 
     /** A VERSION payload: major, minor, then the JSON NUL-terminated, or nothing if {@code json} is null. */
-    static byte[] version(int major, int minor, String json) {
+    public static byte[] version(int major, int minor, String json) {
         Le p = of().u16(major).u16(minor);
         return json == null ? p.build() : p.cstring(json).build();
     }
 
-    Le zeros(int n) {
+    public Le zeros(int n) {
         return bytes(new byte[n]);
     }
 
-    byte[] build() {
+    public byte[] build() {
         return out.toByteArray();
     }
 }

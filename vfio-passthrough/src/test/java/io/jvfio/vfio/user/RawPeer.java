@@ -20,23 +20,23 @@ import static io.jvfio.vmm.linux.LinuxConstants.POLLOUT;
  * peer never would (malformed, truncated, mutated messages, wrong fd counts) and see exactly what
  * comes back. It is a real UNIX socket with real SCM_RIGHTS; only the protocol side is the test's.
  */
-final class RawPeer implements AutoCloseable {
+public final class RawPeer implements AutoCloseable {
 
     /** One message received: its header fields, payload and fds (the test owns the fds). */
-    record Frame(int id, int command, int size, int flags, int error, byte[] payload, int[] fds) {
-        boolean isReply() {
+    public record Frame(int id, int command, int size, int flags, int error, byte[] payload, int[] fds) {
+        public boolean isReply() {
             return (flags & VfioUserHeader.TYPE_MASK) == VfioUserHeader.TYPE_REPLY;
         }
 
-        boolean isError() {
+        public boolean isError() {
             return (flags & VfioUserHeader.ERROR_FLAG) != 0;
         }
 
-        ByteBuffer payloadBuffer() {
+        public ByteBuffer payloadBuffer() {
             return ByteBuffer.wrap(payload).order(ByteOrder.LITTLE_ENDIAN);
         }
 
-        void closeFds() {
+        public void closeFds() {
             for (int fd : fds) {
                 LibC.close(fd);
             }
@@ -47,7 +47,7 @@ final class RawPeer implements AutoCloseable {
          * with the Error bit, the errno, and the header alone ("must only include the reply header").
          * Closes any fds it carried.
          */
-        Frame expectError(io.jvfio.vmm.linux.Errno errno) {
+        public Frame expectError(io.jvfio.vmm.linux.Errno errno) {
             closeFds();
             if (flags != (VfioUserHeader.TYPE_REPLY | VfioUserHeader.ERROR_FLAG) || error != errno.number()
                     || size != VfioUserHeader.SIZE) {
@@ -60,7 +60,7 @@ final class RawPeer implements AutoCloseable {
     }
 
     /** The peer closed the connection. */
-    static final class ClosedException extends RuntimeException {
+    public static final class ClosedException extends RuntimeException {
         private static final long serialVersionUID = 1L;
 
         ClosedException() {
@@ -85,7 +85,7 @@ final class RawPeer implements AutoCloseable {
         in.limit(0);
     }
 
-    static RawPeer connect(Path path) {
+    public static RawPeer connect(Path path) {
         return new RawPeer(UnixSocket.connect(path));
     }
 
@@ -101,19 +101,19 @@ final class RawPeer implements AutoCloseable {
         return new RawPeer(s);
     }
 
-    OwnedFd socket() {
+    public OwnedFd socket() {
         return socket;
     }
 
     /** A message with a header as given and {@code payload} after it; the size field says {@code declaredSize}. */
-    static ByteBuffer message(int id, int command, int declaredSize, int flags, int error, byte[] payload) {
+    public static ByteBuffer message(int id, int command, int declaredSize, int flags, int error, byte[] payload) {
         ByteBuffer b = ByteBuffer.allocate(VfioUserHeader.SIZE + payload.length).order(ByteOrder.LITTLE_ENDIAN);
         b.putShort((short) id).putShort((short) command).putInt(declaredSize).putInt(flags).putInt(error).put(payload);
         return b.flip();
     }
 
     /** A well-formed command. */
-    static ByteBuffer command(int id, VfioUserCommand command, byte[] payload) {
+    public static ByteBuffer command(int id, VfioUserCommand command, byte[] payload) {
         return message(id, command.number(), VfioUserHeader.SIZE + payload.length, VfioUserHeader.TYPE_COMMAND, 0,
                 payload);
     }
@@ -122,7 +122,7 @@ final class RawPeer implements AutoCloseable {
      * Sends a well-formed command and returns the next message, which must be its reply: the same
      * message ID and command (spec, "Header").
      */
-    Frame call(int id, VfioUserCommand command, byte[] payload, int... fds) {
+    public Frame call(int id, VfioUserCommand command, byte[] payload, int... fds) {
         send(command(id, command, payload), fds);
         Frame r = reply(5000);
         if (!r.isReply() || r.id() != id || r.command() != command.number()) {
@@ -133,7 +133,7 @@ final class RawPeer implements AutoCloseable {
     }
 
     /** Writes all of {@code data} (bytes as they are), the fds with its first byte. False if the peer is gone. */
-    boolean send(ByteBuffer data, int... fds) {
+    public boolean send(ByteBuffer data, int... fds) {
         out.clear();
         out.put(data.duplicate());
         out.flip();
@@ -159,7 +159,7 @@ final class RawPeer implements AutoCloseable {
      * The next whole message, or null if none comes within {@code millis}. Throws
      * {@link ClosedException} when the peer closes the connection.
      */
-    Frame receive(int millis) {
+    public Frame receive(int millis) {
         long deadline = System.nanoTime() + millis * 1_000_000L;
         while (true) {
             Frame f = frame();
@@ -197,7 +197,7 @@ final class RawPeer implements AutoCloseable {
     }
 
     /** The next reply, skipping nothing: a test that expects one asserts on what it gets. */
-    Frame reply(int millis) {
+    public Frame reply(int millis) {
         Frame f = receive(millis);
         if (f == null) {
             throw new AssertionError("no message within " + millis + " ms");
@@ -236,11 +236,11 @@ final class RawPeer implements AutoCloseable {
 
     /** True if the peer closes the connection within {@code millis} (messages before that are dropped). */
     /** True once the server has sent something (not read here): a reply has started to arrive. */
-    boolean readableWithin(int millis) {
+    public boolean readableWithin(int millis) {
         return in.hasRemaining() || Syscalls.poll(socket, POLLIN, millis) != 0;
     }
 
-    boolean closedWithin(int millis) {
+    public boolean closedWithin(int millis) {
         long deadline = System.nanoTime() + millis * 1_000_000L;
         try {
             while (System.nanoTime() < deadline) {
