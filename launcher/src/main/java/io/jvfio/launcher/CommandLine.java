@@ -69,6 +69,9 @@ final class CommandLine {
     private static final Property SERVE_WRITE_STALL_TIMEOUT = Property.integer("x-write-stall-timeout", 1,
             ConnectionLimits.MAX_TIMEOUT_MILLIS, ConnectionLimits.DEFAULTS.writeStallTimeoutMillis(),
             "Milliseconds queued replies may go unread before the client is dropped");
+    private static final Property SERVE_MAX_DMA_MAPPED = Property.size("x-max-dma-mapped", 1,
+            ConnectionLimits.DEFAULTS.maxDmaMapped(),
+            "Bytes of DMA windows a client may have mapped in the server at once; over it DMA_MAP gets ENOMEM");
 
     static final long DEFAULT_MEMORY = 64L << 20;
 
@@ -123,7 +126,9 @@ final class CommandLine {
                                         x-negotiation-timeout=MS, a message arrives part-way for
                                         x-message-timeout=MS, or replies held up to
                                         x-max-queued-output=SIZE go unread for x-write-stall-timeout=MS
-                                        (defaults 10000, 10000, 4M, 10000)
+                                        (defaults 10000, 10000, 4M, 10000). Its DMA windows mapped at
+                                        once are bounded by x-max-dma-mapped=SIZE (default 1T;
+                                        ENOMEM over it)
                   --iommu-groups        list the IOMMU groups, their devices and drivers, and what must
                                         happen before each can be passed through
                   --vfio-bind DDDD:BB:DD.F
@@ -286,8 +291,8 @@ final class CommandLine {
                         + "name \"nobar\", desc \"a function with no BARs and no interrupt (1234:10f2)\"\n");
             }
             OptionValues v = OptionValues.bind("--serve", List.of(SERVE_DEVICE, SERVE_SOCKET, SERVE_NEGOTIATION_TIMEOUT,
-                    SERVE_MESSAGE_TIMEOUT, SERVE_MAX_QUEUED_OUTPUT, SERVE_WRITE_STALL_TIMEOUT), s, Set.of(),
-                    OptionValues.UnknownKey.PARAMETER);
+                    SERVE_MESSAGE_TIMEOUT, SERVE_MAX_QUEUED_OUTPUT, SERVE_WRITE_STALL_TIMEOUT, SERVE_MAX_DMA_MAPPED), s,
+                    Set.of(), OptionValues.UnknownKey.PARAMETER);
             if (!v.has("device")) {
                 throw new OptionsException("Parameter 'device' is missing (" + String.join(", ", SERVABLE) + ")");
             }
@@ -299,7 +304,7 @@ final class CommandLine {
             try {
                 limits = new ConnectionLimits(v.number(SERVE_NEGOTIATION_TIMEOUT.name()),
                         v.number(SERVE_MESSAGE_TIMEOUT.name()), v.number(SERVE_MAX_QUEUED_OUTPUT.name()),
-                        v.number(SERVE_WRITE_STALL_TIMEOUT.name()));
+                        v.number(SERVE_WRITE_STALL_TIMEOUT.name()), v.number(SERVE_MAX_DMA_MAPPED.name()));
             } catch (IllegalArgumentException e) {
                 throw new OptionsException(e.getMessage());
             }

@@ -231,14 +231,19 @@ class MainTest {
         }
     }
 
-    /** Issue 13 items 6 and 7: the bounds a served client is held to, as --serve properties. */
+    /**
+     * Issue 13 items 6, 7 and 9: the bounds a served client is held to, as --serve properties. The
+     * DMA bound given on the command line is the one the running server holds a client to: a raw
+     * client's 16 KiB window (a sealed memfd) gets ENOMEM under x-max-dma-mapped=8K, an 8 KiB one is
+     * mapped.
+     */
     @Test
-    void serveTakesTheClientLimitsAndNamesABadOne() throws Exception {
+    void serveTakesTheClientLimitsAndNamesABadOne(@TempDir Path dir) throws Exception {
         CommandLine.Command c = new CommandLine(io.jvfio.vmm.device.DeviceRegistry.load()).parse(new String[] {
                 "--serve", "edu,socket=/tmp/x,x-negotiation-timeout=2000,x-message-timeout=3000,"
-                        + "x-max-queued-output=8M,x-write-stall-timeout=4000"});
+                        + "x-max-queued-output=8M,x-write-stall-timeout=4000,x-max-dma-mapped=64G"});
         assertEquals(new CommandLine.Serve("edu", Path.of("/tmp/x"),
-                new io.jvfio.vfio.user.ConnectionLimits(2000, 3000, 8L << 20, 4000)), c);
+                new io.jvfio.vfio.user.ConnectionLimits(2000, 3000, 8L << 20, 4000, 64L << 30)), c);
         assertEquals(new CommandLine.Serve("edu", Path.of("/tmp/x"), io.jvfio.vfio.user.ConnectionLimits.DEFAULTS),
                 new CommandLine(io.jvfio.vmm.device.DeviceRegistry.load()).parse(new String[] {"--serve",
                         "edu,socket=/tmp/x"}), "unset, each takes its default");
@@ -249,10 +254,43 @@ class MainTest {
         assertRejected("jvfio: --serve edu,socket=/tmp/x,x-max-queued-output=64K: x-max-queued-output=65536 is out of "
                 + "range: give 1114112 (one largest message, 1088K) to 1073741824 (1G) bytes", "--serve",
                 "edu,socket=/tmp/x,x-max-queued-output=64K");
+        // Below one page, above 2^47, and 2^64 - 1 (a u64 on the command line, printed as given).
+        String[][] outOfRange = {{"4095", "4095"}, {"0", "0"}, {"256T", "281474976710656"},
+                {"0xffffffffffffffff", "18446744073709551615"}};
+        for (String[] given : outOfRange) {
+            assertRejected("jvfio: --serve edu,socket=/tmp/x,x-max-dma-mapped=" + given[0] + ": x-max-dma-mapped="
+                    + given[1] + " is out of range: give 4096 (one 4K page) to 140737488355328 (128T, the x86-64 user "
+                    + "address space) bytes", "--serve", "edu,socket=/tmp/x,x-max-dma-mapped=" + given[0]);
+        }
+        assertRejected("jvfio: --serve edu,socket=/tmp/x,x-max-dma-mapped=lots: Parameter 'x-max-dma-mapped' expects "
+                + "a size: a number with an optional suffix B, K, M, G or T (e.g. 512M)", "--serve",
+                "edu,socket=/tmp/x,x-max-dma-mapped=lots");
         assertRejected("jvfio: --serve edu,socket=/tmp/x,x-write-stall-timout=5: Invalid parameter "
                 + "'x-write-stall-timout' (did you mean 'x-write-stall-timeout'? valid: device, socket, "
-                + "x-negotiation-timeout, x-message-timeout, x-max-queued-output, x-write-stall-timeout)", "--serve",
-                "edu,socket=/tmp/x,x-write-stall-timout=5");
+                + "x-negotiation-timeout, x-message-timeout, x-max-queued-output, x-write-stall-timeout, "
+                + "x-max-dma-mapped)", "--serve", "edu,socket=/tmp/x,x-write-stall-timout=5");
+
+        Path socket = dir.resolve("edu.sock");
+        CommandLine.Serve bounded = (CommandLine.Serve) new CommandLine(io.jvfio.vmm.device.DeviceRegistry.load())
+                .parse(new String[] {"--serve", "edu,socket=" + socket + ",x-max-dma-mapped=8K"});
+        assertEquals(1, whileServing(bounded, () -> {
+            try (io.jvfio.vmm.linux.OwnedFd memfd = io.jvfio.vmm.linux.Syscalls.memfdCreate("dma",
+                    io.jvfio.vmm.linux.LinuxConstants.MFD_ALLOW_SEALING);
+                 io.jvfio.vfio.user.RawPeer peer = io.jvfio.vfio.user.RawPeer.connect(socket)) {
+                io.jvfio.vmm.linux.Syscalls.ftruncate(memfd, 16 << 10);
+                io.jvfio.vmm.linux.Syscalls.addSeals(memfd, io.jvfio.vmm.linux.LinuxConstants.F_SEAL_SHRINK
+                        | io.jvfio.vmm.linux.LinuxConstants.F_SEAL_GROW);
+                assertTrue(!peer.call(1, io.jvfio.vfio.user.VfioUserCommand.VERSION, io.jvfio.vfio.user.Le.version(0, 1,
+                        "{\"capabilities\":{\"max_msg_fds\":16}}")).isError());
+                // DMA_MAP: argsz, flags READ|WRITE, offset, address, size.
+                peer.call(2, io.jvfio.vfio.user.VfioUserCommand.DMA_MAP, io.jvfio.vfio.user.Le.of().u32(32).u32(3)
+                        .u64(0).u64(1L << 32).u64(16 << 10).build(), memfd.get())
+                        .expectError(io.jvfio.vmm.linux.Errno.ENOMEM);
+                assertTrue(!peer.call(3, io.jvfio.vfio.user.VfioUserCommand.DMA_MAP, io.jvfio.vfio.user.Le.of().u32(32)
+                        .u32(3).u64(0).u64(1L << 32).u64(8 << 10).build(), memfd.get()).isError(),
+                        "a window within the bound is mapped");
+            }
+        }));
     }
 
     // ---- the main job: the built-in driver against a device, on KVM or from the host ----
@@ -423,11 +461,17 @@ class MainTest {
      * has run against it; returns how many clients it served.
      */
     static int whileServing(Path socket, String device, Runnable body) throws Exception {
+        return whileServing(new CommandLine.Serve(device, socket), body);
+    }
+
+    /** {@code jvfio --serve} as {@code serve} asks (the same code, on a thread of this JVM) until {@code body} has run. */
+    static int whileServing(CommandLine.Serve serve, Runnable body) throws Exception {
+        String device = serve.device();
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         java.util.concurrent.CountDownLatch stop = new java.util.concurrent.CountDownLatch(1);
         java.util.concurrent.CompletableFuture<Integer> status = java.util.concurrent.CompletableFuture.supplyAsync(
-                () -> DeviceServer.run(new CommandLine.Serve(device, socket), new PrintStream(out, true,
+                () -> DeviceServer.run(serve, new PrintStream(out, true,
                         StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8), stop));
         long deadline = System.nanoTime() + 10_000_000_000L;
         while (!out.toString(StandardCharsets.UTF_8).startsWith("jvfio: serving ") && !status.isDone()) {

@@ -15,10 +15,13 @@ final class DeviceContext implements VfioUserDevice.Context {
     final ServerDma dma;
     private final ServerDma.Messages viaMessages;
 
-    /** {@code dmaMappedLimit}: the bytes of DMA windows that may be mmap'd at once (see {@link ServerDma}). */
-    DeviceContext(List<VfioIrq> irqInfo, ServerDma.Messages viaMessages, long dmaMappedLimit) {
+    /**
+     * {@code maxDmaMapped}: the bytes of DMA windows that may be mmap'd at once (see {@link ServerDma}):
+     * a server's {@link ConnectionLimits#maxDmaMapped}, or {@link ServerDma#UNBOUNDED} for a VMM's own.
+     */
+    DeviceContext(List<VfioIrq> irqInfo, ServerDma.Messages viaMessages, long maxDmaMapped) {
         this.irqs = new ServerIrqs(irqInfo);
-        this.dma = new ServerDma(ServerSession.CAPABILITIES.maxDmaMaps(), dmaMappedLimit);
+        this.dma = new ServerDma(ServerSession.CAPABILITIES.maxDmaMaps(), maxDmaMapped);
         this.viaMessages = viaMessages;
     }
 

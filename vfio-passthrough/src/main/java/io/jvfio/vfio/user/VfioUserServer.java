@@ -29,7 +29,8 @@ import java.util.concurrent.TimeoutException;
  *
  * <p>Because the others wait, each client is held to the server's {@link ConnectionLimits}: one that
  * does not complete VFIO_USER_VERSION, stops part-way through a message, or leaves its replies
- * unread is dropped within its bound, and the next client in the backlog is served.
+ * unread is dropped within its bound, and the next client in the backlog is served; one whose DMA
+ * windows would take more of this process's address space than its bound gets ENOMEM.
  */
 public final class VfioUserServer implements AutoCloseable {
 
@@ -46,14 +47,6 @@ public final class VfioUserServer implements AutoCloseable {
     private int clientsServed;
     private boolean closed;
     private CompletableFuture<Void> clientGone = CompletableFuture.completedFuture(null);
-    private volatile long dmaMappedLimit = DEFAULT_DMA_MAPPED_LIMIT;
-
-    /**
-     * The default bound on the bytes of DMA windows one client may have mmap'd in this process at
-     * once: 1 TiB, a hundredth of x86-64's 128 TiB of user address space and more than the guest RAM
-     * of any VM this project runs (KVM's bound is 8 TiB, and a larger guest's server raises it).
-     */
-    public static final long DEFAULT_DMA_MAPPED_LIMIT = 1L << 40;
 
     private VfioUserServer(Path path, VfioUserDevice device, VfioUserEventLoop ownLoop, IoEventLoop loop,
                            ConnectionLimits limits) {
@@ -137,20 +130,9 @@ public final class VfioUserServer implements AutoCloseable {
     }
 
     /**
-     * Bounds the bytes of DMA windows a client may have mmap'd here at once, for each client that
-     * connects from now on (a u64; -1: no bound). Over it DMA_MAP is refused with ENOMEM: without a
-     * bound, a client that maps large memfds takes the server's address space.
+     * The current client's bytes of DMA windows mmap'd in this process (0 without a client): at most
+     * its {@link ConnectionLimits#maxDmaMapped}.
      */
-    public void dmaMappedLimit(long bytes) {
-        dmaMappedLimit = bytes;
-    }
-
-    /** The bound of {@link #dmaMappedLimit(long)}. */
-    public long dmaMappedLimit() {
-        return dmaMappedLimit;
-    }
-
-    /** The current client's bytes of DMA windows mmap'd in this process (0 without a client). */
     public long dmaMappedBytes() {
         ServerSession s = current();
         return s == null ? 0 : s.dmaMappedBytes();

@@ -175,7 +175,7 @@ class HostileEdgesTest extends HostilePeerSuite {
      * A client maps a 1 TiB memfd and unmaps it, again and again. DMA_UNMAP must give the address
      * range back at once (it was kept, as zero pages, until the client left: 126 rounds took the
      * 128 TiB of x86-64 user space), and a client's mapped windows are bounded in sum (1 TiB by
-     * default): over it DMA_MAP gets ENOMEM.
+     * default, else the server's x-max-dma-mapped): over it DMA_MAP gets ENOMEM.
      */
     @Test
     void mappingAndUnmappingABigMemfdGivesTheAddressSpaceBack() throws Exception {
@@ -207,8 +207,9 @@ class HostileEdgesTest extends HostilePeerSuite {
             aFreshClientIsServed();
             assertTrue(vmSizeBelow(TIB), "the client left and its mappings with it");
 
-            // The bound is the caller's to set, for the clients that come next.
-            served.server.dmaMappedLimit(1L << 30);
+            // The bound is the one the server was started with (jvfio --serve's x-max-dma-mapped).
+            served.serve(served.edu, ConnectionLimits.DEFAULTS.withMaxDmaMapped(1L << 30));
+            assertEquals(1L << 30, served.server.limits().maxDmaMapped());
             try (RawPeer peer = negotiated()) {
                 peer.call(2, VfioUserCommand.DMA_MAP, dmaMap(TIB, 2L << 30, 0), memfd.get()).expectError(Errno.ENOMEM);
                 assertFalse(peer.call(3, VfioUserCommand.DMA_MAP, dmaMap(TIB, 1L << 30, 0), memfd.get()).isError());

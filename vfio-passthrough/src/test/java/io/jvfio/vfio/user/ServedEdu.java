@@ -29,7 +29,14 @@ public final class ServedEdu implements AutoCloseable {
 
     /** Serves {@code device} (which wraps the edu device) instead, on the same socket. */
     public void serve(VfioUserDevice device) {
-        ConnectionLimits limits = server.limits();
+        serve(device, server.limits());
+    }
+
+    /**
+     * Serves {@code device} (the edu device, or one that wraps it) on the same socket, holding the
+     * clients from now on to {@code limits}: a server's bounds are fixed when it starts.
+     */
+    public void serve(VfioUserDevice device, ConnectionLimits limits) {
         server.close();
         server = VfioUserServer.start(socket, device, limits);
     }
