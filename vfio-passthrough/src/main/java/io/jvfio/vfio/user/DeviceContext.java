@@ -18,9 +18,11 @@ final class DeviceContext implements VfioUserDevice.Context {
     /**
      * {@code maxDmaMapped}: the bytes of DMA windows that may be mmap'd at once (see {@link ServerDma}):
      * a server's {@link ConnectionLimits#maxDmaMapped}, or {@link ServerDma#UNBOUNDED} for a VMM's own.
+     * {@code peerEventFds}: the interrupt eventfds come from a vfio-user client (see {@link ServerIrqs}).
      */
-    DeviceContext(List<VfioIrq> irqInfo, ServerDma.Messages viaMessages, long maxDmaMapped) {
-        this.irqs = new ServerIrqs(irqInfo);
+    DeviceContext(String name, List<VfioIrq> irqInfo, boolean peerEventFds, ServerDma.Messages viaMessages,
+                  long maxDmaMapped) {
+        this.irqs = new ServerIrqs(name, peerEventFds, irqInfo);
         this.dma = new ServerDma(ServerSession.CAPABILITIES.maxDmaMaps(), maxDmaMapped);
         this.viaMessages = viaMessages;
     }

@@ -64,7 +64,7 @@ public final class InProcessBackend implements VfioBackend, DmaMappingListener {
         }
         this.layout = new VfioDeviceLayout(name, regions, device.irqs());
         // Every window of guest RAM comes with its memfd; memory without one has no client to ask.
-        this.context = new DeviceContext(device.irqs(), new ServerDma.Messages() {
+        this.context = new DeviceContext(name, device.irqs(), false, new ServerDma.Messages() {
             @Override
             public void read(long address, byte[] dst, int offset, int length) {
                 throw unreachable(address);

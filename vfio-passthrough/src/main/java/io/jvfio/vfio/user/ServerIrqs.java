@@ -15,8 +15,6 @@ import java.nio.file.Path;
 import java.util.List;
 
 import static io.jvfio.vmm.linux.LinuxConstants.F_GETFL;
-import static io.jvfio.vmm.linux.LinuxConstants.F_SETFL;
-import static io.jvfio.vmm.linux.LinuxConstants.O_NONBLOCK;
 import static io.jvfio.vmm.linux.LinuxConstants.O_RDONLY;
 import static io.jvfio.vmm.linux.LinuxConstants.O_RDWR;
 import static io.jvfio.vmm.linux.LinuxConstants.O_WRONLY;
@@ -52,29 +50,38 @@ final class ServerIrqs {
     private static final Logger LOG = LoggerFactory.getLogger(ServerIrqs.class);
 
     private final List<VfioIrq> irqs;
-    private final EventFd[][] triggers;
-    private final EventFd[][] maskNotify;
+    /** The slot of vector 0 of each index in {@link #signaller}: triggers first, then mask eventfds. */
+    private final int[] firstSlot;
+    private final int vectors;
+    /** Owns and writes the trigger and mask eventfds (never on the caller's thread for a client's). */
+    private final EventFdSignaller signaller;
     private final EventFd[][] unmaskFds;
     private final long[][] unmaskWatches;
     private final EventFdWatcher watcher = new EventFdWatcher("vfio-user-unmask");
     private final boolean[][] masked;
     private final boolean[][] pending;
-    /** Signals of a client's eventfd that failed (other than a saturated counter); guarded by this. */
-    private long signalFailures;
 
-    ServerIrqs(List<VfioIrq> irqs) {
+    /**
+     * {@code peerEventFds}: the eventfds come from a vfio-user client, so they are written on a
+     * thread of their own ({@link EventFdSignaller}); false for an in-process back end's.
+     */
+    ServerIrqs(String device, boolean peerEventFds, List<VfioIrq> irqs) {
         this.irqs = irqs;
         int n = irqs.size();
-        triggers = new EventFd[n][];
-        maskNotify = new EventFd[n][];
+        firstSlot = new int[n];
+        int total = 0;
+        for (int i = 0; i < n; i++) {
+            firstSlot[i] = total;
+            total += irqs.get(i).count();
+        }
+        vectors = total;
+        signaller = new EventFdSignaller(device, 2 * total, peerEventFds);
         unmaskFds = new EventFd[n][];
         unmaskWatches = new long[n][];
         masked = new boolean[n][];
         pending = new boolean[n][];
         for (int i = 0; i < n; i++) {
             int c = irqs.get(i).count();
-            triggers[i] = new EventFd[c];
-            maskNotify[i] = new EventFd[c];
             unmaskFds[i] = new EventFd[c];
             unmaskWatches[i] = new long[c];
             masked[i] = new boolean[c];
@@ -88,20 +95,27 @@ final class ServerIrqs {
      * lowers the line, so an unmask while still asserted delivers again.
      */
     synchronized void raise(int index, int vector) {
-        if (index < 0 || index >= triggers.length || vector < 0 || vector >= triggers[index].length) {
+        if (index < 0 || index >= pending.length || vector < 0 || vector >= pending[index].length) {
             return;
         }
-        EventFd t = triggers[index][vector];
-        if (t == null || masked[index][vector]) {
+        if (!signaller.assigned(trigger(index, vector)) || masked[index][vector]) {
             pending[index][vector] = true;
         } else {
-            deliver(index, vector, t);
+            deliver(index, vector);
         }
     }
 
+    private int trigger(int index, int vector) {
+        return firstSlot[index] + vector;
+    }
+
+    private int maskNotify(int index, int vector) {
+        return vectors + firstSlot[index] + vector;
+    }
+
     /** Signals the trigger; an automasked line (INTx) stays masked until the client unmasks it. */
-    private void deliver(int index, int vector, EventFd trigger) {
-        signalOnce(trigger);
+    private void deliver(int index, int vector) {
+        signaller.signal(trigger(index, vector));
         boolean level = irqs.get(index).automasked();
         masked[index][vector] = level;
         pending[index][vector] = level;
@@ -116,11 +130,11 @@ final class ServerIrqs {
 
     /** True if some vector of {@code index} has a trigger eventfd. */
     synchronized boolean enabled(int index) {
-        if (index < 0 || index >= triggers.length) {
+        if (index < 0 || index >= pending.length) {
             return false;
         }
-        for (EventFd e : triggers[index]) {
-            if (e != null) {
+        for (int v = 0; v < pending[index].length; v++) {
+            if (signaller.assigned(trigger(index, v))) {
                 return true;
             }
         }
@@ -151,8 +165,10 @@ final class ServerIrqs {
                 // The server writes to a trigger and to a mask eventfd, and reads an unmask eventfd.
                 boolean readByServer = (flags & VFIO_IRQ_SET_ACTION_TYPE_MASK) == VFIO_IRQ_SET_ACTION_UNMASK;
                 for (OwnedFd o : owned) {
+                    // No O_NONBLOCK is set on them: the flag is the client's too (one open file
+                    // description), and the client could clear it again. EventFdSignaller and
+                    // EventFd.read keep a blocking eventfd from blocking this server.
                     checkEventFd(o, readByServer);
-                    makeNonBlocking(o);
                 }
             }
             apply(flags, index, start, count, bools, owned);
@@ -197,41 +213,14 @@ final class ServerIrqs {
         }
     }
 
-    /**
-     * The event loop writes to the client's eventfds, so a write must never block it. The kernel
-     * signals a trigger from inside (eventfd_signal), which never blocks; a write(2) from user space
-     * blocks on a blocking eventfd whose counter is at its maximum (0xfffffffffffffffe), or on a full
-     * pipe, which a hostile client may pass instead. O_NONBLOCK is a flag of the open file description,
-     * so the client's copy sees it too; QEMU's and libvfio-user's eventfds are EFD_NONBLOCK already.
-     */
-    private static void makeNonBlocking(OwnedFd fd) {
-        int fl = LibC.fcntl(fd.get(), F_GETFL, 0);
-        if (fl < 0 || LibC.fcntl(fd.get(), F_SETFL, fl | O_NONBLOCK) < 0) {
-            throw new VfioUserException(Errno.EINVAL, "SET_IRQS: fd " + fd.get() + " from the client cannot be made"
-                    + " non-blocking (fcntl: " + Errno.describe(LibC.errno()) + "); send an eventfd");
-        }
-    }
-
-    /**
-     * Adds one to a client's eventfd. EAGAIN means its counter is saturated: the client has an
-     * interrupt to read already, which is all a signal tells it, so nothing is lost. Any other
-     * failure is the client's fd gone bad after SET_IRQS checked it: it is counted and logged once,
-     * never thrown, since the thread raising the interrupt is the device's (its worker, or the
-     * event loop), which a client must not be able to stop.
-     */
-    private void signalOnce(EventFd e) {
-        if (LibC.eventfd_write(e.fd().get(), 1) < 0) {
-            int errno = LibC.errno();
-            if (errno != Errno.EAGAIN.number() && signalFailures++ == 0) {
-                LOG.warn("signalling the client's eventfd {} failed: {}; its interrupts are lost (logged once, "
-                        + "counted after)", e.fd().name(), Errno.describe(errno));
-            }
-        }
-    }
-
     /** Signals of a client's eventfd that failed, since this client connected. */
-    synchronized long signalFailures() {
-        return signalFailures;
+    long signalFailures() {
+        return signaller.failures();
+    }
+
+    /** True while the signalling thread runs (between a client's first eventfd and its leaving). */
+    boolean signalling() {
+        return signaller.running();
     }
 
     /** Applies one SET_IRQS whose eventfds are already owned here (an in-process back end's duplicates). */
@@ -276,13 +265,10 @@ final class ServerIrqs {
                 }
                 return;
             }
-            EventFd[][] target = action == VFIO_IRQ_SET_ACTION_TRIGGER ? triggers : maskNotify;
             for (int i = 0; i < count; i++) {
-                EventFd old = target[index][start + i];
-                target[index][start + i] = fds.length == 0 ? null : new EventFd(fds[i]);
-                if (old != null) {
-                    old.close();
-                }
+                int v = start + i;
+                signaller.assign(action == VFIO_IRQ_SET_ACTION_TRIGGER ? trigger(index, v) : maskNotify(index, v),
+                        fds.length == 0 ? null : new EventFd(fds[i]));
             }
             // Only these vectors change: a client may give MSI-X vectors their eventfds one at a time while
             // others are live, as QEMU does where the IRQ info lacks VFIO_IRQ_INFO_NORESIZE. An MSI or
@@ -291,7 +277,7 @@ final class ServerIrqs {
             if (action == VFIO_IRQ_SET_ACTION_TRIGGER && fds.length != 0 && !irq.automasked()) {
                 for (int v = start; v < start + count; v++) {
                     if (pending[index][v] && !masked[index][v]) {
-                        deliver(index, v, triggers[index][v]);
+                        deliver(index, v);
                     }
                 }
             }
@@ -309,7 +295,7 @@ final class ServerIrqs {
                 case VFIO_IRQ_SET_ACTION_TRIGGER -> raise(index, v);
                 case VFIO_IRQ_SET_ACTION_MASK -> {
                     masked[index][v] = true;
-                    signal(maskNotify[index][v]);
+                    signaller.signal(maskNotify(index, v));
                 }
                 default -> unmask(index, v);
             }
@@ -319,8 +305,8 @@ final class ServerIrqs {
     /** Unmasks a vector; an automasked line still asserted is delivered again (and masked again). */
     private void unmask(int index, int vector) {
         masked[index][vector] = false;
-        if (pending[index][vector] && triggers[index][vector] != null) {
-            deliver(index, vector, triggers[index][vector]);
+        if (pending[index][vector] && signaller.assigned(trigger(index, vector))) {
+            deliver(index, vector);
         }
     }
 
@@ -352,23 +338,13 @@ final class ServerIrqs {
         return watcher.running();
     }
 
-    private void signal(EventFd e) {
-        if (e != null) {
-            signalOnce(e);
-        }
-    }
-
     private void disable(int index) {
         for (int v = 0; v < unmaskFds[index].length; v++) {
             setUnmaskFd(index, v, null);
         }
-        for (EventFd[] set : new EventFd[][] {triggers[index], maskNotify[index]}) {
-            for (int v = 0; v < set.length; v++) {
-                if (set[v] != null) {
-                    set[v].close();
-                    set[v] = null;
-                }
-            }
+        for (int v = 0; v < pending[index].length; v++) {
+            signaller.assign(trigger(index, v), null);
+            signaller.assign(maskNotify(index, v), null);
         }
         java.util.Arrays.fill(pending[index], false);
         java.util.Arrays.fill(masked[index], false);
@@ -376,19 +352,18 @@ final class ServerIrqs {
 
     /** The client is gone: every eventfd it passed is closed (spec, "Client Disconnection"). */
     synchronized void clear() {
-        for (int i = 0; i < triggers.length; i++) {
+        for (int i = 0; i < pending.length; i++) {
             disable(i);
         }
+        signaller.close();
     }
 
     /** How many eventfds are assigned, for tests of the disconnect cleanup. */
     synchronized int assigned() {
-        int n = 0;
-        for (EventFd[][] kind : new EventFd[][][] {triggers, maskNotify, unmaskFds}) {
-            for (EventFd[] set : kind) {
-                for (EventFd e : set) {
-                    n += e != null ? 1 : 0;
-                }
+        int n = signaller.assignedCount();
+        for (EventFd[] set : unmaskFds) {
+            for (EventFd e : set) {
+                n += e != null ? 1 : 0;
             }
         }
         return n;

@@ -80,7 +80,7 @@ final class ServerSession implements VfioUserConnection.Listener {
         this.device = device;
         this.regions = device.regions();
         this.irqInfo = device.irqs();
-        this.context = new DeviceContext(irqInfo, viaMessages, limits.maxDmaMapped());
+        this.context = new DeviceContext(socket.name(), irqInfo, true, viaMessages, limits.maxDmaMapped());
         this.connection = VfioUserConnection.open(socket.name(), socket, loop, this, limits);
         // One client at a time (spec, "Connection Initiation"): one that never negotiates would
         // keep the clients in the backlog waiting for ever.

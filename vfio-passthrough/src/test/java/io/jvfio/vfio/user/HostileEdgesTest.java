@@ -151,7 +151,7 @@ class HostileEdgesTest extends HostilePeerSuite {
      */
     @Test
     void aTriggerThatFailsWhenSignalledIsCountedNotThrown() throws Exception {
-        ServerIrqs irqs = new ServerIrqs(List.of(new VfioIrq(0, 0, 0), new VfioIrq(1, 0, 0),
+        ServerIrqs irqs = new ServerIrqs("test", false, List.of(new VfioIrq(0, 0, 0), new VfioIrq(1, 0, 0),
                 new VfioIrq(VFIO_PCI_MSIX_IRQ_INDEX, VFIO_IRQ_INFO_EVENTFD, 1)));
         try {
             irqs.apply(VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_PCI_MSIX_IRQ_INDEX, 0, 1, null,

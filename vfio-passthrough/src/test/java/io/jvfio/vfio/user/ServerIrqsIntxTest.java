@@ -23,7 +23,7 @@ class ServerIrqsIntxTest {
 
     private static final int INTX = VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_MASKABLE | VFIO_IRQ_INFO_AUTOMASKED;
 
-    private final ServerIrqs irqs = new ServerIrqs(List.of(new VfioIrq(VFIO_PCI_INTX_IRQ_INDEX, INTX, 1)));
+    private final ServerIrqs irqs = new ServerIrqs("test", false, List.of(new VfioIrq(VFIO_PCI_INTX_IRQ_INDEX, INTX, 1)));
 
     private void give(int action, EventFd fd) {
         irqs.apply(VFIO_IRQ_SET_DATA_EVENTFD | action, VFIO_PCI_INTX_IRQ_INDEX, 0, 1, null,

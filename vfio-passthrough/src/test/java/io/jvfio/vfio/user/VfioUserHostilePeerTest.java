@@ -5,7 +5,10 @@ import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.DirectBuffers;
 import org.junit.jupiter.api.Test;
 
+import io.jvfio.vfio.user.edu.EduRegisters;
+
 import static io.jvfio.vmm.linux.LinuxConstants.EFD_CLOEXEC;
+import static io.jvfio.vmm.linux.LinuxConstants.EFD_NONBLOCK;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -61,6 +64,44 @@ class VfioUserHostilePeerTest extends HostilePeerSuite {
             }
         }
         aFreshClientIsServed();
+    }
+
+    /**
+     * Issue 13 item 2, the way round the first fix: the client passes a non-blocking trigger (as QEMU
+     * does), then clears O_NONBLOCK on its own copy, which is the server's too (one open file
+     * description), and fills the counter. The vector fired by SET_IRQS (on the event loop) and by the
+     * device (edu's worker, holding the interrupt state's lock) must block neither: the attacker's
+     * own interrupts may wait, no message of its and no other client may. When it leaves, holding its
+     * eventfd still full, the server's signalling thread ends and every fd it received is closed.
+     */
+    @Test
+    void aTriggerTheClientMakesBlockingAfterSetIrqsDoesNotBlockTheServer() throws Exception {
+        try (OwnedFd trigger = OwnedFd.adopt(LibC.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "trigger made blocking")) {
+            long fdsBefore;
+            try (RawPeer peer = negotiated()) {
+                fdsBefore = Fds.open();
+                RawPeer.Frame set = peer.call(2, VfioUserCommand.DEVICE_SET_IRQS,
+                        Le.of().u32(20).u32(DATA_EVENTFD_TRIGGER).u32(MSIX).u32(0).u32(1).build(), trigger.get());
+                assertTrue(!set.isError(), "the trigger was accepted");
+                assertEquals(0, LibC.eventfd_write(trigger.get(), 0xfffffffffffffffeL), "the counter at its maximum");
+                Pipe.blocking(trigger, true);
+                RawPeer.Frame fire = peer.call(3, VfioUserCommand.DEVICE_SET_IRQS,
+                        Le.of().u32(20).u32(DATA_NONE_TRIGGER).u32(MSIX).u32(0).u32(1).build());
+                assertTrue(!fire.isError(), "firing the vector by SET_IRQS was answered");
+                RawPeer.Frame byDevice = peer.call(4, VfioUserCommand.REGION_WRITE,
+                        Le.of().u64(EduRegisters.MSIX_FIRE).u32(0).u32(4).u32(0).build());
+                assertTrue(!byDevice.isError(), "firing the vector through the device was answered");
+                stillServed(peer, 5);
+                RawPeer.Frame again = peer.call(6, VfioUserCommand.DEVICE_SET_IRQS,
+                        Le.of().u32(20).u32(DATA_NONE_TRIGGER).u32(MSIX).u32(0).u32(1).build());
+                assertTrue(!again.isError(), "firing it again, with a signal blocked, was answered");
+            }
+            // The attacker has left and still holds its full, blocking eventfd.
+            aFreshClientIsServed();
+            Fds.awaitBackTo(fdsBefore);
+            Fds.await("the server's signalling thread ended", () -> Thread.getAllStackTraces().keySet().stream()
+                    .noneMatch(t -> t.isAlive() && t.getName().startsWith("vfio-user-irq-")));
+        }
     }
 
     /**

@@ -85,9 +85,23 @@ class VfioUserServerFuzzTest {
 
     // The attackers' fds, made once.
     private OwnedFd blockingEventfd;
+    /** 8 bytes to read an eventfd's counter into (the buffer held so that its memory stays). */
+    private final java.nio.ByteBuffer counter = java.nio.ByteBuffer.allocateDirect(8);
+    private final long scratch = io.jvfio.vmm.linux.DirectBuffers.address(counter);
     private Pipe pipe;
     private OwnedFd tibMemfd;
     private OwnedFd devNullReadOnly;
+
+    /**
+     * Brings a non-blocking eventfd's counter to its maximum, 0xfffffffffffffffe. A server thread may
+     * add to it meanwhile (the signal of a write blocked in an earlier session completes when that
+     * session ends; a pending vector is delivered at SET_IRQS): take the count until the fill fits.
+     */
+    private void fillToMaximum(OwnedFd eventfd) {
+        do {
+            LibC.read(eventfd.get(), scratch, 8);
+        } while (LibC.eventfd_write(eventfd.get(), 0xfffffffffffffffeL) != 0);
+    }
 
     @Test
     void hostileMessagesAndIssue13Attacks() throws Exception {
@@ -174,12 +188,28 @@ class VfioUserServerFuzzTest {
                 return reconnect(peer, served, "an unread 1 MiB reply");
             }
             case 1 -> {
-                // Item 2: triggers whose write would block the event loop: a blocking eventfd at its
-                // maximum, or a full blocking pipe. Then the vector fires, by SET_IRQS and by the device.
-                boolean eventfd = random.nextBoolean();
-                clazz(eventfd ? "2 blocking eventfd at its maximum as a trigger" : "2 full blocking pipe as a trigger");
+                // Item 2: triggers whose write would block a writer: a blocking eventfd at its maximum,
+                // the same made blocking and full only after SET_IRQS took it (O_NONBLOCK is the file
+                // description's, which the client shares), or a full blocking pipe. Then the vector
+                // fires, by SET_IRQS (the event loop) and by the device (its worker).
+                int kind = random.nextInt(3);
+                boolean eventfd = kind != 2;
+                clazz(switch (kind) {
+                    case 0 -> "2 blocking eventfd at its maximum as a trigger";
+                    case 1 -> "2 eventfd made blocking and full after SET_IRQS";
+                    default -> "2 full blocking pipe as a trigger";
+                });
                 OwnedFd trigger = eventfd ? blockingEventfd : pipe.writeEnd;
-                Pipe.blocking(trigger, true); // the server made it non-blocking last time: the file is shared
+                if (eventfd) {
+                    Pipe.blocking(trigger, false);
+                    LibC.read(trigger.get(), scratch, 8);
+                    if (kind == 0) {
+                        fillToMaximum(trigger);
+                        Pipe.blocking(trigger, true);
+                    }
+                } else {
+                    Pipe.blocking(trigger, true);
+                }
                 int vector = random.nextInt(EduRegisters.MSIX_VECTORS);
                 String what = eventfd ? "a blocking eventfd as a trigger" : "a full blocking pipe as a trigger";
                 RawPeer.Frame set = call(peer, what, VfioUserCommand.DEVICE_SET_IRQS, Le.of().u32(20)
@@ -188,6 +218,10 @@ class VfioUserServerFuzzTest {
                     expectOk(set, what);
                 } else {
                     expectError(set, Errno.EINVAL, what + " (not an eventfd)");
+                }
+                if (kind == 1) {
+                    fillToMaximum(trigger);
+                    Pipe.blocking(trigger, true);
                 }
                 expectOk(call(peer, what, VfioUserCommand.DEVICE_SET_IRQS, Le.of().u32(20).u32(DATA_NONE_TRIGGER)
                         .u32(MSIX).u32(vector).u32(1).build()), what);

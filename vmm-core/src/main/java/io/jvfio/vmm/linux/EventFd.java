@@ -2,6 +2,7 @@ package io.jvfio.vmm.linux;
 
 import static io.jvfio.vmm.linux.LinuxConstants.EFD_CLOEXEC;
 import static io.jvfio.vmm.linux.LinuxConstants.EFD_NONBLOCK;
+import static io.jvfio.vmm.linux.LinuxConstants.RWF_NOWAIT;
 
 /**
  * A Linux eventfd: a 64-bit counter that writers add to and a reader drains. Devices signal
@@ -48,16 +49,21 @@ public final class EventFd implements AutoCloseable {
     /**
      * Takes the counter and resets it to zero; returns 0 when nothing was pending (the counter is
      * never 0 after a successful read, so 0 is unambiguous).
+     *
+     * <p>Never blocks, whatever the file's flags: preadv2 with RWF_NOWAIT, which eventfd honours
+     * (Linux 5.12 on) as it does O_NONBLOCK. The flag alone would not do for an eventfd a vfio-user
+     * client passed: O_NONBLOCK belongs to the open file description, which the client shares and
+     * may clear, and a plain read(2) of a zero counter would then block the reading thread.
      */
     public long read() {
         ThreadScratch scratch = ThreadScratch.get();
-        while (LibC.read(fd.get(), scratch.address(), 8) < 0) {
+        while (LibC.preadv2(fd.get(), scratch.iovecOf8(), 1, -1, RWF_NOWAIT) < 0) {
             int errno = LibC.errno();
             if (errno == Errno.EAGAIN.number()) {
                 return 0;
             }
             if (errno != Errno.EINTR.number()) {
-                throw new SyscallException("read", fd.name(), errno);
+                throw new SyscallException("preadv2", fd.name(), errno);
             }
         }
         return scratch.u64At(0);

@@ -48,6 +48,9 @@ public final class LibC {
 
     public static native long pwrite(int fd, long buf, long count, long offset);
 
+    /** {@code offset} -1: at the file position, as read(2) (the only choice for an eventfd or a pipe). */
+    public static native long preadv2(int fd, long iov, int iovcnt, long offset, int flags);
+
     /** {@code ioctl} whose argument is an integer or the address of a struct. */
     public static native int ioctl(int fd, long request, long arg);
 

@@ -2,7 +2,7 @@ package io.jvfio.vmm.linux;
 
 /** Flags and numbers of the C library calls in {@link LibC}, named as in the C headers (x86_64). */
 @CMacros({"fcntl.h", "sys/mman.h", "sys/eventfd.h", "poll.h", "sys/epoll.h", "sys/socket.h",
-        "sys/resource.h", "unistd.h"})
+        "sys/resource.h", "unistd.h", "sys/uio.h"})
 public final class LinuxConstants {
 
     private LinuxConstants() {
@@ -24,6 +24,9 @@ public final class LinuxConstants {
     public static final int F_SEAL_SEAL = 0x1;
     public static final int F_SEAL_SHRINK = 0x2;
     public static final int F_SEAL_GROW = 0x4;
+
+    // sys/uio.h (with _GNU_SOURCE): preadv2's flags
+    public static final int RWF_NOWAIT = 0x8;
 
     // sys/mman.h
     public static final int PROT_NONE = 0;

@@ -18,10 +18,20 @@ final class ThreadScratch extends NativeStruct {
             .field("revents", POLLFD_REVENTS, 2)
             .build();
 
+    /** A {@code struct iovec} ({@link SocketMessage#IOVEC_LAYOUT}) over the first 8 bytes, for preadv2. */
+    private static final int IOVEC_AT = 16;
+
     private static final ThreadLocal<ThreadScratch> SCRATCH = ThreadLocal.withInitial(ThreadScratch::new);
 
     private ThreadScratch() {
         super(64);
+        putU64(IOVEC_AT + SocketMessage.IOV_BASE, address());
+        putU64(IOVEC_AT + SocketMessage.IOV_LEN, 8);
+    }
+
+    /** A {@code struct iovec} for one 8-byte read into the scratch's first bytes ({@link #u64At}(0)). */
+    long iovecOf8() {
+        return address() + IOVEC_AT;
     }
 
     static ThreadScratch get() {

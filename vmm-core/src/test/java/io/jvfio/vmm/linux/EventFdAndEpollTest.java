@@ -11,6 +11,7 @@ import static io.jvfio.vmm.linux.LinuxConstants.EPOLLIN;
 import static io.jvfio.vmm.linux.LinuxConstants.POLLIN;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Eventfds and epoll on the real kernel. */
 class EventFdAndEpollTest {
@@ -23,6 +24,22 @@ class EventFdAndEpollTest {
             e.signal();
             e.signal(5);
             assertEquals(7, e.read(), "three writes, one read, count carried");
+            assertEquals(0, e.read());
+        }
+    }
+
+    /**
+     * An eventfd a peer passed may be blocking, or made blocking later: O_NONBLOCK is the peer's flag
+     * too (one open file description). A read of an empty one must still return at once, with 0.
+     */
+    @Test
+    void readingAnEmptyBlockingEventfdDoesNotBlock() {
+        int raw = LibC.eventfd(0, LinuxConstants.EFD_CLOEXEC); // blocking, as a hostile peer leaves it
+        assertTrue(raw >= 0, "eventfd");
+        try (EventFd e = new EventFd(OwnedFd.adopt(raw, "blocking eventfd"))) {
+            assertEquals(0, e.read(), "an empty counter reads as nothing pending, without blocking");
+            assertEquals(0, LibC.eventfd_write(raw, 3));
+            assertEquals(3, e.read());
             assertEquals(0, e.read());
         }
     }
