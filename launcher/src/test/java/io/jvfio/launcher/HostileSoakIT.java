@@ -161,6 +161,9 @@ class HostileSoakIT {
             long endThreads = server.status("Threads");
             long endFds = server.fds();
             String liveHeap = heapAfterFullGc(server);
+            // What of the RSS outside the heap is glibc's free memory, kept in its arenas for reuse.
+            String trim = server.jcmd("System.trim_native_heap").lines().filter(l -> l.contains("RSS"))
+                    .findFirst().orElse("?").strip();
 
             StringBuilder f = new StringBuilder();
             f.append(String.format("hostile soak of jvfio --serve edu (pid %d): %d s, %d attackers at once%n",
@@ -193,6 +196,8 @@ class HostileSoakIT {
                     + " over the second half %d MiB)%n", samples.otherTrend, idleResident.otherKiB() >> 10,
                     samples.maxOther >> 10, endResident.otherKiB() >> 10, MAX_NON_HEAP_GROWTH_MIB, MAX_LATE_GROWTH_MIB));
             f.append("Java heap in use after a full GC at the end: ").append(liveHeap).append('\n');
+            f.append("malloc's free memory given back at the end (jcmd System.trim_native_heap): ").append(trim)
+                    .append('\n');
             f.append(String.format("fds: idle %d, max %d, end %d%n", idleFds, samples.maxFds, endFds));
             f.append(String.format("threads: idle %d, max %d, end %d%n", idleThreads, samples.maxThreads, endThreads));
             failures.forEach((k, v) -> f.append("FAILED ").append(k).append(": ").append(v).append('\n'));
