@@ -22,9 +22,8 @@ final class ServerProcess implements AutoCloseable {
      * The JVM options the {@code jvfio} script gives java before JVFIO_JAVA_OPTS (keep the two the
      * same): the heap bound, which bounds the heap's share of the RSS (see the script).
      */
-    static final List<String> JVM_OPTIONS = List.of("-Xmx256m");
-    /** The heap bound of {@link #JVM_OPTIONS}, in MiB. */
     static final long MAX_HEAP_MIB = 256;
+    static final List<String> JVM_OPTIONS = List.of("-Xmx" + MAX_HEAP_MIB + "m");
 
     final Process process;
     final Path log;
