@@ -18,6 +18,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 final class ServerProcess implements AutoCloseable {
 
+    /**
+     * The JVM options the {@code jvfio} script gives java before JVFIO_JAVA_OPTS (keep the two the
+     * same): the heap bound, which bounds the heap's share of the RSS (see the script).
+     */
+    static final long MAX_HEAP_MIB = 256;
+    static final List<String> JVM_OPTIONS = List.of("-Xmx" + MAX_HEAP_MIB + "m");
+
     final Process process;
     final Path log;
 
@@ -40,8 +47,15 @@ final class ServerProcess implements AutoCloseable {
         Path jar = Path.of(System.getProperty("jvfio.jar", "target/jvfio.jar"));
         assertTrue(Files.isRegularFile(jar), "the shaded jar " + jar + " was not built");
         List<String> cmd = new ArrayList<>(wrapper == null ? List.of() : wrapper);
-        cmd.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-jar", jar.toString()));
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        // As the jvfio script runs it: its heap bound, then JVFIO_JAVA_OPTS (e.g. Native Memory
+        // Tracking, or another -Xmx, which wins as the later one).
+        cmd.addAll(JVM_OPTIONS);
+        String opts = System.getenv().getOrDefault("JVFIO_JAVA_OPTS", "").strip();
+        if (!opts.isEmpty()) {
+            cmd.addAll(List.of(opts.split("\\s+")));
+        }
+        cmd.addAll(List.of("-jar", jar.toString()));
         cmd.addAll(List.of(args));
         Files.createDirectories(log.getParent());
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
@@ -92,6 +106,61 @@ final class ServerProcess implements AutoCloseable {
             }
         }
         throw new IOException("no " + field + " in /proc/" + pid() + "/status");
+    }
+
+    /**
+     * The address range [start, end) the JVM reserved for the Java heap, from {@code jcmd PID
+     * GC.heap_info}. The first jcmd starts the JVM's attach listener, which keeps a socket open: call
+     * this before taking a figure of fds to come back to.
+     */
+    long[] heapRange() throws IOException, InterruptedException {
+        String text = jcmd("GC.heap_info");
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("heap .*\\[0x([0-9a-f]+), 0x([0-9a-f]+)\\)")
+                .matcher(text);
+        assertTrue(m.find(), "no heap range in jcmd GC.heap_info of pid " + pid() + ": " + text);
+        return new long[] {Long.parseUnsignedLong(m.group(1), 16), Long.parseUnsignedLong(m.group(2), 16)};
+    }
+
+    /** The output of {@code jcmd PID command} (the JDK's own jcmd, bounded wait). */
+    String jcmd(String command) throws IOException, InterruptedException {
+        String jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd").toString();
+        Process p = new ProcessBuilder(jcmd, Long.toString(pid()), command).redirectErrorStream(true).start();
+        String text = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "jcmd " + pid() + " " + command);
+        return text;
+    }
+
+    /** The first line of a mapping in smaps: "start-end perms ...". */
+    private static final java.util.regex.Pattern MAPPING = java.util.regex.Pattern.compile("([0-9a-f]+)-[0-9a-f]+ ");
+
+    /** Resident memory (KiB) inside the Java heap's range and outside it, from /proc/PID/smaps. */
+    record Resident(long heapKiB, long otherKiB) {
+    }
+
+    /**
+     * The resident memory of the process split at the Java heap's range ({@link #heapRange}): the
+     * heap's share is bounded by -Xmx whatever the collector does with it, so a leak outside the heap
+     * (malloc, direct buffers, mappings of peers' memfds, thread stacks) shows in the other share.
+     */
+    Resident resident(long[] heap) throws IOException {
+        long in = 0;
+        long out = 0;
+        boolean inHeap = false;
+        for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid()), "smaps"))) {
+            java.util.regex.Matcher mapping = MAPPING.matcher(line);
+            if (mapping.lookingAt()) {
+                long start = Long.parseUnsignedLong(mapping.group(1), 16);
+                inHeap = Long.compareUnsigned(start, heap[0]) >= 0 && Long.compareUnsigned(start, heap[1]) < 0;
+            } else if (line.startsWith("Rss:")) {
+                long kib = Long.parseLong(line.substring(4).trim().split("\\s+")[0]);
+                if (inHeap) {
+                    in += kib;
+                } else {
+                    out += kib;
+                }
+            }
+        }
+        return new Resident(in, out);
     }
 
     static void await(String what, BooleanSupplier condition, long seconds) {
