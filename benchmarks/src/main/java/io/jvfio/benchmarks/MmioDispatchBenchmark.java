@@ -2,7 +2,7 @@ package io.jvfio.benchmarks;
 
 import io.jvfio.benchmarks.support.EduMachine;
 import io.jvfio.benchmarks.support.EduStates;
-import io.jvfio.vfio.user.edu.EduRegisters;
+import io.jvfio.vfio.devices.EduRegisters;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;

@@ -2,10 +2,10 @@ package io.jvfio.benchmarks;
 
 import io.jvfio.benchmarks.support.AllocationMeter;
 import io.jvfio.benchmarks.support.BenchNotes;
-import io.jvfio.vfio.user.VfioUserClient;
-import io.jvfio.vfio.user.VfioUserServer;
-import io.jvfio.vfio.user.edu.EduDevice;
-import io.jvfio.vfio.user.edu.EduRegisters;
+import io.jvfio.vfio.user.client.VfioUserClient;
+import io.jvfio.vfio.user.server.VfioUserServer;
+import io.jvfio.vfio.devices.EduDevice;
+import io.jvfio.vfio.devices.EduRegisters;
 import io.jvfio.vmm.linux.DirectBuffers;
 import io.jvfio.vmm.linux.LibC;
 import io.jvfio.vmm.linux.OwnedFd;

@@ -2,9 +2,9 @@ package io.jvfio.launcher;
 
 import io.jvfio.memory.MemoryBackendConfig;
 import io.jvfio.vfio.VfioException;
-import io.jvfio.vfio.sysfs.IommuGroupReport;
-import io.jvfio.vfio.sysfs.PciSysfs;
-import io.jvfio.vfio.user.ConnectionLimits;
+import io.jvfio.vfio.kernel.IommuGroupReport;
+import io.jvfio.vfio.kernel.PciSysfs;
+import io.jvfio.vfio.user.transport.ConnectionLimits;
 import io.jvfio.vmm.device.DeviceConfig;
 import io.jvfio.vmm.device.DeviceRegistry;
 import io.jvfio.vmm.kvm.Kvm;

@@ -3,8 +3,8 @@ package io.jvfio.launcher;
 import io.jvfio.vfio.VfioBackend;
 import io.jvfio.vfio.VfioIrq;
 import io.jvfio.vfio.VfioRegion;
-import io.jvfio.vfio.pci.PassthroughDevice;
-import io.jvfio.vfio.user.VfioUserClient;
+import io.jvfio.vfio.passthrough.PassthroughDevice;
+import io.jvfio.vfio.user.client.VfioUserClient;
 import io.jvfio.vmm.pci.PciBar;
 
 import java.util.ArrayList;

@@ -1,11 +1,11 @@
 package io.jvfio.launcher;
 
-import io.jvfio.vfio.user.VfioUserDevice;
-import io.jvfio.vfio.user.VfioUserServer;
-import io.jvfio.vfio.user.edu.EduDevice;
-import io.jvfio.vfio.user.gpio.GpioDevice;
-import io.jvfio.vfio.user.nobar.NoBarDevice;
-import io.jvfio.vfio.user.tiny.TinyDevice;
+import io.jvfio.vfio.emulated.EmulatedDevice;
+import io.jvfio.vfio.user.server.VfioUserServer;
+import io.jvfio.vfio.devices.EduDevice;
+import io.jvfio.vfio.devices.GpioDevice;
+import io.jvfio.vfio.devices.NoBarDevice;
+import io.jvfio.vfio.devices.TinyDevice;
 import io.jvfio.vmm.linux.SyscallException;
 
 import java.io.IOException;
@@ -29,7 +29,7 @@ final class DeviceServer {
 
     /** Serves until {@code stop} counts down; returns the exit status. */
     static int run(CommandLine.Serve serve, PrintStream out, PrintStream err, CountDownLatch stop) {
-        VfioUserDevice device = device(serve.device());
+        EmulatedDevice device = device(serve.device());
         VfioUserServer server;
         try {
             server = VfioUserServer.start(serve.socket(), device, serve.limits());
@@ -57,7 +57,7 @@ final class DeviceServer {
     }
 
     /** A new device of a kind {@link CommandLine#SERVABLE} names. */
-    static VfioUserDevice device(String name) {
+    static EmulatedDevice device(String name) {
         return switch (name) {
             case "edu" -> new EduDevice();
             case "gpio" -> new GpioDevice();
@@ -68,7 +68,7 @@ final class DeviceServer {
         };
     }
 
-    private static void close(VfioUserDevice device) {
+    private static void close(EmulatedDevice device) {
         if (device instanceof AutoCloseable c) {
             try {
                 c.close();

@@ -1,7 +1,7 @@
 package io.jvfio.launcher;
 
-import io.jvfio.vfio.user.VfioUserServer;
-import io.jvfio.vfio.user.edu.EduDevice;
+import io.jvfio.vfio.user.server.VfioUserServer;
+import io.jvfio.vfio.devices.EduDevice;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;

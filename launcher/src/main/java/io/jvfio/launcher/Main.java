@@ -6,7 +6,7 @@ import io.jvfio.launcher.driver.DriverReport;
 import io.jvfio.launcher.driver.DriverTarget;
 import io.jvfio.memory.GuestMemoryException;
 import io.jvfio.vfio.VfioException;
-import io.jvfio.vfio.pci.PassthroughDevices;
+import io.jvfio.vfio.passthrough.driver.PassthroughDevices;
 import io.jvfio.vmm.bus.BusException;
 import io.jvfio.vmm.device.DeviceConfig;
 import io.jvfio.vmm.device.DeviceRegistry;

@@ -1,8 +1,8 @@
 package io.jvfio.launcher;
 
 import io.jvfio.vfio.VfioIrq;
-import io.jvfio.vfio.user.VfioUserDevice;
-import io.jvfio.vfio.user.edu.EduDevice;
+import io.jvfio.vfio.emulated.EmulatedDevice;
+import io.jvfio.vfio.devices.EduDevice;
 import io.netty.buffer.ByteBuf;
 
 import java.util.List;
@@ -13,7 +13,7 @@ import java.util.concurrent.CountDownLatch;
  * that waits for one keeps waiting (a guest driver polls in KVM_RUN, the host driver in Java) for
  * as long as its bound. A test learns from {@link #held} that a run has reached that wait.
  */
-final class HeldInterruptsEdu implements VfioUserDevice, AutoCloseable {
+final class HeldInterruptsEdu implements EmulatedDevice, AutoCloseable {
 
     final EduDevice edu = new EduDevice();
     final CountDownLatch held = new CountDownLatch(1);

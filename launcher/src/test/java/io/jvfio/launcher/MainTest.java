@@ -3,8 +3,8 @@ package io.jvfio.launcher;
 import io.jvfio.vmm.testing.Prerequisites;
 
 import io.jvfio.vfio.user.Fds;
-import io.jvfio.vfio.user.VfioUserServer;
-import io.jvfio.vfio.user.edu.EduDevice;
+import io.jvfio.vfio.user.server.VfioUserServer;
+import io.jvfio.vfio.devices.EduDevice;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -243,8 +243,8 @@ class MainTest {
                 "--serve", "edu,socket=/tmp/x,x-negotiation-timeout=2000,x-message-timeout=3000,"
                         + "x-max-queued-output=8M,x-write-stall-timeout=4000,x-max-dma-mapped=64G"});
         assertEquals(new CommandLine.Serve("edu", Path.of("/tmp/x"),
-                new io.jvfio.vfio.user.ConnectionLimits(2000, 3000, 8L << 20, 4000, 64L << 30)), c);
-        assertEquals(new CommandLine.Serve("edu", Path.of("/tmp/x"), io.jvfio.vfio.user.ConnectionLimits.DEFAULTS),
+                new io.jvfio.vfio.user.transport.ConnectionLimits(2000, 3000, 8L << 20, 4000, 64L << 30)), c);
+        assertEquals(new CommandLine.Serve("edu", Path.of("/tmp/x"), io.jvfio.vfio.user.transport.ConnectionLimits.DEFAULTS),
                 new CommandLine(io.jvfio.vmm.device.DeviceRegistry.load()).parse(new String[] {"--serve",
                         "edu,socket=/tmp/x"}), "unset, each takes its default");
         assertRejected("jvfio: --serve edu,socket=/tmp/x,x-message-timeout=0: Parameter 'x-message-timeout' expects "
@@ -280,13 +280,13 @@ class MainTest {
                 io.jvfio.vmm.linux.Syscalls.ftruncate(memfd, 16 << 10);
                 io.jvfio.vmm.linux.Syscalls.addSeals(memfd, io.jvfio.vmm.linux.LinuxConstants.F_SEAL_SHRINK
                         | io.jvfio.vmm.linux.LinuxConstants.F_SEAL_GROW);
-                assertTrue(!peer.call(1, io.jvfio.vfio.user.VfioUserCommand.VERSION, io.jvfio.vfio.user.Le.version(0, 1,
+                assertTrue(!peer.call(1, io.jvfio.vfio.user.protocol.VfioUserCommand.VERSION, io.jvfio.vfio.user.Le.version(0, 1,
                         "{\"capabilities\":{\"max_msg_fds\":16}}")).isError());
                 // DMA_MAP: argsz, flags READ|WRITE, offset, address, size.
-                peer.call(2, io.jvfio.vfio.user.VfioUserCommand.DMA_MAP, io.jvfio.vfio.user.Le.of().u32(32).u32(3)
+                peer.call(2, io.jvfio.vfio.user.protocol.VfioUserCommand.DMA_MAP, io.jvfio.vfio.user.Le.of().u32(32).u32(3)
                         .u64(0).u64(1L << 32).u64(16 << 10).build(), memfd.get())
                         .expectError(io.jvfio.vmm.linux.Errno.ENOMEM);
-                assertTrue(!peer.call(3, io.jvfio.vfio.user.VfioUserCommand.DMA_MAP, io.jvfio.vfio.user.Le.of().u32(32)
+                assertTrue(!peer.call(3, io.jvfio.vfio.user.protocol.VfioUserCommand.DMA_MAP, io.jvfio.vfio.user.Le.of().u32(32)
                         .u32(3).u64(0).u64(1L << 32).u64(8 << 10).build(), memfd.get()).isError(),
                         "a window within the bound is mapped");
             }
@@ -664,7 +664,7 @@ class MainTest {
 
     /** Delegates to edu until the driver writes the factorial register; from then on it never returns. */
     private record StuckAfterFactorial(EduDevice edu, java.util.concurrent.CountDownLatch release)
-            implements io.jvfio.vfio.user.VfioUserDevice {
+            implements io.jvfio.vfio.emulated.EmulatedDevice {
         private static final java.util.concurrent.atomic.AtomicBoolean STUCK = new java.util.concurrent.atomic.AtomicBoolean();
 
         private void stuck() {
@@ -700,7 +700,7 @@ class MainTest {
 
         @Override
         public void write(int region, long offset, io.netty.buffer.ByteBuf src, int count) {
-            if (region == 0 && offset == io.jvfio.vfio.user.edu.EduRegisters.FACTORIAL) {
+            if (region == 0 && offset == io.jvfio.vfio.devices.EduRegisters.FACTORIAL) {
                 STUCK.set(true);
             }
             if (release.getCount() > 0 && STUCK.get()) {
@@ -779,7 +779,7 @@ class MainTest {
      * {@code shrink}, that file is truncated to nothing when the driver writes the factorial register.
      */
     private record Bar2From(EduDevice edu, io.jvfio.vmm.linux.OwnedFd fd, io.jvfio.vmm.linux.OwnedFd shrink)
-            implements io.jvfio.vfio.user.VfioUserDevice {
+            implements io.jvfio.vfio.emulated.EmulatedDevice {
         @Override
         public int flags() {
             return edu.flags();
@@ -805,7 +805,7 @@ class MainTest {
 
         @Override
         public void write(int region, long offset, io.netty.buffer.ByteBuf src, int count) {
-            if (shrink != null && region == 0 && offset == io.jvfio.vfio.user.edu.EduRegisters.FACTORIAL) {
+            if (shrink != null && region == 0 && offset == io.jvfio.vfio.devices.EduRegisters.FACTORIAL) {
                 io.jvfio.vmm.linux.Syscalls.ftruncate(shrink, 0);
             }
             edu.write(region, offset, src, count);
@@ -828,7 +828,7 @@ class MainTest {
     }
 
     /** Delegates to edu, but its factorial register reads one too many. */
-    private record WrongFactorial(EduDevice edu) implements io.jvfio.vfio.user.VfioUserDevice {
+    private record WrongFactorial(EduDevice edu) implements io.jvfio.vfio.emulated.EmulatedDevice {
         @Override
         public int flags() {
             return edu.flags();
@@ -846,7 +846,7 @@ class MainTest {
 
         @Override
         public void read(int region, long offset, io.netty.buffer.ByteBuf dst, int count) {
-            if (region == 0 && offset == io.jvfio.vfio.user.edu.EduRegisters.FACTORIAL && count == 4) {
+            if (region == 0 && offset == io.jvfio.vfio.devices.EduRegisters.FACTORIAL && count == 4) {
                 io.netty.buffer.ByteBuf real = io.netty.buffer.Unpooled.buffer(4);
                 try {
                     edu.read(region, offset, real, count);

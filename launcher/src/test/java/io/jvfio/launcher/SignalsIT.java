@@ -1,6 +1,6 @@
 package io.jvfio.launcher;
 
-import io.jvfio.vfio.user.VfioUserServer;
+import io.jvfio.vfio.user.server.VfioUserServer;
 import io.jvfio.vfio.user.hostile.Attack;
 import io.jvfio.vfio.user.hostile.CleanClient;
 import io.jvfio.vmm.testing.Prerequisites;

@@ -1,5 +1,6 @@
 package io.jvfio.vfio;
 
+import io.jvfio.vfio.kernel.VfioDevice;
 import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.MemoryMapping;
 

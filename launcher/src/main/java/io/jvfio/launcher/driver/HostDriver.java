@@ -8,7 +8,7 @@ import org.HdrHistogram.Histogram;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BooleanSupplier;
 
-import static io.jvfio.vfio.user.edu.EduRegisters.*;
+import static io.jvfio.vfio.devices.EduRegisters.*;
 
 /**
  * The built-in driver's steps run from the host, in Java, for a machine without a vCPU ({@code -accel

@@ -72,8 +72,10 @@ class NestedVfioTest {
     private static final Pattern MODEL_RESET = Pattern.compile("JVFIO-ERROR model-reset cannot reset 0000:00:08\\.0: "
             + "it has no reset of its own \\(its VFIO device flags lack VFIO_DEVICE_FLAGS_RESET\\) and no bus reset "
             + "reaches it alone .*; the VM cannot reset this device");
-    private static final Pattern RESET = Pattern.compile("JVFIO-ERROR reset 0000:00:08\\.0 does not support reset: its "
-            + "VFIO device flags lack VFIO_DEVICE_FLAGS_RESET .*");
+    /** The kernel back end's own reset tries a hot reset when the device has none, as the model's did. */
+    private static final Pattern RESET = Pattern.compile("JVFIO-ERROR reset cannot reset 0000:00:08\\.0: it has no "
+            + "reset of its own \\(its VFIO device flags lack VFIO_DEVICE_FLAGS_RESET\\) and no bus reset reaches it "
+            + "alone .*; the VM cannot reset this device");
 
     @Test
     void theKernelBackEndAgainstRealVfio() throws Exception {

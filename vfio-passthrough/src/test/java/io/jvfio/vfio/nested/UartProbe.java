@@ -1,6 +1,6 @@
 package io.jvfio.vfio.nested;
 
-import io.jvfio.vfio.VfioDevice;
+import io.jvfio.vfio.kernel.VfioDevice;
 import io.jvfio.vfio.VfioIrq;
 import io.jvfio.vfio.VfioRegion;
 import io.jvfio.vmm.linux.EventFd;

@@ -1,5 +1,7 @@
 package io.jvfio.vfio.user;
 
+import io.jvfio.vfio.user.client.VfioUserClient;
+import io.jvfio.vfio.user.server.VfioUserServer;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -24,7 +26,7 @@ public final class Fds {
     private static void warmUp() throws IOException {
         Path dir = Files.createTempDirectory("jvfio-warmup");
         Path socket = dir.resolve("s");
-        try (io.jvfio.vfio.user.edu.EduDevice edu = new io.jvfio.vfio.user.edu.EduDevice();
+        try (io.jvfio.vfio.devices.EduDevice edu = new io.jvfio.vfio.devices.EduDevice();
              VfioUserServer server = VfioUserServer.start(socket, edu);
              VfioUserClient client = VfioUserClient.connect(socket, 5000, null)) {
             client.read(0, 0, 4);

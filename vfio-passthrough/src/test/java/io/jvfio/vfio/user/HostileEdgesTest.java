@@ -1,6 +1,9 @@
 package io.jvfio.vfio.user;
 
 import io.jvfio.vfio.VfioIrq;
+import io.jvfio.vfio.emulated.host.DeviceIrqs;
+import io.jvfio.vfio.user.protocol.VfioUserCommand;
+import io.jvfio.vfio.user.transport.ConnectionLimits;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.LibC;
@@ -14,9 +17,9 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
-import static io.jvfio.vfio.user.edu.EduRegisters.FACTORIAL;
-import static io.jvfio.vfio.user.edu.EduRegisters.STATUS;
-import static io.jvfio.vfio.user.edu.EduRegisters.STATUS_COMPUTING;
+import static io.jvfio.vfio.devices.EduRegisters.FACTORIAL;
+import static io.jvfio.vfio.devices.EduRegisters.STATUS;
+import static io.jvfio.vfio.devices.EduRegisters.STATUS_COMPUTING;
 import static io.jvfio.vmm.linux.LinuxConstants.EFD_CLOEXEC;
 import static io.jvfio.vmm.linux.LinuxConstants.F_SEAL_GROW;
 import static io.jvfio.vmm.linux.LinuxConstants.F_SEAL_SHRINK;
@@ -151,7 +154,7 @@ class HostileEdgesTest extends HostilePeerSuite {
      */
     @Test
     void aTriggerThatFailsWhenSignalledIsCountedNotThrown() throws Exception {
-        ServerIrqs irqs = new ServerIrqs("test", false, List.of(new VfioIrq(0, 0, 0), new VfioIrq(1, 0, 0),
+        DeviceIrqs irqs = new DeviceIrqs("test", false, List.of(new VfioIrq(0, 0, 0), new VfioIrq(1, 0, 0),
                 new VfioIrq(VFIO_PCI_MSIX_IRQ_INDEX, VFIO_IRQ_INFO_EVENTFD, 1)));
         try {
             irqs.apply(VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_PCI_MSIX_IRQ_INDEX, 0, 1, null,

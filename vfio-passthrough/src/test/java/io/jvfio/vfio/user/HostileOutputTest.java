@@ -1,5 +1,13 @@
 package io.jvfio.vfio.user;
 
+import io.jvfio.vfio.user.client.VfioUserClient;
+import io.jvfio.vfio.user.protocol.VfioUserCommand;
+import io.jvfio.vfio.user.protocol.VfioUserHeader;
+import io.jvfio.vfio.user.protocol.VfioUserMessage;
+import io.jvfio.vfio.user.protocol.VfioUserMessages;
+import io.jvfio.vfio.user.transport.ConnectionLimits;
+import io.jvfio.vfio.user.transport.VfioUserConnection;
+import io.jvfio.vfio.user.transport.VfioUserEventLoop;
 import io.jvfio.vmm.linux.LinuxConstants;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.Syscalls;

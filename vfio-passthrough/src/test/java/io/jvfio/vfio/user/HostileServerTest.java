@@ -3,6 +3,8 @@ package io.jvfio.vfio.user;
 import io.jvfio.vfio.RegionCapability;
 import io.jvfio.vfio.VfioException;
 import io.jvfio.vfio.VfioRegion;
+import io.jvfio.vfio.user.client.VfioUserClient;
+import io.jvfio.vfio.user.protocol.VfioUserCommand;
 import io.jvfio.vmm.linux.LinuxConstants;
 import io.jvfio.vmm.linux.MemoryMapping;
 import io.jvfio.vmm.linux.OwnedFd;

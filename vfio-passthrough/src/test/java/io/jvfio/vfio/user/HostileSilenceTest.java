@@ -1,5 +1,8 @@
 package io.jvfio.vfio.user;
 
+import io.jvfio.vfio.user.protocol.VfioUserCommand;
+import io.jvfio.vfio.user.protocol.VfioUserHeader;
+import io.jvfio.vfio.user.transport.ConnectionLimits;
 import io.netty.util.ResourceLeakDetector;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;

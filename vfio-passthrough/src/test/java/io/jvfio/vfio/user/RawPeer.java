@@ -1,5 +1,8 @@
 package io.jvfio.vfio.user;
 
+import io.jvfio.vfio.user.protocol.VfioUserCommand;
+import io.jvfio.vfio.user.protocol.VfioUserHeader;
+import io.jvfio.vfio.user.transport.VfioUserConnection;
 import io.jvfio.vmm.linux.LibC;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SocketMessage;
@@ -80,7 +83,7 @@ public final class RawPeer implements AutoCloseable {
     private long received;
     private long consumed;
 
-    RawPeer(OwnedFd socket) {
+    public RawPeer(OwnedFd socket) {
         this.socket = socket;
         in.limit(0);
     }

@@ -1,5 +1,6 @@
 package io.jvfio.vfio.user;
 
+import io.jvfio.vfio.user.protocol.VfioUserCommand;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.UnixSocket;
 

@@ -1,7 +1,10 @@
 package io.jvfio.vfio.user;
 
-import io.jvfio.vfio.user.edu.EduDevice;
+import io.jvfio.vfio.devices.EduDevice;
 
+import io.jvfio.vfio.emulated.EmulatedDevice;
+import io.jvfio.vfio.user.server.VfioUserServer;
+import io.jvfio.vfio.user.transport.ConnectionLimits;
 import java.nio.file.Path;
 
 /**
@@ -28,7 +31,7 @@ public final class ServedEdu implements AutoCloseable {
     }
 
     /** Serves {@code device} (which wraps the edu device) instead, on the same socket. */
-    public void serve(VfioUserDevice device) {
+    public void serve(EmulatedDevice device) {
         serve(device, server.limits());
     }
 
@@ -36,7 +39,7 @@ public final class ServedEdu implements AutoCloseable {
      * Serves {@code device} (the edu device, or one that wraps it) on the same socket, holding the
      * clients from now on to {@code limits}: a server's bounds are fixed when it starts.
      */
-    public void serve(VfioUserDevice device, ConnectionLimits limits) {
+    public void serve(EmulatedDevice device, ConnectionLimits limits) {
         server.close();
         server = VfioUserServer.start(socket, device, limits);
     }

@@ -2,6 +2,10 @@ package io.jvfio.vfio.user;
 
 import io.jvfio.memory.GuestMemory;
 import io.jvfio.memory.MemoryBackend;
+import io.jvfio.vfio.user.client.VfioUserClient;
+import io.jvfio.vfio.user.protocol.VfioUserCommand;
+import io.jvfio.vfio.user.server.VfioUserServer;
+import io.jvfio.vfio.user.transport.VfioUserConnection;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vfio.RegionCapability;
 import io.jvfio.vmm.linux.EventFd;
@@ -124,10 +128,10 @@ class VfioUserClientFuzzTest {
             memory.close();
         }
         // The fuzzed client's process goes on: a new client is served by a clean server.
-        try (io.jvfio.vfio.user.edu.EduDevice edu = new io.jvfio.vfio.user.edu.EduDevice();
+        try (io.jvfio.vfio.devices.EduDevice edu = new io.jvfio.vfio.devices.EduDevice();
              VfioUserServer clean = VfioUserServer.start(dir.resolve("clean.sock"), edu);
              VfioUserClient next = VfioUserClient.connect(clean.path(), 5000, null)) {
-            assertEquals(io.jvfio.vfio.user.edu.EduRegisters.ID_VALUE, next.read(0, 0, 4), "a clean server serves a new client");
+            assertEquals(io.jvfio.vfio.devices.EduRegisters.ID_VALUE, next.read(0, 0, 4), "a clean server serves a new client");
         }
         long seconds = TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - started);
         System.out.printf("vfio-user client fuzz: %,d server messages (seed 0x%x) in %d s, %d reconnects, then %,d requests "

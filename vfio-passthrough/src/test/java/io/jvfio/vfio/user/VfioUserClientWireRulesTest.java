@@ -4,6 +4,8 @@ import io.jvfio.memory.GuestMemory;
 import io.jvfio.memory.MemoryBackend;
 import io.jvfio.vfio.RegionCapability;
 import io.jvfio.vfio.VfioRegion;
+import io.jvfio.vfio.user.client.VfioUserClient;
+import io.jvfio.vfio.user.protocol.VfioUserCommand;
 import io.jvfio.vmm.linux.DirectBuffers;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.MemoryMapping;
@@ -27,7 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The wire rules of {@link VfioUserWireRulesTest} from our client's side: a server scripted from the
+ * The wire rules of {@link io.jvfio.vfio.user.server.VfioUserWireRulesTest} from our client's side: a server scripted from the
  * spec's tables answers, and sends, what libvfio-user's server does where it differs from the spec
  * (a real socket, real fds and memfds; only the server's protocol side is the test's). Each test
  * says which peer needs the rule.

@@ -11,7 +11,12 @@ import io.jvfio.vfio.RegionCapability;
 import io.jvfio.vfio.VfioException;
 import io.jvfio.vfio.VfioIrq;
 import io.jvfio.vfio.VfioRegion;
-import io.jvfio.vfio.user.edu.EduDevice;
+import io.jvfio.vfio.devices.EduDevice;
+import io.jvfio.vfio.emulated.EmulatedDevice;
+import io.jvfio.vfio.user.client.VfioUserClient;
+import io.jvfio.vfio.user.protocol.VfioUserVersion;
+import io.jvfio.vfio.user.server.VfioUserServer;
+import io.jvfio.vfio.user.transport.VfioUserConnection;
 import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.MemoryMapping;
 import io.jvfio.vmm.linux.OwnedFd;
@@ -29,7 +34,7 @@ import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 
-import static io.jvfio.vfio.user.edu.EduRegisters.*;
+import static io.jvfio.vfio.devices.EduRegisters.*;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_CONFIG_REGION_INDEX;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_INTX_IRQ_INDEX;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_MSIX_IRQ_INDEX;
@@ -91,7 +96,7 @@ class VfioUserEduTest {
 
     @Test
     void negotiatesAndDescribesTheDeviceAsTheKernelWould() {
-        assertEquals(VfioUserConnection.MAX_MSG_FDS, client.serverCapabilities().maxMsgFds());
+        assertEquals(VfioUserVersion.MAX_MSG_FDS, client.serverCapabilities().maxMsgFds());
         assertEquals(1 << 20, client.serverCapabilities().maxDataXferSize());
         assertTrue(client.supportsReset());
         assertEquals(9, client.regions().size());
@@ -428,11 +433,11 @@ class VfioUserEduTest {
     }
 
     /** The edu device with a delay before each BAR0 read: a server that is slow to answer. */
-    static final class SlowDevice implements VfioUserDevice {
-        final VfioUserDevice inner;
+    static final class SlowDevice implements EmulatedDevice {
+        final EmulatedDevice inner;
         volatile long delayMillis;
 
-        SlowDevice(VfioUserDevice inner) {
+        SlowDevice(EmulatedDevice inner) {
             this.inner = inner;
         }
 

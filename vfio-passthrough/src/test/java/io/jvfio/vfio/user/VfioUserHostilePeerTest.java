@@ -1,11 +1,12 @@
 package io.jvfio.vfio.user;
 
+import io.jvfio.vfio.user.protocol.VfioUserCommand;
 import io.jvfio.vmm.linux.LibC;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.DirectBuffers;
 import org.junit.jupiter.api.Test;
 
-import io.jvfio.vfio.user.edu.EduRegisters;
+import io.jvfio.vfio.devices.EduRegisters;
 
 import static io.jvfio.vmm.linux.LinuxConstants.EFD_CLOEXEC;
 import static io.jvfio.vmm.linux.LinuxConstants.EFD_NONBLOCK;

@@ -1,6 +1,11 @@
 package io.jvfio.vfio.user;
 
-import io.jvfio.vfio.user.edu.EduRegisters;
+import io.jvfio.vfio.devices.EduRegisters;
+import io.jvfio.vfio.user.client.VfioUserClient;
+import io.jvfio.vfio.user.protocol.VfioUserCommand;
+import io.jvfio.vfio.user.protocol.VfioUserHeader;
+import io.jvfio.vfio.user.transport.ConnectionLimits;
+import io.jvfio.vfio.user.transport.VfioUserConnection;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.LibC;

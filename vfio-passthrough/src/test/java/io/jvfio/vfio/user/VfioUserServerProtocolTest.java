@@ -1,5 +1,8 @@
 package io.jvfio.vfio.user;
 
+import io.jvfio.vfio.user.protocol.VfioUserCommand;
+import io.jvfio.vfio.user.server.VfioUserServer;
+import io.jvfio.vfio.user.transport.VfioUserConnection;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.OwnedFd;

@@ -2,8 +2,8 @@ package io.jvfio.vfio.user.hostile;
 
 import io.jvfio.vfio.user.Le;
 import io.jvfio.vfio.user.RawPeer;
-import io.jvfio.vfio.user.VfioUserCommand;
-import io.jvfio.vfio.user.VfioUserHeader;
+import io.jvfio.vfio.user.protocol.VfioUserCommand;
+import io.jvfio.vfio.user.protocol.VfioUserHeader;
 import io.jvfio.vmm.linux.LibC;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.Syscalls;

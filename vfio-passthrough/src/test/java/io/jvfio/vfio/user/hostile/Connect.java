@@ -2,7 +2,7 @@ package io.jvfio.vfio.user.hostile;
 
 import io.jvfio.vfio.user.Le;
 import io.jvfio.vfio.user.RawPeer;
-import io.jvfio.vfio.user.VfioUserCommand;
+import io.jvfio.vfio.user.protocol.VfioUserCommand;
 import io.jvfio.vmm.linux.SyscallException;
 
 import java.nio.file.Path;

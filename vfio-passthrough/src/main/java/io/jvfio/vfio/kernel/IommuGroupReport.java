@@ -1,0 +1,66 @@
+package io.jvfio.vfio.kernel;
+
+import io.jvfio.vmm.pci.PciAddress;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The IOMMU groups of this machine as a person deciding what to pass through needs them: each
+ * group's devices with IDs, class and driver, whether the group can be assigned now, and if not,
+ * what to do first.
+ */
+public final class IommuGroupReport {
+
+    private IommuGroupReport() {
+    }
+
+    public static String render(PciSysfs sysfs) {
+        List<Integer> groups = sysfs.groups();
+        if (groups.isEmpty()) {
+            return "No IOMMU groups: /sys/kernel/iommu_groups is empty. The IOMMU is off (boot with intel_iommu=on "
+                    + "or amd_iommu=on, and enable VT-d or AMD-Vi in the firmware) or this kernel has no IOMMU "
+                    + "support; VFIO device assignment needs one. A device can still be served over vfio-user "
+                    + "(-device vfio-user-pci).\n";
+        }
+        StringBuilder sb = new StringBuilder();
+        for (int g : groups) {
+            List<PciAddress> devices = sysfs.groupDevices(g);
+            List<PciAddress> toBind = new ArrayList<>();
+            boolean anyVfio = false;
+            for (PciAddress d : devices) {
+                String driver = sysfs.driver(d);
+                if ("vfio-pci".equals(driver)) {
+                    anyVfio = true;
+                } else if (!PciSysfs.groupSafe(driver) || driver == null && !isBridge(sysfs, d)) {
+                    toBind.add(d);
+                }
+            }
+            boolean viable = devices.stream().allMatch(d -> PciSysfs.groupSafe(sysfs.driver(d)));
+            String state = anyVfio && viable ? "ready to pass through"
+                    : anyVfio ? "not viable: a device in it is still bound to a host driver"
+                    : "used by the host";
+            sb.append("IOMMU group ").append(g).append(" (/dev/vfio/").append(g).append("): ").append(state).append('\n');
+            for (PciAddress d : devices) {
+                String driver = sysfs.driver(d);
+                sb.append("  ").append(d).append(" [").append(sysfs.ids(d)).append("] class ")
+                        .append(String.format("%06x", sysfs.classCode(d)))
+                        .append(driver == null ? ", no driver" : ", driver " + driver).append('\n');
+            }
+            if (!(anyVfio && viable) && !toBind.isEmpty()) {
+                sb.append("  to pass it through, bind ");
+                for (int i = 0; i < toBind.size(); i++) {
+                    PciAddress d = toBind.get(i);
+                    sb.append(i == 0 ? "" : "; and ").append(d).append(" to vfio-pci: ")
+                            .append(PciSysfs.bindCommands(d, sysfs.driver(d)));
+                }
+                sb.append(" (or: jvfio --vfio-bind BDF)\n");
+            }
+        }
+        return sb.toString();
+    }
+
+    private static boolean isBridge(PciSysfs sysfs, PciAddress d) {
+        return (sysfs.classCode(d) >>> 16) == 0x06;
+    }
+}

@@ -1,0 +1,182 @@
+package io.jvfio.vfio.kernel;
+
+import io.jvfio.vfio.VfioException;
+import io.jvfio.vmm.pci.PciAddress;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+
+/**
+ * What sysfs says about PCI devices and IOMMU groups: a device's group, a group's devices, their
+ * drivers and IDs; and binding a device to vfio-pci (driver_override, unbind, drivers_probe) when the
+ * user asks for it. The root is {@code /sys} except in tests that cannot have a real one.
+ */
+public final class PciSysfs {
+
+    /** Drivers the kernel lets share a group with an assigned device (vfio_dev_driver_allowed, plus VFIO's own). */
+    private static final List<String> GROUP_SAFE_DRIVERS = List.of("vfio-pci", "pci-stub", "pcieport");
+
+    private final Path root;
+
+    public PciSysfs(Path root) {
+        this.root = root;
+    }
+
+    /** The machine's own sysfs. */
+    public static PciSysfs system() {
+        return new PciSysfs(Path.of("/sys"));
+    }
+
+    private Path device(PciAddress a) {
+        return root.resolve("bus/pci/devices").resolve(a.toString());
+    }
+
+    public boolean exists(PciAddress a) {
+        return Files.isDirectory(device(a));
+    }
+
+    /** The IOMMU group of {@code a}, or an error that says why there is none. */
+    public int iommuGroup(PciAddress a) {
+        if (!exists(a)) {
+            throw new VfioException("there is no PCI device " + a + " (lspci -D lists the devices of this machine)");
+        }
+        Path link = device(a).resolve("iommu_group");
+        if (!Files.exists(link)) {
+            throw new VfioException(a + " has no IOMMU group: the IOMMU is off (boot with intel_iommu=on or "
+                    + "amd_iommu=on, and enable VT-d/AMD-Vi in the firmware) or the kernel has no VFIO "
+                    + "(modprobe vfio-pci); jvfio --iommu-groups shows what the kernel sees");
+        }
+        return Integer.parseInt(readLinkName(link));
+    }
+
+    /** The devices of IOMMU group {@code group}, in address order. */
+    public List<PciAddress> groupDevices(int group) {
+        Path dir = root.resolve("kernel/iommu_groups").resolve(Integer.toString(group)).resolve("devices");
+        List<PciAddress> devices = new ArrayList<>();
+        try (Stream<Path> s = Files.list(dir)) {
+            s.forEach(p -> {
+                PciAddress a = PciAddress.tryParse(p.getFileName().toString());
+                if (a != null) {
+                    devices.add(a);
+                }
+            });
+        } catch (NoSuchFileException e) {
+            throw new VfioException("there is no IOMMU group " + group + " (" + dir + " does not exist)");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        devices.sort(null);
+        return devices;
+    }
+
+    /** Every IOMMU group number, in order; empty without an IOMMU. */
+    public List<Integer> groups() {
+        Path dir = root.resolve("kernel/iommu_groups");
+        if (!Files.isDirectory(dir)) {
+            return List.of();
+        }
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.map(p -> p.getFileName().toString()).filter(n -> n.matches("\\d+")).map(Integer::parseInt)
+                    .sorted().toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** The driver bound to {@code a}, or null if none. */
+    public String driver(PciAddress a) {
+        Path link = device(a).resolve("driver");
+        return Files.exists(link) ? readLinkName(link) : null;
+    }
+
+    /** True if a device bound to this driver (or to none) may stay in a group whose devices are assigned. */
+    public static boolean groupSafe(String driver) {
+        return driver == null || GROUP_SAFE_DRIVERS.contains(driver);
+    }
+
+    /** {@code 1234:11e8}. */
+    public String ids(PciAddress a) {
+        return hex4(read(device(a).resolve("vendor"))) + ":" + hex4(read(device(a).resolve("device")));
+    }
+
+    /** The 24-bit class code. */
+    public int classCode(PciAddress a) {
+        return Integer.decode(read(device(a).resolve("class")));
+    }
+
+    /**
+     * Binds {@code a} to vfio-pci: the override makes vfio-pci the only driver that may claim it, the
+     * current driver lets go, and a probe hands it over. Returns the driver it had (null if none).
+     */
+    public String bindToVfioPci(PciAddress a) {
+        String previous = driver(a);
+        if ("vfio-pci".equals(previous)) {
+            return previous;
+        }
+        write(device(a).resolve("driver_override"), "vfio-pci");
+        if (previous != null) {
+            write(device(a).resolve("driver/unbind"), a.toString());
+        }
+        write(root.resolve("bus/pci/drivers_probe"), a.toString());
+        String now = driver(a);
+        if (!"vfio-pci".equals(now)) {
+            throw new VfioException("binding " + a + " to vfio-pci did not take (its driver is now "
+                    + (now == null ? "none" : now) + "): is the vfio-pci module loaded? (modprobe vfio-pci)");
+        }
+        return previous;
+    }
+
+    /** The shell commands that bind {@code a} to vfio-pci, for a message. */
+    public static String bindCommands(PciAddress a, String currentDriver) {
+        String dev = "/sys/bus/pci/devices/" + a;
+        return "echo vfio-pci > " + dev + "/driver_override"
+                + (currentDriver != null ? "; echo " + a + " > " + dev + "/driver/unbind" : "")
+                + "; echo " + a + " > /sys/bus/pci/drivers_probe";
+    }
+
+    /** The address of a device named by its sysfs path ({@code sysfsdev=}). */
+    public PciAddress addressOf(Path sysfsdev) {
+        PciAddress a = PciAddress.tryParse(sysfsdev.getFileName().toString());
+        if (a == null || !Files.isDirectory(sysfsdev)) {
+            throw new VfioException(sysfsdev + " is not a PCI device in sysfs (expected e.g. "
+                    + "/sys/bus/pci/devices/0000:01:00.0)");
+        }
+        return a;
+    }
+
+    private static String hex4(String v) {
+        return v.startsWith("0x") ? v.substring(2) : v;
+    }
+
+    private static String readLinkName(Path link) {
+        try {
+            return Files.readSymbolicLink(link).getFileName().toString();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static String read(Path p) {
+        try {
+            return Files.readString(p, StandardCharsets.US_ASCII).trim();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static void write(Path p, String value) {
+        try {
+            Files.writeString(p, value, StandardCharsets.US_ASCII);
+        } catch (IOException e) {
+            throw new VfioException("cannot write '" + value + "' to " + p + ": " + e.getMessage()
+                    + " (binding drivers needs root)", e);
+        }
+    }
+}

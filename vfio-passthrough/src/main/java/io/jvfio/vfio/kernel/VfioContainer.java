@@ -1,0 +1,236 @@
+package io.jvfio.vfio.kernel;
+
+import io.jvfio.memory.DmaMapping;
+import io.jvfio.memory.DmaMappingListener;
+import io.jvfio.memory.MemlockLimit;
+import io.jvfio.vfio.VfioException;
+import io.jvfio.vmm.linux.OwnedFd;
+import io.jvfio.vmm.linux.SyscallException;
+import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.linux.vfio.VfioIommuType1DmaMap;
+import io.jvfio.vmm.linux.vfio.VfioIommuType1DmaUnmap;
+import io.jvfio.vmm.linux.vfio.VfioIommuType1Info;
+import io.jvfio.vmm.linux.vfio.VfioIommuType1InfoCapIovaRange;
+import io.jvfio.vmm.linux.vfio.VfioInfoCapHeader;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+
+import static io.jvfio.vmm.linux.LinuxConstants.O_RDWR;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_API_VERSION;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DMA_MAP_FLAG_READ;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DMA_MAP_FLAG_WRITE;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IOMMU_INFO_CAPS;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_NOIOMMU_IOMMU;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_TYPE1_IOMMU;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_TYPE1v2_IOMMU;
+import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_CHECK_EXTENSION;
+import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_GET_API_VERSION;
+import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_IOMMU_GET_INFO;
+import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_IOMMU_MAP_DMA;
+import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_IOMMU_UNMAP_DMA;
+import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_SET_IOMMU;
+
+/**
+ * A VFIO container ({@code /dev/vfio/vfio}): one IOMMU address space shared by the groups attached to
+ * it. It follows guest memory as a {@link DmaMappingListener}, mapping guest RAM at IOVA = guest
+ * physical address, so a device's DMA addresses are the guest's addresses.
+ *
+ * <p>The IOMMU model is chosen when the first group is attached: Type1v2 if the kernel has it, else
+ * Type1. The no-IOMMU model (no DMA isolation, no DMA mapping) only when asked for explicitly.
+ */
+public final class VfioContainer implements DmaMappingListener, AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(VfioContainer.class);
+    public static final String PATH = "/dev/vfio/vfio";
+
+    private final OwnedFd fd;
+    private final boolean noIommu;
+    private final List<VfioGroup> groups = new ArrayList<>();
+    private final VfioIommuType1DmaMap dmaMap = new VfioIommuType1DmaMap();
+    private final VfioIommuType1DmaUnmap dmaUnmap = new VfioIommuType1DmaUnmap();
+    private int iommuType;
+    private IommuInfo iommuInfo;
+
+    private VfioContainer(OwnedFd fd, boolean noIommu) {
+        this.fd = fd;
+        this.noIommu = noIommu;
+    }
+
+    /** Opens a container and checks the VFIO API version and that an IOMMU model is available. */
+    public static VfioContainer open() {
+        return open(false);
+    }
+
+    /**
+     * A container for no-IOMMU groups ({@code /dev/vfio/noiommu-N}): the device then sees host
+     * physical memory with no isolation at all and no DMA mapping. Only for a user who asks for it.
+     */
+    public static VfioContainer openNoIommu() {
+        LOG.warn("VFIO no-IOMMU mode: the device gets no DMA isolation and can reach all of host memory; "
+                + "guest DMA cannot be mapped");
+        return open(true);
+    }
+
+    private static VfioContainer open(boolean noIommu) {
+        OwnedFd fd;
+        try {
+            fd = Syscalls.open(PATH, O_RDWR);
+        } catch (SyscallException e) {
+            throw new VfioException("cannot open " + PATH + ": " + e.errno().text() + "; load the VFIO modules "
+                    + "(modprobe vfio-pci) and run as a user allowed to use it", e);
+        }
+        try {
+            int version = Syscalls.ioctl(fd, VFIO_GET_API_VERSION, 0L);
+            if (version != VFIO_API_VERSION) {
+                throw new VfioException(PATH + " speaks VFIO API version " + version + ", jvfio knows version "
+                        + VFIO_API_VERSION);
+            }
+            VfioContainer c = new VfioContainer(fd, noIommu);
+            if (noIommu ? !c.checkExtension(VFIO_NOIOMMU_IOMMU)
+                    : !c.checkExtension(VFIO_TYPE1v2_IOMMU) && !c.checkExtension(VFIO_TYPE1_IOMMU)) {
+                throw new VfioException(noIommu
+                        ? "the kernel does not offer VFIO no-IOMMU mode (load vfio with enable_unsafe_noiommu_mode=1)"
+                        : "the kernel's VFIO offers no Type1 IOMMU (modprobe vfio_iommu_type1)");
+            }
+            return c;
+        } catch (RuntimeException e) {
+            fd.close();
+            throw e;
+        }
+    }
+
+    /** The groups in this container: what this process owns, for a hot reset's proof of ownership. */
+    public synchronized List<VfioGroup> groups() {
+        return List.copyOf(groups);
+    }
+
+    /** VFIO_CHECK_EXTENSION: IOMMU models and features the kernel offers. */
+    public boolean checkExtension(int extension) {
+        return Syscalls.ioctl(fd, VFIO_CHECK_EXTENSION, extension) > 0;
+    }
+
+    public boolean noIommu() {
+        return noIommu;
+    }
+
+    /**
+     * Attaches a group; the first one fixes the IOMMU model. Every group of a VM shares the
+     * container, so guest RAM is mapped once for all of them.
+     */
+    synchronized void attach(VfioGroup group) {
+        group.setContainer(this);
+        groups.add(group);
+        if (iommuType == 0) {
+            try {
+                iommuType = noIommu ? VFIO_NOIOMMU_IOMMU
+                        : checkExtension(VFIO_TYPE1v2_IOMMU) ? VFIO_TYPE1v2_IOMMU : VFIO_TYPE1_IOMMU;
+                Syscalls.ioctl(fd, VFIO_SET_IOMMU, iommuType);
+                iommuInfo = noIommu ? new IommuInfo(0, List.of()) : readIommuInfo();
+            } catch (RuntimeException e) {
+                iommuType = 0;
+                groups.remove(group);
+                group.unsetContainer();
+                throw e;
+            }
+        }
+    }
+
+    synchronized void detach(VfioGroup group) {
+        groups.remove(group);
+    }
+
+    private IommuInfo readIommuInfo() {
+        VfioIommuType1Info info = new VfioIommuType1Info(256);
+        Syscalls.ioctl(fd, VFIO_IOMMU_GET_INFO, info);
+        if (info.argsz() > info.capacity()) {
+            info = new VfioIommuType1Info(info.argsz());
+            Syscalls.ioctl(fd, VFIO_IOMMU_GET_INFO, info);
+        }
+        List<IommuInfo.IovaRange> ranges = new ArrayList<>();
+        if ((info.flags() & VFIO_IOMMU_INFO_CAPS) != 0) {
+            ByteBuffer b = info.memory();
+            for (int at = info.capOffset(); at != 0 && at + VfioInfoCapHeader.SIZEOF <= info.capacity();
+                    at = VfioInfoCapHeader.next(b, at)) {
+                if (VfioInfoCapHeader.id(b, at) == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
+                    int n = VfioIommuType1InfoCapIovaRange.nrIovas(b, at);
+                    for (int i = 0; i < n; i++) {
+                        ranges.add(new IommuInfo.IovaRange(VfioIommuType1InfoCapIovaRange.start(b, at, i),
+                                VfioIommuType1InfoCapIovaRange.end(b, at, i)));
+                    }
+                }
+            }
+        }
+        return new IommuInfo(info.iovaPgsizes(), ranges);
+    }
+
+    /** VFIO_TYPE1v2_IOMMU, VFIO_TYPE1_IOMMU or VFIO_NOIOMMU_IOMMU; 0 before the first group. */
+    public int iommuType() {
+        return iommuType;
+    }
+
+    /** The IOMMU's page sizes and IOVA ranges; null before the first group is attached. */
+    public IommuInfo iommuInfo() {
+        return iommuInfo;
+    }
+
+    /**
+     * Maps {@code size} bytes of this process at {@code vaddr} for the devices to reach at
+     * {@code iova}. The kernel pins the pages, which counts against RLIMIT_MEMLOCK.
+     */
+    public synchronized void mapDma(long iova, long vaddr, long size, boolean readable, boolean writable, String what) {
+        if (noIommu) {
+            throw new VfioException("a no-IOMMU container cannot map DMA: the device sees host physical addresses");
+        }
+        if (iommuInfo == null) {
+            throw new IllegalStateException("attach a group before mapping DMA: the IOMMU model is not set yet");
+        }
+        if (!iommuInfo.usable(iova, size)) {
+            throw new VfioException("cannot map " + what + " for DMA at IOVA 0x" + Long.toHexString(iova) + "+0x"
+                    + Long.toHexString(size) + ": the IOMMU only maps " + iommuInfo.ranges()
+                    + "; move guest RAM out of the reserved range");
+        }
+        MemlockLimit.requirePinnable(size, "VFIO DMA");
+        int flags = (readable ? VFIO_DMA_MAP_FLAG_READ : 0) | (writable ? VFIO_DMA_MAP_FLAG_WRITE : 0);
+        Syscalls.ioctl(fd, VFIO_IOMMU_MAP_DMA, dmaMap.set(flags, vaddr, iova, size));
+    }
+
+    /** Unmaps [iova, iova + size); returns the bytes the kernel unmapped. */
+    public synchronized long unmapDma(long iova, long size) {
+        Syscalls.ioctl(fd, VFIO_IOMMU_UNMAP_DMA, dmaUnmap.set(0, iova, size));
+        return dmaUnmap.size();
+    }
+
+    @Override
+    public void map(DmaMapping m) {
+        mapDma(m.iova(), m.hostAddress(), m.size(), m.readable(), m.writable(), "guest RAM region " + m);
+    }
+
+    @Override
+    public void unmap(DmaMapping m) {
+        long unmapped = unmapDma(m.iova(), m.size());
+        if (unmapped != m.size()) {
+            throw new VfioException("VFIO_IOMMU_UNMAP_DMA of " + m + " unmapped " + unmapped + " bytes, not " + m.size());
+        }
+    }
+
+    public OwnedFd fd() {
+        return fd;
+    }
+
+    /** Closes the container; its groups must be closed first (the kernel keeps it alive until they are). */
+    @Override
+    public void close() {
+        fd.close();
+    }
+
+    @Override
+    public String toString() {
+        return "VFIO container (" + (iommuType == VFIO_TYPE1v2_IOMMU ? "Type1v2" : iommuType == VFIO_TYPE1_IOMMU
+                ? "Type1" : iommuType == VFIO_NOIOMMU_IOMMU ? "no-IOMMU" : "no IOMMU model yet") + ")";
+    }
+}

@@ -1,0 +1,31 @@
+package io.jvfio.vfio.passthrough.driver;
+
+import io.jvfio.vmm.options.OptionValues;
+import io.jvfio.vmm.options.OptionsException;
+import io.jvfio.vmm.options.Property;
+
+/**
+ * {@code -device vfio-user-pci}: a PCI device served by another process over the vfio-user protocol
+ * on a UNIX socket, with the same device model as {@code vfio-pci}.
+ */
+public final class VfioUserPciDriver extends PassthroughDriver {
+
+    public static final String NAME = "vfio-user-pci";
+
+    public static final Property SOCKET = Property.string("socket",
+            "Path of the UNIX socket the vfio-user server listens on");
+    public static final Property X_MSG_TIMEOUT = Property.integer("x-msg-timeout", 1, 3_600_000, 5000L,
+            "Milliseconds to wait for the server's reply to a request");
+
+    public VfioUserPciDriver() {
+        super(NAME, "vfio-user PCI device assignment over a UNIX socket", SOCKET, X_MSG_TIMEOUT);
+    }
+
+    @Override
+    public void validate(OptionValues values) {
+        String socket = values.string(SOCKET.name());
+        if (socket == null || socket.isEmpty()) {
+            throw new OptionsException("vfio-user-pci: No socket given - Use -device vfio-user-pci,socket=PATH");
+        }
+    }
+}

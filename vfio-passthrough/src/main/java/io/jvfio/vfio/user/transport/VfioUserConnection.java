@@ -1,0 +1,718 @@
+package io.jvfio.vfio.user.transport;
+
+import io.jvfio.vfio.user.protocol.VfioUserException;
+import io.jvfio.vfio.user.protocol.VfioUserHeader;
+import io.jvfio.vfio.user.protocol.VfioUserMessage;
+import io.jvfio.vfio.user.protocol.VfioUserVersion;
+import io.jvfio.vmm.linux.DirectBuffers;
+import io.jvfio.vmm.linux.Errno;
+import io.jvfio.vmm.linux.LibC;
+import io.jvfio.vmm.linux.OwnedFd;
+import io.jvfio.vmm.linux.SocketMessage;
+import io.jvfio.vmm.linux.SyscallException;
+import io.jvfio.vmm.linux.Syscalls;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.PooledByteBufAllocator;
+import io.netty.channel.IoEvent;
+import io.netty.channel.IoEventLoop;
+import io.netty.channel.IoRegistration;
+import io.netty.channel.epoll.EpollIoEvent;
+import io.netty.channel.epoll.EpollIoHandle;
+import io.netty.channel.epoll.EpollIoOps;
+import io.netty.channel.unix.FileDescriptor;
+
+import io.netty.util.concurrent.ScheduledFuture;
+
+import java.util.ArrayDeque;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReentrantLock;
+
+import static io.jvfio.vmm.linux.LinuxConstants.MSG_DONTWAIT;
+
+/**
+ * One vfio-user connection: a UNIX stream socket registered with a Netty epoll event loop as an
+ * {@link EpollIoHandle}, so it runs on Netty's loop with Netty's pooled buffers, while its one read
+ * and one write are {@code recvmsg}/{@code sendmsg} through JNA, which carry the message bytes and
+ * their file descriptors in the same call (Netty's own channels cannot).
+ *
+ * <p>Messages are framed by the header's size. The kernel attaches fds to the bytes of the sendmsg
+ * that carried them and ends a recvmsg right after those bytes, even when earlier messages' bytes
+ * came first in the same read: so the fds of a read belong to the message holding its last byte
+ * (each sender sends a message's fds with its header, as the spec requires).
+ * A size below the header's or above the largest message is a framing error: the stream cannot be
+ * resynchronised, so the connection closes.
+ *
+ * <p>Sending works from any thread: while nothing is queued it goes straight to the socket; what the
+ * socket will not take yet is queued and written when epoll says it can be, on the event loop.
+ *
+ * <p>A peer is held to its {@link ConnectionLimits} (issue 13 items 6 and 7), on the event loop with
+ * its timers and no thread of its own:
+ * <ul>
+ *   <li>Back-pressure: while the output queued for the peer is above the high water mark, no further
+ *       message is read (EPOLLIN is dropped and what is already buffered waits), so a peer that sends
+ *       requests and reads no replies cannot make this end produce more; reading resumes at the low
+ *       water mark. The high mark leaves room for one largest reply, so replies never pass the bound.</li>
+ *   <li>A message this end starts itself (a server's DMA_READ/WRITE, a client's request) that would
+ *       take the queued output past the bound closes the connection.</li>
+ *   <li>Queued output that makes no progress for the write-stall timeout closes the connection.</li>
+ *   <li>A message whose first byte has arrived must arrive whole within the message timeout. Silence
+ *       between messages is never timed.</li>
+ * </ul>
+ * Each close names the bound and the property that sets it, in one line (the listener's cause).
+ */
+public final class VfioUserConnection implements EpollIoHandle {
+
+    /** Told what arrives, on the event loop. */
+    public interface Listener {
+        /** A whole message; the listener owns its fds and keeps nothing of the message after returning. */
+        void onMessage(VfioUserConnection connection, VfioUserMessage message);
+
+        /** The connection is closed; {@code cause} is null when the peer closed it or we did. */
+        void onClose(VfioUserConnection connection, Throwable cause);
+    }
+
+    /** The fds we accept in one message: more than we announce, for a peer that ignores it. */
+    public static final int MAX_RECEIVE_FDS = 64;
+    /** The largest message: the largest data transfer we accept, and room for its header and payload. */
+    public static final int MAX_MESSAGE = VfioUserVersion.MAX_DATA_XFER + 64 * 1024;
+
+    private static final int READ_CHUNK = 64 * 1024;
+    private static final int[] NO_FDS = new int[0];
+    /** EPOLLHUP, which epoll reports whatever the interest (Netty's EpollIoOps has no constant for it). */
+    private static final int EPOLLHUP = 0x10;
+
+    private record ReceivedFds(long position, int[] fds) {
+    }
+
+    private static final class Outbound {
+        final ByteBuf data;
+        OwnedFd[] fds;
+
+        Outbound(ByteBuf data, OwnedFd[] fds) {
+            this.data = data;
+            this.fds = fds;
+        }
+    }
+
+    private final String name;
+    private final OwnedFd socket;
+    private final FileDescriptor nettyFd;
+    private final IoEventLoop loop;
+    private final Listener listener;
+    private final ByteBufAllocator alloc = PooledByteBufAllocator.DEFAULT;
+    private final ConnectionLimits limits;
+
+    // Receiving: the event loop only.
+    private final SocketMessage receiver;
+    private final VfioUserMessage message = new VfioUserMessage();
+    private final ArrayDeque<ReceivedFds> receivedFds = new ArrayDeque<>();
+    private ByteBuf cumulation;
+    private long received;
+    private long consumed;
+    private IoRegistration registration;
+    /** Above the high water mark: no message is read until the output is down to the low one. */
+    private volatile boolean readingPaused;
+    /** The stream position of the message that has begun to arrive and is not whole yet, or -1. */
+    private long partialAt = -1;
+    private long partialSince;
+    private ScheduledFuture<?> partialTimer;
+    private ScheduledFuture<?> stallTimer;
+    private final Runnable checkPartial = this::checkPartial;
+    private final Runnable checkStall = this::checkStall;
+
+    // Sending: any thread, under the lock.
+    private final ReentrantLock sendLock = new ReentrantLock();
+    private final SocketMessage sender;
+    private final ArrayDeque<Outbound> outbound = new ArrayDeque<>();
+    private final int[] sendFds = new int[SocketMessage.SCM_MAX_FD];
+    private final Runnable wantWritable = this::submitInterest;
+    /** The bytes queued and not yet taken by the socket: written under the lock, read anywhere. */
+    private volatile long queuedBytes;
+    private long queuedPeak;
+    /** When queued output last went out (or began to wait), System.nanoTime(). */
+    private long lastOutputProgress;
+
+    private volatile boolean closed;
+
+    private VfioUserConnection(String name, OwnedFd socket, IoEventLoop loop, Listener listener,
+                               ConnectionLimits limits) {
+        this.name = name;
+        this.socket = socket;
+        this.nettyFd = new FileDescriptor(socket.get());
+        this.loop = loop;
+        this.listener = listener;
+        this.limits = limits;
+        this.receiver = new SocketMessage(name, MAX_RECEIVE_FDS);
+        this.sender = new SocketMessage(name, SocketMessage.SCM_MAX_FD);
+    }
+
+    /** Starts serving a connected socket on {@code loop}, with the default limits. */
+    public static VfioUserConnection open(String name, OwnedFd socket, IoEventLoop loop, Listener listener) {
+        return open(name, socket, loop, listener, ConnectionLimits.DEFAULTS);
+    }
+
+    /** Starts serving a connected socket on {@code loop}, holding the peer to {@code limits}. */
+    public static VfioUserConnection open(String name, OwnedFd socket, IoEventLoop loop, Listener listener,
+                                          ConnectionLimits limits) {
+        VfioUserConnection c = new VfioUserConnection(name, socket, loop, listener, limits);
+        loop.execute(() -> loop.register(c).addListener(f -> {
+            if (f.isSuccess()) {
+                c.registration = (IoRegistration) f.getNow();
+                c.submitInterest();
+            } else {
+                c.closeOnLoop(f.cause());
+            }
+        }));
+        return c;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public IoEventLoop loop() {
+        return loop;
+    }
+
+    public boolean isOpen() {
+        return !closed;
+    }
+
+    public ByteBufAllocator alloc() {
+        return alloc;
+    }
+
+    public ConnectionLimits limits() {
+        return limits;
+    }
+
+    /** The bytes queued for the peer that the socket has not taken yet. */
+    public long queuedOutputBytes() {
+        return queuedBytes;
+    }
+
+    /** The most ever queued for the peer at once: at most {@link ConnectionLimits#maxQueuedOutput}. */
+    public long queuedOutputPeak() {
+        sendLock.lock();
+        try {
+            return queuedPeak;
+        } finally {
+            sendLock.unlock();
+        }
+    }
+
+    /** True while no message is read because the peer leaves too much output unread (back-pressure). */
+    public boolean isReadingPaused() {
+        return readingPaused;
+    }
+
+    @Override
+    public FileDescriptor fd() {
+        return nettyFd;
+    }
+
+    // ---- receiving ----
+
+    @Override
+    public void handle(IoRegistration registration, IoEvent event) {
+        EpollIoOps ops = ((EpollIoEvent) event).ops();
+        if (ops.contains(EpollIoOps.EPOLLOUT)) {
+            flushOutbound();
+        }
+        if (readingPaused) {
+            // Epoll reports a hang-up and an error whatever the interest, level-triggered: a peer gone
+            // both ways reads none of what is queued, so it ends here rather than spin the loop.
+            if ((ops.value() & EPOLLHUP) != 0 || ops.contains(EpollIoOps.EPOLLERR)) {
+                closeOnLoop(null);
+            }
+            return;
+        }
+        if (ops.contains(EpollIoOps.EPOLLIN) || ops.contains(EpollIoOps.EPOLLRDHUP)
+                || ops.contains(EpollIoOps.EPOLLERR)) {
+            readAll();
+        }
+    }
+
+    private void readAll() {
+        if (cumulation == null) {
+            cumulation = alloc.directBuffer(READ_CHUNK);
+        }
+        while (!closed) {
+            cumulation.ensureWritable(READ_CHUNK);
+            int writable = cumulation.writableBytes();
+            long n;
+            try {
+                n = receiver.receive(socket.get(), address(cumulation) + cumulation.writerIndex(), writable, MSG_DONTWAIT);
+            } catch (SyscallException e) {
+                closeOnLoop(e.is(Errno.ECONNRESET) ? null : e);
+                return;
+            }
+            if (n < 0) {
+                return; // drained
+            }
+            if (n == 0) {
+                closeOnLoop(null); // the peer closed
+                return;
+            }
+            if (receiver.controlTruncated()) {
+                receiver.closeReceivedFds();
+                closeOnLoop(new VfioUserException(Errno.EINVAL, "the peer sent more than " + MAX_RECEIVE_FDS
+                        + " file descriptors in one message (our max_msg_fds)"));
+                return;
+            }
+            int count = receiver.receivedFdCount();
+            if (count > 0) {
+                int[] fds = new int[count];
+                for (int i = 0; i < count; i++) {
+                    fds[i] = receiver.receivedFd(i);
+                }
+                receivedFds.add(new ReceivedFds(received + n - 1, fds)); // the message holding the last byte
+            }
+            cumulation.writerIndex(cumulation.writerIndex() + (int) n);
+            received += n;
+            if (!decode() || readingPaused) {
+                return;
+            }
+            if (n < writable) {
+                return; // the socket had no more
+            }
+        }
+    }
+
+    /** Hands every whole message to the listener; false if the stream broke and the connection closed. */
+    private boolean decode() {
+        while (!closed && cumulation.readableBytes() >= VfioUserHeader.SIZE) {
+            if (queuedBytes > limits.pauseReadingAbove()) {
+                pauseReading();
+                break;
+            }
+            int at = cumulation.readerIndex();
+            long size = cumulation.getUnsignedIntLE(at + VfioUserHeader.MSG_SIZE);
+            if (size < VfioUserHeader.SIZE || size > MAX_MESSAGE) {
+                closeOnLoop(new VfioUserException(Errno.EINVAL, "a message declares " + size + " bytes: the least is "
+                        + VfioUserHeader.SIZE + ", the most " + MAX_MESSAGE + "; the stream cannot be resynchronised"));
+                return false;
+            }
+            if (cumulation.readableBytes() < size) {
+                break;
+            }
+            int[] fds = fdsBefore(consumed + size);
+            message.set(cumulation, at, (int) size, fds);
+            cumulation.readerIndex(at + (int) size);
+            consumed += size;
+            try {
+                listener.onMessage(this, message);
+            } catch (RuntimeException e) {
+                closeOnLoop(e);
+                return false;
+            }
+        }
+        if (closed) {
+            return false; // the listener closed the connection (a VERSION it cannot agree to): the buffer is gone
+        }
+        cumulation.discardSomeReadBytes();
+        trackPartial();
+        return true;
+    }
+
+    /**
+     * Times the message at the head of the buffer if it has begun to arrive and is not whole. Not
+     * while reading is paused: then the peer is not the one waiting. One timer at most, re-armed
+     * only when it fires, so a stream of large messages arriving in pieces allocates none per read.
+     */
+    private void trackPartial() {
+        if (readingPaused || !cumulation.isReadable()) {
+            partialAt = -1;
+            return;
+        }
+        if (partialAt != consumed) {
+            partialAt = consumed;
+            partialSince = System.nanoTime();
+        }
+        if (partialTimer == null) {
+            partialTimer = loop.schedule(checkPartial, limits.messageTimeoutMillis(), TimeUnit.MILLISECONDS);
+        }
+    }
+
+    private void checkPartial() {
+        partialTimer = null;
+        if (closed || partialAt < 0) {
+            return;
+        }
+        long limit = TimeUnit.MILLISECONDS.toNanos(limits.messageTimeoutMillis());
+        long waited = System.nanoTime() - partialSince;
+        if (waited < limit) {
+            partialTimer = loop.schedule(checkPartial, limit - waited, TimeUnit.NANOSECONDS);
+            return;
+        }
+        int have = cumulation.readableBytes();
+        String what = have < VfioUserHeader.SIZE ? have + " bytes of a " + VfioUserHeader.SIZE + "-byte header"
+                : have + " of the " + cumulation.getUnsignedIntLE(cumulation.readerIndex() + VfioUserHeader.MSG_SIZE)
+                        + " bytes its header declares";
+        closeOnLoop(new VfioUserException(Errno.ETIMEDOUT, "a message stopped part-way (" + what + ") and was not "
+                + "whole within x-message-timeout=" + limits.messageTimeoutMillis() + " ms"));
+    }
+
+    /** Stops reading messages until the peer has taken the queued output down to the low water mark. */
+    private void pauseReading() {
+        readingPaused = true;
+        submitInterest();
+    }
+
+    /** Reads again: first the messages already buffered (which may pause it again), then the socket. */
+    private void resumeReading() {
+        readingPaused = false;
+        if (cumulation != null && decode()) {
+            submitInterest();
+        }
+    }
+
+    /** The fds received with bytes before stream position {@code end}: those sent with this message. */
+    private int[] fdsBefore(long end) {
+        if (receivedFds.isEmpty() || receivedFds.peekFirst().position() >= end) {
+            return NO_FDS;
+        }
+        ReceivedFds first = receivedFds.pollFirst();
+        if (receivedFds.isEmpty() || receivedFds.peekFirst().position() >= end) {
+            return first.fds();
+        }
+        int[] all = first.fds();
+        while (!receivedFds.isEmpty() && receivedFds.peekFirst().position() < end) {
+            int[] more = receivedFds.pollFirst().fds();
+            int[] joined = new int[all.length + more.length];
+            System.arraycopy(all, 0, joined, 0, all.length);
+            System.arraycopy(more, 0, joined, all.length, more.length);
+            all = joined;
+        }
+        return all;
+    }
+
+    // ---- sending ----
+
+    /**
+     * Sends a whole message (its readable bytes) with {@code fds[0..fdCount)} attached, and releases
+     * the buffer. The fds are the caller's: the kernel duplicates them into the peer. Returns false
+     * if the connection is closed (nothing is sent), or closes now because what the socket did not
+     * take would pass {@link ConnectionLimits#maxQueuedOutput}.
+     */
+    public boolean send(ByteBuf data, int[] fds, int fdCount) {
+        sendLock.lock();
+        try {
+            if (closed) {
+                data.release();
+                return false;
+            }
+            if (outbound.isEmpty()) {
+                long sent = trySend(data, fds, fdCount);
+                if (sent < 0) {
+                    data.release(); // never queued: still the caller's buffer, handed to us to release
+                    return false;
+                }
+                if (!data.isReadable()) {
+                    data.release();
+                    return true;
+                }
+                if (!admit(data.readableBytes())) {
+                    data.release();
+                    return false;
+                }
+                // Part (or none) went out; the fds went with the first bytes if any did.
+                OwnedFd[] held = sent == 0 ? duplicate(fds, fdCount) : null;
+                enqueue(new Outbound(data, held));
+            } else {
+                if (!admit(data.readableBytes())) {
+                    data.release();
+                    return false;
+                }
+                enqueue(new Outbound(data, duplicate(fds, fdCount)));
+            }
+        } finally {
+            sendLock.unlock();
+        }
+        loop.execute(wantWritable);
+        return true;
+    }
+
+    /** Sends without fds. */
+    public boolean send(ByteBuf data) {
+        return send(data, NO_FDS, 0);
+    }
+
+    /**
+     * Sends a message from a buffer the caller keeps and reuses (a request's own buffer on an MMIO
+     * path, so that sending allocates nothing): the buffer is neither released nor moved. What the
+     * socket does not take at once is copied into a pooled buffer and queued. False if closed, or
+     * closing because that copy would pass {@link ConnectionLimits#maxQueuedOutput}.
+     */
+    public boolean sendKeeping(ByteBuf data) {
+        sendLock.lock();
+        try {
+            if (closed) {
+                return false;
+            }
+            int start = data.readerIndex();
+            try {
+                if (outbound.isEmpty()) {
+                    if (trySend(data, NO_FDS, 0) < 0) {
+                        return false;
+                    }
+                    if (!data.isReadable()) {
+                        return true;
+                    }
+                }
+                if (!admit(data.readableBytes())) {
+                    return false;
+                }
+                ByteBuf rest = alloc.directBuffer(data.readableBytes());
+                rest.writeBytes(data);
+                enqueue(new Outbound(rest, null));
+            } finally {
+                data.readerIndex(start);
+            }
+        } finally {
+            sendLock.unlock();
+        }
+        loop.execute(wantWritable);
+        return true;
+    }
+
+    /**
+     * Whether {@code bytes} more fit under the bound; if not, the connection closes (on the loop).
+     * Replies never get here over the bound (reading pauses first, with room for the largest), so
+     * this is a message this end starts while its peer reads nothing. Caller holds the lock.
+     */
+    private boolean admit(long bytes) {
+        long queued = queuedBytes;
+        if (queued + bytes <= limits.maxQueuedOutput()) {
+            return true;
+        }
+        VfioUserException e = new VfioUserException(Errno.ENOBUFS, "a message of " + bytes + " bytes would take the "
+                + "output queued for the peer past x-max-queued-output=" + limits.maxQueuedOutput() + " bytes ("
+                + queued + " queued and not read)");
+        loop.execute(() -> closeOnLoop(e));
+        return false;
+    }
+
+    /** Queues what the socket did not take. Caller holds the lock. */
+    private void enqueue(Outbound o) {
+        long queued = queuedBytes;
+        if (queued == 0) {
+            lastOutputProgress = System.nanoTime(); // the stall is timed from here
+        }
+        queued += o.data.readableBytes();
+        queuedBytes = queued;
+        if (queued > queuedPeak) {
+            queuedPeak = queued;
+        }
+        outbound.add(o);
+    }
+
+    /**
+     * Writes what the socket takes; advances the buffer. -1 if the connection broke. Never releases
+     * the buffer: a buffer has one owner and one release (the caller's, or the queue's, which
+     * {@link #closeOnLoop} empties), so a failed flush of a queued reply cannot free it twice.
+     * Caller holds the lock.
+     */
+    private long trySend(ByteBuf data, int[] fds, int fdCount) {
+        long total = 0;
+        while (data.isReadable()) {
+            long n;
+            try {
+                n = sender.send(socket.get(), address(data) + data.readerIndex(), data.readableBytes(),
+                        total == 0 ? fds : NO_FDS, total == 0 ? fdCount : 0, 0);
+            } catch (SyscallException e) {
+                loop.execute(() -> closeOnLoop(e.is(Errno.EPIPE) || e.is(Errno.ECONNRESET) ? null : e));
+                return -1;
+            }
+            if (n < 0) {
+                break; // the socket is full
+            }
+            data.skipBytes((int) n);
+            total += n;
+        }
+        return total;
+    }
+
+    /**
+     * Copies of fds for a message that waits in the queue: the caller may close its own as soon as
+     * send returns, so the queue holds duplicates until the message goes out.
+     */
+    private static OwnedFd[] duplicate(int[] fds, int count) {
+        if (count == 0) {
+            return null;
+        }
+        OwnedFd[] copies = new OwnedFd[count];
+        for (int i = 0; i < count; i++) {
+            copies[i] = Syscalls.dup(fds[i], "fd queued to send");
+        }
+        return copies;
+    }
+
+    private void flushOutbound() {
+        boolean resume;
+        sendLock.lock();
+        try {
+            while (!outbound.isEmpty() && !closed) {
+                Outbound o = outbound.peekFirst();
+                int count = 0;
+                if (o.fds != null) {
+                    for (OwnedFd f : o.fds) {
+                        sendFds[count++] = f.get();
+                    }
+                }
+                long sent = trySend(o.data, sendFds, count);
+                if (sent < 0) {
+                    return; // o stays queued: closeOnLoop, already scheduled, releases it
+                }
+                if (sent > 0) {
+                    queuedBytes -= sent;
+                    lastOutputProgress = System.nanoTime();
+                    if (o.fds != null) {
+                        closeAll(o.fds);
+                        o.fds = null;
+                    }
+                }
+                if (o.data.isReadable()) {
+                    break;
+                }
+                o.data.release();
+                outbound.pollFirst();
+            }
+            resume = readingPaused && queuedBytes <= limits.resumeReadingAt();
+        } finally {
+            sendLock.unlock();
+        }
+        if (resume && !closed) {
+            resumeReading();
+        }
+        submitInterest();
+    }
+
+    /** Asks epoll for readability, and writability while something waits to be sent. Event loop only. */
+    private void submitInterest() {
+        IoRegistration r = registration;
+        if (r == null || closed || !r.isValid()) {
+            return;
+        }
+        boolean pending;
+        sendLock.lock();
+        try {
+            pending = !outbound.isEmpty();
+        } finally {
+            sendLock.unlock();
+        }
+        // Paused, not even EPOLLRDHUP: it is level-triggered and would wake the loop until read.
+        EpollIoOps ops = readingPaused ? EpollIoOps.NONE : EpollIoOps.EPOLLIN.with(EpollIoOps.EPOLLRDHUP);
+        r.submit(pending ? ops.with(EpollIoOps.EPOLLOUT) : ops);
+        if (pending && stallTimer == null) {
+            stallTimer = loop.schedule(checkStall, limits.writeStallTimeoutMillis(), TimeUnit.MILLISECONDS);
+        }
+    }
+
+    /** Closes the connection if queued output has gone nowhere for the write-stall timeout. Event loop. */
+    private void checkStall() {
+        stallTimer = null;
+        if (closed) {
+            return;
+        }
+        long queued;
+        long since;
+        sendLock.lock();
+        try {
+            queued = queuedBytes;
+            since = lastOutputProgress;
+        } finally {
+            sendLock.unlock();
+        }
+        if (queued == 0) {
+            return; // armed again when something is queued
+        }
+        long limit = TimeUnit.MILLISECONDS.toNanos(limits.writeStallTimeoutMillis());
+        long stalled = System.nanoTime() - since;
+        if (stalled < limit) {
+            stallTimer = loop.schedule(checkStall, limit - stalled, TimeUnit.NANOSECONDS);
+            return;
+        }
+        closeOnLoop(new VfioUserException(Errno.ETIMEDOUT, "the peer took none of the " + queued + " bytes queued "
+                + "for it for x-write-stall-timeout=" + limits.writeStallTimeoutMillis() + " ms"
+                + (readingPaused ? ", while its further messages waited under x-max-queued-output="
+                + limits.maxQueuedOutput() + " bytes" : "")));
+    }
+
+    // ---- closing ----
+
+    /** Closes the connection (from any thread); the listener is told once. */
+    public void close() {
+        close(null);
+    }
+
+    /** Closes the connection for {@code cause} (from any thread), which the listener is told once. */
+    public void close(Throwable cause) {
+        if (loop.inEventLoop()) {
+            closeOnLoop(cause);
+        } else if (!closed) {
+            loop.execute(() -> closeOnLoop(cause));
+        }
+    }
+
+    private void closeOnLoop(Throwable cause) {
+        if (closed) {
+            return;
+        }
+        sendLock.lock();
+        try {
+            closed = true;
+            for (Outbound o : outbound) {
+                o.data.release();
+                if (o.fds != null) {
+                    closeAll(o.fds);
+                }
+            }
+            outbound.clear();
+            queuedBytes = 0;
+        } finally {
+            sendLock.unlock();
+        }
+        if (registration != null) {
+            registration.cancel();
+        }
+        if (partialTimer != null) {
+            partialTimer.cancel(false);
+            partialTimer = null;
+        }
+        if (stallTimer != null) {
+            stallTimer.cancel(false);
+            stallTimer = null;
+        }
+        for (ReceivedFds r : receivedFds) {
+            for (int fd : r.fds()) {
+                LibC.close(fd);
+            }
+        }
+        receivedFds.clear();
+        if (cumulation != null) {
+            cumulation.release();
+            cumulation = null;
+        }
+        socket.close();
+        listener.onClose(this, cause);
+    }
+
+    private static void closeAll(OwnedFd[] fds) {
+        for (OwnedFd f : fds) {
+            if (f != null) {
+                f.close();
+            }
+        }
+    }
+
+    private static long address(ByteBuf b) {
+        return b.hasMemoryAddress() ? b.memoryAddress() : DirectBuffers.address(b.nioBuffer(0, b.capacity()));
+    }
+
+    @Override
+    public String toString() {
+        return "vfio-user connection " + name;
+    }
+}

@@ -1,0 +1,106 @@
+package io.jvfio.vfio.kernel;
+
+import io.jvfio.vfio.VfioException;
+import io.jvfio.vmm.pci.PciAddress;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Sysfs as VFIO sees it. A test double: this machine's kernel has no IOMMU, so the tree here is built
+ * in a temporary directory with the layout of the nested test VM (group 7: a bridge, an edu bound to
+ * vfio-pci, a serial port held by the serial driver). The nested test checks the same code against
+ * the real sysfs of a kernel with an IOMMU.
+ */
+class PciSysfsTest {
+
+    @TempDir
+    Path root;
+    private PciSysfs sysfs;
+
+    private void device(String bdf, String vendor, String device, String classCode, int group, String driver)
+            throws IOException {
+        Path d = root.resolve("bus/pci/devices").resolve(bdf);
+        Files.createDirectories(d);
+        Files.writeString(d.resolve("vendor"), "0x" + vendor + "\n");
+        Files.writeString(d.resolve("device"), "0x" + device + "\n");
+        Files.writeString(d.resolve("class"), "0x" + classCode + "\n");
+        Path groupDir = root.resolve("kernel/iommu_groups").resolve(Integer.toString(group));
+        Files.createDirectories(groupDir.resolve("devices"));
+        Files.createSymbolicLink(d.resolve("iommu_group"), Path.of("../../../../kernel/iommu_groups/" + group));
+        Files.createSymbolicLink(groupDir.resolve("devices").resolve(bdf), Path.of("../../../../bus/pci/devices/" + bdf));
+        if (driver != null) {
+            Path drv = root.resolve("bus/pci/drivers").resolve(driver);
+            Files.createDirectories(drv);
+            Files.createSymbolicLink(d.resolve("driver"), Path.of("../../../../bus/pci/drivers/" + driver));
+        }
+    }
+
+    @BeforeEach
+    void tree() throws IOException {
+        device("0000:00:08.0", "1234", "11e8", "00ff00", 4, "vfio-pci");
+        device("0000:00:10.0", "1b36", "0001", "060400", 7, null);
+        device("0000:01:01.0", "1234", "11e8", "00ff00", 7, "vfio-pci");
+        device("0000:01:02.0", "1b36", "0002", "070002", 7, "serial");
+        device("0000:00:1f.2", "8086", "2922", "010601", 8, "ahci");
+        Files.createDirectories(root.resolve("bus/pci/devices/0000:00:02.0"));
+        sysfs = new PciSysfs(root);
+    }
+
+    @Test
+    void groupsDevicesAndDrivers() {
+        PciAddress edu = PciAddress.tryParse("0000:01:01.0");
+        assertEquals(7, sysfs.iommuGroup(edu));
+        assertEquals(List.of(PciAddress.tryParse("0000:00:10.0"), edu, PciAddress.tryParse("0000:01:02.0")),
+                sysfs.groupDevices(7));
+        assertEquals("vfio-pci", sysfs.driver(edu));
+        assertEquals("serial", sysfs.driver(PciAddress.tryParse("0000:01:02.0")));
+        assertEquals(null, sysfs.driver(PciAddress.tryParse("0000:00:10.0")));
+        assertEquals("1234:11e8", sysfs.ids(edu));
+        assertEquals(0x00ff00, sysfs.classCode(edu));
+        assertEquals(List.of(4, 7, 8), sysfs.groups());
+    }
+
+    @Test
+    void aDeviceWithoutAGroupSaysWhy() {
+        VfioException e = assertThrows(VfioException.class,
+                () -> sysfs.iommuGroup(PciAddress.tryParse("0000:00:02.0")));
+        assertTrue(e.getMessage().startsWith("0000:00:02.0 has no IOMMU group: the IOMMU is off (boot with "
+                + "intel_iommu=on or amd_iommu=on"), e.getMessage());
+        assertEquals("there is no PCI device 0000:09:00.0 (lspci -D lists the devices of this machine)",
+                assertThrows(VfioException.class, () -> sysfs.iommuGroup(PciAddress.tryParse("0000:09:00.0")))
+                        .getMessage());
+    }
+
+    @Test
+    void theReportSaysWhatToDoPerGroup() {
+        String report = IommuGroupReport.render(sysfs);
+        assertEquals("""
+                IOMMU group 4 (/dev/vfio/4): ready to pass through
+                  0000:00:08.0 [1234:11e8] class 00ff00, driver vfio-pci
+                IOMMU group 7 (/dev/vfio/7): not viable: a device in it is still bound to a host driver
+                  0000:00:10.0 [1b36:0001] class 060400, no driver
+                  0000:01:01.0 [1234:11e8] class 00ff00, driver vfio-pci
+                  0000:01:02.0 [1b36:0002] class 070002, driver serial
+                  to pass it through, bind 0000:01:02.0 to vfio-pci: echo vfio-pci > /sys/bus/pci/devices/0000:01:02.0/driver_override; echo 0000:01:02.0 > /sys/bus/pci/devices/0000:01:02.0/driver/unbind; echo 0000:01:02.0 > /sys/bus/pci/drivers_probe (or: jvfio --vfio-bind BDF)
+                IOMMU group 8 (/dev/vfio/8): used by the host
+                  0000:00:1f.2 [8086:2922] class 010601, driver ahci
+                  to pass it through, bind 0000:00:1f.2 to vfio-pci: echo vfio-pci > /sys/bus/pci/devices/0000:00:1f.2/driver_override; echo 0000:00:1f.2 > /sys/bus/pci/devices/0000:00:1f.2/driver/unbind; echo 0000:00:1f.2 > /sys/bus/pci/drivers_probe (or: jvfio --vfio-bind BDF)
+                """, report);
+    }
+
+    @Test
+    void noIommuIsExplained(@TempDir Path empty) {
+        assertTrue(IommuGroupReport.render(new PciSysfs(empty)).startsWith("No IOMMU groups: /sys/kernel/iommu_groups "
+                + "is empty. The IOMMU is off"));
+    }
+}

@@ -1,0 +1,92 @@
+package io.jvfio.vfio.user.transport;
+
+import io.jvfio.vfio.user.Fds;
+import io.jvfio.vfio.user.RawPeer;
+import io.jvfio.vfio.user.protocol.VfioUserCommand;
+import io.jvfio.vfio.user.protocol.VfioUserMessage;
+import io.jvfio.vmm.linux.EventFd;
+import io.jvfio.vmm.linux.LibC;
+import io.jvfio.vmm.linux.LinuxConstants;
+import io.jvfio.vmm.linux.OwnedFd;
+import io.jvfio.vmm.linux.Syscalls;
+import org.junit.jupiter.api.Test;
+
+import java.nio.ByteBuffer;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * The transport alone, on a real socket pair: framing, and which message the fds of a read belong
+ * to. Messages are queued in the socket before the connection reads, so one read sees several.
+ */
+class VfioUserConnectionTest {
+
+    /** What the listener saw of one message. */
+    record Seen(int id, int size, int fds) {
+    }
+
+    private static List<Seen> receive(OwnedFd[] pair, int expected) throws Exception {
+        List<Seen> seen = new CopyOnWriteArrayList<>();
+        try (VfioUserEventLoop loop = new VfioUserEventLoop("connection-test")) {
+            VfioUserConnection c = VfioUserConnection.open("test", pair[1], loop.loop(),
+                    new VfioUserConnection.Listener() {
+                        @Override
+                        public void onMessage(VfioUserConnection connection, VfioUserMessage m) {
+                            seen.add(new Seen(m.id(), m.size(), m.fds().length));
+                            for (int fd : m.fds()) {
+                                LibC.close(fd);
+                            }
+                        }
+
+                        @Override
+                        public void onClose(VfioUserConnection connection, Throwable cause) {
+                        }
+                    });
+            Fds.await(expected + " messages", () -> seen.size() == expected);
+            c.close();
+        }
+        return seen;
+    }
+
+    private static void send(RawPeer peer, int id, int payload, int... fds) {
+        peer.send(RawPeer.command(id, VfioUserCommand.DEVICE_GET_INFO, new byte[payload]), fds);
+    }
+
+    @Test
+    void fdsGoWithTheMessageTheyWereSentWithWhenOneReadHoldsSeveral() throws Exception {
+        long before = Fds.open();
+        OwnedFd[] pair = Syscalls.socketpair(LinuxConstants.SOCK_STREAM, "connection-test");
+        try (RawPeer peer = new RawPeer(pair[0]); EventFd e = new EventFd("e")) {
+            send(peer, 1, 16);
+            send(peer, 2, 100, e.fd().get(), e.fd().get());
+            send(peer, 3, 0);
+            send(peer, 4, 7, e.fd().get());
+            // Larger than a read and than the socket's buffer: sent while the connection reads.
+            java.util.concurrent.CompletableFuture<Void> more = java.util.concurrent.CompletableFuture.runAsync(() -> {
+                send(peer, 5, 200_000, e.fd().get());
+                send(peer, 6, 8);
+            });
+            List<Seen> seen = receive(pair, 6);
+            more.get();
+            assertEquals(List.of(new Seen(1, 32, 0), new Seen(2, 116, 2), new Seen(3, 16, 0), new Seen(4, 23, 1),
+                    new Seen(5, 200_016, 1), new Seen(6, 24, 0)), seen);
+        }
+        Fds.awaitBackTo(before);
+    }
+
+    @Test
+    void aMessageSplitAcrossManyWritesIsReassembled() throws Exception {
+        OwnedFd[] pair = Syscalls.socketpair(LinuxConstants.SOCK_STREAM, "connection-test");
+        try (RawPeer peer = new RawPeer(pair[0])) {
+            ByteBuffer m = RawPeer.command(9, VfioUserCommand.REGION_WRITE, new byte[1000]);
+            // Byte by byte for the header, then the rest: framing must wait for the whole message.
+            for (int i = 0; i < 20; i++) {
+                peer.send(m.duplicate().position(i).limit(i + 1));
+            }
+            peer.send(m.duplicate().position(20));
+            assertEquals(List.of(new Seen(9, 1016, 0)), receive(pair, 1));
+        }
+    }
+}
