@@ -5,7 +5,7 @@ import io.jvfio.benchmarks.support.BenchNotes;
 import io.jvfio.benchmarks.support.CVcpuLoop;
 import io.jvfio.benchmarks.support.KvmGuest;
 import io.jvfio.vmm.bus.BusDevice;
-import io.jvfio.vmm.kvm.KvmVcpu;
+import io.jvfio.kvm.KvmVcpu;
 import io.jvfio.vmm.linux.MemoryMapping;
 import io.jvfio.vmm.linux.kvm.KvmRegs;
 import org.openjdk.jmh.annotations.Benchmark;

@@ -7,7 +7,7 @@ import io.jvfio.vfio.kernel.PciSysfs;
 import io.jvfio.vfio.user.transport.ConnectionLimits;
 import io.jvfio.vmm.device.DeviceConfig;
 import io.jvfio.vmm.device.DeviceRegistry;
-import io.jvfio.vmm.kvm.Kvm;
+import io.jvfio.kvm.Kvm;
 import io.jvfio.vmm.linux.Syscalls;
 import io.jvfio.vmm.options.OptionString;
 import io.jvfio.vmm.options.OptionValues;
@@ -76,7 +76,7 @@ final class CommandLine {
     static final long DEFAULT_MEMORY = 64L << 20;
 
     /** Guest RAM KVM can hold, 8T: 3 GiB below 4 GiB and the rest in one slot of at most KvmVm.MAX_SLOT_PAGES. */
-    static final long KVM_MAX_RAM = (io.jvfio.vmm.kvm.KvmVm.MAX_SLOT_PAGES + 1) * 4096;
+    static final long KVM_MAX_RAM = (io.jvfio.kvm.KvmVm.MAX_SLOT_PAGES + 1) * 4096;
 
     private static final Property MEMORY_SIZE = Property.size("size", 1L << 20, null,
             "Guest RAM; a number without suffix counts MiB");

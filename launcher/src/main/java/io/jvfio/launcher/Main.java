@@ -10,7 +10,7 @@ import io.jvfio.vfio.passthrough.driver.PassthroughDevices;
 import io.jvfio.vmm.bus.BusException;
 import io.jvfio.vmm.device.DeviceConfig;
 import io.jvfio.vmm.device.DeviceRegistry;
-import io.jvfio.vmm.kvm.KvmVcpu;
+import io.jvfio.kvm.KvmVcpu;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.options.OptionString;
 import io.jvfio.vmm.pci.PciConfigDump;

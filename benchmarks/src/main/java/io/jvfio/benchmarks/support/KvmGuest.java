@@ -1,14 +1,14 @@
 package io.jvfio.benchmarks.support;
 
 import io.jvfio.memory.GuestMemory;
-import io.jvfio.memory.KvmRamSlots;
+import io.jvfio.kvm.memory.KvmRamSlots;
 import io.jvfio.memory.MemoryBackend;
 import io.jvfio.vmm.bus.AddressSpace;
-import io.jvfio.vmm.kvm.Kvm;
+import io.jvfio.kvm.Kvm;
 import io.jvfio.vmm.linux.kvm.KvmRegs;
-import io.jvfio.vmm.kvm.KvmVcpu;
-import io.jvfio.vmm.kvm.KvmVm;
-import io.jvfio.vmm.kvm.X86LongMode;
+import io.jvfio.kvm.KvmVcpu;
+import io.jvfio.kvm.KvmVm;
+import io.jvfio.kvm.X86LongMode;
 
 import java.io.IOException;
 import java.io.InputStream;

@@ -2,8 +2,8 @@ package io.jvfio.launcher.driver;
 
 import io.jvfio.vmm.bus.Bus;
 import io.jvfio.vmm.bus.BusDevice;
-import io.jvfio.vmm.kvm.KvmVcpu;
-import io.jvfio.vmm.kvm.X86LongMode;
+import io.jvfio.kvm.KvmVcpu;
+import io.jvfio.kvm.X86LongMode;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.pci.PciDevFn;

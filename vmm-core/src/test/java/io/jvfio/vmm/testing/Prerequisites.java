@@ -1,6 +1,6 @@
 package io.jvfio.vmm.testing;
 
-import io.jvfio.vmm.kvm.Kvm;
+import io.jvfio.kvm.Kvm;
 
 import org.junit.jupiter.api.Assertions;
 import org.junit.jupiter.api.Assumptions;

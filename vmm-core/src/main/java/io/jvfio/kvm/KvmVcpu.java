@@ -1,4 +1,4 @@
-package io.jvfio.vmm.kvm;
+package io.jvfio.kvm;
 
 import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.linux.Errno;

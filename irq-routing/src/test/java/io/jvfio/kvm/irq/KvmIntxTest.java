@@ -1,10 +1,10 @@
-package io.jvfio.irq.kvm;
+package io.jvfio.kvm.irq;
 
 import io.jvfio.irq.InterruptRoute;
 import io.jvfio.irq.InterruptRouter;
 import io.jvfio.irq.InterruptRouterConfig;
-import io.jvfio.vmm.kvm.GuestCode;
-import io.jvfio.vmm.kvm.TinyGuest;
+import io.jvfio.kvm.GuestCode;
+import io.jvfio.kvm.TinyGuest;
 import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.kvm.KvmConstants;
 import org.junit.jupiter.api.BeforeEach;

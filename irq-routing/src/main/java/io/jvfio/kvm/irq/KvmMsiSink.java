@@ -1,9 +1,9 @@
-package io.jvfio.irq.kvm;
+package io.jvfio.kvm.irq;
 
 import io.jvfio.irq.DeliveryStatus;
 import io.jvfio.irq.InterruptSink;
 import io.jvfio.irq.MsiMessage;
-import io.jvfio.vmm.kvm.KvmVm;
+import io.jvfio.kvm.KvmVm;
 import io.jvfio.vmm.linux.SyscallException;
 
 /**

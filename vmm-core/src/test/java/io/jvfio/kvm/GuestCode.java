@@ -1,4 +1,4 @@
-package io.jvfio.vmm.kvm;
+package io.jvfio.kvm;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

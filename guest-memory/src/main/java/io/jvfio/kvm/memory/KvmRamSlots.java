@@ -1,7 +1,10 @@
-package io.jvfio.memory;
+package io.jvfio.kvm.memory;
 
-import io.jvfio.vmm.kvm.KvmVm;
+import io.jvfio.kvm.KvmVm;
 
+import io.jvfio.memory.DmaMapping;
+import io.jvfio.memory.DmaMappingListener;
+import io.jvfio.memory.GuestMemory;
 import java.util.HashMap;
 import java.util.Map;
 

@@ -1,4 +1,4 @@
-package io.jvfio.vmm.kvm;
+package io.jvfio.kvm;
 
 import com.sun.jna.NativeLibrary;
 import com.sun.jna.Platform;

@@ -1,8 +1,8 @@
-package io.jvfio.irq.kvm;
+package io.jvfio.kvm.irq;
 
 import io.jvfio.irq.InterruptBypass;
 import io.jvfio.irq.MsiMessage;
-import io.jvfio.vmm.kvm.KvmVm;
+import io.jvfio.kvm.KvmVm;
 import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.kvm.KvmConstants;
 

@@ -1,4 +1,4 @@
-package io.jvfio.vmm.kvm;
+package io.jvfio.kvm;
 
 import java.util.LinkedHashMap;
 import java.util.Map;

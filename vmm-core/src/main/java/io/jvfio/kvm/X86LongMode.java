@@ -1,4 +1,4 @@
-package io.jvfio.vmm.kvm;
+package io.jvfio.kvm;
 
 import io.jvfio.vmm.linux.kvm.KvmRegs;
 import io.jvfio.vmm.linux.kvm.KvmSregs;
