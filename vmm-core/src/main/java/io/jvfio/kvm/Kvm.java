@@ -44,6 +44,42 @@ public final class Kvm implements AutoCloseable {
         return Syscalls.ioctl(fd, KVM_CHECK_EXTENSION, capability);
     }
 
+    /**
+     * How many vCPUs a VM may have: KVM_CAP_MAX_VCPUS, the hard limit at which KVM_CREATE_VCPU fails
+     * with EINVAL. Kernels without that capability take KVM_CAP_NR_VCPUS as the limit, and kernels
+     * without either 4 (Documentation/virt/kvm/api.rst, KVM_CREATE_VCPU).
+     */
+    public int maxVcpus() {
+        int max = checkExtension(KvmConstants.KVM_CAP_MAX_VCPUS);
+        return max > 0 ? max : recommendedVcpus();
+    }
+
+    /**
+     * How many vCPUs KVM recommends: KVM_CAP_NR_VCPUS, the host's online CPUs (capped at the
+     * maximum), or 4 where the capability is missing. More is allowed but overcommits the host, which
+     * QEMU warns about; 2 on these machines.
+     */
+    public int recommendedVcpus() {
+        int nr = checkExtension(KvmConstants.KVM_CAP_NR_VCPUS);
+        return nr > 0 ? nr : 4;
+    }
+
+    /**
+     * Refuses {@code count} vCPUs where this KVM cannot create them, with the limit and the fix, before
+     * any is created (KVM_CREATE_VCPU would fail with a bare EINVAL half-way through).
+     */
+    public void checkVcpus(int count) {
+        if (count < 1) {
+            throw new IllegalArgumentException(count + " vCPUs: a VM needs at least 1 (give -smp 1 or more)");
+        }
+        int max = maxVcpus();
+        if (count > max) {
+            throw new IllegalArgumentException(count + " vCPUs: this KVM allows " + max
+                    + " vCPUs per VM (KVM_CAP_MAX_VCPUS; it recommends " + recommendedVcpus()
+                    + ", KVM_CAP_NR_VCPUS): give -smp " + max + " or fewer");
+        }
+    }
+
     /** The size of each vCPU's shared {@code kvm_run} mapping. */
     public int vcpuMmapSize() {
         return Syscalls.ioctl(fd, KVM_GET_VCPU_MMAP_SIZE, 0L);

@@ -8,6 +8,7 @@ import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
 import io.jvfio.vmm.linux.kvm.KvmCpuid2;
+import io.jvfio.vmm.linux.kvm.KvmMpState;
 import io.jvfio.vmm.linux.kvm.KvmRegs;
 import io.jvfio.vmm.linux.kvm.KvmRun;
 import io.jvfio.vmm.linux.kvm.KvmSregs;
@@ -20,12 +21,14 @@ import static io.jvfio.vmm.linux.LinuxConstants.PROT_READ;
 import static io.jvfio.vmm.linux.LinuxConstants.PROT_WRITE;
 import static io.jvfio.vmm.linux.kvm.KvmConstants.*;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_CREATE_VCPU;
+import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_GET_MP_STATE;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_GET_REGS;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_GET_SREGS;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_GET_SUPPORTED_CPUID;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_GET_TSC_KHZ;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_RUN;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_SET_CPUID2;
+import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_SET_MP_STATE;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_SET_REGS;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_SET_SREGS;
 
@@ -132,6 +135,25 @@ public final class KvmVcpu implements AutoCloseable {
 
     public void setSregs(KvmSregs s) {
         Syscalls.ioctl(fd, KVM_SET_SREGS, s);
+    }
+
+    /** The vCPU's multiprocessing state, a {@code KVM_MP_STATE_*} (KVM_GET_MP_STATE). */
+    public int mpState() {
+        KvmMpState m = new KvmMpState();
+        Syscalls.ioctl(fd, KVM_GET_MP_STATE, m);
+        return m.mpState();
+    }
+
+    /**
+     * Lets an application processor run from the registers the VMM gave it. With an in-kernel
+     * irqchip KVM creates every vCPU except vCPU 0 in KVM_MP_STATE_UNINITIALIZED, the state of an AP
+     * after reset that only INIT and a start-up IPI leave (kvm_arch_vcpu_create); KVM_RUN on it
+     * blocks. A VMM that starts its APs itself, as firmware would after the SIPI, sets RUNNABLE
+     * (KVM_SET_MP_STATE), as QEMU does for -kernel boots and crosvm for every vCPU. Harmless on vCPU
+     * 0, which is RUNNABLE already, and without an irqchip, where every vCPU is.
+     */
+    public void makeRunnable() {
+        Syscalls.ioctl(fd, KVM_SET_MP_STATE, new KvmMpState().set(KVM_MP_STATE_RUNNABLE));
     }
 
     /** The guest's TSC frequency in kHz, to turn its RDTSC readings into time. */

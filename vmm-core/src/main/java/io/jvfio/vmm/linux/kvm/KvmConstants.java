@@ -54,6 +54,7 @@ public final class KvmConstants {
     public static final int KVM_CAP_EXT_CPUID = 7;
     public static final int KVM_CAP_NR_VCPUS = 9;
     public static final int KVM_CAP_NR_MEMSLOTS = 10;
+    public static final int KVM_CAP_MP_STATE = 14;
     public static final int KVM_CAP_IRQ_ROUTING = 25;
     public static final int KVM_CAP_IRQFD = 32;
     public static final int KVM_CAP_IOEVENTFD = 36;
@@ -62,6 +63,13 @@ public final class KvmConstants {
     public static final int KVM_CAP_READONLY_MEM = 81;
     public static final int KVM_CAP_IRQFD_RESAMPLE = 82;
     public static final int KVM_CAP_IMMEDIATE_EXIT = 136;
+
+    // kvm_mp_state.mp_state (the x86 ones)
+    public static final int KVM_MP_STATE_RUNNABLE = 0;
+    public static final int KVM_MP_STATE_UNINITIALIZED = 1;
+    public static final int KVM_MP_STATE_INIT_RECEIVED = 2;
+    public static final int KVM_MP_STATE_HALTED = 3;
+    public static final int KVM_MP_STATE_SIPI_RECEIVED = 4;
 
     // kvm_userspace_memory_region.flags
     public static final int KVM_MEM_LOG_DIRTY_PAGES = 1;

@@ -48,5 +48,9 @@ public final class KvmIoctls {
             IoctlRequest.ior("KVM_GET_LAPIC", KVMIO, 0x8e, KvmLapicState.SIZEOF);
     public static final IoctlRequest KVM_SET_LAPIC =
             IoctlRequest.iow("KVM_SET_LAPIC", KVMIO, 0x8f, KvmLapicState.SIZEOF);
+    public static final IoctlRequest KVM_GET_MP_STATE =
+            IoctlRequest.ior("KVM_GET_MP_STATE", KVMIO, 0x98, KvmMpState.SIZEOF);
+    public static final IoctlRequest KVM_SET_MP_STATE =
+            IoctlRequest.iow("KVM_SET_MP_STATE", KVMIO, 0x99, KvmMpState.SIZEOF);
     public static final IoctlRequest KVM_SET_CPUID2 = IoctlRequest.iow("KVM_SET_CPUID2", KVMIO, 0x90, KvmCpuid2.SIZEOF);
 }
