@@ -98,7 +98,12 @@ public final class Vcpus {
         }
         boolean machineEnds = failed != null || stop == KvmVcpu.Stop.SHUTDOWN || stop == KvmVcpu.Stop.SYSTEM_EVENT;
         if (machineEnds) {
-            stopAll();
+            // Not this one: its run has ended, and a request left on it would end its next run at once.
+            for (KvmVcpu v : vcpus) {
+                if (v != vcpu) {
+                    v.stop();
+                }
+            }
         }
         synchronized (lock) {
             stops[index] = stop;

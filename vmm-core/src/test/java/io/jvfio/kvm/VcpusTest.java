@@ -100,4 +100,23 @@ class VcpusTest {
             assertFalse(g.vcpus.running());
         }
     }
+
+    @Test
+    void aTripleFaultOnOneVcpuStopsTheOthers() throws Exception {
+        byte[] code = GuestCode.assemble("""
+                    mov eax, 0xfee00020
+                    mov eax, [rax]
+                    shr eax, 24
+                    cmp eax, 1
+                    jne 1f
+                    mov rax, 0x123456789000   # vCPU 1, no IDT: the #PF on an unmapped address triple-faults
+                    mov eax, [rax]
+                1:  cli
+                2:  hlt
+                    jmp 2b
+                """);
+        try (TinyGuest g = new TinyGuest(code, 2)) {
+            assertEquals(List.of(KvmVcpu.Stop.REQUESTED, KvmVcpu.Stop.SHUTDOWN), g.start().awaitAll(30));
+        }
+    }
 }
