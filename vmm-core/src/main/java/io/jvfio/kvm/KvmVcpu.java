@@ -148,9 +148,10 @@ public final class KvmVcpu implements AutoCloseable {
      * Lets an application processor run from the registers the VMM gave it. With an in-kernel
      * irqchip KVM creates every vCPU except vCPU 0 in KVM_MP_STATE_UNINITIALIZED, the state of an AP
      * after reset that only INIT and a start-up IPI leave (kvm_arch_vcpu_create); KVM_RUN on it
-     * blocks. A VMM that starts its APs itself, as firmware would after the SIPI, sets RUNNABLE
-     * (KVM_SET_MP_STATE), as QEMU does for -kernel boots and crosvm for every vCPU. Harmless on vCPU
-     * 0, which is RUNNABLE already, and without an irqchip, where every vCPU is.
+     * blocks. A VMM that starts its APs itself, at registers it set (no real-mode trampoline for a
+     * SIPI to point at), sets RUNNABLE (KVM_SET_MP_STATE). Harmless on vCPU 0, which is RUNNABLE
+     * already, and without an irqchip, where every vCPU is. Call it before the vCPU's thread enters
+     * KVM_RUN: vCPU ioctls wait for a running KVM_RUN to return.
      */
     public void makeRunnable() {
         Syscalls.ioctl(fd, KVM_SET_MP_STATE, new KvmMpState().set(KVM_MP_STATE_RUNNABLE));

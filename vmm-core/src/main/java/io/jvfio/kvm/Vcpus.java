@@ -9,8 +9,9 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 /**
- * The vCPUs of one VM, each run by a thread of its own ({@code vcpu0}, {@code vcpu1}, ...), as KVM
- * requires (a vCPU's ioctls belong to the thread that runs it) and as every VMM does. They are started
+ * The vCPUs of one VM, each run by a thread of its own ({@code vcpu0}, {@code vcpu1}, ...): KVM_RUN
+ * blocks for as long as the guest runs or halts, and KVM keeps a vCPU with the thread that last ran
+ * it (moving it costs an RCU grace period), so every VMM gives each vCPU one thread. They are started
  * together, stopped together (each is stopped and kicked out of the kernel, see {@link KvmVcpu#stop}),
  * and awaited together: the first vCPU that fails, triple-faults or asks for reset or power-off stops
  * the others, since on hardware those end the whole machine. Waiting blocks; nothing spins.
