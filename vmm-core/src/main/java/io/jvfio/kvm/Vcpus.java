@@ -11,7 +11,7 @@ import java.util.concurrent.TimeoutException;
 /**
  * The vCPUs of one VM, each run by a thread of its own ({@code vcpu0}, {@code vcpu1}, ...): KVM_RUN
  * blocks for as long as the guest runs or halts, and KVM ties a vCPU to the thread that last ran it
- * ({@code vcpu->pid}, which directed yield uses), so each vCPU gets one thread for good. They are started
+ * ({@code vcpu->pid}, which directed yield uses), so each vCPU has a thread of its own. They are started
  * together, stopped together (each is stopped and kicked out of the kernel, see {@link KvmVcpu#stop}),
  * and awaited together: the first vCPU that fails, triple-faults or asks for reset or power-off stops
  * the others, since on hardware those end the whole machine. Waiting blocks; nothing spins.
