@@ -107,7 +107,7 @@ final class Machine implements AutoCloseable {
     DriverReport drive(PciDevFn target) throws InterruptedException {
         // The run ends with the reason a device went away, as its one line, rather than the log's.
         java.util.concurrent.atomic.AtomicReference<String> gone = new java.util.concurrent.atomic.AtomicReference<>();
-        // Passed-through devices can go away under the run; a device another driver made cannot.
+        // Passed-through devices report a back end that went away (VfioBackend); the SPI has no such notion.
         List<PassthroughDevice> passthrough = devices.attached().stream().map(AttachedDevices.Attached::function)
                 .filter(PassthroughDevice.class::isInstance).map(PassthroughDevice.class::cast).toList();
         for (PassthroughDevice p : passthrough) {
