@@ -8,6 +8,7 @@ import javax.tools.JavaCompiler;
 import javax.tools.JavaFileObject;
 import javax.tools.StandardJavaFileManager;
 import javax.tools.ToolProvider;
+import java.io.File;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
@@ -15,7 +16,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.jar.Attributes;
 import java.util.jar.JarEntry;
 import java.util.jar.JarOutputStream;
@@ -79,19 +79,12 @@ class ThirdPartyDriverIT {
         }
     }
 
-    record Result(int status, String out, String err) {
-    }
-
     /** {@code java -cp jvfio.jar:hello.jar io.jvfio.launcher.Main ARGS}. */
-    static Result jvfio(String... args) throws IOException, InterruptedException {
+    static LauncherJarIT.Result jvfio(String... args) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", jvfioJar + java.io.File.pathSeparator + helloJar, "io.jvfio.launcher.Main"));
+                "-cp", jvfioJar + File.pathSeparator + helloJar, "io.jvfio.launcher.Main"));
         cmd.addAll(List.of(args));
-        Process p = new ProcessBuilder(cmd).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "jvfio did not exit");
-        return new Result(p.exitValue(), out, err);
+        return LauncherJarIT.run(cmd);
     }
 
     @Test
@@ -102,44 +95,44 @@ class ThirdPartyDriverIT {
 
     @Test
     void deviceHelpListsTheThirdPartyDriverWithTheBuiltInOnes() throws Exception {
-        Result r = jvfio("-device", "help");
-        assertEquals(0, r.status, r.toString());
-        assertTrue(r.out.contains("name \"hello\", bus PCI, desc \"A PCI function from a third-party jar that says "
-                + "hello\"\n"), r.out);
-        assertTrue(r.out.contains("name \"vfio-pci\""), r.out);
-        assertTrue(r.out.contains("name \"vfio-user-pci\""), r.out);
-        Result props = jvfio("-device", "hello,help");
-        assertEquals(0, props.status, props.toString());
-        assertTrue(props.out.startsWith("hello options:\n"), props.out);
-        assertTrue(props.out.contains("\n  greeting=<uint32>"), props.out);
-        assertTrue(props.out.contains("\n  addr=<pci-devfn>"), props.out);
+        LauncherJarIT.Result r = jvfio("-device", "help");
+        assertEquals(0, r.status(), r.toString());
+        assertTrue(r.out().contains("name \"hello\", bus PCI, desc \"A PCI function from a third-party jar that says "
+                + "hello\"\n"), r.out());
+        assertTrue(r.out().contains("name \"vfio-pci\""), r.out());
+        assertTrue(r.out().contains("name \"vfio-user-pci\""), r.out());
+        LauncherJarIT.Result props = jvfio("-device", "hello,help");
+        assertEquals(0, props.status(), props.toString());
+        assertTrue(props.out().startsWith("hello options:\n"), props.out());
+        assertTrue(props.out().contains("\n  greeting=<uint32>"), props.out());
+        assertTrue(props.out().contains("\n  addr=<pci-devfn>"), props.out());
     }
 
     @Test
     void theDriversValidateMessageIsTheOneLineOfABadOption() throws Exception {
-        Result r = jvfio("-accel", "none", "-device", "hello,greeting=0");
-        assertEquals(1, r.status, r.toString());
-        assertEquals("", r.out);
+        LauncherJarIT.Result r = jvfio("-accel", "none", "-device", "hello,greeting=0");
+        assertEquals(1, r.status(), r.toString());
+        assertEquals("", r.out());
         assertEquals("jvfio: -device hello,greeting=0: hello: greeting=0 says nothing; give a non-zero greeting\n",
-                r.err);
-        Result typo = jvfio("-accel", "none", "-device", "hello,greting=1");
-        assertEquals(1, typo.status, typo.toString());
-        assertTrue(typo.err.contains("Property 'hello.greting' not found (did you mean 'greeting'?"), typo.err);
+                r.err());
+        LauncherJarIT.Result typo = jvfio("-accel", "none", "-device", "hello,greting=1");
+        assertEquals(1, typo.status(), typo.toString());
+        assertTrue(typo.err().contains("Property 'hello.greting' not found (did you mean 'greeting'?"), typo.err());
     }
 
     @Test
     void theDeviceIsCreatedPlacedAndReadByTheBuiltInDriver() throws Exception {
-        Result r = jvfio("-accel", "none", "-device", "hello,id=hi,addr=05.0,greeting=0x48454c4f");
-        assertEquals(0, r.status, r.toString());
-        assertEquals("", r.err);
+        LauncherJarIT.Result r = jvfio("-accel", "none", "-device", "hello,id=hi,addr=05.0,greeting=0x48454c4f");
+        assertEquals(0, r.status(), r.toString());
+        assertEquals("", r.err());
         // Its configuration space answers on bus 0 at its addr=, with its own IDs.
-        assertTrue(r.out.contains("\n00:05.0 Unassigned class [ff00]: Device [abcd:1234] (rev 01)\n"), r.out);
-        assertTrue(r.out.contains("\n  PASS  find       00:05.0 [abcd:1234]; 2 functions on bus 0\n"), r.out);
-        assertTrue(r.out.contains("\n  PASS  bars       1 memory BAR sized and placed: BAR0 4K at 0xc0000000\n"), r.out);
+        assertTrue(r.out().contains("\n00:05.0 Unassigned class [ff00]: Device [abcd:1234] (rev 01)\n"), r.out());
+        assertTrue(r.out().contains("\n  PASS  find       00:05.0 [abcd:1234]; 2 functions on bus 0\n"), r.out());
+        assertTrue(r.out().contains("\n  PASS  bars       1 memory BAR sized and placed: BAR0 4K at 0xc0000000\n"), r.out());
         // Its BAR0 decodes where the driver placed it, and each read returns the greeting it was given.
-        assertTrue(r.out.contains("\n  PASS  trapped    1000 reads of 0xc0000000 (last 0x48454c4f);"), r.out);
-        assertTrue(!r.out.contains("  FAIL  "), r.out);
-        assertTrue(r.out.contains("\n  00:05.0 hello,id=hi,addr=05.0,greeting=1212501071, made by "
-                + "com.example.hello.HelloFunction: BAR0 4K\n"), r.out);
+        assertTrue(r.out().contains("\n  PASS  trapped    1000 reads of 0xc0000000 (last 0x48454c4f);"), r.out());
+        assertTrue(!r.out().contains("  FAIL  "), r.out());
+        assertTrue(r.out().contains("\n  00:05.0 hello,id=hi,addr=05.0,greeting=1212501071, made by "
+                + "com.example.hello.HelloFunction: BAR0 4K\n"), r.out());
     }
 }

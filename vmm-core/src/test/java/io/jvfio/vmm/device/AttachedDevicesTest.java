@@ -2,13 +2,12 @@ package io.jvfio.vmm.device;
 
 import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.options.Property;
-import io.jvfio.vmm.pci.PciBar;
-import io.jvfio.vmm.pci.PciConfigSpace;
 import io.jvfio.vmm.pci.PciDevFn;
 import io.jvfio.vmm.pci.PciFunction;
 import io.jvfio.vmm.pci.PciHostBridge;
 import io.jvfio.vmm.pci.PciPlacementException;
 import io.jvfio.vmm.pci.PciRegs;
+import io.jvfio.vmm.pci.TestFunction;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
@@ -22,7 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The registry's half of the SPI on a real host bridge: whatever a driver creates is placed, wired and
  * closed, and a device that fails to attach leaves nothing behind. The driver is the test's own,
- * with a real configuration space; vmm-core cannot see the real ones.
+ * over the tests' {@link TestFunction} (a real configuration space); vmm-core cannot see the real ones.
  */
 class AttachedDevicesTest {
 
@@ -38,65 +37,6 @@ class AttachedDevicesTest {
         @Override
         public void close() {
             log.add("close container");
-        }
-    }
-
-    /** A function with an INTA# pin that records the line the board wired it to. */
-    final class PinFunction implements PciFunction, AutoCloseable {
-        final String name;
-        final PciConfigSpace config = new PciConfigSpace(PciRegs.PCI_CFG_SPACE_SIZE).identity(0x1af4, 0x10f0, 1,
-                0xff0000).interruptPin(1);
-        int gsi = -1;
-
-        PinFunction(String name) {
-            this.name = name;
-        }
-
-        @Override
-        public String name() {
-            return name;
-        }
-
-        @Override
-        public int configSize() {
-            return config.size();
-        }
-
-        @Override
-        public int readConfig(int offset, int size) {
-            return (int) config.read(offset, size);
-        }
-
-        @Override
-        public void writeConfig(int offset, int size, int value) {
-            config.write(offset, size, Integer.toUnsignedLong(value));
-        }
-
-        @Override
-        public List<PciBar> bars() {
-            return List.of();
-        }
-
-        @Override
-        public void mapBar(PciBar bar, long address) {
-        }
-
-        @Override
-        public void unmapBar(PciBar bar) {
-        }
-
-        @Override
-        public void reset() {
-        }
-
-        @Override
-        public void wireIntx(int gsi) {
-            this.gsi = gsi;
-        }
-
-        @Override
-        public void close() {
-            log.add("close " + name);
         }
     }
 
@@ -123,8 +63,9 @@ class AttachedDevicesTest {
             String prefix = machine.require(String.class);
             log.add("open backend " + config.id());
             machine.onClose(() -> log.add("close backend " + config.id()));
-            PinFunction f = new PinFunction(prefix + config.id());
-            machine.onClose(f);
+            TestFunction f = new TestFunction(PciRegs.PCI_CFG_SPACE_SIZE);
+            f.config.interruptPin(1);
+            machine.onClose(() -> log.add("close " + prefix + config.id()));
             return f;
         }
     }
@@ -136,15 +77,15 @@ class AttachedDevicesTest {
     @Test
     void eachDeviceIsPlacedAtItsAddrWiredAndClosedInReverse() {
         AttachedDevices devices = new AttachedDevices(space, bridge).provide(String.class, "pin ");
-        AttachedDevices.Attached a = devices.attach(registry.parse("pin-dev,id=a,addr=05.0"));
+        AttachedDevices.Attached a = devices.attach(registry.parse("pin-dev,id=a,addr=06.0"));
         AttachedDevices.Attached b = devices.attach(registry.parse("pin-dev,id=b"));
-        assertEquals(new PciDevFn(5, 0), a.at());
+        assertEquals(new PciDevFn(6, 0), a.at());
         assertEquals(new PciDevFn(1, 0), b.at(), "the first free slot");
         assertSame(a.function(), bridge.function(a.at()));
-        assertEquals(0x10f01af4, bridge.configRead(a.at().devfn(), 0, 4), "its configuration space answers");
-        // INTA# of slot 5 and of slot 1 after the swizzle, from GSI 16.
-        assertEquals(16 + (5 % 4), ((PinFunction) a.function()).gsi);
-        assertEquals(17, ((PinFunction) b.function()).gsi);
+        assertEquals(0x56781234, bridge.configRead(a.at().devfn(), 0, 4), "its configuration space answers");
+        // INTA# of slot 6 and of slot 1, swizzled onto the four lines from GSI 16: (slot + pin - 1) % 4.
+        assertEquals(List.of("wire INTx to GSI 18"), ((TestFunction) a.function()).events);
+        assertEquals(List.of("wire INTx to GSI 17"), ((TestFunction) b.function()).events);
         assertEquals(List.of(a, b), devices.attached());
         devices.close();
         assertEquals(List.of("open container", "open backend a", "open backend b", "close pin b", "close backend b",
