@@ -6,14 +6,29 @@ import io.jvfio.vfio.VfioRegion;
 import io.jvfio.vfio.passthrough.PassthroughDevice;
 import io.jvfio.vfio.user.client.VfioUserClient;
 import io.jvfio.vmm.pci.PciBar;
+import io.jvfio.vmm.pci.PciFunction;
 
 import java.util.ArrayList;
 import java.util.List;
 
-/** One line on what a passed-through device brought: its transport, regions and interrupts. */
+/**
+ * One line on what a device brought: for a passed-through one, its transport, regions and
+ * interrupts; for one another driver made, its BARs as the function declares them.
+ */
 final class DeviceDescription {
 
     private DeviceDescription() {
+    }
+
+    static String describe(PciFunction function) {
+        if (function instanceof PassthroughDevice device) {
+            return describe(device);
+        }
+        List<String> bars = new ArrayList<>();
+        for (PciBar bar : function.bars()) {
+            bars.add(bar.name() + " " + size(bar.size()) + (bar.isIo() ? " I/O" : ""));
+        }
+        return "made by " + function.getClass().getName() + ": " + (bars.isEmpty() ? "no BARs" : String.join(", ", bars));
     }
 
     static String describe(PassthroughDevice device) {

@@ -14,9 +14,10 @@ import io.jvfio.memory.GuestMemory;
 import io.jvfio.kvm.memory.KvmRamSlots;
 import io.jvfio.memory.MemoryBackend;
 import io.jvfio.memory.X86RamLayout;
-import io.jvfio.vfio.passthrough.driver.PassthroughDevices;
+import io.jvfio.vfio.passthrough.PassthroughDevice;
 import io.jvfio.vfio.kernel.PciSysfs;
 import io.jvfio.vmm.bus.AddressSpace;
+import io.jvfio.vmm.device.AttachedDevices;
 import io.jvfio.kvm.Kvm;
 import io.jvfio.kvm.KvmVcpu;
 import io.jvfio.kvm.KvmVm;
@@ -45,7 +46,7 @@ final class Machine implements AutoCloseable {
     private VirtualInterruptController apics;
     private IoApic ioapic;
     private InterruptRouter router;
-    private PassthroughDevices devices;
+    private AttachedDevices devices;
 
     private Machine(MachineConfig config) {
         this.config = config;
@@ -85,10 +86,12 @@ final class Machine implements AutoCloseable {
             space.mmio().add("IOAPIC", IoApic.BASE, IoApic.SIZE, ioapic);
             router = new InterruptRouter(apics, InterruptRouterConfig.DEFAULT, null, ioapic);
         }
-        devices = new PassthroughDevices(space, bridge, router, memory, PciSysfs.system());
+        // What the device drivers may ask for (DeviceDriver.create): DMA, interrupts, host PCI devices.
+        devices = new AttachedDevices(space, bridge).provide(GuestMemory.class, memory)
+                .provide(InterruptRouter.class, router).provide(PciSysfs.class, PciSysfs.system());
     }
 
-    PassthroughDevices devices() {
+    AttachedDevices devices() {
         return devices;
     }
 
@@ -104,9 +107,11 @@ final class Machine implements AutoCloseable {
     DriverReport drive(PciDevFn target) throws InterruptedException {
         // The run ends with the reason a device went away, as its one line, rather than the log's.
         java.util.concurrent.atomic.AtomicReference<String> gone = new java.util.concurrent.atomic.AtomicReference<>();
-        List<PassthroughDevices.Placed> placed = devices.placed();
-        for (PassthroughDevices.Placed p : placed) {
-            p.device().backend().onGone(reason -> gone.compareAndSet(null, reason));
+        // Passed-through devices report a back end that went away (VfioBackend); the SPI has no such notion.
+        List<PassthroughDevice> passthrough = devices.attached().stream().map(AttachedDevices.Attached::function)
+                .filter(PassthroughDevice.class::isInstance).map(PassthroughDevice.class::cast).toList();
+        for (PassthroughDevice p : passthrough) {
+            p.backend().onGone(reason -> gone.compareAndSet(null, reason));
         }
         DriverTarget t = new DriverTarget(memory, space, bridge, target, new DriverTarget.Watch() {
             @Override
@@ -116,8 +121,8 @@ final class Machine implements AutoCloseable {
 
             @Override
             public String lostMapping() {
-                for (PassthroughDevices.Placed p : placed) {
-                    String lost = p.device().backend().lostMapping();
+                for (PassthroughDevice p : passthrough) {
+                    String lost = p.backend().lostMapping();
                     if (lost != null) {
                         return lost;
                     }

@@ -6,8 +6,8 @@ import io.jvfio.launcher.driver.DriverReport;
 import io.jvfio.launcher.driver.DriverTarget;
 import io.jvfio.memory.GuestMemoryException;
 import io.jvfio.vfio.VfioException;
-import io.jvfio.vfio.passthrough.driver.PassthroughDevices;
 import io.jvfio.vmm.bus.BusException;
+import io.jvfio.vmm.device.AttachedDevices;
 import io.jvfio.vmm.device.DeviceConfig;
 import io.jvfio.vmm.device.DeviceRegistry;
 import io.jvfio.kvm.KvmVcpu;
@@ -73,20 +73,20 @@ public final class Main {
             try (Machine m = Machine.create(config)) {
                 for (DeviceConfig d : devices) {
                     try {
-                        m.devices().add(d);
+                        m.devices().attach(d);
                     } catch (VfioException | PciPlacementException | SyscallException | BusException e) {
                         err.println(oneLine("jvfio: -device " + d + ": " + e.getMessage()));
                         return 1;
                     }
                 }
-                List<PassthroughDevices.Placed> placed = m.devices().placed();
+                List<AttachedDevices.Attached> placed = m.devices().attached();
                 out.println(header(config, m, edu));
                 out.print(PciConfigDump.list(m.bridge));
                 DriverReport report = m.drive(placed.get(0).at()); // the first -device is the one driven
                 out.print(report.render());
                 out.println("devices:");
-                for (PassthroughDevices.Placed p : placed) {
-                    out.println("  00:" + p.at() + " " + p.config() + ", " + DeviceDescription.describe(p.device()));
+                for (AttachedDevices.Attached p : placed) {
+                    out.println("  00:" + p.at() + " " + p.config() + ", " + DeviceDescription.describe(p.function()));
                 }
                 // Each interrupt source's latest route that carried something (MSI-X went off for INTx, so
                 // its routes are among the removed ones).
@@ -98,9 +98,9 @@ public final class Main {
                         paths.put(r.name(), path);
                     }
                 }
-                for (PassthroughDevices.Placed p : placed) {
+                for (AttachedDevices.Attached p : placed) {
                     paths.forEach((name, path) -> {
-                        if (name.startsWith(p.device().name() + " ")) {
+                        if (name.startsWith(p.function().name() + " ")) {
                             out.println("    " + path);
                         }
                     });

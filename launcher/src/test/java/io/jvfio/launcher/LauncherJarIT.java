@@ -29,10 +29,15 @@ class LauncherJarIT {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-jar", jar.toString()));
         cmd.addAll(List.of(args));
-        Process p = new ProcessBuilder(cmd).start();
+        return run(cmd);
+    }
+
+    /** Runs {@code command} to its end: its status, stdout and stderr. */
+    static Result run(List<String> command) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(command).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "jvfio did not exit");
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), String.join(" ", command) + " did not exit");
         return new Result(p.exitValue(), out, err);
     }
 

@@ -12,7 +12,8 @@ import io.jvfio.vfio.VfioException;
 import io.jvfio.memory.GuestMemory;
 import io.jvfio.memory.MemoryBackend;
 import io.jvfio.vfio.passthrough.PassthroughDevice;
-import io.jvfio.vfio.passthrough.driver.PassthroughDevices;
+import io.jvfio.vfio.passthrough.PassthroughDevice;
+import io.jvfio.vmm.device.AttachedDevices;
 import io.jvfio.vfio.kernel.PciSysfs;
 import io.jvfio.vmm.device.DeviceRegistry;
 import io.jvfio.vmm.options.OptionString;
@@ -416,11 +417,12 @@ final class ModelProbe {
             DeviceRegistry registry = DeviceRegistry.load();
             VirtualInterruptController controller = new VirtualInterruptController(1);
             try (GuestMemory memory = new GuestMemory(); InterruptRouter r = new InterruptRouter(controller);
-                 PassthroughDevices devices = new PassthroughDevices(space, bridge, r, memory, sysfs)) {
+                 AttachedDevices devices = new AttachedDevices(space, bridge)) {
+                devices.provide(GuestMemory.class, memory).provide(InterruptRouter.class, r).provide(PciSysfs.class, sysfs);
                 memory.addRegion("ram", 0, MemoryBackend.memfd("ram", 16 << 20, false));
-                devices.add(registry.configure(OptionString.parse("vfio-pci,host=0000:00:08.0,id=edu0,addr=06.0,"
+                devices.attach(registry.configure(OptionString.parse("vfio-pci,host=0000:00:08.0,id=edu0,addr=06.0,"
                         + "multifunction=on,x-pci-device-id=0x11e9,x-pci-class-code=0x050000", "driver")));
-                PassthroughDevices.Placed ivshmem = devices.add(registry.configure(OptionString.parse("vfio-pci,"
+                AttachedDevices.Attached ivshmemAt = devices.attach(registry.configure(OptionString.parse("vfio-pci,"
                         + "sysfsdev=/sys/bus/pci/devices/0000:00:09.0,addr=06.1,x-no-mmap=on,rombar=0", "driver")));
                 String lspci = PciConfigDump.list(bridge);
                 for (String line : lspci.split("\n")) {
@@ -432,7 +434,8 @@ final class ModelProbe {
                 bridge.configWrite(fn1.devfn(), 0x04, 2, 0x2);
                 space.write(0xc000_0000L + 0x1000, 4, 0x600dcafe);
                 long back = space.read(0xc000_0000L + 0x1000, 4);
-                boolean trapped = ivshmem.device().directRegions().isEmpty();
+                PassthroughDevice ivshmem = (PassthroughDevice) ivshmemAt.function();
+                boolean trapped = ivshmem.directRegions().isEmpty();
                 int headerType = bridge.configRead(new PciDevFn(6, 0).devfn(), 0x0e, 1);
                 probe.check("model-options", lspci.contains("00:06.0 RAM memory [0500]: Device [1234:11e9] (rev 10)")
                         && lspci.contains("00:06.1 RAM memory [0500]: Device [1af4:1110]") && (headerType & 0x80) != 0
@@ -453,18 +456,20 @@ final class ModelProbe {
             DeviceRegistry registry = DeviceRegistry.load();
             VirtualInterruptController controller = new VirtualInterruptController(1);
             try (GuestMemory memory = new GuestMemory(); InterruptRouter r = new InterruptRouter(controller);
-                 PassthroughDevices devices = new PassthroughDevices(space, bridge, r, memory, sysfs)) {
+                 AttachedDevices devices = new AttachedDevices(space, bridge)) {
+                devices.provide(GuestMemory.class, memory).provide(InterruptRouter.class, r).provide(PciSysfs.class, sysfs);
                 memory.addRegion("ram", 0, MemoryBackend.memfd("ram", 16 << 20, false));
-                PassthroughDevices.Placed p = devices.add(registry.configure(OptionString.parse("vfio-pci,host="
+                AttachedDevices.Attached p = devices.attach(registry.configure(OptionString.parse("vfio-pci,host="
                         + NestedVfioProbe.EDU_ALONE_ON_A_BUS + ",addr=07.0", "driver")));
-                VfioDevice d = (VfioDevice) p.device().backend();
+                PassthroughDevice model = (PassthroughDevice) p.function();
+                VfioDevice d = (VfioDevice) model.backend();
                 NestedVfioProbe.info("alone-on-a-bus edu: VFIO_DEVICE_FLAGS_RESET " + d.supportsReset() + ", a hot "
                         + "reset affects " + d.hotResetInfo());
                 bridge.configWrite(p.at().devfn(), 0x10, 4, 0xfe80_0000);
                 bridge.configWrite(p.at().devfn(), 0x04, 2, 0x2);
-                boolean mappedBefore = !p.device().directRegions().isEmpty();
+                boolean mappedBefore = !model.directRegions().isEmpty();
                 bridge.reset(); // the kernel offers a reset: alone on its bus, a bus reset is the device's reset
-                boolean unmapped = p.device().directRegions().isEmpty() && bridge.configRead(p.at().devfn(), 0x10, 4) == 0;
+                boolean unmapped = model.directRegions().isEmpty() && bridge.configRead(p.at().devfn(), 0x10, 4) == 0;
                 d.hotReset(d.group().container().groups()); // and explicitly: VFIO_DEVICE_PCI_HOT_RESET, group fds
                 int ids = bridge.configRead(p.at().devfn(), 0, 4);
                 probe.check("model-hot-reset", mappedBefore && unmapped && ids == 0x11e81234, String.format(

@@ -3,6 +3,7 @@ package io.jvfio.vmm.device;
 import io.jvfio.vmm.options.OptionValues;
 import io.jvfio.vmm.options.OptionsException;
 import io.jvfio.vmm.options.Property;
+import io.jvfio.vmm.pci.PciFunction;
 
 import java.util.List;
 
@@ -10,7 +11,12 @@ import java.util.List;
  * A device model that {@code -device NAME,...} can create, found with {@link java.util.ServiceLoader}
  * so that vmm-core never depends on the modules that implement devices (vfio-passthrough registers
  * {@code vfio-pci} and {@code vfio-user-pci}). Implementations list their properties; the registry
- * checks every option against them before the driver sees it.
+ * checks every option against them before the driver sees it, and {@link AttachedDevices} does the
+ * rest once {@link #create} has made the device: it places the function on the bus at its
+ * {@code addr=}, wires its INTx pin, and closes what the driver handed to
+ * {@link MachineContext#onClose} when the machine goes. A driver in its own jar is found the same
+ * way as the built-in ones: a {@code META-INF/services/io.jvfio.vmm.device.DeviceDriver} file naming
+ * its class, and the jar on the class path.
  */
 public interface DeviceDriver {
 
@@ -38,4 +44,14 @@ public interface DeviceDriver {
      */
     default void validate(OptionValues values) {
     }
+
+    /**
+     * Creates the device {@code config} describes, whose options {@link #validate} has already
+     * accepted; {@code machine} offers what the device may need (the address space its BARs decode in,
+     * services such as guest memory, and per-VM shared resources). Whatever must be closed with the
+     * machine goes to {@link MachineContext#onClose}, the function itself included if it holds any
+     * resource; if this throws, what it handed over so far is closed at once. Throws the back end's
+     * exception with a message that names the problem and the fix.
+     */
+    PciFunction create(DeviceConfig config, MachineContext machine);
 }

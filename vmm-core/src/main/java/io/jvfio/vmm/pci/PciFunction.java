@@ -33,4 +33,13 @@ public interface PciFunction {
 
     /** A PCI reset of the function (VM reset): back to its power-on state. */
     void reset();
+
+    /**
+     * The board wired the function's interrupt pin (its interrupt pin register, 1-4) to interrupt
+     * line {@code gsi} (an IOAPIC input, {@link PciIntxRouting}); called once it is placed, before the
+     * guest runs. A function that raises INTx overrides this to know its line and report it in the
+     * interrupt line register, as a BIOS would; the default ignores it.
+     */
+    default void wireIntx(int gsi) {
+    }
 }

@@ -57,6 +57,12 @@ class DeviceRegistryTest {
                 throw new OptionsException("test-nic: No provided host device - Use -device test-nic,host=DDDD:BB:DD.F");
             }
         }
+
+        @Override
+        public io.jvfio.vmm.pci.PciFunction create(DeviceConfig config, MachineContext machine) {
+            // The parser's tests never attach a device; AttachedDevicesTest attaches real ones.
+            throw new UnsupportedOperationException("the parser test creates no devices");
+        }
     }
 
     static final class TestBridge implements DeviceDriver {
@@ -78,6 +84,12 @@ class DeviceRegistryTest {
         @Override
         public List<Property> properties() {
             return PciDeviceProperties.ALL;
+        }
+
+        @Override
+        public io.jvfio.vmm.pci.PciFunction create(DeviceConfig config, MachineContext machine) {
+            // The parser's tests never attach a device; AttachedDevicesTest attaches real ones.
+            throw new UnsupportedOperationException("the parser test creates no devices");
         }
     }
 

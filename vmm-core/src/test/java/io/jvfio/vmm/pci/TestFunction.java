@@ -9,18 +9,18 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
-/** A function on an emulated config space that records what the bridge asks of its BARs. */
-final class TestFunction implements PciFunction {
+/** A function on an emulated config space that records what the bridge asks of its BARs, and its INTx wiring. */
+public final class TestFunction implements PciFunction {
 
-    final PciConfigSpace config;
+    public final PciConfigSpace config;
     final List<PciBar> bars = new ArrayList<>();
-    final List<String> events = new ArrayList<>();
+    public final List<String> events = new ArrayList<>();
     /** If set, mapped BARs appear in this space with {@link #device} behind them, on the bus of their kind. */
     AddressSpace space;
     BusDevice device;
     private final Map<Integer, Bus.Registration> placed = new HashMap<>();
 
-    TestFunction(int size) {
+    public TestFunction(int size) {
         config = new PciConfigSpace(size).identity(0x1234, 0x5678, 1, 0x00ff00);
     }
 
@@ -82,5 +82,10 @@ final class TestFunction implements PciFunction {
     @Override
     public void reset() {
         events.add("reset");
+    }
+
+    @Override
+    public void wireIntx(int gsi) {
+        events.add("wire INTx to GSI " + gsi);
     }
 }

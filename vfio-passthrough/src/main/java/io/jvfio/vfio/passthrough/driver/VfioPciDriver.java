@@ -1,12 +1,24 @@
 package io.jvfio.vfio.passthrough.driver;
 
+import io.jvfio.memory.GuestMemory;
+import io.jvfio.vfio.kernel.KernelVfio;
+import io.jvfio.vfio.kernel.PciSysfs;
+import io.jvfio.vfio.kernel.VfioDevice;
+import io.jvfio.vfio.passthrough.PassthroughDevice;
+import io.jvfio.vmm.device.DeviceConfig;
+import io.jvfio.vmm.device.MachineContext;
 import io.jvfio.vmm.options.OptionValues;
 import io.jvfio.vmm.options.OptionsException;
 import io.jvfio.vmm.options.Property;
+import io.jvfio.vmm.pci.PciAddress;
+
+import java.nio.file.Path;
 
 /**
  * {@code -device vfio-pci}: a host PCI device bound to the kernel's vfio-pci driver, handed to the
- * guest. Named by {@code host=DDDD:BB:DD.F} or {@code sysfsdev=PATH}, as in QEMU.
+ * guest. Named by {@code host=DDDD:BB:DD.F} or {@code sysfsdev=PATH}, as in QEMU. The devices of one
+ * VM share its {@link KernelVfio} (one container; each IOMMU group once); the machine provides the
+ * {@link GuestMemory} mapped for DMA and the {@link PciSysfs} that finds host devices.
  */
 public final class VfioPciDriver extends PassthroughDriver {
 
@@ -36,5 +48,17 @@ public final class VfioPciDriver extends PassthroughDriver {
             throw new OptionsException("Parameter 'sysfsdev' expects an absolute sysfs path, e.g. "
                     + "sysfsdev=/sys/bus/pci/devices/0000:01:00.0");
         }
+    }
+
+    @Override
+    public PassthroughDevice create(DeviceConfig config, MachineContext machine) {
+        KernelVfio vfio = machine.shared(KernelVfio.class,
+                () -> new KernelVfio(machine.require(GuestMemory.class), machine.require(PciSysfs.class)));
+        OptionValues v = config.properties();
+        PciAddress address = v.has(HOST.name()) ? v.pciAddress(HOST.name())
+                : vfio.sysfs().addressOf(Path.of(v.string(SYSFSDEV.name())));
+        VfioDevice device = vfio.openDevice(address);
+        machine.onClose(device);
+        return model(config, machine, device, device.name());
     }
 }

@@ -1,12 +1,20 @@
 package io.jvfio.vfio.passthrough.driver;
 
+import io.jvfio.memory.GuestMemory;
+import io.jvfio.vfio.passthrough.PassthroughDevice;
+import io.jvfio.vfio.user.client.VfioUserClient;
+import io.jvfio.vmm.device.DeviceConfig;
+import io.jvfio.vmm.device.MachineContext;
 import io.jvfio.vmm.options.OptionValues;
 import io.jvfio.vmm.options.OptionsException;
 import io.jvfio.vmm.options.Property;
 
+import java.nio.file.Path;
+
 /**
  * {@code -device vfio-user-pci}: a PCI device served by another process over the vfio-user protocol
- * on a UNIX socket, with the same device model as {@code vfio-pci}.
+ * on a UNIX socket, with the same device model as {@code vfio-pci}. The machine provides the
+ * {@link GuestMemory} offered to the server for DMA.
  */
 public final class VfioUserPciDriver extends PassthroughDriver {
 
@@ -27,5 +35,14 @@ public final class VfioUserPciDriver extends PassthroughDriver {
         if (socket == null || socket.isEmpty()) {
             throw new OptionsException("vfio-user-pci: No socket given - Use -device vfio-user-pci,socket=PATH");
         }
+    }
+
+    @Override
+    public PassthroughDevice create(DeviceConfig config, MachineContext machine) {
+        Path socket = Path.of(config.properties().string(SOCKET.name()));
+        VfioUserClient client = VfioUserClient.connect(socket, config.properties().number(X_MSG_TIMEOUT.name()),
+                machine.require(GuestMemory.class));
+        machine.onClose(client);
+        return model(config, machine, client, socket.toString());
     }
 }
