@@ -1,5 +1,6 @@
 package io.jvfio.kvm;
 
+import io.jvfio.JvfioException;
 import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.LibC;
@@ -50,7 +51,7 @@ public final class KvmVcpu implements AutoCloseable {
     }
 
     /** A failure KVM reported: entry failed, an internal error, an exception it could not handle. */
-    public static final class VcpuException extends RuntimeException {
+    public static final class VcpuException extends JvfioException {
         private static final long serialVersionUID = 1L;
 
         VcpuException(String message) {
