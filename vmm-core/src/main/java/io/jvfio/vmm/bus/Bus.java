@@ -131,7 +131,7 @@ public final class Bus {
         Registration r = find(address);
         if (r == null || !UnsignedRange.within(r.base, r.length, address, size)) {
             unclaimed.incrementAndGet();
-            return size == 8 ? -1L : (1L << (8 * size)) - 1;
+            return AccessSize.allOnes(size);
         }
         return r.device.read(address - r.base, size);
     }

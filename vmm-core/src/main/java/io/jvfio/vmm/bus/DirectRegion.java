@@ -70,13 +70,7 @@ public final class DirectRegion {
     long read(long offset, int width) {
         ByteBuffer b = chunks[(int) (offset >>> CHUNK_SHIFT)];
         int at = (int) (offset & (CHUNK - 1));
-        return switch (width) {
-            case 1 -> b.get(at) & 0xFFL;
-            case 2 -> b.getShort(at) & 0xFFFFL;
-            case 4 -> b.getInt(at) & 0xFFFFFFFFL;
-            case 8 -> b.getLong(at);
-            default -> throw new IllegalArgumentException("access width " + width);
-        };
+        return AccessSize.get(b, at, width);
     }
 
     /** One store of {@code width} bytes at {@code offset}; dropped for a read-only region. */
@@ -86,13 +80,7 @@ public final class DirectRegion {
         }
         ByteBuffer b = chunks[(int) (offset >>> CHUNK_SHIFT)];
         int at = (int) (offset & (CHUNK - 1));
-        switch (width) {
-            case 1 -> b.put(at, (byte) value);
-            case 2 -> b.putShort(at, (short) value);
-            case 4 -> b.putInt(at, (int) value);
-            case 8 -> b.putLong(at, value);
-            default -> throw new IllegalArgumentException("access width " + width);
-        }
+        AccessSize.put(b, at, width, value);
     }
 
     @Override
