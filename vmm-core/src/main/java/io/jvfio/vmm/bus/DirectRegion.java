@@ -1,6 +1,7 @@
 package io.jvfio.vmm.bus;
 
 import com.sun.jna.Pointer;
+import io.jvfio.vmm.range.Ranged;
 import io.jvfio.vmm.range.UnsignedRange;
 
 import java.nio.ByteBuffer;
@@ -12,7 +13,7 @@ import java.nio.ByteOrder;
  * stores of the access's width, which device memory needs. The memory stays owned by whoever mapped
  * it, and must outlive the region's removal from the address space.
  */
-public final class DirectRegion {
+public final class DirectRegion implements Ranged {
 
     private static final int CHUNK_SHIFT = 30;
     private static final long CHUNK = 1L << CHUNK_SHIFT;
@@ -46,6 +47,13 @@ public final class DirectRegion {
         return gpa;
     }
 
+    /** The same as {@link #gpa()}: the {@link Ranged} name for it. */
+    @Override
+    public long base() {
+        return gpa;
+    }
+
+    @Override
     public long size() {
         return size;
     }
