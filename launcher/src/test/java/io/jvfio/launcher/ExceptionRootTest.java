@@ -3,17 +3,13 @@ package io.jvfio.launcher;
 import io.jvfio.JvfioException;
 import org.junit.jupiter.api.Test;
 
-import java.io.File;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.jar.JarFile;
-import java.util.stream.Collectors;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -28,16 +24,16 @@ class ExceptionRootTest {
 
     private static final Set<String> MODULES = Set.of("vmm-core", "guest-memory", "irq-routing",
             "vfio-passthrough", "launcher");
-    /** A checked exception private to the command line, turned into exit status 2 there; never leaves it. */
+    /** A checked exception private to the command line (a bad option), reported there; it never leaves it. */
     private static final Set<String> OUTSIDE_THE_ROOT = Set.of("io.jvfio.launcher.UsageException");
 
     @Test
     void everyExceptionTypeIsAJvfioException() throws IOException, ClassNotFoundException {
         Set<String> exceptions = new TreeSet<>();
         List<String> strays = new ArrayList<>();
-        Set<String> modulesSeen = new TreeSet<>();
-        for (Path classes : mainClasses(modulesSeen)) {
-            for (String name : classNames(classes)) {
+        Map<String, Path> modules = ProjectClasses.mainClasses(MODULES);
+        for (Path classes : modules.values()) {
+            for (String name : ProjectClasses.classNames(classes)) {
                 Class<?> c = Class.forName(name, false, ExceptionRootTest.class.getClassLoader());
                 if (!Throwable.class.isAssignableFrom(c) || c == JvfioException.class) {
                     continue;
@@ -48,7 +44,7 @@ class ExceptionRootTest {
                 }
             }
         }
-        assertEquals(MODULES, modulesSeen, "the main classes of every module on the test class path (run through "
+        assertEquals(MODULES, modules.keySet(), "the main classes of every module on the test class path (run through "
                 + "the reactor: mvn -pl launcher -am)");
         // A scan that found nothing would pass: it must find the types the issue names.
         for (String expected : List.of("io.jvfio.vmm.linux.SyscallException", "io.jvfio.vmm.bus.BusException",
@@ -62,42 +58,5 @@ class ExceptionRootTest {
         }
         assertTrue(strays.isEmpty(), "every jvfio exception type extends io.jvfio.JvfioException (or a type "
                 + "beneath it), so that catch (JvfioException e) catches it; these do not: " + strays);
-    }
-
-    private static List<Path> mainClasses(Set<String> modulesSeen) {
-        Path root = Path.of("").toAbsolutePath().getParent();
-        List<Path> found = new ArrayList<>();
-        for (String entry : System.getProperty("java.class.path").split(File.pathSeparator)) {
-            Path p = Path.of(entry).toAbsolutePath().normalize();
-            if (!p.startsWith(root) || p.getNameCount() <= root.getNameCount()) {
-                continue;
-            }
-            String module = p.getName(root.getNameCount()).toString();
-            boolean main = p.endsWith(Path.of("target", "classes"))
-                    || (p.toString().endsWith(".jar") && !p.toString().endsWith("-tests.jar"));
-            if (MODULES.contains(module) && main && Files.exists(p)) {
-                found.add(p);
-                modulesSeen.add(module);
-            }
-        }
-        return found;
-    }
-
-    private static Set<String> classNames(Path classes) throws IOException {
-        List<String> entries;
-        if (Files.isDirectory(classes)) {
-            try (Stream<Path> walk = Files.walk(classes)) {
-                entries = walk.map(p -> classes.relativize(p).toString().replace(File.separatorChar, '/'))
-                        .collect(Collectors.toList());
-            }
-        } else {
-            try (JarFile jar = new JarFile(classes.toFile())) {
-                entries = jar.stream().map(e -> e.getName()).collect(Collectors.toList());
-            }
-        }
-        return entries.stream()
-                .filter(n -> n.endsWith(".class") && n.startsWith("io/jvfio/") && !n.contains("-"))
-                .map(n -> n.substring(0, n.length() - ".class".length()).replace('/', '.'))
-                .collect(Collectors.toCollection(TreeSet::new));
     }
 }
