@@ -261,10 +261,10 @@ final class CommandLine {
             }
         }
         boolean chosen = accel != null;
-        Accelerator accelerator = chosen ? Accelerator.of(accel) : (kvmProblem() == null ? Accelerator.KVM
+        Accelerator accelerator = chosen ? Accelerator.of(accel) : (Kvm.problem() == null ? Accelerator.KVM
                 : Accelerator.NONE);
         if (chosen && accelerator == Accelerator.KVM) {
-            String problem = kvmProblem();
+            String problem = Kvm.problem();
             if (problem != null) {
                 throw new UsageException("-accel kvm: Could not access KVM kernel module: " + problem
                         + "; use -accel none, or load the kvm module and give this user read and write access to "
@@ -399,14 +399,5 @@ final class CommandLine {
             throw new OptionsException("Parameter 'guest' expects a non-empty name");
         }
         return n;
-    }
-
-    /** Why /dev/kvm cannot be used, or null if it can. */
-    private static String kvmProblem() {
-        try (Kvm kvm = Kvm.open()) {
-            return null;
-        } catch (RuntimeException e) {
-            return e.getMessage();
-        }
     }
 }

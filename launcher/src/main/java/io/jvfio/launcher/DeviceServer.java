@@ -1,12 +1,12 @@
 package io.jvfio.launcher;
 
+import io.jvfio.JvfioException;
 import io.jvfio.vfio.emulated.EmulatedDevice;
 import io.jvfio.vfio.user.server.VfioUserServer;
 import io.jvfio.vfio.devices.EduDevice;
 import io.jvfio.vfio.devices.GpioDevice;
 import io.jvfio.vfio.devices.NoBarDevice;
 import io.jvfio.vfio.devices.TinyDevice;
-import io.jvfio.vmm.linux.SyscallException;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -33,7 +33,7 @@ final class DeviceServer {
         VfioUserServer server;
         try {
             server = VfioUserServer.start(serve.socket(), device, serve.limits());
-        } catch (SyscallException | IllegalArgumentException e) {
+        } catch (JvfioException e) {
             close(device);
             err.println(Main.oneLine("jvfio: --serve " + serve.device() + ",socket=" + serve.socket() + ": " + e.getMessage()));
             return 1;

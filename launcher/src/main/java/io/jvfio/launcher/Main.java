@@ -1,20 +1,15 @@
 package io.jvfio.launcher;
 
+import io.jvfio.JvfioException;
 import io.jvfio.irq.InterruptRoute;
 import io.jvfio.irq.RouteStats;
 import io.jvfio.launcher.driver.DriverReport;
 import io.jvfio.launcher.driver.DriverTarget;
-import io.jvfio.memory.GuestMemoryException;
-import io.jvfio.vfio.VfioException;
-import io.jvfio.vmm.bus.BusException;
 import io.jvfio.vmm.device.AttachedDevices;
 import io.jvfio.vmm.device.DeviceConfig;
 import io.jvfio.vmm.device.DeviceRegistry;
-import io.jvfio.kvm.KvmVcpu;
-import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.options.OptionString;
 import io.jvfio.vmm.pci.PciConfigDump;
-import io.jvfio.vmm.pci.PciPlacementException;
 
 import java.io.PrintStream;
 import java.util.List;
@@ -74,7 +69,7 @@ public final class Main {
                 for (DeviceConfig d : devices) {
                     try {
                         m.devices().attach(d);
-                    } catch (VfioException | PciPlacementException | SyscallException | BusException e) {
+                    } catch (JvfioException e) {
                         err.println(oneLine("jvfio: -device " + d + ": " + e.getMessage()));
                         return 1;
                     }
@@ -110,7 +105,7 @@ public final class Main {
         } catch (DriverTarget.DeviceGoneException e) {
             err.println(oneLine("jvfio: " + e.getMessage()));
             return EXIT_DEVICE_GONE;
-        } catch (GuestMemoryException | SyscallException | VfioException | KvmVcpu.VcpuException e) {
+        } catch (JvfioException e) {
             err.println(oneLine("jvfio: " + e.getMessage()));
             return 1;
         } catch (InterruptedException e) {

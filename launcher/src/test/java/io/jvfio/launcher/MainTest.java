@@ -300,11 +300,6 @@ class MainTest {
             00:01.0 Unclassified device [00ff]: Device [1234:11e8] (rev 10)
             """;
 
-    /** Whether to run on KVM too: fails where -Djvfio.kvm=required and there is none, rather than testing less. */
-    static boolean kvmUsable() {
-        return Prerequisites.kvmRunWanted();
-    }
-
     static java.util.Map<String, String> steps(String out) {
         return ReportSteps.of(out.lines().toList());
     }
@@ -419,7 +414,7 @@ class MainTest {
         Path s2 = dir.resolve("edu2.sock");
         try (EduDevice edu1 = new EduDevice(); VfioUserServer server1 = VfioUserServer.start(s1, edu1);
              EduDevice edu2 = new EduDevice(); VfioUserServer server2 = VfioUserServer.start(s2, edu2)) {
-            for (String accel : kvmUsable() ? new String[] {"kvm", "none"} : new String[] {"none"}) {
+            for (String accel : Prerequisites.kvmRunWanted() ? new String[] {"kvm", "none"} : new String[] {"none"}) {
                 // The first -device is the one driven; its vendor ID is overridden, so it is not edu-compatible.
                 Result r = run("-m", "512", "-accel", accel, "-name", "web",
                         "-device", "vfio-user-pci,id=nic,socket=" + s1 + ",addr=04.0,x-pci-vendor-id=0x1af4",
@@ -445,7 +440,7 @@ class MainTest {
                 assertTrue(r.out.contains("\n  00:01.0 vfio-user-pci,socket=" + s2 + ",x-no-mmap=on, over vfio-user: "
                         + "BAR0 1M, BAR1 4K, BAR2 1M, CONFIG 256B"), r.out);
             }
-            assertEquals(kvmUsable() ? 2 : 1, server1.clientsServed());
+            assertEquals(Prerequisites.kvmRunWanted() ? 2 : 1, server1.clientsServed());
         }
     }
 
@@ -453,7 +448,7 @@ class MainTest {
 
     /** The accelerators this machine can run the main job on. */
     static String[] accelerators() {
-        return kvmUsable() ? new String[] {"kvm", "none"} : new String[] {"none"};
+        return Prerequisites.kvmRunWanted() ? new String[] {"kvm", "none"} : new String[] {"none"};
     }
 
     /**
@@ -601,7 +596,7 @@ class MainTest {
         Path socket = dir.resolve("faulty.sock");
         try (EduDevice edu = new EduDevice(); VfioUserServer server = VfioUserServer.start(socket,
                 new WrongFactorial(edu))) {
-            for (String accel : kvmUsable() ? new String[] {"kvm", "none"} : new String[] {"none"}) {
+            for (String accel : Prerequisites.kvmRunWanted() ? new String[] {"kvm", "none"} : new String[] {"none"}) {
                 Result r = run("-accel", accel, "-device", "vfio-user-pci,socket=" + socket);
                 assertEquals(Main.EXIT_STEP_FAILED, r.status, r.toString());
                 java.util.Map<String, String> steps = steps(r.out);

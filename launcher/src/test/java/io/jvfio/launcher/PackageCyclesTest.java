@@ -3,12 +3,9 @@ package io.jvfio.launcher;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import java.io.File;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -20,12 +17,10 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.function.Predicate;
-import java.util.jar.JarFile;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.spi.ToolProvider;
 import java.util.stream.Collectors;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -52,20 +47,7 @@ class PackageCyclesTest {
 
     @BeforeAll
     static void readTheClasses() throws IOException {
-        Path root = Path.of("").toAbsolutePath().getParent();
-        Map<String, Path> modules = new TreeMap<>();
-        for (String entry : System.getProperty("java.class.path").split(File.pathSeparator)) {
-            Path p = Path.of(entry).toAbsolutePath().normalize();
-            if (!p.startsWith(root) || p.getNameCount() <= root.getNameCount()) {
-                continue;
-            }
-            String module = p.getName(root.getNameCount()).toString();
-            boolean mainClasses = p.endsWith(Path.of("target", "classes"))
-                    || (p.toString().endsWith(".jar") && !p.toString().endsWith("-tests.jar"));
-            if (MODULES.contains(module) && mainClasses && Files.exists(p)) {
-                modules.put(module, p);
-            }
-        }
+        Map<String, Path> modules = ProjectClasses.mainClasses(MODULES);
         assertEquals(MODULES, modules.keySet(), "the main classes of every module on the test class path "
                 + System.getProperty("java.class.path") + " (run through the reactor: mvn -pl launcher -am)");
         for (Map.Entry<String, Path> m : modules.entrySet()) {
@@ -196,19 +178,7 @@ class PackageCyclesTest {
     }
 
     private static Set<String> packagesIn(Path classes) throws IOException {
-        Stream<String> names;
-        if (Files.isDirectory(classes)) {
-            try (Stream<Path> walk = Files.walk(classes)) {
-                names = walk.map(p -> classes.relativize(p).toString().replace(File.separatorChar, '/'))
-                        .collect(Collectors.toList()).stream();
-            }
-        } else {
-            try (JarFile jar = new JarFile(classes.toFile())) {
-                names = jar.stream().map(e -> e.getName()).collect(Collectors.toList()).stream();
-            }
-        }
-        return names.filter(n -> n.endsWith(".class") && n.startsWith("io/jvfio/") && !n.contains("-"))
-                .map(n -> n.substring(0, n.lastIndexOf('/')).replace('/', '.'))
+        return ProjectClasses.classNames(classes).stream().map(PackageCyclesTest::packageOf)
                 .collect(Collectors.toCollection(TreeSet::new));
     }
 

@@ -4,7 +4,6 @@ import io.jvfio.vfio.user.server.VfioUserServer;
 import io.jvfio.vfio.user.hostile.Attack;
 import io.jvfio.vfio.user.hostile.CleanClient;
 import io.jvfio.vmm.testing.Prerequisites;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -116,7 +115,9 @@ class SignalsIT {
     @ParameterizedTest(name = "-accel {0} -device vfio-user-pci, SIG{1}")
     @CsvSource({"kvm, INT", "kvm, TERM", "none, INT", "none, TERM"})
     void aRunAgainstAServerStopsAndDisconnects(String accel, String signal) throws Exception {
-        Assumptions.assumeTrue(!accel.equals("kvm") || Prerequisites.kvmRunWanted(), "/dev/kvm is not usable here");
+        if (accel.equals("kvm")) {
+            Prerequisites.requireKvm();
+        }
         Path socket = dir.resolve("held.sock");
         try (HeldInterruptsEdu device = new HeldInterruptsEdu();
                 VfioUserServer server = VfioUserServer.start(socket, device);
@@ -134,7 +135,9 @@ class SignalsIT {
     @ParameterizedTest(name = "embedded edu, -accel {0}, SIG{1}")
     @CsvSource({"kvm, INT", "kvm, TERM", "none, INT", "none, TERM"})
     void aRunWithTheEmbeddedEduRemovesItsDirectory(String accel, String signal) throws Exception {
-        Assumptions.assumeTrue(!accel.equals("kvm") || Prerequisites.kvmRunWanted(), "/dev/kvm is not usable here");
+        if (accel.equals("kvm")) {
+            Prerequisites.requireKvm();
+        }
         try (ServerProcess run = jvfio("run", false, "-accel", accel)) {
             run.awaitOutput("the edu device served over vfio-user on ", 60);
             Matcher m = Pattern.compile("served over vfio-user on (\\S+)").matcher(run.output());

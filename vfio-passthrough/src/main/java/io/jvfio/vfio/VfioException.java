@@ -1,10 +1,12 @@
 package io.jvfio.vfio;
 
+import io.jvfio.JvfioException;
+
 /**
  * Something VFIO cannot do for the device the user named, said in terms of what to do about it.
  * The subclasses are the failures a caller may want to tell apart.
  */
-public class VfioException extends RuntimeException {
+public class VfioException extends JvfioException {
 
     private static final long serialVersionUID = 1L;
 

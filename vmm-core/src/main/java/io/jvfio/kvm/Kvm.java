@@ -1,6 +1,7 @@
 package io.jvfio.kvm;
 
 import io.jvfio.vmm.linux.OwnedFd;
+import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
 import io.jvfio.vmm.linux.kvm.KvmConstants;
 
@@ -37,6 +38,25 @@ public final class Kvm implements AutoCloseable {
             fd.close();
             throw e;
         }
+    }
+
+    /**
+     * Why this process cannot run guests on KVM, or null if it can: the one definition of "KVM is
+     * usable" (the launcher's default accelerator, the tests' KVM prerequisite and the benchmarks ask
+     * it). It is what {@link #open()} needs, not file permissions: {@code /dev/kvm} opens read-write
+     * and answers KVM_GET_API_VERSION with 12.
+     */
+    public static String problem() {
+        try (Kvm kvm = open()) {
+            return null;
+        } catch (SyscallException | IllegalStateException e) {
+            return e.getMessage();
+        }
+    }
+
+    /** Whether {@link #problem()} finds none. */
+    public static boolean usable() {
+        return problem() == null;
     }
 
     /** The answer to KVM_CHECK_EXTENSION: 0 if unsupported, else 1 or a capability-specific number. */

@@ -1,5 +1,7 @@
 package io.jvfio.kvm;
 
+import io.jvfio.JvfioException;
+import io.jvfio.vmm.bus.AccessSize;
 import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.LibC;
@@ -53,7 +55,7 @@ public final class KvmVcpu implements AutoCloseable {
     }
 
     /** A failure KVM reported: entry failed, an internal error, an exception it could not handle. */
-    public static final class VcpuException extends RuntimeException {
+    public static final class VcpuException extends JvfioException {
         private static final long serialVersionUID = 1L;
 
         VcpuException(String message) {
@@ -241,19 +243,9 @@ public final class KvmVcpu implements AutoCloseable {
         boolean out = run.ioDirection() == KVM_EXIT_IO_OUT;
         for (int i = 0, n = run.ioCount(); i < n; i++, at += size) {
             if (out) {
-                long v = switch (size) {
-                    case 1 -> runBytes.get(at) & 0xFFL;
-                    case 2 -> runBytes.getShort(at) & 0xFFFFL;
-                    default -> runBytes.getInt(at) & 0xFFFF_FFFFL;
-                };
-                space.out(port, size, v);
+                space.out(port, size, AccessSize.get(runBytes, at, size));
             } else {
-                long v = space.in(port, size);
-                switch (size) {
-                    case 1 -> runBytes.put(at, (byte) v);
-                    case 2 -> runBytes.putShort(at, (short) v);
-                    default -> runBytes.putInt(at, (int) v);
-                }
+                AccessSize.put(runBytes, at, size, space.in(port, size));
             }
         }
     }

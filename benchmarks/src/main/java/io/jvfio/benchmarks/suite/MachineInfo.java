@@ -1,5 +1,7 @@
 package io.jvfio.benchmarks.suite;
 
+import io.jvfio.kvm.Kvm;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,7 +22,7 @@ final class MachineInfo {
             long kb = Long.parseLong(l.replaceAll("[^0-9]", ""));
             return String.format("%.0f GiB", kb / 1024.0 / 1024.0);
         }).findFirst().orElse("? GiB");
-        String kvm = !Files.exists(Path.of("/dev/kvm")) ? "no KVM" : virtual ? "KVM nested inside the host's VM "
+        String kvm = !Kvm.usable() ? "no KVM" : virtual ? "KVM nested inside the host's VM "
                 + "(guest kernel-mode code is emulated here, so guest-side times include that emulation)" : "KVM";
         return String.format("%d CPUs (%s), %s of RAM%s, Linux %s, %s %s; %s",
                 Runtime.getRuntime().availableProcessors(), model, mem, virtual ? ", itself a virtual machine" : "",

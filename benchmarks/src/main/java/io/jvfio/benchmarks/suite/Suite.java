@@ -94,7 +94,7 @@ public final class Suite {
                 .addProfiler(GCProfiler.class)
                 .shouldFailOnError(true)
                 .jvmArgsAppend("-Djvfio.bench.notes=" + notes, "-Xmx512m", "-Djava.awt.headless=true");
-        boolean kvm = io.jvfio.benchmarks.support.KvmGuest.available();
+        boolean kvm = io.jvfio.kvm.Kvm.usable();
         for (String c : Catalogue.CLASSES) {
             if (kvm) {
                 options.include("io\\.jvfio\\.benchmarks\\." + c + "\\.");

@@ -13,8 +13,6 @@ import io.jvfio.kvm.X86LongMode;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 
 /**
  * A benchmark's KVM guest, built from jvfio's own parts: a VM with its in-kernel interrupt
@@ -33,15 +31,12 @@ public final class KvmGuest implements AutoCloseable {
     public final AddressSpace space = new AddressSpace();
     public final KvmVcpu vcpu;
 
-    /** Whether this machine has a KVM the benchmarks can use. */
-    public static boolean available() {
-        return Files.isReadable(Path.of(Kvm.DEVICE)) && Files.isWritable(Path.of(Kvm.DEVICE));
-    }
-
     /** Builds the guest and loads {@code program} (a resource name under io/jvfio/benchmarks/guest/). */
     public KvmGuest(String program) {
-        if (!available()) {
-            throw new IllegalStateException("/dev/kvm is not usable here: the KVM benchmarks cannot run");
+        String problem = Kvm.problem();
+        if (problem != null) {
+            throw new IllegalStateException(Kvm.DEVICE + " is not usable here (" + problem
+                    + "): the KVM benchmarks cannot run");
         }
         kvm = Kvm.open();
         vm = KvmVm.create(kvm);

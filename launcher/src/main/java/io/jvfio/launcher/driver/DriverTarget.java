@@ -1,5 +1,6 @@
 package io.jvfio.launcher.driver;
 
+import io.jvfio.JvfioException;
 import io.jvfio.memory.GuestMemory;
 import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.linux.Syscalls;
@@ -28,7 +29,7 @@ public record DriverTarget(GuestMemory memory, AddressSpace space, PciHostBridge
     }
 
     /** The device is gone, or the memory behind its mapped BAR: the run cannot go on, for this reason. */
-    public static final class DeviceGoneException extends RuntimeException {
+    public static final class DeviceGoneException extends JvfioException {
         private static final long serialVersionUID = 1L;
 
         public DeviceGoneException(String reason) {

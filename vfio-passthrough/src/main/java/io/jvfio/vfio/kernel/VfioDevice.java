@@ -6,6 +6,7 @@ import io.jvfio.vfio.VfioDeviceLayout;
 import io.jvfio.vfio.VfioException;
 import io.jvfio.vfio.VfioIrq;
 import io.jvfio.vfio.VfioRegion;
+import io.jvfio.vmm.bus.AccessSize;
 import io.jvfio.vmm.linux.DirectBuffers;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.EventFd;
@@ -197,13 +198,7 @@ public final class VfioDevice implements VfioBackend {
             throw new VfioException("read of " + size + " bytes at 0x" + Long.toHexString(offset) + " of "
                     + region(region).name() + " of " + address + " returned " + n + " bytes");
         }
-        return switch (size) {
-            case 1 -> b.get(0) & 0xFFL;
-            case 2 -> b.getShort(0) & 0xFFFFL;
-            case 4 -> b.getInt(0) & 0xFFFFFFFFL;
-            case 8 -> b.getLong(0);
-            default -> throw new IllegalArgumentException("access size " + size);
-        };
+        return AccessSize.get(b, 0, size);
     }
 
     /** A little-endian write of 1, 2, 4 or 8 bytes. */

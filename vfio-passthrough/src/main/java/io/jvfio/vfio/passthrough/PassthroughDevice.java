@@ -1,5 +1,6 @@
 package io.jvfio.vfio.passthrough;
 
+import io.jvfio.JvfioException;
 import io.jvfio.irq.InterruptRoute;
 import io.jvfio.irq.InterruptRouter;
 import io.jvfio.vfio.RegionCapability;
@@ -12,7 +13,6 @@ import io.jvfio.vmm.bus.Bus;
 import io.jvfio.vmm.bus.BusDevice;
 import io.jvfio.vmm.bus.DirectRegion;
 import io.jvfio.vmm.linux.MemoryMapping;
-import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
 import io.jvfio.vmm.pci.PciBar;
 import io.jvfio.vmm.pci.PciConfigSpace;
@@ -595,7 +595,7 @@ public final class PassthroughDevice implements PciFunction, AutoCloseable {
                     if (m == null) {
                         try {
                             m = backend.mmap(regionIndex, area);
-                        } catch (VfioException | SyscallException e) {
+                        } catch (JvfioException e) {
                             // As QEMU's vfio_bar_register: a BAR area that cannot be mapped is trapped.
                             LOG.warn("{}: {} area {} stays trapped (accessed by messages): {}", name, bar.name(), area,
                                     e.getMessage());

@@ -104,21 +104,8 @@ public final class AddressSpace {
 
     /** The direct region holding all of [gpa, gpa + length), or null. */
     public DirectRegion findDirect(long gpa, int length) {
-        DirectRegion[] rs = direct;
-        int lo = 0;
-        int hi = rs.length - 1;
-        while (lo <= hi) {
-            int mid = (lo + hi) >>> 1;
-            DirectRegion r = rs[mid];
-            if (Long.compareUnsigned(gpa, r.gpa()) < 0) {
-                hi = mid - 1;
-            } else if (!UnsignedRange.contains(r.gpa(), r.size(), gpa)) {
-                lo = mid + 1;
-            } else {
-                return r.contains(gpa, length) ? r : null;
-            }
-        }
-        return null;
+        DirectRegion r = UnsignedRange.find(direct, gpa);
+        return r != null && r.contains(gpa, length) ? r : null;
     }
 
     /** A guest access to physical address {@code gpa}: directly mapped memory, else the MMIO bus. */

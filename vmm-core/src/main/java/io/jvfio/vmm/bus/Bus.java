@@ -1,5 +1,6 @@
 package io.jvfio.vmm.bus;
 
+import io.jvfio.vmm.range.Ranged;
 import io.jvfio.vmm.range.UnsignedRange;
 
 import java.util.Arrays;
@@ -15,7 +16,7 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class Bus {
 
     /** A device's place on the bus; give it back to {@link #remove} to take the device off. */
-    public static final class Registration {
+    public static final class Registration implements Ranged {
         private final String name;
         private final long base;
         private final long length;
@@ -32,11 +33,18 @@ public final class Bus {
             return name;
         }
 
+        @Override
         public long base() {
             return base;
         }
 
         public long length() {
+            return length;
+        }
+
+        /** The same as {@link #length()}: the {@link Ranged} name for it. */
+        @Override
+        public long size() {
             return length;
         }
 
@@ -109,21 +117,7 @@ public final class Bus {
 
     /** The registration holding {@code address}, or null. */
     public Registration find(long address) {
-        Registration[] rs = ranges;
-        int lo = 0;
-        int hi = rs.length - 1;
-        while (lo <= hi) {
-            int mid = (lo + hi) >>> 1;
-            Registration r = rs[mid];
-            if (Long.compareUnsigned(address, r.base) < 0) {
-                hi = mid - 1;
-            } else if (!UnsignedRange.contains(r.base, r.length, address)) {
-                lo = mid + 1;
-            } else {
-                return r;
-            }
-        }
-        return null;
+        return UnsignedRange.find(ranges, address);
     }
 
     /** A read of {@code size} bytes; all-ones if no device claims all of them. */
@@ -131,7 +125,7 @@ public final class Bus {
         Registration r = find(address);
         if (r == null || !UnsignedRange.within(r.base, r.length, address, size)) {
             unclaimed.incrementAndGet();
-            return size == 8 ? -1L : (1L << (8 * size)) - 1;
+            return AccessSize.allOnes(size);
         }
         return r.device.read(address - r.base, size);
     }

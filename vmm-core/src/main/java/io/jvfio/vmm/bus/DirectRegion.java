@@ -1,6 +1,7 @@
 package io.jvfio.vmm.bus;
 
 import com.sun.jna.Pointer;
+import io.jvfio.vmm.range.Ranged;
 import io.jvfio.vmm.range.UnsignedRange;
 
 import java.nio.ByteBuffer;
@@ -12,7 +13,7 @@ import java.nio.ByteOrder;
  * stores of the access's width, which device memory needs. The memory stays owned by whoever mapped
  * it, and must outlive the region's removal from the address space.
  */
-public final class DirectRegion {
+public final class DirectRegion implements Ranged {
 
     private static final int CHUNK_SHIFT = 30;
     private static final long CHUNK = 1L << CHUNK_SHIFT;
@@ -46,6 +47,13 @@ public final class DirectRegion {
         return gpa;
     }
 
+    /** The same as {@link #gpa()}: the {@link Ranged} name for it. */
+    @Override
+    public long base() {
+        return gpa;
+    }
+
+    @Override
     public long size() {
         return size;
     }
@@ -70,13 +78,7 @@ public final class DirectRegion {
     long read(long offset, int width) {
         ByteBuffer b = chunks[(int) (offset >>> CHUNK_SHIFT)];
         int at = (int) (offset & (CHUNK - 1));
-        return switch (width) {
-            case 1 -> b.get(at) & 0xFFL;
-            case 2 -> b.getShort(at) & 0xFFFFL;
-            case 4 -> b.getInt(at) & 0xFFFFFFFFL;
-            case 8 -> b.getLong(at);
-            default -> throw new IllegalArgumentException("access width " + width);
-        };
+        return AccessSize.get(b, at, width);
     }
 
     /** One store of {@code width} bytes at {@code offset}; dropped for a read-only region. */
@@ -86,13 +88,7 @@ public final class DirectRegion {
         }
         ByteBuffer b = chunks[(int) (offset >>> CHUNK_SHIFT)];
         int at = (int) (offset & (CHUNK - 1));
-        switch (width) {
-            case 1 -> b.put(at, (byte) value);
-            case 2 -> b.putShort(at, (short) value);
-            case 4 -> b.putInt(at, (int) value);
-            case 8 -> b.putLong(at, value);
-            default -> throw new IllegalArgumentException("access width " + width);
-        }
+        AccessSize.put(b, at, width, value);
     }
 
     @Override

@@ -1,5 +1,7 @@
 package io.jvfio.vmm.linux;
 
+import io.jvfio.JvfioException;
+
 /**
  * A failed system call: the operation (a syscall or ioctl name), the object it acted on (a path or
  * a description of the fd) and the errno, by name and text, as in
@@ -8,7 +10,7 @@ package io.jvfio.vmm.linux;
  * <p>Unchecked, like JNA's own {@code LastErrorException}: a VMM cannot recover from most of
  * these, and the layers that can (an EBUSY group, an EINTR'd KVM_RUN) test {@link #errno()}.
  */
-public final class SyscallException extends RuntimeException {
+public final class SyscallException extends JvfioException {
 
     private static final long serialVersionUID = 1L;
 

@@ -1,5 +1,6 @@
 package io.jvfio.vmm.pci;
 
+import io.jvfio.vmm.bus.AccessSize;
 import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.bus.BusDevice;
 import io.jvfio.vmm.bus.BusException;
@@ -156,7 +157,7 @@ public final class PciHostBridge {
     public synchronized int configRead(int devfn, int offset, int size) {
         Slot s = functions[devfn & 0xFF];
         if (s == null || !UnsignedRange.fits(offset, size, s.function.configSize()) || offset % size != 0) {
-            return size == 4 ? -1 : (1 << (8 * size)) - 1;
+            return (int) AccessSize.allOnes(size);
         }
         int v = s.function.readConfig(offset, size);
         if (s.devfn.function() == 0 && multifunction[s.devfn.slot()]
@@ -281,14 +282,14 @@ public final class PciHostBridge {
                     return Integer.toUnsignedLong(configAddress);
                 }
                 if (offset < 4) {
-                    return size == 8 ? -1L : (1L << (8 * size)) - 1; // other widths at 0xCF8 are not ours
+                    return AccessSize.allOnes(size); // other widths at 0xCF8 are not ours
                 }
                 int devfn = dataTarget();
                 if (devfn < 0) {
-                    return (1L << (8 * size)) - 1;
+                    return AccessSize.allOnes(size);
                 }
                 int reg = (configAddress & 0xFC) + (int) (offset - 4);
-                return Integer.toUnsignedLong(configRead(devfn, reg, size)) & ((1L << (8 * size)) - 1);
+                return AccessSize.mask(configRead(devfn, reg, size), size);
             }
         }
 
@@ -325,8 +326,7 @@ public final class PciHostBridge {
             if (size == 8) {
                 return -1L;
             }
-            return Integer.toUnsignedLong(configRead((int) (offset >>> 12), (int) (offset & 0xFFF), size))
-                    & ((1L << (8 * size)) - 1);
+            return AccessSize.mask(configRead((int) (offset >>> 12), (int) (offset & 0xFFF), size), size);
         }
 
         @Override

@@ -1,7 +1,9 @@
 package io.jvfio.vmm.pci;
 
+import io.jvfio.JvfioException;
+
 /** A function cannot go where it was asked to ({@code addr=}, {@code multifunction=}), in QEMU's words. */
-public final class PciPlacementException extends RuntimeException {
+public final class PciPlacementException extends JvfioException {
 
     private static final long serialVersionUID = 1L;
 

@@ -66,6 +66,30 @@ public final class UnsignedRange {
         return aSize != 0 && bSize != 0 && (contains(a, aSize, b) || contains(b, bSize, a));
     }
 
+    /**
+     * The range of {@code sorted} holding {@code address}, or null: a binary search over ranges that do
+     * not overlap, sorted by unsigned base, as the buses, the address space and guest memory keep them
+     * (an array replaced as a whole, read without a lock). It allocates nothing and is small enough
+     * for the JIT to inline at each caller, where the element type is one final class.
+     */
+    public static <T extends Ranged> T find(T[] sorted, long address) {
+        int lo = 0;
+        int hi = sorted.length - 1;
+        while (lo <= hi) {
+            int mid = (lo + hi) >>> 1;
+            T r = sorted[mid];
+            long base = r.base();
+            if (Long.compareUnsigned(address, base) < 0) {
+                hi = mid - 1;
+            } else if (!contains(base, r.size(), address)) {
+                lo = mid + 1;
+            } else {
+                return r;
+            }
+        }
+        return null;
+    }
+
     /** {@code [0x1000+0x2000)}: a range for an error message, as unsigned hex. */
     public static String describe(long base, long size) {
         return "[0x" + Long.toHexString(base) + "+0x" + Long.toHexString(size) + ")";

@@ -1,5 +1,6 @@
 package io.jvfio.vmm.linux;
 
+import io.jvfio.kvm.Kvm;
 import io.jvfio.vmm.linux.kvm.KvmIoctls;
 import io.jvfio.vmm.linux.kvm.KvmRun;
 import org.junit.jupiter.api.Test;
@@ -36,7 +37,7 @@ class IoctlRequestTest {
     @Test
     void kvmAnswersThroughTheDirectMappedIoctl() {
         io.jvfio.vmm.testing.Prerequisites.requireKvm();
-        try (OwnedFd kvm = Syscalls.open("/dev/kvm", O_RDWR)) {
+        try (OwnedFd kvm = Syscalls.open(Kvm.DEVICE, O_RDWR)) {
             assertEquals(12, Syscalls.ioctl(kvm, KvmIoctls.KVM_GET_API_VERSION, 0L));
             int mmapSize = Syscalls.ioctl(kvm, KvmIoctls.KVM_GET_VCPU_MMAP_SIZE, 0L);
             assertTrue(mmapSize >= KvmRun.SIZEOF, "vCPU mapping of " + mmapSize + " bytes");

@@ -108,4 +108,28 @@ class UnsignedRangeTest {
         assertFalse(UnsignedRange.overlaps(0, 0, 0, 1), "empty");
         assertFalse(UnsignedRange.overlaps(0, HALF, HALF, HALF), "the two halves of the u64 space");
     }
+
+    private record Span(long base, long size) implements Ranged {
+    }
+
+    @Test
+    void findSearchesRangesSortedByUnsignedBase() {
+        Span low = new Span(0x1000, 0x1000);
+        Span below = new Span(MAX_SIGNED - 0xFFF, 0x1000); // ends at 2^63 - 1
+        Span across = new Span(HALF - 0x800, 0x1000); // not sorted in with `below`: see the second array
+        Span high = new Span(HALF, 0x1000);
+        Span top = new Span(MAX - 0xFFF, 0x1000); // its last byte is 2^64 - 1
+        Span[] sorted = {low, below, high, top};
+        assertEquals(null, UnsignedRange.find(sorted, 0), "below the first");
+        assertEquals(low, UnsignedRange.find(sorted, 0x1000));
+        assertEquals(low, UnsignedRange.find(sorted, 0x1FFF));
+        assertEquals(null, UnsignedRange.find(sorted, 0x2000), "in a gap");
+        assertEquals(below, UnsignedRange.find(sorted, MAX_SIGNED));
+        assertEquals(high, UnsignedRange.find(sorted, HALF), "2^63 is above 2^63 - 1, not negative");
+        assertEquals(null, UnsignedRange.find(sorted, HALF + 0x1000));
+        assertEquals(top, UnsignedRange.find(sorted, MAX));
+        assertEquals(across, UnsignedRange.find(new Span[] {low, across, top}, HALF + 0x7FF),
+                "a range crossing 2^63");
+        assertEquals(null, UnsignedRange.find(new Span[0], 0x1000), "no ranges");
+    }
 }

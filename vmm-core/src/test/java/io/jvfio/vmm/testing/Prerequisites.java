@@ -5,9 +5,6 @@ import io.jvfio.kvm.Kvm;
 import org.junit.jupiter.api.Assertions;
 import org.junit.jupiter.api.Assumptions;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
-
 /**
  * What a test needs from the machine (KVM, a C compiler, the nested VM, QEMU 11), and what happens
  * where it is missing: the test is skipped with the reason, unless the prerequisite's system property
@@ -39,17 +36,12 @@ public final class Prerequisites {
         throw new AssertionError(why); // abort throws
     }
 
-    /** Whether /dev/kvm can be opened for reading and writing. */
-    public static boolean kvmUsable() {
-        Path dev = Path.of(Kvm.DEVICE);
-        return Files.isReadable(dev) && Files.isWritable(dev);
-    }
-
-    /** Skips (or, where required, fails) the test unless /dev/kvm is usable. */
+    /** Skips (or, where required, fails) the test unless /dev/kvm is usable ({@link Kvm#problem()}). */
     public static void requireKvm() {
-        if (!kvmUsable()) {
-            throw missing(KVM, "/dev/kvm is not usable here: a machine with KVM (and read-write access to "
-                    + Kvm.DEVICE + ") runs this test");
+        String problem = Kvm.problem();
+        if (problem != null) {
+            throw missing(KVM, Kvm.DEVICE + " is not usable here (" + problem + "): a machine with KVM (and "
+                    + "read-write access to " + Kvm.DEVICE + ") runs this test");
         }
     }
 
@@ -58,9 +50,10 @@ public final class Prerequisites {
      * run. Where KVM is required and missing, fails instead of quietly testing less.
      */
     public static boolean kvmRunWanted() {
-        if (!kvmUsable() && required(KVM)) {
-            Assertions.fail("/dev/kvm is not usable here, and -D" + KVM + "=required");
+        String problem = Kvm.problem();
+        if (problem != null && required(KVM)) {
+            Assertions.fail(Kvm.DEVICE + " is not usable here (" + problem + "), and -D" + KVM + "=required");
         }
-        return kvmUsable();
+        return problem == null;
     }
 }

@@ -1,5 +1,6 @@
 package io.jvfio.vfio.emulated.host;
 
+import io.jvfio.JvfioException;
 import io.jvfio.memory.GuestMemory;
 import io.jvfio.memory.GuestMemoryException;
 import io.jvfio.memory.GuestRegion;
@@ -7,7 +8,6 @@ import io.jvfio.memory.MemoryBackend;
 import io.jvfio.vfio.user.protocol.VfioUserException;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.OwnedFd;
-import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.range.UnsignedRange;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -112,7 +112,7 @@ public final class DeviceDma {
                             writable);
                     region = memory.addRegion(b.id(), address, b);
                     mapped += size;
-                } catch (GuestMemoryException | SyscallException e) {
+                } catch (JvfioException e) {
                     LOG.warn("the DMA window at 0x{} is reached through DMA_READ/DMA_WRITE messages instead: {}",
                             Long.toHexString(address), e.getMessage());
                 }

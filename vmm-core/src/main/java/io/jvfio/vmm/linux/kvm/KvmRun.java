@@ -1,5 +1,6 @@
 package io.jvfio.vmm.linux.kvm;
 
+import io.jvfio.vmm.bus.AccessSize;
 import io.jvfio.vmm.linux.MemoryMapping;
 import io.jvfio.vmm.linux.NativeStruct;
 import io.jvfio.vmm.linux.StructLayout;
@@ -154,9 +155,7 @@ public final class KvmRun extends NativeStruct {
 
     /** The data of an MMIO write, little-endian in {@code mmio.data}, as an unsigned value of mmioLen bytes. */
     public long mmioData() {
-        long raw = u64(MMIO_DATA);
-        int len = mmioLen();
-        return len >= 8 ? raw : raw & ((1L << (8 * len)) - 1);
+        return AccessSize.mask(u64(MMIO_DATA), mmioLen());
     }
 
     /** Stores the value an MMIO read returns to the guest. */
