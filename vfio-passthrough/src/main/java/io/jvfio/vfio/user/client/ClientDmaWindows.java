@@ -12,13 +12,10 @@ import io.jvfio.vfio.user.protocol.VfioUserPayloads;
 import io.jvfio.vfio.user.protocol.VfioUserVersion;
 import io.jvfio.vfio.user.transport.VfioUserConnection;
 import io.jvfio.vmm.linux.Errno;
-import io.jvfio.vmm.range.UnsignedRange;
+import io.jvfio.vmm.range.RangeMap;
 import io.netty.buffer.ByteBuf;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-
-import java.util.Map;
-import java.util.TreeMap;
 
 /**
  * The DMA windows the server is given: guest RAM regions sent with DMA_MAP (with their memfds, so
@@ -32,7 +29,8 @@ final class ClientDmaWindows implements ClientSession.ServerCommands {
 
     private final ClientSession session;
     private final String name;
-    private final TreeMap<Long, DmaMapping> windows = new TreeMap<>(Long::compareUnsigned);
+    /** Guarded by itself: guest memory changes on its caller's thread, DMA_READ/WRITE come on the event loop. */
+    private final RangeMap<DmaMapping> windows = new RangeMap<>();
     private GuestMemory memory;
 
     ClientDmaWindows(ClientSession session) {
@@ -52,7 +50,7 @@ final class ClientDmaWindows implements ClientSession.ServerCommands {
     /** A guest RAM region is now DMA-able: DMA_MAP with its memfd, so the server maps it directly. */
     void map(DmaMapping m) {
         synchronized (windows) {
-            windows.put(m.iova(), m);
+            windows.add(m); // guest RAM regions do not overlap
         }
         if (session.dead()) {
             return;
@@ -98,12 +96,7 @@ final class ClientDmaWindows implements ClientSession.ServerCommands {
     /** The DMA window holding [address, address + count), or null. */
     private DmaMapping window(long address, long count) {
         synchronized (windows) {
-            Map.Entry<Long, DmaMapping> e = windows.floorEntry(address);
-            if (e == null) {
-                return null;
-            }
-            DmaMapping m = e.getValue();
-            return UnsignedRange.within(m.iova(), m.size(), address, count) ? m : null;
+            return windows.find(address, count);
         }
     }
 
