@@ -1,6 +1,7 @@
 package io.jvfio.memory;
 
 import io.jvfio.vmm.linux.OwnedFd;
+import io.jvfio.vmm.range.Ranged;
 
 /**
  * A guest RAM range as an IOMMU (or a vfio-user server) maps it: the device sees {@code size} bytes
@@ -11,7 +12,13 @@ import io.jvfio.vmm.linux.OwnedFd;
  * has returned; a listener that needs it longer duplicates it.
  */
 public record DmaMapping(String name, long iova, long hostAddress, long size, OwnedFd fd, long fdOffset,
-                         boolean readable, boolean writable) {
+                         boolean readable, boolean writable) implements Ranged {
+
+    /** The first IOVA: a DMA window is kept and found by it ({@link io.jvfio.vmm.range.RangeMap}). */
+    @Override
+    public long base() {
+        return iova;
+    }
 
     /** The last IOVA of the mapping (inclusive). */
     public long lastIova() {

@@ -8,12 +8,12 @@ import io.jvfio.memory.MemoryBackend;
 import io.jvfio.vfio.user.protocol.VfioUserException;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.OwnedFd;
+import io.jvfio.vmm.range.RangeMap;
+import io.jvfio.vmm.range.Ranged;
 import io.jvfio.vmm.range.UnsignedRange;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.util.Map;
-import java.util.TreeMap;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
@@ -40,7 +40,12 @@ public final class DeviceDma {
     public static final long UNBOUNDED = -1L;
 
     /** One DMA window; {@code region} is null when the window is reached through messages. */
-    record Window(long address, long size, boolean readable, boolean writable, GuestRegion region) {
+    record Window(long address, long size, boolean readable, boolean writable, GuestRegion region) implements Ranged {
+        @Override
+        public long base() {
+            return address;
+        }
+
         long last() {
             return UnsignedRange.last(address, size);
         }
@@ -55,7 +60,7 @@ public final class DeviceDma {
 
     private final GuestMemory memory = new GuestMemory();
     /** By address, as u64: a window at 2^63 or above sorts after one below it. */
-    private final TreeMap<Long, Window> windows = new TreeMap<>(Long::compareUnsigned);
+    private final RangeMap<Window> windows = new RangeMap<>();
     private final int maxWindows;
     private final long mappedLimit;
     /** Read: a device DMA through a mapped window is under way. Write: the windows change. */
@@ -87,9 +92,8 @@ public final class DeviceDma {
             if (!readable && !writable) {
                 throw new VfioUserException(Errno.EINVAL, "DMA_MAP of a window neither readable nor writable");
             }
-            Map.Entry<Long, Window> below = windows.floorEntry(UnsignedRange.last(address, size));
-            if (below != null && UnsignedRange.overlaps(address, size, below.getKey(), below.getValue().size())) {
-                Window w = below.getValue();
+            Window w = windows.overlapping(address, size);
+            if (w != null) {
                 throw new VfioUserException(Errno.EEXIST, "DMA_MAP of [0x" + Long.toHexString(address) + "-0x"
                         + Long.toHexString(UnsignedRange.last(address, size)) + "] overlaps the window [0x"
                         + Long.toHexString(w.address()) + "-0x" + Long.toHexString(w.last()) + "]");
@@ -117,7 +121,7 @@ public final class DeviceDma {
                             Long.toHexString(address), e.getMessage());
                 }
             }
-            windows.put(address, new Window(address, size, readable, writable, region));
+            windows.add(new Window(address, size, readable, writable, region));
         } finally {
             lock.writeLock().unlock();
             if (fd != null) {
@@ -134,7 +138,7 @@ public final class DeviceDma {
         }
         lock.writeLock().lock();
         try {
-            Window w = windows.get(address);
+            Window w = windows.at(address);
             if (w == null || w.size() != size) {
                 throw new VfioUserException(Errno.ENOENT, "DMA_UNMAP of " + UnsignedRange.describe(address, size)
                         + " matches no DMA_MAP");
@@ -180,7 +184,7 @@ public final class DeviceDma {
     public void clear() {
         lock.writeLock().lock();
         try {
-            for (Window w : windows.values()) {
+            for (Window w : windows.ranges()) {
                 release(w);
             }
             windows.clear();
@@ -191,9 +195,8 @@ public final class DeviceDma {
 
     /** The window holding all of the access; the caller holds the read lock. */
     private Window window(long address, int length, boolean write) {
-        Map.Entry<Long, Window> e = windows.floorEntry(address);
-        Window w = e == null ? null : e.getValue();
-        if (w == null || length < 0 || !UnsignedRange.within(w.address(), w.size(), address, length)) {
+        Window w = length < 0 ? null : windows.find(address, length);
+        if (w == null) {
             throw new VfioUserException(Errno.EFAULT, "DMA of " + length + " bytes at 0x" + Long.toHexString(address)
                     + " is outside the client's DMA windows");
         }
