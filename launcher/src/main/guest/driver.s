@@ -106,7 +106,17 @@
 
         .text
         .globl start
+# The entries: the bootstrap processor (vCPU 0) starts at LOAD, every application processor at
+# LOAD + 8, each on a stack of its own (the VMM sets them up as firmware would after INIT-SIPI).
 start:
+        jmp     bsp
+        .org    8
+ap_start:
+        cli
+1:      hlt                             # interrupts off: it stays here until the VMM stops it
+        jmp     1b
+
+bsp:
         mov     r15, MAILBOX            # r15 = mailbox, for the whole program
         call    build_idt
         mov     eax, LAPIC + 0xf0       # spurious-interrupt vector register: APIC on, spurious 0xff

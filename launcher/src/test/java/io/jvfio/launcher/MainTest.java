@@ -87,6 +87,13 @@ class MainTest {
                 "-accel", "tcg");
         assertRejected("jvfio: -name guest=: Parameter 'guest' expects a non-empty name", "-name", "guest=");
         assertRejected("jvfio: -m is given twice; give it once", "-m", "64M", "-m", "128M");
+        assertRejected("jvfio: -smp 0: Parameter 'cpus' expects an integer from 1 to 0xff", "-smp", "0");
+        assertRejected("jvfio: -smp two: Parameter 'cpus' expects an integer (decimal, or hexadecimal with 0x)",
+                "-smp", "two");
+        assertRejected("jvfio: -smp cpus=2,sockets=2: Invalid parameter 'sockets' (valid: cpus)", "-smp",
+                "cpus=2,sockets=2");
+        assertRejected("jvfio: -smp 256: Parameter 'cpus' expects an integer from 1 to 0xff", "-accel", "none",
+                "-smp", "256");
         assertRejected("jvfio: -device e1000: 'e1000' is not a valid device model name (-device help lists them)",
                 "-device", "e1000");
         assertRejected("jvfio: -device vfio-pci,host=01:00.0,addr=40.0: Parameter 'addr' expects a PCI "
