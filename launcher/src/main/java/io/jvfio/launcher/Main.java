@@ -183,7 +183,7 @@ public final class Main {
                 : "no KVM (-accel none" + (config.acceleratorChosen() ? "" : ", as /dev/kvm is not usable here")
                 + "): the built-in driver's steps run from the host, in Java, through the same buses and device "
                 + "model";
-        return "jvfio: " + how + "; " + (config.cpus() > 1 ? config.cpus() + " vCPUs, " : "")
+        return "jvfio: " + how + "; " + (config.cpus() > 1 ? config.cpus() + (m.onKvm() ? " vCPUs, " : " local APICs, ") : "")
                 + (config.ram().size() >> 20) + " MiB of RAM"
                 + (config.name() != null ? ", VM \"" + config.name() + "\"" : "")
                 + (edu != null ? "; the edu device served over vfio-user on " + edu.socket() : "");

@@ -68,6 +68,10 @@ public final class GuestDriver {
     static final int MB_IO_WINDOW = 0xe0;
     static final int MB_BAR_IO = 0xe8;
     static final int MB_TRAPPED_IO = 0xf0;
+    static final int MB_IRQ_COUNT = 0x30;
+    static final int MB_CPUS = 0x460;
+    static final int MB_IRQ_COUNT_CPU = 0x800;
+    static final int MB_IRQ_SNAP = 0x1800;
 
     private final DriverTarget t;
     private final Vcpus vcpus;
@@ -112,6 +116,7 @@ public final class GuestDriver {
         t.memory().writeU64(MAILBOX + MB_IO_WINDOW, DriverTarget.IO_WINDOW);
         t.memory().writeU64(MAILBOX + MB_LOOPS, DriverTarget.LOOPS);
         t.memory().writeU64(MAILBOX + MB_IRQ_LOOPS, DriverTarget.INTERRUPTS);
+        t.memory().writeU64(MAILBOX + MB_CPUS, vcpus.size());
         PciDevFn target = t.device();
         t.memory().writeU64(MAILBOX + MB_TARGET, target == null ? 0xffff : target.devfn());
         for (int i = 0; i < vcpus.size(); i++) {
@@ -297,9 +302,11 @@ public final class GuestDriver {
             case FACTORIAL -> s == StepResult.Status.SKIP ? notEdu((int) a) : "10! = " + a;
             case DMA -> s == StepResult.Status.SKIP ? notEdu((int) a) : describeDma((int) a, (int) b);
             case INTERRUPT -> s == StepResult.Status.SKIP ? notEdu((int) a)
-                    : describeInterrupt(b == 1 ? "MSI-X" : b == 2 ? "MSI" : "no MSI or MSI-X", a, "the guest's IDT handler");
+                    : describeInterrupt(b == 1 ? "MSI-X" : b == 2 ? "MSI" : "no MSI or MSI-X", a, "the guest's IDT handler",
+                    perVcpu(MB_IRQ_COUNT_CPU, -1));
             case STORM -> s == StepResult.Status.SKIP ? notEdu((int) a)
-                    : describeStorm(a, mb(0x30) - 1, "by the guest's handler");
+                    : describeStorm(a, mb(MB_IRQ_COUNT) - vcpus.size(), "by the guest's handler",
+                    perVcpu(MB_IRQ_COUNT_CPU, MB_IRQ_SNAP));
             case TRAPPED -> {
                 if (s == StepResult.Status.SKIP) {
                     yield targets == null ? "the driver did not ask where to read" : targets.noTrapped();
@@ -326,6 +333,15 @@ public final class GuestDriver {
                             c & 0xFFFF_FFFFL, c >>> 32, "the guest's IDT handler");
         };
         report.add(new StepResult(step, s, detail));
+    }
+
+    /** What the handler counted on each vCPU (by APIC ID, which is the vCPU's number), less {@code since}'s. */
+    private long[] perVcpu(int counts, int since) {
+        long[] n = new long[vcpus.size()];
+        for (int i = 0; i < n.length; i++) {
+            n[i] = mb(counts + 8 * i) - (since < 0 ? 0 : mb(since + 8 * i));
+        }
+        return n;
     }
 
     // ---- the words both drivers use ----
@@ -399,8 +415,23 @@ public final class GuestDriver {
                 : total + " bytes RAM -> device -> RAM, first difference at byte " + equalBytes;
     }
 
-    static String describeInterrupt(String kind, long count, String where) {
-        return kind + " vector 0x41 taken by " + where + " (" + count + " interrupt" + (count == 1 ? ")" : "s)");
+    /** {@code perVcpu}: what each vCPU took; with one vCPU the words are those of a machine with one. */
+    static String describeInterrupt(String kind, long count, String where, long[] perVcpu) {
+        String aimed = perVcpu.length > 1 ? " aimed at each vCPU in turn," : "";
+        return kind + " vector 0x41" + aimed + " taken by " + where + " (" + count + " interrupt" + (count == 1 ? ")"
+                : "s)") + onEach(perVcpu);
+    }
+
+    /** ": 1 on vCPU 0, 1 on vCPU 1", or nothing with one vCPU. */
+    static String onEach(long[] perVcpu) {
+        if (perVcpu.length < 2) {
+            return "";
+        }
+        StringBuilder b = new StringBuilder(":");
+        for (int i = 0; i < perVcpu.length; i++) {
+            b.append(i == 0 ? " " : ", ").append(perVcpu[i]).append(" on vCPU ").append(i);
+        }
+        return b.toString();
     }
 
     /** Why the INTx step did not run: 1 no recipe for the device, 2 no INTx pin, 3 a line no IOAPIC pin has. */
@@ -434,7 +465,7 @@ public final class GuestDriver {
         return s;
     }
 
-    static String describeStorm(long raised, long counted, String where) {
-        return raised + " interrupts raised one at a time, " + counted + " counted " + where;
+    static String describeStorm(long raised, long counted, String where, long[] perVcpu) {
+        return raised + " interrupts raised one at a time, " + counted + " counted " + where + onEach(perVcpu);
     }
 }
