@@ -326,6 +326,32 @@ class MainTest {
         assertEquals(0, r.status, r.toString());
     }
 
+    /**
+     * -smp 2: the interrupt step and the storm aim edu's MSI-X vector at each vCPU in turn (the
+     * destination field of the message address), and each vCPU's handler counts exactly its own.
+     */
+    @Test
+    void twoVcpusEachTakeTheInterruptsAimedAtThem() {
+        for (String accel : accelerators()) {
+            Result r = run("-accel", accel, "-smp", "2");
+            assertEquals("", r.err);
+            assertAllPass(r);
+            java.util.Map<String, String> steps = steps(r.out);
+            boolean kvm = accel.equals("kvm");
+            String where = kvm ? "the guest's IDT handler" : "the local APIC";
+            assertEquals("PASS MSI-X vector 0x41 aimed at each vCPU in turn, taken by " + where + " (2 interrupts): 1 "
+                    + "on vCPU 0, 1 on vCPU 1", steps.get("interrupt"), r.out);
+            assertEquals("PASS 2000 interrupts raised one at a time, 2000 counted " + (kvm ? "by the guest's handler"
+                    : "at the local APIC") + ": 1000 on vCPU 0, 1000 on vCPU 1", steps.get("storm"), r.out);
+            if (kvm) {
+                assertTrue(r.out.startsWith("jvfio: the built-in guest driver on 2 KVM vCPUs; 64 MiB of RAM"), r.out);
+                assertTrue(r.out.contains("\n  vcpu0: ") && r.out.contains("\n  vcpu1: "), r.out);
+            } else {
+                assertTrue(r.out.contains("; 2 local APICs, 64 MiB of RAM"), r.out);
+            }
+        }
+    }
+
     @Test
     void theMainJobRunsTheGuestDriverOnKvmAgainstTheEmbeddedEdu() {
         Prerequisites.requireKvm();

@@ -156,11 +156,13 @@ public final class GuestDriver {
             t.checkGone();
             report.failure("the vCPU failed: " + e.getCause().getMessage());
         } finally {
-            vcpus.stopAll(); // those still running after a failure or a device gone: the run is over
-            try {
-                vcpus.awaitAll(Duration.ofSeconds(10));
-            } catch (TimeoutException | RuntimeException | Error e) {
-                // Already reported above (a failure is thrown again by every await); here only the threads end.
+            if (vcpus.running()) { // after a timeout, a failure or a device gone: the run is over
+                vcpus.stopAll();
+                try {
+                    vcpus.awaitAll(Duration.ofSeconds(10));
+                } catch (TimeoutException | RuntimeException | Error e) {
+                    // Reported above (a failure is thrown again by every await); here only the threads end.
+                }
             }
             t.space().pio().remove(ports);
         }
