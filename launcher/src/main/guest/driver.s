@@ -479,16 +479,9 @@ irq_go:                                 # one interrupt aimed at each vCPU in tu
         inc     r9d
         cmp     r9, [r15 + MB_CPUS]
         jb      1b
-        mov     esi, PASS               # each vCPU took its one, and only it
-        xor     ecx, ecx
-2:      mov     rax, [r15 + MB_IRQ_COUNT_CPU + rcx * 8]
-        mov     [r15 + MB_IRQ_SNAP + rcx * 8], rax
-        cmp     rax, 1
-        je      3f
-        mov     esi, FAIL
-3:      inc     ecx
-        cmp     rcx, [r15 + MB_CPUS]
-        jb      2b
+        mov     edx, 1                  # each vCPU took its one, and only it
+        mov     r8d, 1                  # (the storm counts from here)
+        call    each_cpu_counted
         mov     rax, [r15 + MB_CPUS]
         cmp     [r15 + MB_IRQ_COUNT], rax
         je      1f
@@ -542,16 +535,9 @@ step_storm:                             # MB_IRQ_LOOPS aimed at each vCPU in tur
         jb      5b
 2:      mov     r13, [r15 + MB_IRQ_LOOPS]
         imul    r13, [r15 + MB_CPUS]    # r13 = interrupts meant to be raised, also after a lost one
-        mov     esi, PASS               # each vCPU counted MB_IRQ_LOOPS more, all raised were counted
-        xor     ecx, ecx
-3:      mov     rax, [r15 + MB_IRQ_COUNT_CPU + rcx * 8]
-        sub     rax, [r15 + MB_IRQ_SNAP + rcx * 8]
-        cmp     rax, [r15 + MB_IRQ_LOOPS]
-        je      4f
-        mov     esi, FAIL
-4:      inc     ecx
-        cmp     rcx, [r15 + MB_CPUS]
-        jb      3b
+        mov     rdx, [r15 + MB_IRQ_LOOPS] # each vCPU counted MB_IRQ_LOOPS more, all raised were counted
+        xor     r8d, r8d
+        call    each_cpu_counted
         mov     rcx, [r15 + MB_IRQ_COUNT]
         sub     rcx, [r15 + MB_CPUS]    # less the ones of step 8
         cmp     rcx, r13
@@ -971,6 +957,27 @@ irq_aim:
         lea     esi, [r10d + 4]
         mov     edi, r12d
         call    cfg_write32
+        pop     rdi
+        ret
+
+# each_cpu_counted: esi = PASS if every vCPU's handler counted rdx since MB_IRQ_SNAP, else FAIL;
+# r8 != 0: the snapshot moves to the counts now (the storm's start)
+each_cpu_counted:
+        push    rdi
+        mov     esi, PASS
+        xor     ecx, ecx
+1:      mov     rax, [r15 + MB_IRQ_COUNT_CPU + rcx * 8]
+        mov     rdi, rax
+        sub     rax, [r15 + MB_IRQ_SNAP + rcx * 8]
+        test    r8, r8
+        jz      2f
+        mov     [r15 + MB_IRQ_SNAP + rcx * 8], rdi
+2:      cmp     rax, rdx
+        je      3f
+        mov     esi, FAIL
+3:      inc     ecx
+        cmp     rcx, [r15 + MB_CPUS]
+        jb      1b
         pop     rdi
         ret
 
