@@ -57,6 +57,12 @@
         .equ MB_INTX_STATUS,   0x430    # status (bit 0: the interrupt is pending)
         .equ MB_INTX_EARLY,    0x438    # handler entries that found INTX_VECTOR not in service
         .equ MB_INTX_UART,     0x440    # 1: the 16550 recipe (byte registers, not raise/ack/status)
+        # several vCPUs (APIC ID = vCPU number, KVM's default and the virtual APICs')
+        .equ MB_CPUS,       0x460       # in: the vCPUs, 1-255
+        .equ MB_IDT_READY,  0x468       # 1 once the BSP has built the IDT the APs load
+        .equ MB_IRQ_COUNT_CPU, 0x800    # [255] u64: the handler counts here too, by the APIC ID it runs on
+        .equ MB_AP_READY,   0x1000      # [255] u64: 1 once that AP takes interrupts (past the mailbox's page)
+        .equ MB_IRQ_SNAP,   0x1800      # [255] u64: MB_IRQ_COUNT_CPU after step 8, for the storm's counts
 
         # a 16550's registers, bytes at BAR0 + n (the 8250's register set, which its successors keep)
         .equ UART_IER, 1                # interrupt enable; bit 1: transmitter holding register empty
@@ -106,9 +112,32 @@
 
         .text
         .globl start
+# The entries: the bootstrap processor (vCPU 0) starts at LOAD, every application processor at
+# LOAD + 8, each on a stack of its own (the VMM sets them up as firmware would after INIT-SIPI).
 start:
+        jmp     bsp
+        .org    8
+ap_start:
+        mov     r15, MAILBOX            # the handler counts through r15
+1:      cmp     qword ptr [r15 + MB_IDT_READY], 0
+        jne     2f
+        pause                           # a few ms: the BSP builds the IDT first thing
+        jmp     1b
+2:      lidt    [idtr]
+        mov     eax, LAPIC + 0xf0       # its own local APIC on, spurious 0xff
+        mov     dword ptr [rax], 0x1ff
+        mov     eax, LAPIC + 0x20       # APIC ID, bits 31:24
+        mov     eax, [rax]
+        shr     eax, 24
+        mov     qword ptr [r15 + MB_AP_READY + rax * 8], 1
+3:      sti                             # take the interrupts aimed here, and wait for the next
+        hlt
+        jmp     3b
+
+bsp:
         mov     r15, MAILBOX            # r15 = mailbox, for the whole program
         call    build_idt
+        mov     qword ptr [r15 + MB_IDT_READY], 1
         mov     eax, LAPIC + 0xf0       # spurious-interrupt vector register: APIC on, spurious 0xff
         mov     dword ptr [rax], 0x1ff
 
@@ -389,6 +418,8 @@ step_id:
         and     eax, 0xfffffff8
         mov     rdi, [r15 + MB_BAR_ADDR + rcx * 8]
         add     rdi, rax                # rdi = vector 0's entry
+        mov     r10, rdi                # r10 = it, and r11 = 1 (MSI-X), for irq_aim
+        mov     r11d, 1
         mov     dword ptr [rdi], LAPIC  # message address: APIC 0
         mov     dword ptr [rdi + 4], 0
         mov     dword ptr [rdi + 8], VECTOR
@@ -435,23 +466,34 @@ irq_msi:
         mov     edi, r12d
         call    cfg_write16
         mov     r14d, 2                 # r14 = 2: MSI
-irq_go:
+        mov     r10d, r13d              # r10 = the capability, and r11 = 2 (MSI), for irq_aim
+        mov     r11d, 2
+irq_go:                                 # one interrupt aimed at each vCPU in turn
         mov     qword ptr [r15 + MB_IRQ_COUNT], 0
         sti
+        xor     r9d, r9d                # r9 = the APIC ID aimed at
+1:      call    irq_aim
         mov     dword ptr [rbx + EDU_IRQ_RAISE], 1
         call    wait_irq
         mov     dword ptr [rbx + EDU_IRQ_ACK], 1
-        mov     edi, S_IRQ
-        mov     esi, PASS
-        cmp     qword ptr [r15 + MB_IRQ_COUNT], 1
+        inc     r9d
+        cmp     r9, [r15 + MB_CPUS]
+        jb      1b
+        mov     edx, 1                  # each vCPU took its one, and only it
+        mov     r8d, 1                  # (the storm counts from here)
+        call    each_cpu_counted
+        mov     rax, [r15 + MB_CPUS]
+        cmp     [r15 + MB_IRQ_COUNT], rax
         je      1f
         mov     esi, FAIL
-1:      mov     rdx, [r15 + MB_IRQ_COUNT]
+1:      mov     edi, S_IRQ
+        mov     rdx, [r15 + MB_IRQ_COUNT]
         mov     ecx, r14d
         mov     r8d, VECTOR
         call    report
         jmp     step_storm
 irq_none:
+        xor     r11d, r11d              # nothing for irq_aim to aim
         mov     edi, S_IRQ
         mov     esi, FAIL
         xor     edx, edx
@@ -460,12 +502,14 @@ irq_none:
         call    report
 
 # ---- step 9: an interrupt storm, one at a time, each timed from raise to handler ----------------
-step_storm:
+step_storm:                             # MB_IRQ_LOOPS aimed at each vCPU in turn
+        xor     r9d, r9d                # r9 = the APIC ID aimed at
         mov     r13, [r15 + MB_IRQ_LOOPS]
         mov     rdi, SAMPLES_IRQ
-        xor     r14d, r14d              # r14 = interrupts raised
+        xor     r14d, r14d              # r14 = interrupts raised (all vCPUs)
+5:      call    irq_aim
 1:      cmp     r14, r13
-        jae     2f
+        jae     6f
         mov     rbp, [r15 + MB_IRQ_COUNT]
         rdtsc
         shl     rdx, 32
@@ -485,14 +529,22 @@ step_storm:
         mov     dword ptr [rbx + EDU_IRQ_ACK], 1
         inc     r14
         jmp     1b
-2:      mov     rcx, [r15 + MB_IRQ_COUNT]
-        dec     rcx                     # less the one of step 8
-        mov     edi, S_STORM
-        mov     esi, PASS
+6:      inc     r9d                     # the next vCPU's share
+        add     r13, [r15 + MB_IRQ_LOOPS]
+        cmp     r9, [r15 + MB_CPUS]
+        jb      5b
+2:      mov     r13, [r15 + MB_IRQ_LOOPS]
+        imul    r13, [r15 + MB_CPUS]    # r13 = interrupts meant to be raised, also after a lost one
+        mov     rdx, [r15 + MB_IRQ_LOOPS] # each vCPU counted MB_IRQ_LOOPS more, all raised were counted
+        xor     r8d, r8d
+        call    each_cpu_counted
+        mov     rcx, [r15 + MB_IRQ_COUNT]
+        sub     rcx, [r15 + MB_CPUS]    # less the ones of step 8
         cmp     rcx, r13
         je      1f
         mov     esi, FAIL
-1:      mov     rdx, r13                # raised
+1:      mov     edi, S_STORM
+        mov     rdx, r13                # raised
         mov     r8, r14                 # timed
         call    report
 
@@ -867,14 +919,67 @@ wait_dma:
         jnz     1b
 2:      ret
 
-# wait_irq: until the handler has counted one interrupt (bounded)
+# wait_irq: until the handler has counted the interrupt aimed at APIC r9, the (r9 + 1)-th (bounded)
 wait_irq:
         mov     ecx, WAIT
-1:      cmp     qword ptr [r15 + MB_IRQ_COUNT], 0
-        jne     2f
+1:      cmp     qword ptr [r15 + MB_IRQ_COUNT], r9
+        ja      2f
         dec     ecx
         jnz     1b
 2:      ret
+
+# irq_aim: aims the device's vector (r11 = 1: MSI-X, entry 0 at r10; 2: MSI, capability r10d of
+# devfn r12d; 0: neither) at APIC r9 (physical destination, address bits 19:12), once that vCPU takes
+# interrupts (bounded; if it never does, its count says so). MSI-X masks the entry while its
+# address changes (PCIe 6.0 6.1.4.5: software must not change a masked-off entry's fields).
+irq_aim:
+        test    r9d, r9d
+        jz      2f
+        mov     ecx, WAIT
+1:      cmp     qword ptr [r15 + MB_AP_READY + r9 * 8], 0
+        jne     2f
+        dec     ecx
+        jnz     1b
+2:      mov     eax, r9d
+        shl     eax, 12
+        or      eax, LAPIC              # eax = the message address
+        cmp     r11d, 1
+        jne     3f
+        mov     dword ptr [r10 + 12], 1 # masked
+        mov     [r10], eax
+        mov     dword ptr [r10 + 12], 0 # unmasked
+        ret
+3:      cmp     r11d, 2
+        je      4f
+        ret
+4:      push    rdi
+        mov     r8d, eax
+        lea     esi, [r10d + 4]
+        mov     edi, r12d
+        call    cfg_write32
+        pop     rdi
+        ret
+
+# each_cpu_counted: esi = PASS if every vCPU's handler counted rdx since MB_IRQ_SNAP, else FAIL;
+# r8 != 0: the snapshot moves to the counts now (the storm's start)
+each_cpu_counted:
+        push    rdi
+        mov     esi, PASS
+        xor     ecx, ecx
+1:      mov     rax, [r15 + MB_IRQ_COUNT_CPU + rcx * 8]
+        mov     rdi, rax
+        sub     rax, [r15 + MB_IRQ_SNAP + rcx * 8]
+        test    r8, r8
+        jz      2f
+        mov     [r15 + MB_IRQ_SNAP + rcx * 8], rdi
+2:      cmp     rax, rdx
+        je      3f
+        mov     esi, FAIL
+3:      inc     ecx
+        cmp     rcx, [r15 + MB_CPUS]
+        jb      1b
+        pop     rdi
+        ret
 
 # find_cap: edi = devfn, esi = capability ID -> eax = its offset, or 0
 find_cap:
@@ -1003,7 +1108,11 @@ irq_handler:
         shl     rdx, 32
         or      rax, rdx
         mov     [r15 + MB_IRQ_TSC], rax
-        inc     qword ptr [r15 + MB_IRQ_COUNT]
+        mov     eax, LAPIC + 0x20       # APIC ID, bits 31:24: which vCPU took it
+        mov     eax, [rax]
+        shr     eax, 24
+        lock inc qword ptr [r15 + MB_IRQ_COUNT_CPU + rax * 8]
+        lock inc qword ptr [r15 + MB_IRQ_COUNT]
         mov     eax, LAPIC + 0xb0       # end of interrupt
         mov     dword ptr [rax], 0
         pop     rdx

@@ -83,6 +83,10 @@ final class CommandLine {
     private static final Property ACCEL = Property.choice("accel", List.of("kvm", "none"), null,
             "Run the guest on KVM, or drive the device from the host side");
     private static final Property NAME = Property.string("guest", "The VM's name");
+    /** The most local APICs the x86 xAPIC ID (8 bits, 0xff being broadcast) can address. */
+    static final int MAX_CPUS = 255;
+    private static final Property SMP_CPUS = Property.integer("cpus", 1, MAX_CPUS, null,
+            "The number of vCPUs (each a thread of its own)");
     private static final Property MACHINE_TYPE = Property.choice("type", List.of("pc"), "pc", "The machine type");
     private static final Property MEMORY_BACKEND = Property.string("memory-backend",
             "The id of the -object memory backend that holds guest RAM");
@@ -117,6 +121,8 @@ final class CommandLine {
                                         run the guest on KVM, or without a vCPU, driving the device
                                         from a host-side driver (default: kvm when /dev/kvm is usable)
                   -enable-kvm           the same as -accel kvm
+                  -smp [cpus=]N         N vCPUs (default: 1); the driver's interrupt steps run once per
+                                        vCPU, aimed at its local APIC
                   -name [guest=]NAME    the VM's name, shown in messages
                   --serve [device=]edu|gpio|tiny|nobar,socket=PATH
                                         serve a device written in Java over vfio-user on a UNIX socket
@@ -154,6 +160,7 @@ final class CommandLine {
         Long memory = null;
         String accel = null;
         String name = null;
+        Integer cpus = null;
         String memoryBackend = null;
         Map<String, MemoryBackendConfig> objects = new LinkedHashMap<>();
         List<DeviceConfig> configs = new ArrayList<>();
@@ -196,7 +203,7 @@ final class CommandLine {
                     }
                     return new ShowText(bind(arg, args[++i]));
                 }
-                case "-m", "-device", "-accel", "-name", "-object", "-machine", "-M" -> {
+                case "-m", "-device", "-accel", "-name", "-smp", "-object", "-machine", "-M" -> {
                     if (i + 1 >= args.length) {
                         throw new UsageException(arg + ": requires an argument (jvfio --help shows its form)");
                     }
@@ -212,6 +219,8 @@ final class CommandLine {
                                 accel = once(arg, accel, single(s, "-accel", ACCEL).string("accel"));
                             }
                             case "-name" -> name = once(arg, name, guestName(value));
+                            case "-smp" -> cpus = once(arg, cpus, (int) single(OptionString.parse(value, "cpus"), "-smp",
+                                    SMP_CPUS).number("cpus"));
                             case "-object" -> {
                                 OptionString s = OptionString.parse(value, MemoryBackendConfig.IMPLIED_KEY);
                                 if (s.helpRequested()) {
@@ -271,13 +280,20 @@ final class CommandLine {
                         + Kvm.DEVICE);
             }
         }
+        if (cpus != null && accelerator == Accelerator.KVM) {
+            try (Kvm kvm = Kvm.open()) {
+                kvm.checkVcpus(cpus);
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("-smp " + value(args, "-smp") + ": " + e.getMessage());
+            }
+        }
         MemoryBackendConfig ram = ram(memory, memoryBackend, objects);
         if (accelerator == Accelerator.KVM && ram.size() > KVM_MAX_RAM) {
             throw new UsageException((memory != null ? "-m " + value(args, "-m") : "-object " + ram) + ": KVM takes at "
                     + "most 8T of guest RAM (the RAM above 4 GiB is one memory slot, and a slot holds at most 2^31 - 1 "
                     + "pages, KVM_MEM_MAX_NR_PAGES); use -m 8T or less");
         }
-        return new Launch(new MachineConfig(ram, accelerator, chosen, name, configs));
+        return new Launch(new MachineConfig(ram, accelerator, chosen, name, cpus == null ? 1 : cpus, configs));
     }
 
     private static Command serve(String option, String value) throws UsageException {

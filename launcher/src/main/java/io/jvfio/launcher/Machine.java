@@ -21,18 +21,20 @@ import io.jvfio.vmm.device.AttachedDevices;
 import io.jvfio.kvm.Kvm;
 import io.jvfio.kvm.KvmVcpu;
 import io.jvfio.kvm.KvmVm;
+import io.jvfio.kvm.Vcpus;
 import io.jvfio.vmm.pci.PciDevFn;
 import io.jvfio.vmm.pci.PciHostBridge;
 
+import java.util.ArrayList;
 import java.util.List;
 
 /**
  * One VM, assembled from its configuration: guest RAM, the address space and the PCI host bridge,
- * the accelerator (a KVM VM with its in-kernel interrupt controller and one vCPU, interrupts by
+ * the accelerator (a KVM VM with its in-kernel interrupt controller and {@code -smp} vCPUs, interrupts by
  * KVM_SIGNAL_MSI and irqfds, INTx through the in-kernel IOAPIC; or, without KVM, virtual local APICs
  * and an emulated IOAPIC at 0xfec00000 for INTx), interrupt routing, and the
  * passed-through devices. Closing takes it apart in the reverse order: devices, routing, RAM (its
- * memory slots go first), vCPU, VM.
+ * memory slots go first), vCPUs, VM.
  */
 final class Machine implements AutoCloseable {
 
@@ -42,7 +44,7 @@ final class Machine implements AutoCloseable {
     final PciHostBridge bridge = new PciHostBridge(space, PciHostBridge.DEFAULT_ECAM_BASE);
     private Kvm kvm;
     private KvmVm vm;
-    private KvmVcpu vcpu;
+    private final List<KvmVcpu> vcpus = new ArrayList<>();
     private VirtualInterruptController apics;
     private IoApic ioapic;
     private InterruptRouter router;
@@ -77,11 +79,17 @@ final class Machine implements AutoCloseable {
             vm.createIrqchip();
             memory.addListener(new KvmRamSlots(vm)); // guest RAM as memory slots
             space.addListener(vm);                   // and BARs the device model maps
-            vcpu = KvmVcpu.create(vm, 0);
-            vcpu.setSupportedCpuid();
+            for (int id = 0; id < config.cpus(); id++) {
+                KvmVcpu vcpu = KvmVcpu.create(vm, id);
+                vcpus.add(vcpu);
+                vcpu.setSupportedCpuid();
+                // With the in-kernel irqchip KVM holds every vCPU but 0 for an INIT/SIPI that nothing
+                // here sends; the driver's application processors start at their own entry instead.
+                vcpu.makeRunnable();
+            }
             router = new InterruptRouter(new KvmMsiSink(vm), InterruptRouterConfig.DEFAULT, new KvmIrqfdBypass(vm));
         } else {
-            apics = new VirtualInterruptController(1);
+            apics = new VirtualInterruptController(config.cpus());
             ioapic = new IoApic(apics);
             space.mmio().add("IOAPIC", IoApic.BASE, IoApic.SIZE, ioapic);
             router = new InterruptRouter(apics, InterruptRouterConfig.DEFAULT, null, ioapic);
@@ -100,7 +108,7 @@ final class Machine implements AutoCloseable {
     }
 
     boolean onKvm() {
-        return vcpu != null;
+        return !vcpus.isEmpty();
     }
 
     /** Runs the built-in driver against {@code target} (null: the first edu-compatible function). */
@@ -132,7 +140,7 @@ final class Machine implements AutoCloseable {
         });
         long mmio = space.mmio().unclaimedAccesses();
         long pio = space.pio().unclaimedAccesses();
-        DriverReport report = onKvm() ? new GuestDriver(t, vcpu).run() : new HostDriver(t, apics).run();
+        DriverReport report = onKvm() ? new GuestDriver(t, new Vcpus(vcpus)).run() : new HostDriver(t, apics).run();
         report.unclaimed(space.mmio().unclaimedAccesses() - mmio, space.pio().unclaimedAccesses() - pio);
         return report;
     }
@@ -146,7 +154,7 @@ final class Machine implements AutoCloseable {
             router.close();
         }
         memory.close();
-        if (vcpu != null) {
+        for (KvmVcpu vcpu : vcpus) {
             vcpu.close();
         }
         if (vm != null) {

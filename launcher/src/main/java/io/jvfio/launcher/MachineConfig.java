@@ -8,10 +8,11 @@ import java.util.List;
 /**
  * A checked command line: the backend of guest RAM (from {@code -m}, or the {@code -object} that
  * {@code -machine memory-backend=} names), the accelerator (and whether the user chose it or it was
- * picked because /dev/kvm is or is not usable), the VM's name and its devices in order.
+ * picked because /dev/kvm is or is not usable), the VM's name, its vCPUs ({@code -smp}) and its
+ * devices in order.
  */
 record MachineConfig(MemoryBackendConfig ram, Accelerator accelerator, boolean acceleratorChosen, String name,
-                     List<DeviceConfig> devices) {
+                     int cpus, List<DeviceConfig> devices) {
 
     MachineConfig {
         devices = List.copyOf(devices);

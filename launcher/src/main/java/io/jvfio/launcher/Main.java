@@ -174,11 +174,13 @@ public final class Main {
 
     /** The first line: how the driver runs, the machine, and where the embedded device is. */
     private static String header(MachineConfig config, Machine m, EmbeddedEdu edu) {
-        String how = m.onKvm() ? "the built-in guest driver on a KVM vCPU"
+        String how = m.onKvm() ? "the built-in guest driver on " + (config.cpus() > 1 ? config.cpus() + " KVM vCPUs"
+                : "a KVM vCPU")
                 : "no KVM (-accel none" + (config.acceleratorChosen() ? "" : ", as /dev/kvm is not usable here")
                 + "): the built-in driver's steps run from the host, in Java, through the same buses and device "
                 + "model";
-        return "jvfio: " + how + "; " + (config.ram().size() >> 20) + " MiB of RAM"
+        return "jvfio: " + how + "; " + (config.cpus() > 1 && !m.onKvm() ? config.cpus() + " local APICs, " : "")
+                + (config.ram().size() >> 20) + " MiB of RAM"
                 + (config.name() != null ? ", VM \"" + config.name() + "\"" : "")
                 + (edu != null ? "; the edu device served over vfio-user on " + edu.socket() : "");
     }

@@ -87,6 +87,13 @@ class MainTest {
                 "-accel", "tcg");
         assertRejected("jvfio: -name guest=: Parameter 'guest' expects a non-empty name", "-name", "guest=");
         assertRejected("jvfio: -m is given twice; give it once", "-m", "64M", "-m", "128M");
+        assertRejected("jvfio: -smp 0: Parameter 'cpus' expects an integer from 1 to 0xff", "-smp", "0");
+        assertRejected("jvfio: -smp two: Parameter 'cpus' expects an integer (decimal, or hexadecimal with 0x)",
+                "-smp", "two");
+        assertRejected("jvfio: -smp cpus=2,sockets=2: Invalid parameter 'sockets' (valid: cpus)", "-smp",
+                "cpus=2,sockets=2");
+        assertRejected("jvfio: -smp 256: Parameter 'cpus' expects an integer from 1 to 0xff", "-accel", "none",
+                "-smp", "256");
         assertRejected("jvfio: -device e1000: 'e1000' is not a valid device model name (-device help lists them)",
                 "-device", "e1000");
         assertRejected("jvfio: -device vfio-pci,host=01:00.0,addr=40.0: Parameter 'addr' expects a PCI "
@@ -312,6 +319,32 @@ class MainTest {
         assertTrue(!r.out.contains("\nunclaimed:"), "a driver right about its device makes no unclaimed access:\n"
                 + r.out);
         assertEquals(0, r.status, r.toString());
+    }
+
+    /**
+     * -smp 2: the interrupt step and the storm aim edu's MSI-X vector at each vCPU in turn (the
+     * destination field of the message address), and each vCPU's handler counts exactly its own.
+     */
+    @Test
+    void twoVcpusEachTakeTheInterruptsAimedAtThem() {
+        for (String accel : accelerators()) {
+            Result r = run("-accel", accel, "-smp", "2");
+            assertEquals("", r.err);
+            assertAllPass(r);
+            java.util.Map<String, String> steps = steps(r.out);
+            boolean kvm = accel.equals("kvm");
+            String where = kvm ? "the guest's IDT handler" : "the local APIC";
+            assertEquals("PASS MSI-X vector 0x41 aimed at each vCPU in turn, taken by " + where + " (2 interrupts): 1 "
+                    + "on vCPU 0, 1 on vCPU 1", steps.get("interrupt"), r.out);
+            assertEquals("PASS 2000 interrupts raised one at a time, 2000 counted " + (kvm ? "by the guest's handler"
+                    : "at the local APIC") + ": 1000 on vCPU 0, 1000 on vCPU 1", steps.get("storm"), r.out);
+            if (kvm) {
+                assertTrue(r.out.startsWith("jvfio: the built-in guest driver on 2 KVM vCPUs; 64 MiB of RAM"), r.out);
+                assertTrue(r.out.contains("\n  vcpu0: ") && r.out.contains("\n  vcpu1: "), r.out);
+            } else {
+                assertTrue(r.out.contains("; 2 local APICs, 64 MiB of RAM"), r.out);
+            }
+        }
     }
 
     @Test

@@ -7,7 +7,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * What a driver run found: each step's result, the vCPU's exits per reason (none without KVM), and
+ * What a driver run found: each step's result, the vCPUs' exits per reason (summed, and per vCPU
+ * when there are several; none without KVM), and
  * the latency distributions of a trapped MMIO read, a directly mapped read and an interrupt.
  */
 public final class DriverReport {
@@ -32,6 +33,7 @@ public final class DriverReport {
     private final List<StepResult> steps = new ArrayList<>();
     private final List<Latency> latencies = new ArrayList<>();
     private Map<String, Long> exits;
+    private Map<String, Map<String, Long>> exitsPerVcpu;
     private String failure;
     private long unclaimedMmio;
     private long unclaimedPio;
@@ -48,6 +50,11 @@ public final class DriverReport {
 
     void exits(Map<String, Long> byReason) {
         this.exits = byReason;
+    }
+
+    /** With several vCPUs, each one's exits per reason, by its name ({@code vcpu1}); their sum is {@link #exits}. */
+    void exitsPerVcpu(Map<String, Map<String, Long>> byVcpu) {
+        this.exitsPerVcpu = byVcpu;
     }
 
     /**
@@ -88,6 +95,13 @@ public final class DriverReport {
             sb.append("exits:");
             exits.forEach((reason, n) -> sb.append(' ').append(reason).append(' ').append(n));
             sb.append('\n');
+            if (exitsPerVcpu != null) {
+                exitsPerVcpu.forEach((vcpu, byReason) -> {
+                    sb.append("  ").append(vcpu).append(':');
+                    byReason.forEach((reason, n) -> sb.append(' ').append(reason).append(' ').append(n));
+                    sb.append('\n');
+                });
+            }
         }
         if (unclaimedMmio + unclaimedPio > 0) {
             sb.append("unclaimed: ").append(unclaimedMmio).append(" MMIO and ").append(unclaimedPio)

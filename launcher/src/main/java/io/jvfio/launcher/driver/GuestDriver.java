@@ -3,6 +3,7 @@ package io.jvfio.launcher.driver;
 import io.jvfio.vmm.bus.Bus;
 import io.jvfio.vmm.bus.BusDevice;
 import io.jvfio.kvm.KvmVcpu;
+import io.jvfio.kvm.Vcpus;
 import io.jvfio.kvm.X86LongMode;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.SyscallException;
@@ -12,22 +13,34 @@ import org.HdrHistogram.Histogram;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
-import java.util.concurrent.CompletableFuture;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 /**
- * Runs the built-in guest driver ({@code src/main/guest/driver.s}, assembled at build time) on a KVM
- * vCPU: loads it into guest RAM with long-mode tables and its mailbox, answers its ports (a step's
+ * Runs the built-in guest driver ({@code src/main/guest/driver.s}, assembled at build time) on KVM
+ * vCPUs, a thread each (vCPU 0 runs the steps; the others wait for its interrupts): loads it into guest RAM with long-mode tables and its mailbox, answers its ports (a step's
  * record is ready; which BAR addresses trap and which are mapped; done; a CPU exception), and turns
- * what it measured with RDTSC into latencies. The vCPU's exits are snapshotted at each report, so a
+ * what it measured with RDTSC into latencies. vCPU 0's exits are snapshotted at each report, so a
  * timed loop's MMIO exits are known exactly.
  */
 public final class GuestDriver {
 
     public static final long LOAD = 0x10000;
+    /** Where the application processors (vCPU 1 and up) start: the driver's second entry. */
+    static final long AP_ENTRY = LOAD + 8;
     public static final long STACK = 0x80000;
+    /**
+     * The application processors' stacks, below vCPU 0's 32 KiB: AP i's at AP_STACKS - (i - 1) *
+     * AP_STACK_SIZE. They only take interrupts (a frame and the handler's few pushes), so 255 of
+     * them (the most -smp gives) fit above the driver's code.
+     */
+    static final long AP_STACKS = STACK - 0x8000;
+    static final long AP_STACK_SIZE = 0x200;
     static final long MAILBOX = 0x9000;
     static final long SAMPLES_TRAPPED = 0x200000;
     static final long SAMPLES_DIRECT = 0x280000;
@@ -38,6 +51,7 @@ public final class GuestDriver {
     static final int PORT_FAULT = 0x503;
     /** How long the guest may take: its kernel-mode code is emulated, about 1 us an instruction here. */
     static final long TIMEOUT_SECONDS = 300;
+
     /** How often the wait for the guest looks whether the device went away. */
     static final long GONE_POLL_MILLIS = 100;
 
@@ -54,8 +68,14 @@ public final class GuestDriver {
     static final int MB_IO_WINDOW = 0xe0;
     static final int MB_BAR_IO = 0xe8;
     static final int MB_TRAPPED_IO = 0xf0;
+    static final int MB_IRQ_COUNT = 0x30;
+    static final int MB_CPUS = 0x460;
+    static final int MB_IRQ_COUNT_CPU = 0x800;
+    static final int MB_IRQ_SNAP = 0x1800;
 
     private final DriverTarget t;
+    private final Vcpus vcpus;
+    /** The bootstrap processor: it runs the steps. */
     private final KvmVcpu vcpu;
     private final DriverReport report = new DriverReport();
     private long mmioAtLastReport;
@@ -64,9 +84,10 @@ public final class GuestDriver {
     private volatile DriverTarget.LoopTargets targets;
     private volatile String fault;
 
-    public GuestDriver(DriverTarget target, KvmVcpu vcpu) {
+    public GuestDriver(DriverTarget target, Vcpus vcpus) {
         this.t = target;
-        this.vcpu = vcpu;
+        this.vcpus = vcpus;
+        this.vcpu = vcpus.get(0);
     }
 
     /** The assembled guest program. */
@@ -95,29 +116,31 @@ public final class GuestDriver {
         t.memory().writeU64(MAILBOX + MB_IO_WINDOW, DriverTarget.IO_WINDOW);
         t.memory().writeU64(MAILBOX + MB_LOOPS, DriverTarget.LOOPS);
         t.memory().writeU64(MAILBOX + MB_IRQ_LOOPS, DriverTarget.INTERRUPTS);
+        t.memory().writeU64(MAILBOX + MB_CPUS, vcpus.size());
         PciDevFn target = t.device();
         t.memory().writeU64(MAILBOX + MB_TARGET, target == null ? 0xffff : target.devfn());
-        X86LongMode.enter(vcpu, LOAD, STACK);
+        for (int i = 0; i < vcpus.size(); i++) {
+            X86LongMode.enter(vcpus.get(i), i == 0 ? LOAD : AP_ENTRY, i == 0 ? STACK : AP_STACKS - (i - 1) * AP_STACK_SIZE);
+        }
 
         Bus.Registration ports = t.space().pio().add("guest driver ports", PORT_REPORT, 4, new Ports());
-        CompletableFuture<KvmVcpu.Stop> running = new CompletableFuture<>();
-        Thread thread = new Thread(() -> {
-            try {
-                running.complete(vcpu.run(t.space()));
-            } catch (Throwable e) {
-                running.completeExceptionally(e);
-            }
-        }, "vcpu0");
-        thread.start();
+        vcpus.start(t.space());
         try {
-            KvmVcpu.Stop stop = awaitGuest(running);
+            List<KvmVcpu.Stop> stops = awaitGuest();
             if (fault != null) {
                 report.failure(fault);
-            } else if (stop != KvmVcpu.Stop.REQUESTED) {
-                report.failure("the guest stopped: " + stop + " at rip 0x" + Long.toHexString(vcpu.regs().rip()));
+            } else {
+                for (int i = 0; i < stops.size(); i++) {
+                    if (stops.get(i) != KvmVcpu.Stop.REQUESTED) {
+                        KvmVcpu v = vcpus.get(i);
+                        report.failure("the guest stopped: " + stops.get(i) + (vcpus.size() > 1 ? " on vCPU " + v.id()
+                                : "") + " at rip 0x" + Long.toHexString(v.regs().rip()));
+                        break;
+                    }
+                }
             }
         } catch (TimeoutException e) {
-            vcpu.stop();
+            vcpus.stopAll();
             report.failure("the guest driver did not finish within " + TIMEOUT_SECONDS + " s (rip 0x"
                     + Long.toHexString(vcpu.regs().rip()) + ")");
         } catch (ExecutionException e) {
@@ -133,28 +156,53 @@ public final class GuestDriver {
             t.checkGone();
             report.failure("the vCPU failed: " + e.getCause().getMessage());
         } finally {
-            thread.join(10_000);
+            if (vcpus.running()) { // after a timeout, a failure or a device gone: the run is over
+                vcpus.stopAll();
+                try {
+                    vcpus.awaitAll(Duration.ofSeconds(10));
+                } catch (TimeoutException | RuntimeException | Error e) {
+                    // Reported above (a failure is thrown again by every await); here only the threads end.
+                }
+            }
             t.space().pio().remove(ports);
         }
-        report.exits(vcpu.exits().byReason());
+        report.exits(exitsByReason());
+        if (vcpus.size() > 1) {
+            Map<String, Map<String, Long>> per = new LinkedHashMap<>();
+            for (KvmVcpu v : vcpus.vcpus()) {
+                per.put("vcpu" + v.id(), v.exits().byReason());
+            }
+            report.exitsPerVcpu(per);
+        }
         latencies();
         return report;
     }
 
+    /** Every vCPU's exits per reason, summed. */
+    private Map<String, Long> exitsByReason() {
+        Map<String, Long> sum = new LinkedHashMap<>();
+        for (KvmVcpu v : vcpus.vcpus()) {
+            v.exits().byReason().forEach((reason, n) -> sum.merge(reason, n, Long::sum));
+        }
+        return sum;
+    }
+
     /**
-     * Waits for the vCPU to finish, at most TIMEOUT_SECONDS; a device that goes away meanwhile stops
-     * the vCPU and ends the run (the guest would only read all-ones from it until the timeout).
+     * Waits for the vCPUs to finish, at most TIMEOUT_SECONDS; a device that goes away meanwhile stops
+     * them and ends the run (the guest would only read all-ones from it until the timeout). A vCPU's
+     * failure comes as the cause of an ExecutionException.
      */
-    private KvmVcpu.Stop awaitGuest(CompletableFuture<KvmVcpu.Stop> running) throws InterruptedException,
-            ExecutionException, TimeoutException {
+    private List<KvmVcpu.Stop> awaitGuest() throws InterruptedException, ExecutionException, TimeoutException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(TIMEOUT_SECONDS);
         while (true) {
             try {
-                return running.get(Math.min(GONE_POLL_MILLIS, Math.max(1, TimeUnit.NANOSECONDS.toMillis(
-                        deadline - System.nanoTime()))), TimeUnit.MILLISECONDS);
+                return vcpus.awaitAll(Duration.ofMillis(Math.min(GONE_POLL_MILLIS, Math.max(1,
+                        TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())))));
+            } catch (RuntimeException | Error e) {
+                throw new ExecutionException(e);
             } catch (TimeoutException e) {
                 if (t.watch().gone() != null) {
-                    vcpu.stop();
+                    vcpus.stopAll();
                     t.checkGone();
                 }
                 if (System.nanoTime() >= deadline) {
@@ -188,7 +236,7 @@ public final class GuestDriver {
         report.addLatency(what, h);
     }
 
-    /** The driver's ports, answered on the vCPU thread. */
+    /** The driver's ports, answered on the thread of the vCPU that wrote them. */
     private final class Ports implements BusDevice {
         @Override
         public long read(long offset, int size) {
@@ -206,11 +254,12 @@ public final class GuestDriver {
                     t.memory().writeU64(MAILBOX + MB_DIRECT, lt.direct());
                     t.memory().writeU64(MAILBOX + MB_TRAPPED_IO, lt.trappedIsPort() ? 1 : 0);
                 }
-                case PORT_DONE -> vcpu.stop();
+                case PORT_DONE -> vcpus.stopAll();
                 case PORT_FAULT -> {
-                    fault = "the guest took CPU exception " + value + " (rip 0x" + Long.toHexString(vcpu.regs().rip())
-                            + ")";
-                    vcpu.stop();
+                    KvmVcpu on = Vcpus.current(); // ports are answered on the thread of the vCPU that wrote
+                    fault = "the guest took CPU exception " + value + (vcpus.size() > 1 ? " on vCPU " + on.id() : "")
+                            + " (rip 0x" + Long.toHexString(on.regs().rip()) + ")";
+                    vcpus.stopAll();
                 }
                 default -> {
                 }
@@ -255,9 +304,11 @@ public final class GuestDriver {
             case FACTORIAL -> s == StepResult.Status.SKIP ? notEdu((int) a) : "10! = " + a;
             case DMA -> s == StepResult.Status.SKIP ? notEdu((int) a) : describeDma((int) a, (int) b);
             case INTERRUPT -> s == StepResult.Status.SKIP ? notEdu((int) a)
-                    : describeInterrupt(b == 1 ? "MSI-X" : b == 2 ? "MSI" : "no MSI or MSI-X", a, "the guest's IDT handler");
+                    : describeInterrupt(b == 1 ? "MSI-X" : b == 2 ? "MSI" : "no MSI or MSI-X", a, "the guest's IDT handler",
+                    perVcpu(MB_IRQ_COUNT_CPU, -1));
             case STORM -> s == StepResult.Status.SKIP ? notEdu((int) a)
-                    : describeStorm(a, mb(0x30) - 1, "by the guest's handler");
+                    : describeStorm(a, mb(MB_IRQ_COUNT) - vcpus.size(), "by the guest's handler",
+                    perVcpu(MB_IRQ_COUNT_CPU, MB_IRQ_SNAP));
             case TRAPPED -> {
                 if (s == StepResult.Status.SKIP) {
                     yield targets == null ? "the driver did not ask where to read" : targets.noTrapped();
@@ -284,6 +335,15 @@ public final class GuestDriver {
                             c & 0xFFFF_FFFFL, c >>> 32, "the guest's IDT handler");
         };
         report.add(new StepResult(step, s, detail));
+    }
+
+    /** What the handler counted on each vCPU (by APIC ID, which is the vCPU's number), less {@code since}'s. */
+    private long[] perVcpu(int counts, int since) {
+        long[] n = new long[vcpus.size()];
+        for (int i = 0; i < n.length; i++) {
+            n[i] = mb(counts + 8 * i) - (since < 0 ? 0 : mb(since + 8 * i));
+        }
+        return n;
     }
 
     // ---- the words both drivers use ----
@@ -357,8 +417,23 @@ public final class GuestDriver {
                 : total + " bytes RAM -> device -> RAM, first difference at byte " + equalBytes;
     }
 
-    static String describeInterrupt(String kind, long count, String where) {
-        return kind + " vector 0x41 taken by " + where + " (" + count + " interrupt" + (count == 1 ? ")" : "s)");
+    /** {@code perVcpu}: what each vCPU took; with one vCPU the words are those of a machine with one. */
+    static String describeInterrupt(String kind, long count, String where, long[] perVcpu) {
+        String aimed = perVcpu.length > 1 ? " aimed at each vCPU in turn," : "";
+        return kind + " vector 0x41" + aimed + " taken by " + where + " (" + count + " interrupt" + (count == 1 ? ")"
+                : "s)") + onEach(perVcpu);
+    }
+
+    /** ": 1 on vCPU 0, 1 on vCPU 1", or nothing with one vCPU. */
+    static String onEach(long[] perVcpu) {
+        if (perVcpu.length < 2) {
+            return "";
+        }
+        StringBuilder b = new StringBuilder(":");
+        for (int i = 0; i < perVcpu.length; i++) {
+            b.append(i == 0 ? " " : ", ").append(perVcpu[i]).append(" on vCPU ").append(i);
+        }
+        return b.toString();
     }
 
     /** Why the INTx step did not run: 1 no recipe for the device, 2 no INTx pin, 3 a line no IOAPIC pin has. */
@@ -392,7 +467,7 @@ public final class GuestDriver {
         return s;
     }
 
-    static String describeStorm(long raised, long counted, String where) {
-        return raised + " interrupts raised one at a time, " + counted + " counted " + where;
+    static String describeStorm(long raised, long counted, String where, long[] perVcpu) {
+        return raised + " interrupts raised one at a time, " + counted + " counted " + where + onEach(perVcpu);
     }
 }

@@ -6,6 +6,7 @@ import io.jvfio.vmm.pci.PciHostBridge;
 import org.HdrHistogram.Histogram;
 
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.function.BooleanSupplier;
 
 import static io.jvfio.vfio.devices.EduRegisters.*;
@@ -30,8 +31,12 @@ public final class HostDriver {
     static final int IOAPIC_PINS = 24;
 
     private final DriverTarget t;
+    /** APIC 0: INTx's destination. */
     private final LocalApic apic;
+    private final LocalApic[] apics;
+    /** The device's vector: arrivals at any APIC, and at each. */
     private final AtomicLong interrupts = new AtomicLong();
+    private final AtomicLongArray interruptsPerApic;
     private final AtomicLong intxArrivals = new AtomicLong();
     private volatile long lastInterruptNanos;
     private Histogram stormLatency;
@@ -39,15 +44,31 @@ public final class HostDriver {
 
     public HostDriver(DriverTarget target, VirtualInterruptController apics) {
         this.t = target;
-        this.apic = apics.apic(0);
-        apic.addListener((a, vector) -> {
-            if (vector == VECTOR) {
-                lastInterruptNanos = System.nanoTime();
-                interrupts.incrementAndGet();
-            } else if (vector == INTX_VECTOR) {
-                intxArrivals.incrementAndGet();
-            }
-        });
+        this.apics = new LocalApic[apics.cpus()];
+        this.interruptsPerApic = new AtomicLongArray(apics.cpus());
+        for (int i = 0; i < this.apics.length; i++) {
+            int id = i;
+            this.apics[i] = apics.apic(i);
+            this.apics[i].addListener((a, vector) -> {
+                if (vector == VECTOR) {
+                    lastInterruptNanos = System.nanoTime();
+                    interruptsPerApic.incrementAndGet(id);
+                    interrupts.incrementAndGet();
+                } else if (vector == INTX_VECTOR && id == 0) {
+                    intxArrivals.incrementAndGet();
+                }
+            });
+        }
+        this.apic = this.apics[0];
+    }
+
+    /** What arrived at each APIC, less {@code since} (null: from the start). */
+    private long[] perApic(long[] since) {
+        long[] n = new long[apics.length];
+        for (int i = 0; i < n.length; i++) {
+            n[i] = interruptsPerApic.get(i) - (since == null ? 0 : since[i]);
+        }
+        return n;
     }
 
     // ---- configuration mechanism #1 ----
@@ -262,9 +283,12 @@ public final class HostDriver {
         // ---- one interrupt: MSI-X if the device has it, else MSI ----
         int msix = findCapability(devfn, 0x11);
         String kind;
+        long msixEntry = -1;
+        int msi = 0;
         if (msix != 0) {
             int table = cfgRead(devfn, msix + 4, 4);
             long entry = barAddress[table & 7] + (table & ~7);
+            msixEntry = entry;
             t.space().write(entry, 4, LAPIC_MSI);
             t.space().write(entry + 4, 4, 0);
             t.space().write(entry + 8, 4, VECTOR);
@@ -272,7 +296,7 @@ public final class HostDriver {
             cfgWrite(devfn, msix + 2, 2, cfgRead(devfn, msix + 2, 2) | 0x8000);
             kind = "MSI-X";
         } else {
-            int msi = findCapability(devfn, 0x05);
+            msi = findCapability(devfn, 0x05);
             if (msi == 0) {
                 report.add(StepResult.fail(DriverStep.INTERRUPT, "the device has neither MSI-X nor MSI"));
                 report.add(StepResult.skip(DriverStep.STORM, "no interrupt to storm with"));
@@ -289,32 +313,47 @@ public final class HostDriver {
             cfgWrite(devfn, msi + 2, 2, flags | 1);
             kind = "MSI";
         }
+        // One aimed at each APIC in turn, as the guest driver does.
         interrupts.set(0);
-        t.space().write(bar0 + IRQ_RAISE, 4, 1);
-        boolean came = await(() -> interrupts.get() >= 1);
-        takeInterrupt();
-        t.space().write(bar0 + IRQ_ACK, 4, 1);
-        report.add(StepResult.check(DriverStep.INTERRUPT, came && interrupts.get() == 1,
-                GuestDriver.describeInterrupt(kind, interrupts.get(), "the local APIC")));
+        boolean came = true;
+        for (int target = 0; target < apics.length; target++) {
+            aim(devfn, msixEntry, msi, target);
+            long expected = target + 1;
+            t.space().write(bar0 + IRQ_RAISE, 4, 1);
+            came &= await(() -> interrupts.get() >= expected);
+            takeInterrupt(apics[target]);
+            t.space().write(bar0 + IRQ_ACK, 4, 1);
+        }
+        long[] afterOne = perApic(null);
+        boolean eachOne = java.util.Arrays.stream(afterOne).allMatch(n -> n == 1);
+        report.add(StepResult.check(DriverStep.INTERRUPT, came && eachOne && interrupts.get() == apics.length,
+                GuestDriver.describeInterrupt(kind, interrupts.get(), "the local APIC", afterOne)));
 
         // ---- the storm, one at a time, each timed from the raise to its arrival ----
         Histogram latency = new Histogram(10_000_000_000L, 3);
         long counted = 0;
-        for (int i = 0; i < DriverTarget.INTERRUPTS; i++) {
-            long before = interrupts.get();
-            long start = System.nanoTime();
-            t.space().write(bar0 + IRQ_RAISE, 4, 1);
-            if (!await(() -> interrupts.get() > before)) {
-                break;
+        long raised = (long) DriverTarget.INTERRUPTS * apics.length;
+        storm:
+        for (int target = 0; target < apics.length; target++) {
+            aim(devfn, msixEntry, msi, target);
+            for (int i = 0; i < DriverTarget.INTERRUPTS; i++) {
+                long before = interrupts.get();
+                long start = System.nanoTime();
+                t.space().write(bar0 + IRQ_RAISE, 4, 1);
+                if (!await(() -> interrupts.get() > before)) {
+                    break storm;
+                }
+                latency.recordValue(Math.max(0, lastInterruptNanos - start));
+                takeInterrupt(apics[target]);
+                t.space().write(bar0 + IRQ_ACK, 4, 1);
+                counted++;
             }
-            latency.recordValue(Math.max(0, lastInterruptNanos - start));
-            takeInterrupt();
-            t.space().write(bar0 + IRQ_ACK, 4, 1);
-            counted++;
         }
-        report.add(StepResult.check(DriverStep.STORM, counted == DriverTarget.INTERRUPTS && interrupts.get() - 1
-                == DriverTarget.INTERRUPTS, GuestDriver.describeStorm(DriverTarget.INTERRUPTS, interrupts.get() - 1,
-                "at the local APIC")));
+        long[] stormed = perApic(afterOne);
+        boolean each = java.util.Arrays.stream(stormed).allMatch(n -> n == DriverTarget.INTERRUPTS);
+        long inStorm = interrupts.get() - apics.length;
+        report.add(StepResult.check(DriverStep.STORM, counted == raised && inStorm == raised && each,
+                GuestDriver.describeStorm(raised, inStorm, "at the local APIC", stormed)));
         stormLatency = latency;
     }
 
@@ -458,8 +497,28 @@ public final class HostDriver {
 
     /** What the guest's handler would do: take the vector and end it, so the next one is not merged. */
     private void takeInterrupt() {
-        while (apic.acknowledge() >= 0) {
-            apic.endOfInterrupt();
+        takeInterrupt(apic);
+    }
+
+    private static void takeInterrupt(LocalApic at) {
+        while (at.acknowledge() >= 0) {
+            at.endOfInterrupt();
+        }
+    }
+
+    /**
+     * Aims the device's vector at APIC {@code target} (physical destination, MSI address bits 19:12):
+     * the MSI-X entry at {@code msixEntry} (masked while its address changes, PCIe 6.0 6.1.4.5), else
+     * the MSI capability at {@code msi}.
+     */
+    private void aim(int devfn, long msixEntry, int msi, int target) {
+        long address = LAPIC_MSI | (long) target << 12;
+        if (msixEntry >= 0) {
+            t.space().write(msixEntry + 12, 4, 1);
+            t.space().write(msixEntry, 4, address);
+            t.space().write(msixEntry + 12, 4, 0);
+        } else {
+            cfgWrite(devfn, msi + 4, 4, address);
         }
     }
 
