@@ -91,6 +91,8 @@ final class EventFdWatcher {
         final Epoll epoll = new Epoll(name, 8);
         final EventFd wake = new EventFd(name + " wake");
         volatile boolean stopped;
+        /** The fds are closed; guarded by this. */
+        private boolean closed;
 
         Loop() {
             try {
@@ -105,7 +107,15 @@ final class EventFdWatcher {
             t.start();
         }
 
-        void stop() {
+        /**
+         * Under the loop's lock, which the thread takes to close its fds: without it the thread could
+         * see {@code stopped} (woken by a watched eventfd), close {@code wake}, and the signal here
+         * would reach a closed fd (EBADF, seen once in PassthroughBarKindsTest) or a reused one.
+         */
+        synchronized void stop() {
+            if (closed) {
+                return; // the thread ended on its own (a failure it logged)
+            }
             stopped = true;
             wake.signal();
         }
@@ -127,8 +137,11 @@ final class EventFdWatcher {
             } catch (RuntimeException e) {
                 LOG.error("{}: watching eventfds failed; their signals are no longer heard: {}", name, e.toString(), e);
             } finally {
-                epoll.close();
-                wake.close();
+                synchronized (this) {
+                    closed = true;
+                    epoll.close();
+                    wake.close();
+                }
             }
         }
     }
