@@ -2,10 +2,14 @@ package io.jvfio.launcher;
 
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.file.FileSystem;
+import java.nio.file.FileSystems;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -21,6 +25,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.spi.ToolProvider;
 import java.util.stream.Collectors;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -45,6 +50,9 @@ class PackageCyclesTest {
     /** Package -> the module (directory below the repository) whose classes hold it. */
     private static final Map<String, String> MODULE_OF = new HashMap<>();
 
+    @TempDir
+    static Path classCopies;
+
     @BeforeAll
     static void readTheClasses() throws IOException {
         Map<String, Path> modules = ProjectClasses.mainClasses(MODULES);
@@ -58,7 +66,9 @@ class PackageCyclesTest {
         ToolProvider jdeps = ToolProvider.findFirst("jdeps").orElseThrow(() -> new AssertionError(
                 "this JDK (" + System.getProperty("java.home") + ") has no jdeps: run the tests on a full JDK 17"));
         List<String> args = new ArrayList<>(List.of("-verbose:class", "-e", "io\\.jvfio\\..*"));
-        modules.values().forEach(p -> args.add(p.toString()));
+        for (Map.Entry<String, Path> m : modules.entrySet()) {
+            args.add(withoutModuleDescriptor(m.getValue(), classCopies.resolve(m.getKey())).toString());
+        }
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();
         int status = jdeps.run(new PrintWriter(out), new PrintWriter(err), args.toArray(String[]::new));
@@ -175,6 +185,28 @@ class PackageCyclesTest {
                 components.add(component);
             }
         }
+    }
+
+    /**
+     * A copy of the io.jvfio classes in {@code classes} (a directory or a jar) without the module's
+     * module-info.class: jdeps reads an input holding one as a named module and then wants every module
+     * it requires (JNA, Netty, ...) on a module path, while the package graph needs only the classes.
+     */
+    private static Path withoutModuleDescriptor(Path classes, Path into) throws IOException {
+        try (FileSystem jar = Files.isDirectory(classes) ? null : FileSystems.newFileSystem(classes)) {
+            Path root = jar == null ? classes : jar.getPath("/");
+            try (Stream<Path> walk = Files.walk(root)) {
+                for (Path file : (Iterable<Path>) walk::iterator) {
+                    String name = root.relativize(file).toString();
+                    if (name.startsWith("io/jvfio/") && name.endsWith(".class")) {
+                        Path copy = into.resolve(name);
+                        Files.createDirectories(copy.getParent());
+                        Files.copy(file, copy);
+                    }
+                }
+            }
+        }
+        return into;
     }
 
     private static Set<String> packagesIn(Path classes) throws IOException {
