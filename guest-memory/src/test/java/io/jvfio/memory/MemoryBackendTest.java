@@ -101,8 +101,8 @@ class MemoryBackendTest {
 
     /**
      * Makes a machine that cannot give this test two huge pages fail it instead of skipping the
-     * huge-page half: a fresh CI machine need not let the tests reserve any (not root, or a container
-     * whose /proc/sys is read-only), so ./run-tests leaves it optional; the README lists it.
+     * huge-page half (./run-tests and CI require it; a plain {@code mvn verify} as a user skips it, with
+     * the reason).
      */
     static final String HUGEPAGES = "jvfio.hugepages";
 
