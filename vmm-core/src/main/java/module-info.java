@@ -2,7 +2,8 @@
  * The hypervisor side of jvfio: Linux system calls, address spaces and buses, the PCI host bridge,
  * QEMU-style options, the device-driver SPI and KVM.
  *
- * <p>The Linux ABI mirrors ({@code io.jvfio.vmm.linux.kvm}, {@code io.jvfio.vmm.linux.vfio}) are
+ * <p>The Linux ABI mirrors ({@code io.jvfio.vmm.linux.kvm}, {@code io.jvfio.vmm.linux.vfio},
+ * {@code io.jvfio.vmm.linux.iommufd}) are
  * exported only to jvfio's own modules: they are the kernel's structs and ioctl numbers, laid out
  * for JNA, and change with the kernel headers rather than with jvfio's API.
  */
@@ -24,6 +25,7 @@ module io.jvfio.vmm {
 
     exports io.jvfio.vmm.linux.kvm to io.jvfio.memory, io.jvfio.irq, io.jvfio.vfio;
     exports io.jvfio.vmm.linux.vfio to io.jvfio.memory, io.jvfio.irq, io.jvfio.vfio;
+    exports io.jvfio.vmm.linux.iommufd to io.jvfio.vfio;
 
     // DeviceRegistry finds the drivers -device names (vfio-passthrough's, and third-party ones).
     uses io.jvfio.vmm.device.DeviceDriver;

@@ -186,7 +186,8 @@ class AbiConformanceTest {
         List<String> names = CLASSES.stream().map(Class::getSimpleName).toList();
         for (String expected : List.of("LinuxConstants", "VfioConstants", "VfioIoctls", "VfioRegionInfo", "VfioIrqSet",
                 "VfioIommuType1DmaMap", "KvmConstants", "KvmIoctls", "KvmRun", "KvmSregs", "KvmIrqRouting", "KvmIrqfd",
-                "KvmMpState", "SocketMessage", "Epoll", "UnixSocket", "FileStat", "PciRegs")) {
+                "KvmMpState", "SocketMessage", "Epoll", "UnixSocket", "FileStat", "PciRegs", "IommufdConstants",
+                "IommufdIoctls", "IommuIoasMap", "IommuIoasIovaRanges", "VfioDeviceBindIommufd")) {
             assertTrue(names.contains(expected), "the ABI scan did not find " + expected + " among " + names);
         }
         long fields = JAVA.keySet().stream().filter(k -> k.startsWith("field ")).count();

@@ -8,7 +8,7 @@ import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_TYPE;
 /**
  * The ioctl requests of {@code linux/vfio.h}. VFIO encodes them all with {@code _IO} (no size, no
  * direction) and identifies the argument by the fd the request is made on: container, group or
- * device. Several numbers are therefore shared (12 is both VFIO_IOMMU_GET_INFO on a container and
+ * device (opened through its group, or its cdev bound to an iommufd). Several numbers are therefore shared (12 is both VFIO_IOMMU_GET_INFO on a container and
  * VFIO_DEVICE_GET_PCI_HOT_RESET_INFO on a device).
  */
 public final class VfioIoctls {
@@ -43,4 +43,9 @@ public final class VfioIoctls {
     public static final IoctlRequest VFIO_DEVICE_GET_PCI_HOT_RESET_INFO =
             vfio("VFIO_DEVICE_GET_PCI_HOT_RESET_INFO", 12);
     public static final IoctlRequest VFIO_DEVICE_PCI_HOT_RESET = vfio("VFIO_DEVICE_PCI_HOT_RESET", 13);
+
+    // device cdev (/dev/vfio/devices/vfioN), bound to an iommufd instead of opened through a group
+    public static final IoctlRequest VFIO_DEVICE_BIND_IOMMUFD = vfio("VFIO_DEVICE_BIND_IOMMUFD", 18);
+    public static final IoctlRequest VFIO_DEVICE_ATTACH_IOMMUFD_PT = vfio("VFIO_DEVICE_ATTACH_IOMMUFD_PT", 19);
+    public static final IoctlRequest VFIO_DEVICE_DETACH_IOMMUFD_PT = vfio("VFIO_DEVICE_DETACH_IOMMUFD_PT", 20);
 }
