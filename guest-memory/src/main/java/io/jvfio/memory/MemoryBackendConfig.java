@@ -1,5 +1,6 @@
 package io.jvfio.memory;
 
+import io.jvfio.vmm.options.ObjectId;
 import io.jvfio.vmm.options.OptionString;
 import io.jvfio.vmm.options.OptionValues;
 import io.jvfio.vmm.options.OptionsException;
@@ -7,7 +8,6 @@ import io.jvfio.vmm.options.Property;
 
 import java.util.List;
 import java.util.Set;
-import java.util.regex.Pattern;
 
 /**
  * A memory backend as QEMU's {@code -object} describes it:
@@ -34,8 +34,6 @@ public record MemoryBackendConfig(Type type, String id, long size, boolean huget
             return qomType;
         }
     }
-
-    private static final Pattern ID = Pattern.compile("[A-Za-z][A-Za-z0-9_.-]*");
 
     private static final Property SIZE = Property.size("size", 1, null, "Size of the memory");
     private static final Property SHARE = Property.bool("share", true,
@@ -73,14 +71,7 @@ public record MemoryBackendConfig(Type type, String id, long size, boolean huget
             throw new OptionsException("invalid object type: " + qomType + " (jvfio has memory-backend-memfd and "
                     + "memory-backend-file)");
         }
-        String id = opts.value("id");
-        if (id == null) {
-            throw new OptionsException("Parameter 'id' is missing");
-        }
-        if (!ID.matcher(id).matches()) {
-            throw new OptionsException("Parameter 'id' expects an identifier (letters, digits, '-', '.', '_', "
-                    + "starting with a letter)");
-        }
+        String id = ObjectId.required(opts);
         OptionValues v = OptionValues.bind(type.qomType, type == Type.MEMFD ? MEMFD_PROPERTIES : FILE_PROPERTIES,
                 opts, Set.of(IMPLIED_KEY, "id"), OptionValues.UnknownKey.DEVICE_PROPERTY);
         if (!v.has("size")) {

@@ -90,6 +90,34 @@ public final class PciSysfs {
         }
     }
 
+    /**
+     * The VFIO device cdev of {@code a} ({@code vfioN}, whose node is {@code /dev/vfio/devices/vfioN}),
+     * from {@code vfio-dev/} of the device, or null if it has none: not bound to vfio-pci, or a kernel
+     * without CONFIG_VFIO_DEVICE_CDEV (before 6.6).
+     */
+    public String vfioCdev(PciAddress a) {
+        Path dir = device(a).resolve("vfio-dev");
+        if (!Files.isDirectory(dir)) {
+            return null;
+        }
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.map(p -> p.getFileName().toString()).filter(n -> n.matches("vfio\\d+")).findFirst().orElse(null);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** The PCI device whose VFIO cdev is {@code vfioN}, from {@code /sys/class/vfio-dev/vfioN/device}. */
+    public PciAddress cdevDevice(String cdev) {
+        Path link = root.resolve("class/vfio-dev").resolve(cdev).resolve("device");
+        PciAddress a = Files.exists(link) ? PciAddress.tryParse(readLinkName(link)) : null;
+        if (a == null) {
+            throw new VfioException("the VFIO device cdev " + cdev + " belongs to no PCI device (" + link
+                    + " is missing or names none); pass the cdev of a PCI device bound to vfio-pci");
+        }
+        return a;
+    }
+
     /** The driver bound to {@code a}, or null if none. */
     public String driver(PciAddress a) {
         Path link = device(a).resolve("driver");

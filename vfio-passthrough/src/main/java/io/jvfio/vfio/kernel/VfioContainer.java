@@ -1,6 +1,5 @@
 package io.jvfio.vfio.kernel;
 
-import io.jvfio.memory.DmaMapping;
 import io.jvfio.memory.DmaMappingListener;
 import io.jvfio.memory.MemlockLimit;
 import io.jvfio.vfio.VfioException;
@@ -37,13 +36,14 @@ import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_SET_IOMMU;
 
 /**
  * A VFIO container ({@code /dev/vfio/vfio}): one IOMMU address space shared by the groups attached to
- * it. It follows guest memory as a {@link DmaMappingListener}, mapping guest RAM at IOVA = guest
- * physical address, so a device's DMA addresses are the guest's addresses.
+ * it, the Type1 {@link IommuAddressSpace}. It follows guest memory as a {@link DmaMappingListener},
+ * mapping guest RAM at IOVA = guest physical address, so a device's DMA addresses are the guest's
+ * addresses.
  *
  * <p>The IOMMU model is chosen when the first group is attached: Type1v2 if the kernel has it, else
  * Type1. The no-IOMMU model (no DMA isolation, no DMA mapping) only when asked for explicitly.
  */
-public final class VfioContainer implements DmaMappingListener, AutoCloseable {
+public final class VfioContainer implements IommuAddressSpace {
 
     private static final Logger LOG = LoggerFactory.getLogger(VfioContainer.class);
     public static final String PATH = "/dev/vfio/vfio";
@@ -174,14 +174,12 @@ public final class VfioContainer implements DmaMappingListener, AutoCloseable {
     }
 
     /** The IOMMU's page sizes and IOVA ranges; null before the first group is attached. */
+    @Override
     public IommuInfo iommuInfo() {
         return iommuInfo;
     }
 
-    /**
-     * Maps {@code size} bytes of this process at {@code vaddr} for the devices to reach at
-     * {@code iova}. The kernel pins the pages, which counts against RLIMIT_MEMLOCK.
-     */
+    @Override
     public synchronized void mapDma(long iova, long vaddr, long size, boolean readable, boolean writable, String what) {
         if (noIommu) {
             throw new VfioException("a no-IOMMU container cannot map DMA: the device sees host physical addresses");
@@ -190,32 +188,17 @@ public final class VfioContainer implements DmaMappingListener, AutoCloseable {
             throw new IllegalStateException("attach a group before mapping DMA: the IOMMU model is not set yet");
         }
         if (!iommuInfo.usable(iova, size)) {
-            throw new VfioException("cannot map " + what + " for DMA at IOVA 0x" + Long.toHexString(iova) + "+0x"
-                    + Long.toHexString(size) + ": the IOMMU only maps " + iommuInfo.ranges()
-                    + "; move guest RAM out of the reserved range");
+            throw IommuAddressSpace.outsideRanges(what, iova, size, iommuInfo, "the IOMMU");
         }
         MemlockLimit.requirePinnable(size, "VFIO DMA");
         int flags = (readable ? VFIO_DMA_MAP_FLAG_READ : 0) | (writable ? VFIO_DMA_MAP_FLAG_WRITE : 0);
         Syscalls.ioctl(fd, VFIO_IOMMU_MAP_DMA, dmaMap.set(flags, vaddr, iova, size));
     }
 
-    /** Unmaps [iova, iova + size); returns the bytes the kernel unmapped. */
+    @Override
     public synchronized long unmapDma(long iova, long size) {
         Syscalls.ioctl(fd, VFIO_IOMMU_UNMAP_DMA, dmaUnmap.set(0, iova, size));
         return dmaUnmap.size();
-    }
-
-    @Override
-    public void map(DmaMapping m) {
-        mapDma(m.iova(), m.hostAddress(), m.size(), m.readable(), m.writable(), "guest RAM region " + m);
-    }
-
-    @Override
-    public void unmap(DmaMapping m) {
-        long unmapped = unmapDma(m.iova(), m.size());
-        if (unmapped != m.size()) {
-            throw new VfioException("VFIO_IOMMU_UNMAP_DMA of " + m + " unmapped " + unmapped + " bytes, not " + m.size());
-        }
     }
 
     public OwnedFd fd() {

@@ -49,7 +49,8 @@ import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_SET_IRQS;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_PCI_HOT_RESET;
 
 /**
- * A device fd of a VFIO group. Its info, regions (with their capability chains) and interrupt
+ * A VFIO device fd, opened through its group ({@link VfioGroup}) or through its cdev bound to an
+ * iommufd ({@link VfioDeviceCdev}); everything after the open is the same on both. Its info, regions (with their capability chains) and interrupt
  * indexes are read once at open and answered from that cache afterwards, as rust-vmm's vfio-ioctls
  * does. Regions are read and written with pread/pwrite at their offset in the fd, or mmap'd.
  */
@@ -65,21 +66,31 @@ public final class VfioDevice implements VfioBackend {
     private final OwnedFd fd;
     private final PciAddress address;
     private final VfioGroup group;
+    private final VfioDeviceCdev cdev;
     private final int flags;
     private final VfioDeviceLayout layout;
     private final VfioIrqSet irqSet;
 
-    private VfioDevice(OwnedFd fd, PciAddress address, VfioGroup group, int flags, List<VfioRegion> regions,
-            List<VfioIrq> irqs) {
+    private VfioDevice(OwnedFd fd, PciAddress address, VfioGroup group, VfioDeviceCdev cdev, int flags,
+            List<VfioRegion> regions, List<VfioIrq> irqs) {
         this.fd = fd;
         this.address = address;
         this.group = group;
+        this.cdev = cdev;
         this.flags = flags;
         this.layout = new VfioDeviceLayout(address.toString(), regions, irqs);
         this.irqSet = new VfioIrqSet(irqs.stream().mapToInt(VfioIrq::count).max().orElse(1));
     }
 
     static VfioDevice open(OwnedFd fd, PciAddress address, VfioGroup group) {
+        return open(fd, address, group, null);
+    }
+
+    static VfioDevice open(OwnedFd fd, PciAddress address, VfioDeviceCdev cdev) {
+        return open(fd, address, null, cdev);
+    }
+
+    private static VfioDevice open(OwnedFd fd, PciAddress address, VfioGroup group, VfioDeviceCdev cdev) {
         try {
             VfioDeviceInfo info = new VfioDeviceInfo(VfioDeviceInfo.SIZEOF);
             Syscalls.ioctl(fd, VFIO_DEVICE_GET_INFO, info);
@@ -110,7 +121,7 @@ public final class VfioDevice implements VfioBackend {
                     irqs.add(new VfioIrq(i, 0, 0));
                 }
             }
-            return new VfioDevice(fd, address, group, info.flags(), regions, irqs);
+            return new VfioDevice(fd, address, group, cdev, info.flags(), regions, irqs);
         } catch (RuntimeException e) {
             fd.close();
             throw e;
@@ -149,8 +160,14 @@ public final class VfioDevice implements VfioBackend {
         return address.toString();
     }
 
+    /** The group the device was opened through; null on the cdev path. */
     public VfioGroup group() {
         return group;
+    }
+
+    /** The cdev the device was opened through, bound to an iommufd; null on the group path. */
+    public VfioDeviceCdev cdev() {
+        return cdev;
     }
 
     /** VFIO_DEVICE_FLAGS_*. */
@@ -282,12 +299,14 @@ public final class VfioDevice implements VfioBackend {
      * VFIO_DEVICE_RESET, for a device whose driver offers it. Otherwise a hot reset of its bus, proving
      * ownership with the groups of its own container (as QEMU's vfio-pci falls back to
      * VFIO_DEVICE_PCI_HOT_RESET), so that the device model need not know this back end; otherwise an
-     * error that says why.
+     * error that says why. On the cdev path the kernel checks ownership through the iommufd itself.
      */
     @Override
     public void reset() {
         if (supportsReset()) {
             Syscalls.ioctl(fd, VFIO_DEVICE_RESET, 0L);
+        } else if (cdev != null) {
+            hotReset(List.of());
         } else if (group.container() != null) {
             hotReset(group.container().groups());
         } else {
@@ -327,7 +346,9 @@ public final class VfioDevice implements VfioBackend {
      * A secondary bus reset of this device's bus (VFIO_DEVICE_PCI_HOT_RESET), for a device without a
      * reset of its own. It resets every device on the bus, so the kernel wants proof that the caller
      * owns all their groups: {@code owned} must include each one, else the error names the group
-     * that blocks it and what to do.
+     * that blocks it and what to do. A device opened through its cdev proves it with a zero-length
+     * list instead, which the kernel requires there (vfio_pci_core.c): every affected device must be
+     * bound to the same iommufd, and {@code owned} is not used.
      */
     public void hotReset(java.util.Collection<VfioGroup> owned) {
         List<HotResetDevice> affected;
@@ -337,6 +358,20 @@ public final class VfioDevice implements VfioBackend {
             throw new VfioException.ResetNotSupported("cannot reset " + address + ": it has no reset of its own (its "
                     + "VFIO device flags lack VFIO_DEVICE_FLAGS_RESET) and no bus reset reaches it alone (it sits on a "
                     + "root bus, or its bus cannot be reset); the VM cannot reset this device", e);
+        }
+        if (cdev != null) {
+            try {
+                Syscalls.ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, new VfioPciHotReset(0).set(new int[0], 0));
+            } catch (SyscallException e) {
+                if (!e.is(Errno.EPERM)) {
+                    throw e;
+                }
+                throw new VfioException.ResetNotSupported("cannot reset " + address + ": it has no reset of its own, "
+                        + "and a bus reset would also reset " + affected.stream().map(d -> d.address().toString())
+                        .toList() + ", not all bound to " + cdev.ioas().iommufd() + "; pass those devices to this VM "
+                        + "with the same iommufd=, or use a device with a function-level reset", e);
+            }
+            return;
         }
         java.util.Map<Integer, VfioGroup> byId = new java.util.HashMap<>();
         for (VfioGroup g : owned) {
@@ -362,11 +397,17 @@ public final class VfioDevice implements VfioBackend {
 
     @Override
     public void close() {
-        fd.close();
+        try {
+            if (cdev != null) {
+                cdev.detach(fd);
+            }
+        } finally {
+            fd.close();
+        }
     }
 
     @Override
     public String toString() {
-        return "VFIO device " + address + " (" + group + ")";
+        return "VFIO device " + address + " (" + (cdev != null ? cdev : group) + ")";
     }
 }

@@ -57,6 +57,11 @@ public final class VfioGroup implements AutoCloseable {
         return open(id, "/dev/vfio/noiommu-" + id, sysfs);
     }
 
+    /** A group fd a management layer opened ({@code -device vfio-pci,fd=N}): {@code /dev/vfio/N}. */
+    static VfioGroup adopt(int id, PassedFd passed, PciSysfs sysfs) {
+        return new VfioGroup(id, passed.path(), passed.adopt(), sysfs);
+    }
+
     private static VfioGroup open(int id, String path, PciSysfs sysfs) {
         try {
             return new VfioGroup(id, path, Syscalls.open(path, O_RDWR), sysfs);
@@ -72,7 +77,7 @@ public final class VfioGroup implements AutoCloseable {
         }
     }
 
-    private static VfioException busy(int id, String path, PciSysfs sysfs, SyscallException cause) {
+    static VfioException busy(int id, String path, PciSysfs sysfs, SyscallException cause) {
         List<String> holders = holdersOf(path);
         String devices;
         try {
@@ -175,17 +180,38 @@ public final class VfioGroup implements AutoCloseable {
     }
 
     private VfioException notViable() {
+        VfioException e = notViable(id, sysfs);
+        return e != null ? e : notViable(id, "the kernel reports it not viable (a device is being bound or unbound?)",
+                List.of());
+    }
+
+    /**
+     * Refuses group {@code id} if sysfs shows a device of it bound to a host driver, with the same text
+     * as the kernel's non-viable status gets: the device cdev path, which opens no group, must hold
+     * to the group's rule too.
+     */
+    static void requireViable(int id, PciSysfs sysfs) {
+        VfioException e = notViable(id, sysfs);
+        if (e != null) {
+            throw e;
+        }
+    }
+
+    /** The error for group {@code id} as sysfs shows it, or null if no device of it blocks assignment. */
+    private static VfioException notViable(int id, PciSysfs sysfs) {
         List<String> blockers = new ArrayList<>();
         List<String> commands = new ArrayList<>();
-        for (PciAddress d : devices()) {
+        for (PciAddress d : sysfs.groupDevices(id)) {
             String driver = sysfs.driver(d);
             if (!PciSysfs.groupSafe(driver)) {
                 blockers.add(d + " [" + sysfs.ids(d) + "] is bound to " + driver);
                 commands.add(PciSysfs.bindCommands(d, driver));
             }
         }
-        String why = blockers.isEmpty() ? "the kernel reports it not viable (a device is being bound or unbound?)"
-                : String.join(", ", blockers);
+        return blockers.isEmpty() ? null : notViable(id, String.join(", ", blockers), commands);
+    }
+
+    private static VfioException notViable(int id, String why, List<String> commands) {
         return new VfioException.GroupNotViable("VFIO group " + id + " is not viable: every device in an IOMMU "
                 + "group must be bound to vfio-pci (or to no driver) before any of them can be assigned, and " + why
                 + (commands.isEmpty() ? "" : ". Bind " + (commands.size() == 1 ? "it" : "them") + ": "

@@ -1,5 +1,6 @@
 package io.jvfio.vmm.device;
 
+import io.jvfio.vmm.options.ObjectId;
 import io.jvfio.vmm.options.OptionString;
 import io.jvfio.vmm.options.OptionValues;
 import io.jvfio.vmm.options.OptionsException;
@@ -13,7 +14,6 @@ import java.util.Map;
 import java.util.ServiceLoader;
 import java.util.Set;
 import java.util.TreeMap;
-import java.util.regex.Pattern;
 
 /**
  * The device drivers available to {@code -device}, and the parser of its argument: QemuOpts syntax
@@ -22,7 +22,6 @@ import java.util.regex.Pattern;
 public final class DeviceRegistry {
 
     /** QEMU's rule for ids: letters, digits, '-', '.', '_', starting with a letter. */
-    private static final Pattern ID = Pattern.compile("[A-Za-z][A-Za-z0-9_.-]*");
 
     private final Map<String, DeviceDriver> drivers;
 
@@ -104,11 +103,7 @@ public final class DeviceRegistry {
         DeviceDriver d = driver(name);
         String id = null;
         if (opts.has("id")) {
-            id = opts.value("id");
-            if (id == null || !ID.matcher(id).matches()) {
-                throw new OptionsException("Parameter 'id' expects an identifier (letters, digits, '-', '.', '_', "
-                        + "starting with a letter)");
-            }
+            id = ObjectId.check(opts.value("id"));
         }
         OptionValues values = OptionValues.bind(d.name(), d.properties(), opts, Set.of("driver", "id"),
                 OptionValues.UnknownKey.DEVICE_PROPERTY);
