@@ -3,6 +3,8 @@ package io.jvfio.launcher;
 import io.jvfio.memory.MemoryBackendConfig;
 import io.jvfio.vfio.VfioException;
 import io.jvfio.vfio.kernel.IommuGroupReport;
+import io.jvfio.vfio.kernel.IommufdConfig;
+import io.jvfio.vfio.kernel.IommufdObjects;
 import io.jvfio.vfio.kernel.PciSysfs;
 import io.jvfio.vfio.user.transport.ConnectionLimits;
 import io.jvfio.vmm.device.DeviceConfig;
@@ -112,6 +114,11 @@ final class CommandLine {
                   -object memory-backend-memfd,id=ID,size=SIZE[,hugetlb=on]
                   -object memory-backend-file,id=ID,size=SIZE,mem-path=DIR
                                         a memory backend for guest RAM (hugetlbfs, huge pages)
+                  -object iommufd,id=ID[,fd=N]
+                                        an iommufd (/dev/iommu, or fd N passed open) for
+                                        -device vfio-pci,...,iommufd=ID: the device is bound
+                                        through its cdev (/dev/vfio/devices/vfioN) instead of its
+                                        VFIO group, into one IOMMU address space per iommufd
                   -machine [type=]pc[,memory-backend=ID]
                                         the machine; memory-backend= puts guest RAM in that object
                   -device DRIVER[,PROP=VALUE,...]
@@ -150,6 +157,7 @@ final class CommandLine {
                   jvfio -accel none     the same steps from a host-side driver, without KVM
                   jvfio -device help
                   jvfio -m 512M -device vfio-pci,host=0000:01:00.0,addr=04.0
+                  jvfio -object iommufd,id=i0 -device vfio-pci,host=0000:01:00.0,iommufd=i0
                   jvfio -object memory-backend-memfd,id=ram0,size=1G,hugetlb=on -machine memory-backend=ram0
                   jvfio --serve edu,socket=/tmp/edu.sock
                   jvfio -device vfio-user-pci,socket=/tmp/edu.sock
@@ -163,6 +171,7 @@ final class CommandLine {
         Integer cpus = null;
         String memoryBackend = null;
         Map<String, MemoryBackendConfig> objects = new LinkedHashMap<>();
+        Map<String, IommufdConfig> iommufds = new LinkedHashMap<>();
         List<DeviceConfig> configs = new ArrayList<>();
         Set<String> ids = new HashSet<>();
 
@@ -224,12 +233,22 @@ final class CommandLine {
                             case "-object" -> {
                                 OptionString s = OptionString.parse(value, MemoryBackendConfig.IMPLIED_KEY);
                                 if (s.helpRequested()) {
-                                    return new ShowText("List of user creatable objects:\n  memory-backend-file\n"
-                                            + "  memory-backend-memfd\n");
+                                    return new ShowText("List of user creatable objects:\n  iommufd\n"
+                                            + "  memory-backend-file\n  memory-backend-memfd\n");
                                 }
-                                MemoryBackendConfig o = MemoryBackendConfig.parse(s);
-                                if (objects.putIfAbsent(o.id(), o) != null) {
-                                    throw new OptionsException("Duplicate ID '" + o.id() + "' for object");
+                                String id;
+                                boolean fresh;
+                                if (IommufdConfig.TYPE.equals(s.impliedValue())) {
+                                    IommufdConfig o = IommufdConfig.parse(s);
+                                    id = o.id();
+                                    fresh = !objects.containsKey(id) && iommufds.putIfAbsent(id, o) == null;
+                                } else {
+                                    MemoryBackendConfig o = MemoryBackendConfig.parse(s);
+                                    id = o.id();
+                                    fresh = !iommufds.containsKey(id) && objects.putIfAbsent(id, o) == null;
+                                }
+                                if (!fresh) {
+                                    throw new OptionsException("Duplicate ID '" + id + "' for object");
                                 }
                             }
                             case "-machine", "-M" -> {
@@ -269,6 +288,14 @@ final class CommandLine {
                 default -> throw new UsageException(arg + ": invalid option (jvfio --help lists the options)");
             }
         }
+        for (DeviceConfig c : configs) {
+            // iommufd= is a link to an -object, as in QEMU: checked once every -object is known.
+            String iommufd = c.properties().string("iommufd");
+            if (iommufd != null && !iommufds.containsKey(iommufd)) {
+                throw new UsageException("-device " + c + ": " + IommufdObjects.noSuchObject(iommufd,
+                        List.copyOf(iommufds.keySet())));
+            }
+        }
         boolean chosen = accel != null;
         Accelerator accelerator = chosen ? Accelerator.of(accel) : (Kvm.problem() == null ? Accelerator.KVM
                 : Accelerator.NONE);
@@ -293,7 +320,8 @@ final class CommandLine {
                     + "most 8T of guest RAM (the RAM above 4 GiB is one memory slot, and a slot holds at most 2^31 - 1 "
                     + "pages, KVM_MEM_MAX_NR_PAGES); use -m 8T or less");
         }
-        return new Launch(new MachineConfig(ram, accelerator, chosen, name, cpus == null ? 1 : cpus, configs));
+        return new Launch(new MachineConfig(ram, accelerator, chosen, name, cpus == null ? 1 : cpus, configs,
+                List.copyOf(iommufds.values())));
     }
 
     private static Command serve(String option, String value) throws UsageException {

@@ -15,6 +15,7 @@ import io.jvfio.kvm.memory.KvmRamSlots;
 import io.jvfio.memory.MemoryBackend;
 import io.jvfio.memory.X86RamLayout;
 import io.jvfio.vfio.passthrough.PassthroughDevice;
+import io.jvfio.vfio.kernel.IommufdObjects;
 import io.jvfio.vfio.kernel.PciSysfs;
 import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.device.AttachedDevices;
@@ -49,6 +50,7 @@ final class Machine implements AutoCloseable {
     private IoApic ioapic;
     private InterruptRouter router;
     private AttachedDevices devices;
+    private IommufdObjects iommufds;
 
     private Machine(MachineConfig config) {
         this.config = config;
@@ -94,9 +96,11 @@ final class Machine implements AutoCloseable {
             space.mmio().add("IOAPIC", IoApic.BASE, IoApic.SIZE, ioapic);
             router = new InterruptRouter(apics, InterruptRouterConfig.DEFAULT, null, ioapic);
         }
-        // What the device drivers may ask for (DeviceDriver.create): DMA, interrupts, host PCI devices.
+        iommufds = IommufdObjects.open(config.iommufds());
+        // What the device drivers may ask for (DeviceDriver.create): DMA, interrupts, host PCI devices, iommufds.
         devices = new AttachedDevices(space, bridge).provide(GuestMemory.class, memory)
-                .provide(InterruptRouter.class, router).provide(PciSysfs.class, PciSysfs.system());
+                .provide(InterruptRouter.class, router).provide(PciSysfs.class, PciSysfs.system())
+                .provide(IommufdObjects.class, iommufds);
     }
 
     AttachedDevices devices() {
@@ -149,6 +153,9 @@ final class Machine implements AutoCloseable {
     public void close() {
         if (devices != null) {
             devices.close();
+        }
+        if (iommufds != null) {
+            iommufds.close(); // after the devices bound to them and their IOASes
         }
         if (router != null) {
             router.close();

@@ -1,6 +1,7 @@
 package io.jvfio.launcher;
 
 import io.jvfio.memory.MemoryBackendConfig;
+import io.jvfio.vfio.kernel.IommufdConfig;
 import io.jvfio.vmm.device.DeviceConfig;
 
 import java.util.List;
@@ -8,13 +9,14 @@ import java.util.List;
 /**
  * A checked command line: the backend of guest RAM (from {@code -m}, or the {@code -object} that
  * {@code -machine memory-backend=} names), the accelerator (and whether the user chose it or it was
- * picked because /dev/kvm is or is not usable), the VM's name, its vCPUs ({@code -smp}) and its
- * devices in order.
+ * picked because /dev/kvm is or is not usable), the VM's name, its vCPUs ({@code -smp}), its
+ * devices in order and the {@code -object iommufd}s they may name.
  */
 record MachineConfig(MemoryBackendConfig ram, Accelerator accelerator, boolean acceleratorChosen, String name,
-                     int cpus, List<DeviceConfig> devices) {
+                     int cpus, List<DeviceConfig> devices, List<IommufdConfig> iommufds) {
 
     MachineConfig {
         devices = List.copyOf(devices);
+        iommufds = List.copyOf(iommufds);
     }
 }

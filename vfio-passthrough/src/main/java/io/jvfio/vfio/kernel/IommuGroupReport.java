@@ -7,8 +7,8 @@ import java.util.List;
 
 /**
  * The IOMMU groups of this machine as a person deciding what to pass through needs them: each
- * group's devices with IDs, class and driver, whether the group can be assigned now, and if not,
- * what to do first.
+ * group's devices with IDs, class, driver and VFIO device cdev, whether the group can be assigned
+ * now, and if not, what to do first; and whether iommufd is there to bind devices through their cdevs.
  */
 public final class IommuGroupReport {
 
@@ -16,6 +16,17 @@ public final class IommuGroupReport {
     }
 
     public static String render(PciSysfs sysfs) {
+        return render(sysfs, Iommufd.problem());
+    }
+
+    /** The report, with {@code iommufdProblem} (null: {@code /dev/iommu} is there) as its last line. */
+    public static String render(PciSysfs sysfs, String iommufdProblem) {
+        return groups(sysfs) + (iommufdProblem == null ? "iommufd: available (" + Iommufd.PATH + "): -object "
+                + "iommufd,id=ID with -device vfio-pci,host=BDF,iommufd=ID binds a device through its cdev\n"
+                : "iommufd: not available: " + iommufdProblem + "\n");
+    }
+
+    private static String groups(PciSysfs sysfs) {
         List<Integer> groups = sysfs.groups();
         if (groups.isEmpty()) {
             return "No IOMMU groups: /sys/kernel/iommu_groups is empty. The IOMMU is off (boot with intel_iommu=on "
@@ -45,7 +56,12 @@ public final class IommuGroupReport {
                 String driver = sysfs.driver(d);
                 sb.append("  ").append(d).append(" [").append(sysfs.ids(d)).append("] class ")
                         .append(String.format("%06x", sysfs.classCode(d)))
-                        .append(driver == null ? ", no driver" : ", driver " + driver).append('\n');
+                        .append(driver == null ? ", no driver" : ", driver " + driver);
+                String cdev = sysfs.vfioCdev(d);
+                if (cdev != null) {
+                    sb.append(", cdev ").append(VfioDeviceCdev.DIRECTORY).append('/').append(cdev);
+                }
+                sb.append('\n');
             }
             if (!(anyVfio && viable) && !toBind.isEmpty()) {
                 sb.append("  to pass it through, bind ");

@@ -49,9 +49,9 @@ public final class Iommufd implements AutoCloseable {
             return new Iommufd(id, Syscalls.open(PATH, O_RDWR));
         } catch (SyscallException e) {
             if (e.is(Errno.ENOENT) || e.is(Errno.ENODEV) || e.is(Errno.ENXIO)) {
-                throw new VfioException("iommufd '" + id + "': " + problem(), e);
+                throw new VfioException("-object iommufd,id=" + id + ": " + problem(), e);
             }
-            throw new VfioException("iommufd '" + id + "': cannot open " + PATH + ": " + e.errno().text()
+            throw new VfioException("-object iommufd,id=" + id + ": cannot open " + PATH + ": " + e.errno().text()
                     + (e.is(Errno.EACCES) || e.is(Errno.EPERM) ? "; give this user read and write access to " + PATH
                     + ", or let a management layer pass it open with fd=N" : ""), e);
         }

@@ -18,8 +18,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Sysfs as VFIO sees it. A test double: this machine's kernel has no IOMMU, so the tree here is built
  * in a temporary directory with the layout of the nested test VM (group 7: a bridge, an edu bound to
- * vfio-pci, a serial port held by the serial driver). The nested test checks the same code against
- * the real sysfs of a kernel with an IOMMU.
+ * vfio-pci, a serial port held by the serial driver; each device on vfio-pci with its VFIO cdev, as a
+ * 6.6+ kernel has it). The nested test checks the same code against the real sysfs of a kernel with
+ * an IOMMU.
  */
 class PciSysfsTest {
 
@@ -43,7 +44,16 @@ class PciSysfsTest {
             Files.createDirectories(drv);
             Files.createSymbolicLink(d.resolve("driver"), Path.of("../../../../bus/pci/drivers/" + driver));
         }
+        if ("vfio-pci".equals(driver)) {
+            String cdev = "vfio" + cdevs++;
+            Files.createDirectories(d.resolve("vfio-dev").resolve(cdev));
+            Path cls = root.resolve("class/vfio-dev").resolve(cdev);
+            Files.createDirectories(cls);
+            Files.createSymbolicLink(cls.resolve("device"), Path.of("../../../bus/pci/devices/" + bdf));
+        }
     }
+
+    private int cdevs;
 
     @BeforeEach
     void tree() throws IOException {
@@ -83,19 +93,59 @@ class PciSysfsTest {
 
     @Test
     void theReportSaysWhatToDoPerGroup() {
-        String report = IommuGroupReport.render(sysfs);
+        String report = IommuGroupReport.render(sysfs, null);
         assertEquals("""
                 IOMMU group 4 (/dev/vfio/4): ready to pass through
-                  0000:00:08.0 [1234:11e8] class 00ff00, driver vfio-pci
+                  0000:00:08.0 [1234:11e8] class 00ff00, driver vfio-pci, cdev /dev/vfio/devices/vfio0
                 IOMMU group 7 (/dev/vfio/7): not viable: a device in it is still bound to a host driver
                   0000:00:10.0 [1b36:0001] class 060400, no driver
-                  0000:01:01.0 [1234:11e8] class 00ff00, driver vfio-pci
+                  0000:01:01.0 [1234:11e8] class 00ff00, driver vfio-pci, cdev /dev/vfio/devices/vfio1
                   0000:01:02.0 [1b36:0002] class 070002, driver serial
                   to pass it through, bind 0000:01:02.0 to vfio-pci: echo vfio-pci > /sys/bus/pci/devices/0000:01:02.0/driver_override; echo 0000:01:02.0 > /sys/bus/pci/devices/0000:01:02.0/driver/unbind; echo 0000:01:02.0 > /sys/bus/pci/drivers_probe (or: jvfio --vfio-bind BDF)
                 IOMMU group 8 (/dev/vfio/8): used by the host
                   0000:00:1f.2 [8086:2922] class 010601, driver ahci
                   to pass it through, bind 0000:00:1f.2 to vfio-pci: echo vfio-pci > /sys/bus/pci/devices/0000:00:1f.2/driver_override; echo 0000:00:1f.2 > /sys/bus/pci/devices/0000:00:1f.2/driver/unbind; echo 0000:00:1f.2 > /sys/bus/pci/drivers_probe (or: jvfio --vfio-bind BDF)
+                iommufd: available (/dev/iommu): -object iommufd,id=ID with -device vfio-pci,host=BDF,iommufd=ID binds a device through its cdev
                 """, report);
+    }
+
+    @Test
+    void theReportSaysWhenIommufdIsMissing() {
+        String report = IommuGroupReport.render(sysfs, "/dev/iommu does not exist: this kernel has no iommufd");
+        assertTrue(report.endsWith("\niommufd: not available: /dev/iommu does not exist: this kernel has no iommufd\n"),
+                report);
+    }
+
+    @Test
+    void aDeviceCdevIsFoundBothWays() {
+        PciAddress edu = PciAddress.tryParse("0000:01:01.0");
+        assertEquals("vfio1", sysfs.vfioCdev(edu));
+        assertEquals(edu, sysfs.cdevDevice("vfio1"));
+        assertEquals(null, sysfs.vfioCdev(PciAddress.tryParse("0000:01:02.0")));
+        assertEquals("the VFIO device cdev vfio9 belongs to no PCI device (" + root.resolve("class/vfio-dev/vfio9/device")
+                + " is missing or names none); pass the cdev of a PCI device bound to vfio-pci",
+                assertThrows(VfioException.class, () -> sysfs.cdevDevice("vfio9")).getMessage());
+    }
+
+    /** The cdev path refuses a non-viable group before binding, with the group path's text. */
+    @Test
+    void theCdevPathRefusesANonViableGroupAsTheGroupPathDoes() {
+        VfioException e = assertThrows(VfioException.GroupNotViable.class,
+                () -> VfioDeviceCdev.open(PciAddress.tryParse("0000:01:01.0"), sysfs, null));
+        assertEquals("VFIO group 7 is not viable: every device in an IOMMU group must be bound to vfio-pci (or to no "
+                + "driver) before any of them can be assigned, and 0000:01:02.0 [1b36:0002] is bound to serial. Bind "
+                + "it: echo vfio-pci > /sys/bus/pci/devices/0000:01:02.0/driver_override; echo 0000:01:02.0 > "
+                + "/sys/bus/pci/devices/0000:01:02.0/driver/unbind; echo 0000:01:02.0 > /sys/bus/pci/drivers_probe",
+                e.getMessage());
+    }
+
+    @Test
+    void aDeviceWithoutACdevSaysWhatToDo() {
+        VfioException e = assertThrows(VfioException.class,
+                () -> VfioDeviceCdev.open(PciAddress.tryParse("0000:00:1f.2"), sysfs, null));
+        assertEquals("0000:00:1f.2 has no VFIO device cdev (/sys/bus/pci/devices/0000:00:1f.2/vfio-dev is missing): "
+                + "bind it to vfio-pci (jvfio --vfio-bind 0000:00:1f.2) on a kernel with CONFIG_VFIO_DEVICE_CDEV (Linux "
+                + "6.6 or later), or drop iommufd= to use its VFIO group", e.getMessage());
     }
 
     @Test

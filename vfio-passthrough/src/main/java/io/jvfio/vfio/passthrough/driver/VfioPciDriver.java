@@ -1,7 +1,10 @@
 package io.jvfio.vfio.passthrough.driver;
 
 import io.jvfio.memory.GuestMemory;
+import io.jvfio.vfio.kernel.Iommufd;
+import io.jvfio.vfio.kernel.IommufdObjects;
 import io.jvfio.vfio.kernel.KernelVfio;
+import io.jvfio.vfio.kernel.PassedFd;
 import io.jvfio.vfio.kernel.PciSysfs;
 import io.jvfio.vfio.kernel.VfioDevice;
 import io.jvfio.vfio.passthrough.PassthroughDevice;
@@ -16,9 +19,12 @@ import java.nio.file.Path;
 
 /**
  * {@code -device vfio-pci}: a host PCI device bound to the kernel's vfio-pci driver, handed to the
- * guest. Named by {@code host=DDDD:BB:DD.F} or {@code sysfsdev=PATH}, as in QEMU. The devices of one
- * VM share its {@link KernelVfio} (one container; each IOMMU group once); the machine provides the
- * {@link GuestMemory} mapped for DMA and the {@link PciSysfs} that finds host devices.
+ * guest. Named by {@code host=DDDD:BB:DD.F} or {@code sysfsdev=PATH}, or handed over open as
+ * {@code fd=N} (a device cdev or a group fd), as in QEMU. Through its VFIO group and the VM's Type1
+ * container, or with {@code iommufd=ID} through its device cdev bound to that {@code -object iommufd}
+ * and the VM's IOAS of it. The devices of one VM share its {@link KernelVfio}; the machine provides the
+ * {@link GuestMemory} mapped for DMA, the {@link PciSysfs} that finds host devices and, for
+ * {@code iommufd=}, the {@link IommufdObjects}.
  */
 public final class VfioPciDriver extends PassthroughDriver {
 
@@ -29,17 +35,27 @@ public final class VfioPciDriver extends PassthroughDriver {
     public static final Property SYSFSDEV = Property.string("sysfsdev",
             "Host sysfs path of the device to assign, e.g. /sys/bus/pci/devices/0000:01:00.0");
 
+    public static final Property IOMMUFD = Property.string("iommufd",
+            "The id of the -object iommufd to bind the device's cdev to (instead of using its VFIO group)");
+    public static final Property FD = Property.integer("fd", 0, Integer.MAX_VALUE, null,
+            "An fd this process inherited open: the device's cdev (with iommufd=) or its VFIO group (with host=)");
+
     public VfioPciDriver() {
-        super(NAME, "VFIO-based PCI device assignment", HOST, SYSFSDEV);
+        super(NAME, "VFIO-based PCI device assignment", HOST, SYSFSDEV, IOMMUFD, FD);
     }
 
     @Override
     public void validate(OptionValues values) {
         boolean host = values.has(HOST.name());
         String sysfsdev = values.string(SYSFSDEV.name());
-        if (!host && sysfsdev == null) {
+        if (!host && sysfsdev == null && !values.has(FD.name())) {
             throw new OptionsException("vfio-pci: No provided host device - Use -device vfio-pci,host=DDDD:BB:DD.F "
                     + "or -device vfio-pci,sysfsdev=PATH_TO_DEVICE");
+        }
+        String iommufd = values.string(IOMMUFD.name());
+        if (iommufd != null && iommufd.isEmpty()) {
+            throw new OptionsException("Parameter 'iommufd' expects the id of an -object iommufd (e.g. iommufd=i0, with "
+                    + "-object iommufd,id=i0)");
         }
         if (host && sysfsdev != null) {
             throw new OptionsException("vfio-pci: host= and sysfsdev= both name the device; give one of them");
@@ -56,8 +72,16 @@ public final class VfioPciDriver extends PassthroughDriver {
                 () -> new KernelVfio(machine.require(GuestMemory.class), machine.require(PciSysfs.class)));
         OptionValues v = config.properties();
         PciAddress address = v.has(HOST.name()) ? v.pciAddress(HOST.name())
-                : vfio.sysfs().addressOf(Path.of(v.string(SYSFSDEV.name())));
-        VfioDevice device = vfio.openDevice(address);
+                : v.has(SYSFSDEV.name()) ? vfio.sysfs().addressOf(Path.of(v.string(SYSFSDEV.name()))) : null;
+        Iommufd iommufd = v.has(IOMMUFD.name())
+                ? machine.require(IommufdObjects.class).get(v.string(IOMMUFD.name())) : null;
+        VfioDevice device;
+        if (v.has(FD.name())) {
+            device = vfio.adoptDevice(PassedFd.of((int) v.number(FD.name()), "fd=" + v.number(FD.name())), address,
+                    iommufd);
+        } else {
+            device = iommufd != null ? vfio.openDevice(address, iommufd) : vfio.openDevice(address);
+        }
         machine.onClose(device);
         return model(config, machine, device, device.name());
     }
