@@ -290,8 +290,7 @@ final class CommandLine {
         }
         for (DeviceConfig c : configs) {
             // iommufd= is a link to an -object, as in QEMU: checked once every -object is known.
-            String iommufd = c.properties().string("iommufd");
-            if (iommufd != null && !iommufds.containsKey(iommufd)) {
+            if (c.properties().values().get("iommufd") instanceof String iommufd && !iommufds.containsKey(iommufd)) {
                 throw new UsageException("-device " + c + ": " + IommufdObjects.noSuchObject(iommufd,
                         List.copyOf(iommufds.keySet())));
             }

@@ -123,6 +123,46 @@ class MainTest {
     }
 
     @Test
+    void iommufdMistakes() {
+        assertRejected("jvfio: -device vfio-pci,host=0000:01:00.0,iommufd=i1: iommufd=i1 names no -object iommufd "
+                + "(there is i0); add -object iommufd,id=i1", "-object", "iommufd,id=i0",
+                "-device", "vfio-pci,host=0000:01:00.0,iommufd=i1");
+        assertRejected("jvfio: -device vfio-pci,host=0000:01:00.0,iommufd=i0: iommufd=i0 names no -object iommufd; "
+                + "add -object iommufd,id=i0", "-device", "vfio-pci,host=0000:01:00.0,iommufd=i0");
+        assertRejected("jvfio: -object iommufd: Parameter 'id' is missing", "-object", "iommufd");
+        assertRejected("jvfio: -object iommufd,id=r: Duplicate ID 'r' for object",
+                "-object", "memory-backend-memfd,id=r,size=64M", "-object", "iommufd,id=r", "-machine", "memory-backend=r");
+        assertRejected("jvfio: -device vfio-pci,host=0000:01:00.0,iommufd=: Parameter 'iommufd' expects the id of an "
+                + "-object iommufd (e.g. iommufd=i0, with -object iommufd,id=i0)",
+                "-device", "vfio-pci,host=0000:01:00.0,iommufd=");
+        assertTrue(run("-object", "help").out.contains("  iommufd\n"));
+        assertTrue(run("-device", "vfio-pci,help").out.contains("iommufd="));
+    }
+
+    /** This machine's kernel has no iommufd (a real condition): the object's error, one line, exit 1. */
+    @Test
+    void noDevIommuIsOneClearLine() {
+        Result r = run("-accel", "none", "-object", "iommufd,id=i0", "-device", "vfio-pci,host=0000:ff:1f.7,iommufd=i0");
+        assertEquals(1, r.status, r.toString());
+        if (java.nio.file.Files.exists(java.nio.file.Path.of("/dev/iommu"))) {
+            assertEquals("jvfio: -device vfio-pci,host=0000:ff:1f.7,iommufd=i0: there is no PCI device 0000:ff:1f.7 on "
+                    + "this host (lspci -D lists them)\n", r.err);
+        } else {
+            assertEquals("jvfio: -object iommufd,id=i0: /dev/iommu does not exist: this kernel has no iommufd (it needs "
+                    + "CONFIG_IOMMUFD, Linux 6.2 or later, and modprobe iommufd); use the VFIO container instead (drop "
+                    + "-object iommufd and iommufd=)\n", r.err);
+        }
+    }
+
+    @Test
+    void aDeviceFdThatIsNotOpenIsOneClearLine() {
+        Result r = run("-accel", "none", "-device", "vfio-pci,fd=1000000");
+        assertEquals(1, r.status, r.toString());
+        assertEquals("jvfio: -device vfio-pci,fd=1000000: fd=1000000: fd 1000000 is not open in this process; the "
+                + "management layer must pass it open (without close-on-exec) when it starts jvfio\n", r.err);
+    }
+
+    @Test
     void theIommuGroupDiagnosticExplainsAMachineWithoutAnIommu() {
         // This machine's kernel has no IOMMU (see shared/nested/README.md); the nested test runs the same
         // report against a kernel that has one.
