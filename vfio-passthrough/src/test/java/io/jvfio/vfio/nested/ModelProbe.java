@@ -80,7 +80,7 @@ final class ModelProbe {
                     bridge.reset();
                     probe.check("model-reset", false, "edu was reset, but it has no reset and cannot be bus-reset alone");
                 } catch (VfioException ex) {
-                    NestedVfioProbe.error("model-reset", ex);
+                    probe.error("model-reset", ex);
                     probe.check("model-reset", bridge.mappedAddress(eduAt, 0) == -1 && e.directRegions().isEmpty()
                             && n.directRegions().isEmpty(), "BARs unmapped; edu's reset refused with a clear error");
                 }

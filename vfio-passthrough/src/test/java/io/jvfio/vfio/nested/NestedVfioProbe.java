@@ -8,6 +8,12 @@ import io.jvfio.irq.VirtualInterruptController;
 import io.jvfio.memory.GuestMemory;
 import io.jvfio.memory.MemoryBackend;
 import io.jvfio.vfio.RegionCapability;
+import io.jvfio.vfio.kernel.IommuAddressSpace;
+import io.jvfio.vfio.kernel.IommuInfo;
+import io.jvfio.vfio.kernel.Iommufd;
+import io.jvfio.vfio.kernel.IommufdIoas;
+import io.jvfio.vfio.kernel.KernelVfio;
+import io.jvfio.vfio.kernel.PassedFd;
 import io.jvfio.vfio.kernel.VfioContainer;
 import io.jvfio.vfio.kernel.VfioDevice;
 import io.jvfio.vfio.VfioException;
@@ -18,6 +24,7 @@ import io.jvfio.vfio.kernel.IommuGroupReport;
 import io.jvfio.vfio.kernel.PciSysfs;
 import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.MemoryMapping;
+import io.jvfio.vmm.linux.Syscalls;
 import io.jvfio.vmm.pci.PciAddress;
 
 import java.io.IOException;
@@ -29,6 +36,7 @@ import java.util.List;
 import java.util.function.BooleanSupplier;
 import java.util.stream.Stream;
 
+import static io.jvfio.vmm.linux.LinuxConstants.O_RDWR;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_CONFIG_REGION_INDEX;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_MSIX_IRQ_INDEX;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_MSI_IRQ_INDEX;
@@ -73,9 +81,11 @@ public final class NestedVfioProbe {
 
     private int passed;
     private int failed;
+    /** Put before each check's and error's name: "iommufd-" while the Type1 checks run again through iommufd. */
+    private String prefix = "";
 
     void check(String name, boolean ok, String detail) {
-        System.out.println("JVFIO-CHECK " + name + " " + (ok ? "PASS" : "FAIL") + " " + detail);
+        System.out.println("JVFIO-CHECK " + prefix + name + " " + (ok ? "PASS" : "FAIL") + " " + detail);
         if (ok) {
             passed++;
         } else {
@@ -87,8 +97,8 @@ public final class NestedVfioProbe {
         System.out.println("JVFIO-INFO " + text);
     }
 
-    static void error(String name, Throwable e) {
-        System.out.println("JVFIO-ERROR " + name + " " + e.getMessage());
+    void error(String name, Throwable e) {
+        System.out.println("JVFIO-ERROR " + prefix + name + " " + e.getMessage());
     }
 
     interface Step {
@@ -124,7 +134,7 @@ public final class NestedVfioProbe {
                 } catch (IOException e) {
                     return "";
                 }
-            }).filter(t -> t.contains(" -> /dev/vfio/") || t.endsWith("[vfio-device]") || t.endsWith("[eventfd]")
+            }).filter(t -> t.contains(" -> /dev/vfio/") || t.endsWith(" -> /dev/iommu") || t.endsWith("[vfio-device]") || t.endsWith("[eventfd]")
                     || t.endsWith("[eventpoll]") || t.contains(" -> /memfd:")).sorted().toList();
         }
     }
@@ -182,7 +192,7 @@ public final class NestedVfioProbe {
                     + Long.toHexString(container.iommuInfo().pageSizes()) + ", IOVA ranges "
                     + container.iommuInfo().ranges());
             edu = eduGroup.openDevice(EDU);
-            edu(edu, memory, container, router, apics);
+            edu(edu, memory, container, false, router, apics);
             VfioDevice e = edu;
             step("edu-reset", () -> {
                 try {
@@ -259,14 +269,108 @@ public final class NestedVfioProbe {
         }
         new ModelProbe(this, null, null, null, null).options(sysfs);
         new ModelProbe(this, null, null, null, null).hotReset(sysfs);
+        step("iommufd", () -> iommufd(sysfs, badGroup));
         List<String> fdsAfter = ourFds();
         check("fds", fdsAfter.equals(fdsBefore), fdsBefore.size() + " VFIO/eventfd/epoll/memfd fds before opening "
                 + "anything, " + fdsAfter.size() + " after closing devices, groups, container, memory and router"
                 + (fdsAfter.equals(fdsBefore) ? "" : ": " + fdsAfter));
     }
 
-    private void edu(VfioDevice edu, GuestMemory memory, VfioContainer container, InterruptRouter router,
-            VirtualInterruptController apics) throws Exception {
+    /**
+     * The Type1 checks again, through the iommufd back end as the launcher reaches it (KernelVfio with
+     * an -object iommufd): edu's cdev bound and attached to the VM's IOAS, its BAR, registers, MSI and
+     * the DMA round trip through the IOAS; nvme's MSI-X; and the refusals: a reserved IOVA, the
+     * not-viable group through its cdev, a device bound twice; and a cdev fd handed over (fd=N).
+     */
+    private void iommufd(PciSysfs sysfs, int badGroup) throws Exception {
+        prefix = "iommufd-";
+        check("available", Iommufd.problem() == null, Iommufd.problem() == null ? Iommufd.PATH + " is there"
+                : Iommufd.problem());
+        String report = IommuGroupReport.render(sysfs);
+        String eduCdev = sysfs.vfioCdev(EDU);
+        check("report", eduCdev != null && report.contains(EDU + " [1234:11e8] class 00ff00, driver vfio-pci, cdev "
+                + "/dev/vfio/devices/" + eduCdev) && report.contains("iommufd: available"), "edu's cdev " + eduCdev
+                + " and iommufd listed");
+        VirtualInterruptController apics = new VirtualInterruptController(1);
+        InterruptRouter router = new InterruptRouter(apics);
+        GuestMemory memory = new GuestMemory();
+        VfioDevice edu = null;
+        VfioDevice nvme = null;
+        try (Iommufd i0 = Iommufd.open("i0"); KernelVfio vfio = new KernelVfio(memory, sysfs)) {
+            try {
+                edu = vfio.openDevice(EDU, i0);
+                IommufdIoas ioas = edu.cdev().ioas();
+                check("cdev", edu.cdev().path().equals("/dev/vfio/devices/" + eduCdev) && edu.group() == null,
+                        edu + ", device id " + edu.cdev().devId() + " in " + i0);
+                IommuInfo info = ioas.iommuInfo();
+                check("ioas", !info.usable(0xfee00000L, 4096) && info.usable(RAM_GPA, 2 << 20), ioas + ": IOVA ranges "
+                        + info.ranges() + " (the MSI window reserved), alignment 0x" + Long.toHexString(info.pageSizes()));
+                edu(edu, memory, ioas, true, router, apics);
+                VfioDevice e = edu;
+                step("edu-reset", () -> {
+                    try {
+                        e.reset();
+                        check("edu-reset", false, "reset succeeded, but edu offers none");
+                    } catch (VfioException.ResetNotSupported ex) {
+                        error("reset", ex);
+                        check("edu-reset", true, "refused with the same error as through the group");
+                    }
+                });
+                step("reserved-iova", () -> {
+                    try (MemoryBackend msiWindow = MemoryBackend.memfd("in-the-msi-window", 4096, false)) {
+                        memory.addRegion("msi-window", 0xfee00000L, msiWindow);
+                        check("reserved-iova", false, "guest RAM was mapped over the MSI window");
+                    } catch (VfioException ex) {
+                        error("reserved-iova", ex);
+                        check("reserved-iova", ex.getMessage().contains("only maps"), "refused, naming the ranges");
+                    }
+                });
+                nvme = vfio.openDevice(NVME, i0);
+                check("shared-ioas", nvme.cdev().ioas() == ioas, "edu and nvme share " + ioas);
+                nvme(nvme);
+                step("not-viable", () -> {
+                    try (VfioDevice bad = vfio.openDevice(EDU_BEHIND_BRIDGE, i0)) {
+                        check("not-viable", false, bad + " was bound although group " + badGroup + " is not viable");
+                    } catch (VfioException.GroupNotViable ex) {
+                        error("not-viable", ex);
+                        check("not-viable", true, "the cdev of a device in group " + badGroup + " is refused as the "
+                                + "group is");
+                    }
+                });
+                step("bound-twice", () -> {
+                    try (Iommufd i1 = Iommufd.open("i1"); KernelVfio other = new KernelVfio(new GuestMemory(), sysfs);
+                         VfioDevice again = other.openDevice(EDU, i1)) {
+                        check("bound-twice", false, again + " bound to a second iommufd");
+                    } catch (VfioException ex) {
+                        error("bound-twice", ex);
+                        check("bound-twice", ex.getMessage().contains("already bound"), "a second bind is refused");
+                    }
+                });
+                step("fd", () -> {
+                    // As a management layer would: it opens the cdev and hands over the number.
+                    String cdev = "/dev/vfio/devices/" + sysfs.vfioCdev(IVSHMEM);
+                    int n = Syscalls.open(cdev, O_RDWR).release();
+                    VfioDevice d = vfio.adoptDevice(PassedFd.of(n, "fd=" + n), null, i0);
+                    check("fd", d.address().equals(IVSHMEM) && d.region(2).size() == 64L << 20, "fd " + n + " ("
+                            + cdev + ") is " + d);
+                    d.close();
+                });
+            } finally {
+                for (VfioDevice d : new VfioDevice[] {edu, nvme}) {
+                    if (d != null) {
+                        d.close();
+                    }
+                }
+            }
+        } finally {
+            router.close();
+            memory.close();
+            prefix = "";
+        }
+    }
+
+    private void edu(VfioDevice edu, GuestMemory memory, IommuAddressSpace space, boolean following,
+            InterruptRouter router, VirtualInterruptController apics) throws Exception {
         for (VfioRegion r : edu.regions()) {
             info("edu region " + r);
         }
@@ -318,7 +422,9 @@ public final class NestedVfioProbe {
             step("edu-dma", () -> {
                 MemoryBackend ram = MemoryBackend.memfd("nested-ram", 2 << 20, false);
                 memory.addRegion("ram", RAM_GPA, ram);
-                memory.addListener(container); // VFIO_IOMMU_MAP_DMA at IOVA = guest physical address
+                if (!following) {
+                    memory.addListener(space); // mapped at IOVA = guest physical address
+                }
                 long src = RAM_GPA;
                 long dst = RAM_GPA + 0x80000;
                 for (int i = 0; i < DMA_BYTES; i++) {
@@ -341,7 +447,7 @@ public final class NestedVfioProbe {
                 memory.read(dst, b, 0, DMA_BYTES);
                 int firstDifference = java.util.Arrays.mismatch(a, b);
                 check("edu-dma", in && out && firstDifference < 0, DMA_BYTES + " bytes RAM -> device -> RAM through "
-                        + "IOVA 0x" + Long.toHexString(src) + (firstDifference < 0 ? ", equal byte for byte"
+                        + space + " at IOVA 0x" + Long.toHexString(src) + (firstDifference < 0 ? ", equal byte for byte"
                         : ", first difference at byte " + firstDifference));
             });
         }

@@ -58,13 +58,21 @@ class NestedVfioTest {
             "model-serial-intx", "model-sdhci-dump", "model-sdhci-sizing", "model-sdhci-mmio",
             "model-sdhci-mmio-unaligned",
             "model-options", "model-hot-reset",
-            "not-viable-status", "not-viable", "busy", "fds", "model-nvme-msix-on-demand");
+            "not-viable-status", "not-viable", "busy", "fds", "model-nvme-msix-on-demand",
+            // The same through iommufd and the device cdev (on the test kernel: CONFIG_IOMMUFD, CONFIG_VFIO_DEVICE_CDEV).
+            "iommufd-available", "iommufd-report", "iommufd-cdev", "iommufd-ioas", "iommufd-edu-regions", "iommufd-edu-bus-master",
+            "iommufd-edu-id", "iommufd-edu-liveness", "iommufd-edu-factorial", "iommufd-edu-msi", "iommufd-edu-dma",
+            "iommufd-edu-reset", "iommufd-reserved-iova", "iommufd-shared-ioas", "iommufd-nvme-msix",
+            "iommufd-not-viable", "iommufd-bound-twice", "iommufd-fd");
 
-    private static final Pattern NOT_VIABLE = Pattern.compile("JVFIO-ERROR not-viable VFIO group \\d+ is not viable: "
+    private static final String NOT_VIABLE_TEXT = "VFIO group \\d+ is not viable: "
             + "every device in an IOMMU group must be bound to vfio-pci \\(or to no driver\\) before any of them can be "
             + "assigned, and 0000:01:02\\.0 \\[1b36:0002\\] is bound to serial\\. Bind it: echo vfio-pci > "
             + "/sys/bus/pci/devices/0000:01:02\\.0/driver_override; echo 0000:01:02\\.0 > "
-            + "/sys/bus/pci/devices/0000:01:02\\.0/driver/unbind; echo 0000:01:02\\.0 > /sys/bus/pci/drivers_probe");
+            + "/sys/bus/pci/devices/0000:01:02\\.0/driver/unbind; echo 0000:01:02\\.0 > /sys/bus/pci/drivers_probe";
+    private static final Pattern NOT_VIABLE = Pattern.compile("JVFIO-ERROR not-viable " + NOT_VIABLE_TEXT);
+    /** The cdev path refuses the group with the group path's own text. */
+    private static final Pattern CDEV_NOT_VIABLE = Pattern.compile("JVFIO-ERROR iommufd-not-viable " + NOT_VIABLE_TEXT);
     private static final Pattern BUSY = Pattern.compile("JVFIO-ERROR busy VFIO group (\\d+) \\(/dev/vfio/\\1\\) is busy: "
             + "it is already open, in this process \\(pid \\d+, java\\)\\. A group has one owner at a time, and the "
             + "group, not the device, is the unit of ownership: 0000:00:08\\.0 all go to that owner, so devices in one "
@@ -113,6 +121,8 @@ class NestedVfioTest {
         }
         assertTrue(run.lines().stream().noneMatch(l -> l.contains(" FAIL ")), "a check failed" + console);
         assertTrue(run.lines().stream().anyMatch(l -> NOT_VIABLE.matcher(l).matches()), "the not-viable text" + console);
+        assertTrue(run.lines().stream().anyMatch(l -> CDEV_NOT_VIABLE.matcher(l).matches()), "the not-viable text "
+                + "through the cdev" + console);
         assertTrue(run.lines().stream().anyMatch(l -> BUSY.matcher(l).matches()), "the busy-group text" + console);
         assertTrue(run.lines().stream().anyMatch(l -> RESET.matcher(l).matches()), "the reset text" + console);
         assertTrue(run.lines().stream().anyMatch(l -> MODEL_RESET.matcher(l).matches()), "the model's reset text"
