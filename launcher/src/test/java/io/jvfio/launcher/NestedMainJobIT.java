@@ -27,8 +27,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 class NestedMainJobIT {
 
-    /** Each jvfio run starts a JVM under TCG (about 40 s on a busy 2-core machine); nine runs and the boot. */
-    private static final int TIMEOUT_SECONDS = 720;
+    /** Each jvfio run starts a JVM under TCG (about 40 s on a busy 2-core machine); ten runs and the boot. */
+    private static final int TIMEOUT_SECONDS = 800;
     private static final String EDU = "0000:00:08.0";
     private static final String IVSHMEM = "0000:00:09.0";
     private static final String SERIAL = "0000:00:0b.0";
@@ -45,6 +45,8 @@ class NestedMainJobIT {
             {"ivshmem", "-accel none -device vfio-pci,host=" + IVSHMEM},
             {"serial", "-accel none -device vfio-pci,host=" + SERIAL},
             {"sdhci", "-accel none -device vfio-pci,host=" + SDHCI},
+            // Issue 15's acceptance line: edu through iommufd and its device cdev (the test kernel has both).
+            {"edu iommufd", "-accel none -object iommufd,id=i0 -device vfio-pci,host=" + EDU + ",iommufd=i0"},
     };
 
     /** One jvfio run in the VM: its arguments, its status, and what it printed. */
@@ -155,6 +157,18 @@ class NestedMainJobIT {
         assertTrue(trapped.getOrDefault("dma", "").startsWith("PASS "), trappedRun.out());
         assertTrue(trapped.getOrDefault("direct", "").startsWith("SKIP "), trappedRun.out());
         assertTrue(trapped.getOrDefault("intx", "").startsWith("PASS "), trappedRun.out());
+    }
+
+    /** The same driver steps through the iommufd back end: the device's cdev bound to an IOAS. */
+    @Test
+    void theBuiltInDriverPassesThroughIommufdAndTheDeviceCdev() {
+        JvfioRun r = run("edu iommufd");
+        Map<String, String> steps = r.steps();
+        for (String s : List.of("find", "bars", "enable", "id", "liveness", "factorial", "dma", "interrupt", "storm",
+                "direct", "intx")) {
+            assertTrue(steps.getOrDefault(s, "").startsWith("PASS "), s + " in\n" + r.out());
+        }
+        assertTrue(r.out().contains("vfio-pci,host=" + EDU + ",iommufd=i0"), r.out());
     }
 
     @Test
