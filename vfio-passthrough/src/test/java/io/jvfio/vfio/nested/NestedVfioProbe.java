@@ -194,15 +194,7 @@ public final class NestedVfioProbe {
             edu = eduGroup.openDevice(EDU);
             edu(edu, memory, container, false, router, apics);
             VfioDevice e = edu;
-            step("edu-reset", () -> {
-                try {
-                    e.reset();
-                    check("edu-reset", false, "reset succeeded, but edu offers none");
-                } catch (VfioException.ResetNotSupported ex) {
-                    error("reset", ex);
-                    check("edu-reset", true, "refused with a clear error");
-                }
-            });
+            eduReset(e, "refused with a clear error");
             step("edu-hot-reset-info", () -> {
                 try {
                     info("edu hot reset affects " + e.hotResetInfo());
@@ -306,16 +298,7 @@ public final class NestedVfioProbe {
                 check("ioas", !info.usable(0xfee00000L, 4096) && info.usable(RAM_GPA, 2 << 20), ioas + ": IOVA ranges "
                         + info.ranges() + " (the MSI window reserved), alignment 0x" + Long.toHexString(info.pageSizes()));
                 edu(edu, memory, ioas, true, router, apics);
-                VfioDevice e = edu;
-                step("edu-reset", () -> {
-                    try {
-                        e.reset();
-                        check("edu-reset", false, "reset succeeded, but edu offers none");
-                    } catch (VfioException.ResetNotSupported ex) {
-                        error("reset", ex);
-                        check("edu-reset", true, "refused with the same error as through the group");
-                    }
-                });
+                eduReset(edu, "refused with the same error as through the group");
                 step("reserved-iova", () -> {
                     try (MemoryBackend msiWindow = MemoryBackend.memfd("in-the-msi-window", 4096, false)) {
                         memory.addRegion("msi-window", 0xfee00000L, msiWindow);
@@ -367,6 +350,19 @@ public final class NestedVfioProbe {
             memory.close();
             prefix = "";
         }
+    }
+
+    /** edu has no reset of its own, and no bus reset reaches it alone: the reset is refused, and why. */
+    private void eduReset(VfioDevice edu, String detail) {
+        step("edu-reset", () -> {
+            try {
+                edu.reset();
+                check("edu-reset", false, "reset succeeded, but edu offers none");
+            } catch (VfioException.ResetNotSupported ex) {
+                error("reset", ex);
+                check("edu-reset", true, detail);
+            }
+        });
     }
 
     private void edu(VfioDevice edu, GuestMemory memory, IommuAddressSpace space, boolean following,
