@@ -3,6 +3,7 @@ package io.jvfio.launcher;
 import io.jvfio.vfio.VfioBackend;
 import io.jvfio.vfio.VfioIrq;
 import io.jvfio.vfio.VfioRegion;
+import io.jvfio.vfio.kernel.VfioDevice;
 import io.jvfio.vfio.passthrough.PassthroughDevice;
 import io.jvfio.vfio.user.client.VfioUserClient;
 import io.jvfio.vmm.pci.PciBar;
@@ -61,7 +62,9 @@ final class DeviceDescription {
                 + " window" + (c.dmaWindows() == 1 ? "" : "s") : "";
         String hidden = device.hiddenCapabilities().isEmpty() ? "" : "; " + device.hiddenCapabilities().size()
                 + " capabilities hidden";
-        return "over " + (backend instanceof VfioUserClient ? "vfio-user" : "kernel VFIO") + ": "
+        String transport = backend instanceof VfioUserClient ? "vfio-user"
+                : backend instanceof VfioDevice d && d.cdev() != null ? "kernel VFIO (" + d.cdev() + ")" : "kernel VFIO";
+        return "over " + transport + ": "
                 + String.join(", ", regions) + "; " + (irqs.isEmpty() ? "no interrupts" : String.join(", ", irqs))
                 + hidden + dma;
     }

@@ -168,7 +168,8 @@ class NestedMainJobIT {
                 "direct", "intx")) {
             assertTrue(steps.getOrDefault(s, "").startsWith("PASS "), s + " in\n" + r.out());
         }
-        assertTrue(r.out().contains("vfio-pci,host=" + EDU + ",iommufd=i0"), r.out());
+        assertTrue(r.out().contains("vfio-pci,host=" + EDU + ",iommufd=i0, over kernel VFIO (/dev/vfio/devices/vfio")
+                && r.out().contains(" bound to IOAS "), r.out());
     }
 
     @Test
