@@ -11,13 +11,16 @@ public final class VfioDeviceInfo extends NativeStruct {
     public static final int NUM_REGIONS = 8;
     public static final int NUM_IRQS = 12;
     public static final int CAP_OFFSET = 16;
-    public static final int SIZEOF = 20;
+    /** Added by newer headers (6.1 has none: 20 bytes); the kernel goes by argsz, so both sizes work. */
+    public static final int PAD = 20;
+    public static final int SIZEOF = 24;
     public static final StructLayout LAYOUT = StructLayout.of("linux/vfio.h", "vfio_device_info", SIZEOF)
             .field("argsz", ARGSZ, 4)
             .field("flags", FLAGS, 4)
             .field("num_regions", NUM_REGIONS, 4)
             .field("num_irqs", NUM_IRQS, 4)
             .field("cap_offset", CAP_OFFSET, 4)
+            .field("pad", PAD, 4)
             .build();
 
     public VfioDeviceInfo(int capacity) {
