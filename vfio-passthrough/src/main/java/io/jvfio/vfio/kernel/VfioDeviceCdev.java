@@ -9,6 +9,8 @@ import io.jvfio.vmm.linux.vfio.VfioDeviceAttachIommufdPt;
 import io.jvfio.vmm.linux.vfio.VfioDeviceBindIommufd;
 import io.jvfio.vmm.linux.vfio.VfioDeviceDetachIommufdPt;
 import io.jvfio.vmm.pci.PciAddress;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.nio.file.Path;
 import java.util.List;
@@ -27,6 +29,8 @@ import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_DETACH_IOMMUFD_PT;
  * and unbinds the device.
  */
 public final class VfioDeviceCdev {
+
+    private static final Logger LOG = LoggerFactory.getLogger(VfioDeviceCdev.class);
 
     public static final String DIRECTORY = "/dev/vfio/devices";
 
@@ -101,7 +105,7 @@ public final class VfioDeviceCdev {
             }
             return VfioDevice.open(fd, address, new VfioDeviceCdev(path, group, bind.outDevid(), ioas));
         } catch (RuntimeException e) {
-            fd.close(); // VfioDevice.open closes it itself on failure; closing twice is harmless
+            fd.close(); // VfioDevice.open closes it on its own failures too; a second close does nothing
             throw e;
         }
     }
@@ -138,10 +142,18 @@ public final class VfioDeviceCdev {
         return new VfioException(what + e.errno().text(), e);
     }
 
-    /** VFIO_DEVICE_DETACH_IOMMUFD_PT before the fd closes (closing alone would also undo both). */
+    /**
+     * VFIO_DEVICE_DETACH_IOMMUFD_PT before the fd closes. A failure (the device was removed) is not
+     * passed on: closing the fd, which follows, detaches and unbinds the device in any case.
+     */
     void detach(OwnedFd fd) {
-        if (fd.isOpen()) {
+        if (!fd.isOpen()) {
+            return;
+        }
+        try {
             Syscalls.ioctl(fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, new VfioDeviceDetachIommufdPt());
+        } catch (SyscallException e) {
+            LOG.debug("{}: VFIO_DEVICE_DETACH_IOMMUFD_PT failed ({}); closing the fd detaches it", path, e.getMessage());
         }
     }
 

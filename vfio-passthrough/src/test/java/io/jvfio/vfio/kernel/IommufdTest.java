@@ -71,6 +71,19 @@ class IommufdTest {
                 IommufdObjects.noSuchObject("i1", java.util.List.of("i0", "i2")));
     }
 
+    /** The IOAS's answer to guest RAM in a reserved range (the nested VM maps over the MSI window for real). */
+    @Test
+    void anIovaOutsideTheRangesIsOneLineWithTheFix() {
+        IommuInfo info = new IommuInfo(4096, java.util.List.of(new IommuInfo.IovaRange(0, 0xfedfffffL),
+                new IommuInfo.IovaRange(0xfef00000L, -1L)));
+        assertTrue(info.usable(0x100000, 1 << 20));
+        assertTrue(!info.usable(0xfee00000L, 4096));
+        assertEquals("cannot map guest RAM 'x' for DMA at IOVA 0xfee00000+0x1000: IOAS 2 of iommufd 'i0' only maps "
+                + "[[0x0-0xfedfffff], [0xfef00000-0xffffffffffffffff]]; move guest RAM out of the reserved range",
+                IommuAddressSpace.outsideRanges("guest RAM 'x'", 0xfee00000L, 4096, info, "IOAS 2 of iommufd 'i0'")
+                        .getMessage());
+    }
+
     @Test
     void aPassedFdMustBeOpen() {
         assertEquals("-object iommufd,id=i0,fd=1000000: fd 1000000 is not open in this process; the management layer "
