@@ -27,8 +27,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 class NestedMainJobIT {
 
-    /** Each jvfio run starts a JVM under TCG (about 40 s on a busy 2-core machine); ten runs and the boot. */
-    private static final int TIMEOUT_SECONDS = 800;
+    /** Each jvfio run starts a JVM under TCG (about 40 s on a busy 2-core machine); eleven runs and the boot. */
+    private static final int TIMEOUT_SECONDS = 880;
     private static final String EDU = "0000:00:08.0";
     private static final String IVSHMEM = "0000:00:09.0";
     private static final String SERIAL = "0000:00:0b.0";
@@ -47,6 +47,10 @@ class NestedMainJobIT {
             {"sdhci", "-accel none -device vfio-pci,host=" + SDHCI},
             // Issue 15's acceptance line: edu through iommufd and its device cdev (the test kernel has both).
             {"edu iommufd", "-accel none -object iommufd,id=i0 -device vfio-pci,host=" + EDU + ",iommufd=i0"},
+            // As libvirt runs it: /dev/iommu and the device's cdev opened by the caller and handed over (the
+            // shell's redirections, the third entry, give the JVM fds 4 and 5).
+            {"edu fds", "-accel none -object iommufd,id=i0,fd=4 -device vfio-pci,fd=5,iommufd=i0",
+                    "4<>/dev/iommu 5<>/dev/vfio/devices/$(ls /sys/bus/pci/devices/" + EDU + "/vfio-dev)"},
     };
 
     /** One jvfio run in the VM: its arguments, its status, and what it printed. */
@@ -87,7 +91,7 @@ class NestedMainJobIT {
                 }
                 """.formatted(java, jar));
         for (String[] r : RUNS) {
-            sh.append("jvfio ").append(r[1]).append('\n');
+            sh.append("jvfio ").append(r[1]).append(r.length > 2 ? " " + r[2] : "").append('\n');
         }
         Files.writeString(script, sh.toString());
 
@@ -170,6 +174,11 @@ class NestedMainJobIT {
         }
         assertTrue(r.out().contains("vfio-pci,host=" + EDU + ",iommufd=i0, over kernel VFIO (/dev/vfio/devices/vfio")
                 && r.out().contains(" bound to IOAS "), r.out());
+        JvfioRun fds = run("edu fds");
+        for (String s : List.of("find", "bars", "enable", "id", "liveness", "factorial", "dma", "interrupt")) {
+            assertTrue(fds.steps().getOrDefault(s, "").startsWith("PASS "), s + " in\n" + fds.out());
+        }
+        assertTrue(fds.out().contains("vfio-pci,fd=5,iommufd=i0, over kernel VFIO (/dev/vfio/devices/vfio"), fds.out());
     }
 
     @Test
