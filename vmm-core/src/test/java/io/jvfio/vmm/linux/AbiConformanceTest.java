@@ -1,5 +1,7 @@
 package io.jvfio.vmm.linux;
 
+import io.jvfio.vmm.testing.Prerequisites;
+import io.jvfio.vmm.testing.TestKernel;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -29,10 +31,23 @@ import static org.junit.jupiter.api.Assertions.fail;
  * class and every {@link Errno} entry is found by reflection in {@code io.jvfio.vmm.linux..}, printed
  * by a C program generated here and compiled with {@code cc}, and compared. Nothing is listed by
  * hand, so a mirror added later is checked without touching this test.
+ *
+ * <p>The kernel headers are the test kernel's 6.12 UAPI headers ({@code -Djvfio.uapi.headers=DIR},
+ * its {@code include/}, which {@code ./run-tests} passes; else those of the test kernel in the cache):
+ * the host's 6.1 headers lack {@code linux/iommufd.h} and the VFIO device cdev. Without them the test
+ * checks against the host's {@code /usr/include} and says so, unless {@code -Djvfio.uapi=required},
+ * which fails instead.
  */
 class AbiConformanceTest {
 
     private static final String PACKAGE = "io.jvfio.vmm";
+    /** The switch that makes missing 6.12 headers a failure. */
+    private static final String UAPI = "jvfio.uapi";
+    /** The property naming the UAPI headers' directory (the test kernel's include/). */
+    private static final String UAPI_HEADERS = "jvfio.uapi.headers";
+
+    /** The UAPI headers compiled against, or null for the host's. */
+    private static Path uapiHeaders;
 
     /** What the Java side says, keyed as the C program prints it. */
     private static final Map<String, String> JAVA = new LinkedHashMap<>();
@@ -44,8 +59,12 @@ class AbiConformanceTest {
     @BeforeAll
     static void compileAndRun(@TempDir Path dir) throws Exception {
         CLASSES.addAll(abiClasses());
-        TreeSet<String> headers = new TreeSet<>(List.of("stdio.h", "stddef.h", "string.h", "errno.h"));
+        uapiHeaders = uapiHeaders();
+        TreeSet<String> headers = new TreeSet<>(List.of("stdio.h", "stddef.h", "string.h", "errno.h",
+                "linux/version.h"));
         StringBuilder body = new StringBuilder();
+        // Which headers the compiler really read: the test compares it with the directory's own version.h.
+        body.append("  printf(\"uapi LINUX_VERSION_CODE %u\\n\", (unsigned)LINUX_VERSION_CODE);\n");
 
         for (Class<?> type : CLASSES) {
             CMacros macros = type.getAnnotation(CMacros.class);
@@ -105,8 +124,14 @@ class AbiConformanceTest {
         Path source = dir.resolve("abi.c");
         Files.writeString(source, program, StandardCharsets.UTF_8);
         Path binary = dir.resolve("abi");
-        String compiler = findCompiler();
-        run(dir, List.of(compiler, "-std=gnu11", "-Wall", "-Werror", "-o", binary.toString(), source.toString()));
+        List<String> command = new ArrayList<>(List.of(findCompiler(), "-std=gnu11", "-Wall", "-Werror"));
+        if (uapiHeaders != null) {
+            // Searched before /usr/include, for the C library's own includes of linux/ and asm/ too, as
+            // linux-libc-dev's headers would be.
+            command.addAll(List.of("-isystem", uapiHeaders.toString()));
+        }
+        command.addAll(List.of("-o", binary.toString(), source.toString()));
+        run(dir, command);
         for (String line : run(dir, List.of(binary.toString())).split("\n")) {
             String[] parts = line.split(" ", 3);
             C.put(parts[0] + " " + parts[1], parts[2]);
@@ -149,6 +174,49 @@ class AbiConformanceTest {
         if (!wrong.isEmpty()) {
             fail(wrong.size() + " mismatches against the C headers:\n  " + String.join("\n  ", wrong));
         }
+    }
+
+    /**
+     * The UAPI headers: {@code -Djvfio.uapi.headers}, else the test kernel's in the cache, else null
+     * (the host's), which {@code -Djvfio.uapi=required} makes a failure.
+     */
+    private static Path uapiHeaders() {
+        String explicit = System.getProperty(UAPI_HEADERS);
+        if (explicit != null && !explicit.isEmpty()) {
+            Path dir = Path.of(explicit);
+            if (!Files.isRegularFile(dir.resolve("linux/vfio.h")) || !Files.isRegularFile(dir.resolve("linux/version.h"))) {
+                fail("-D" + UAPI_HEADERS + "=" + dir + " has no linux/vfio.h and linux/version.h: it names the "
+                        + "include/ directory inside the test kernel's directory, which " + TestKernel.PREPARE
+                        + " prints");
+            }
+            return dir;
+        }
+        Path kernel = TestKernel.dir();
+        Path headers = kernel == null ? null : TestKernel.headers(kernel);
+        if (headers != null) {
+            return headers;
+        }
+        String why = "the test kernel's UAPI headers are not here, so the ABI is checked against the host's "
+                + "/usr/include instead of Linux 6.12's: run " + TestKernel.PREPARE + " and pass -D" + UAPI_HEADERS
+                + "=ITS_DIRECTORY/include (./run-tests does)";
+        if (Prerequisites.required(UAPI)) {
+            fail(why + " (-D" + UAPI + "=required)");
+        }
+        System.err.println("NOTE: " + why + "; -D" + UAPI + "=required makes this a failure");
+        return null;
+    }
+
+    /** The compiler read the headers the test meant it to: their version.h is the one in the program. */
+    @Test
+    void theHeadersAreTheOnesAskedFor() throws IOException {
+        Path versionH = (uapiHeaders != null ? uapiHeaders : Path.of("/usr/include")).resolve("linux/version.h");
+        String code = Files.readAllLines(versionH).stream().filter(l -> l.startsWith("#define LINUX_VERSION_CODE "))
+                .map(l -> l.substring("#define LINUX_VERSION_CODE ".length()).trim()).findFirst()
+                .orElseThrow(() -> new AssertionError(versionH + " defines no LINUX_VERSION_CODE"));
+        assertEquals(code, C.get("uapi LINUX_VERSION_CODE"), "the C program was not compiled against " + versionH);
+        int v = Integer.parseInt(code);
+        System.out.println("ABI checked against the UAPI headers of Linux " + (v >> 16) + "." + ((v >> 8) & 0xff) + "."
+                + (v & 0xff) + " in " + versionH.getParent().getParent());
     }
 
     @Test
@@ -242,7 +310,7 @@ class AbiConformanceTest {
                 }
             }
         }
-        throw io.jvfio.vmm.testing.Prerequisites.missing("jvfio.cc", "no C compiler (cc, gcc or clang) on PATH: "
+        throw Prerequisites.missing("jvfio.cc", "no C compiler (cc, gcc or clang) on PATH: "
                 + "the ABI mirrors cannot be checked against the kernel headers here (apt-get install gcc linux-libc-dev)");
     }
 
