@@ -329,6 +329,17 @@ public final class NestedVfioProbe {
                         check("bound-twice", ex.getMessage().contains("already bound"), "a second bind is refused");
                     }
                 });
+                step("group-open", () -> {
+                    // The group opened the legacy way blocks its devices' cdevs (the kernel says EBUSY).
+                    try (VfioGroup legacy = VfioGroup.ofDevice(IVSHMEM, sysfs);
+                         VfioDevice d = vfio.openDevice(IVSHMEM, i0)) {
+                        check("group-open", false, d + " bound while " + legacy + " is open");
+                    } catch (VfioException.GroupBusy ex) {
+                        error("group-open", ex);
+                        check("group-open", ex.getMessage().contains("is open through /dev/vfio/"), "refused, naming "
+                                + "the group's holder");
+                    }
+                });
                 step("fd", () -> {
                     // As a management layer would: it opens the cdev and hands over the number.
                     String cdev = "/dev/vfio/devices/" + sysfs.vfioCdev(IVSHMEM);

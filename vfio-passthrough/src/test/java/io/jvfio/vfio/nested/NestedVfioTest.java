@@ -63,7 +63,7 @@ class NestedVfioTest {
             "iommufd-available", "iommufd-report", "iommufd-cdev", "iommufd-ioas", "iommufd-edu-regions", "iommufd-edu-bus-master",
             "iommufd-edu-id", "iommufd-edu-liveness", "iommufd-edu-factorial", "iommufd-edu-msi", "iommufd-edu-dma",
             "iommufd-edu-reset", "iommufd-reserved-iova", "iommufd-shared-ioas", "iommufd-nvme-msix",
-            "iommufd-not-viable", "iommufd-bound-twice", "iommufd-fd");
+            "iommufd-not-viable", "iommufd-bound-twice", "iommufd-group-open", "iommufd-fd");
 
     private static final String NOT_VIABLE_TEXT = "VFIO group \\d+ is not viable: "
             + "every device in an IOMMU group must be bound to vfio-pci \\(or to no driver\\) before any of them can be "
