@@ -258,6 +258,19 @@ class GuestMemoryTest {
         }
     }
 
+    /** q35's split: RAM that fits below its ECAM window at 0xB0000000 stays there, more splits at 2 GiB. */
+    @Test
+    void theX86LayoutKeepsRamBelowAWindowOfTheMachinesOwn() {
+        long ecam = 0xB000_0000L;
+        assertEquals(16 * MIB, X86RamLayout.lowRamEnd(16 * MIB, ecam));
+        assertEquals(ecam, X86RamLayout.lowRamEnd(ecam, ecam));
+        assertEquals(2L << 30, X86RamLayout.lowRamEnd(ecam + MIB, ecam));
+        assertEquals(2L << 30, X86RamLayout.lowRamEnd(8L << 30, ecam));
+        assertEquals(3L << 30, X86RamLayout.lowRamEnd(8L << 30, 0xE000_0000L), "never above 3 GiB");
+        assertEquals(3L << 30, X86RamLayout.pciHoleStart(8L << 30));
+        assertThrows(IllegalArgumentException.class, () -> X86RamLayout.lowRamEnd(2L << 30, 256 * MIB));
+    }
+
     @Test
     void theX86LayoutLeavesAPciHoleAndSharesOneBackend() {
         long size = (3L << 30) + 64 * MIB; // memfd pages are allocated on first touch: this costs little

@@ -36,10 +36,11 @@ import java.util.Set;
 import java.util.function.Function;
 
 /**
- * One x86 virtual machine, composed by a Java program without the {@code jvfio} command line: guest
- * RAM laid out as on a PC (below 3 GiB, the rest above 4 GiB), the address space and the PCI host
- * bridge (ECAM at {@link PciHostBridge#DEFAULT_ECAM_BASE}), the accelerator, interrupt routing, and
- * the devices in the order they were given.
+ * One x86 virtual machine, composed by a Java program without the {@code jvfio} command line: the
+ * address space and the PCI host bridge (ECAM at {@link PciHostBridge#DEFAULT_ECAM_BASE}, 0xB0000000),
+ * guest RAM laid out as on QEMU's q35 (below the ECAM window if it fits, else 2 GiB below and the rest
+ * from 4 GiB: {@link X86RamLayout#lowRamEnd}), the accelerator, interrupt routing, and the devices in
+ * the order they were given.
  *
  * <pre>{@code
  * try (VirtualMachine vm = VirtualMachine.builder()
@@ -118,7 +119,9 @@ public final class VirtualMachine implements AutoCloseable {
     private void assemble() {
         MemoryBackend backend = MemoryBackend.create(ram);
         try {
-            X86RamLayout.install(memory, backend);
+            // The ECAM window lies below 3 GiB: RAM over it would take the guest's config accesses on
+            // KVM (memory slots win over exits), so RAM stays below it, as on QEMU's q35.
+            X86RamLayout.install(memory, backend, bridge.ecamBase());
         } catch (RuntimeException e) {
             backend.close();
             throw e;

@@ -1,19 +1,28 @@
 package io.jvfio.machine;
 
 import io.jvfio.irq.InterruptRouter;
+import io.jvfio.kvm.GuestCode;
+import io.jvfio.kvm.KvmVcpu;
+import io.jvfio.kvm.X86LongMode;
 import io.jvfio.memory.GuestMemory;
+import io.jvfio.memory.GuestRegion;
 import io.jvfio.vfio.devices.EduDevice;
 import io.jvfio.vfio.inprocess.InProcessBackend;
 import io.jvfio.vfio.passthrough.PassthroughDevice;
 import io.jvfio.vfio.passthrough.PassthroughOptions;
 import io.jvfio.vfio.user.server.VfioUserServer;
+import io.jvfio.vmm.bus.BusDevice;
 import io.jvfio.vmm.device.AttachedDevices;
 import io.jvfio.vmm.options.OptionsException;
+import io.jvfio.vmm.pci.PciHostBridge;
+import io.jvfio.vmm.testing.Prerequisites;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -21,9 +30,11 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The builder without KVM (the KVM path is the launcher's own runs, MainTest, and the example in
- * examples/embedding): devices by option string over a real vfio-user socket and by object through
- * the in-process back end, both seen on the host bridge, and closed with the machine.
+ * The builder without KVM: devices by option string over a real vfio-user socket and by object
+ * through the in-process back end, both seen on the host bridge, and closed with the machine; guest
+ * RAM clear of the ECAM window. On KVM (the launcher's own runs in MainTest, the example in
+ * examples/embedding, and here) a guest reaches config space through ECAM with more RAM than fits
+ * below the window.
  */
 class VirtualMachineTest {
 
@@ -72,6 +83,71 @@ class VirtualMachineTest {
         } finally {
             served.close();
             hosted.close();
+        }
+    }
+
+    /**
+     * QEMU's q35 layout: the ECAM window at 0xB0000000 sits below 3 GiB, so RAM that does not fit
+     * under it goes below 2 GiB (a GiB boundary, for 1 GiB huge pages) and on from 4 GiB.
+     */
+    @Test
+    void guestRamLeavesTheEcamWindowFree() {
+        for (String size : List.of("16M", "2816M", "2817M", "3G", "5G")) {
+            try (VirtualMachine vm = VirtualMachine.builder().memory(size).accelerator(VirtualMachine.Accelerator.NONE)
+                    .build()) {
+                long ecam = vm.bridge().ecamBase();
+                for (GuestRegion r : vm.memory().regions()) {
+                    assertTrue(r.start() + r.size() <= ecam || r.start() >= ecam + PciHostBridge.ECAM_SIZE,
+                            size + ": " + r + " overlaps the ECAM window at 0x" + Long.toHexString(ecam));
+                }
+                assertEquals(vm.ram().size(), vm.memory().totalSize(), size);
+            }
+        }
+        try (VirtualMachine vm = VirtualMachine.builder().memory("3G").accelerator(VirtualMachine.Accelerator.NONE)
+                .build()) {
+            assertEquals("['ram-below-4g' [0x0-0x7fffffff], 'ram-above-4g' [0x100000000-0x13fffffff]]",
+                    vm.memory().regions().toString());
+        }
+    }
+
+    /**
+     * On KVM guest RAM is memory slots, which the vCPU reaches without an exit: RAM over the ECAM
+     * window would silently take the guest's config accesses (a BAR it places never decodes, and its
+     * reads of the device return all-ones). With 3 GiB, the guest reads the host bridge's IDs there.
+     */
+    @Test
+    void onKvmTheGuestReachesEcamWithMoreRamThanFitsBelowIt() throws Exception {
+        Prerequisites.requireKvm();
+        int reportPort = 0x510;
+        try (VirtualMachine vm = VirtualMachine.builder().memory("3G").accelerator(VirtualMachine.Accelerator.KVM)
+                .vcpus(1).build()) {
+            byte[] code = GuestCode.assemble("""
+                    mov rax, 0x%x             # ECAM, 00:00.0 offset 0: the host bridge's vendor and device
+                    mov eax, [rax]
+                    mov dx, 0x%x
+                    out dx, eax
+                1:  hlt
+                    jmp 1b
+                    """.formatted(vm.bridge().ecamBase(), reportPort));
+            AtomicLong reported = new AtomicLong(-1);
+            vm.space().pio().add("report", reportPort, 4, new BusDevice() {
+                @Override
+                public long read(long offset, int size) {
+                    return 0;
+                }
+
+                @Override
+                public void write(long offset, int size, long value) {
+                    reported.set(value);
+                    vm.vcpus().stopAll();
+                }
+            });
+            X86LongMode.writeTables(vm.memory()::writeU64);
+            vm.memory().write(GuestCode.LOAD, code, 0, code.length);
+            X86LongMode.enter(vm.vcpus().get(0), GuestCode.LOAD, 0x80000);
+            assertEquals(List.of(KvmVcpu.Stop.REQUESTED), vm.vcpus().start(vm.space()).awaitAll(Duration.ofSeconds(30)));
+            assertEquals(Integer.toUnsignedLong(vm.bridge().configRead(0, 0, 4)), reported.get(),
+                    "what the guest read through ECAM (0: RAM lies over the window)");
         }
     }
 
