@@ -95,7 +95,7 @@ public final class VirtualMachine implements AutoCloseable {
         this.cpus = cpus;
     }
 
-    /** A builder with no RAM yet, KVM, one vCPU and no device. */
+    /** A builder with 128 MiB of RAM, KVM, one vCPU and no device. */
     public static Builder builder() {
         return new Builder();
     }
