@@ -1,16 +1,11 @@
 package example;
 
-import io.jvfio.irq.InterruptRouter;
 import io.jvfio.kvm.KvmVcpu;
 import io.jvfio.kvm.Vcpus;
 import io.jvfio.kvm.X86LongMode;
 import io.jvfio.machine.VirtualMachine;
-import io.jvfio.memory.GuestMemory;
 import io.jvfio.memory.X86RamLayout;
 import io.jvfio.vfio.devices.EduDevice;
-import io.jvfio.vfio.inprocess.InProcessBackend;
-import io.jvfio.vfio.passthrough.PassthroughDevice;
-import io.jvfio.vfio.passthrough.PassthroughOptions;
 import io.jvfio.vmm.bus.BusDevice;
 import io.jvfio.vmm.device.AttachedDevices;
 import io.jvfio.vmm.pci.PciDevFn;
@@ -54,24 +49,15 @@ public final class TinyHypervisor {
 
     /** Builds the VM, runs the guest and returns what it reported. */
     public static Result run() throws Exception {
-        EduDevice edu = new EduDevice();
-        try (VirtualMachine vm = VirtualMachine.builder()
-                .memory("16M")
-                .accelerator(VirtualMachine.Accelerator.KVM)
-                .vcpus(1)
-                // A device object: edu behind the in-process back end, seen by the guest through the
-                // same passthrough device model as a vfio-user or kernel VFIO device.
-                .device("edu", machine -> {
-                    machine.onClose(edu);
-                    InProcessBackend backend = InProcessBackend.attach("edu", edu,
-                            machine.require(GuestMemory.class));
-                    machine.onClose(backend);
-                    PassthroughDevice device = new PassthroughDevice("edu", backend, PassthroughOptions.DEFAULT,
-                            machine.space(), machine.require(InterruptRouter.class));
-                    machine.onClose(device);
-                    return device;
-                })
-                .build()) {
+        try (EduDevice edu = new EduDevice();
+             VirtualMachine vm = VirtualMachine.builder()
+                     .memory("16M")
+                     .accelerator(VirtualMachine.Accelerator.KVM)
+                     .vcpus(1)
+                     // A device written in Java, hosted in this process: the guest sees it through the
+                     // same passthrough device model as a vfio-user or kernel VFIO device.
+                     .device("edu", edu)
+                     .build()) {
             AttachedDevices.Attached attached = vm.devices().attached().get(0);
             System.out.println("edu attached at 00:" + attached.at() + ", vendor:device "
                     + String.format("%04x:%04x", vm.bridge().configRead(attached.at().devfn(), 0x00, 2),

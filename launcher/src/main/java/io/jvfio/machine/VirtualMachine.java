@@ -15,7 +15,11 @@ import io.jvfio.memory.GuestMemory;
 import io.jvfio.memory.MemoryBackend;
 import io.jvfio.memory.MemoryBackendConfig;
 import io.jvfio.memory.X86RamLayout;
+import io.jvfio.vfio.emulated.EmulatedDevice;
+import io.jvfio.vfio.inprocess.InProcessBackend;
 import io.jvfio.vfio.kernel.PciSysfs;
+import io.jvfio.vfio.passthrough.PassthroughDevice;
+import io.jvfio.vfio.passthrough.PassthroughOptions;
 import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.device.AttachedDevices;
 import io.jvfio.vmm.device.DeviceConfig;
@@ -47,8 +51,9 @@ import java.util.function.Function;
  *         .memory("64M")
  *         .accelerator(VirtualMachine.Accelerator.KVM)
  *         .vcpus(1)
- *         .device("vfio-user-pci,socket=/run/edu.sock")       // as -device takes it
- *         .device("my-edu", machine -> makeTheFunction(machine)) // a device object
+ *         .device("vfio-user-pci,socket=/run/edu.sock")        // as -device takes it
+ *         .device("edu", edu)                                   // a device written in Java, in-process
+ *         .device("mine", machine -> makeTheFunction(machine))  // any PciFunction
  *         .build()) {
  *     // load guest code into vm.memory(), set vm.vcpus() up, vm.vcpus().start(vm.space()) ...
  * }
@@ -283,9 +288,9 @@ public final class VirtualMachine implements AutoCloseable {
 
         /**
          * A device object: {@code create} makes the function when the machine is built, from the
-         * machine's context (guest memory, the interrupt router, the address space), e.g. an
-         * {@code EmulatedDevice} behind an {@code InProcessBackend} and a {@code PassthroughDevice}.
-         * It is placed at the first free slot; what it hands to {@link MachineContext#onClose} is
+         * machine's context (guest memory, the interrupt router, the address space): any
+         * {@link PciFunction} ({@link #device(String, EmulatedDevice)} is this for a device written in
+         * Java). It is placed at the first free slot; what it hands to {@link MachineContext#onClose} is
          * closed with the machine. {@code name} names it in errors.
          */
         public Builder device(String name, Function<MachineContext, PciFunction> create) {
@@ -294,6 +299,25 @@ public final class VirtualMachine implements AutoCloseable {
             devices.add(new DeviceConfig(driver, null, OptionValues.bind(name, List.of(), OptionString.parse("",
                     null), Set.of(), OptionValues.UnknownKey.DEVICE_PROPERTY)));
             return this;
+        }
+
+        /**
+         * A device written in Java (an {@link EmulatedDevice}, such as {@code EduDevice}) hosted in this
+         * process: behind an {@link InProcessBackend}, the guest sees it through the same passthrough
+         * device model ({@link PassthroughDevice}) as a vfio-user or kernel VFIO device, its DMA reaching
+         * guest memory and its interrupts the router. The back end and the model close with the
+         * machine; {@code device} itself stays the caller's to close.
+         */
+        public Builder device(String name, EmulatedDevice device) {
+            Objects.requireNonNull(device, "device");
+            return device(name, machine -> {
+                InProcessBackend backend = InProcessBackend.attach(name, device, machine.require(GuestMemory.class));
+                machine.onClose(backend);
+                PassthroughDevice function = new PassthroughDevice(name, backend, PassthroughOptions.DEFAULT,
+                        machine.space(), machine.require(InterruptRouter.class));
+                machine.onClose(function);
+                return function;
+            });
         }
 
         /** Builds the machine and attaches the devices in order; if any step fails, what was built is closed. */

@@ -1,15 +1,10 @@
 package io.jvfio.machine;
 
-import io.jvfio.irq.InterruptRouter;
 import io.jvfio.kvm.GuestCode;
 import io.jvfio.kvm.KvmVcpu;
 import io.jvfio.kvm.X86LongMode;
-import io.jvfio.memory.GuestMemory;
 import io.jvfio.memory.GuestRegion;
 import io.jvfio.vfio.devices.EduDevice;
-import io.jvfio.vfio.inprocess.InProcessBackend;
-import io.jvfio.vfio.passthrough.PassthroughDevice;
-import io.jvfio.vfio.passthrough.PassthroughOptions;
 import io.jvfio.vfio.user.server.VfioUserServer;
 import io.jvfio.vmm.device.AttachedDevices;
 import io.jvfio.vmm.options.OptionsException;
@@ -51,15 +46,7 @@ class VirtualMachineTest {
                     .accelerator(VirtualMachine.Accelerator.NONE)
                     .vcpus(2)
                     .device("vfio-user-pci,socket=" + server.path() + ",addr=05.0")
-                    .device("hosted edu", machine -> {
-                        InProcessBackend b = InProcessBackend.attach("hosted edu", hosted,
-                                machine.require(GuestMemory.class));
-                        machine.onClose(b);
-                        PassthroughDevice d = new PassthroughDevice("hosted edu", b, PassthroughOptions.DEFAULT,
-                                machine.space(), machine.require(InterruptRouter.class));
-                        machine.onClose(d);
-                        return d;
-                    })
+                    .device("hosted edu", hosted)
                     .build();
             List<AttachedDevices.Attached> attached;
             try {
