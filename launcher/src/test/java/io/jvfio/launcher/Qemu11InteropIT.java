@@ -89,7 +89,7 @@ class Qemu11InteropIT {
                     "-nographic", "-no-reboot", "-nic", "none",
                     "-kernel", kernel.toString(), "-initrd", initrd.toString(),
                     // 2 MiB at 128 MiB kept from Linux: the DMA target, below edu's 28-bit DMA mask.
-                    "-append", "console=ttyS0 panic=-1 memmap=2M$0x8000000",
+                    "-append", "console=ttyS0 panic=-1 no_timer_check memmap=2M$0x8000000", // see NestedVm: TCG under load
                     // Behind a root port, so the guest can reset the device (a secondary bus reset).
                     "-device", "pcie-root-port,id=rp1,chassis=1,slot=1",
                     // QEMU 11 takes the socket as a SocketAddress: only the JSON form reaches it.
