@@ -8,6 +8,7 @@ import io.jvfio.vfio.VfioBackend;
 import io.jvfio.vfio.VfioException;
 import io.jvfio.vfio.VfioIrq;
 import io.jvfio.vfio.VfioRegion;
+import io.jvfio.vmm.bus.AccessSize;
 import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.bus.Bus;
 import io.jvfio.vmm.bus.BusDevice;
@@ -639,7 +640,7 @@ public final class PassthroughDevice implements PciFunction, AutoCloseable {
                 return msix.readPba(offset, size);
             }
             if (!UnsignedRange.fits(offset, size, region.size())) {
-                return size == 8 ? -1L : (1L << (8 * size)) - 1; // the power-of-two padding past the region
+                return AccessSize.allOnes(size); // the power-of-two padding past the region
             }
             return backend.read(regionIndex, offset, size);
         }
