@@ -123,7 +123,7 @@ public final class InProcessBackend implements VfioBackend, DmaMappingListener {
 
     @Override
     public synchronized long read(int region, long offset, int size) {
-        VfioDeviceLayout.checkAccessSize(size);
+        AccessSize.check(size);
         layout.accessible(region, offset, size, false);
         regionAccesses++;
         register.clear();
@@ -133,7 +133,7 @@ public final class InProcessBackend implements VfioBackend, DmaMappingListener {
 
     @Override
     public synchronized void write(int region, long offset, int size, long value) {
-        VfioDeviceLayout.checkAccessSize(size);
+        AccessSize.check(size);
         layout.accessible(region, offset, size, true);
         regionAccesses++;
         AccessSize.put(registerBytes, 0, size, value);

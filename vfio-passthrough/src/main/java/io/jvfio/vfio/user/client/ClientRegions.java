@@ -289,7 +289,7 @@ final class ClientRegions {
      */
     long read(int region, long offset, int size) {
         layout.accessible(region, offset, size, false);
-        VfioDeviceLayout.checkAccessSize(size);
+        AccessSize.check(size);
         long allOnes = AccessSize.allOnes(size);
         if (session.dead()) {
             return allOnes;
@@ -326,7 +326,7 @@ final class ClientRegions {
     /** A little-endian write of 1, 2, 4 or 8 bytes: one REGION_WRITE round trip; dropped if it fails. */
     void write(int region, long offset, int size, long value) {
         layout.accessible(region, offset, size, true);
-        VfioDeviceLayout.checkAccessSize(size);
+        AccessSize.check(size);
         if (session.dead()) {
             return;
         }
