@@ -25,8 +25,8 @@ import org.openjdk.jmh.infra.BenchmarkParams;
 
 import java.util.concurrent.TimeUnit;
 
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_READ;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_WRITE;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_READ;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_WRITE;
 
 /**
  * A KVM guest's MMIO loop ({@code src/main/guest/mmio_loop.s}: a round of 32-bit reads, then a port

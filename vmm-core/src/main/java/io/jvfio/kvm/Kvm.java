@@ -5,7 +5,7 @@ import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
 import io.jvfio.vmm.linux.kvm.KvmConstants;
 
-import static io.jvfio.vmm.linux.LinuxConstants.O_RDWR;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.O_RDWR;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_CHECK_EXTENSION;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_GET_API_VERSION;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_GET_VCPU_MMAP_SIZE;

@@ -10,8 +10,8 @@ import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_READ;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_WRITE;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_READ;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_WRITE;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 

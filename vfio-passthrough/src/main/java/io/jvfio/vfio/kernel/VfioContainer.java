@@ -19,7 +19,7 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 
-import static io.jvfio.vmm.linux.LinuxConstants.O_RDWR;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.O_RDWR;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_API_VERSION;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DMA_MAP_FLAG_READ;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DMA_MAP_FLAG_WRITE;

@@ -7,13 +7,13 @@ import io.jvfio.vfio.VfioException;
 import io.jvfio.vfio.VfioIrq;
 import io.jvfio.vfio.VfioRegion;
 import io.jvfio.vmm.bus.AccessSize;
-import io.jvfio.vmm.linux.DirectBuffers;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.MemoryMapping;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.linux.jna.DirectBuffers;
 import io.jvfio.vmm.linux.vfio.VfioDeviceInfo;
 import io.jvfio.vmm.linux.vfio.VfioIrqInfo;
 import io.jvfio.vmm.linux.vfio.VfioIrqSet;
@@ -27,26 +27,26 @@ import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 
-import static io.jvfio.vmm.linux.LinuxConstants.MAP_SHARED;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_READ;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_WRITE;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MAP_SHARED;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_READ;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_WRITE;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FLAGS_PCI;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FLAGS_RESET;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_ACTION_MASK;
-import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_ERR_IRQ_INDEX;
-import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_VGA_REGION_INDEX;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_ACTION_TRIGGER;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_ACTION_UNMASK;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_DATA_EVENTFD;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_DATA_NONE;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_ERR_IRQ_INDEX;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_VGA_REGION_INDEX;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_REGION_INFO_FLAG_CAPS;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_GET_INFO;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_GET_IRQ_INFO;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_GET_PCI_HOT_RESET_INFO;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_GET_REGION_INFO;
+import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_PCI_HOT_RESET;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_RESET;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_SET_IRQS;
-import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_PCI_HOT_RESET;
 
 /**
  * A device fd of a VFIO group. Its info, regions (with their capability chains) and interrupt

@@ -16,7 +16,7 @@ import java.util.List;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
-import static io.jvfio.vmm.linux.LinuxConstants.O_RDWR;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.O_RDWR;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_GROUP_GET_DEVICE_FD;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_GROUP_GET_STATUS;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_GROUP_SET_CONTAINER;

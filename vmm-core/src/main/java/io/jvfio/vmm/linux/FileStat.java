@@ -1,5 +1,9 @@
 package io.jvfio.vmm.linux;
 
+import io.jvfio.vmm.linux.jna.LibC;
+import io.jvfio.vmm.linux.jna.NativeStruct;
+import io.jvfio.vmm.linux.jna.StructLayout;
+
 /**
  * {@code struct stat} (sys/stat.h, x86_64), filled by {@code fstat}: the fields jvfio reads, the file
  * type and size (to check an fd a peer sent before mapping it).

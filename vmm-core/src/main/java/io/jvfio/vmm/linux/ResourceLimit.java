@@ -1,7 +1,10 @@
 package io.jvfio.vmm.linux;
 
-import static io.jvfio.vmm.linux.LinuxConstants.RLIMIT_MEMLOCK;
-import static io.jvfio.vmm.linux.LinuxConstants.RLIM_INFINITY;
+import io.jvfio.vmm.linux.jna.LibC;
+import io.jvfio.vmm.linux.jna.StructLayout;
+
+import static io.jvfio.vmm.linux.jna.LinuxConstants.RLIMIT_MEMLOCK;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.RLIM_INFINITY;
 
 /**
  * A process resource limit, soft and hard, in bytes (or {@link #UNLIMITED}). VFIO Type1 pins every

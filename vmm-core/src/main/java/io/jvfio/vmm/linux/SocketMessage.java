@@ -1,14 +1,18 @@
 package io.jvfio.vmm.linux;
 
+import io.jvfio.vmm.linux.jna.DirectBuffers;
+import io.jvfio.vmm.linux.jna.LibC;
+import io.jvfio.vmm.linux.jna.NativeStruct;
+import io.jvfio.vmm.linux.jna.StructLayout;
 import io.jvfio.vmm.range.UnsignedRange;
 
 import java.nio.ByteBuffer;
 
-import static io.jvfio.vmm.linux.LinuxConstants.MSG_CMSG_CLOEXEC;
-import static io.jvfio.vmm.linux.LinuxConstants.MSG_CTRUNC;
-import static io.jvfio.vmm.linux.LinuxConstants.MSG_NOSIGNAL;
-import static io.jvfio.vmm.linux.LinuxConstants.SCM_RIGHTS;
-import static io.jvfio.vmm.linux.LinuxConstants.SOL_SOCKET;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MSG_CMSG_CLOEXEC;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MSG_CTRUNC;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MSG_NOSIGNAL;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.SCM_RIGHTS;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.SOL_SOCKET;
 
 /**
  * A reusable {@code sendmsg}/{@code recvmsg} message on a UNIX socket: a byte payload and any number

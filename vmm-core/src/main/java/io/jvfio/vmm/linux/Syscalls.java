@@ -1,9 +1,14 @@
 package io.jvfio.vmm.linux;
 
-import static io.jvfio.vmm.linux.LinuxConstants.MFD_CLOEXEC;
-import static io.jvfio.vmm.linux.LinuxConstants.O_CLOEXEC;
-import static io.jvfio.vmm.linux.LinuxConstants.SOCK_CLOEXEC;
-import static io.jvfio.vmm.linux.LinuxConstants._SC_PAGESIZE;
+import io.jvfio.vmm.linux.jna.IoctlRequest;
+import io.jvfio.vmm.linux.jna.LibC;
+import io.jvfio.vmm.linux.jna.LinuxConstants;
+import io.jvfio.vmm.linux.jna.NativeStruct;
+
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MFD_CLOEXEC;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.O_CLOEXEC;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.SOCK_CLOEXEC;
+import static io.jvfio.vmm.linux.jna.LinuxConstants._SC_PAGESIZE;
 
 /**
  * The system calls of {@link LibC} with Linux error handling: a -1 return becomes a

@@ -1,5 +1,8 @@
 package io.jvfio.vmm.linux;
 
+import io.jvfio.vmm.linux.jna.NativeStruct;
+import io.jvfio.vmm.linux.jna.StructLayout;
+
 /**
  * A few bytes of native memory per thread, for the small out-parameters of syscalls that may run on
  * any thread at once ({@code struct pollfd}, an eventfd counter). Allocated once per thread, so

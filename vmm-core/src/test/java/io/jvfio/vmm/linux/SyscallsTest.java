@@ -1,5 +1,6 @@
 package io.jvfio.vmm.linux;
 
+import io.jvfio.vmm.linux.jna.DirectBuffers;
 import io.jvfio.vmm.linux.vfio.VfioGroupStatus;
 import io.jvfio.vmm.linux.vfio.VfioIoctls;
 import org.junit.jupiter.api.Test;
@@ -10,10 +11,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.stream.Stream;
 
-import static io.jvfio.vmm.linux.LinuxConstants.MAP_SHARED;
-import static io.jvfio.vmm.linux.LinuxConstants.O_RDONLY;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_READ;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_WRITE;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MAP_SHARED;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.O_RDONLY;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_READ;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_WRITE;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;

@@ -1,12 +1,14 @@
-package io.jvfio.vmm.linux;
+package io.jvfio.vmm.linux.jna;
 
 import io.jvfio.kvm.Kvm;
+import io.jvfio.vmm.linux.OwnedFd;
+import io.jvfio.vmm.linux.Syscalls;
 import io.jvfio.vmm.linux.kvm.KvmIoctls;
 import io.jvfio.vmm.linux.kvm.KvmRun;
 import org.junit.jupiter.api.Test;
 
 
-import static io.jvfio.vmm.linux.LinuxConstants.O_RDWR;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.O_RDWR;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
