@@ -23,6 +23,7 @@ module io.jvfio.vmm {
     exports io.jvfio.vmm.range;
 
     exports io.jvfio.vmm.linux.jna to io.jvfio.memory, io.jvfio.irq, io.jvfio.vfio;
+    exports io.jvfio.vmm.linux.ioctl to io.jvfio.vfio;
     exports io.jvfio.vmm.linux.kvm to io.jvfio.memory, io.jvfio.irq, io.jvfio.vfio;
     exports io.jvfio.vmm.linux.vfio to io.jvfio.memory, io.jvfio.irq, io.jvfio.vfio;
 

@@ -5,6 +5,7 @@ import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.linux.ioctl.Ioctl;
 import io.jvfio.vmm.linux.vfio.VfioGroupStatus;
 import io.jvfio.vmm.pci.PciAddress;
 
@@ -128,7 +129,7 @@ public final class VfioGroup implements AutoCloseable {
     /** VFIO_GROUP_GET_STATUS flags. */
     public VfioGroupStatus status() {
         VfioGroupStatus s = new VfioGroupStatus();
-        Syscalls.ioctl(fd, VFIO_GROUP_GET_STATUS, s);
+        Ioctl.ioctl(fd, VFIO_GROUP_GET_STATUS, s);
         return s;
     }
 
@@ -154,7 +155,7 @@ public final class VfioGroup implements AutoCloseable {
             throw notViable();
         }
         try {
-            Syscalls.ioctlIntRef(fd, VFIO_GROUP_SET_CONTAINER, c.fd().get());
+            Ioctl.ioctlIntRef(fd, VFIO_GROUP_SET_CONTAINER, c.fd().get());
         } catch (SyscallException e) {
             if (e.is(Errno.EPERM)) {
                 throw notViable(); // the kernel's answer for a group that became non-viable meanwhile
@@ -169,7 +170,7 @@ public final class VfioGroup implements AutoCloseable {
 
     void unsetContainer() {
         if (container != null) {
-            Syscalls.ioctl(fd, VFIO_GROUP_UNSET_CONTAINER, 0L);
+            Ioctl.ioctl(fd, VFIO_GROUP_UNSET_CONTAINER, 0L);
             container = null;
         }
     }
@@ -199,7 +200,7 @@ public final class VfioGroup implements AutoCloseable {
         }
         int deviceFd;
         try {
-            deviceFd = Syscalls.ioctl(fd, VFIO_GROUP_GET_DEVICE_FD, address.toString());
+            deviceFd = Ioctl.ioctl(fd, VFIO_GROUP_GET_DEVICE_FD, address.toString());
         } catch (SyscallException e) {
             List<PciAddress> devices = devices();
             if (!devices.contains(address)) {

@@ -1,8 +1,6 @@
 package io.jvfio.vmm.linux;
 
 import io.jvfio.vmm.linux.jna.DirectBuffers;
-import io.jvfio.vmm.linux.vfio.VfioGroupStatus;
-import io.jvfio.vmm.linux.vfio.VfioIoctls;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -35,28 +33,10 @@ class SyscallsTest {
     }
 
     @Test
-    void aFailedIoctlNamesTheRequest() {
-        try (OwnedFd memfd = Syscalls.memfdCreate("not-a-vfio-group", 0)) {
-            SyscallException e = assertThrows(SyscallException.class,
-                    () -> Syscalls.ioctl(memfd, VfioIoctls.VFIO_GROUP_GET_STATUS, new VfioGroupStatus()));
-            assertEquals("VFIO_GROUP_GET_STATUS on memfd:not-a-vfio-group: Inappropriate ioctl for device (ENOTTY)",
-                    e.getMessage());
-        }
-    }
-
-    @Test
     void theMessageFormatOfTheBrief() {
         SyscallException e = new SyscallException("VFIO_GROUP_SET_CONTAINER", "/dev/vfio/26", 16);
         assertEquals("VFIO_GROUP_SET_CONTAINER on /dev/vfio/26: Device or resource busy (EBUSY)", e.getMessage());
         assertEquals("mmap: Unknown error 300 (errno 300)", new SyscallException("mmap", "", 300).getMessage());
-    }
-
-    @Test
-    void hotPathIoctlReturnsMinusErrnoInsteadOfThrowing() {
-        try (OwnedFd memfd = Syscalls.memfdCreate("hot", 0)) {
-            assertEquals(-Errno.ENOTTY.number(),
-                    Syscalls.ioctlOrErrno(memfd, VfioIoctls.VFIO_GROUP_GET_STATUS, 0L));
-        }
     }
 
     @Test
