@@ -24,7 +24,7 @@ public final class Epoll implements AutoCloseable {
     static final int EVENT_EVENTS = 0;
     static final int EVENT_DATA = 4;
     static final int EVENT_SIZEOF = 12;
-    public static final StructLayout EVENT_LAYOUT = StructLayout.of("sys/epoll.h", "epoll_event", EVENT_SIZEOF)
+    static final StructLayout EVENT_LAYOUT = StructLayout.of("sys/epoll.h", "epoll_event", EVENT_SIZEOF)
             .field("events", EVENT_EVENTS, 4)
             .field("data", EVENT_DATA, 8)
             .build();

@@ -20,7 +20,7 @@ public record ResourceLimit(String resource, long soft, long hard) {
     static final int RLIM_CUR = 0;
     static final int RLIM_MAX = 8;
     static final int RLIMIT_SIZEOF = 16;
-    public static final StructLayout RLIMIT_LAYOUT = StructLayout.of("sys/resource.h", "rlimit", RLIMIT_SIZEOF)
+    static final StructLayout RLIMIT_LAYOUT = StructLayout.of("sys/resource.h", "rlimit", RLIMIT_SIZEOF)
             .field("rlim_cur", RLIM_CUR, 8)
             .field("rlim_max", RLIM_MAX, 8)
             .build();

@@ -34,7 +34,7 @@ public final class SocketMessage {
     static final int MSG_CONTROLLEN = 40;
     static final int MSG_FLAGS = 48;
     static final int MSGHDR_SIZEOF = 56;
-    public static final StructLayout MSGHDR_LAYOUT = StructLayout.of("sys/socket.h", "msghdr", MSGHDR_SIZEOF)
+    static final StructLayout MSGHDR_LAYOUT = StructLayout.of("sys/socket.h", "msghdr", MSGHDR_SIZEOF)
             .field("msg_name", MSG_NAME, 8)
             .field("msg_namelen", MSG_NAMELEN, 4)
             .field("msg_iov", MSG_IOV, 8)
@@ -48,7 +48,7 @@ public final class SocketMessage {
     static final int IOV_BASE = 0;
     static final int IOV_LEN = 8;
     static final int IOVEC_SIZEOF = 16;
-    public static final StructLayout IOVEC_LAYOUT = StructLayout.of("sys/uio.h", "iovec", IOVEC_SIZEOF)
+    static final StructLayout IOVEC_LAYOUT = StructLayout.of("sys/uio.h", "iovec", IOVEC_SIZEOF)
             .field("iov_base", IOV_BASE, 8)
             .field("iov_len", IOV_LEN, 8)
             .build();
@@ -58,7 +58,7 @@ public final class SocketMessage {
     static final int CMSG_LEVEL = 8;
     static final int CMSG_TYPE = 12;
     static final int CMSGHDR_SIZEOF = 16;
-    public static final StructLayout CMSGHDR_LAYOUT = StructLayout.of("sys/socket.h", "cmsghdr", CMSGHDR_SIZEOF)
+    static final StructLayout CMSGHDR_LAYOUT = StructLayout.of("sys/socket.h", "cmsghdr", CMSGHDR_SIZEOF)
             .field("cmsg_len", CMSG_LEN_FIELD, 8)
             .field("cmsg_level", CMSG_LEVEL, 4)
             .field("cmsg_type", CMSG_TYPE, 4)

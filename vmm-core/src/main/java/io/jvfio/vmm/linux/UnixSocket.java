@@ -26,7 +26,7 @@ public final class UnixSocket {
     static final int SUN_PATH = 2;
     static final int SUN_PATH_LENGTH = 108;
     static final int SOCKADDR_UN_SIZEOF = 110;
-    public static final StructLayout SOCKADDR_UN_LAYOUT = StructLayout.of("sys/un.h", "sockaddr_un", SOCKADDR_UN_SIZEOF)
+    static final StructLayout SOCKADDR_UN_LAYOUT = StructLayout.of("sys/un.h", "sockaddr_un", SOCKADDR_UN_SIZEOF)
             .field("sun_family", SUN_FAMILY, 2)
             .field("sun_path", SUN_PATH, SUN_PATH_LENGTH)
             .build();

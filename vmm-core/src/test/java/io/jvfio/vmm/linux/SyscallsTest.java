@@ -13,6 +13,7 @@ import static io.jvfio.vmm.linux.jna.LinuxConstants.MAP_SHARED;
 import static io.jvfio.vmm.linux.jna.LinuxConstants.O_RDONLY;
 import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_READ;
 import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_WRITE;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.SOCK_STREAM;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -83,6 +84,20 @@ class SyscallsTest {
             SyscallException e = assertThrows(SyscallException.class,
                     () -> MemoryMapping.map(memfd, 1, 4096, PROT_READ, MAP_SHARED));
             assertEquals("mmap on memfd:small at 0x1+0x1000: Invalid argument (EINVAL)", e.getMessage());
+        }
+    }
+
+    @Test
+    void fstatTellsAMemfdFromASocket() {
+        try (OwnedFd memfd = Syscalls.memfdCreate("stat", 0)) {
+            Syscalls.ftruncate(memfd, 12345);
+            FileStat st = FileStat.of(memfd);
+            assertEquals(12345, st.size());
+            assertTrue(st.isRegularFile(), "a memfd is a regular file: " + Integer.toOctalString(st.mode()));
+        }
+        OwnedFd[] pair = Syscalls.socketpair(SOCK_STREAM, "stat");
+        try (OwnedFd a = pair[0]; OwnedFd b = pair[1]) {
+            assertFalse(FileStat.of(a).isRegularFile(), "a socket is not a regular file");
         }
     }
 
