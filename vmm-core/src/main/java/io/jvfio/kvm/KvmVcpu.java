@@ -119,23 +119,37 @@ public final class KvmVcpu implements AutoCloseable {
         }
     }
 
-    public KvmRegs regs() {
+    /**
+     * One register (KVM_GET_REGS): between runs, or on the vCPU's thread during an exit (from another
+     * thread the ioctl waits for a running KVM_RUN to return).
+     */
+    public long register(X86Register register) {
+        return regs().get(register.field);
+    }
+
+    /** Sets one register and keeps the others (KVM_GET_REGS, then KVM_SET_REGS), when {@link #register} may read. */
+    public void setRegister(X86Register register, long value) {
+        setRegs(regs().set(register.field, value));
+    }
+
+    // The whole register sets are ABI mirrors, not jvfio's API: X86LongMode sets them up.
+    KvmRegs regs() {
         KvmRegs r = new KvmRegs();
         Ioctl.ioctl(fd, KVM_GET_REGS, r);
         return r;
     }
 
-    public void setRegs(KvmRegs r) {
+    void setRegs(KvmRegs r) {
         Ioctl.ioctl(fd, KVM_SET_REGS, r);
     }
 
-    public KvmSregs sregs() {
+    KvmSregs sregs() {
         KvmSregs s = new KvmSregs();
         Ioctl.ioctl(fd, KVM_GET_SREGS, s);
         return s;
     }
 
-    public void setSregs(KvmSregs s) {
+    void setSregs(KvmSregs s) {
         Ioctl.ioctl(fd, KVM_SET_SREGS, s);
     }
 

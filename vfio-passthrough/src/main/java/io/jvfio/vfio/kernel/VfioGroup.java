@@ -126,13 +126,14 @@ public final class VfioGroup implements AutoCloseable {
         return path;
     }
 
-    /** VFIO_GROUP_GET_STATUS flags. */
-    public VfioGroupStatus status() {
+    /** VFIO_GROUP_GET_STATUS flags: an ABI mirror, so {@link #viable} is the API. */
+    private VfioGroupStatus status() {
         VfioGroupStatus s = new VfioGroupStatus();
         Ioctl.ioctl(fd, VFIO_GROUP_GET_STATUS, s);
         return s;
     }
 
+    /** Whether the kernel lets the group be used: every device in it bound to a VFIO driver or to none. */
     public boolean viable() {
         return status().viable();
     }
