@@ -18,9 +18,9 @@ import java.util.Map;
  *
  * <p>Accessors allocate nothing and take no lock: the regions are an immutable sorted array behind
  * one volatile field, replaced whole when the map changes. That volatile read also means each access
- * reads guest memory afresh, never a value the JIT kept from an earlier call, which is what memory
- * shared with a device needs. An access outside guest RAM, or one that crosses the end of a region,
- * throws a {@link GuestMemoryException} naming the address and the nearest region.
+ * reads guest memory afresh, never a value the JIT kept from an earlier call. What a caller may and
+ * may not rely on when devices share this memory is the package's safety contract
+ * ({@link io.jvfio.memory}), stated there once.
  *
  * <p>Changes to the map (regions, listeners) are serialized; {@link DmaMappingListener}s follow
  * them. When a region goes away, listeners unmap it first; then its mapping is replaced with zero

@@ -74,7 +74,7 @@ final class InterruptPoller implements Runnable {
                     if (route == null || route.generation() != (int) (data >>> 32)) {
                         continue; // removed while this wake-up was in flight: its eventfd is not ours any more
                     }
-                    long count = route.trigger().read();
+                    long count = route.takeCount();
                     if (count != 0) {
                         publish(route, count, System.nanoTime());
                     }

@@ -13,6 +13,7 @@ import io.jvfio.vfio.VfioIrq;
 import io.jvfio.vfio.VfioRegion;
 import io.jvfio.vfio.devices.EduDevice;
 import io.jvfio.vfio.emulated.EmulatedDevice;
+import io.jvfio.vfio.emulated.ForwardingDevice;
 import io.jvfio.vfio.user.client.VfioUserClient;
 import io.jvfio.vfio.user.protocol.VfioUserVersion;
 import io.jvfio.vfio.user.server.VfioUserServer;
@@ -433,27 +434,11 @@ class VfioUserEduTest {
     }
 
     /** The edu device with a delay before each BAR0 read: a server that is slow to answer. */
-    static final class SlowDevice implements EmulatedDevice {
-        final EmulatedDevice inner;
+    static final class SlowDevice extends ForwardingDevice {
         volatile long delayMillis;
 
         SlowDevice(EmulatedDevice inner) {
-            this.inner = inner;
-        }
-
-        @Override
-        public int flags() {
-            return inner.flags();
-        }
-
-        @Override
-        public List<Region> regions() {
-            return inner.regions();
-        }
-
-        @Override
-        public List<VfioIrq> irqs() {
-            return inner.irqs();
+            super(inner);
         }
 
         @Override
@@ -466,27 +451,7 @@ class VfioUserEduTest {
                     Thread.currentThread().interrupt();
                 }
             }
-            inner.read(region, offset, dst, count);
-        }
-
-        @Override
-        public void write(int region, long offset, ByteBuf src, int count) {
-            inner.write(region, offset, src, count);
-        }
-
-        @Override
-        public void reset() {
-            inner.reset();
-        }
-
-        @Override
-        public void attach(Context context) {
-            inner.attach(context);
-        }
-
-        @Override
-        public void detach() {
-            inner.detach();
+            super.read(region, offset, dst, count);
         }
     }
 }
