@@ -23,16 +23,7 @@ public final class Ioctl {
 
     /** An ioctl with an integer argument (or none); returns the kernel's non-negative result. */
     public static int ioctl(OwnedFd fd, IoctlRequest request, long arg) {
-        while (true) {
-            int r = LibC.ioctl(fd.get(), request.number(), arg);
-            if (r >= 0) {
-                return r;
-            }
-            int errno = LibC.errno();
-            if (errno != Errno.EINTR.number()) {
-                throw new SyscallException(request.name(), fd.name(), errno);
-            }
-        }
+        return retried(fd, request, arg, null);
     }
 
     /**
@@ -57,14 +48,21 @@ public final class Ioctl {
 
     /** An ioctl whose argument is a string, such as a device name for VFIO_GROUP_GET_DEVICE_FD. */
     public static int ioctl(OwnedFd fd, IoctlRequest request, String arg) {
+        return retried(fd, request, 0, arg);
+    }
+
+    /** The ioctl with {@code text} as its argument if there is one, else {@code arg}; EINTR retried. */
+    private static int retried(OwnedFd fd, IoctlRequest request, long arg, String text) {
         while (true) {
-            int r = LibC.ioctl(fd.get(), request.number(), arg);
+            int r = text == null ? LibC.ioctl(fd.get(), request.number(), arg)
+                    : LibC.ioctl(fd.get(), request.number(), text);
             if (r >= 0) {
                 return r;
             }
             int errno = LibC.errno();
             if (errno != Errno.EINTR.number()) {
-                throw new SyscallException(request.name() + "(\"" + arg + "\")", fd.name(), errno);
+                throw new SyscallException(text == null ? request.name() : request.name() + "(\"" + text + "\")",
+                        fd.name(), errno);
             }
         }
     }

@@ -33,6 +33,16 @@ class IoctlTest {
     }
 
     @Test
+    void aFailedIoctlWithAStringNamesTheString() {
+        try (OwnedFd memfd = Syscalls.memfdCreate("not-a-vfio-group", 0)) {
+            SyscallException e = assertThrows(SyscallException.class,
+                    () -> Ioctl.ioctl(memfd, VfioIoctls.VFIO_GROUP_GET_DEVICE_FD, "0000:00:04.0"));
+            assertEquals("VFIO_GROUP_GET_DEVICE_FD(\"0000:00:04.0\") on memfd:not-a-vfio-group: "
+                    + "Inappropriate ioctl for device (ENOTTY)", e.getMessage());
+        }
+    }
+
+    @Test
     void hotPathIoctlReturnsMinusErrnoInsteadOfThrowing() {
         try (OwnedFd memfd = Syscalls.memfdCreate("hot", 0)) {
             assertEquals(-Errno.ENOTTY.number(),
