@@ -10,7 +10,7 @@ import org.slf4j.LoggerFactory;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.locks.LockSupport;
 
-import static io.jvfio.vmm.linux.LinuxConstants.EPOLLIN;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.EPOLLIN;
 
 /**
  * The one thread that waits on every device eventfd: epoll reports the ready ones, each counter is

@@ -282,11 +282,11 @@ class MainTest {
                 .parse(new String[] {"--serve", "edu,socket=" + socket + ",x-max-dma-mapped=8K"});
         assertEquals(1, whileServing(bounded, () -> {
             try (io.jvfio.vmm.linux.OwnedFd memfd = io.jvfio.vmm.linux.Syscalls.memfdCreate("dma",
-                    io.jvfio.vmm.linux.LinuxConstants.MFD_ALLOW_SEALING);
+                    io.jvfio.vmm.linux.jna.LinuxConstants.MFD_ALLOW_SEALING);
                  io.jvfio.vfio.user.RawPeer peer = io.jvfio.vfio.user.RawPeer.connect(socket)) {
                 io.jvfio.vmm.linux.Syscalls.ftruncate(memfd, 16 << 10);
-                io.jvfio.vmm.linux.Syscalls.addSeals(memfd, io.jvfio.vmm.linux.LinuxConstants.F_SEAL_SHRINK
-                        | io.jvfio.vmm.linux.LinuxConstants.F_SEAL_GROW);
+                io.jvfio.vmm.linux.Syscalls.addSeals(memfd, io.jvfio.vmm.linux.jna.LinuxConstants.F_SEAL_SHRINK
+                        | io.jvfio.vmm.linux.jna.LinuxConstants.F_SEAL_GROW);
                 assertTrue(!peer.call(1, io.jvfio.vfio.user.protocol.VfioUserCommand.VERSION, io.jvfio.vfio.user.Le.version(0, 1,
                         "{\"capabilities\":{\"max_msg_fds\":16}}")).isError());
                 // DMA_MAP: argsz, flags READ|WRITE, offset, address, size.

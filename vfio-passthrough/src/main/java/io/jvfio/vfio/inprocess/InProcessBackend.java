@@ -26,9 +26,9 @@ import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 
-import static io.jvfio.vmm.linux.LinuxConstants.MAP_SHARED;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_READ;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_WRITE;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MAP_SHARED;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_READ;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_WRITE;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FLAGS_RESET;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_ACTION_MASK;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_ACTION_TRIGGER;

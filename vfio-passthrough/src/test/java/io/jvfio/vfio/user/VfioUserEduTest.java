@@ -343,11 +343,11 @@ class VfioUserEduTest {
         src.put(data).flip();
         ByteBuffer dst = ByteBuffer.allocateDirect(BAR2_SIZE);
         // One message of 1 MiB + 32 bytes each way: the socket takes it in many partial sendmsg/recvmsg.
-        assertEquals(BAR2_SIZE, client.write(BAR2, 0, io.jvfio.vmm.linux.DirectBuffers.address(src), BAR2_SIZE));
+        assertEquals(BAR2_SIZE, client.write(BAR2, 0, io.jvfio.vmm.linux.jna.DirectBuffers.address(src), BAR2_SIZE));
         byte[] seen = new byte[BAR2_SIZE];
         edu.bar2().get(0, seen);
         assertArrayEquals(data, seen);
-        assertEquals(BAR2_SIZE, client.read(BAR2, 0, io.jvfio.vmm.linux.DirectBuffers.address(dst), BAR2_SIZE));
+        assertEquals(BAR2_SIZE, client.read(BAR2, 0, io.jvfio.vmm.linux.jna.DirectBuffers.address(dst), BAR2_SIZE));
         byte[] back = new byte[BAR2_SIZE];
         dst.get(back);
         assertArrayEquals(data, back);
@@ -398,7 +398,7 @@ class VfioUserEduTest {
         assertEquals(0xFFL, client.read(BAR0, ID, 1));
         client.write(BAR0, LIVENESS, 4, 1); // dropped, no exception
         ByteBuffer b = ByteBuffer.allocateDirect(16);
-        client.read(BAR2, 0, io.jvfio.vmm.linux.DirectBuffers.address(b), 16);
+        client.read(BAR2, 0, io.jvfio.vmm.linux.jna.DirectBuffers.address(b), 16);
         assertEquals(-1L, b.getLong(0));
         client.reset(); // nothing to reset: no exception either
     }

@@ -3,7 +3,7 @@ package io.jvfio.vfio.user.transport;
 import io.jvfio.vfio.user.protocol.VfioUserException;
 import io.jvfio.vfio.user.protocol.VfioUserMessage;
 import io.jvfio.vmm.linux.Errno;
-import io.jvfio.vmm.linux.LibC;
+import io.jvfio.vmm.linux.jna.LibC;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 
