@@ -5,12 +5,13 @@ import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.linux.ioctl.Ioctl;
 import io.jvfio.vmm.linux.iommufd.IommuDestroy;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-import static io.jvfio.vmm.linux.LinuxConstants.O_RDWR;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.O_RDWR;
 import static io.jvfio.vmm.linux.iommufd.IommufdIoctls.IOMMU_DESTROY;
 
 /**
@@ -84,7 +85,7 @@ public final class Iommufd implements AutoCloseable {
 
     /** IOMMU_DESTROY: frees object {@code objectId} (an IOAS); fails while a device is still attached to it. */
     void destroy(int objectId) {
-        Syscalls.ioctl(fd, IOMMU_DESTROY, new IommuDestroy().set(objectId));
+        Ioctl.ioctl(fd, IOMMU_DESTROY, new IommuDestroy().set(objectId));
     }
 
     @Override

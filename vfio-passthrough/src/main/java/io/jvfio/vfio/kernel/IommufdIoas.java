@@ -4,7 +4,7 @@ import io.jvfio.memory.MemlockLimit;
 import io.jvfio.vfio.VfioException;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.SyscallException;
-import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.linux.ioctl.Ioctl;
 import io.jvfio.vmm.linux.iommufd.IommuIoasAlloc;
 import io.jvfio.vmm.linux.iommufd.IommuIoasIovaRanges;
 import io.jvfio.vmm.linux.iommufd.IommuIoasMap;
@@ -45,7 +45,7 @@ public final class IommufdIoas implements IommuAddressSpace {
 
     static IommufdIoas allocate(Iommufd iommufd) {
         IommuIoasAlloc alloc = new IommuIoasAlloc();
-        Syscalls.ioctl(iommufd.fd(), IOMMU_IOAS_ALLOC, alloc);
+        Ioctl.ioctl(iommufd.fd(), IOMMU_IOAS_ALLOC, alloc);
         return new IommufdIoas(iommufd, alloc.outIoasId());
     }
 
@@ -68,7 +68,7 @@ public final class IommufdIoas implements IommuAddressSpace {
         IommuIovaRange ranges = new IommuIovaRange(4);
         while (true) {
             try {
-                Syscalls.ioctl(iommufd.fd(), IOMMU_IOAS_IOVA_RANGES, query.query(id, ranges));
+                Ioctl.ioctl(iommufd.fd(), IOMMU_IOAS_IOVA_RANGES, query.query(id, ranges));
                 break;
             } catch (SyscallException e) {
                 // Too small an array: the kernel says EMSGSIZE and how many ranges there are.
@@ -95,12 +95,12 @@ public final class IommufdIoas implements IommuAddressSpace {
         MemlockLimit.requirePinnable(size, "iommufd DMA");
         int flags = IOMMU_IOAS_MAP_FIXED_IOVA | (readable ? IOMMU_IOAS_MAP_READABLE : 0)
                 | (writable ? IOMMU_IOAS_MAP_WRITEABLE : 0);
-        Syscalls.ioctl(iommufd.fd(), IOMMU_IOAS_MAP, map.set(id, flags, vaddr, size, iova));
+        Ioctl.ioctl(iommufd.fd(), IOMMU_IOAS_MAP, map.set(id, flags, vaddr, size, iova));
     }
 
     @Override
     public synchronized long unmapDma(long iova, long size) {
-        Syscalls.ioctl(iommufd.fd(), IOMMU_IOAS_UNMAP, unmap.set(id, iova, size));
+        Ioctl.ioctl(iommufd.fd(), IOMMU_IOAS_UNMAP, unmap.set(id, iova, size));
         return unmap.length();
     }
 

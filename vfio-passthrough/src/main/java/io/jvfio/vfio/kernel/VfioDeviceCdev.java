@@ -5,6 +5,7 @@ import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.linux.ioctl.Ioctl;
 import io.jvfio.vmm.linux.vfio.VfioDeviceAttachIommufdPt;
 import io.jvfio.vmm.linux.vfio.VfioDeviceBindIommufd;
 import io.jvfio.vmm.linux.vfio.VfioDeviceDetachIommufdPt;
@@ -15,7 +16,7 @@ import org.slf4j.LoggerFactory;
 import java.nio.file.Path;
 import java.util.List;
 
-import static io.jvfio.vmm.linux.LinuxConstants.O_RDWR;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.O_RDWR;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_ATTACH_IOMMUFD_PT;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_BIND_IOMMUFD;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_DETACH_IOMMUFD_PT;
@@ -91,12 +92,12 @@ public final class VfioDeviceCdev {
         try {
             VfioDeviceBindIommufd bind = new VfioDeviceBindIommufd().set(ioas.iommufd().fd().get());
             try {
-                Syscalls.ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, bind);
+                Ioctl.ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, bind);
             } catch (SyscallException e) {
                 throw bindError(e, path, address, group, sysfs, ioas);
             }
             try {
-                Syscalls.ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, new VfioDeviceAttachIommufdPt().set(ioas.id()));
+                Ioctl.ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, new VfioDeviceAttachIommufdPt().set(ioas.id()));
             } catch (SyscallException e) {
                 throw new VfioException("cannot attach " + address + " (" + path + ") to " + ioas + ": "
                         + e.errno().text() + (e.is(Errno.EADDRINUSE) || e.is(Errno.EINVAL) ? " (guest RAM already "
@@ -151,7 +152,7 @@ public final class VfioDeviceCdev {
             return;
         }
         try {
-            Syscalls.ioctl(fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, new VfioDeviceDetachIommufdPt());
+            Ioctl.ioctl(fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, new VfioDeviceDetachIommufdPt());
         } catch (SyscallException e) {
             LOG.debug("{}: VFIO_DEVICE_DETACH_IOMMUFD_PT failed ({}); closing the fd detaches it", path, e.getMessage());
         }

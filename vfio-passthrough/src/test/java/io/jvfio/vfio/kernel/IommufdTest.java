@@ -11,7 +11,7 @@ import org.junit.jupiter.api.Test;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-import static io.jvfio.vmm.linux.LinuxConstants.MFD_CLOEXEC;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MFD_CLOEXEC;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;

@@ -1,7 +1,7 @@
 package io.jvfio.vmm.linux.iommufd;
 
-import io.jvfio.vmm.linux.NativeStruct;
-import io.jvfio.vmm.linux.StructLayout;
+import io.jvfio.vmm.linux.jna.NativeStruct;
+import io.jvfio.vmm.linux.jna.StructLayout;
 
 /** {@code struct iommu_destroy}, the argument of IOMMU_DESTROY: frees an iommufd object by its id. */
 public final class IommuDestroy extends NativeStruct {

@@ -1,7 +1,7 @@
 package io.jvfio.vmm.linux.iommufd;
 
-import io.jvfio.vmm.linux.NativeStruct;
-import io.jvfio.vmm.linux.StructLayout;
+import io.jvfio.vmm.linux.jna.NativeStruct;
+import io.jvfio.vmm.linux.jna.StructLayout;
 
 /**
  * {@code struct iommu_ioas_iova_ranges}, the argument of IOMMU_IOAS_IOVA_RANGES: the IOVA ranges an

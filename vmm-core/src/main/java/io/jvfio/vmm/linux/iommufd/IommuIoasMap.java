@@ -1,7 +1,7 @@
 package io.jvfio.vmm.linux.iommufd;
 
-import io.jvfio.vmm.linux.NativeStruct;
-import io.jvfio.vmm.linux.StructLayout;
+import io.jvfio.vmm.linux.jna.NativeStruct;
+import io.jvfio.vmm.linux.jna.StructLayout;
 
 /** {@code struct iommu_ioas_map}, the argument of IOMMU_IOAS_MAP. */
 public final class IommuIoasMap extends NativeStruct {

@@ -1,7 +1,7 @@
 package io.jvfio.vmm.linux.iommufd;
 
-import io.jvfio.vmm.linux.NativeStruct;
-import io.jvfio.vmm.linux.StructLayout;
+import io.jvfio.vmm.linux.jna.NativeStruct;
+import io.jvfio.vmm.linux.jna.StructLayout;
 
 /**
  * An array of {@code struct iommu_iova_range}, the inclusive ranges [start, last] that

@@ -1,6 +1,6 @@
 package io.jvfio.vmm.linux.iommufd;
 
-import io.jvfio.vmm.linux.CMacros;
+import io.jvfio.vmm.linux.jna.CMacros;
 
 /** Constants of {@code linux/iommufd.h}, named as in the header (several are enumerators there). */
 @CMacros("linux/iommufd.h")

@@ -1,6 +1,6 @@
 package io.jvfio.vmm.linux.iommufd;
 
-import io.jvfio.vmm.linux.IoctlRequest;
+import io.jvfio.vmm.linux.jna.IoctlRequest;
 
 import static io.jvfio.vmm.linux.iommufd.IommufdConstants.IOMMUFD_CMD_DESTROY;
 import static io.jvfio.vmm.linux.iommufd.IommufdConstants.IOMMUFD_CMD_IOAS_ALLOC;

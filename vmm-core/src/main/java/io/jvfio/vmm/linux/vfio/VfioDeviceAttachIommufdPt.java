@@ -1,7 +1,7 @@
 package io.jvfio.vmm.linux.vfio;
 
-import io.jvfio.vmm.linux.NativeStruct;
-import io.jvfio.vmm.linux.StructLayout;
+import io.jvfio.vmm.linux.jna.NativeStruct;
+import io.jvfio.vmm.linux.jna.StructLayout;
 
 /**
  * {@code struct vfio_device_attach_iommufd_pt}, the argument of VFIO_DEVICE_ATTACH_IOMMUFD_PT: attaches
