@@ -11,13 +11,19 @@ public final class VfioDeviceInfo extends NativeStruct {
     public static final int NUM_REGIONS = 8;
     public static final int NUM_IRQS = 12;
     public static final int CAP_OFFSET = 16;
-    public static final int SIZEOF = 20;
+    /**
+     * Linux 6.12's uapi header ends the struct with {@code __u32 pad} (24 bytes, 6.1's had 20). The
+     * kernel reads only up to num_irqs and copies back min(argsz, its own size), so 24 works with both.
+     */
+    public static final int PAD = 20;
+    public static final int SIZEOF = 24;
     public static final StructLayout LAYOUT = StructLayout.of("linux/vfio.h", "vfio_device_info", SIZEOF)
             .field("argsz", ARGSZ, 4)
             .field("flags", FLAGS, 4)
             .field("num_regions", NUM_REGIONS, 4)
             .field("num_irqs", NUM_IRQS, 4)
             .field("cap_offset", CAP_OFFSET, 4)
+            .field("pad", PAD, 4)
             .build();
 
     public VfioDeviceInfo(int capacity) {
