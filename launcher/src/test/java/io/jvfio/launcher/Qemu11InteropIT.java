@@ -2,6 +2,7 @@ package io.jvfio.launcher;
 
 import io.jvfio.vfio.nested.NestedVm;
 import io.jvfio.vmm.testing.Prerequisites;
+import io.jvfio.vmm.testing.TestKernel;
 import org.junit.jupiter.api.Test;
 
 import java.io.BufferedReader;
@@ -27,7 +28,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * Interoperation with the vfio-user client most users have: QEMU 11's {@code -device vfio-user-pci}
- * (shared/qemu/README.md) boots Debian's Linux under TCG with jvfio's Java edu device, served by the
+ * (shared/qemu/README.md) boots the test kernel (Linux 6.12, scripts/test-kernel-prepare) under TCG with jvfio's Java edu device, served by the
  * shaded jar's {@code --serve edu} in its own process, as a user would run it. No driver binds the
  * device in the guest; its {@code /init} (qemu11-init.sh beside this class) checks from inside what a
  * driver relies on and prints one line per check on the serial console: IDs, class, capabilities,
@@ -49,7 +50,7 @@ class Qemu11InteropIT {
             "command", "id", "liveness", "factorial", "bar2", "dma-to-device", "dma-to-ram", "msix", "msix-pba", "msi",
             "reset");
 
-    record Qemu11(Path root, Path vmlinuz, Path busybox) {
+    record Qemu11(Path root, Path bzImage, Path busybox) {
     }
 
     /** {@code jvfio --serve edu} running, and what it has printed so far. */
@@ -74,8 +75,8 @@ class Qemu11InteropIT {
         Server server = null;
         try {
             Path initrd = initramfs(pre, work);
-            Path kernel = work.resolve("vmlinuz");
-            Files.copy(pre.vmlinuz(), kernel);
+            Path kernel = work.resolve("bzImage");
+            Files.copy(pre.bzImage(), kernel);
             Path socket = work.resolve("edu.sock");
             server = startServer(jar, socket);
 
@@ -171,16 +172,17 @@ class Qemu11InteropIT {
         if (NestedVm.onPath("cpio") == null) {
             missing.append("cpio; ");
         }
-        Path kernelDir = NestedVm.kernelDir();
-        Path vmlinuz = kernelDir == null ? null : NestedVm.vmlinuz(kernelDir);
-        if (vmlinuz == null) {
-            missing.append("Debian's kernel, unpacked by scripts/nested-vm-prepare (-Djvfio.nested.kernel=DIR); ");
+        Path kernelDir = TestKernel.dir();
+        Path bzImage = kernelDir == null ? null : TestKernel.bzImage(kernelDir);
+        if (bzImage == null) {
+            missing.append("the test kernel's bzImage" + (kernelDir == null ? "" : " in " + kernelDir) + ", built by "
+                    + TestKernel.PREPARE + " (-D" + TestKernel.PROPERTY + "=DIR names the directory it prints); ");
         }
         if (missing.length() == 0) {
-            return new Qemu11(root, vmlinuz, busybox);
+            return new Qemu11(root, bzImage, busybox);
         }
         throw Prerequisites.missing("jvfio.qemu11", "the QEMU 11 interop test cannot run here; missing: " + missing
-                + "run scripts/qemu11-prepare and scripts/nested-vm-prepare (./run-tests does)");
+                + "run scripts/qemu11-prepare, scripts/nested-vm-prepare and scripts/test-kernel-prepare (./run-tests does)");
     }
 
     /** The chroot: {@code -Djvfio.qemu11.root}, else where scripts/qemu11-prepare puts it. */
@@ -189,7 +191,7 @@ class Qemu11InteropIT {
         if (explicit != null && !explicit.isEmpty()) {
             return Path.of(explicit);
         }
-        return NestedVm.cache("qemu11").resolve("root");
+        return TestKernel.cache("qemu11").resolve("root");
     }
 
     private static boolean isRoot() {

@@ -15,7 +15,9 @@ echo "JVFIO-BOOTED $(cut -d' ' -f1 /proc/uptime) s"
 RAM=0x8000000
 # An interrupt vector no Linux driver has: x86 Linux allocates device vectors from the bottom of
 # 0x20-0xeb, and this guest has a handful of them. A message to it reaches common_interrupt, which
-# finds no handler and says "No irq handler for vector" with the vector number.
+# finds no handler and says so with the CPU and the vector number: "No irq handler for 0.223" in the
+# test kernel (Linux 6.12.117: reevaluate_vector() in arch/x86/kernel/irq.c), which 6.1 put as
+# "__common_interrupt: 0.223 No irq handler for vector".
 VECTOR=223
 
 passed=0
@@ -250,9 +252,8 @@ fi
 # ---- MSI-X: a message to an unhandled vector, and the PBA while the function is masked ----
 TABLE=$((BAR1 + TABLE_OFF))
 PBA=$((BAR1 + PBA_OFF))
-unhandled() { dmesg | grep -c "No irq handler for vector" | tr -d ' '; }
 delivered() { # how many times the vector was taken without a handler
-  dmesg | grep -c "\.$VECTOR No irq handler for vector"
+  dmesg | grep -c -e "No irq handler for [0-9]*\.$VECTOR\$" -e "[0-9]\.$VECTOR No irq handler for vector"
 }
 wait_delivered() { # count: waits (bounded) until the vector was taken count times
   n=0
@@ -274,7 +275,7 @@ wr $((BAR0 + 0x60)) 1          # edu raises its interrupt: MSI-X vector 0
 wait_delivered $((before + 1))
 got=$(($(delivered) - before))
 wr $((BAR0 + 0x64)) 1
-verdict msix "[ $got = 1 ]" "edu's interrupt went out as MSI-X vector 0 to CPU vector $VECTOR: taken $got time(s) (\"No irq handler for vector\" from the guest kernel)"
+verdict msix "[ $got = 1 ]" "edu's interrupt went out as MSI-X vector 0 to CPU vector $VECTOR: taken $got time(s) (\"No irq handler for 0.$VECTOR\" from the guest kernel)"
 
 cfgw8 $((msix + 3)) 0xc0       # Function Mask set
 wr $((BAR0 + 0x60)) 1          # raised while masked: pending, not sent

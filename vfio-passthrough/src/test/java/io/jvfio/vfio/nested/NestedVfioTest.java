@@ -17,8 +17,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  * non-viable by a serial port behind a bridge) and runs
  * {@link NestedVfioProbe} inside it, from this build's class path, then asserts on what it printed.
  *
- * <p>Needs qemu-system-x86, busybox-static, cpio and an unpacked Debian kernel
- * ({@code scripts/nested-vm-prepare}, which {@code ./run-tests} runs). Without them the test is
+ * <p>Needs qemu-system-x86, busybox-static, cpio ({@code scripts/nested-vm-prepare}) and the test kernel
+ * ({@code scripts/test-kernel-prepare}); {@code ./run-tests} runs both. Without them the test is
  * skipped with the reason, unless {@code -Djvfio.nested=required} (set by {@code ./run-tests}),
  * when it fails instead.
  */

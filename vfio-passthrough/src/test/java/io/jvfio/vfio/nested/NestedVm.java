@@ -1,5 +1,7 @@
 package io.jvfio.vfio.nested;
 
+import io.jvfio.vmm.testing.TestKernel;
+
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -14,23 +16,19 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 /**
- * The VM of shared/nested/README.md: QEMU (software emulation) with an emulated Intel IOMMU, Debian's
- * stock kernel, a busybox initramfs that loads virtio, 9p and VFIO, mounts this machine's root file
- * system read-only over 9p and runs a Java program from the project's own class path inside it,
- * against the guest's real {@code /dev/vfio}. Its serial console is QEMU's stdout. The launcher's
- * end-to-end test boots it too (this class is in vfio-passthrough's test jar).
+ * The VM of shared/nested/README.md: QEMU (software emulation) with an emulated Intel IOMMU, the test
+ * kernel ({@link TestKernel}: Debian's linux-source-6.12 with everything the tests need built in), a
+ * busybox initramfs that mounts this machine's root file system read-only over 9p and runs a Java
+ * program from the project's own class path inside it, against the guest's real {@code /dev/vfio}. Its
+ * serial console is QEMU's stdout. The launcher's end-to-end test boots it too (this class is in
+ * vfio-passthrough's test jar).
  */
 public final class NestedVm {
 
-    /** The modules to insert, in dependency order. */
-    static final List<String> MODULES = List.of("virtio_ring", "virtio", "virtio_pci_modern_dev",
-            "virtio_pci_legacy_dev", "virtio_pci", "netfs", "fscache", "9pnet", "9pnet_virtio", "9p", "irqbypass",
-            "vfio", "vfio_iommu_type1", "vfio_virqfd", "vfio-pci-core", "vfio-pci");
-
     public static final String DONE = "JVFIO-NESTED: exit ";
 
-    /** What the VM needs, and where it was found; empty with the reason if something is missing. */
-    public record Prerequisites(Path qemu, Path busybox, Path kernelDir, Path vmlinuz, Path modules) {
+    /** What the VM needs, and where it was found. */
+    public record Prerequisites(Path qemu, Path busybox, Path kernelDir, Path bzImage) {
     }
 
     /** The VM's console and whether it reached the end of its script. */
@@ -51,7 +49,7 @@ public final class NestedVm {
             return pre.get();
         }
         String why = "the nested VFIO VM cannot start here; missing: " + missing
-                + "run scripts/nested-vm-prepare (./run-tests does)";
+                + "run scripts/nested-vm-prepare and scripts/test-kernel-prepare (./run-tests does)";
         throw io.jvfio.vmm.testing.Prerequisites.missing("jvfio.nested", why);
     }
 
@@ -67,71 +65,18 @@ public final class NestedVm {
         if (onPath("cpio") == null) {
             missing.append("cpio; ");
         }
-        Path kernelDir = kernelDir();
-        Path vmlinuz = null;
-        Path modules = null;
+        Path kernelDir = TestKernel.dir();
+        Path bzImage = kernelDir == null ? null : TestKernel.bzImage(kernelDir);
         if (kernelDir == null) {
-            missing.append("a Debian kernel package unpacked under " + cacheDir() + " (scripts/nested-vm-prepare); ");
-        } else {
-            vmlinuz = vmlinuz(kernelDir);
-            Path lib = kernelDir.resolve("lib/modules");
-            modules = Files.isDirectory(lib) ? first(lib, "") : null;
-            if (vmlinuz == null || modules == null) {
-                missing.append("a kernel in " + kernelDir + " (it has no boot/vmlinuz-* and lib/modules/*); ");
-            }
+            missing.append("the test kernel, built by " + TestKernel.PREPARE + "; ");
+        } else if (bzImage == null) {
+            missing.append("a kernel in " + kernelDir + " (no bzImage there: -D" + TestKernel.PROPERTY
+                    + " names the directory that " + TestKernel.PREPARE + " prints); ");
         }
-        if (missing.length() > 0 || vmlinuz == null || modules == null) {
+        if (missing.length() > 0) {
             return Optional.empty();
         }
-        return Optional.of(new Prerequisites(qemu, busybox, kernelDir, vmlinuz, modules));
-    }
-
-    static Path cacheDir() {
-        return cache("nested");
-    }
-
-    /** {@code name} in the cache the scripts/ use: $JVFIO_CACHE, else $XDG_CACHE_HOME/jvfio or ~/.cache/jvfio. */
-    public static Path cache(String name) {
-        String explicit = System.getenv("JVFIO_CACHE");
-        if (explicit != null) {
-            return Path.of(explicit, name);
-        }
-        String xdg = System.getenv("XDG_CACHE_HOME");
-        return (xdg != null ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache")).resolve("jvfio").resolve(name);
-    }
-
-    /** Debian's kernel unpacked by scripts/nested-vm-prepare ({@code -Djvfio.nested.kernel}, else the newest in the cache), or null. */
-    public static Path kernelDir() {
-        String explicit = System.getProperty("jvfio.nested.kernel");
-        if (explicit != null && !explicit.isEmpty()) {
-            return Path.of(explicit);
-        }
-        Path cache = cacheDir();
-        if (!Files.isDirectory(cache)) {
-            return null;
-        }
-        try (Stream<Path> s = Files.list(cache)) {
-            return s.filter(p -> p.getFileName().toString().startsWith("linux-image-") && !p.toString().endsWith(".partial"))
-                    .filter(p -> first(p.resolve("boot"), "vmlinuz-") != null).sorted().reduce((a, b) -> b).orElse(null);
-        } catch (IOException e) {
-            return null;
-        }
-    }
-
-    /** The kernel image in an unpacked kernel package, or null. */
-    public static Path vmlinuz(Path kernelDir) {
-        return first(kernelDir.resolve("boot"), "vmlinuz-");
-    }
-
-    private static Path first(Path dir, String prefix) {
-        if (!Files.isDirectory(dir)) {
-            return null;
-        }
-        try (Stream<Path> s = Files.list(dir)) {
-            return s.filter(p -> p.getFileName().toString().startsWith(prefix)).sorted().findFirst().orElse(null);
-        } catch (IOException e) {
-            return null;
-        }
+        return Optional.of(new Prerequisites(qemu, busybox, kernelDir, bzImage));
     }
 
     public static Path onPath(String name) {
@@ -152,22 +97,17 @@ public final class NestedVm {
         this.work = work;
     }
 
-    /** Builds the initramfs: busybox, the modules, and an /init that runs {@code jvfio.run=} from the kernel command line. */
+    /**
+     * Builds the initramfs: busybox and an /init that runs {@code jvfio.run=} from the kernel command
+     * line. No modules: virtio, 9p and VFIO are built into the test kernel.
+     */
     Path initramfs() throws IOException, InterruptedException {
         Path root = work.resolve("initramfs");
         deleteTree(root);
-        for (String d : List.of("bin", "dev", "proc", "sys", "host", "lib/modules")) {
+        for (String d : List.of("bin", "dev", "proc", "sys", "host")) {
             Files.createDirectories(root.resolve(d));
         }
         Files.copy(pre.busybox(), root.resolve("bin/busybox"), StandardCopyOption.COPY_ATTRIBUTES);
-        for (String m : MODULES) {
-            Path ko;
-            try (Stream<Path> s = Files.walk(pre.modules())) {
-                ko = s.filter(p -> p.getFileName().toString().equals(m + ".ko")).findFirst()
-                        .orElseThrow(() -> new IOException("module " + m + ".ko is not in " + pre.modules()));
-            }
-            Files.copy(ko, root.resolve("lib/modules/" + m + ".ko"));
-        }
         Path init = root.resolve("init");
         Files.writeString(init, """
                 #!/bin/busybox sh
@@ -175,9 +115,6 @@ public final class NestedVm {
                 mount -t proc proc /proc
                 mount -t sysfs sys /sys
                 mount -t devtmpfs dev /dev
-                for m in %s; do
-                  insmod /lib/modules/$m.ko || echo "JVFIO-NESTED: insmod $m failed"
-                done
                 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 host /host || echo "JVFIO-NESTED: no 9p"
                 mount --bind /dev /host/dev
                 mount --bind /proc /host/proc
@@ -190,7 +127,7 @@ public final class NestedVm {
                 chroot /host /bin/sh "$run"
                 echo "JVFIO-NESTED: exit $?"
                 poweroff -f
-                """.formatted(String.join(" ", MODULES)));
+                """);
         init.toFile().setExecutable(true);
         Path image = work.resolve("initramfs.cpio.gz");
         pack(root, image);
@@ -216,7 +153,7 @@ public final class NestedVm {
         List<String> cmd = new ArrayList<>(List.of(pre.qemu().toString(), "-accel", "tcg",
                 "-M", "q35,kernel-irqchip=split", "-device", "intel-iommu,intremap=on", "-smp", "2", "-m", "2048",
                 "-nographic", "-no-reboot", "-nic", "none",
-                "-kernel", pre.vmlinuz().toString(), "-initrd", initrd.toString(),
+                "-kernel", pre.bzImage().toString(), "-initrd", initrd.toString(),
                 // no_timer_check: under TCG on a loaded host the kernel's check that the timer interrupt
                 // comes through the (interrupt-remapped) IOAPIC can miss its window and panic ("timer
                 // doesn't work through Interrupt-remapped IO-APIC"), as CI saw once with helpers' builds

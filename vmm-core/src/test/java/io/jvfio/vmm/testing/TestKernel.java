@@ -20,7 +20,7 @@ public final class TestKernel {
 
     /** What to run where it is missing. */
     public static final String PREPARE = "scripts/test-kernel-prepare (once per machine: it builds the kernel, "
-            + "about 20 minutes on 2 cores, into " + cache("test-kernel") + ")";
+            + "17 to 42 minutes on 2 cores, into " + cache("test-kernel") + ")";
 
     private TestKernel() {
     }

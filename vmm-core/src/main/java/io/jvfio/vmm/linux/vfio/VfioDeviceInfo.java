@@ -11,7 +11,10 @@ public final class VfioDeviceInfo extends NativeStruct {
     public static final int NUM_REGIONS = 8;
     public static final int NUM_IRQS = 12;
     public static final int CAP_OFFSET = 16;
-    /** Added by newer headers (6.1 has none: 20 bytes); the kernel goes by argsz, so both sizes work. */
+    /**
+     * Linux 6.12's uapi header ends the struct with {@code __u32 pad} (24 bytes, 6.1's had 20). The
+     * kernel reads only up to num_irqs and copies back min(argsz, its own size), so 24 works with both.
+     */
     public static final int PAD = 20;
     public static final int SIZEOF = 24;
     public static final StructLayout LAYOUT = StructLayout.of("linux/vfio.h", "vfio_device_info", SIZEOF)
