@@ -151,60 +151,55 @@ public final class HostMemory {
 
     /** Copies {@code length} bytes at {@code offset} into {@code dst[at..]}. */
     public void get(long offset, byte[] dst, int at, int length) {
-        while (length > 0) {
-            ByteBuffer b = chunk(offset);
-            int from = position(offset);
-            int n = Math.min(length, b.capacity() - from);
-            b.get(from, dst, at, n);
-            offset += n;
-            at += n;
-            length -= n;
-        }
+        copy(offset, dst, null, at, length, false);
     }
 
     /** Copies {@code src[at..at + length)} to {@code offset}. */
     public void put(long offset, byte[] src, int at, int length) {
-        while (length > 0) {
-            ByteBuffer b = chunk(offset);
-            int to = position(offset);
-            int n = Math.min(length, b.capacity() - to);
-            b.put(to, src, at, n);
-            offset += n;
-            at += n;
-            length -= n;
-        }
+        copy(offset, src, null, at, length, true);
     }
 
     /** Fills {@code dst} from its position to its limit with the bytes at {@code offset}; advances its position. */
     public void get(long offset, ByteBuffer dst) {
         int at = dst.position();
         int length = dst.remaining();
-        while (length > 0) {
-            ByteBuffer b = chunk(offset);
-            int from = position(offset);
-            int n = Math.min(length, b.capacity() - from);
-            dst.put(at, b, from, n);
-            offset += n;
-            at += n;
-            length -= n;
-        }
-        dst.position(at);
+        copy(offset, null, dst, at, length, false);
+        dst.position(at + length);
     }
 
     /** Copies {@code src} from its position to its limit to {@code offset}; advances its position. */
     public void put(long offset, ByteBuffer src) {
         int at = src.position();
         int length = src.remaining();
+        copy(offset, null, src, at, length, true);
+        src.position(at + length);
+    }
+
+    /**
+     * Copies between [offset, offset + length) and {@code array} or {@code buffer} from {@code at},
+     * chunk by chunk: to this memory if {@code store}, from it otherwise. Absolute ByteBuffer
+     * transfers, so nothing is allocated and the buffer's position is the caller's to move.
+     */
+    private void copy(long offset, byte[] array, ByteBuffer buffer, int at, int length, boolean store) {
         while (length > 0) {
             ByteBuffer b = chunk(offset);
-            int to = position(offset);
-            int n = Math.min(length, b.capacity() - to);
-            b.put(to, src, at, n);
+            int p = position(offset);
+            int n = Math.min(length, b.capacity() - p);
+            if (array != null) {
+                if (store) {
+                    b.put(p, array, at, n);
+                } else {
+                    b.get(p, array, at, n);
+                }
+            } else if (store) {
+                b.put(p, buffer, at, n);
+            } else {
+                buffer.put(at, b, p, n);
+            }
             offset += n;
             at += n;
             length -= n;
         }
-        src.position(at);
     }
 
     // ---- views ----
