@@ -9,8 +9,8 @@ package io.jvfio.memory;
  * listener unmaps it <em>before</em> its memory is released, so a device can never DMA into freed
  * pages.
  *
- * <p>While a region is mapped a device may change it at any moment: Java code reaches it as
- * {@link GuestRam} says.
+ * <p>While a region is mapped a device may change it at any moment: Java code reaches it as the
+ * package's safety contract ({@link io.jvfio.memory}) says.
  */
 public interface DmaMappingListener {
 

@@ -16,8 +16,9 @@ import java.util.Map;
  * {@code GuestMemoryMmap}).
  *
  * <p>Changes to the map (regions, listeners) are serialized; listeners follow them. When a region
- * goes away, listeners unmap it first; then its memory is replaced with zero pages and freed (what
- * a reader racing that sees is part of {@link GuestRam}'s contract). {@link #close()} must come
+ * goes away, listeners unmap it first; then its memory is replaced with zero pages and freed. What a
+ * reader racing that sees, and what any caller may rely on when devices share this memory, is the
+ * package's safety contract ({@link io.jvfio.memory}), stated there once. {@link #close()} must come
  * after every user of the memory has stopped.
  */
 public final class GuestMemory implements AutoCloseable {

@@ -12,26 +12,8 @@ import java.util.Objects;
  * copies to and from arrays and buffers, ByteBuffer views of a range, and the host address of a
  * range. {@link GuestMemory#ram()} gives the current one; a change to the map makes a new one.
  *
- * <p><b>The contract of memory a device can reach by DMA</b> (stated here once, for every user of
- * guest RAM):
- * <ul>
- * <li>Take the snapshot from {@link GuestMemory#ram()} for each access, or once for each device
- *     operation (one DMA transfer, one descriptor): that is one volatile read, it sees the regions as
- *     they are now, and it keeps each access reading guest memory afresh, never a value the JIT kept
- *     from an earlier call. Do not keep a snapshot across operations.</li>
- * <li>Guest RAM is shared: the guest's vCPUs, other device threads and, through its fd, other
- *     processes and IOMMUs may write it while Java reads it, so a value may differ at the next read.
- *     A device reads what it shares with the guest (a descriptor, a length) once, into its own copy,
- *     and checks and uses that copy: reading it twice would let the guest change it in between.</li>
- * <li>A reader racing a region's removal reads zeros and its writes land in scratch: the region's
- *     memory is replaced with zero pages before it is freed, so a snapshot or a {@link #slice view} taken
- *     just before never faults. After {@link GuestMemory#removeRegionAndRelease} or
- *     {@link GuestMemory#close()} the range is unmapped and an old snapshot or view of it would crash
- *     the JVM: only a caller that has stopped every user of it does those.</li>
- * <li>An access outside guest RAM, or one that crosses the end of a region, throws a
- *     {@link GuestMemoryException} naming the address and the nearest region, before any byte is
- *     read or written.</li>
- * </ul>
+ * <p>When to take a snapshot, and what a caller may rely on when devices share this memory, is the
+ * package's safety contract ({@link io.jvfio.memory}), stated there once.
  *
  * <p>Immutable: a sorted array of regions. The accessors allocate nothing and take no lock.
  */

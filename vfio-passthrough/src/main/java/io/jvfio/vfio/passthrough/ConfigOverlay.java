@@ -1,5 +1,7 @@
 package io.jvfio.vfio.passthrough;
 
+import io.jvfio.vmm.bus.AccessSize;
+
 import java.util.Arrays;
 
 /**
@@ -110,7 +112,7 @@ final class ConfigOverlay {
     /** What the guest reads: emulated bits from here, the rest from the device (not asked if all are emulated). */
     int read(int offset, int size) {
         long mask = emulatedMask(offset, size);
-        long all = size == 4 ? 0xFFFF_FFFFL : (1L << (8 * size)) - 1;
+        long all = AccessSize.allOnes(size);
         long emulated = emulated(offset, size) & mask;
         if (mask == all) {
             return (int) emulated;
@@ -127,7 +129,7 @@ final class ConfigOverlay {
         long v = Integer.toUnsignedLong(value);
         long mask = emulatedMask(offset, size);
         long writable = mask(guestWritable, offset, size) & mask;
-        long all = size == 4 ? 0xFFFF_FFFFL : (1L << (8 * size)) - 1;
+        long all = AccessSize.allOnes(size);
         long emulated = emulated(offset, size);
         setRaw(offset, size, (emulated & ~writable) | (v & writable));
         long kept = mask | mask(readOnly, offset, size);

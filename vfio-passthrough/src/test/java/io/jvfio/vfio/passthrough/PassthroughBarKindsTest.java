@@ -251,12 +251,12 @@ class PassthroughBarKindsTest {
     @Test
     void wholePagesOfAnAreaAreTheOnlyPartsMapped() {
         long page = 4096;
-        assertArrayEquals(new long[] {0, 0x2000}, PassthroughDevice.wholePages(0xfe00_0000L, new long[] {0, 0x2000}, 0,
+        assertArrayEquals(new long[] {0, 0x2000}, BarWindows.wholePages(0xfe00_0000L, new long[] {0, 0x2000}, 0,
                 page));
-        assertEquals(null, PassthroughDevice.wholePages(0xfe00_0000L, new long[] {0, 256}, 0, page), "under a page");
-        assertEquals(null, PassthroughDevice.wholePages(0xfe00_0100L, new long[] {0, 256}, 0, page),
+        assertEquals(null, BarWindows.wholePages(0xfe00_0000L, new long[] {0, 256}, 0, page), "under a page");
+        assertEquals(null, BarWindows.wholePages(0xfe00_0100L, new long[] {0, 256}, 0, page),
                 "under a page, not page-aligned in the guest");
-        assertArrayEquals(new long[] {0x1000, 0x3000}, PassthroughDevice.wholePages(0xfe00_0000L,
+        assertArrayEquals(new long[] {0x1000, 0x3000}, BarWindows.wholePages(0xfe00_0000L,
                 new long[] {0x800, 0x3800}, 0, page), "a sparse area's partial pages stay trapped");
     }
 

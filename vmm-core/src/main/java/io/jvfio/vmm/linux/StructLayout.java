@@ -70,6 +70,7 @@ public final class StructLayout {
         return "struct " + cStruct + " (" + size + " bytes, " + fields.size() + " fields)";
     }
 
+    /** Collects a mirror's fields, each checked to lie inside the struct as it is added. */
     public static final class Builder {
         private final String header;
         private final String cStruct;

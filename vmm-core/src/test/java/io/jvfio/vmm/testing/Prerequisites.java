@@ -6,10 +6,12 @@ import org.junit.jupiter.api.Assertions;
 import org.junit.jupiter.api.Assumptions;
 
 /**
- * What a test needs from the machine (KVM, a C compiler, the nested VM, QEMU 11), and what happens
- * where it is missing: the test is skipped with the reason, unless the prerequisite's system property
- * says {@code required} ({@code ./run-tests} and CI set every one), when it fails instead. A
- * prerequisite missing in CI is a failure, never a silent skip.
+ * What a test needs from the machine (KVM, a C compiler, the nested VM, QEMU 11, util-linux's setpriv,
+ * huge pages), and what happens where it is missing: the test is skipped with the reason, said on
+ * stderr, unless the prerequisite's system property says {@code required}, when it fails instead.
+ * {@code ./run-tests} requires every prerequisite a fresh machine can be given (all but
+ * {@code jvfio.hugepages}; the README's test section lists them), so a prerequisite missing there is a
+ * failure, never a silent skip.
  */
 public final class Prerequisites {
 
@@ -32,6 +34,9 @@ public final class Prerequisites {
         if (required(property)) {
             Assertions.fail(why + " (-D" + property + "=required)");
         }
+        // Said on stderr too: Maven counts a skipped test but prints its reason only in the reports.
+        System.err.println("SKIPPED (a prerequisite is missing; -D" + property + "=required makes this a failure): "
+                + why);
         Assumptions.abort(why);
         throw new AssertionError(why); // abort throws
     }
