@@ -21,8 +21,8 @@ class GuestRamAllocationTest {
     private static final long SIZE = (1L << 30) + 2 * MIB;
     private static final long BASE = 0x1_0000_0000L;
     private static final long SEAM = BASE + (1L << 30);
-    private static final int WARM_UP = 20_000;
-    private static final int MEASURED = 100_000;
+    private static final int WARM_UP = 10_000;
+    private static final int MEASURED = 20_000;
 
     private final byte[] array = new byte[4096];
     private final ByteBuffer direct = ByteBuffer.allocateDirect(4096);
