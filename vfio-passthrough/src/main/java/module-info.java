@@ -7,6 +7,9 @@
  * ({@code io.jvfio.vfio.passthrough.driver}, reached through {@link io.jvfio.vmm.device.DeviceDriver})
  * stay unexported.
  */
+// JNA is an automatic module, but its name is JNA's own choice (its manifest's Automatic-Module-Name, the
+// name of its jna-jpms module too), not one derived from a file name.
+@SuppressWarnings("requires-automatic")
 module io.jvfio.vfio {
     requires transitive io.jvfio.vmm;
     requires transitive io.jvfio.memory;

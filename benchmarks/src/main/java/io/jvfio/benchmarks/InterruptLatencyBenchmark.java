@@ -36,7 +36,7 @@ import java.nio.ByteOrder;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
-import static io.jvfio.vmm.linux.LinuxConstants.EPOLLIN;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.EPOLLIN;
 
 /**
  * Interrupt latency: a device's eventfd write until the interrupt is delivered, sampled one

@@ -7,7 +7,7 @@ import io.jvfio.benchmarks.support.KvmGuest;
 import io.jvfio.vmm.bus.BusDevice;
 import io.jvfio.kvm.KvmVcpu;
 import io.jvfio.vmm.linux.MemoryMapping;
-import io.jvfio.vmm.linux.kvm.KvmRegs;
+import io.jvfio.kvm.X86Register;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -25,8 +25,8 @@ import org.openjdk.jmh.infra.BenchmarkParams;
 
 import java.util.concurrent.TimeUnit;
 
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_READ;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_WRITE;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_READ;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_WRITE;
 
 /**
  * A KVM guest's MMIO loop ({@code src/main/guest/mmio_loop.s}: a round of 32-bit reads, then a port
@@ -69,8 +69,8 @@ public class KvmMmioBenchmark {
                     guest.vcpu.stop(); // on the vCPU thread: the run returns after this exit
                 }
             });
-            guest.setRegister(KvmRegs.Register.RBX, address);
-            guest.setRegister(KvmRegs.Register.R12, reads);
+            guest.setRegister(X86Register.RBX, address);
+            guest.setRegister(X86Register.R12, reads);
         }
 
         void runJvfio() {

@@ -2,15 +2,15 @@ package io.jvfio.benchmarks;
 
 import io.jvfio.benchmarks.support.AllocationMeter;
 import io.jvfio.benchmarks.support.BenchNotes;
-import io.jvfio.vfio.user.client.VfioUserClient;
-import io.jvfio.vfio.user.server.VfioUserServer;
 import io.jvfio.vfio.devices.EduDevice;
 import io.jvfio.vfio.devices.EduRegisters;
-import io.jvfio.vmm.linux.DirectBuffers;
-import io.jvfio.vmm.linux.LibC;
+import io.jvfio.vfio.user.client.VfioUserClient;
+import io.jvfio.vfio.user.server.VfioUserServer;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.linux.jna.DirectBuffers;
+import io.jvfio.vmm.linux.jna.LibC;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -31,7 +31,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 
-import static io.jvfio.vmm.linux.LinuxConstants.SOCK_STREAM;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.SOCK_STREAM;
 
 /**
  * A 4-byte REGION_READ round trip, Java client to Java server over a UNIX socket (the edu device's
@@ -111,7 +111,7 @@ public class VfioUserBenchmark {
 
         @TearDown(Level.Trial)
         public void tearDown() throws InterruptedException {
-            LibC.shutdown(pair[0].get(), io.jvfio.vmm.linux.LinuxConstants.SHUT_RDWR);
+            LibC.shutdown(pair[0].get(), io.jvfio.vmm.linux.jna.LinuxConstants.SHUT_RDWR);
             echo.join(2000);
             pair[0].close();
             pair[1].close();

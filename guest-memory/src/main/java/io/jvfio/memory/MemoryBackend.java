@@ -12,15 +12,15 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
-import static io.jvfio.vmm.linux.LinuxConstants.F_SEAL_GROW;
-import static io.jvfio.vmm.linux.LinuxConstants.F_SEAL_SEAL;
-import static io.jvfio.vmm.linux.LinuxConstants.F_SEAL_SHRINK;
-import static io.jvfio.vmm.linux.LinuxConstants.MAP_SHARED;
-import static io.jvfio.vmm.linux.LinuxConstants.MFD_ALLOW_SEALING;
-import static io.jvfio.vmm.linux.LinuxConstants.MFD_HUGETLB;
-import static io.jvfio.vmm.linux.LinuxConstants.O_RDWR;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_READ;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_WRITE;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.F_SEAL_GROW;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.F_SEAL_SEAL;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.F_SEAL_SHRINK;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MAP_SHARED;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MFD_ALLOW_SEALING;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MFD_HUGETLB;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.O_RDWR;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_READ;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_WRITE;
 
 /**
  * The memory behind guest RAM: a memfd (QEMU's {@code memory-backend-memfd}) or a file, typically on

@@ -8,9 +8,9 @@ import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 
-import static io.jvfio.vmm.linux.LinuxConstants.MAP_SHARED;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_READ;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_WRITE;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MAP_SHARED;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_READ;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_WRITE;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -281,6 +281,19 @@ class GuestMemoryTest {
             assertEquals(List.of("map refused 0x0", "unmap refused 0x0 reads 0"), first.events);
             assertTrue(mem.ram().regions().isEmpty());
         }
+    }
+
+    /** q35's split: RAM that fits below its ECAM window at 0xB0000000 stays there, more splits at 2 GiB. */
+    @Test
+    void theX86LayoutKeepsRamBelowAWindowOfTheMachinesOwn() {
+        long ecam = 0xB000_0000L;
+        assertEquals(16 * MIB, X86RamLayout.lowRamEnd(16 * MIB, ecam));
+        assertEquals(ecam, X86RamLayout.lowRamEnd(ecam, ecam));
+        assertEquals(2L << 30, X86RamLayout.lowRamEnd(ecam + MIB, ecam));
+        assertEquals(2L << 30, X86RamLayout.lowRamEnd(8L << 30, ecam));
+        assertEquals(3L << 30, X86RamLayout.lowRamEnd(8L << 30, 0xE000_0000L), "never above 3 GiB");
+        assertEquals(3L << 30, X86RamLayout.pciHoleStart(8L << 30));
+        assertThrows(IllegalArgumentException.class, () -> X86RamLayout.lowRamEnd(2L << 30, 256 * MIB));
     }
 
     @Test

@@ -1,10 +1,10 @@
 package io.jvfio.memory;
 
 import io.jvfio.vmm.linux.Errno;
-import io.jvfio.vmm.linux.LibC;
 import io.jvfio.vmm.linux.MemoryMapping;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.linux.jna.LibC;
 import io.jvfio.vmm.testing.Prerequisites;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -15,12 +15,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.stream.Stream;
 
-import static io.jvfio.vmm.linux.LinuxConstants.F_SEAL_GROW;
-import static io.jvfio.vmm.linux.LinuxConstants.F_SEAL_SEAL;
-import static io.jvfio.vmm.linux.LinuxConstants.F_SEAL_SHRINK;
-import static io.jvfio.vmm.linux.LinuxConstants.MAP_SHARED;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_READ;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_WRITE;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.F_SEAL_GROW;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.F_SEAL_SEAL;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.F_SEAL_SHRINK;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MAP_SHARED;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_READ;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_WRITE;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;

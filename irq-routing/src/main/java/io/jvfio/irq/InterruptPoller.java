@@ -10,7 +10,7 @@ import org.slf4j.LoggerFactory;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.locks.LockSupport;
 
-import static io.jvfio.vmm.linux.LinuxConstants.EPOLLIN;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.EPOLLIN;
 
 /**
  * The one thread that waits on every device eventfd: epoll reports the ready ones, each counter is
@@ -74,7 +74,7 @@ final class InterruptPoller implements Runnable {
                     if (route == null || route.generation() != (int) (data >>> 32)) {
                         continue; // removed while this wake-up was in flight: its eventfd is not ours any more
                     }
-                    long count = route.trigger().read();
+                    long count = route.takeCount();
                     if (count != 0) {
                         publish(route, count, System.nanoTime());
                     }

@@ -244,6 +244,17 @@ public final class InterruptRoute {
         return pending;
     }
 
+    /**
+     * On the poller, for a wake-up epoll reported: the eventfd's count (which reading resets), or 0
+     * if the route no longer polls it. The read and the move to the kernel's bypass take the same
+     * lock: the poller may hold a wake-up from before the route was unregistered, and KVM_IRQFD
+     * injects at once for a count it finds in the eventfd when it binds (kvm_irqfd_assign) without
+     * resetting it, so a read after the bind would deliver that interrupt a second time.
+     */
+    synchronized long takeCount() {
+        return polled ? trigger.read() : 0;
+    }
+
     /** Called by the dispatcher with the count read from the eventfd and when it was read. */
     synchronized void signal(long count, long readNanos) {
         if (masked) {

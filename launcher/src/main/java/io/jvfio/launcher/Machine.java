@@ -1,114 +1,56 @@
 package io.jvfio.launcher;
 
 import io.jvfio.irq.InterruptRouter;
-import io.jvfio.irq.InterruptRouterConfig;
-import io.jvfio.irq.VirtualInterruptController;
-import io.jvfio.irq.ioapic.IoApic;
-import io.jvfio.kvm.irq.KvmIrqfdBypass;
-import io.jvfio.kvm.irq.KvmMsiSink;
 import io.jvfio.launcher.driver.DriverReport;
 import io.jvfio.launcher.driver.DriverTarget;
 import io.jvfio.launcher.driver.GuestDriver;
 import io.jvfio.launcher.driver.HostDriver;
 import io.jvfio.memory.GuestMemory;
-import io.jvfio.kvm.memory.KvmRamSlots;
-import io.jvfio.memory.MemoryBackend;
-import io.jvfio.memory.X86RamLayout;
 import io.jvfio.vfio.passthrough.PassthroughDevice;
-import io.jvfio.vfio.kernel.PciSysfs;
 import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.device.AttachedDevices;
-import io.jvfio.kvm.Kvm;
-import io.jvfio.kvm.KvmVcpu;
-import io.jvfio.kvm.KvmVm;
-import io.jvfio.kvm.Vcpus;
 import io.jvfio.vmm.pci.PciDevFn;
 import io.jvfio.vmm.pci.PciHostBridge;
+import io.jvfio.machine.VirtualMachine;
 
-import java.util.ArrayList;
 import java.util.List;
 
 /**
- * One VM, assembled from its configuration: guest RAM, the address space and the PCI host bridge,
- * the accelerator (a KVM VM with its in-kernel interrupt controller and {@code -smp} vCPUs, interrupts by
- * KVM_SIGNAL_MSI and irqfds, INTx through the in-kernel IOAPIC; or, without KVM, virtual local APICs
- * and an emulated IOAPIC at 0xfec00000 for INTx), interrupt routing, and the
- * passed-through devices. Closing takes it apart in the reverse order: devices, routing, RAM (its
- * memory slots go first), vCPUs, VM.
+ * The launcher's VM: a {@link VirtualMachine} built from the command line's configuration (RAM,
+ * accelerator, {@code -smp} vCPUs; the {@code -device} options are attached by Main, one by one, to
+ * report each failure as its own), and the built-in driver run against it.
  */
 final class Machine implements AutoCloseable {
 
     final MachineConfig config;
-    final GuestMemory memory = new GuestMemory();
-    final AddressSpace space = new AddressSpace();
-    final PciHostBridge bridge = new PciHostBridge(space, PciHostBridge.DEFAULT_ECAM_BASE);
-    private Kvm kvm;
-    private KvmVm vm;
-    private final List<KvmVcpu> vcpus = new ArrayList<>();
-    private VirtualInterruptController apics;
-    private IoApic ioapic;
-    private InterruptRouter router;
-    private AttachedDevices devices;
+    private final VirtualMachine vm;
+    final GuestMemory memory;
+    final AddressSpace space;
+    final PciHostBridge bridge;
 
-    private Machine(MachineConfig config) {
+    private Machine(MachineConfig config, VirtualMachine vm) {
         this.config = config;
+        this.vm = vm;
+        this.memory = vm.memory();
+        this.space = vm.space();
+        this.bridge = vm.bridge();
     }
 
     static Machine create(MachineConfig config) {
-        Machine m = new Machine(config);
-        try {
-            m.build();
-            return m;
-        } catch (RuntimeException e) {
-            m.close();
-            throw e;
-        }
-    }
-
-    private void build() {
-        MemoryBackend ram = MemoryBackend.create(config.ram());
-        try {
-            X86RamLayout.install(memory, ram);
-        } catch (RuntimeException e) {
-            ram.close();
-            throw e;
-        }
-        if (config.accelerator() == Accelerator.KVM) {
-            kvm = Kvm.open();
-            vm = KvmVm.create(kvm);
-            vm.createIrqchip();
-            memory.addListener(new KvmRamSlots(vm)); // guest RAM as memory slots
-            space.addListener(vm);                   // and BARs the device model maps
-            for (int id = 0; id < config.cpus(); id++) {
-                KvmVcpu vcpu = KvmVcpu.create(vm, id);
-                vcpus.add(vcpu);
-                vcpu.setSupportedCpuid();
-                // With the in-kernel irqchip KVM holds every vCPU but 0 for an INIT/SIPI that nothing
-                // here sends; the driver's application processors start at their own entry instead.
-                vcpu.makeRunnable();
-            }
-            router = new InterruptRouter(new KvmMsiSink(vm), InterruptRouterConfig.DEFAULT, new KvmIrqfdBypass(vm));
-        } else {
-            apics = new VirtualInterruptController(config.cpus());
-            ioapic = new IoApic(apics);
-            space.mmio().add("IOAPIC", IoApic.BASE, IoApic.SIZE, ioapic);
-            router = new InterruptRouter(apics, InterruptRouterConfig.DEFAULT, null, ioapic);
-        }
-        // What the device drivers may ask for (DeviceDriver.create): DMA, interrupts, host PCI devices.
-        devices = new AttachedDevices(space, bridge).provide(GuestMemory.class, memory)
-                .provide(InterruptRouter.class, router).provide(PciSysfs.class, PciSysfs.system());
+        return new Machine(config, VirtualMachine.create(config.ram(), config.accelerator() == Accelerator.KVM
+                ? VirtualMachine.Accelerator.KVM : VirtualMachine.Accelerator.NONE, config.cpus()));
     }
 
     AttachedDevices devices() {
-        return devices;
+        return vm.devices();
     }
 
     InterruptRouter router() {
-        return router;
+        return vm.router();
     }
 
     boolean onKvm() {
-        return !vcpus.isEmpty();
+        return vm.vcpus() != null;
     }
 
     /** Runs the built-in driver against {@code target} (null: the first edu-compatible function). */
@@ -116,7 +58,7 @@ final class Machine implements AutoCloseable {
         // The run ends with the reason a device went away, as its one line, rather than the log's.
         java.util.concurrent.atomic.AtomicReference<String> gone = new java.util.concurrent.atomic.AtomicReference<>();
         // Passed-through devices report a back end that went away (VfioBackend); the SPI has no such notion.
-        List<PassthroughDevice> passthrough = devices.attached().stream().map(AttachedDevices.Attached::function)
+        List<PassthroughDevice> passthrough = vm.devices().attached().stream().map(AttachedDevices.Attached::function)
                 .filter(PassthroughDevice.class::isInstance).map(PassthroughDevice.class::cast).toList();
         for (PassthroughDevice p : passthrough) {
             p.backend().onGone(reason -> gone.compareAndSet(null, reason));
@@ -140,28 +82,13 @@ final class Machine implements AutoCloseable {
         });
         long mmio = space.mmio().unclaimedAccesses();
         long pio = space.pio().unclaimedAccesses();
-        DriverReport report = onKvm() ? new GuestDriver(t, new Vcpus(vcpus)).run() : new HostDriver(t, apics).run();
+        DriverReport report = onKvm() ? new GuestDriver(t, vm.vcpus()).run() : new HostDriver(t, vm.apics()).run();
         report.unclaimed(space.mmio().unclaimedAccesses() - mmio, space.pio().unclaimedAccesses() - pio);
         return report;
     }
 
     @Override
     public void close() {
-        if (devices != null) {
-            devices.close();
-        }
-        if (router != null) {
-            router.close();
-        }
-        memory.close();
-        for (KvmVcpu vcpu : vcpus) {
-            vcpu.close();
-        }
-        if (vm != null) {
-            vm.close();
-        }
-        if (kvm != null) {
-            kvm.close();
-        }
+        vm.close();
     }
 }

@@ -1,7 +1,7 @@
 package io.jvfio.launcher;
 
-import io.jvfio.vmm.linux.LibC;
-import io.jvfio.vmm.linux.SigAction;
+import io.jvfio.vmm.linux.jna.LibC;
+import io.jvfio.vmm.linux.jna.SigAction;
 
 /**
  * SIGINT as the command's users send it. A shell starts a background job of a script

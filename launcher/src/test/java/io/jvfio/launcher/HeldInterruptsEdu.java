@@ -1,11 +1,8 @@
 package io.jvfio.launcher;
 
-import io.jvfio.vfio.VfioIrq;
-import io.jvfio.vfio.emulated.EmulatedDevice;
+import io.jvfio.vfio.emulated.ForwardingDevice;
 import io.jvfio.vfio.devices.EduDevice;
-import io.netty.buffer.ByteBuf;
 
-import java.util.List;
 import java.util.concurrent.CountDownLatch;
 
 /**
@@ -13,39 +10,18 @@ import java.util.concurrent.CountDownLatch;
  * that waits for one keeps waiting (a guest driver polls in KVM_RUN, the host driver in Java) for
  * as long as its bound. A test learns from {@link #held} that a run has reached that wait.
  */
-final class HeldInterruptsEdu implements EmulatedDevice, AutoCloseable {
+final class HeldInterruptsEdu extends ForwardingDevice implements AutoCloseable {
 
-    final EduDevice edu = new EduDevice();
+    final EduDevice edu;
     final CountDownLatch held = new CountDownLatch(1);
 
-    @Override
-    public int flags() {
-        return edu.flags();
+    HeldInterruptsEdu() {
+        this(new EduDevice());
     }
 
-    @Override
-    public List<Region> regions() {
-        return edu.regions();
-    }
-
-    @Override
-    public List<VfioIrq> irqs() {
-        return edu.irqs();
-    }
-
-    @Override
-    public void read(int region, long offset, ByteBuf dst, int count) {
-        edu.read(region, offset, dst, count);
-    }
-
-    @Override
-    public void write(int region, long offset, ByteBuf src, int count) {
-        edu.write(region, offset, src, count);
-    }
-
-    @Override
-    public void reset() {
-        edu.reset();
+    private HeldInterruptsEdu(EduDevice edu) {
+        super(edu);
+        this.edu = edu;
     }
 
     @Override
@@ -81,11 +57,6 @@ final class HeldInterruptsEdu implements EmulatedDevice, AutoCloseable {
                 context.dmaWrite(address, src, offset, length);
             }
         });
-    }
-
-    @Override
-    public void detach() {
-        edu.detach();
     }
 
     @Override

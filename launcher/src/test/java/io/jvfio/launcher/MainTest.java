@@ -282,11 +282,11 @@ class MainTest {
                 .parse(new String[] {"--serve", "edu,socket=" + socket + ",x-max-dma-mapped=8K"});
         assertEquals(1, whileServing(bounded, () -> {
             try (io.jvfio.vmm.linux.OwnedFd memfd = io.jvfio.vmm.linux.Syscalls.memfdCreate("dma",
-                    io.jvfio.vmm.linux.LinuxConstants.MFD_ALLOW_SEALING);
+                    io.jvfio.vmm.linux.jna.LinuxConstants.MFD_ALLOW_SEALING);
                  io.jvfio.vfio.user.RawPeer peer = io.jvfio.vfio.user.RawPeer.connect(socket)) {
                 io.jvfio.vmm.linux.Syscalls.ftruncate(memfd, 16 << 10);
-                io.jvfio.vmm.linux.Syscalls.addSeals(memfd, io.jvfio.vmm.linux.LinuxConstants.F_SEAL_SHRINK
-                        | io.jvfio.vmm.linux.LinuxConstants.F_SEAL_GROW);
+                io.jvfio.vmm.linux.Syscalls.addSeals(memfd, io.jvfio.vmm.linux.jna.LinuxConstants.F_SEAL_SHRINK
+                        | io.jvfio.vmm.linux.jna.LinuxConstants.F_SEAL_GROW);
                 assertTrue(!peer.call(1, io.jvfio.vfio.user.protocol.VfioUserCommand.VERSION, io.jvfio.vfio.user.Le.version(0, 1,
                         "{\"capabilities\":{\"max_msg_fds\":16}}")).isError());
                 // DMA_MAP: argsz, flags READ|WRITE, offset, address, size.
@@ -699,9 +699,14 @@ class MainTest {
     }
 
     /** Delegates to edu until the driver writes the factorial register; from then on it never returns. */
-    private record StuckAfterFactorial(EduDevice edu, java.util.concurrent.CountDownLatch release)
-            implements io.jvfio.vfio.emulated.EmulatedDevice {
+    private static final class StuckAfterFactorial extends io.jvfio.vfio.emulated.ForwardingDevice {
         private static final java.util.concurrent.atomic.AtomicBoolean STUCK = new java.util.concurrent.atomic.AtomicBoolean();
+        private final java.util.concurrent.CountDownLatch release;
+
+        StuckAfterFactorial(EduDevice edu, java.util.concurrent.CountDownLatch release) {
+            super(edu);
+            this.release = release;
+        }
 
         private void stuck() {
             try {
@@ -712,26 +717,11 @@ class MainTest {
         }
 
         @Override
-        public int flags() {
-            return edu.flags();
-        }
-
-        @Override
-        public List<Region> regions() {
-            return edu.regions();
-        }
-
-        @Override
-        public List<io.jvfio.vfio.VfioIrq> irqs() {
-            return edu.irqs();
-        }
-
-        @Override
         public void read(int region, long offset, io.netty.buffer.ByteBuf dst, int count) {
             if (release.getCount() > 0 && STUCK.get()) {
                 stuck();
             }
-            edu.read(region, offset, dst, count);
+            super.read(region, offset, dst, count);
         }
 
         @Override
@@ -742,23 +732,13 @@ class MainTest {
             if (release.getCount() > 0 && STUCK.get()) {
                 stuck();
             }
-            edu.write(region, offset, src, count);
-        }
-
-        @Override
-        public void reset() {
-            edu.reset();
+            super.write(region, offset, src, count);
         }
 
         @Override
         public void attach(Context context) {
             STUCK.set(false);
-            edu.attach(context);
-        }
-
-        @Override
-        public void detach() {
-            edu.detach();
+            super.attach(context);
         }
     }
 
@@ -814,29 +794,22 @@ class MainTest {
      * edu with its BAR2 mapped from {@code fd} (the device's own BAR2 still answers messages); with
      * {@code shrink}, that file is truncated to nothing when the driver writes the factorial register.
      */
-    private record Bar2From(EduDevice edu, io.jvfio.vmm.linux.OwnedFd fd, io.jvfio.vmm.linux.OwnedFd shrink)
-            implements io.jvfio.vfio.emulated.EmulatedDevice {
-        @Override
-        public int flags() {
-            return edu.flags();
+    private static final class Bar2From extends io.jvfio.vfio.emulated.ForwardingDevice {
+        private final io.jvfio.vmm.linux.OwnedFd fd;
+        private final io.jvfio.vmm.linux.OwnedFd shrink;
+
+        Bar2From(EduDevice edu, io.jvfio.vmm.linux.OwnedFd fd, io.jvfio.vmm.linux.OwnedFd shrink) {
+            super(edu);
+            this.fd = fd;
+            this.shrink = shrink;
         }
 
         @Override
         public List<Region> regions() {
-            List<Region> rs = new java.util.ArrayList<>(edu.regions());
+            List<Region> rs = new java.util.ArrayList<>(super.regions());
             Region bar2 = rs.get(2);
             rs.set(2, new Region(bar2.flags(), bar2.size(), fd, 0, bar2.capabilities()));
             return rs;
-        }
-
-        @Override
-        public List<io.jvfio.vfio.VfioIrq> irqs() {
-            return edu.irqs();
-        }
-
-        @Override
-        public void read(int region, long offset, io.netty.buffer.ByteBuf dst, int count) {
-            edu.read(region, offset, dst, count);
         }
 
         @Override
@@ -844,40 +817,14 @@ class MainTest {
             if (shrink != null && region == 0 && offset == io.jvfio.vfio.devices.EduRegisters.FACTORIAL) {
                 io.jvfio.vmm.linux.Syscalls.ftruncate(shrink, 0);
             }
-            edu.write(region, offset, src, count);
-        }
-
-        @Override
-        public void reset() {
-            edu.reset();
-        }
-
-        @Override
-        public void attach(Context context) {
-            edu.attach(context);
-        }
-
-        @Override
-        public void detach() {
-            edu.detach();
+            super.write(region, offset, src, count);
         }
     }
 
     /** Delegates to edu, but its factorial register reads one too many. */
-    private record WrongFactorial(EduDevice edu) implements io.jvfio.vfio.emulated.EmulatedDevice {
-        @Override
-        public int flags() {
-            return edu.flags();
-        }
-
-        @Override
-        public List<Region> regions() {
-            return edu.regions();
-        }
-
-        @Override
-        public List<io.jvfio.vfio.VfioIrq> irqs() {
-            return edu.irqs();
+    private static final class WrongFactorial extends io.jvfio.vfio.emulated.ForwardingDevice {
+        WrongFactorial(EduDevice edu) {
+            super(edu);
         }
 
         @Override
@@ -885,34 +832,14 @@ class MainTest {
             if (region == 0 && offset == io.jvfio.vfio.devices.EduRegisters.FACTORIAL && count == 4) {
                 io.netty.buffer.ByteBuf real = io.netty.buffer.Unpooled.buffer(4);
                 try {
-                    edu.read(region, offset, real, count);
+                    super.read(region, offset, real, count);
                     dst.writeIntLE(real.readIntLE() + 1);
                 } finally {
                     real.release();
                 }
                 return;
             }
-            edu.read(region, offset, dst, count);
-        }
-
-        @Override
-        public void write(int region, long offset, io.netty.buffer.ByteBuf src, int count) {
-            edu.write(region, offset, src, count);
-        }
-
-        @Override
-        public void reset() {
-            edu.reset();
-        }
-
-        @Override
-        public void attach(Context context) {
-            edu.attach(context);
-        }
-
-        @Override
-        public void detach() {
-            edu.detach();
+            super.read(region, offset, dst, count);
         }
     }
 }

@@ -80,11 +80,4 @@ public final class VfioDeviceLayout {
         }
         return irq;
     }
-
-    /** Checks an access size of a trapped register: 1, 2, 4 or 8 bytes. */
-    public static void checkAccessSize(int size) {
-        if (size != 1 && size != 2 && size != 4 && size != 8) {
-            throw new IllegalArgumentException("an access of " + size + " bytes: registers take 1, 2, 4 or 8");
-        }
-    }
 }

@@ -3,9 +3,10 @@ package io.jvfio.kvm;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.linux.ioctl.Ioctl;
 import io.jvfio.vmm.linux.kvm.KvmConstants;
 
-import static io.jvfio.vmm.linux.LinuxConstants.O_RDWR;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.O_RDWR;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_CHECK_EXTENSION;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_GET_API_VERSION;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_GET_VCPU_MMAP_SIZE;
@@ -28,7 +29,7 @@ public final class Kvm implements AutoCloseable {
     public static Kvm open() {
         OwnedFd fd = Syscalls.open(DEVICE, O_RDWR);
         try {
-            int version = Syscalls.ioctl(fd, KVM_GET_API_VERSION, 0L);
+            int version = Ioctl.ioctl(fd, KVM_GET_API_VERSION, 0L);
             if (version != KvmConstants.KVM_API_VERSION) {
                 throw new IllegalStateException(DEVICE + " speaks KVM API version " + version + "; jvfio needs version "
                         + KvmConstants.KVM_API_VERSION + ", which every Linux since 2.6.22 provides");
@@ -61,7 +62,7 @@ public final class Kvm implements AutoCloseable {
 
     /** The answer to KVM_CHECK_EXTENSION: 0 if unsupported, else 1 or a capability-specific number. */
     public int checkExtension(int capability) {
-        return Syscalls.ioctl(fd, KVM_CHECK_EXTENSION, capability);
+        return Ioctl.ioctl(fd, KVM_CHECK_EXTENSION, capability);
     }
 
     /**
@@ -102,7 +103,7 @@ public final class Kvm implements AutoCloseable {
 
     /** The size of each vCPU's shared {@code kvm_run} mapping. */
     public int vcpuMmapSize() {
-        return Syscalls.ioctl(fd, KVM_GET_VCPU_MMAP_SIZE, 0L);
+        return Ioctl.ioctl(fd, KVM_GET_VCPU_MMAP_SIZE, 0L);
     }
 
     public OwnedFd fd() {

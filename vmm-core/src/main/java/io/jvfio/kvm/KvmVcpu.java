@@ -4,11 +4,11 @@ import io.jvfio.JvfioException;
 import io.jvfio.vmm.bus.AccessSize;
 import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.linux.Errno;
-import io.jvfio.vmm.linux.LibC;
 import io.jvfio.vmm.linux.MemoryMapping;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
-import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.linux.ioctl.Ioctl;
+import io.jvfio.vmm.linux.jna.LibC;
 import io.jvfio.vmm.linux.kvm.KvmCpuid2;
 import io.jvfio.vmm.linux.kvm.KvmMpState;
 import io.jvfio.vmm.linux.kvm.KvmRegs;
@@ -18,9 +18,9 @@ import io.jvfio.vmm.linux.kvm.KvmSregs;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
-import static io.jvfio.vmm.linux.LinuxConstants.MAP_SHARED;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_READ;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_WRITE;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MAP_SHARED;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_READ;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_WRITE;
 import static io.jvfio.vmm.linux.kvm.KvmConstants.*;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_CREATE_VCPU;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_GET_MP_STATE;
@@ -87,7 +87,7 @@ public final class KvmVcpu implements AutoCloseable {
 
     /** Creates vCPU {@code id} (after the VM's interrupt controller, if it has one). */
     public static KvmVcpu create(KvmVm vm, int id) {
-        OwnedFd fd = OwnedFd.adopt(Syscalls.ioctl(vm.fd(), KVM_CREATE_VCPU, id), "kvm-vcpu" + id);
+        OwnedFd fd = OwnedFd.adopt(Ioctl.ioctl(vm.fd(), KVM_CREATE_VCPU, id), "kvm-vcpu" + id);
         try {
             MemoryMapping m = MemoryMapping.map(fd, 0, vm.kvm().vcpuMmapSize(), PROT_READ | PROT_WRITE, MAP_SHARED);
             return new KvmVcpu(vm, id, fd, m);
@@ -107,8 +107,8 @@ public final class KvmVcpu implements AutoCloseable {
         while (true) {
             KvmCpuid2 cpuid = new KvmCpuid2(max);
             try {
-                Syscalls.ioctl(vm.kvm().fd(), KVM_GET_SUPPORTED_CPUID, cpuid.nent(max));
-                Syscalls.ioctl(fd, KVM_SET_CPUID2, cpuid);
+                Ioctl.ioctl(vm.kvm().fd(), KVM_GET_SUPPORTED_CPUID, cpuid.nent(max));
+                Ioctl.ioctl(fd, KVM_SET_CPUID2, cpuid);
                 return;
             } catch (SyscallException e) {
                 if (!e.is(Errno.E2BIG) || max > 4096) {
@@ -119,30 +119,44 @@ public final class KvmVcpu implements AutoCloseable {
         }
     }
 
-    public KvmRegs regs() {
+    /**
+     * One register (KVM_GET_REGS): between runs, or on the vCPU's thread during an exit (from another
+     * thread the ioctl waits for a running KVM_RUN to return).
+     */
+    public long register(X86Register register) {
+        return regs().get(register.field);
+    }
+
+    /** Sets one register and keeps the others (KVM_GET_REGS, then KVM_SET_REGS), when {@link #register} may read. */
+    public void setRegister(X86Register register, long value) {
+        setRegs(regs().set(register.field, value));
+    }
+
+    // The whole register sets are ABI mirrors, not jvfio's API: X86LongMode sets them up.
+    KvmRegs regs() {
         KvmRegs r = new KvmRegs();
-        Syscalls.ioctl(fd, KVM_GET_REGS, r);
+        Ioctl.ioctl(fd, KVM_GET_REGS, r);
         return r;
     }
 
-    public void setRegs(KvmRegs r) {
-        Syscalls.ioctl(fd, KVM_SET_REGS, r);
+    void setRegs(KvmRegs r) {
+        Ioctl.ioctl(fd, KVM_SET_REGS, r);
     }
 
-    public KvmSregs sregs() {
+    KvmSregs sregs() {
         KvmSregs s = new KvmSregs();
-        Syscalls.ioctl(fd, KVM_GET_SREGS, s);
+        Ioctl.ioctl(fd, KVM_GET_SREGS, s);
         return s;
     }
 
-    public void setSregs(KvmSregs s) {
-        Syscalls.ioctl(fd, KVM_SET_SREGS, s);
+    void setSregs(KvmSregs s) {
+        Ioctl.ioctl(fd, KVM_SET_SREGS, s);
     }
 
     /** The vCPU's multiprocessing state, a {@code KVM_MP_STATE_*} (KVM_GET_MP_STATE). */
     public int mpState() {
         KvmMpState m = new KvmMpState();
-        Syscalls.ioctl(fd, KVM_GET_MP_STATE, m);
+        Ioctl.ioctl(fd, KVM_GET_MP_STATE, m);
         return m.mpState();
     }
 
@@ -156,12 +170,12 @@ public final class KvmVcpu implements AutoCloseable {
      * KVM_RUN: vCPU ioctls wait for a running KVM_RUN to return.
      */
     public void makeRunnable() {
-        Syscalls.ioctl(fd, KVM_SET_MP_STATE, new KvmMpState().set(KVM_MP_STATE_RUNNABLE));
+        Ioctl.ioctl(fd, KVM_SET_MP_STATE, new KvmMpState().set(KVM_MP_STATE_RUNNABLE));
     }
 
     /** The guest's TSC frequency in kHz, to turn its RDTSC readings into time. */
     public long tscKhz() {
-        return Syscalls.ioctl(fd, KVM_GET_TSC_KHZ, 0L);
+        return Ioctl.ioctl(fd, KVM_GET_TSC_KHZ, 0L);
     }
 
     /** The vCPU's fd, for KVM ioctls of its own (a C run loop in the benchmarks, for one). */

@@ -3,10 +3,10 @@ package io.jvfio.kvm;
 import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.bus.DirectRegion;
 import io.jvfio.vmm.linux.Errno;
-import io.jvfio.vmm.linux.LibC;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
-import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.linux.ioctl.Ioctl;
+import io.jvfio.vmm.linux.jna.LibC;
 import io.jvfio.vmm.linux.kvm.KvmConstants;
 import io.jvfio.vmm.linux.kvm.KvmIrqRouting;
 import io.jvfio.vmm.linux.kvm.KvmIrqfd;
@@ -64,11 +64,11 @@ public final class KvmVm implements AddressSpace.Listener, AutoCloseable {
 
     /** Creates a VM, with the TSS address set where the architecture needs it. */
     public static KvmVm create(Kvm kvm) {
-        int vmFd = Syscalls.ioctl(kvm.fd(), KVM_CREATE_VM, 0L);
+        int vmFd = Ioctl.ioctl(kvm.fd(), KVM_CREATE_VM, 0L);
         KvmVm vm = new KvmVm(kvm, OwnedFd.adopt(vmFd, "kvm-vm"));
         try {
             if (kvm.checkExtension(KvmConstants.KVM_CAP_SET_TSS_ADDR) > 0) {
-                Syscalls.ioctl(vm.fd, KVM_SET_TSS_ADDR, TSS_ADDRESS);
+                Ioctl.ioctl(vm.fd, KVM_SET_TSS_ADDR, TSS_ADDRESS);
             }
             return vm;
         } catch (RuntimeException e) {
@@ -87,7 +87,7 @@ public final class KvmVm implements AddressSpace.Listener, AutoCloseable {
 
     /** The in-kernel PIC, IOAPIC and local APICs (KVM_CREATE_IRQCHIP), before any vCPU is created. */
     public synchronized void createIrqchip() {
-        Syscalls.ioctl(fd, KVM_CREATE_IRQCHIP, 0L);
+        Ioctl.ioctl(fd, KVM_CREATE_IRQCHIP, 0L);
         irqchip = true;
         // The kernel's default routing sends GSI n to IOAPIC pin n; a table set later replaces it whole,
         // so the table kept here starts with the same routes.
@@ -115,14 +115,14 @@ public final class KvmVm implements AddressSpace.Listener, AutoCloseable {
             throw new IllegalStateException("KVM offers " + maxSlots + " memory slots, and all are in use");
         }
         int flags = readOnly ? KvmConstants.KVM_MEM_READONLY : 0;
-        Syscalls.ioctl(fd, KVM_SET_USER_MEMORY_REGION, region.set(slot, flags, gpa, size, hostAddress));
+        Ioctl.ioctl(fd, KVM_SET_USER_MEMORY_REGION, region.set(slot, flags, gpa, size, hostAddress));
         slotsInUse.set(slot);
         return slot;
     }
 
     /** Removes a slot: its guest physical range becomes MMIO exits again. */
     public synchronized void removeMemory(int slot) {
-        Syscalls.ioctl(fd, KVM_SET_USER_MEMORY_REGION, region.set(slot, 0, 0, 0, 0));
+        Ioctl.ioctl(fd, KVM_SET_USER_MEMORY_REGION, region.set(slot, 0, 0, 0, 0));
         slotsInUse.clear(slot);
     }
 
@@ -211,12 +211,12 @@ public final class KvmVm implements AddressSpace.Listener, AutoCloseable {
         for (Map.Entry<Integer, long[]> e : msiRoutes.entrySet()) {
             table.addMsi(e.getKey(), e.getValue()[0], (int) e.getValue()[1]);
         }
-        Syscalls.ioctl(fd, KVM_SET_GSI_ROUTING, table);
+        Ioctl.ioctl(fd, KVM_SET_GSI_ROUTING, table);
     }
 
     /** Binds an eventfd to a GSI: the kernel injects the GSI's interrupt when the eventfd is signalled. */
     public synchronized void assignIrqfd(int eventfd, int gsi) {
-        Syscalls.ioctl(fd, KVM_IRQFD, irqfd.set(eventfd, gsi, 0, 0));
+        Ioctl.ioctl(fd, KVM_IRQFD, irqfd.set(eventfd, gsi, 0, 0));
     }
 
     /**
@@ -225,12 +225,12 @@ public final class KvmVm implements AddressSpace.Listener, AutoCloseable {
      * deasserts the GSI and signals {@code resampleFd}. The GSI must be routed to an irqchip pin.
      */
     public synchronized void assignResampleIrqfd(int eventfd, int gsi, int resampleFd) {
-        Syscalls.ioctl(fd, KVM_IRQFD, irqfd.set(eventfd, gsi, KvmConstants.KVM_IRQFD_FLAG_RESAMPLE, resampleFd));
+        Ioctl.ioctl(fd, KVM_IRQFD, irqfd.set(eventfd, gsi, KvmConstants.KVM_IRQFD_FLAG_RESAMPLE, resampleFd));
     }
 
     public synchronized void deassignIrqfd(int eventfd, int gsi) {
         try {
-            Syscalls.ioctl(fd, KVM_IRQFD, irqfd.set(eventfd, gsi, KvmConstants.KVM_IRQFD_FLAG_DEASSIGN, 0));
+            Ioctl.ioctl(fd, KVM_IRQFD, irqfd.set(eventfd, gsi, KvmConstants.KVM_IRQFD_FLAG_DEASSIGN, 0));
         } catch (SyscallException e) {
             if (!e.is(Errno.ENOENT)) {
                 throw e;

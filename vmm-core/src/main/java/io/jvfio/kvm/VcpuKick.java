@@ -3,9 +3,9 @@ package io.jvfio.kvm;
 import com.sun.jna.NativeLibrary;
 import com.sun.jna.Platform;
 import com.sun.jna.Pointer;
-import io.jvfio.vmm.linux.LibC;
-import io.jvfio.vmm.linux.SigAction;
 import io.jvfio.vmm.linux.SyscallException;
+import io.jvfio.vmm.linux.jna.LibC;
+import io.jvfio.vmm.linux.jna.SigAction;
 
 /**
  * Getting a vCPU thread out of {@code KVM_RUN} (it may be halted in the kernel, waiting for an

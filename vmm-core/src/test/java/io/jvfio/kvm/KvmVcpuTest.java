@@ -10,8 +10,8 @@ import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_READ;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_WRITE;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_READ;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_WRITE;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -83,6 +83,30 @@ class KvmVcpuTest {
             assertEquals(42, bar.byteBuffer().order(ByteOrder.LITTLE_ENDIAN).getInt(4), "the guest's store landed");
             assertEquals(2, g.vcpu.exits().mmio(), "one exit per trapped access, none for the mapped ones");
             assertEquals(2, g.vcpu.exits().io());
+        }
+    }
+
+    /** Registers set before the run are the guest's inputs, and its result is read back after it. */
+    @Test
+    void registersSetBeforeTheRunReachTheGuestAndItsResultComesBack() throws Exception {
+        byte[] code = GuestCode.assemble("""
+                mov rax, rbx
+                add rax, r12              # a 64-bit sum of the two inputs
+                mov dx, 0x502
+                out dx, al                # stop
+            1:  hlt
+                jmp 1b
+                """);
+        Recorder ports = new Recorder(2);
+        try (TinyGuest g = new TinyGuest(code)) {
+            ports.stopOn[0] = g.vcpu;
+            g.space.pio().add("ports", 0x500, 8, ports);
+            g.vcpu.setRegister(X86Register.RBX, 0x1234_5678_0000_0001L);
+            g.vcpu.setRegister(X86Register.R12, 0x0000_0001_ffff_ffffL);
+            assertEquals(GuestCode.LOAD, g.vcpu.register(X86Register.RIP), "setting one register kept the others");
+            assertEquals(KvmVcpu.Stop.REQUESTED, g.start().await(30));
+            assertEquals(0x1234_567a_0000_0000L, g.vcpu.register(X86Register.RAX));
+            assertEquals(0x1234_5678_0000_0001L, g.vcpu.register(X86Register.RBX));
         }
     }
 

@@ -6,10 +6,10 @@ import io.jvfio.kvm.memory.KvmRamSlots;
 import io.jvfio.memory.MemoryBackend;
 import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.kvm.Kvm;
-import io.jvfio.vmm.linux.kvm.KvmRegs;
 import io.jvfio.kvm.KvmVcpu;
 import io.jvfio.kvm.KvmVm;
 import io.jvfio.kvm.X86LongMode;
+import io.jvfio.kvm.X86Register;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -55,10 +55,8 @@ public final class KvmGuest implements AutoCloseable {
     }
 
     /** Sets general registers before the first run (the program's inputs). */
-    public void setRegister(KvmRegs.Register register, long value) {
-        KvmRegs r = vcpu.regs();
-        r.set(register, value);
-        vcpu.setRegs(r);
+    public void setRegister(X86Register register, long value) {
+        vcpu.setRegister(register, value);
     }
 
     static byte[] load(String program) {

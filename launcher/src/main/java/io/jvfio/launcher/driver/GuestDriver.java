@@ -5,6 +5,7 @@ import io.jvfio.vmm.bus.BusDevice;
 import io.jvfio.kvm.KvmVcpu;
 import io.jvfio.kvm.Vcpus;
 import io.jvfio.kvm.X86LongMode;
+import io.jvfio.kvm.X86Register;
 import io.jvfio.memory.GuestRam;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.SyscallException;
@@ -136,7 +137,7 @@ public final class GuestDriver {
                     if (stops.get(i) != KvmVcpu.Stop.REQUESTED) {
                         KvmVcpu v = vcpus.get(i);
                         report.failure("the guest stopped: " + stops.get(i) + (vcpus.size() > 1 ? " on vCPU " + v.id()
-                                : "") + " at rip 0x" + Long.toHexString(v.regs().rip()));
+                                : "") + " at rip 0x" + Long.toHexString(v.register(X86Register.RIP)));
                         break;
                     }
                 }
@@ -144,7 +145,7 @@ public final class GuestDriver {
         } catch (TimeoutException e) {
             vcpus.stopAll();
             report.failure("the guest driver did not finish within " + TIMEOUT_SECONDS + " s (rip 0x"
-                    + Long.toHexString(vcpu.regs().rip()) + ")");
+                    + Long.toHexString(vcpu.register(X86Register.RIP)) + ")");
         } catch (ExecutionException e) {
             // The guest touched a memory slot whose host page is gone (the file behind a mapped BAR
             // area shrank): KVM_RUN fails with EFAULT, or the vCPU thread takes the SIGBUS itself
@@ -262,7 +263,7 @@ public final class GuestDriver {
                 case PORT_FAULT -> {
                     KvmVcpu on = Vcpus.current(); // ports are answered on the thread of the vCPU that wrote
                     fault = "the guest took CPU exception " + value + (vcpus.size() > 1 ? " on vCPU " + on.id() : "")
-                            + " (rip 0x" + Long.toHexString(on.regs().rip()) + ")";
+                            + " (rip 0x" + Long.toHexString(on.register(X86Register.RIP)) + ")";
                     vcpus.stopAll();
                 }
                 default -> {

@@ -43,10 +43,7 @@ public final class GpioDevice extends RegisterDevice {
 
     @Override
     protected PciConfigSpace newConfig() {
-        return new PciConfigSpace(PciRegs.PCI_CFG_SPACE_SIZE)
-                .identity(VENDOR_ID, DEVICE_ID, 1, CLASS_CODE)
-                .interruptPin(1)
-                .bar(0, BAR0_SIZE, PciConfigSpace.BarType.IO, false);
+        return standardConfig(VENDOR_ID, DEVICE_ID, CLASS_CODE, PciConfigSpace.BarType.IO);
     }
 
     @Override

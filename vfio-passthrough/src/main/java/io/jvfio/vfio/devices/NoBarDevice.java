@@ -2,7 +2,6 @@ package io.jvfio.vfio.devices;
 
 import io.jvfio.vfio.emulated.RegisterDevice;
 import io.jvfio.vmm.pci.PciConfigSpace;
-import io.jvfio.vmm.pci.PciRegs;
 
 /**
  * A function with nothing but its config space: 1234:10f2, class 0x0880, no BARs, no interrupt pin,
@@ -20,7 +19,7 @@ public final class NoBarDevice extends RegisterDevice {
 
     @Override
     protected PciConfigSpace newConfig() {
-        return new PciConfigSpace(PciRegs.PCI_CFG_SPACE_SIZE).identity(VENDOR_ID, DEVICE_ID, 1, CLASS_CODE);
+        return standardConfig(VENDOR_ID, DEVICE_ID, CLASS_CODE, null);
     }
 
     @Override

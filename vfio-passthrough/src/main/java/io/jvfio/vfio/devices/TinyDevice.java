@@ -2,7 +2,6 @@ package io.jvfio.vfio.devices;
 
 import io.jvfio.vfio.emulated.RegisterDevice;
 import io.jvfio.vmm.pci.PciConfigSpace;
-import io.jvfio.vmm.pci.PciRegs;
 
 /**
  * A device whose only BAR is smaller than a page: 1234:10f1, class 0x0880, BAR0 a 256-byte 32-bit
@@ -29,10 +28,7 @@ public final class TinyDevice extends RegisterDevice {
 
     @Override
     protected PciConfigSpace newConfig() {
-        return new PciConfigSpace(PciRegs.PCI_CFG_SPACE_SIZE)
-                .identity(VENDOR_ID, DEVICE_ID, 1, CLASS_CODE)
-                .interruptPin(1)
-                .bar(0, BAR0_SIZE, PciConfigSpace.BarType.MEMORY32, false);
+        return standardConfig(VENDOR_ID, DEVICE_ID, CLASS_CODE, PciConfigSpace.BarType.MEMORY32);
     }
 
     @Override

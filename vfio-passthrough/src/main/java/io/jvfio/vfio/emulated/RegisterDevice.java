@@ -66,6 +66,19 @@ public abstract class RegisterDevice implements EmulatedDevice, AutoCloseable {
     /** The config space at power-on. */
     protected abstract PciConfigSpace newConfig();
 
+    /**
+     * The config space such a function usually has: its identity (revision 1), INTA if it has INTx,
+     * and BAR0 of the size given to the constructor and of kind {@code bar0} (null: no BAR).
+     */
+    protected final PciConfigSpace standardConfig(int vendorId, int deviceId, int classCode,
+                                                  PciConfigSpace.BarType bar0) {
+        PciConfigSpace c = new PciConfigSpace(PciRegs.PCI_CFG_SPACE_SIZE).identity(vendorId, deviceId, 1, classCode);
+        if (irqs.get(VFIO_PCI_INTX_IRQ_INDEX).count() > 0) {
+            c.interruptPin(1);
+        }
+        return bar0 == null ? c : c.bar(0, bar0Size, bar0, false);
+    }
+
     /** A 4-byte register read at {@code offset} in BAR0; called holding this. */
     protected abstract int readRegister(int offset);
 

@@ -12,6 +12,7 @@ import io.jvfio.vfio.emulated.EmulatedDevice;
 import io.jvfio.vfio.emulated.host.DeviceContext;
 import io.jvfio.vfio.emulated.host.DeviceDma;
 import io.jvfio.vfio.user.protocol.VfioUserException;
+import io.jvfio.vmm.bus.AccessSize;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.MemoryMapping;
@@ -20,12 +21,14 @@ import io.jvfio.vmm.linux.Syscalls;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 
-import static io.jvfio.vmm.linux.LinuxConstants.MAP_SHARED;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_READ;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_WRITE;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MAP_SHARED;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_READ;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_WRITE;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FLAGS_RESET;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_ACTION_MASK;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_ACTION_TRIGGER;
@@ -52,7 +55,9 @@ public final class InProcessBackend implements VfioBackend, DmaMappingListener {
     private final VfioDeviceLayout layout;
     private final List<EmulatedDevice.Region> deviceRegions;
     private final DeviceContext context;
-    private final ByteBuf register = Unpooled.directBuffer(8, 8);
+    /** One register access's bytes, little-endian: the device reads and writes them as a ByteBuf, we as a ByteBuffer. */
+    private final ByteBuffer registerBytes = ByteBuffer.allocateDirect(8).order(ByteOrder.LITTLE_ENDIAN);
+    private final ByteBuf register = Unpooled.wrappedBuffer(registerBytes);
     private long regionAccesses;
     private boolean closed;
 
@@ -118,31 +123,21 @@ public final class InProcessBackend implements VfioBackend, DmaMappingListener {
 
     @Override
     public synchronized long read(int region, long offset, int size) {
-        VfioDeviceLayout.checkAccessSize(size);
+        AccessSize.check(size);
         layout.accessible(region, offset, size, false);
         regionAccesses++;
         register.clear();
         device.read(region, offset, register, size);
-        return switch (size) {
-            case 1 -> register.getUnsignedByte(0);
-            case 2 -> register.getUnsignedShortLE(0);
-            case 4 -> register.getUnsignedIntLE(0);
-            default -> register.getLongLE(0);
-        };
+        return AccessSize.get(registerBytes, 0, size);
     }
 
     @Override
     public synchronized void write(int region, long offset, int size, long value) {
-        VfioDeviceLayout.checkAccessSize(size);
+        AccessSize.check(size);
         layout.accessible(region, offset, size, true);
         regionAccesses++;
-        register.clear();
-        switch (size) {
-            case 1 -> register.writeByte((int) value);
-            case 2 -> register.writeShortLE((int) value);
-            case 4 -> register.writeIntLE((int) value);
-            default -> register.writeLongLE(value);
-        }
+        AccessSize.put(registerBytes, 0, size, value);
+        register.setIndex(0, size);
         device.write(region, offset, register, size);
     }
 

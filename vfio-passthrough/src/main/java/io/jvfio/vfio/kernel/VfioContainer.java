@@ -7,6 +7,7 @@ import io.jvfio.vfio.VfioException;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.linux.ioctl.Ioctl;
 import io.jvfio.vmm.linux.vfio.VfioIommuType1DmaMap;
 import io.jvfio.vmm.linux.vfio.VfioIommuType1DmaUnmap;
 import io.jvfio.vmm.linux.vfio.VfioIommuType1Info;
@@ -19,7 +20,7 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 
-import static io.jvfio.vmm.linux.LinuxConstants.O_RDWR;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.O_RDWR;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_API_VERSION;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DMA_MAP_FLAG_READ;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DMA_MAP_FLAG_WRITE;
@@ -85,7 +86,7 @@ public final class VfioContainer implements DmaMappingListener, AutoCloseable {
                     + "(modprobe vfio-pci) and run as a user allowed to use it", e);
         }
         try {
-            int version = Syscalls.ioctl(fd, VFIO_GET_API_VERSION, 0L);
+            int version = Ioctl.ioctl(fd, VFIO_GET_API_VERSION, 0L);
             if (version != VFIO_API_VERSION) {
                 throw new VfioException(PATH + " speaks VFIO API version " + version + ", jvfio knows version "
                         + VFIO_API_VERSION);
@@ -111,7 +112,7 @@ public final class VfioContainer implements DmaMappingListener, AutoCloseable {
 
     /** VFIO_CHECK_EXTENSION: IOMMU models and features the kernel offers. */
     public boolean checkExtension(int extension) {
-        return Syscalls.ioctl(fd, VFIO_CHECK_EXTENSION, extension) > 0;
+        return Ioctl.ioctl(fd, VFIO_CHECK_EXTENSION, extension) > 0;
     }
 
     public boolean noIommu() {
@@ -129,7 +130,7 @@ public final class VfioContainer implements DmaMappingListener, AutoCloseable {
             try {
                 iommuType = noIommu ? VFIO_NOIOMMU_IOMMU
                         : checkExtension(VFIO_TYPE1v2_IOMMU) ? VFIO_TYPE1v2_IOMMU : VFIO_TYPE1_IOMMU;
-                Syscalls.ioctl(fd, VFIO_SET_IOMMU, iommuType);
+                Ioctl.ioctl(fd, VFIO_SET_IOMMU, iommuType);
                 iommuInfo = noIommu ? new IommuInfo(0, List.of()) : readIommuInfo();
             } catch (RuntimeException e) {
                 iommuType = 0;
@@ -146,10 +147,10 @@ public final class VfioContainer implements DmaMappingListener, AutoCloseable {
 
     private IommuInfo readIommuInfo() {
         VfioIommuType1Info info = new VfioIommuType1Info(256);
-        Syscalls.ioctl(fd, VFIO_IOMMU_GET_INFO, info);
+        Ioctl.ioctl(fd, VFIO_IOMMU_GET_INFO, info);
         if (info.argsz() > info.capacity()) {
             info = new VfioIommuType1Info(info.argsz());
-            Syscalls.ioctl(fd, VFIO_IOMMU_GET_INFO, info);
+            Ioctl.ioctl(fd, VFIO_IOMMU_GET_INFO, info);
         }
         List<IommuInfo.IovaRange> ranges = new ArrayList<>();
         if ((info.flags() & VFIO_IOMMU_INFO_CAPS) != 0) {
@@ -196,12 +197,12 @@ public final class VfioContainer implements DmaMappingListener, AutoCloseable {
         }
         MemlockLimit.requirePinnable(size, "VFIO DMA");
         int flags = (readable ? VFIO_DMA_MAP_FLAG_READ : 0) | (writable ? VFIO_DMA_MAP_FLAG_WRITE : 0);
-        Syscalls.ioctl(fd, VFIO_IOMMU_MAP_DMA, dmaMap.set(flags, vaddr, iova, size));
+        Ioctl.ioctl(fd, VFIO_IOMMU_MAP_DMA, dmaMap.set(flags, vaddr, iova, size));
     }
 
     /** Unmaps [iova, iova + size); returns the bytes the kernel unmapped. */
     public synchronized long unmapDma(long iova, long size) {
-        Syscalls.ioctl(fd, VFIO_IOMMU_UNMAP_DMA, dmaUnmap.set(0, iova, size));
+        Ioctl.ioctl(fd, VFIO_IOMMU_UNMAP_DMA, dmaUnmap.set(0, iova, size));
         return dmaUnmap.size();
     }
 

@@ -7,13 +7,14 @@ import io.jvfio.vfio.VfioException;
 import io.jvfio.vfio.VfioIrq;
 import io.jvfio.vfio.VfioRegion;
 import io.jvfio.vmm.bus.AccessSize;
-import io.jvfio.vmm.linux.DirectBuffers;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.MemoryMapping;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.linux.ioctl.Ioctl;
+import io.jvfio.vmm.linux.jna.DirectBuffers;
 import io.jvfio.vmm.linux.vfio.VfioDeviceInfo;
 import io.jvfio.vmm.linux.vfio.VfioIrqInfo;
 import io.jvfio.vmm.linux.vfio.VfioIrqSet;
@@ -27,26 +28,26 @@ import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 
-import static io.jvfio.vmm.linux.LinuxConstants.MAP_SHARED;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_READ;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_WRITE;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MAP_SHARED;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_READ;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_WRITE;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FLAGS_PCI;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FLAGS_RESET;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_ACTION_MASK;
-import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_ERR_IRQ_INDEX;
-import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_VGA_REGION_INDEX;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_ACTION_TRIGGER;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_ACTION_UNMASK;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_DATA_EVENTFD;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_DATA_NONE;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_ERR_IRQ_INDEX;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_VGA_REGION_INDEX;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_REGION_INFO_FLAG_CAPS;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_GET_INFO;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_GET_IRQ_INFO;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_GET_PCI_HOT_RESET_INFO;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_GET_REGION_INFO;
+import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_PCI_HOT_RESET;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_RESET;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_SET_IRQS;
-import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_PCI_HOT_RESET;
 
 /**
  * A device fd of a VFIO group. Its info, regions (with their capability chains) and interrupt
@@ -82,7 +83,7 @@ public final class VfioDevice implements VfioBackend {
     static VfioDevice open(OwnedFd fd, PciAddress address, VfioGroup group) {
         try {
             VfioDeviceInfo info = new VfioDeviceInfo(VfioDeviceInfo.SIZEOF);
-            Syscalls.ioctl(fd, VFIO_DEVICE_GET_INFO, info);
+            Ioctl.ioctl(fd, VFIO_DEVICE_GET_INFO, info);
             List<VfioRegion> regions = new ArrayList<>();
             VfioRegionInfo query = new VfioRegionInfo(256);
             for (int i = 0; i < info.numRegions(); i++) {
@@ -92,7 +93,7 @@ public final class VfioDevice implements VfioBackend {
                 }
                 if (query.argsz() > query.capacity()) {
                     query = new VfioRegionInfo(query.argsz());
-                    Syscalls.ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, query.query(i));
+                    Ioctl.ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, query.query(i));
                 }
                 regions.add(new VfioRegion(i, query.flags(), query.size(), query.offset(), capabilities(query)));
             }
@@ -100,7 +101,7 @@ public final class VfioDevice implements VfioBackend {
             VfioIrqInfo irq = new VfioIrqInfo();
             for (int i = 0; i < info.numIrqs(); i++) {
                 try {
-                    Syscalls.ioctl(fd, VFIO_DEVICE_GET_IRQ_INFO, irq.query(i));
+                    Ioctl.ioctl(fd, VFIO_DEVICE_GET_IRQ_INFO, irq.query(i));
                     irqs.add(new VfioIrq(i, irq.flags(), irq.count()));
                 } catch (SyscallException e) {
                     // vfio-pci has no ERR index for a conventional PCI device and says EINVAL.
@@ -123,7 +124,7 @@ public final class VfioDevice implements VfioBackend {
      */
     private static boolean queryRegion(OwnedFd fd, VfioRegionInfo query, int index) {
         try {
-            Syscalls.ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, query.query(index));
+            Ioctl.ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, query.query(index));
             return true;
         } catch (SyscallException e) {
             if (index == VFIO_PCI_VGA_REGION_INDEX && e.is(Errno.EINVAL)) {
@@ -235,7 +236,7 @@ public final class VfioDevice implements VfioBackend {
         for (int i = 0; i < fds.length; i++) {
             fds[i] = eventfds[i] == null ? -1 : eventfds[i].fd().get();
         }
-        Syscalls.ioctl(fd, VFIO_DEVICE_SET_IRQS, irqSet.setEventFds(VFIO_IRQ_SET_DATA_EVENTFD
+        Ioctl.ioctl(fd, VFIO_DEVICE_SET_IRQS, irqSet.setEventFds(VFIO_IRQ_SET_DATA_EVENTFD
                 | VFIO_IRQ_SET_ACTION_TRIGGER, index, start, fds, fds.length));
     }
 
@@ -243,20 +244,20 @@ public final class VfioDevice implements VfioBackend {
     @Override
     public synchronized void disableIrq(int index) {
         irq(index);
-        Syscalls.ioctl(fd, VFIO_DEVICE_SET_IRQS, irqSet.set(VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
+        Ioctl.ioctl(fd, VFIO_DEVICE_SET_IRQS, irqSet.set(VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
                 index, 0, 0));
     }
 
     /** Masks one vector in the device (INTx, or MSI-X where maskable). */
     @Override
     public synchronized void maskIrq(int index, int vector) {
-        Syscalls.ioctl(fd, VFIO_DEVICE_SET_IRQS, irqSet.set(VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_MASK,
+        Ioctl.ioctl(fd, VFIO_DEVICE_SET_IRQS, irqSet.set(VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_MASK,
                 index, vector, 1));
     }
 
     @Override
     public synchronized void unmaskIrq(int index, int vector) {
-        Syscalls.ioctl(fd, VFIO_DEVICE_SET_IRQS, irqSet.set(VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK,
+        Ioctl.ioctl(fd, VFIO_DEVICE_SET_IRQS, irqSet.set(VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK,
                 index, vector, 1));
     }
 
@@ -266,13 +267,13 @@ public final class VfioDevice implements VfioBackend {
      */
     @Override
     public synchronized void setUnmaskEventFd(int index, EventFd unmask) {
-        Syscalls.ioctl(fd, VFIO_DEVICE_SET_IRQS, irqSet.setEventFds(VFIO_IRQ_SET_DATA_EVENTFD
+        Ioctl.ioctl(fd, VFIO_DEVICE_SET_IRQS, irqSet.setEventFds(VFIO_IRQ_SET_DATA_EVENTFD
                 | VFIO_IRQ_SET_ACTION_UNMASK, index, 0, new int[] {unmask.fd().get()}, 1));
     }
 
     /** Fires vector {@code vector} of {@code index} from the kernel side, as a loopback test of the eventfd path. */
     public synchronized void triggerIrq(int index, int vector) {
-        Syscalls.ioctl(fd, VFIO_DEVICE_SET_IRQS, irqSet.set(VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
+        Ioctl.ioctl(fd, VFIO_DEVICE_SET_IRQS, irqSet.set(VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
                 index, vector, 1));
     }
 
@@ -287,7 +288,7 @@ public final class VfioDevice implements VfioBackend {
     @Override
     public void reset() {
         if (supportsReset()) {
-            Syscalls.ioctl(fd, VFIO_DEVICE_RESET, 0L);
+            Ioctl.ioctl(fd, VFIO_DEVICE_RESET, 0L);
         } else if (group.container() != null) {
             hotReset(group.container().groups());
         } else {
@@ -303,7 +304,7 @@ public final class VfioDevice implements VfioBackend {
         VfioPciHotResetInfo info = new VfioPciHotResetInfo(8);
         while (true) {
             try {
-                Syscalls.ioctl(fd, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, info.query());
+                Ioctl.ioctl(fd, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, info.query());
                 break;
             } catch (SyscallException e) {
                 if (e.is(Errno.ENOSPC) && info.count() > info.maxDevices()) {
@@ -353,7 +354,7 @@ public final class VfioDevice implements VfioBackend {
             }
         }
         int[] fds = needed.stream().mapToInt(id -> byId.get(id).fd().get()).toArray();
-        Syscalls.ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, new VfioPciHotReset(fds.length).set(fds, fds.length));
+        Ioctl.ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, new VfioPciHotReset(fds.length).set(fds, fds.length));
     }
 
     public OwnedFd fd() {

@@ -5,6 +5,7 @@ import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.linux.ioctl.Ioctl;
 import io.jvfio.vmm.linux.vfio.VfioGroupStatus;
 import io.jvfio.vmm.pci.PciAddress;
 
@@ -16,7 +17,7 @@ import java.util.List;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
-import static io.jvfio.vmm.linux.LinuxConstants.O_RDWR;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.O_RDWR;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_GROUP_GET_DEVICE_FD;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_GROUP_GET_STATUS;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_GROUP_SET_CONTAINER;
@@ -125,13 +126,14 @@ public final class VfioGroup implements AutoCloseable {
         return path;
     }
 
-    /** VFIO_GROUP_GET_STATUS flags. */
-    public VfioGroupStatus status() {
+    /** VFIO_GROUP_GET_STATUS flags: an ABI mirror, so {@link #viable} is the API. */
+    private VfioGroupStatus status() {
         VfioGroupStatus s = new VfioGroupStatus();
-        Syscalls.ioctl(fd, VFIO_GROUP_GET_STATUS, s);
+        Ioctl.ioctl(fd, VFIO_GROUP_GET_STATUS, s);
         return s;
     }
 
+    /** Whether the kernel lets the group be used: every device in it bound to a VFIO driver or to none. */
     public boolean viable() {
         return status().viable();
     }
@@ -154,7 +156,7 @@ public final class VfioGroup implements AutoCloseable {
             throw notViable();
         }
         try {
-            Syscalls.ioctlIntRef(fd, VFIO_GROUP_SET_CONTAINER, c.fd().get());
+            Ioctl.ioctlIntRef(fd, VFIO_GROUP_SET_CONTAINER, c.fd().get());
         } catch (SyscallException e) {
             if (e.is(Errno.EPERM)) {
                 throw notViable(); // the kernel's answer for a group that became non-viable meanwhile
@@ -169,7 +171,7 @@ public final class VfioGroup implements AutoCloseable {
 
     void unsetContainer() {
         if (container != null) {
-            Syscalls.ioctl(fd, VFIO_GROUP_UNSET_CONTAINER, 0L);
+            Ioctl.ioctl(fd, VFIO_GROUP_UNSET_CONTAINER, 0L);
             container = null;
         }
     }
@@ -199,7 +201,7 @@ public final class VfioGroup implements AutoCloseable {
         }
         int deviceFd;
         try {
-            deviceFd = Syscalls.ioctl(fd, VFIO_GROUP_GET_DEVICE_FD, address.toString());
+            deviceFd = Ioctl.ioctl(fd, VFIO_GROUP_GET_DEVICE_FD, address.toString());
         } catch (SyscallException e) {
             List<PciAddress> devices = devices();
             if (!devices.contains(address)) {

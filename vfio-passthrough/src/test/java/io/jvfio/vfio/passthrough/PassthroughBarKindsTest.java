@@ -8,11 +8,11 @@ import io.jvfio.memory.GuestMemory;
 import io.jvfio.memory.MemoryBackend;
 import io.jvfio.vfio.RegionCapability;
 import io.jvfio.vfio.VfioBackend;
-import io.jvfio.vfio.VfioIrq;
 import io.jvfio.vfio.user.Fds;
 import io.jvfio.vfio.inprocess.InProcessBackend;
 import io.jvfio.vfio.user.client.VfioUserClient;
 import io.jvfio.vfio.emulated.EmulatedDevice;
+import io.jvfio.vfio.emulated.ForwardingDevice;
 import io.jvfio.vfio.user.server.VfioUserServer;
 import io.jvfio.vfio.devices.GpioDevice;
 import io.jvfio.vfio.devices.NoBarDevice;
@@ -24,7 +24,6 @@ import io.jvfio.vmm.pci.PciBar;
 import io.jvfio.vmm.pci.PciConfigSpace;
 import io.jvfio.vmm.pci.PciDevFn;
 import io.jvfio.vmm.pci.PciHostBridge;
-import io.netty.buffer.ByteBuf;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -264,49 +263,21 @@ class PassthroughBarKindsTest {
      * tiny with its BAR0 offered for mmap from a memfd, one area over the whole 256-byte region, the
      * way the kernel offers a sub-page BAR whose host page is its own (vfio_pci_probe_mmaps).
      */
-    private record MmapableBar0(TinyDevice tiny, MemoryBackend bar) implements EmulatedDevice {
-        @Override
-        public int flags() {
-            return tiny.flags();
+    private static final class MmapableBar0 extends ForwardingDevice {
+        private final MemoryBackend bar;
+
+        MmapableBar0(TinyDevice tiny, MemoryBackend bar) {
+            super(tiny);
+            this.bar = bar;
         }
 
         @Override
         public List<Region> regions() {
-            List<Region> rs = new ArrayList<>(tiny.regions());
+            List<Region> rs = new ArrayList<>(super.regions());
             Region r = rs.get(0);
             rs.set(0, new Region(r.flags() | VFIO_REGION_INFO_FLAG_MMAP, r.size(), bar.fd(), 0,
                     List.of(new RegionCapability.SparseMmap(List.of(new RegionCapability.Area(0, r.size()))))));
             return rs;
-        }
-
-        @Override
-        public List<VfioIrq> irqs() {
-            return tiny.irqs();
-        }
-
-        @Override
-        public void read(int region, long offset, ByteBuf dst, int count) {
-            tiny.read(region, offset, dst, count);
-        }
-
-        @Override
-        public void write(int region, long offset, ByteBuf src, int count) {
-            tiny.write(region, offset, src, count);
-        }
-
-        @Override
-        public void reset() {
-            tiny.reset();
-        }
-
-        @Override
-        public void attach(Context context) {
-            tiny.attach(context);
-        }
-
-        @Override
-        public void detach() {
-            tiny.detach();
         }
 
         @Override

@@ -13,13 +13,13 @@ import io.jvfio.vfio.user.Fds;
 import io.jvfio.vfio.inprocess.InProcessBackend;
 import io.jvfio.vfio.user.client.VfioUserClient;
 import io.jvfio.vfio.emulated.EmulatedDevice;
+import io.jvfio.vfio.emulated.ForwardingDevice;
 import io.jvfio.vfio.user.server.VfioUserServer;
 import io.jvfio.vfio.devices.GpioDevice;
 import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.pci.PciDevFn;
 import io.jvfio.vmm.pci.PciHostBridge;
 import io.jvfio.vmm.pci.PciIntxRouting;
-import io.netty.buffer.ByteBuf;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.Parameter;
@@ -59,17 +59,16 @@ class PassthroughIntxTest {
     Path dir;
 
     /** The GPIO card as a libvfio-user server would describe its INTx: EVENTFD, neither maskable nor automasked. */
-    static final class UnmaskableIntx implements EmulatedDevice {
-        final GpioDevice gpio = new GpioDevice();
+    static final class UnmaskableIntx extends ForwardingDevice {
+        final GpioDevice gpio;
 
-        @Override
-        public int flags() {
-            return gpio.flags();
+        UnmaskableIntx() {
+            this(new GpioDevice());
         }
 
-        @Override
-        public List<Region> regions() {
-            return gpio.regions();
+        private UnmaskableIntx(GpioDevice gpio) {
+            super(gpio);
+            this.gpio = gpio;
         }
 
         @Override
@@ -77,31 +76,6 @@ class PassthroughIntxTest {
             List<VfioIrq> irqs = new ArrayList<>(gpio.irqs());
             irqs.set(VFIO_PCI_INTX_IRQ_INDEX, new VfioIrq(VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_INFO_EVENTFD, 1));
             return irqs;
-        }
-
-        @Override
-        public void read(int region, long offset, ByteBuf dst, int count) {
-            gpio.read(region, offset, dst, count);
-        }
-
-        @Override
-        public void write(int region, long offset, ByteBuf src, int count) {
-            gpio.write(region, offset, src, count);
-        }
-
-        @Override
-        public void reset() {
-            gpio.reset();
-        }
-
-        @Override
-        public void attach(Context context) {
-            gpio.attach(context);
-        }
-
-        @Override
-        public void detach() {
-            gpio.detach();
         }
 
         @Override

@@ -3,16 +3,16 @@ package io.jvfio.vfio.user;
 import com.sun.jna.Native;
 import com.sun.jna.NativeLibrary;
 import com.sun.jna.Platform;
-import io.jvfio.vmm.linux.DirectBuffers;
 import io.jvfio.vmm.linux.Errno;
-import io.jvfio.vmm.linux.LibC;
 import io.jvfio.vmm.linux.OwnedFd;
+import io.jvfio.vmm.linux.jna.DirectBuffers;
+import io.jvfio.vmm.linux.jna.LibC;
 
 import java.nio.ByteBuffer;
 
-import static io.jvfio.vmm.linux.LinuxConstants.F_GETFL;
-import static io.jvfio.vmm.linux.LinuxConstants.F_SETFL;
-import static io.jvfio.vmm.linux.LinuxConstants.O_NONBLOCK;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.F_GETFL;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.F_SETFL;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.O_NONBLOCK;
 
 /**
  * A real pipe (pipe2(2)), for tests that hand a peer an fd where it expects an eventfd: a full pipe

@@ -3,20 +3,20 @@ package io.jvfio.vfio.user;
 import io.jvfio.vfio.user.protocol.VfioUserCommand;
 import io.jvfio.vfio.user.protocol.VfioUserHeader;
 import io.jvfio.vfio.user.transport.VfioUserConnection;
-import io.jvfio.vmm.linux.LibC;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SocketMessage;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
 import io.jvfio.vmm.linux.UnixSocket;
+import io.jvfio.vmm.linux.jna.LibC;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.Arrays;
 
-import static io.jvfio.vmm.linux.LinuxConstants.POLLIN;
-import static io.jvfio.vmm.linux.LinuxConstants.POLLOUT;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.POLLIN;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.POLLOUT;
 
 /**
  * A vfio-user endpoint with no protocol logic of its own, for tests that must send what a correct

@@ -13,6 +13,7 @@ import io.jvfio.vfio.VfioIrq;
 import io.jvfio.vfio.VfioRegion;
 import io.jvfio.vfio.devices.EduDevice;
 import io.jvfio.vfio.emulated.EmulatedDevice;
+import io.jvfio.vfio.emulated.ForwardingDevice;
 import io.jvfio.vfio.user.client.VfioUserClient;
 import io.jvfio.vfio.user.protocol.VfioUserVersion;
 import io.jvfio.vfio.user.server.VfioUserServer;
@@ -342,11 +343,11 @@ class VfioUserEduTest {
         src.put(data).flip();
         ByteBuffer dst = ByteBuffer.allocateDirect(BAR2_SIZE);
         // One message of 1 MiB + 32 bytes each way: the socket takes it in many partial sendmsg/recvmsg.
-        assertEquals(BAR2_SIZE, client.write(BAR2, 0, io.jvfio.vmm.linux.DirectBuffers.address(src), BAR2_SIZE));
+        assertEquals(BAR2_SIZE, client.write(BAR2, 0, io.jvfio.vmm.linux.jna.DirectBuffers.address(src), BAR2_SIZE));
         byte[] seen = new byte[BAR2_SIZE];
         edu.bar2().get(0, seen);
         assertArrayEquals(data, seen);
-        assertEquals(BAR2_SIZE, client.read(BAR2, 0, io.jvfio.vmm.linux.DirectBuffers.address(dst), BAR2_SIZE));
+        assertEquals(BAR2_SIZE, client.read(BAR2, 0, io.jvfio.vmm.linux.jna.DirectBuffers.address(dst), BAR2_SIZE));
         byte[] back = new byte[BAR2_SIZE];
         dst.get(back);
         assertArrayEquals(data, back);
@@ -397,7 +398,7 @@ class VfioUserEduTest {
         assertEquals(0xFFL, client.read(BAR0, ID, 1));
         client.write(BAR0, LIVENESS, 4, 1); // dropped, no exception
         ByteBuffer b = ByteBuffer.allocateDirect(16);
-        client.read(BAR2, 0, io.jvfio.vmm.linux.DirectBuffers.address(b), 16);
+        client.read(BAR2, 0, io.jvfio.vmm.linux.jna.DirectBuffers.address(b), 16);
         assertEquals(-1L, b.getLong(0));
         client.reset(); // nothing to reset: no exception either
     }
@@ -433,27 +434,11 @@ class VfioUserEduTest {
     }
 
     /** The edu device with a delay before each BAR0 read: a server that is slow to answer. */
-    static final class SlowDevice implements EmulatedDevice {
-        final EmulatedDevice inner;
+    static final class SlowDevice extends ForwardingDevice {
         volatile long delayMillis;
 
         SlowDevice(EmulatedDevice inner) {
-            this.inner = inner;
-        }
-
-        @Override
-        public int flags() {
-            return inner.flags();
-        }
-
-        @Override
-        public List<Region> regions() {
-            return inner.regions();
-        }
-
-        @Override
-        public List<VfioIrq> irqs() {
-            return inner.irqs();
+            super(inner);
         }
 
         @Override
@@ -466,27 +451,7 @@ class VfioUserEduTest {
                     Thread.currentThread().interrupt();
                 }
             }
-            inner.read(region, offset, dst, count);
-        }
-
-        @Override
-        public void write(int region, long offset, ByteBuf src, int count) {
-            inner.write(region, offset, src, count);
-        }
-
-        @Override
-        public void reset() {
-            inner.reset();
-        }
-
-        @Override
-        public void attach(Context context) {
-            inner.attach(context);
-        }
-
-        @Override
-        public void detach() {
-            inner.detach();
+            super.read(region, offset, dst, count);
         }
     }
 }

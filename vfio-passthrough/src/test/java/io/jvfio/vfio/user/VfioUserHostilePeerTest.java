@@ -1,15 +1,15 @@
 package io.jvfio.vfio.user;
 
 import io.jvfio.vfio.user.protocol.VfioUserCommand;
-import io.jvfio.vmm.linux.LibC;
 import io.jvfio.vmm.linux.OwnedFd;
-import io.jvfio.vmm.linux.DirectBuffers;
+import io.jvfio.vmm.linux.jna.DirectBuffers;
+import io.jvfio.vmm.linux.jna.LibC;
 import org.junit.jupiter.api.Test;
 
 import io.jvfio.vfio.devices.EduRegisters;
 
-import static io.jvfio.vmm.linux.LinuxConstants.EFD_CLOEXEC;
-import static io.jvfio.vmm.linux.LinuxConstants.EFD_NONBLOCK;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.EFD_CLOEXEC;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.EFD_NONBLOCK;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 

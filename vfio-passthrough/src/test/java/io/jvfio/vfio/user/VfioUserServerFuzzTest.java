@@ -8,10 +8,10 @@ import io.jvfio.vfio.user.transport.ConnectionLimits;
 import io.jvfio.vfio.user.transport.VfioUserConnection;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.EventFd;
-import io.jvfio.vmm.linux.LibC;
-import io.jvfio.vmm.linux.LinuxConstants;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.linux.jna.LibC;
+import io.jvfio.vmm.linux.jna.LinuxConstants;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -92,7 +92,7 @@ class VfioUserServerFuzzTest {
     private OwnedFd blockingEventfd;
     /** 8 bytes to read an eventfd's counter into (the buffer held so that its memory stays). */
     private final java.nio.ByteBuffer counter = java.nio.ByteBuffer.allocateDirect(8);
-    private final long scratch = io.jvfio.vmm.linux.DirectBuffers.address(counter);
+    private final long scratch = io.jvfio.vmm.linux.jna.DirectBuffers.address(counter);
     private Pipe pipe;
     private OwnedFd tibMemfd;
     private OwnedFd devNullReadOnly;

@@ -227,9 +227,9 @@ class VfioUserServerProtocolTest {
                     Errno.EINVAL);
         }
         // DMA: overlap is EEXIST (the spec names it), an unknown window ENOENT, two fds EINVAL.
-        try (OwnedFd ram = Syscalls.memfdCreate("peer-ram", io.jvfio.vmm.linux.LinuxConstants.MFD_ALLOW_SEALING)) {
+        try (OwnedFd ram = Syscalls.memfdCreate("peer-ram", io.jvfio.vmm.linux.jna.LinuxConstants.MFD_ALLOW_SEALING)) {
             Syscalls.ftruncate(ram, 1 << 20);
-            Syscalls.addSeals(ram, io.jvfio.vmm.linux.LinuxConstants.F_SEAL_SHRINK);
+            Syscalls.addSeals(ram, io.jvfio.vmm.linux.jna.LinuxConstants.F_SEAL_SHRINK);
             byte[] map = Le.of().u32(32).u32(3).u64(0).u64(0x100000).u64(0x40000).build();
             RawPeer.Frame ok = call(id++, VfioUserCommand.DMA_MAP, map, ram.get());
             assertEquals(REPLY, ok.flags());

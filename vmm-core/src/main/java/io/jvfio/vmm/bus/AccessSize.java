@@ -16,6 +16,13 @@ public final class AccessSize {
     private AccessSize() {
     }
 
+    /** Refuses a width that is not 1, 2, 4 or 8 bytes (a back end's region access, before it is sent on). */
+    public static void check(int size) {
+        if (size != 1 && size != 2 && size != 4 && size != 8) {
+            throw badSize(size);
+        }
+    }
+
     /** The all-ones value of {@code size} bytes: 0xFF, 0xFFFF, 0xFFFF_FFFF or -1L (8 bytes or more). */
     public static long allOnes(int size) {
         return size >= 8 ? -1L : (1L << (size << 3)) - 1;

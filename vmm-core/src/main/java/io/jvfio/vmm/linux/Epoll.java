@@ -2,14 +2,16 @@ package io.jvfio.vmm.linux;
 
 import com.sun.jna.Native;
 import com.sun.jna.Pointer;
+import io.jvfio.vmm.linux.jna.LibC;
+import io.jvfio.vmm.linux.jna.StructLayout;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
-import static io.jvfio.vmm.linux.LinuxConstants.EPOLL_CLOEXEC;
-import static io.jvfio.vmm.linux.LinuxConstants.EPOLL_CTL_ADD;
-import static io.jvfio.vmm.linux.LinuxConstants.EPOLL_CTL_DEL;
-import static io.jvfio.vmm.linux.LinuxConstants.EPOLL_CTL_MOD;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.EPOLL_CLOEXEC;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.EPOLL_CTL_ADD;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.EPOLL_CTL_DEL;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.EPOLL_CTL_MOD;
 
 /**
  * An epoll instance with a preallocated array of ready events, for one waiting thread.
@@ -22,7 +24,7 @@ public final class Epoll implements AutoCloseable {
     static final int EVENT_EVENTS = 0;
     static final int EVENT_DATA = 4;
     static final int EVENT_SIZEOF = 12;
-    public static final StructLayout EVENT_LAYOUT = StructLayout.of("sys/epoll.h", "epoll_event", EVENT_SIZEOF)
+    static final StructLayout EVENT_LAYOUT = StructLayout.of("sys/epoll.h", "epoll_event", EVENT_SIZEOF)
             .field("events", EVENT_EVENTS, 4)
             .field("data", EVENT_DATA, 8)
             .build();

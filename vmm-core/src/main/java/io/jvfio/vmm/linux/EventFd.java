@@ -1,8 +1,10 @@
 package io.jvfio.vmm.linux;
 
-import static io.jvfio.vmm.linux.LinuxConstants.EFD_CLOEXEC;
-import static io.jvfio.vmm.linux.LinuxConstants.EFD_NONBLOCK;
-import static io.jvfio.vmm.linux.LinuxConstants.RWF_NOWAIT;
+import io.jvfio.vmm.linux.jna.LibC;
+
+import static io.jvfio.vmm.linux.jna.LinuxConstants.EFD_CLOEXEC;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.EFD_NONBLOCK;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.RWF_NOWAIT;
 
 /**
  * A Linux eventfd: a 64-bit counter that writers add to and a reader drains. Devices signal

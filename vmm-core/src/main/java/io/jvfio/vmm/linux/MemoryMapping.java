@@ -1,6 +1,7 @@
 package io.jvfio.vmm.linux;
 
 import com.sun.jna.Pointer;
+import io.jvfio.vmm.linux.jna.LibC;
 import io.jvfio.vmm.range.UnsignedRange;
 
 import java.lang.invoke.MethodHandles;
@@ -8,12 +9,12 @@ import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
-import static io.jvfio.vmm.linux.LinuxConstants.MAP_ANONYMOUS;
-import static io.jvfio.vmm.linux.LinuxConstants.MAP_FIXED;
-import static io.jvfio.vmm.linux.LinuxConstants.MAP_NORESERVE;
-import static io.jvfio.vmm.linux.LinuxConstants.MAP_PRIVATE;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_READ;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_WRITE;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MAP_ANONYMOUS;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MAP_FIXED;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MAP_NORESERVE;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MAP_PRIVATE;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_READ;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_WRITE;
 
 /**
  * An {@code mmap} of a file (a memfd, a VFIO region, a vCPU's {@code kvm_run}) or of anonymous

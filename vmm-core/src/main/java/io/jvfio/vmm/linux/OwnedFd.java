@@ -1,5 +1,7 @@
 package io.jvfio.vmm.linux;
 
+import io.jvfio.vmm.linux.jna.LibC;
+
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 

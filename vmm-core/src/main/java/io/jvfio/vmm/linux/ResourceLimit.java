@@ -1,7 +1,10 @@
 package io.jvfio.vmm.linux;
 
-import static io.jvfio.vmm.linux.LinuxConstants.RLIMIT_MEMLOCK;
-import static io.jvfio.vmm.linux.LinuxConstants.RLIM_INFINITY;
+import io.jvfio.vmm.linux.jna.LibC;
+import io.jvfio.vmm.linux.jna.StructLayout;
+
+import static io.jvfio.vmm.linux.jna.LinuxConstants.RLIMIT_MEMLOCK;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.RLIM_INFINITY;
 
 /**
  * A process resource limit, soft and hard, in bytes (or {@link #UNLIMITED}). VFIO Type1 pins every
@@ -17,7 +20,7 @@ public record ResourceLimit(String resource, long soft, long hard) {
     static final int RLIM_CUR = 0;
     static final int RLIM_MAX = 8;
     static final int RLIMIT_SIZEOF = 16;
-    public static final StructLayout RLIMIT_LAYOUT = StructLayout.of("sys/resource.h", "rlimit", RLIMIT_SIZEOF)
+    static final StructLayout RLIMIT_LAYOUT = StructLayout.of("sys/resource.h", "rlimit", RLIMIT_SIZEOF)
             .field("rlim_cur", RLIM_CUR, 8)
             .field("rlim_max", RLIM_MAX, 8)
             .build();

@@ -1,14 +1,18 @@
 package io.jvfio.vmm.linux;
 
+import io.jvfio.vmm.linux.jna.DirectBuffers;
+import io.jvfio.vmm.linux.jna.LibC;
+import io.jvfio.vmm.linux.jna.NativeStruct;
+import io.jvfio.vmm.linux.jna.StructLayout;
 import io.jvfio.vmm.range.UnsignedRange;
 
 import java.nio.ByteBuffer;
 
-import static io.jvfio.vmm.linux.LinuxConstants.MSG_CMSG_CLOEXEC;
-import static io.jvfio.vmm.linux.LinuxConstants.MSG_CTRUNC;
-import static io.jvfio.vmm.linux.LinuxConstants.MSG_NOSIGNAL;
-import static io.jvfio.vmm.linux.LinuxConstants.SCM_RIGHTS;
-import static io.jvfio.vmm.linux.LinuxConstants.SOL_SOCKET;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MSG_CMSG_CLOEXEC;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MSG_CTRUNC;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MSG_NOSIGNAL;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.SCM_RIGHTS;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.SOL_SOCKET;
 
 /**
  * A reusable {@code sendmsg}/{@code recvmsg} message on a UNIX socket: a byte payload and any number
@@ -30,7 +34,7 @@ public final class SocketMessage {
     static final int MSG_CONTROLLEN = 40;
     static final int MSG_FLAGS = 48;
     static final int MSGHDR_SIZEOF = 56;
-    public static final StructLayout MSGHDR_LAYOUT = StructLayout.of("sys/socket.h", "msghdr", MSGHDR_SIZEOF)
+    static final StructLayout MSGHDR_LAYOUT = StructLayout.of("sys/socket.h", "msghdr", MSGHDR_SIZEOF)
             .field("msg_name", MSG_NAME, 8)
             .field("msg_namelen", MSG_NAMELEN, 4)
             .field("msg_iov", MSG_IOV, 8)
@@ -44,7 +48,7 @@ public final class SocketMessage {
     static final int IOV_BASE = 0;
     static final int IOV_LEN = 8;
     static final int IOVEC_SIZEOF = 16;
-    public static final StructLayout IOVEC_LAYOUT = StructLayout.of("sys/uio.h", "iovec", IOVEC_SIZEOF)
+    static final StructLayout IOVEC_LAYOUT = StructLayout.of("sys/uio.h", "iovec", IOVEC_SIZEOF)
             .field("iov_base", IOV_BASE, 8)
             .field("iov_len", IOV_LEN, 8)
             .build();
@@ -54,7 +58,7 @@ public final class SocketMessage {
     static final int CMSG_LEVEL = 8;
     static final int CMSG_TYPE = 12;
     static final int CMSGHDR_SIZEOF = 16;
-    public static final StructLayout CMSGHDR_LAYOUT = StructLayout.of("sys/socket.h", "cmsghdr", CMSGHDR_SIZEOF)
+    static final StructLayout CMSGHDR_LAYOUT = StructLayout.of("sys/socket.h", "cmsghdr", CMSGHDR_SIZEOF)
             .field("cmsg_len", CMSG_LEN_FIELD, 8)
             .field("cmsg_level", CMSG_LEVEL, 4)
             .field("cmsg_type", CMSG_TYPE, 4)

@@ -1,9 +1,12 @@
 package io.jvfio.vmm.linux;
 
-import static io.jvfio.vmm.linux.LinuxConstants.MFD_CLOEXEC;
-import static io.jvfio.vmm.linux.LinuxConstants.O_CLOEXEC;
-import static io.jvfio.vmm.linux.LinuxConstants.SOCK_CLOEXEC;
-import static io.jvfio.vmm.linux.LinuxConstants._SC_PAGESIZE;
+import io.jvfio.vmm.linux.jna.LibC;
+import io.jvfio.vmm.linux.jna.LinuxConstants;
+
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MFD_CLOEXEC;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.O_CLOEXEC;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.SOCK_CLOEXEC;
+import static io.jvfio.vmm.linux.jna.LinuxConstants._SC_PAGESIZE;
 
 /**
  * The system calls of {@link LibC} with Linux error handling: a -1 return becomes a
@@ -145,58 +148,6 @@ public final class Syscalls {
                         fd.name(), errno);
             }
         }
-    }
-
-    /** An ioctl with an integer argument (or none); returns the kernel's non-negative result. */
-    public static int ioctl(OwnedFd fd, IoctlRequest request, long arg) {
-        while (true) {
-            int r = LibC.ioctl(fd.get(), request.number(), arg);
-            if (r >= 0) {
-                return r;
-            }
-            int errno = LibC.errno();
-            if (errno != Errno.EINTR.number()) {
-                throw new SyscallException(request.name(), fd.name(), errno);
-            }
-        }
-    }
-
-    /**
-     * An ioctl whose argument is a pointer to an int, such as VFIO_GROUP_SET_CONTAINER, which takes
-     * the address of the container's fd.
-     */
-    public static int ioctlIntRef(OwnedFd fd, IoctlRequest request, int value) {
-        ThreadScratch scratch = ThreadScratch.get();
-        scratch.memory().putInt(0, value);
-        return ioctl(fd, request, scratch.address());
-    }
-
-    /** An ioctl whose argument is a struct mirror. */
-    public static int ioctl(OwnedFd fd, IoctlRequest request, NativeStruct arg) {
-        return ioctl(fd, request, arg.address());
-    }
-
-    /** An ioctl whose argument is a string, such as a device name for VFIO_GROUP_GET_DEVICE_FD. */
-    public static int ioctl(OwnedFd fd, IoctlRequest request, String arg) {
-        while (true) {
-            int r = LibC.ioctl(fd.get(), request.number(), arg);
-            if (r >= 0) {
-                return r;
-            }
-            int errno = LibC.errno();
-            if (errno != Errno.EINTR.number()) {
-                throw new SyscallException(request.name() + "(\"" + arg + "\")", fd.name(), errno);
-            }
-        }
-    }
-
-    /**
-     * An ioctl for hot paths whose failures are part of normal operation (KVM_RUN interrupted by a
-     * signal): the result, or {@code -errno}, never an exception and never a retry.
-     */
-    public static int ioctlOrErrno(OwnedFd fd, IoctlRequest request, long arg) {
-        int r = LibC.ioctl(fd.get(), request.number(), arg);
-        return r < 0 ? -LibC.errno() : r;
     }
 
     /**

@@ -1,5 +1,8 @@
 package io.jvfio.vmm.linux;
 
+import io.jvfio.vmm.linux.jna.NativeStruct;
+import io.jvfio.vmm.linux.jna.StructLayout;
+
 /**
  * A few bytes of native memory per thread, for the small out-parameters of syscalls that may run on
  * any thread at once ({@code struct pollfd}, an eventfd counter). Allocated once per thread, so
@@ -12,7 +15,7 @@ final class ThreadScratch extends NativeStruct {
     static final int POLLFD_EVENTS = 4;
     static final int POLLFD_REVENTS = 6;
     static final int POLLFD_SIZEOF = 8;
-    public static final StructLayout POLLFD_LAYOUT = StructLayout.of("poll.h", "pollfd", POLLFD_SIZEOF)
+    static final StructLayout POLLFD_LAYOUT = StructLayout.of("poll.h", "pollfd", POLLFD_SIZEOF)
             .field("fd", POLLFD_FD, 4)
             .field("events", POLLFD_EVENTS, 2)
             .field("revents", POLLFD_REVENTS, 2)

@@ -1,15 +1,19 @@
 package io.jvfio.vmm.linux;
 
+import io.jvfio.vmm.linux.jna.LibC;
+import io.jvfio.vmm.linux.jna.NativeStruct;
+import io.jvfio.vmm.linux.jna.StructLayout;
+
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 
-import static io.jvfio.vmm.linux.LinuxConstants.AF_UNIX;
-import static io.jvfio.vmm.linux.LinuxConstants.SOCK_CLOEXEC;
-import static io.jvfio.vmm.linux.LinuxConstants.SOCK_NONBLOCK;
-import static io.jvfio.vmm.linux.LinuxConstants.SOCK_STREAM;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.AF_UNIX;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.SOCK_CLOEXEC;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.SOCK_NONBLOCK;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.SOCK_STREAM;
 
 /**
  * UNIX stream sockets at a path: listening, accepting and connecting, non-blocking and close-on-exec,
@@ -22,7 +26,7 @@ public final class UnixSocket {
     static final int SUN_PATH = 2;
     static final int SUN_PATH_LENGTH = 108;
     static final int SOCKADDR_UN_SIZEOF = 110;
-    public static final StructLayout SOCKADDR_UN_LAYOUT = StructLayout.of("sys/un.h", "sockaddr_un", SOCKADDR_UN_SIZEOF)
+    static final StructLayout SOCKADDR_UN_LAYOUT = StructLayout.of("sys/un.h", "sockaddr_un", SOCKADDR_UN_SIZEOF)
             .field("sun_family", SUN_FAMILY, 2)
             .field("sun_path", SUN_PATH, SUN_PATH_LENGTH)
             .build();

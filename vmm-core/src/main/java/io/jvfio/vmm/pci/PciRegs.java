@@ -1,6 +1,6 @@
 package io.jvfio.vmm.pci;
 
-import io.jvfio.vmm.linux.CMacros;
+import io.jvfio.vmm.linux.jna.CMacros;
 
 /**
  * Offsets and bits of PCI configuration space (type 0 header, capabilities, MSI, MSI-X, extended

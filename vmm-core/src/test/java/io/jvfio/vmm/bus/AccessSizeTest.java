@@ -54,5 +54,12 @@ class AccessSizeTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> AccessSize.get(b, 0, 3));
         assertTrue(e.getMessage().contains("access size 3"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> AccessSize.put(b, 0, 16, 0));
+        for (int size : new int[] {1, 2, 4, 8}) {
+            AccessSize.check(size);
+        }
+        for (int size : new int[] {0, 3, 16, -1}) {
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> AccessSize.check(size)).getMessage()
+                    .contains("access size " + size));
+        }
     }
 }

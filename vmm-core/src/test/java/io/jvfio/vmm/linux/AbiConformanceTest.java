@@ -1,5 +1,10 @@
 package io.jvfio.vmm.linux;
 
+import io.jvfio.vmm.linux.jna.CMacros;
+import io.jvfio.vmm.linux.jna.IoctlRequest;
+import io.jvfio.vmm.linux.jna.LibC;
+import io.jvfio.vmm.linux.jna.LinuxConstants;
+import io.jvfio.vmm.linux.jna.StructLayout;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

@@ -1,5 +1,6 @@
 package io.jvfio.vmm.linux;
 
+import io.jvfio.vmm.linux.jna.LinuxConstants;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

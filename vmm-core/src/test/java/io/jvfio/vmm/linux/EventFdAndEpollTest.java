@@ -1,5 +1,7 @@
 package io.jvfio.vmm.linux;
 
+import io.jvfio.vmm.linux.jna.LibC;
+import io.jvfio.vmm.linux.jna.LinuxConstants;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
@@ -7,8 +9,8 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 
-import static io.jvfio.vmm.linux.LinuxConstants.EPOLLIN;
-import static io.jvfio.vmm.linux.LinuxConstants.POLLIN;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.EPOLLIN;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.POLLIN;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,7 +1,6 @@
 package io.jvfio.vmm.linux;
 
-import io.jvfio.vmm.linux.vfio.VfioGroupStatus;
-import io.jvfio.vmm.linux.vfio.VfioIoctls;
+import io.jvfio.vmm.linux.jna.DirectBuffers;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -10,10 +9,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.stream.Stream;
 
-import static io.jvfio.vmm.linux.LinuxConstants.MAP_SHARED;
-import static io.jvfio.vmm.linux.LinuxConstants.O_RDONLY;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_READ;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_WRITE;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MAP_SHARED;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.O_RDONLY;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_READ;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_WRITE;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.SOCK_STREAM;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -34,28 +34,10 @@ class SyscallsTest {
     }
 
     @Test
-    void aFailedIoctlNamesTheRequest() {
-        try (OwnedFd memfd = Syscalls.memfdCreate("not-a-vfio-group", 0)) {
-            SyscallException e = assertThrows(SyscallException.class,
-                    () -> Syscalls.ioctl(memfd, VfioIoctls.VFIO_GROUP_GET_STATUS, new VfioGroupStatus()));
-            assertEquals("VFIO_GROUP_GET_STATUS on memfd:not-a-vfio-group: Inappropriate ioctl for device (ENOTTY)",
-                    e.getMessage());
-        }
-    }
-
-    @Test
     void theMessageFormatOfTheBrief() {
         SyscallException e = new SyscallException("VFIO_GROUP_SET_CONTAINER", "/dev/vfio/26", 16);
         assertEquals("VFIO_GROUP_SET_CONTAINER on /dev/vfio/26: Device or resource busy (EBUSY)", e.getMessage());
         assertEquals("mmap: Unknown error 300 (errno 300)", new SyscallException("mmap", "", 300).getMessage());
-    }
-
-    @Test
-    void hotPathIoctlReturnsMinusErrnoInsteadOfThrowing() {
-        try (OwnedFd memfd = Syscalls.memfdCreate("hot", 0)) {
-            assertEquals(-Errno.ENOTTY.number(),
-                    Syscalls.ioctlOrErrno(memfd, VfioIoctls.VFIO_GROUP_GET_STATUS, 0L));
-        }
     }
 
     @Test
@@ -102,6 +84,20 @@ class SyscallsTest {
             SyscallException e = assertThrows(SyscallException.class,
                     () -> MemoryMapping.map(memfd, 1, 4096, PROT_READ, MAP_SHARED));
             assertEquals("mmap on memfd:small at 0x1+0x1000: Invalid argument (EINVAL)", e.getMessage());
+        }
+    }
+
+    @Test
+    void fstatTellsAMemfdFromASocket() {
+        try (OwnedFd memfd = Syscalls.memfdCreate("stat", 0)) {
+            Syscalls.ftruncate(memfd, 12345);
+            FileStat st = FileStat.of(memfd);
+            assertEquals(12345, st.size());
+            assertTrue(st.isRegularFile(), "a memfd is a regular file: " + Integer.toOctalString(st.mode()));
+        }
+        OwnedFd[] pair = Syscalls.socketpair(SOCK_STREAM, "stat");
+        try (OwnedFd a = pair[0]; OwnedFd b = pair[1]) {
+            assertFalse(FileStat.of(a).isRegularFile(), "a socket is not a regular file");
         }
     }
 

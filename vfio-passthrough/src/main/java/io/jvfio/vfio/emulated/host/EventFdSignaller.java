@@ -2,7 +2,7 @@ package io.jvfio.vfio.emulated.host;
 
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.EventFd;
-import io.jvfio.vmm.linux.LibC;
+import io.jvfio.vmm.linux.jna.LibC;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

@@ -7,7 +7,7 @@ import org.slf4j.LoggerFactory;
 
 import java.util.Arrays;
 
-import static io.jvfio.vmm.linux.LinuxConstants.EPOLLIN;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.EPOLLIN;
 
 /**
  * Runs an action whenever one of the watched eventfds is signalled: how a served device hears the

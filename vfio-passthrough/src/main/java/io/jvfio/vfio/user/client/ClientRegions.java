@@ -14,13 +14,14 @@ import io.jvfio.vfio.user.protocol.VfioUserPayloads;
 import io.jvfio.vfio.user.protocol.VfioUserVersion;
 import io.jvfio.vfio.user.transport.PendingRequests;
 import io.jvfio.vfio.user.transport.VfioUserConnection;
+import io.jvfio.vmm.bus.AccessSize;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.FileStat;
-import io.jvfio.vmm.linux.LibC;
 import io.jvfio.vmm.linux.MemoryMapping;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.linux.jna.LibC;
 import io.jvfio.vmm.range.UnsignedRange;
 import io.netty.buffer.ByteBuf;
 import org.slf4j.Logger;
@@ -34,10 +35,10 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
-import static io.jvfio.vmm.linux.LinuxConstants.F_SEAL_SHRINK;
-import static io.jvfio.vmm.linux.LinuxConstants.MAP_SHARED;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_READ;
-import static io.jvfio.vmm.linux.LinuxConstants.PROT_WRITE;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.F_SEAL_SHRINK;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MAP_SHARED;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_READ;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_WRITE;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FLAGS_PCI;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_REGION_INFO_FLAG_CAPS;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_REGION_INFO_FLAG_MMAP;
@@ -288,8 +289,8 @@ final class ClientRegions {
      */
     long read(int region, long offset, int size) {
         layout.accessible(region, offset, size, false);
-        VfioDeviceLayout.checkAccessSize(size);
-        long allOnes = size == 8 ? -1L : (1L << (8 * size)) - 1;
+        AccessSize.check(size);
+        long allOnes = AccessSize.allOnes(size);
         if (session.dead()) {
             return allOnes;
         }
@@ -314,14 +315,9 @@ final class ClientRegions {
                 failed(VfioUserCommand.REGION_READ, region, offset, s.error ? Errno.describe(s.errno) : "a short reply");
                 return allOnes;
             }
-            int at = VfioUserPayloads.RegionAccess.DATA;
-            return switch (size) {
-                case 1 -> p.getUnsignedByte(at);
-                case 2 -> p.getUnsignedShortLE(at);
-                case 4 -> p.getUnsignedIntLE(at);
-                case 8 -> p.getLongLE(at);
-                default -> throw new IllegalArgumentException("access size " + size);
-            };
+            ByteBuffer value = s.register.clear().limit(size);
+            p.getBytes(VfioUserPayloads.RegionAccess.DATA, value);
+            return AccessSize.get(value, 0, size);
         } finally {
             session.pending().release(s);
         }
@@ -330,7 +326,7 @@ final class ClientRegions {
     /** A little-endian write of 1, 2, 4 or 8 bytes: one REGION_WRITE round trip; dropped if it fails. */
     void write(int region, long offset, int size, long value) {
         layout.accessible(region, offset, size, true);
-        VfioDeviceLayout.checkAccessSize(size);
+        AccessSize.check(size);
         if (session.dead()) {
             return;
         }

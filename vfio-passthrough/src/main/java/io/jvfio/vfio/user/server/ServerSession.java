@@ -1,5 +1,6 @@
 package io.jvfio.vfio.user.server;
 
+import io.jvfio.vfio.RegionCapability;
 import io.jvfio.vfio.VfioIrq;
 import io.jvfio.vfio.emulated.EmulatedDevice;
 import io.jvfio.vfio.emulated.host.DeviceContext;
@@ -16,14 +17,13 @@ import io.jvfio.vfio.user.transport.ConnectionLimits;
 import io.jvfio.vfio.user.transport.PendingRequests;
 import io.jvfio.vfio.user.transport.VfioUserConnection;
 import io.jvfio.vmm.linux.Errno;
-import io.jvfio.vmm.linux.LibC;
 import io.jvfio.vmm.linux.OwnedFd;
+import io.jvfio.vmm.linux.jna.LibC;
 import io.jvfio.vmm.linux.vfio.VfioConstants;
 import io.jvfio.vmm.linux.vfio.VfioInfoCapHeader;
 import io.jvfio.vmm.linux.vfio.VfioRegionInfoCapSparseMmap;
 import io.jvfio.vmm.linux.vfio.VfioRegionInfoCapType;
 import io.jvfio.vmm.range.UnsignedRange;
-import io.jvfio.vfio.RegionCapability;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.IoEventLoop;
 import io.netty.util.concurrent.ScheduledFuture;

@@ -3,10 +3,12 @@ package io.jvfio.vfio.user.transport;
 import io.jvfio.vfio.user.protocol.VfioUserException;
 import io.jvfio.vfio.user.protocol.VfioUserMessage;
 import io.jvfio.vmm.linux.Errno;
-import io.jvfio.vmm.linux.LibC;
+import io.jvfio.vmm.linux.jna.LibC;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.concurrent.atomic.AtomicIntegerFieldUpdater;
 import java.util.concurrent.locks.LockSupport;
 
@@ -54,7 +56,12 @@ public final class PendingRequests {
          * The slot's own request buffer for short requests (register accesses): reused, never released,
          * so a round trip allocates nothing. JDK-owned direct memory, freed with the slot.
          */
-        public final ByteBuf request = Unpooled.wrappedBuffer(java.nio.ByteBuffer.allocateDirect(REQUEST_CAPACITY)).clear();
+        public final ByteBuf request = Unpooled.wrappedBuffer(ByteBuffer.allocateDirect(REQUEST_CAPACITY)).clear();
+        /**
+         * Room for one register's value (up to 8 bytes), little-endian: a region read's reply data is
+         * copied here to be decoded, which allocates nothing.
+         */
+        public final ByteBuffer register = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
         public int[] fds;
         int command;
         public boolean error;

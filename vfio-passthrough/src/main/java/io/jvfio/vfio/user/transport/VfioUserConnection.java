@@ -4,13 +4,13 @@ import io.jvfio.vfio.user.protocol.VfioUserException;
 import io.jvfio.vfio.user.protocol.VfioUserHeader;
 import io.jvfio.vfio.user.protocol.VfioUserMessage;
 import io.jvfio.vfio.user.protocol.VfioUserVersion;
-import io.jvfio.vmm.linux.DirectBuffers;
 import io.jvfio.vmm.linux.Errno;
-import io.jvfio.vmm.linux.LibC;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SocketMessage;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.linux.jna.DirectBuffers;
+import io.jvfio.vmm.linux.jna.LibC;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.PooledByteBufAllocator;
@@ -28,7 +28,7 @@ import java.util.ArrayDeque;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 
-import static io.jvfio.vmm.linux.LinuxConstants.MSG_DONTWAIT;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MSG_DONTWAIT;
 
 /**
  * One vfio-user connection: a UNIX stream socket registered with a Netty epoll event loop as an

@@ -4,20 +4,20 @@ import io.jvfio.vfio.user.Le;
 import io.jvfio.vfio.user.RawPeer;
 import io.jvfio.vfio.user.protocol.VfioUserCommand;
 import io.jvfio.vfio.user.protocol.VfioUserHeader;
-import io.jvfio.vmm.linux.LibC;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.linux.jna.LibC;
 
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.Random;
 
-import static io.jvfio.vmm.linux.LinuxConstants.EFD_CLOEXEC;
-import static io.jvfio.vmm.linux.LinuxConstants.F_SEAL_GROW;
-import static io.jvfio.vmm.linux.LinuxConstants.F_SEAL_SHRINK;
-import static io.jvfio.vmm.linux.LinuxConstants.MFD_ALLOW_SEALING;
-import static io.jvfio.vmm.linux.LinuxConstants.O_RDONLY;
-import static io.jvfio.vmm.linux.LinuxConstants.POLLHUP;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.EFD_CLOEXEC;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.F_SEAL_GROW;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.F_SEAL_SHRINK;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.MFD_ALLOW_SEALING;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.O_RDONLY;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.POLLHUP;
 
 /**
  * The attack classes of issue 13, each one hostile client against a server of the edu device

@@ -5,10 +5,10 @@ import io.jvfio.vfio.user.RawPeer;
 import io.jvfio.vfio.user.protocol.VfioUserCommand;
 import io.jvfio.vfio.user.protocol.VfioUserMessage;
 import io.jvfio.vmm.linux.EventFd;
-import io.jvfio.vmm.linux.LibC;
-import io.jvfio.vmm.linux.LinuxConstants;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.linux.jna.LibC;
+import io.jvfio.vmm.linux.jna.LinuxConstants;
 import org.junit.jupiter.api.Test;
 
 import java.nio.ByteBuffer;

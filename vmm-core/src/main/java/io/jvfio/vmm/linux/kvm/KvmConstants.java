@@ -1,6 +1,6 @@
 package io.jvfio.vmm.linux.kvm;
 
-import io.jvfio.vmm.linux.CMacros;
+import io.jvfio.vmm.linux.jna.CMacros;
 
 /** Constants of {@code linux/kvm.h} (and the x86 {@code asm/kvm.h} it includes), named as in C. */
 @CMacros("linux/kvm.h")

@@ -1,7 +1,7 @@
 package io.jvfio.vmm.linux.kvm;
 
-import io.jvfio.vmm.linux.NativeStruct;
-import io.jvfio.vmm.linux.StructLayout;
+import io.jvfio.vmm.linux.jna.NativeStruct;
+import io.jvfio.vmm.linux.jna.StructLayout;
 
 /**
  * {@code struct kvm_cpuid2} with its {@code struct kvm_cpuid_entry2} array: the CPUID leaves KVM

@@ -1,7 +1,7 @@
 package io.jvfio.vmm.linux.kvm;
 
-import io.jvfio.vmm.linux.NativeStruct;
-import io.jvfio.vmm.linux.StructLayout;
+import io.jvfio.vmm.linux.jna.NativeStruct;
+import io.jvfio.vmm.linux.jna.StructLayout;
 
 /** {@code struct kvm_irq_level}, the argument of KVM_IRQ_LINE: raise or lower a GSI (INTx). */
 public final class KvmIrqLevel extends NativeStruct {

@@ -1,7 +1,7 @@
 package io.jvfio.vmm.linux.kvm;
 
-import io.jvfio.vmm.linux.NativeStruct;
-import io.jvfio.vmm.linux.StructLayout;
+import io.jvfio.vmm.linux.jna.NativeStruct;
+import io.jvfio.vmm.linux.jna.StructLayout;
 
 import static io.jvfio.vmm.linux.kvm.KvmConstants.KVM_IRQ_ROUTING_IRQCHIP;
 import static io.jvfio.vmm.linux.kvm.KvmConstants.KVM_IRQ_ROUTING_MSI;

@@ -1,7 +1,7 @@
 package io.jvfio.vmm.linux.kvm;
 
-import io.jvfio.vmm.linux.NativeStruct;
-import io.jvfio.vmm.linux.StructLayout;
+import io.jvfio.vmm.linux.jna.NativeStruct;
+import io.jvfio.vmm.linux.jna.StructLayout;
 
 /** {@code struct kvm_msi}, the argument of KVM_SIGNAL_MSI: one MSI message to inject. */
 public final class KvmMsi extends NativeStruct {

@@ -1,7 +1,7 @@
 package io.jvfio.vmm.linux.kvm;
 
-import io.jvfio.vmm.linux.NativeStruct;
-import io.jvfio.vmm.linux.StructLayout;
+import io.jvfio.vmm.linux.jna.NativeStruct;
+import io.jvfio.vmm.linux.jna.StructLayout;
 
 /** {@code struct kvm_regs}: the x86-64 general-purpose registers, rip and rflags (KVM_GET/SET_REGS). */
 public final class KvmRegs extends NativeStruct {

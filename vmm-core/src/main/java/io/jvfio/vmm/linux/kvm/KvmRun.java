@@ -2,8 +2,8 @@ package io.jvfio.vmm.linux.kvm;
 
 import io.jvfio.vmm.bus.AccessSize;
 import io.jvfio.vmm.linux.MemoryMapping;
-import io.jvfio.vmm.linux.NativeStruct;
-import io.jvfio.vmm.linux.StructLayout;
+import io.jvfio.vmm.linux.jna.NativeStruct;
+import io.jvfio.vmm.linux.jna.StructLayout;
 
 /**
  * {@code struct kvm_run}: the page a vCPU shares with its VMM through mmap of the vCPU fd. After

@@ -1,7 +1,7 @@
 package io.jvfio.vmm.linux.kvm;
 
-import io.jvfio.vmm.linux.NativeStruct;
-import io.jvfio.vmm.linux.StructLayout;
+import io.jvfio.vmm.linux.jna.NativeStruct;
+import io.jvfio.vmm.linux.jna.StructLayout;
 
 /** {@code struct kvm_sregs}: segment, descriptor-table and control registers (KVM_GET/SET_SREGS). */
 public final class KvmSregs extends NativeStruct {

@@ -1,7 +1,7 @@
 package io.jvfio.vmm.linux.kvm;
 
-import io.jvfio.vmm.linux.NativeStruct;
-import io.jvfio.vmm.linux.StructLayout;
+import io.jvfio.vmm.linux.jna.NativeStruct;
+import io.jvfio.vmm.linux.jna.StructLayout;
 
 /**
  * {@code struct kvm_userspace_memory_region}, the argument of KVM_SET_USER_MEMORY_REGION: guest

@@ -1,6 +1,6 @@
 package io.jvfio.vmm.linux.vfio;
 
-import io.jvfio.vmm.linux.CMacros;
+import io.jvfio.vmm.linux.jna.CMacros;
 
 /** Constants of {@code linux/vfio.h}, named as in the header. */
 @CMacros("linux/vfio.h")

@@ -1,7 +1,7 @@
 package io.jvfio.vmm.linux.vfio;
 
-import io.jvfio.vmm.linux.NativeStruct;
-import io.jvfio.vmm.linux.StructLayout;
+import io.jvfio.vmm.linux.jna.NativeStruct;
+import io.jvfio.vmm.linux.jna.StructLayout;
 
 /** {@code struct vfio_group_status}, the argument of VFIO_GROUP_GET_STATUS. */
 public final class VfioGroupStatus extends NativeStruct {

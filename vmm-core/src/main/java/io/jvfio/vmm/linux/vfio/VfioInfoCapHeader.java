@@ -1,6 +1,6 @@
 package io.jvfio.vmm.linux.vfio;
 
-import io.jvfio.vmm.linux.StructLayout;
+import io.jvfio.vmm.linux.jna.StructLayout;
 
 import java.nio.ByteBuffer;
 

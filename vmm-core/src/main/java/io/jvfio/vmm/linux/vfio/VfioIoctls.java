@@ -1,6 +1,6 @@
 package io.jvfio.vmm.linux.vfio;
 
-import io.jvfio.vmm.linux.IoctlRequest;
+import io.jvfio.vmm.linux.jna.IoctlRequest;
 
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_BASE;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_TYPE;

@@ -1,7 +1,7 @@
 package io.jvfio.vmm.linux.vfio;
 
-import io.jvfio.vmm.linux.NativeStruct;
-import io.jvfio.vmm.linux.StructLayout;
+import io.jvfio.vmm.linux.jna.NativeStruct;
+import io.jvfio.vmm.linux.jna.StructLayout;
 
 /** {@code struct vfio_iommu_type1_dma_map}, the argument of VFIO_IOMMU_MAP_DMA. */
 public final class VfioIommuType1DmaMap extends NativeStruct {

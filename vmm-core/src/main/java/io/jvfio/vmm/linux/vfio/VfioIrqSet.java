@@ -1,7 +1,7 @@
 package io.jvfio.vmm.linux.vfio;
 
-import io.jvfio.vmm.linux.NativeStruct;
-import io.jvfio.vmm.linux.StructLayout;
+import io.jvfio.vmm.linux.jna.NativeStruct;
+import io.jvfio.vmm.linux.jna.StructLayout;
 
 /**
  * {@code struct vfio_irq_set}, the argument of VFIO_DEVICE_SET_IRQS, with room for up to

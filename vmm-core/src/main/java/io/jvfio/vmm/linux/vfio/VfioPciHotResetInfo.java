@@ -1,7 +1,7 @@
 package io.jvfio.vmm.linux.vfio;
 
-import io.jvfio.vmm.linux.NativeStruct;
-import io.jvfio.vmm.linux.StructLayout;
+import io.jvfio.vmm.linux.jna.NativeStruct;
+import io.jvfio.vmm.linux.jna.StructLayout;
 
 /**
  * {@code struct vfio_pci_hot_reset_info} and its {@code struct vfio_pci_dependent_device} entries,

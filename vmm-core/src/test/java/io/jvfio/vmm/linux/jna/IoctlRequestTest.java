@@ -1,12 +1,15 @@
-package io.jvfio.vmm.linux;
+package io.jvfio.vmm.linux.jna;
 
 import io.jvfio.kvm.Kvm;
+import io.jvfio.vmm.linux.OwnedFd;
+import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.linux.ioctl.Ioctl;
 import io.jvfio.vmm.linux.kvm.KvmIoctls;
 import io.jvfio.vmm.linux.kvm.KvmRun;
 import org.junit.jupiter.api.Test;
 
 
-import static io.jvfio.vmm.linux.LinuxConstants.O_RDWR;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.O_RDWR;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -38,8 +41,8 @@ class IoctlRequestTest {
     void kvmAnswersThroughTheDirectMappedIoctl() {
         io.jvfio.vmm.testing.Prerequisites.requireKvm();
         try (OwnedFd kvm = Syscalls.open(Kvm.DEVICE, O_RDWR)) {
-            assertEquals(12, Syscalls.ioctl(kvm, KvmIoctls.KVM_GET_API_VERSION, 0L));
-            int mmapSize = Syscalls.ioctl(kvm, KvmIoctls.KVM_GET_VCPU_MMAP_SIZE, 0L);
+            assertEquals(12, Ioctl.ioctl(kvm, KvmIoctls.KVM_GET_API_VERSION, 0L));
+            int mmapSize = Ioctl.ioctl(kvm, KvmIoctls.KVM_GET_VCPU_MMAP_SIZE, 0L);
             assertTrue(mmapSize >= KvmRun.SIZEOF, "vCPU mapping of " + mmapSize + " bytes");
         }
     }

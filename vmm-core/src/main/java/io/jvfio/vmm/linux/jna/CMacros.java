@@ -1,4 +1,4 @@
-package io.jvfio.vmm.linux;
+package io.jvfio.vmm.linux.jna;
 
 import java.lang.annotation.ElementType;
 import java.lang.annotation.Retention;

@@ -1,4 +1,4 @@
-package io.jvfio.vmm.linux;
+package io.jvfio.vmm.linux.jna;
 
 import com.sun.jna.Native;
 import com.sun.jna.NativeLibrary;
@@ -10,8 +10,9 @@ import com.sun.jna.Platform;
  * passed as a raw {@code long} address so that a call allocates nothing on the Java heap.
  *
  * <p>These are the raw calls: they return -1 and leave errno for {@link #errno()}.
- * Code outside the syscall layer goes through {@link Syscalls} and the fd-owning types, which turn
- * a failure into a {@link SyscallException} naming the operation, the object and the errno.
+ * Code outside the syscall layer goes through {@link io.jvfio.vmm.linux.Syscalls} and the fd-owning
+ * types, which turn a failure into a {@link io.jvfio.vmm.linux.SyscallException} naming the
+ * operation, the object and the errno.
  *
  * <p>{@code ioctl} and {@code open} are variadic in C. Declaring fixed prototypes is sound on
  * x86_64 Linux: glibc's wrappers forward the registers to the system call and never read

@@ -1,4 +1,4 @@
-package io.jvfio.vmm.linux;
+package io.jvfio.vmm.linux.jna;
 
 import io.jvfio.vmm.range.UnsignedRange;
 

@@ -1,4 +1,4 @@
-package io.jvfio.vmm.linux;
+package io.jvfio.vmm.linux.jna;
 
 import com.sun.jna.Native;
 import com.sun.jna.Pointer;

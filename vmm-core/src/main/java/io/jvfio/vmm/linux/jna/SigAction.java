@@ -1,4 +1,4 @@
-package io.jvfio.vmm.linux;
+package io.jvfio.vmm.linux.jna;
 
 /**
  * {@code struct sigaction} (signal.h, glibc x86_64): a handler, the signals blocked while it runs,

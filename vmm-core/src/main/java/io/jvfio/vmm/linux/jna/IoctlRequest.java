@@ -1,4 +1,4 @@
-package io.jvfio.vmm.linux;
+package io.jvfio.vmm.linux.jna;
 
 /**
  * An ioctl request number with the name of its C macro, so a failure can say

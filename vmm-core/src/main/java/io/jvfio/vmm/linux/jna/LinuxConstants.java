@@ -1,4 +1,4 @@
-package io.jvfio.vmm.linux;
+package io.jvfio.vmm.linux.jna;
 
 /** Flags and numbers of the C library calls in {@link LibC}, named as in the C headers (x86_64). */
 @CMacros({"fcntl.h", "sys/mman.h", "sys/eventfd.h", "poll.h", "sys/epoll.h", "sys/socket.h",

@@ -1,0 +1,356 @@
+package io.jvfio.machine;
+
+import io.jvfio.irq.InterruptRouter;
+import io.jvfio.irq.InterruptRouterConfig;
+import io.jvfio.irq.VirtualInterruptController;
+import io.jvfio.irq.ioapic.IoApic;
+import io.jvfio.kvm.Kvm;
+import io.jvfio.kvm.KvmVcpu;
+import io.jvfio.kvm.KvmVm;
+import io.jvfio.kvm.Vcpus;
+import io.jvfio.kvm.irq.KvmIrqfdBypass;
+import io.jvfio.kvm.irq.KvmMsiSink;
+import io.jvfio.kvm.memory.KvmRamSlots;
+import io.jvfio.memory.GuestMemory;
+import io.jvfio.memory.MemoryBackend;
+import io.jvfio.memory.MemoryBackendConfig;
+import io.jvfio.memory.X86RamLayout;
+import io.jvfio.vfio.emulated.EmulatedDevice;
+import io.jvfio.vfio.inprocess.InProcessBackend;
+import io.jvfio.vfio.kernel.PciSysfs;
+import io.jvfio.vfio.passthrough.PassthroughDevice;
+import io.jvfio.vfio.passthrough.PassthroughOptions;
+import io.jvfio.vmm.bus.AddressSpace;
+import io.jvfio.vmm.device.AttachedDevices;
+import io.jvfio.vmm.device.DeviceConfig;
+import io.jvfio.vmm.device.DeviceDriver;
+import io.jvfio.vmm.device.DeviceRegistry;
+import io.jvfio.vmm.device.MachineContext;
+import io.jvfio.vmm.options.Property;
+import io.jvfio.vmm.options.OptionString;
+import io.jvfio.vmm.options.OptionValues;
+import io.jvfio.vmm.options.OptionsException;
+import io.jvfio.vmm.pci.PciFunction;
+import io.jvfio.vmm.pci.PciHostBridge;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+import java.util.function.Function;
+
+/**
+ * One x86 virtual machine, composed by a Java program without the {@code jvfio} command line: the
+ * address space and the PCI host bridge (ECAM at {@link PciHostBridge#DEFAULT_ECAM_BASE}, 0xB0000000),
+ * guest RAM laid out as on QEMU's q35 (below the ECAM window if it fits, else 2 GiB below and the rest
+ * from 4 GiB: {@link X86RamLayout#lowRamEnd}), the accelerator, interrupt routing, and the devices in
+ * the order they were given.
+ *
+ * <pre>{@code
+ * try (VirtualMachine vm = VirtualMachine.builder()
+ *         .memory("64M")
+ *         .accelerator(VirtualMachine.Accelerator.KVM)
+ *         .vcpus(1)
+ *         .device("vfio-user-pci,socket=/run/edu.sock")        // as -device takes it
+ *         .device("edu", edu)                                   // a device written in Java, in-process
+ *         .device("mine", machine -> makeTheFunction(machine))  // any PciFunction
+ *         .build()) {
+ *     // load guest code into vm.memory(), set vm.vcpus() up, vm.vcpus().start(vm.space()) ...
+ * }
+ * }</pre>
+ *
+ * <p>With {@link Accelerator#KVM} the machine has a KVM VM with its in-kernel interrupt controller,
+ * guest RAM and mapped BARs as memory slots, and its vCPUs created and runnable (their registers are
+ * the caller's to set: nothing is loaded into the guest); MSIs go by KVM_SIGNAL_MSI and irqfds, INTx
+ * through the in-kernel IOAPIC. With {@link Accelerator#NONE} there is no vCPU: virtual local APICs
+ * ({@link #apics()}) and an emulated IOAPIC at 0xfec00000 take the interrupts, and the caller drives
+ * the devices through the buses from the host.
+ *
+ * <p>Devices reach the machine through {@link MachineContext}: the address space, and the services
+ * {@link GuestMemory}, {@link InterruptRouter} and {@link PciSysfs}. A device is placed on the bus at
+ * the first free slot (or the {@code addr=} its option gives), its INTx pin wired, and whatever it
+ * handed to {@link MachineContext#onClose} closed with the machine. {@link #close()} takes the machine
+ * apart in the reverse order of building: devices, routing, RAM (its memory slots first), vCPUs, VM.
+ */
+public final class VirtualMachine implements AutoCloseable {
+
+    /** How the guest runs: on KVM vCPUs, or with none (the host drives the devices). */
+    public enum Accelerator {
+        KVM, NONE
+    }
+
+    private final GuestMemory memory = new GuestMemory();
+    private final AddressSpace space = new AddressSpace();
+    private final PciHostBridge bridge = new PciHostBridge(space, PciHostBridge.DEFAULT_ECAM_BASE);
+    private final MemoryBackendConfig ram;
+    private final Accelerator accelerator;
+    private final int cpus;
+    private Kvm kvm;
+    private KvmVm vm;
+    private final List<KvmVcpu> vcpuList = new ArrayList<>();
+    private Vcpus vcpus;
+    private VirtualInterruptController apics;
+    private IoApic ioapic;
+    private InterruptRouter router;
+    private AttachedDevices devices;
+
+    private VirtualMachine(MemoryBackendConfig ram, Accelerator accelerator, int cpus) {
+        this.ram = ram;
+        this.accelerator = accelerator;
+        this.cpus = cpus;
+    }
+
+    /** A builder with 128 MiB of RAM, KVM, one vCPU and no device. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * Builds a machine with RAM, accelerator and vCPUs but no device yet: the launcher's way, which
+     * attaches its {@code -device} options itself to report each failure as its own. Closes what it
+     * built if a step fails.
+     */
+    public static VirtualMachine create(MemoryBackendConfig ram, Accelerator accelerator, int vcpus) {
+        VirtualMachine m = new VirtualMachine(ram, accelerator, vcpus);
+        try {
+            m.assemble();
+            return m;
+        } catch (RuntimeException e) {
+            m.close();
+            throw e;
+        }
+    }
+
+    private void assemble() {
+        MemoryBackend backend = MemoryBackend.create(ram);
+        try {
+            // The ECAM window lies below 3 GiB: RAM over it would take the guest's config accesses on
+            // KVM (memory slots win over exits), so RAM stays below it, as on QEMU's q35.
+            X86RamLayout.install(memory, backend, bridge.ecamBase());
+        } catch (RuntimeException e) {
+            backend.close();
+            throw e;
+        }
+        if (accelerator == Accelerator.KVM) {
+            kvm = Kvm.open();
+            vm = KvmVm.create(kvm);
+            vm.createIrqchip();
+            memory.addListener(new KvmRamSlots(vm)); // guest RAM as memory slots
+            space.addListener(vm);                   // and BARs the device model maps
+            for (int id = 0; id < cpus; id++) {
+                KvmVcpu vcpu = KvmVcpu.create(vm, id);
+                vcpuList.add(vcpu);
+                vcpu.setSupportedCpuid();
+                // With the in-kernel irqchip KVM holds every vCPU but 0 for an INIT/SIPI that nothing
+                // here sends; the guest's application processors start at their own entry instead.
+                vcpu.makeRunnable();
+            }
+            vcpus = new Vcpus(vcpuList);
+            router = new InterruptRouter(new KvmMsiSink(vm), InterruptRouterConfig.DEFAULT, new KvmIrqfdBypass(vm));
+        } else {
+            apics = new VirtualInterruptController(cpus);
+            ioapic = new IoApic(apics);
+            space.mmio().add("IOAPIC", IoApic.BASE, IoApic.SIZE, ioapic);
+            router = new InterruptRouter(apics, InterruptRouterConfig.DEFAULT, null, ioapic);
+        }
+        // What the device drivers may ask for (DeviceDriver.create): DMA, interrupts, host PCI devices.
+        devices = new AttachedDevices(space, bridge).provide(GuestMemory.class, memory)
+                .provide(InterruptRouter.class, router).provide(PciSysfs.class, PciSysfs.system());
+    }
+
+    /** Guest physical memory: RAM, and the DMA windows devices see. */
+    public GuestMemory memory() {
+        return memory;
+    }
+
+    /** The guest's MMIO and port I/O buses, where BARs and the ECAM window decode. */
+    public AddressSpace space() {
+        return space;
+    }
+
+    /** The PCI host bridge (bus 0), through which config space is read and written. */
+    public PciHostBridge bridge() {
+        return bridge;
+    }
+
+    /** The attached devices, and the context further devices attach through. */
+    public AttachedDevices devices() {
+        return devices;
+    }
+
+    /** Interrupt routing from the devices' MSI, MSI-X and INTx to the interrupt controller. */
+    public InterruptRouter router() {
+        return router;
+    }
+
+    public Accelerator accelerator() {
+        return accelerator;
+    }
+
+    /** The vCPUs (created, runnable, registers unset) on KVM; null with {@link Accelerator#NONE}. */
+    public Vcpus vcpus() {
+        return vcpus;
+    }
+
+    /** The KVM VM; null with {@link Accelerator#NONE}. */
+    public KvmVm kvmVm() {
+        return vm;
+    }
+
+    /** The virtual local APICs with {@link Accelerator#NONE}; null on KVM, whose APICs are in the kernel. */
+    public VirtualInterruptController apics() {
+        return apics;
+    }
+
+    /** The RAM's backend, as built. */
+    public MemoryBackendConfig ram() {
+        return ram;
+    }
+
+    @Override
+    public void close() {
+        if (devices != null) {
+            devices.close();
+        }
+        if (router != null) {
+            router.close();
+        }
+        memory.close();
+        for (KvmVcpu vcpu : vcpuList) {
+            vcpu.close();
+        }
+        if (vm != null) {
+            vm.close();
+        }
+        if (kvm != null) {
+            kvm.close();
+        }
+    }
+
+    /** Collects the machine's shape; {@link #build} makes it. Not thread-safe. */
+    public static final class Builder {
+
+        private MemoryBackendConfig ram = MemoryBackendConfig.ram(128L << 20);
+        private Accelerator accelerator = Accelerator.KVM;
+        private int vcpus = 1;
+        private DeviceRegistry registry;
+        private final List<DeviceConfig> devices = new ArrayList<>();
+
+        private Builder() {
+        }
+
+        /** Guest RAM from a backend ({@code memory-backend-memfd}, {@code -file}, {@code -ram}). Default: 128 MiB. */
+        public Builder memory(MemoryBackendConfig backend) {
+            this.ram = Objects.requireNonNull(backend, "backend");
+            return this;
+        }
+
+        /** Guest RAM of {@code size} as {@code -m} takes it ({@code 512M}, {@code 1G}), anonymous memory. */
+        public Builder memory(String size) {
+            long bytes = OptionValues.bind("memory", List.of(Property.size("size", 1L << 20, null,
+                    "guest RAM")), OptionString.parse(size, "size"), Set.of(),
+                    OptionValues.UnknownKey.DEVICE_PROPERTY).number("size");
+            return memory(MemoryBackendConfig.ram(bytes));
+        }
+
+        public Builder accelerator(Accelerator accelerator) {
+            this.accelerator = Objects.requireNonNull(accelerator, "accelerator");
+            return this;
+        }
+
+        /** The number of vCPUs (or of local APICs without KVM); at least 1. */
+        public Builder vcpus(int n) {
+            if (n < 1) {
+                throw new OptionsException("vcpus(" + n + "): a machine needs at least one vCPU");
+            }
+            this.vcpus = n;
+            return this;
+        }
+
+        /** The registry {@link #device(String)} looks drivers up in; default: {@link DeviceRegistry#load()}. */
+        public Builder registry(DeviceRegistry registry) {
+            this.registry = Objects.requireNonNull(registry, "registry");
+            return this;
+        }
+
+        /**
+         * A device as {@code -device} takes it ({@code vfio-user-pci,socket=/run/edu.sock,addr=04.0}),
+         * checked now against its driver's properties: a bad option throws an {@link OptionsException}
+         * that names it.
+         */
+        public Builder device(String option) {
+            if (registry == null) {
+                registry = DeviceRegistry.load();
+            }
+            devices.add(registry.parse(option));
+            return this;
+        }
+
+        /**
+         * A device object: {@code create} makes the function when the machine is built, from the
+         * machine's context (guest memory, the interrupt router, the address space): any
+         * {@link PciFunction} ({@link #device(String, EmulatedDevice)} is this for a device written in
+         * Java). It is placed at the first free slot; what it hands to {@link MachineContext#onClose} is
+         * closed with the machine. {@code name} names it in errors.
+         */
+        public Builder device(String name, Function<MachineContext, PciFunction> create) {
+            Objects.requireNonNull(create, "create");
+            DeviceDriver driver = new ObjectDriver(Objects.requireNonNull(name, "name"), create);
+            devices.add(new DeviceConfig(driver, null, OptionValues.bind(name, List.of(), OptionString.parse("",
+                    null), Set.of(), OptionValues.UnknownKey.DEVICE_PROPERTY)));
+            return this;
+        }
+
+        /**
+         * A device written in Java (an {@link EmulatedDevice}, such as {@code EduDevice}) hosted in this
+         * process: behind an {@link InProcessBackend}, the guest sees it through the same passthrough
+         * device model ({@link PassthroughDevice}) as a vfio-user or kernel VFIO device, its DMA reaching
+         * guest memory and its interrupts the router. The back end and the model close with the
+         * machine; {@code device} itself stays the caller's to close.
+         */
+        public Builder device(String name, EmulatedDevice device) {
+            Objects.requireNonNull(device, "device");
+            return device(name, machine -> {
+                InProcessBackend backend = InProcessBackend.attach(name, device, machine.require(GuestMemory.class));
+                machine.onClose(backend);
+                PassthroughDevice function = new PassthroughDevice(name, backend, PassthroughOptions.DEFAULT,
+                        machine.space(), machine.require(InterruptRouter.class));
+                machine.onClose(function);
+                return function;
+            });
+        }
+
+        /** Builds the machine and attaches the devices in order; if any step fails, what was built is closed. */
+        public VirtualMachine build() {
+            VirtualMachine m = create(ram, accelerator, vcpus);
+            try {
+                for (DeviceConfig d : devices) {
+                    m.devices.attach(d);
+                }
+                return m;
+            } catch (RuntimeException e) {
+                m.close();
+                throw e;
+            }
+        }
+    }
+
+    /** A device given as an object: a driver of one device, with no properties (so no {@code addr=}). */
+    private record ObjectDriver(String name, Function<MachineContext, PciFunction> create) implements DeviceDriver {
+
+        @Override
+        public String description() {
+            return "a device object given to VirtualMachine.Builder";
+        }
+
+        @Override
+        public List<Property> properties() {
+            return List.of();
+        }
+
+        @Override
+        public PciFunction create(DeviceConfig config, MachineContext machine) {
+            return create.apply(machine);
+        }
+    }
+}
