@@ -4,6 +4,7 @@ import io.jvfio.kvm.KvmVcpu;
 import io.jvfio.kvm.Vcpus;
 import io.jvfio.kvm.X86LongMode;
 import io.jvfio.machine.VirtualMachine;
+import io.jvfio.memory.GuestRam;
 import io.jvfio.memory.X86RamLayout;
 import io.jvfio.vfio.devices.EduDevice;
 import io.jvfio.vmm.bus.BusDevice;
@@ -78,9 +79,10 @@ public final class TinyHypervisor {
                 }
             });
 
-            X86LongMode.writeTables(vm.memory()::writeU64);
+            GuestRam ram = vm.memory().ram();
+            X86LongMode.writeTables(ram::writeU64);
             byte[] code = guestCode(vm.bridge().ecamBase() + ecamOffset(attached.at()));
-            vm.memory().write(CODE, code, 0, code.length);
+            ram.write(CODE, code, 0, code.length);
             KvmVcpu vcpu = vcpus.get(0);
             X86LongMode.enter(vcpu, CODE, STACK);
 

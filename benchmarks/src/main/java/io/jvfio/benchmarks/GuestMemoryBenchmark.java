@@ -21,7 +21,8 @@ import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Guest RAM accesses through {@link GuestMemory} (region lookup, bounds check, little-endian view)
+ * Guest RAM accesses as a device makes them, {@code memory.ram().readU64(gpa)} (the snapshot's
+ * volatile read, region lookup, bounds check, little-endian view)
  * beside the same access on a raw direct ByteBuffer of the same size, in the same run: sequential
  * and random u64 reads and writes over 64 MiB, and 4 KiB copies to and from an array and a direct
  * buffer. Each pair's ratio is the figure; {@code -prof gc} shows that neither side allocates.
@@ -54,7 +55,7 @@ public class GuestMemoryBenchmark {
         memory.addRegion("ram", BASE, MemoryBackend.memfd("benchmark-ram", SIZE, false));
         raw = ByteBuffer.allocateDirect(SIZE).order(ByteOrder.LITTLE_ENDIAN);
         for (int off = 0; off < SIZE; off += PAGE) { // fault every page in before measuring
-            memory.writeU64(BASE + off, off);
+            memory.ram().writeU64(BASE + off, off);
             raw.putLong(off, off);
         }
         SplittableRandom rnd = new SplittableRandom(42);
@@ -85,7 +86,7 @@ public class GuestMemoryBenchmark {
 
     @Benchmark
     public long sequentialReadU64Guest() {
-        return memory.readU64(BASE + nextSequential());
+        return memory.ram().readU64(BASE + nextSequential());
     }
 
     @Benchmark
@@ -96,7 +97,7 @@ public class GuestMemoryBenchmark {
     @Benchmark
     public void sequentialWriteU64Guest() {
         long off = nextSequential();
-        memory.writeU64(BASE + off, off);
+        memory.ram().writeU64(BASE + off, off);
     }
 
     @Benchmark
@@ -107,7 +108,7 @@ public class GuestMemoryBenchmark {
 
     @Benchmark
     public long randomReadU64Guest() {
-        return memory.readU64(BASE + nextRandom());
+        return memory.ram().readU64(BASE + nextRandom());
     }
 
     @Benchmark
@@ -118,7 +119,7 @@ public class GuestMemoryBenchmark {
     @Benchmark
     public void randomWriteU64Guest() {
         long off = nextRandom();
-        memory.writeU64(BASE + off, off);
+        memory.ram().writeU64(BASE + off, off);
     }
 
     @Benchmark
@@ -129,7 +130,7 @@ public class GuestMemoryBenchmark {
 
     @Benchmark
     public byte[] copy4kToArrayGuest() {
-        memory.read(BASE + nextPage(), array, 0, PAGE);
+        memory.ram().read(BASE + nextPage(), array, 0, PAGE);
         return array;
     }
 
@@ -141,7 +142,7 @@ public class GuestMemoryBenchmark {
 
     @Benchmark
     public void copy4kFromArrayGuest() {
-        memory.write(BASE + nextPage(), array, 0, PAGE);
+        memory.ram().write(BASE + nextPage(), array, 0, PAGE);
     }
 
     @Benchmark
@@ -152,7 +153,7 @@ public class GuestMemoryBenchmark {
     @Benchmark
     public ByteBuffer copy4kToBufferGuest() {
         buffer.clear();
-        memory.read(BASE + nextPage(), buffer);
+        memory.ram().read(BASE + nextPage(), buffer);
         return buffer;
     }
 

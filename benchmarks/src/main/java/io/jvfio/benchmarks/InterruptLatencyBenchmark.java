@@ -78,7 +78,7 @@ public class InterruptLatencyBenchmark {
         @Setup(Level.Trial)
         public void setup() throws InterruptedException {
             guest = new KvmGuest("irq_wait.bin");
-            counter = guest.memory.slice(COUNTER, 8);
+            counter = guest.memory.ram().slice(COUNTER, 8);
             U64.setVolatile(counter, 0, -1L);
             vcpu = new Thread(() -> guest.vcpu.run(guest.space), "bench-vcpu");
             vcpu.setDaemon(true);

@@ -9,9 +9,8 @@ package io.jvfio.memory;
  * listener unmaps it <em>before</em> its memory is released, so a device can never DMA into freed
  * pages.
  *
- * <p>Safety contract (as rust-vmm's {@code vfio-ioctls} states it): while memory is mapped for DMA the
- * device may change it at any moment, so Java code reads and writes it only through
- * {@link GuestMemory}'s accessors or system calls, never by caching values.
+ * <p>While a region is mapped a device may change it at any moment: Java code reaches it as the
+ * package's safety contract ({@link io.jvfio.memory}) says.
  */
 public interface DmaMappingListener {
 

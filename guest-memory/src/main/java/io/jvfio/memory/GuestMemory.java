@@ -2,8 +2,6 @@ package io.jvfio.memory;
 
 import io.jvfio.vmm.range.UnsignedRange;
 
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.IdentityHashMap;
@@ -11,27 +9,21 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A guest physical address space of RAM regions, and the one way Java code reads and writes guest
- * RAM (rust-vmm's {@code vm-memory}, in Java): little-endian u8/u16/u32/u64 at a guest physical
- * address, bulk copies to and from arrays and buffers, ByteBuffer views of a range, and the host
- * address of a range.
+ * A guest physical address space of RAM regions that changes: regions come and go, and
+ * {@link DmaMappingListener}s (KVM memory slots, VFIO's IOMMU, a vfio-user server) follow it. Guest
+ * RAM is read and written through {@link #ram()}, an immutable {@link GuestRam} behind one volatile
+ * field, replaced whole at each change (rust-vmm's {@code GuestMemoryAtomic} over
+ * {@code GuestMemoryMmap}).
  *
- * <p>Accessors allocate nothing and take no lock: the regions are an immutable sorted array behind
- * one volatile field, replaced whole when the map changes. That volatile read also means each access
- * reads guest memory afresh, never a value the JIT kept from an earlier call. What a caller may and
- * may not rely on when devices share this memory is the package's safety contract
- * ({@link io.jvfio.memory}), stated there once.
- *
- * <p>Changes to the map (regions, listeners) are serialized; {@link DmaMappingListener}s follow
- * them. When a region goes away, listeners unmap it first; then its mapping is replaced with zero
- * pages, so a thread that raced the removal reads zeros rather than crashing, and the memory is
- * freed. {@link #close()} must come after every user of the memory has stopped.
+ * <p>Changes to the map (regions, listeners) are serialized; listeners follow them. When a region
+ * goes away, listeners unmap it first; then its memory is replaced with zero pages and freed. What a
+ * reader racing that sees, and what any caller may rely on when devices share this memory, is the
+ * package's safety contract ({@link io.jvfio.memory}), stated there once. {@link #close()} must come
+ * after every user of the memory has stopped.
  */
 public final class GuestMemory implements AutoCloseable {
 
-    private static final GuestRegion[] NONE = new GuestRegion[0];
-
-    private volatile GuestRegion[] regions = NONE;
+    private volatile GuestRam ram = GuestRam.EMPTY;
     private final List<DmaMappingListener> listeners = new ArrayList<>();
     /** Backends in use, with how many regions use each; retired ones stay until close. */
     private final Map<MemoryBackend, Integer> backendUsers = new IdentityHashMap<>();
@@ -49,6 +41,10 @@ public final class GuestMemory implements AutoCloseable {
     public synchronized GuestRegion addRegion(String name, long start, MemoryBackend backend, long backendOffset,
             long size, boolean readOnly) {
         checkOpen();
+        if (!backend.mapping().isMapped()) {
+            throw new GuestMemoryException("guest RAM region '" + name + "' cannot use " + backend
+                    + ": it is closed");
+        }
         long page = backend.pageSize();
         // Guest physical addresses are u64: a region may lie above 2^63 (a vfio-user DMA window may).
         if (!UnsignedRange.valid(start, size)) {
@@ -64,7 +60,7 @@ public final class GuestMemory implements AutoCloseable {
             throw new GuestMemoryException("guest RAM region '" + name + "' needs " + Sizes.format(size) + " from offset 0x"
                     + Long.toHexString(backendOffset) + " of " + backend + ", which is only " + Sizes.format(backend.size()));
         }
-        GuestRegion[] current = regions;
+        GuestRegion[] current = ram.sorted;
         for (GuestRegion r : current) {
             if (UnsignedRange.overlaps(start, size, r.start(), r.size())) {
                 throw new GuestMemoryException("guest RAM region '" + name + "' " + Sizes.range(start, size)
@@ -89,7 +85,7 @@ public final class GuestMemory implements AutoCloseable {
         GuestRegion[] next = Arrays.copyOf(current, current.length + 1);
         next[current.length] = region;
         Arrays.sort(next, (a, b) -> Long.compareUnsigned(a.start(), b.start()));
-        regions = next;
+        ram = new GuestRam(next);
         if (backendUsers.merge(backend, 1, Integer::sum) == 1 && !backends.contains(backend)) {
             backends.add(backend);
         }
@@ -108,7 +104,7 @@ public final class GuestMemory implements AutoCloseable {
      */
     public synchronized void removeRegion(GuestRegion region) {
         checkOpen();
-        GuestRegion[] current = regions;
+        GuestRegion[] current = ram.sorted;
         int at = Arrays.asList(current).indexOf(region);
         if (at < 0) {
             throw new GuestMemoryException("region " + region + " is not part of this guest memory");
@@ -129,7 +125,7 @@ public final class GuestMemory implements AutoCloseable {
         GuestRegion[] next = new GuestRegion[current.length - 1];
         System.arraycopy(current, 0, next, 0, at);
         System.arraycopy(current, at + 1, next, at, current.length - at - 1);
-        regions = next;
+        ram = new GuestRam(next);
         MemoryBackend backend = region.backend();
         int users = backendUsers.merge(backend, -1, Integer::sum);
         if (users == 0) {
@@ -163,7 +159,7 @@ public final class GuestMemory implements AutoCloseable {
     /** Adds a listener and maps every region for it now, in address order. */
     public synchronized void addListener(DmaMappingListener listener) {
         checkOpen();
-        GuestRegion[] current = regions;
+        GuestRegion[] current = ram.sorted;
         for (int i = 0; i < current.length; i++) {
             try {
                 listener.map(current[i].dmaMapping());
@@ -182,7 +178,7 @@ public final class GuestMemory implements AutoCloseable {
         if (!listeners.remove(listener)) {
             return;
         }
-        GuestRegion[] current = regions;
+        GuestRegion[] current = ram.sorted;
         RuntimeException failure = null;
         for (int i = current.length - 1; i >= 0; i--) {
             try {
@@ -208,262 +204,12 @@ public final class GuestMemory implements AutoCloseable {
         }
     }
 
-    /** The regions, in address order. */
-    public List<GuestRegion> regions() {
-        return List.of(regions);
-    }
-
-    /** The sum of all regions' sizes: what VFIO will pin. */
-    public long totalSize() {
-        long sum = 0;
-        for (GuestRegion r : regions) {
-            sum += r.size();
-        }
-        return sum;
-    }
-
-    /** The region holding {@code gpa}, or null if it is not guest RAM. */
-    public GuestRegion find(long gpa) {
-        GuestRegion[] rs = regions;
-        int lo = 0;
-        int hi = rs.length - 1;
-        while (lo <= hi) {
-            int mid = (lo + hi) >>> 1;
-            GuestRegion r = rs[mid];
-            if (Long.compareUnsigned(gpa, r.start()) < 0) {
-                hi = mid - 1;
-            } else if (!UnsignedRange.contains(r.start(), r.size(), gpa)) {
-                lo = mid + 1;
-            } else {
-                return r;
-            }
-        }
-        return null;
-    }
-
-    /** The region holding all of [gpa, gpa + length), or an error naming the address and nearest region. */
-    private GuestRegion region(long gpa, long length) {
-        GuestRegion r = find(gpa);
-        if (r == null) {
-            throw notInRam(gpa, length);
-        }
-        if (!UnsignedRange.within(r.start(), r.size(), gpa, length)) {
-            throw new GuestMemoryException("an access of " + length + " bytes at guest physical address 0x"
-                    + Long.toHexString(gpa) + " crosses the end of region " + r);
-        }
-        return r;
-    }
-
-    private GuestMemoryException notInRam(long gpa, long length) {
-        GuestRegion[] rs = regions;
-        String where = "guest physical address 0x" + Long.toHexString(gpa) + " (" + length + " bytes) is not in guest RAM";
-        if (rs.length == 0) {
-            return new GuestMemoryException(where + "; guest RAM has no regions");
-        }
-        GuestRegion nearest = rs[0];
-        long best = Long.MAX_VALUE;
-        for (GuestRegion r : rs) {
-            long d = Long.compareUnsigned(gpa, r.start()) < 0 ? r.start() - gpa : gpa - r.last();
-            if (Long.compareUnsigned(d, best) < 0) {
-                best = d;
-                nearest = r;
-            }
-        }
-        return new GuestMemoryException(where + "; the nearest region is " + nearest);
-    }
-
-    // ---- accessors: little-endian, as an x86 guest stores data ----
-
-    public int readU8(long gpa) {
-        GuestRegion r = region(gpa, 1);
-        long off = gpa - r.start();
-        return chunk(r, off).get(pos(off)) & 0xff;
-    }
-
-    public int readU16(long gpa) {
-        GuestRegion r = region(gpa, 2);
-        long off = gpa - r.start();
-        ByteBuffer b = chunk(r, off);
-        int pos = pos(off);
-        return pos <= b.capacity() - 2 ? b.getShort(pos) & 0xffff : (int) readSplit(r, off, 2);
-    }
-
-    public int readU32(long gpa) {
-        GuestRegion r = region(gpa, 4);
-        long off = gpa - r.start();
-        ByteBuffer b = chunk(r, off);
-        int pos = pos(off);
-        return pos <= b.capacity() - 4 ? b.getInt(pos) : (int) readSplit(r, off, 4);
-    }
-
-    public long readU64(long gpa) {
-        GuestRegion r = region(gpa, 8);
-        long off = gpa - r.start();
-        ByteBuffer b = chunk(r, off);
-        int pos = pos(off);
-        return pos <= b.capacity() - 8 ? b.getLong(pos) : readSplit(r, off, 8);
-    }
-
-    public void writeU8(long gpa, int value) {
-        GuestRegion r = region(gpa, 1);
-        long off = gpa - r.start();
-        chunk(r, off).put(pos(off), (byte) value);
-    }
-
-    public void writeU16(long gpa, int value) {
-        GuestRegion r = region(gpa, 2);
-        long off = gpa - r.start();
-        ByteBuffer b = chunk(r, off);
-        int pos = pos(off);
-        if (pos <= b.capacity() - 2) {
-            b.putShort(pos, (short) value);
-        } else {
-            writeSplit(r, off, 2, value);
-        }
-    }
-
-    public void writeU32(long gpa, int value) {
-        GuestRegion r = region(gpa, 4);
-        long off = gpa - r.start();
-        ByteBuffer b = chunk(r, off);
-        int pos = pos(off);
-        if (pos <= b.capacity() - 4) {
-            b.putInt(pos, value);
-        } else {
-            writeSplit(r, off, 4, value);
-        }
-    }
-
-    public void writeU64(long gpa, long value) {
-        GuestRegion r = region(gpa, 8);
-        long off = gpa - r.start();
-        ByteBuffer b = chunk(r, off);
-        int pos = pos(off);
-        if (pos <= b.capacity() - 8) {
-            b.putLong(pos, value);
-        } else {
-            writeSplit(r, off, 8, value);
-        }
-    }
-
-    /** The view holding region offset {@code off}. */
-    private static ByteBuffer chunk(GuestRegion r, long off) {
-        return r.chunks[(int) (off >>> GuestRegion.CHUNK_SHIFT)];
-    }
-
-    /** Where region offset {@code off} is within its view. */
-    private static int pos(long off) {
-        return (int) (off & GuestRegion.CHUNK_MASK);
-    }
-
-    /** An access that straddles two 1 GiB chunks of one region, byte by byte. */
-    private static long readSplit(GuestRegion r, long off, int length) {
-        long v = 0;
-        for (int i = 0; i < length; i++) {
-            long o = off + i;
-            v |= (long) (chunk(r, o).get(pos(o)) & 0xff)
-                    << (8 * i);
-        }
-        return v;
-    }
-
-    private static void writeSplit(GuestRegion r, long off, int length, long value) {
-        for (int i = 0; i < length; i++) {
-            long o = off + i;
-            chunk(r, o).put(pos(o), (byte) (value >>> (8 * i)));
-        }
-    }
-
-    /** Copies {@code length} bytes of guest RAM at {@code gpa} into {@code dst[offset..]}. */
-    public void read(long gpa, byte[] dst, int offset, int length) {
-        java.util.Objects.checkFromIndexSize(offset, length, dst.length);
-        GuestRegion r = region(gpa, length);
-        long off = gpa - r.start();
-        while (length > 0) {
-            ByteBuffer b = chunk(r, off);
-            int pos = pos(off);
-            int n = Math.min(length, b.capacity() - pos);
-            b.get(pos, dst, offset, n);
-            off += n;
-            offset += n;
-            length -= n;
-        }
-    }
-
-    /** Copies {@code src[offset..offset+length)} into guest RAM at {@code gpa}. */
-    public void write(long gpa, byte[] src, int offset, int length) {
-        java.util.Objects.checkFromIndexSize(offset, length, src.length);
-        GuestRegion r = region(gpa, length);
-        long off = gpa - r.start();
-        while (length > 0) {
-            ByteBuffer b = chunk(r, off);
-            int pos = pos(off);
-            int n = Math.min(length, b.capacity() - pos);
-            b.put(pos, src, offset, n);
-            off += n;
-            offset += n;
-            length -= n;
-        }
-    }
-
-    /** Fills {@code dst} from its position to its limit with guest RAM at {@code gpa}; advances its position. */
-    public void read(long gpa, ByteBuffer dst) {
-        int length = dst.remaining();
-        GuestRegion r = region(gpa, length);
-        long off = gpa - r.start();
-        int at = dst.position();
-        while (length > 0) {
-            ByteBuffer b = chunk(r, off);
-            int pos = pos(off);
-            int n = Math.min(length, b.capacity() - pos);
-            dst.put(at, b, pos, n);
-            off += n;
-            at += n;
-            length -= n;
-        }
-        dst.position(at);
-    }
-
-    /** Copies {@code src} from its position to its limit into guest RAM at {@code gpa}; advances its position. */
-    public void write(long gpa, ByteBuffer src) {
-        int length = src.remaining();
-        GuestRegion r = region(gpa, length);
-        long off = gpa - r.start();
-        int at = src.position();
-        while (length > 0) {
-            ByteBuffer b = chunk(r, off);
-            int pos = pos(off);
-            int n = Math.min(length, b.capacity() - pos);
-            b.put(pos, src, at, n);
-            off += n;
-            at += n;
-            length -= n;
-        }
-        src.position(at);
-    }
-
     /**
-     * A little-endian view of {@code length} bytes at {@code gpa}: the fast path for a device that
-     * works on one buffer repeatedly. The view is valid while the region is mapped; after the region
-     * is removed it reads zeros.
+     * Guest RAM as it is now: the snapshot every access goes through. One volatile read; see
+     * {@link GuestRam} for when to take it.
      */
-    public ByteBuffer slice(long gpa, int length) {
-        GuestRegion r = region(gpa, length);
-        long off = gpa - r.start();
-        int pos = pos(off);
-        ByteBuffer b = chunk(r, off);
-        if (!UnsignedRange.fits(pos, length, b.capacity())) {
-            throw new GuestMemoryException("a view of " + length + " bytes at guest physical address 0x"
-                    + Long.toHexString(gpa) + " would straddle a 1 GiB boundary inside region " + r
-                    + "; copy it with read() instead");
-        }
-        return b.slice(pos, length).order(ByteOrder.LITTLE_ENDIAN);
-    }
-
-    /** The address in this process of guest range [gpa, gpa + length), which must lie in one region. */
-    public long hostAddress(long gpa, long length) {
-        GuestRegion r = region(gpa, length);
-        return r.hostAddress() + (gpa - r.start());
+    public GuestRam ram() {
+        return ram;
     }
 
     // ---- lifetime ----
@@ -484,7 +230,7 @@ public final class GuestMemory implements AutoCloseable {
             return;
         }
         closed = true;
-        GuestRegion[] current = regions;
+        GuestRegion[] current = ram.sorted;
         RuntimeException failure = null;
         for (int i = current.length - 1; i >= 0; i--) {
             DmaMapping m = current[i].dmaMapping();
@@ -502,7 +248,7 @@ public final class GuestMemory implements AutoCloseable {
             }
         }
         listeners.clear();
-        regions = NONE;
+        ram = GuestRam.EMPTY;
         backendUsers.clear();
         for (MemoryBackend b : backends) {
             b.close();
@@ -515,13 +261,6 @@ public final class GuestMemory implements AutoCloseable {
 
     @Override
     public String toString() {
-        StringBuilder sb = new StringBuilder("guest memory");
-        for (GuestRegion r : regions) {
-            sb.append("\n  ").append(r).append(" <- ").append(r.backend());
-            if (r.backendOffset() != 0) {
-                sb.append(" at offset 0x").append(Long.toHexString(r.backendOffset()));
-            }
-        }
-        return sb.toString();
+        return ram.toString();
     }
 }

@@ -1,21 +1,15 @@
 package io.jvfio.memory;
 
+import io.jvfio.vmm.linux.HostMemory;
+import io.jvfio.vmm.range.Ranged;
 import io.jvfio.vmm.range.UnsignedRange;
-
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 
 /**
  * One range of guest RAM: {@code size} bytes at guest physical address {@code start}, backed by a
  * window of a {@link MemoryBackend} starting at {@code backendOffset}. Immutable: moving RAM means
  * removing a region and adding another.
  */
-public final class GuestRegion {
-
-    /** Views are cut in 1 GiB chunks: a ByteBuffer holds at most 2 GiB, and a power of two keeps the index a shift. */
-    static final int CHUNK_SHIFT = 30;
-    static final long CHUNK_SIZE = 1L << CHUNK_SHIFT;
-    static final long CHUNK_MASK = CHUNK_SIZE - 1;
+public final class GuestRegion implements Ranged {
 
     private final String name;
     private final long start;
@@ -23,8 +17,8 @@ public final class GuestRegion {
     private final MemoryBackend backend;
     private final long backendOffset;
     private final boolean readOnly;
-    /** Little-endian views of the region, chunk i covering [i GiB, (i+1) GiB). */
-    final ByteBuffer[] chunks;
+    /** The region's bytes in this process, which {@link GuestRam}'s accessors read and write. */
+    final HostMemory host;
 
     GuestRegion(String name, long start, long size, MemoryBackend backend, long backendOffset, boolean readOnly) {
         this.name = name;
@@ -33,13 +27,7 @@ public final class GuestRegion {
         this.backend = backend;
         this.backendOffset = backendOffset;
         this.readOnly = readOnly;
-        int n = (int) ((size + CHUNK_SIZE - 1) >>> CHUNK_SHIFT);
-        this.chunks = new ByteBuffer[n];
-        for (int i = 0; i < n; i++) {
-            long from = (long) i << CHUNK_SHIFT;
-            int length = (int) Math.min(CHUNK_SIZE, size - from);
-            chunks[i] = backend.mapping().byteBuffer(backendOffset + from, length).order(ByteOrder.LITTLE_ENDIAN);
-        }
+        this.host = HostMemory.at(hostAddress(), size);
     }
 
     public String name() {
@@ -51,6 +39,13 @@ public final class GuestRegion {
         return start;
     }
 
+    /** The same as {@link #start()}: the {@link Ranged} name for it. */
+    @Override
+    public long base() {
+        return start;
+    }
+
+    @Override
     public long size() {
         return size;
     }

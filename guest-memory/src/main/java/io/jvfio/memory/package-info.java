@@ -8,8 +8,12 @@
  * <h2>The safety contract of DMA-visible memory</h2>
  * Guest RAM is shared: vCPUs, devices doing DMA (through an IOMMU or a vfio-user server's own mapping
  * of the memfd) and jvfio's threads may read and write the same bytes at the same time, and nothing in
- * this package can stop them. So, for every accessor of {@link io.jvfio.memory.GuestMemory}:
+ * this package can stop them. So, for every accessor of {@link io.jvfio.memory.GuestRam}, the snapshot
+ * of the map that {@link io.jvfio.memory.GuestMemory#ram()} returns:
  * <ul>
+ * <li>A caller takes the snapshot for each access, or once for each device operation (one DMA
+ * transfer, one descriptor), never across operations: taking it is one volatile read, which sees the
+ * regions as they are now and keeps the JIT from reusing a value read by an earlier call.</li>
  * <li>Every access reads guest memory afresh: nothing here caches guest memory contents, and a caller
  * must not either (read a descriptor once, check it, then use the copy it checked, never re-read).</li>
  * <li>A multi-byte access is a plain load or store with no atomicity or ordering promised: a value a
@@ -20,9 +24,10 @@
  * {@link io.jvfio.memory.GuestMemoryException}; it never reaches other process memory.</li>
  * <li>A region being removed is unmapped from every listener (IOMMU, KVM slot) first, then leaves the
  * map; once its backend backs no region, its pages are replaced by zero pages. An access that raced
- * the removal, or a {@code slice} kept past it, reads zeros and its writes are lost rather than
- * touching freed memory; a later access by address throws. Only {@code removeRegionAndRelease} and
- * {@code close} give the address range back, after every user of it has stopped.</li>
+ * the removal (through a snapshot taken before it), or a {@code slice} kept past it, reads zeros and
+ * its writes are lost rather than touching freed memory; an access through a later snapshot throws.
+ * Only {@code removeRegionAndRelease} and {@code close} give the address range back, after every user
+ * of it has stopped.</li>
  * </ul>
  */
 package io.jvfio.memory;

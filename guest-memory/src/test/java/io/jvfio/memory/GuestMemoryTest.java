@@ -33,12 +33,12 @@ class GuestMemoryTest {
         try (GuestMemory mem = new GuestMemory()) {
             MemoryBackend ram = MemoryBackend.memfd("ram", 2 * MIB, false);
             mem.addRegion("ram", 0x100000, ram);
-            mem.writeU8(0x100000, 0xab);
-            mem.writeU16(0x100002, 0xbeef);
-            mem.writeU32(0x100004, 0xdeadbeef);
-            mem.writeU64(0x100008, 0x0123456789abcdefL);
-            mem.write(0x100010, new byte[] {1, 2, 3, 4}, 0, 4);
-            mem.write(0x100014, ByteBuffer.wrap(new byte[] {5, 6, 7, 8}));
+            mem.ram().writeU8(0x100000, 0xab);
+            mem.ram().writeU16(0x100002, 0xbeef);
+            mem.ram().writeU32(0x100004, 0xdeadbeef);
+            mem.ram().writeU64(0x100008, 0x0123456789abcdefL);
+            mem.ram().write(0x100010, new byte[] {1, 2, 3, 4}, 0, 4);
+            mem.ram().write(0x100014, ByteBuffer.wrap(new byte[] {5, 6, 7, 8}));
 
             try (MemoryMapping peer = MemoryMapping.map(ram.fd(), 0, 2 * MIB, PROT_READ | PROT_WRITE, MAP_SHARED)) {
                 ByteBuffer b = peer.byteBuffer().order(ByteOrder.LITTLE_ENDIAN);
@@ -52,10 +52,10 @@ class GuestMemoryTest {
 
                 // And the other way: what the peer writes, the API reads.
                 b.putLong(0x1000, 0x1122334455667788L);
-                assertEquals(0x1122334455667788L, mem.readU64(0x101000));
-                assertEquals(0x88, mem.readU8(0x101000));
-                assertEquals(0x7788, mem.readU16(0x101000));
-                assertEquals(0x55667788, mem.readU32(0x101000));
+                assertEquals(0x1122334455667788L, mem.ram().readU64(0x101000));
+                assertEquals(0x88, mem.ram().readU8(0x101000));
+                assertEquals(0x7788, mem.ram().readU16(0x101000));
+                assertEquals(0x55667788, mem.ram().readU32(0x101000));
             }
         }
     }
@@ -64,25 +64,25 @@ class GuestMemoryTest {
     void accessesAreLittleEndianAndMayBeUnaligned() {
         try (GuestMemory mem = new GuestMemory()) {
             mem.addRegion("ram", 0, MemoryBackend.memfd("ram", MIB, false));
-            mem.writeU32(0x1001, 0x11223344);
-            assertEquals(0x44, mem.readU8(0x1001));
-            assertEquals(0x11, mem.readU8(0x1004));
-            assertEquals(0x2233, mem.readU16(0x1002));
-            mem.writeU64(0x2003, -2L);
-            assertEquals(-2L, mem.readU64(0x2003));
+            mem.ram().writeU32(0x1001, 0x11223344);
+            assertEquals(0x44, mem.ram().readU8(0x1001));
+            assertEquals(0x11, mem.ram().readU8(0x1004));
+            assertEquals(0x2233, mem.ram().readU16(0x1002));
+            mem.ram().writeU64(0x2003, -2L);
+            assertEquals(-2L, mem.ram().readU64(0x2003));
 
             ByteBuffer out = ByteBuffer.allocate(6);
             out.position(1);
-            mem.read(0x1000, out);
+            mem.ram().read(0x1000, out);
             assertEquals(6, out.position());
             assertArrayEquals(new byte[] {0, 0, 0x44, 0x33, 0x22, 0x11}, out.array());
 
-            ByteBuffer view = mem.slice(0x1000, 16);
+            ByteBuffer view = mem.ram().slice(0x1000, 16);
             assertEquals(ByteOrder.LITTLE_ENDIAN, view.order());
             assertEquals(0x11223344, view.getInt(1));
             view.putInt(8, 7);
-            assertEquals(7, mem.readU32(0x1008), "a view writes through");
-            assertEquals(mem.hostAddress(0, MIB) + 0x1000, mem.hostAddress(0x1000, 16));
+            assertEquals(7, mem.ram().readU32(0x1008), "a view writes through");
+            assertEquals(mem.ram().hostAddress(0, MIB) + 0x1000, mem.ram().hostAddress(0x1000, 16));
         }
     }
 
@@ -90,21 +90,46 @@ class GuestMemoryTest {
     void anAccessOutsideRamNamesTheAddressAndTheNearestRegion() {
         try (GuestMemory mem = new GuestMemory()) {
             assertEquals("guest physical address 0x0 (4 bytes) is not in guest RAM; guest RAM has no regions",
-                    error(() -> mem.readU32(0)));
+                    error(() -> mem.ram().readU32(0)));
             mem.addRegion("low", 0, MemoryBackend.memfd("low", MIB, false));
             mem.addRegion("high", 0x10000000, MemoryBackend.memfd("high", MIB, false));
             assertEquals("guest physical address 0x200000 (8 bytes) is not in guest RAM; the nearest region is 'low' "
-                    + "[0x0-0xfffff]", error(() -> mem.readU64(0x200000)));
+                    + "[0x0-0xfffff]", error(() -> mem.ram().readU64(0x200000)));
             assertEquals("guest physical address 0xff00000 (1 bytes) is not in guest RAM; the nearest region is 'high' "
-                    + "[0x10000000-0x100fffff]", error(() -> mem.writeU8(0xff00000, 1)));
+                    + "[0x10000000-0x100fffff]", error(() -> mem.ram().writeU8(0xff00000, 1)));
             assertEquals("guest physical address 0x7fffffffffffffff (1 bytes) is not in guest RAM; the nearest region is "
-                    + "'high' [0x10000000-0x100fffff]", error(() -> mem.readU8(Long.MAX_VALUE)));
+                    + "'high' [0x10000000-0x100fffff]", error(() -> mem.ram().readU8(Long.MAX_VALUE)));
             assertEquals("an access of 8 bytes at guest physical address 0xffffc crosses the end of region 'low' "
-                    + "[0x0-0xfffff]", error(() -> mem.readU64(0xffffc)));
+                    + "[0x0-0xfffff]", error(() -> mem.ram().readU64(0xffffc)));
             assertEquals("an access of 4096 bytes at guest physical address 0xfffff crosses the end of region 'low' "
-                    + "[0x0-0xfffff]", error(() -> mem.read(0xfffff, new byte[4096], 0, 4096)));
-            assertNull(mem.find(0x200000));
-            assertEquals("high", mem.find(0x10000010).name());
+                    + "[0x0-0xfffff]", error(() -> mem.ram().read(0xfffff, new byte[4096], 0, 4096)));
+            assertNull(mem.ram().find(0x200000));
+            assertEquals("high", mem.ram().find(0x10000010).name());
+        }
+    }
+
+    /** The map changes; a snapshot taken from it does not, and one that raced a removal reads zeros. */
+    @Test
+    void aSnapshotKeepsItsRegionsWhileTheMapChanges() {
+        try (GuestMemory mem = new GuestMemory()) {
+            GuestRam empty = mem.ram();
+            GuestRegion low = mem.addRegion("low", 0, MemoryBackend.memfd("low", MIB, false));
+            GuestRam withLow = mem.ram();
+            assertTrue(empty.regions().isEmpty(), "a snapshot does not change with the map");
+            assertEquals(0, empty.totalSize());
+            assertSame(withLow, mem.ram(), "no change to the map, no new snapshot");
+            assertEquals(List.of(low), withLow.regions());
+            assertEquals(MIB, withLow.totalSize());
+
+            withLow.writeU64(8, 77);
+            assertEquals(77, mem.ram().readU64(8));
+            error(() -> empty.readU64(8));
+
+            mem.removeRegion(low);
+            assertNull(mem.ram().find(8));
+            assertSame(low, withLow.find(8));
+            assertEquals(0, withLow.readU64(8), "a reader that raced the removal reads zeros, not freed memory");
+            withLow.writeU64(8, 5); // and its write lands in scratch, without a fault
         }
     }
 
@@ -123,7 +148,7 @@ class GuestMemoryTest {
                 assertEquals("guest RAM already has a region named 'a': 'a' [0x0-0x1fffff]",
                         error(() -> mem.addRegion("a", 0x400000, b)));
             }
-            assertEquals(1, mem.regions().size(), "nothing was added");
+            assertEquals(1, mem.ram().regions().size(), "nothing was added");
         }
     }
 
@@ -157,7 +182,7 @@ class GuestMemoryTest {
 
             GuestRegion d = mem.addRegion("d", 0, MemoryBackend.memfd("d", MIB, false));
             assertEquals("map d 0x0", r.events.get(3));
-            mem.writeU8(0, 9);
+            mem.ram().writeU8(0, 9);
             mem.removeRegion(d);
             assertEquals("unmap d 0x0 reads 9", r.events.get(4));
 
@@ -175,8 +200,8 @@ class GuestMemoryTest {
             mem.addListener(r);
             MemoryBackend ram = MemoryBackend.memfd("going", MIB, false);
             GuestRegion region = mem.addRegion("going", 0x100000, ram);
-            mem.writeU8(0x100000, 42);
-            ByteBuffer staleView = mem.slice(0x100000, 4096);
+            mem.ram().writeU8(0x100000, 42);
+            ByteBuffer staleView = mem.ram().slice(0x100000, 4096);
             long fds = FdCounts.openFds();
 
             mem.removeRegion(region);
@@ -186,8 +211,8 @@ class GuestMemoryTest {
             // ... and afterwards the memfd is closed and the region gone.
             assertFalse(ram.fd().isOpen());
             assertEquals(fds - 1, FdCounts.openFds());
-            assertTrue(mem.regions().isEmpty());
-            assertThrows(GuestMemoryException.class, () -> mem.readU8(0x100000));
+            assertTrue(mem.ram().regions().isEmpty());
+            assertThrows(GuestMemoryException.class, () -> mem.ram().readU8(0x100000));
             // A view taken before the removal now reads zeros instead of faulting.
             assertEquals(0, staleView.get(0));
         }
@@ -205,7 +230,7 @@ class GuestMemoryTest {
             assertFalse(ram.fd().isOpen());
             assertEquals(fds - 1, FdCounts.openFds());
             assertFalse(ram.mapping().isMapped(), "unmapped now, not at close");
-            assertTrue(mem.regions().isEmpty());
+            assertTrue(mem.ram().regions().isEmpty());
         }
     }
 
@@ -217,15 +242,15 @@ class GuestMemoryTest {
             mem.addRegion("low", 0, MemoryBackend.memfd("low", MIB, false));
             mem.addRegion("across", across, MemoryBackend.memfd("across", 2 * MIB, false));
             mem.addRegion("top", -MIB, MemoryBackend.memfd("top", MIB, false)); // [2^64 - 1 MiB, 2^64)
-            assertEquals(List.of("low", "across", "top"), mem.regions().stream().map(GuestRegion::name).toList());
+            assertEquals(List.of("low", "across", "top"), mem.ram().regions().stream().map(GuestRegion::name).toList());
 
-            mem.writeU32(0x8000000000000000L - 2, 0x11223344); // straddles 2^63 inside one region
-            assertEquals(0x11223344, mem.readU32(0x8000000000000000L - 2));
-            mem.writeU64(-8, 0x55667788L);
-            assertEquals(0x55667788L, mem.readU64(-8));
-            assertEquals("across", mem.find(0x8000000000000000L).name());
-            assertNull(mem.find(across + 2 * MIB));
-            error(() -> mem.readU32(-2)); // would wrap past 2^64
+            mem.ram().writeU32(0x8000000000000000L - 2, 0x11223344); // straddles 2^63 inside one region
+            assertEquals(0x11223344, mem.ram().readU32(0x8000000000000000L - 2));
+            mem.ram().writeU64(-8, 0x55667788L);
+            assertEquals(0x55667788L, mem.ram().readU64(-8));
+            assertEquals("across", mem.ram().find(0x8000000000000000L).name());
+            assertNull(mem.ram().find(across + 2 * MIB));
+            error(() -> mem.ram().readU32(-2)); // would wrap past 2^64
             try (MemoryBackend overlap = MemoryBackend.memfd("overlap", MIB, false);
                     MemoryBackend wraps = MemoryBackend.memfd("wraps", 2 * MIB, false)) {
                 assertTrue(error(() -> mem.addRegion("overlap", 0x8000000000000000L, overlap)).contains("overlaps"));
@@ -254,7 +279,7 @@ class GuestMemoryTest {
                 assertTrue(ram.fd().isOpen(), "the caller still owns the backend");
             }
             assertEquals(List.of("map refused 0x0", "unmap refused 0x0 reads 0"), first.events);
-            assertTrue(mem.regions().isEmpty());
+            assertTrue(mem.ram().regions().isEmpty());
         }
     }
 
@@ -280,27 +305,27 @@ class GuestMemoryTest {
             assertEquals("'ram-below-4g' [0x0-0xbfffffff]", regions.get(0).toString());
             assertEquals("'ram-above-4g' [0x100000000-0x103ffffff]", regions.get(1).toString());
             assertEquals(3L << 30, regions.get(1).backendOffset());
-            assertEquals(size, mem.totalSize());
-            assertNull(mem.find(0xfee00000L), "the local APIC's page is in the hole");
+            assertEquals(size, mem.ram().totalSize());
+            assertNull(mem.ram().find(0xfee00000L), "the local APIC's page is in the hole");
 
-            mem.writeU64(4L << 30, 0x4444);
+            mem.ram().writeU64(4L << 30, 0x4444);
             try (MemoryMapping peer = MemoryMapping.map(ram.fd(), 3L << 30, 4096, PROT_READ, MAP_SHARED)) {
                 assertEquals(0x4444, peer.byteBuffer().order(ByteOrder.LITTLE_ENDIAN).getLong(0));
             }
 
             // Region 0 spans three 1 GiB views: accesses across their seams still work.
             long seam = 1L << 30;
-            mem.writeU64(seam - 4, 0x0102030405060708L);
-            assertEquals(0x0102030405060708L, mem.readU64(seam - 4));
-            assertEquals(0x05060708, mem.readU32(seam - 4));
-            assertEquals(0x01020304, mem.readU32(seam));
+            mem.ram().writeU64(seam - 4, 0x0102030405060708L);
+            assertEquals(0x0102030405060708L, mem.ram().readU64(seam - 4));
+            assertEquals(0x05060708, mem.ram().readU32(seam - 4));
+            assertEquals(0x01020304, mem.ram().readU32(seam));
             byte[] across = new byte[8];
-            mem.read(seam - 4, across, 0, 8);
+            mem.ram().read(seam - 4, across, 0, 8);
             assertArrayEquals(new byte[] {8, 7, 6, 5, 4, 3, 2, 1}, across);
             assertEquals("a view of 8 bytes at guest physical address 0x3ffffffc would straddle a 1 GiB boundary inside "
                     + "region 'ram-below-4g' [0x0-0xbfffffff]; copy it with read() instead",
-                    error(() -> mem.slice(seam - 4, 8)));
-            assertSame(regions.get(0), mem.find(seam));
+                    error(() -> mem.ram().slice(seam - 4, 8)));
+            assertSame(regions.get(0), mem.ram().find(seam));
         }
     }
 }

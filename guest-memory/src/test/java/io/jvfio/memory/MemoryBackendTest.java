@@ -83,7 +83,7 @@ class MemoryBackendTest {
             }
             try (GuestMemory mem = new GuestMemory()) {
                 mem.addRegion("f", 0, ram);
-                mem.writeU32(64, 0xcafe);
+                mem.ram().writeU32(64, 0xcafe);
                 assertEquals(0xcafe, peer.byteBuffer().order(ByteOrder.LITTLE_ENDIAN).getInt(64));
             }
         }
@@ -141,8 +141,8 @@ class MemoryBackendTest {
                  GuestMemory mem = new GuestMemory()) {
                 assertEquals(pageSize, ram.pageSize());
                 mem.addRegion("huge", 0, ram);
-                mem.writeU64(pageSize + 8, 77);
-                assertEquals(77, mem.readU64(pageSize + 8));
+                mem.ram().writeU64(pageSize + 8, 77);
+                assertEquals(77, mem.ram().readU64(pageSize + 8));
             }
         } finally {
             if (reserved) {

@@ -57,7 +57,7 @@ class ReleaseTest {
                 mem.addListener(nothing);
                 GuestRegion low = mem.addRegion("low", 0, MemoryBackend.memfd(NAME, 1L << 20, false));
                 mem.addRegion("high", 1L << 32, MemoryBackend.memfd(NAME, 1L << 20, false));
-                mem.writeU64(8, i);
+                mem.ram().writeU64(8, i);
                 mem.removeRegion(low); // a retired backend: its zero-page placeholder must go at close too
             }
         }

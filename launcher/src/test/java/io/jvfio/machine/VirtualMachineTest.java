@@ -3,6 +3,7 @@ package io.jvfio.machine;
 import io.jvfio.kvm.GuestCode;
 import io.jvfio.kvm.KvmVcpu;
 import io.jvfio.kvm.X86LongMode;
+import io.jvfio.memory.GuestRam;
 import io.jvfio.memory.GuestRegion;
 import io.jvfio.vfio.devices.EduDevice;
 import io.jvfio.vfio.user.server.VfioUserServer;
@@ -57,7 +58,7 @@ class VirtualMachineTest {
                     assertEquals(EDU_IDS, vm.bridge().configRead(a.at().devfn(), 0, 4), a.toString());
                 }
                 assertEquals(32L << 20, vm.ram().size());
-                assertEquals(32L << 20, vm.memory().totalSize());
+                assertEquals(32L << 20, vm.memory().ram().totalSize());
                 assertNull(vm.vcpus());
                 assertTrue(vm.apics() != null);
             } finally {
@@ -81,17 +82,17 @@ class VirtualMachineTest {
             try (VirtualMachine vm = VirtualMachine.builder().memory(size).accelerator(VirtualMachine.Accelerator.NONE)
                     .build()) {
                 long ecam = vm.bridge().ecamBase();
-                for (GuestRegion r : vm.memory().regions()) {
+                for (GuestRegion r : vm.memory().ram().regions()) {
                     assertTrue(r.start() + r.size() <= ecam || r.start() >= ecam + PciHostBridge.ECAM_SIZE,
                             size + ": " + r + " overlaps the ECAM window at 0x" + Long.toHexString(ecam));
                 }
-                assertEquals(vm.ram().size(), vm.memory().totalSize(), size);
+                assertEquals(vm.ram().size(), vm.memory().ram().totalSize(), size);
             }
         }
         try (VirtualMachine vm = VirtualMachine.builder().memory("3G").accelerator(VirtualMachine.Accelerator.NONE)
                 .build()) {
             assertEquals("['ram-below-4g' [0x0-0x7fffffff], 'ram-above-4g' [0x100000000-0x13fffffff]]",
-                    vm.memory().regions().toString());
+                    vm.memory().ram().regions().toString());
         }
     }
 
@@ -113,12 +114,13 @@ class VirtualMachineTest {
                     mov rax, 0x123456789000   # unmapped, and no IDT: the #PF triple-faults, ending the run
                     mov eax, [rax]
                     """.formatted(vm.bridge().ecamBase(), result));
-            vm.memory().writeU32(result, 0xdead);
-            X86LongMode.writeTables(vm.memory()::writeU64);
-            vm.memory().write(GuestCode.LOAD, code, 0, code.length);
+            GuestRam ram = vm.memory().ram();
+            ram.writeU32(result, 0xdead);
+            X86LongMode.writeTables(ram::writeU64);
+            ram.write(GuestCode.LOAD, code, 0, code.length);
             X86LongMode.enter(vm.vcpus().get(0), GuestCode.LOAD, 0x80000);
             assertEquals(List.of(KvmVcpu.Stop.SHUTDOWN), vm.vcpus().start(vm.space()).awaitAll(Duration.ofSeconds(30)));
-            assertEquals(vm.bridge().configRead(0, 0, 4), vm.memory().readU32(result),
+            assertEquals(vm.bridge().configRead(0, 0, 4), vm.memory().ram().readU32(result),
                     "what the guest read through ECAM (0: RAM lies over the window; 0xdead: it did not get there)");
         }
     }

@@ -1,6 +1,7 @@
 package io.jvfio.benchmarks.support;
 
 import io.jvfio.memory.GuestMemory;
+import io.jvfio.memory.GuestRam;
 import io.jvfio.kvm.memory.KvmRamSlots;
 import io.jvfio.memory.MemoryBackend;
 import io.jvfio.vmm.bus.AddressSpace;
@@ -44,9 +45,10 @@ public final class KvmGuest implements AutoCloseable {
         memory.addListener(new KvmRamSlots(vm));
         space.addListener(vm);
         memory.addRegion("bench-ram", 0, MemoryBackend.memfd("bench-ram", RAM_SIZE, false));
-        X86LongMode.writeTables(memory::writeU64);
+        GuestRam ram = memory.ram();
+        X86LongMode.writeTables(ram::writeU64);
         byte[] code = load(program);
-        memory.write(LOAD, code, 0, code.length);
+        ram.write(LOAD, code, 0, code.length);
         vcpu = KvmVcpu.create(vm, 0);
         vcpu.setSupportedCpuid();
         X86LongMode.enter(vcpu, LOAD, STACK);

@@ -6,6 +6,7 @@ import io.jvfio.kvm.KvmVcpu;
 import io.jvfio.kvm.Vcpus;
 import io.jvfio.kvm.X86LongMode;
 import io.jvfio.kvm.X86Register;
+import io.jvfio.memory.GuestRam;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.pci.PciDevFn;
@@ -105,21 +106,22 @@ public final class GuestDriver {
     }
 
     private long mb(int offset) {
-        return t.memory().readU64(MAILBOX + offset);
+        return t.memory().ram().readU64(MAILBOX + offset);
     }
 
     /** Loads the program, runs the vCPU until the program is done (or faults, or times out), and reports. */
     public DriverReport run() throws InterruptedException {
         byte[] code = program();
-        t.memory().write(LOAD, code, 0, code.length);
-        X86LongMode.writeTables(t.memory()::writeU64);
-        t.memory().writeU64(MAILBOX + MB_WINDOW, DriverTarget.MMIO_WINDOW);
-        t.memory().writeU64(MAILBOX + MB_IO_WINDOW, DriverTarget.IO_WINDOW);
-        t.memory().writeU64(MAILBOX + MB_LOOPS, DriverTarget.LOOPS);
-        t.memory().writeU64(MAILBOX + MB_IRQ_LOOPS, DriverTarget.INTERRUPTS);
-        t.memory().writeU64(MAILBOX + MB_CPUS, vcpus.size());
+        GuestRam ram = t.memory().ram();
+        ram.write(LOAD, code, 0, code.length);
+        X86LongMode.writeTables(ram::writeU64);
+        ram.writeU64(MAILBOX + MB_WINDOW, DriverTarget.MMIO_WINDOW);
+        ram.writeU64(MAILBOX + MB_IO_WINDOW, DriverTarget.IO_WINDOW);
+        ram.writeU64(MAILBOX + MB_LOOPS, DriverTarget.LOOPS);
+        ram.writeU64(MAILBOX + MB_IRQ_LOOPS, DriverTarget.INTERRUPTS);
+        ram.writeU64(MAILBOX + MB_CPUS, vcpus.size());
         PciDevFn target = t.device();
-        t.memory().writeU64(MAILBOX + MB_TARGET, target == null ? 0xffff : target.devfn());
+        ram.writeU64(MAILBOX + MB_TARGET, target == null ? 0xffff : target.devfn());
         for (int i = 0; i < vcpus.size(); i++) {
             X86LongMode.enter(vcpus.get(i), i == 0 ? LOAD : AP_ENTRY, i == 0 ? STACK : AP_STACKS - (i - 1) * AP_STACK_SIZE);
         }
@@ -230,8 +232,9 @@ public final class GuestDriver {
         }
         long n = step == DriverStep.STORM ? mb(MB_RECORDS + step.number() * 32 + 24) : DriverTarget.LOOPS;
         Histogram h = new Histogram(10_000_000_000L, 3);
+        GuestRam ram = t.memory().ram();
         for (long i = 0; i < n; i++) {
-            long ticks = t.memory().readU64(samples + 8 * i);
+            long ticks = ram.readU64(samples + 8 * i);
             h.recordValue(Math.max(0, Math.min(ticks * 1_000_000L / khz, 10_000_000_000L)));
         }
         report.addLatency(what, h);
@@ -251,9 +254,10 @@ public final class GuestDriver {
                 case PORT_QUERY -> {
                     DriverTarget.LoopTargets lt = t.loopTargets((int) mb(0x40));
                     targets = lt;
-                    t.memory().writeU64(MAILBOX + MB_TRAPPED, lt.trapped());
-                    t.memory().writeU64(MAILBOX + MB_DIRECT, lt.direct());
-                    t.memory().writeU64(MAILBOX + MB_TRAPPED_IO, lt.trappedIsPort() ? 1 : 0);
+                    GuestRam ram = t.memory().ram();
+                    ram.writeU64(MAILBOX + MB_TRAPPED, lt.trapped());
+                    ram.writeU64(MAILBOX + MB_DIRECT, lt.direct());
+                    ram.writeU64(MAILBOX + MB_TRAPPED_IO, lt.trappedIsPort() ? 1 : 0);
                 }
                 case PORT_DONE -> vcpus.stopAll();
                 case PORT_FAULT -> {

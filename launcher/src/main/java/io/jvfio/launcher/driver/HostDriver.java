@@ -268,14 +268,14 @@ public final class HostDriver {
         for (int i = 0; i < DMA_BYTES; i++) {
             pattern[i] = (byte) (i * 7 + 3);
         }
-        t.memory().write(RAM_SRC, pattern, 0, DMA_BYTES);
+        t.memory().ram().write(RAM_SRC, pattern, 0, DMA_BYTES);
         byte[] fill = new byte[DMA_BYTES];
         java.util.Arrays.fill(fill, (byte) 0xee);
-        t.memory().write(RAM_DST, fill, 0, DMA_BYTES);
+        t.memory().ram().write(RAM_DST, fill, 0, DMA_BYTES);
         dma(bar0, RAM_SRC, DMA_BUFFER, DMA_CMD_RUN);
         dma(bar0, DMA_BUFFER, RAM_DST, DMA_CMD_RUN | DMA_CMD_TO_RAM);
         byte[] back = new byte[DMA_BYTES];
-        t.memory().read(RAM_DST, back, 0, DMA_BYTES);
+        t.memory().ram().read(RAM_DST, back, 0, DMA_BYTES);
         int equal = java.util.Arrays.mismatch(pattern, back);
         report.add(StepResult.check(DriverStep.DMA, equal < 0, GuestDriver.describeDma(equal < 0 ? DMA_BYTES : equal,
                 DMA_BYTES)));

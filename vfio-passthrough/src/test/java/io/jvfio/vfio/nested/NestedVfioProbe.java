@@ -435,8 +435,8 @@ public final class NestedVfioProbe {
                 long src = RAM_GPA;
                 long dst = RAM_GPA + 0x80000;
                 for (int i = 0; i < DMA_BYTES; i++) {
-                    memory.writeU8(src + i, (i * 7 + 3) & 0xFF);
-                    memory.writeU8(dst + i, 0xEE);
+                    memory.ram().writeU8(src + i, (i * 7 + 3) & 0xFF);
+                    memory.ram().writeU8(dst + i, 0xEE);
                 }
                 regs.putLong(EDU_DMA_SRC, src);
                 regs.putLong(EDU_DMA_DST, EDU_BUFFER);
@@ -450,8 +450,8 @@ public final class NestedVfioProbe {
                 boolean out = await(() -> (regs.getLong(EDU_DMA_CMD) & 1) == 0, 10_000);
                 byte[] a = new byte[DMA_BYTES];
                 byte[] b = new byte[DMA_BYTES];
-                memory.read(src, a, 0, DMA_BYTES);
-                memory.read(dst, b, 0, DMA_BYTES);
+                memory.ram().read(src, a, 0, DMA_BYTES);
+                memory.ram().read(dst, b, 0, DMA_BYTES);
                 int firstDifference = java.util.Arrays.mismatch(a, b);
                 check("edu-dma", in && out && firstDifference < 0, DMA_BYTES + " bytes RAM -> device -> RAM through "
                         + space + " at IOVA 0x" + Long.toHexString(src) + (firstDifference < 0 ? ", equal byte for byte"

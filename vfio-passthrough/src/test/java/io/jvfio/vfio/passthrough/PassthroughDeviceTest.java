@@ -359,7 +359,7 @@ class PassthroughDeviceTest {
         placeBars();
         byte[] pattern = new byte[1000];
         new Random(11).nextBytes(pattern);
-        memory.write(0x1000, pattern, 0, pattern.length);
+        memory.ram().write(0x1000, pattern, 0, pattern.length);
         space.write(BAR0 + EduRegisters.DMA_SRC, 8, 0x1000);
         space.write(BAR0 + EduRegisters.DMA_DST, 8, EduRegisters.DMA_BUFFER);
         space.write(BAR0 + EduRegisters.DMA_COUNT, 8, pattern.length);
@@ -370,7 +370,7 @@ class PassthroughDeviceTest {
         space.write(BAR0 + EduRegisters.DMA_CMD, 8, EduRegisters.DMA_CMD_RUN | EduRegisters.DMA_CMD_TO_RAM);
         Fds.await("DMA out", () -> (space.read(BAR0 + EduRegisters.DMA_CMD, 8) & 1) == 0);
         byte[] back = new byte[pattern.length];
-        memory.read(0x9000, back, 0, back.length);
+        memory.ram().read(0x9000, back, 0, back.length);
         assertArrayEquals(pattern, back);
     }
 

@@ -115,7 +115,7 @@ class VfioUserClientFuzzTest {
             server.peer.send(RawPeer.message(1, 11, 32, 0, 0, Le.of().u64(0).u64(1).build()));
             replyTo(server.peer, 1).closeFds(); // every earlier message has been handled
             byte[] ram = new byte[(int) RAM];
-            memory.read(0, ram, 0, ram.length);
+            memory.ram().read(0, ram, 0, ram.length);
             assertArrayEquals(shadow, ram, "guest RAM changed only where a DMA_WRITE was accepted");
 
             fuzzSeconds = TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - started);

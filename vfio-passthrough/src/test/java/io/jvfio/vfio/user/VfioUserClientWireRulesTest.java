@@ -90,7 +90,7 @@ class VfioUserClientWireRulesTest {
             assertEquals(100, p.getLong(8), "count, 64 bits (libvfio-user)");
             assertEquals(100, p.getInt(8), "and read as the spec's 32-bit count, the same");
             byte[] got = new byte[100];
-            memory.read(0x2000, got, 0, 100);
+            memory.ram().read(0x2000, got, 0, 100);
             assertArrayEquals(data, got);
             server.answerInBackground(); // the client's DMA_UNMAPs at close are answered
         } finally {
@@ -111,7 +111,7 @@ class VfioUserClientWireRulesTest {
             RawPeer.Frame r = server.peer.reply(5000);
             assertEquals(REPLY, r.flags(), "accepted");
             byte[] got = new byte[32];
-            memory.read(0x3000, got, 0, 32);
+            memory.ram().read(0x3000, got, 0, 32);
             byte[] expected = new byte[32];
             Arrays.fill(expected, 0, 24, (byte) 0x11);
             assertArrayEquals(expected, got, "24 bytes written, nothing after them");

@@ -162,7 +162,7 @@ class VfioUserEduTest {
         client.write(BAR0, DMA_CMD, 8, DMA_CMD_RUN | DMA_CMD_TO_RAM | DMA_CMD_IRQ);
         Fds.await("DMA device -> RAM", () -> (client.read(BAR0, DMA_CMD, 8) & DMA_CMD_RUN) == 0);
         byte[] out = new byte[count];
-        memory.read(dst, out, 0, count);
+        memory.ram().read(dst, out, 0, count);
         return out;
     }
 
@@ -171,7 +171,7 @@ class VfioUserEduTest {
         enableBusMaster();
         byte[] pattern = new byte[DMA_BUFFER_SIZE];
         new Random(7).nextBytes(pattern);
-        memory.write(0x10000, pattern, 0, pattern.length);
+        memory.ram().write(0x10000, pattern, 0, pattern.length);
         assertArrayEquals(pattern, dmaRoundTrip(0x10000, 0x200000, pattern.length));
         // The device's buffer holds it too (BAR0 0x40000, this implementation's window onto it).
         assertEquals(ByteBuffer.wrap(pattern, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong(),
@@ -191,7 +191,7 @@ class VfioUserEduTest {
         enableBusMaster();
         byte[] pattern = new byte[3000];
         new Random(8).nextBytes(pattern);
-        memory.write(0x3000, pattern, 0, pattern.length);
+        memory.ram().write(0x3000, pattern, 0, pattern.length);
         assertArrayEquals(pattern, dmaRoundTrip(0x3000, 0x90000, pattern.length));
         assertEquals(2, server.dmaMessages(), "one DMA_READ and one DMA_WRITE, answered from guest memory");
     }

@@ -1,11 +1,8 @@
 package io.jvfio.vmm.bus;
 
-import com.sun.jna.Pointer;
+import io.jvfio.vmm.linux.HostMemory;
 import io.jvfio.vmm.range.Ranged;
 import io.jvfio.vmm.range.UnsignedRange;
-
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 
 /**
  * Host memory installed at a guest physical address, such as a BAR's mmap'd area: the guest reaches
@@ -15,15 +12,12 @@ import java.nio.ByteOrder;
  */
 public final class DirectRegion implements Ranged {
 
-    private static final int CHUNK_SHIFT = 30;
-    private static final long CHUNK = 1L << CHUNK_SHIFT;
-
     private final String name;
     private final long gpa;
     private final long size;
     private final long hostAddress;
     private final boolean writable;
-    private final ByteBuffer[] chunks;
+    private final HostMemory host;
 
     DirectRegion(String name, long gpa, long size, long hostAddress, boolean writable) {
         this.name = name;
@@ -31,12 +25,7 @@ public final class DirectRegion implements Ranged {
         this.size = size;
         this.hostAddress = hostAddress;
         this.writable = writable;
-        this.chunks = new ByteBuffer[(int) ((size + CHUNK - 1) >>> CHUNK_SHIFT)];
-        for (int i = 0; i < chunks.length; i++) {
-            long at = (long) i << CHUNK_SHIFT;
-            chunks[i] = new Pointer(hostAddress + at).getByteBuffer(0, Math.min(CHUNK, size - at))
-                    .order(ByteOrder.LITTLE_ENDIAN);
-        }
+        this.host = HostMemory.at(hostAddress, size);
     }
 
     public String name() {
@@ -76,9 +65,7 @@ public final class DirectRegion implements Ranged {
 
     /** One load of {@code width} bytes at {@code offset} (not straddling a 1 GiB chunk: BAR areas are page-aligned). */
     long read(long offset, int width) {
-        ByteBuffer b = chunks[(int) (offset >>> CHUNK_SHIFT)];
-        int at = (int) (offset & (CHUNK - 1));
-        return AccessSize.get(b, at, width);
+        return AccessSize.get(host.chunk(offset), HostMemory.position(offset), width);
     }
 
     /** One store of {@code width} bytes at {@code offset}; dropped for a read-only region. */
@@ -86,9 +73,7 @@ public final class DirectRegion implements Ranged {
         if (!writable) {
             return;
         }
-        ByteBuffer b = chunks[(int) (offset >>> CHUNK_SHIFT)];
-        int at = (int) (offset & (CHUNK - 1));
-        AccessSize.put(b, at, width, value);
+        AccessSize.put(host.chunk(offset), HostMemory.position(offset), width, value);
     }
 
     @Override

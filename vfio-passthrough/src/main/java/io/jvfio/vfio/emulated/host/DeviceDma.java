@@ -211,7 +211,7 @@ public final class DeviceDma {
         lock.readLock().lock();
         try {
             if (window(address, length, false).region() != null) {
-                memory.read(address, dst, offset, length);
+                memory.ram().read(address, dst, offset, length);
                 return;
             }
         } catch (GuestMemoryException e) {
@@ -227,7 +227,7 @@ public final class DeviceDma {
         lock.readLock().lock();
         try {
             if (window(address, length, true).region() != null) {
-                memory.write(address, src, offset, length);
+                memory.ram().write(address, src, offset, length);
                 return;
             }
         } catch (GuestMemoryException e) {

@@ -148,7 +148,7 @@ final class ClientDmaWindows implements ClientSession.ServerCommands {
         r.writeLongLE(address);
         r.writeLongLE(count);
         try {
-            memory.read(address, r.nioBuffer(r.writerIndex(), count));
+            memory.ram().read(address, r.nioBuffer(r.writerIndex(), count));
         } catch (GuestMemoryException e) {
             r.release();
             throw new VfioUserException(Errno.EFAULT, e.getMessage()); // unmapped meanwhile
@@ -162,7 +162,7 @@ final class ClientDmaWindows implements ClientSession.ServerCommands {
         long address = m.payloadLong(VfioUserPayloads.DmaAccess.ADDRESS);
         ByteBuf data = m.payloadSlice(VfioUserPayloads.DmaAccess.DATA, count);
         try {
-            memory.write(address, data.nioBuffer());
+            memory.ram().write(address, data.nioBuffer());
         } catch (GuestMemoryException e) {
             throw new VfioUserException(Errno.EFAULT, e.getMessage());
         }

@@ -1,0 +1,188 @@
+package io.jvfio.memory;
+
+import io.jvfio.vmm.range.UnsignedRange;
+
+import java.nio.ByteBuffer;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * Guest RAM as it is at one moment, and the one way Java code reads and writes it (rust-vmm's
+ * {@code vm-memory}, in Java): little-endian u8/u16/u32/u64 at a guest physical address, bulk
+ * copies to and from arrays and buffers, ByteBuffer views of a range, and the host address of a
+ * range. {@link GuestMemory#ram()} gives the current one; a change to the map makes a new one.
+ *
+ * <p>When to take a snapshot, and what a caller may rely on when devices share this memory, is the
+ * package's safety contract ({@link io.jvfio.memory}), stated there once.
+ *
+ * <p>Immutable: a sorted array of regions. The accessors allocate nothing and take no lock.
+ */
+public final class GuestRam {
+
+    static final GuestRam EMPTY = new GuestRam(new GuestRegion[0]);
+
+    /** By unsigned start; they do not overlap. Never changed: GuestMemory copies it to change the map. */
+    final GuestRegion[] sorted;
+    private final long totalSize;
+
+    /** {@code sorted} by unsigned start, not overlapping, and not changed afterwards. */
+    GuestRam(GuestRegion[] sorted) {
+        this.sorted = sorted;
+        long sum = 0;
+        for (GuestRegion r : sorted) {
+            sum += r.size();
+        }
+        this.totalSize = sum;
+    }
+
+    /** The regions, in address order. */
+    public List<GuestRegion> regions() {
+        return List.of(sorted);
+    }
+
+    /** The sum of all regions' sizes: what VFIO will pin. */
+    public long totalSize() {
+        return totalSize;
+    }
+
+    /** The region holding {@code gpa}, or null if it is not guest RAM. */
+    public GuestRegion find(long gpa) {
+        return UnsignedRange.find(sorted, gpa);
+    }
+
+    /** The region holding all of [gpa, gpa + length), or an error naming the address and nearest region. */
+    private GuestRegion region(long gpa, long length) {
+        GuestRegion r = UnsignedRange.find(sorted, gpa);
+        if (r == null) {
+            throw notInRam(gpa, length);
+        }
+        if (!UnsignedRange.within(r.start(), r.size(), gpa, length)) {
+            throw new GuestMemoryException("an access of " + length + " bytes at guest physical address 0x"
+                    + Long.toHexString(gpa) + " crosses the end of region " + r);
+        }
+        return r;
+    }
+
+    private GuestMemoryException notInRam(long gpa, long length) {
+        String where = "guest physical address 0x" + Long.toHexString(gpa) + " (" + length + " bytes) is not in guest RAM";
+        if (sorted.length == 0) {
+            return new GuestMemoryException(where + "; guest RAM has no regions");
+        }
+        GuestRegion nearest = sorted[0];
+        long best = Long.MAX_VALUE;
+        for (GuestRegion r : sorted) {
+            long d = Long.compareUnsigned(gpa, r.start()) < 0 ? r.start() - gpa : gpa - r.last();
+            if (Long.compareUnsigned(d, best) < 0) {
+                best = d;
+                nearest = r;
+            }
+        }
+        return new GuestMemoryException(where + "; the nearest region is " + nearest);
+    }
+
+    // ---- values: little-endian, as an x86 guest stores data ----
+
+    public int readU8(long gpa) {
+        GuestRegion r = region(gpa, 1);
+        return r.host.getU8(gpa - r.start());
+    }
+
+    public int readU16(long gpa) {
+        GuestRegion r = region(gpa, 2);
+        return r.host.getU16(gpa - r.start());
+    }
+
+    public int readU32(long gpa) {
+        GuestRegion r = region(gpa, 4);
+        return r.host.getU32(gpa - r.start());
+    }
+
+    public long readU64(long gpa) {
+        GuestRegion r = region(gpa, 8);
+        return r.host.getU64(gpa - r.start());
+    }
+
+    public void writeU8(long gpa, int value) {
+        GuestRegion r = region(gpa, 1);
+        r.host.putU8(gpa - r.start(), value);
+    }
+
+    public void writeU16(long gpa, int value) {
+        GuestRegion r = region(gpa, 2);
+        r.host.putU16(gpa - r.start(), value);
+    }
+
+    public void writeU32(long gpa, int value) {
+        GuestRegion r = region(gpa, 4);
+        r.host.putU32(gpa - r.start(), value);
+    }
+
+    public void writeU64(long gpa, long value) {
+        GuestRegion r = region(gpa, 8);
+        r.host.putU64(gpa - r.start(), value);
+    }
+
+    // ---- bulk copies; each stays in one region ----
+
+    /** Copies {@code length} bytes of guest RAM at {@code gpa} into {@code dst[offset..]}. */
+    public void read(long gpa, byte[] dst, int offset, int length) {
+        Objects.checkFromIndexSize(offset, length, dst.length);
+        GuestRegion r = region(gpa, length);
+        r.host.get(gpa - r.start(), dst, offset, length);
+    }
+
+    /** Copies {@code src[offset..offset+length)} into guest RAM at {@code gpa}. */
+    public void write(long gpa, byte[] src, int offset, int length) {
+        Objects.checkFromIndexSize(offset, length, src.length);
+        GuestRegion r = region(gpa, length);
+        r.host.put(gpa - r.start(), src, offset, length);
+    }
+
+    /** Fills {@code dst} from its position to its limit with guest RAM at {@code gpa}; advances its position. */
+    public void read(long gpa, ByteBuffer dst) {
+        GuestRegion r = region(gpa, dst.remaining());
+        r.host.get(gpa - r.start(), dst);
+    }
+
+    /** Copies {@code src} from its position to its limit into guest RAM at {@code gpa}; advances its position. */
+    public void write(long gpa, ByteBuffer src) {
+        GuestRegion r = region(gpa, src.remaining());
+        r.host.put(gpa - r.start(), src);
+    }
+
+    // ---- views and addresses ----
+
+    /**
+     * A little-endian view of {@code length} bytes at {@code gpa}: the fast path for a device that
+     * works on one buffer repeatedly. The view is valid while the region is mapped; after the region
+     * is removed it reads zeros.
+     */
+    public ByteBuffer slice(long gpa, int length) {
+        GuestRegion r = region(gpa, length);
+        long off = gpa - r.start();
+        if (!r.host.inOneChunk(off, length)) {
+            throw new GuestMemoryException("a view of " + length + " bytes at guest physical address 0x"
+                    + Long.toHexString(gpa) + " would straddle a 1 GiB boundary inside region " + r
+                    + "; copy it with read() instead");
+        }
+        return r.host.slice(off, length);
+    }
+
+    /** The address in this process of guest range [gpa, gpa + length), which must lie in one region. */
+    public long hostAddress(long gpa, long length) {
+        GuestRegion r = region(gpa, length);
+        return r.hostAddress() + (gpa - r.start());
+    }
+
+    @Override
+    public String toString() {
+        StringBuilder sb = new StringBuilder("guest RAM");
+        for (GuestRegion r : sorted) {
+            sb.append("\n  ").append(r).append(" <- ").append(r.backend());
+            if (r.backendOffset() != 0) {
+                sb.append(" at offset 0x").append(Long.toHexString(r.backendOffset()));
+            }
+        }
+        return sb.toString();
+    }
+}
