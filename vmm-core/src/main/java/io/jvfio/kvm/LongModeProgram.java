@@ -93,12 +93,19 @@ public final class LongModeProgram {
      * vCPUs run. Refuses a layout where the lowest stack would grow into the program.
      */
     public void start(ByteBuffer memory, Vcpus vcpus) {
-        int n = vcpus.size();
-        long lowest = apStacks - (n - 1) * apStackSize; // the bottom of the last vCPU's stack
+        write(memory, vcpus.size());
+        for (int i = 0; i < vcpus.size(); i++) {
+            X86LongMode.enter(vcpus.get(i), entry(i), stack(i));
+        }
+    }
+
+    /** What {@link #start} does to memory, for {@code vcpus} vCPUs: checks the layout, writes tables and program. */
+    void write(ByteBuffer memory, int vcpus) {
+        long lowest = apStacks - (vcpus - 1) * apStackSize; // the bottom of the last vCPU's stack
         if (lowest < end()) {
             throw new IllegalArgumentException(String.format("%d vCPUs: vCPU %d's stack would grow down to 0x%x, "
-                    + "into the program at [0x%x, 0x%x): give fewer vCPUs, or the stacks more room", n, n - 1, lowest,
-                    load, end()));
+                    + "into the program at [0x%x, 0x%x): give fewer vCPUs, or the stacks more room", vcpus, vcpus - 1,
+                    lowest, load, end()));
         }
         if (memory.capacity() < extent()) {
             throw new IllegalArgumentException(String.format("guest memory of 0x%x bytes from 0: the program and its "
@@ -107,9 +114,6 @@ public final class LongModeProgram {
         ByteBuffer m = memory.duplicate().order(ByteOrder.LITTLE_ENDIAN);
         X86LongMode.writeTables((gpa, value) -> m.putLong((int) gpa, value));
         m.put((int) load, code);
-        for (int i = 0; i < n; i++) {
-            X86LongMode.enter(vcpus.get(i), entry(i), stack(i));
-        }
     }
 
     @Override
