@@ -60,6 +60,9 @@
         # several vCPUs (APIC ID = vCPU number, KVM's default and the virtual APICs')
         .equ MB_CPUS,       0x460       # in: the vCPUs, 1-255
         .equ MB_IDT_READY,  0x468       # 1 once the BSP has built the IDT the APs load
+        .equ MB_WAIT_TSC,   0x470       # in: TSC ticks the driver waits for the device (or a vCPU) at most
+        .equ MB_SETTLE_TSC, 0x478       # in: TSC ticks it watches for an interrupt delivered twice
+        .equ MB_DEADLINE,   0x480       # the BSP's current polling deadline (TSC)
         .equ MB_IRQ_COUNT_CPU, 0x800    # [255] u64: the handler counts here too, by the APIC ID it runs on
         .equ MB_AP_READY,   0x1000      # [255] u64: 1 once that AP takes interrupts (past the mailbox's page)
         .equ MB_IRQ_SNAP,   0x1800      # [255] u64: MB_IRQ_COUNT_CPU after step 8, for the storm's counts
@@ -107,7 +110,6 @@
         .equ INTX_ROUNDS, 10            # INTx interrupts raised, one at a time
         .equ IOAPIC, 0xfec00000         # IOREGSEL; IOWIN at +0x10
         .equ IOAPIC_PINS, 24
-        .equ WAIT, 200000               # polling bound for anything the device does
 
         .text
         .globl start
@@ -353,11 +355,11 @@ step_id:
 
 # ---- step 6: factorial of 10, computed by the device ---------------------------------------------
         mov     dword ptr [rbx + EDU_FACTORIAL], 10
-        mov     ecx, WAIT
+        call    deadline_set
 1:      test    dword ptr [rbx + EDU_STATUS], 1
         jz      2f
-        dec     ecx
-        jnz     1b
+        call    deadline_ahead
+        jb      1b                      # the deadline is ahead: poll again
 2:      mov     eax, [rbx + EDU_FACTORIAL]
         mov     edi, S_FACTORIAL
         mov     r9d, 3628800
@@ -514,11 +516,11 @@ step_storm:                             # MB_IRQ_LOOPS aimed at each vCPU in tur
         mov     rsi, rax                # rsi = TSC at the raise
         mov     dword ptr [rbx + EDU_IRQ_RAISE], 1
         inc     rbp
-        mov     ecx, WAIT
+        call    deadline_set
 3:      cmp     [r15 + MB_IRQ_COUNT], rbp
         je      4f
-        dec     ecx
-        jnz     3b
+        call    deadline_ahead
+        jb      3b                      # the deadline is ahead: poll again
         jmp     2f                      # lost: stop the storm, the counts will say so
 4:      mov     rax, [r15 + MB_IRQ_TSC]
         sub     rax, rsi
@@ -717,17 +719,17 @@ intx_loop:
         out     dx, al
         mov     al, UART_IER_THRI
         out     dx, al
-2:      mov     ecx, WAIT
+2:      call    deadline_set
 3:      cmp     [r15 + MB_INTX_COUNT], rbx
         jae     intx_loop
-        dec     ecx
-        jnz     3b
+        call    deadline_ahead
+        jb      3b                      # the deadline is ahead: poll again
 intx_settle:                            # a while longer: an interrupt delivered twice would show now
-        mov     ecx, WAIT / 10
+        call    deadline_settle
 1:      cmp     [r15 + MB_INTX_COUNT], rbx
         ja      2f
-        dec     ecx
-        jnz     1b
+        call    deadline_ahead
+        jb      1b                      # the deadline is ahead: poll again
 2:      cmp     qword ptr [r15 + MB_INTX_UART], 0
         je      2f
         mov     rdx, [r15 + MB_INTX_BASE] # the UART's interrupts off, as a driver leaves it
@@ -897,22 +899,63 @@ timed_port_loop:
         mov     esi, PASS
         jmp     report
 
+# deadline_set: MB_DEADLINE = now + MB_WAIT_TSC. The bound on every poll is time, not a count of
+# iterations: how fast a polling loop spins differs by orders of magnitude between KVM back ends (an
+# emulated guest kernel here, QEMU's emulation of SVM in the nested VM), and the device's latency with
+# them. Preserves every register.
+deadline_set:
+        push    rax
+        push    rdx
+        rdtsc
+        shl     rdx, 32
+        or      rax, rdx
+        add     rax, [r15 + MB_WAIT_TSC]
+        mov     [r15 + MB_DEADLINE], rax
+        pop     rdx
+        pop     rax
+        ret
+
+# deadline_settle: MB_DEADLINE = now + MB_SETTLE_TSC (a short watch, not a wait for the device)
+deadline_settle:
+        push    rax
+        push    rdx
+        rdtsc
+        shl     rdx, 32
+        or      rax, rdx
+        add     rax, [r15 + MB_SETTLE_TSC]
+        mov     [r15 + MB_DEADLINE], rax
+        pop     rdx
+        pop     rax
+        ret
+
+# deadline_ahead: CF set (jb) while MB_DEADLINE is still ahead. Preserves every register but the flags.
+deadline_ahead:
+        push    rax
+        push    rdx
+        rdtsc
+        shl     rdx, 32
+        or      rax, rdx
+        cmp     rax, [r15 + MB_DEADLINE]
+        pop     rdx
+        pop     rax
+        ret
+
 # wait_dma: until edu's DMA command register's run bit clears (rbx = BAR0)
 wait_dma:
-        mov     ecx, WAIT
+        call    deadline_set
 1:      test    qword ptr [rbx + EDU_DMA_CMD], 1
         jz      2f
-        dec     ecx
-        jnz     1b
+        call    deadline_ahead
+        jb      1b                      # the deadline is ahead: poll again
 2:      ret
 
 # wait_irq: until the handler has counted the interrupt aimed at APIC r9, the (r9 + 1)-th (bounded)
 wait_irq:
-        mov     ecx, WAIT
+        call    deadline_set
 1:      cmp     qword ptr [r15 + MB_IRQ_COUNT], r9
         ja      2f
-        dec     ecx
-        jnz     1b
+        call    deadline_ahead
+        jb      1b                      # the deadline is ahead: poll again
 2:      ret
 
 # irq_aim: aims the device's vector (r11 = 1: MSI-X, entry 0 at r10; 2: MSI, capability r10d of
@@ -922,11 +965,11 @@ wait_irq:
 irq_aim:
         test    r9d, r9d
         jz      2f
-        mov     ecx, WAIT
+        call    deadline_set
 1:      cmp     qword ptr [r15 + MB_AP_READY + r9 * 8], 0
         jne     2f
-        dec     ecx
-        jnz     1b
+        call    deadline_ahead
+        jb      1b                      # the deadline is ahead: poll again
 2:      mov     eax, r9d
         shl     eax, 12
         or      eax, LAPIC              # eax = the message address

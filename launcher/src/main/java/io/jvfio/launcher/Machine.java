@@ -6,7 +6,6 @@ import io.jvfio.launcher.driver.DriverTarget;
 import io.jvfio.launcher.driver.GuestDriver;
 import io.jvfio.launcher.driver.HostDriver;
 import io.jvfio.memory.GuestMemory;
-import io.jvfio.vfio.kernel.IommufdObjects;
 import io.jvfio.vfio.passthrough.PassthroughDevice;
 import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.device.AttachedDevices;
@@ -19,8 +18,7 @@ import java.util.List;
 /**
  * The launcher's VM: a {@link VirtualMachine} built from the command line's configuration (RAM,
  * accelerator, {@code -smp} vCPUs; the {@code -device} options are attached by Main, one by one, to
- * report each failure as its own), its {@code -object iommufd}s for {@code vfio-pci,iommufd=}, and the
- * built-in driver run against it.
+ * report each failure as its own) with its {@code -object iommufd}s, and the built-in driver run against it.
  */
 final class Machine implements AutoCloseable {
 
@@ -30,30 +28,17 @@ final class Machine implements AutoCloseable {
     final AddressSpace space;
     final PciHostBridge bridge;
 
-    private final IommufdObjects iommufds;
-
-    private Machine(MachineConfig config, VirtualMachine vm, IommufdObjects iommufds) {
+    private Machine(MachineConfig config, VirtualMachine vm) {
         this.config = config;
         this.vm = vm;
         this.memory = vm.memory();
         this.space = vm.space();
         this.bridge = vm.bridge();
-        this.iommufds = iommufds;
     }
 
     static Machine create(MachineConfig config) {
-        // Opened first, as QEMU opens its objects before the devices: no /dev/iommu is the object's error.
-        IommufdObjects iommufds = IommufdObjects.open(config.iommufds());
-        VirtualMachine vm;
-        try {
-            vm = VirtualMachine.create(config.ram(), config.accelerator() == Accelerator.KVM
-                    ? VirtualMachine.Accelerator.KVM : VirtualMachine.Accelerator.NONE, config.cpus());
-        } catch (RuntimeException e) {
-            iommufds.close();
-            throw e;
-        }
-        vm.devices().provide(IommufdObjects.class, iommufds);
-        return new Machine(config, vm, iommufds);
+        return new Machine(config, VirtualMachine.create(config.ram(), config.accelerator() == Accelerator.KVM
+                ? VirtualMachine.Accelerator.KVM : VirtualMachine.Accelerator.NONE, config.cpus(), config.iommufds()));
     }
 
     AttachedDevices devices() {
@@ -104,10 +89,6 @@ final class Machine implements AutoCloseable {
 
     @Override
     public void close() {
-        try {
-            vm.close();
-        } finally {
-            iommufds.close(); // after the devices bound to them and their IOASes
-        }
+        vm.close();
     }
 }

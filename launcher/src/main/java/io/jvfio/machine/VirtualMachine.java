@@ -16,6 +16,8 @@ import io.jvfio.memory.MemoryBackendConfig;
 import io.jvfio.memory.X86RamLayout;
 import io.jvfio.vfio.emulated.EmulatedDevice;
 import io.jvfio.vfio.inprocess.InProcessBackend;
+import io.jvfio.vfio.kernel.IommufdConfig;
+import io.jvfio.vfio.kernel.IommufdObjects;
 import io.jvfio.vfio.kernel.PciSysfs;
 import io.jvfio.vfio.passthrough.PassthroughDevice;
 import io.jvfio.vfio.passthrough.PassthroughOptions;
@@ -50,7 +52,9 @@ import java.util.function.Function;
  *         .memory("64M")
  *         .accelerator(VirtualMachine.Accelerator.KVM)
  *         .vcpus(1)
- *         .device("vfio-user-pci,socket=/run/edu.sock")        // as -device takes it
+ *         .object("iommufd,id=i0")                             // as -object takes it
+ *         .device("vfio-pci,host=0000:01:00.0,iommufd=i0")     // as -device takes it
+ *         .device("vfio-user-pci,socket=/run/edu.sock")
  *         .device("edu", edu)                                   // a device written in Java, in-process
  *         .device("mine", machine -> makeTheFunction(machine))  // any PciFunction
  *         .build()) {
@@ -66,10 +70,12 @@ import java.util.function.Function;
  * the devices through the buses from the host.
  *
  * <p>Devices reach the machine through {@link MachineContext}: the address space, and the services
- * {@link GuestMemory}, {@link InterruptRouter} and {@link PciSysfs}. A device is placed on the bus at
+ * {@link GuestMemory}, {@link InterruptRouter}, {@link PciSysfs} and the {@code -object iommufd}s
+ * ({@link IommufdObjects}, opened before anything else, as QEMU opens its objects before its devices). A device is placed on the bus at
  * the first free slot (or the {@code addr=} its option gives), its INTx pin wired, and whatever it
  * handed to {@link MachineContext#onClose} closed with the machine. {@link #close()} takes the machine
- * apart in the reverse order of building: devices, routing, RAM (its memory slots first), vCPUs, VM.
+ * apart in the reverse order of building: devices, routing, RAM (its memory slots first), vCPUs, VM,
+ * and last the iommufds (after the devices bound to them and their IOMMU address spaces).
  */
 public final class VirtualMachine implements AutoCloseable {
 
@@ -84,13 +90,15 @@ public final class VirtualMachine implements AutoCloseable {
     private final MemoryBackendConfig ram;
     private final Accelerator accelerator;
     private final int cpus;
+    private final IommufdObjects iommufds;
     private KvmMachine kvm;
     private VirtualInterruptController apics;
     private IoApic ioapic;
     private InterruptRouter router;
     private AttachedDevices devices;
 
-    private VirtualMachine(MemoryBackendConfig ram, Accelerator accelerator, int cpus) {
+    private VirtualMachine(MemoryBackendConfig ram, Accelerator accelerator, int cpus, IommufdObjects iommufds) {
+        this.iommufds = iommufds;
         this.ram = ram;
         this.accelerator = accelerator;
         this.cpus = cpus;
@@ -102,12 +110,15 @@ public final class VirtualMachine implements AutoCloseable {
     }
 
     /**
-     * Builds a machine with RAM, accelerator and vCPUs but no device yet: the launcher's way, which
-     * attaches its {@code -device} options itself to report each failure as its own. Closes what it
-     * built if a step fails.
+     * Builds a machine with its iommufd objects, RAM, accelerator and vCPUs but no device yet: the
+     * launcher's way, which attaches its {@code -device} options itself to report each failure as its
+     * own. Closes what it built if a step fails.
      */
-    public static VirtualMachine create(MemoryBackendConfig ram, Accelerator accelerator, int vcpus) {
-        VirtualMachine m = new VirtualMachine(ram, accelerator, vcpus);
+    public static VirtualMachine create(MemoryBackendConfig ram, Accelerator accelerator, int vcpus,
+            List<IommufdConfig> iommufds) {
+        // Opened first, as QEMU opens its objects before the devices: no /dev/iommu is the object's error.
+        IommufdObjects objects = IommufdObjects.open(iommufds);
+        VirtualMachine m = new VirtualMachine(ram, accelerator, vcpus, objects);
         try {
             m.assemble();
             return m;
@@ -141,7 +152,8 @@ public final class VirtualMachine implements AutoCloseable {
         }
         // What the device drivers may ask for (DeviceDriver.create): DMA, interrupts, host PCI devices.
         devices = new AttachedDevices(space, bridge).provide(GuestMemory.class, memory)
-                .provide(InterruptRouter.class, router).provide(PciSysfs.class, PciSysfs.system());
+                .provide(InterruptRouter.class, router).provide(PciSysfs.class, PciSysfs.system())
+                .provide(IommufdObjects.class, iommufds);
     }
 
     /** Guest physical memory: RAM, and the DMA windows devices see. */
@@ -202,8 +214,12 @@ public final class VirtualMachine implements AutoCloseable {
             router.close();
         }
         memory.close();
-        if (kvm != null) {
-            kvm.close(); // vCPUs still running stopped, then the vCPUs, the VM, /dev/kvm
+        try {
+            if (kvm != null) {
+                kvm.close(); // vCPUs still running stopped, then the vCPUs, the VM, /dev/kvm
+            }
+        } finally {
+            iommufds.close();
         }
     }
 
@@ -215,6 +231,7 @@ public final class VirtualMachine implements AutoCloseable {
         private int vcpus = 1;
         private DeviceRegistry registry;
         private final List<DeviceConfig> devices = new ArrayList<>();
+        private final List<IommufdConfig> iommufds = new ArrayList<>();
 
         private Builder() {
         }
@@ -244,6 +261,26 @@ public final class VirtualMachine implements AutoCloseable {
                 throw new OptionsException("vcpus(" + n + "): a machine needs at least one vCPU");
             }
             this.vcpus = n;
+            return this;
+        }
+
+        /**
+         * An object as {@code -object} takes it: {@code iommufd,id=ID[,fd=N]}, for devices given
+         * {@code iommufd=ID} (their cdevs bound to it, one IOMMU address space per iommufd). Guest RAM's
+         * backend is {@link #memory(MemoryBackendConfig)}'s. A bad option, another object type or a
+         * duplicate id throws an {@link OptionsException} that names it.
+         */
+        public Builder object(String option) {
+            OptionString s = OptionString.parse(option, IommufdConfig.IMPLIED_KEY);
+            if (!IommufdConfig.TYPE.equals(s.impliedValue())) {
+                throw new OptionsException("object(\"" + option + "\"): the objects a builder takes are "
+                        + IommufdConfig.TYPE + " (a memory backend is memory(MemoryBackendConfig.parse(...)))");
+            }
+            IommufdConfig o = IommufdConfig.parse(s);
+            if (iommufds.stream().anyMatch(i -> i.id().equals(o.id()))) {
+                throw new OptionsException("Duplicate ID '" + o.id() + "' for object");
+            }
+            iommufds.add(o);
             return this;
         }
 
@@ -302,7 +339,7 @@ public final class VirtualMachine implements AutoCloseable {
 
         /** Builds the machine and attaches the devices in order; if any step fails, what was built is closed. */
         public VirtualMachine build() {
-            VirtualMachine m = create(ram, accelerator, vcpus);
+            VirtualMachine m = create(ram, accelerator, vcpus, iommufds);
             try {
                 for (DeviceConfig d : devices) {
                     m.devices.attach(d);

@@ -1,11 +1,13 @@
 package io.jvfio.machine;
 
+import io.jvfio.vmm.testing.OnKvm;
 import io.jvfio.kvm.GuestCode;
 import io.jvfio.kvm.KvmVcpu;
 import io.jvfio.kvm.LongModeProgram;
 import io.jvfio.memory.GuestRam;
 import io.jvfio.memory.GuestRegion;
 import io.jvfio.vfio.devices.EduDevice;
+import io.jvfio.vfio.VfioException;
 import io.jvfio.vfio.user.server.VfioUserServer;
 import io.jvfio.vmm.device.AttachedDevices;
 import io.jvfio.vmm.options.OptionsException;
@@ -30,6 +32,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * examples/embedding, and here) a guest reaches config space through ECAM with more RAM than fits
  * below the window.
  */
+@OnKvm
 class VirtualMachineTest {
 
     private static final int EDU_IDS = 0x11e8_1234; // device 0x11e8, vendor 0x1234
@@ -129,6 +132,28 @@ class VirtualMachineTest {
         OptionsException e = assertThrows(OptionsException.class,
                 () -> VirtualMachine.builder().device("vfio-user-pci,socket=/x,bogus=1"));
         assertTrue(e.getMessage().contains("bogus"), e.getMessage());
+    }
+
+    @Test
+    void objectsAreIommufdsCheckedWhenGiven() {
+        OptionsException other = assertThrows(OptionsException.class,
+                () -> VirtualMachine.builder().object("memory-backend-memfd,id=m,size=1M"));
+        assertTrue(other.getMessage().contains("memory(MemoryBackendConfig.parse"), other.getMessage());
+        OptionsException duplicate = assertThrows(OptionsException.class,
+                () -> VirtualMachine.builder().object("iommufd,id=i0").object("iommufd,id=i0"));
+        assertEquals("Duplicate ID 'i0' for object", duplicate.getMessage());
+        assertThrows(OptionsException.class, () -> VirtualMachine.builder().object("iommufd,id=i0,bogus=1"));
+    }
+
+    @Test
+    void anIommufdObjectIsOpenedFirstAndItsErrorNamesIt() {
+        // fd 0 is the test's stdin, not /dev/iommu: the object is refused before RAM or a VM exists, and
+        // the fd is left alone (not adopted, so not closed).
+        VirtualMachine.Builder b = VirtualMachine.builder().memory("16M").accelerator(VirtualMachine.Accelerator.NONE)
+                .object("iommufd,id=i0,fd=0");
+        VfioException e = assertThrows(VfioException.class, b::build);
+        assertTrue(e.getMessage().startsWith("-object iommufd,id=i0,fd=0: fd 0 is "), e.getMessage());
+        assertTrue(e.getMessage().endsWith("; pass an fd of /dev/iommu"), e.getMessage());
     }
 
     @Test

@@ -78,6 +78,10 @@ public record DriverTarget(GuestMemory memory, AddressSpace space, PciHostBridge
     /** Timed accesses per loop, and interrupts in the storm. */
     public static final int LOOPS = 1000;
     public static final int INTERRUPTS = 1000;
+    /** How long a driver waits for the device (a computation, a DMA, an interrupt) before calling it lost. */
+    public static final long WAIT_NANOS = 10_000_000_000L;
+    /** How long a driver watches, after the last INTx, for one delivered twice. */
+    public static final long SETTLE_NANOS = 100_000_000L;
 
     static final String NO_BARS = "the device has no BARs: there is nothing to read";
     static final String NO_TRAPPED = "no BAR of the device traps: each is mapped straight into the guest "

@@ -72,6 +72,8 @@ public final class GuestDriver {
     static final int MB_TRAPPED_IO = 0xf0;
     static final int MB_IRQ_COUNT = 0x30;
     static final int MB_CPUS = 0x460;
+    static final int MB_WAIT_TSC = 0x470;
+    static final int MB_SETTLE_TSC = 0x478;
     static final int MB_IRQ_COUNT_CPU = 0x800;
     static final int MB_IRQ_SNAP = 0x1800;
 
@@ -120,6 +122,10 @@ public final class GuestDriver {
         ram.writeU64(MAILBOX + MB_LOOPS, DriverTarget.LOOPS);
         ram.writeU64(MAILBOX + MB_IRQ_LOOPS, DriverTarget.INTERRUPTS);
         ram.writeU64(MAILBOX + MB_CPUS, vcpus.size());
+        // The guest bounds its polls by the TSC, as the host-side driver bounds its own by the clock.
+        long khz = tscKhz();
+        ram.writeU64(MAILBOX + MB_WAIT_TSC, DriverTarget.WAIT_NANOS / 1000 * khz / 1000);
+        ram.writeU64(MAILBOX + MB_SETTLE_TSC, DriverTarget.SETTLE_NANOS / 1000 * khz / 1000);
         PciDevFn target = t.device();
         ram.writeU64(MAILBOX + MB_TARGET, target == null ? 0xffff : target.devfn());
 
@@ -210,6 +216,12 @@ public final class GuestDriver {
                 }
             }
         }
+    }
+
+    /** vCPU 0's TSC rate in kHz; where KVM gives none, 1 GHz (the guest's bounds then off by that ratio, still finite). */
+    private long tscKhz() {
+        long khz = vcpu.tscKhz();
+        return khz > 0 ? khz : 1_000_000;
     }
 
     private void latencies() {

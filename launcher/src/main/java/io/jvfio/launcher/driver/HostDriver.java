@@ -24,7 +24,6 @@ public final class HostDriver {
     static final long RAM_SRC = 0x100000;
     static final long RAM_DST = 0x101000;
     static final int DMA_BYTES = 256;
-    static final long WAIT_NANOS = 10_000_000_000L;
     static final int INTX_VECTOR = 0x51;
     static final int INTX_ROUNDS = 10;
     static final long IOAPIC = 0xfec0_0000L;
@@ -99,7 +98,7 @@ public final class HostDriver {
     }
 
     private boolean await(BooleanSupplier condition) {
-        return await(condition, WAIT_NANOS);
+        return await(condition, DriverTarget.WAIT_NANOS);
     }
 
     /** Waits for {@code condition}, bounded; a device gone meanwhile ends the run (it never comes true). */
@@ -454,7 +453,7 @@ public final class HostDriver {
             apic.endOfInterrupt();
         }
         // A while longer: an interrupt delivered twice would arrive now.
-        await(() -> intxArrivals.get() > INTX_ROUNDS, 100_000_000L);
+        await(() -> intxArrivals.get() > INTX_ROUNDS, DriverTarget.SETTLE_NANOS);
         if (recipe instanceof IntxRecipe.Uart) {
             t.space().out((int) base + IntxRecipe.Uart.IER, 1, 0); // its interrupts off, as a driver leaves it
         }
