@@ -1,5 +1,6 @@
 package io.jvfio.kvm;
 
+import io.jvfio.vmm.testing.OnKvm;
 import io.jvfio.vmm.testing.Prerequisites;
 import org.junit.jupiter.api.Test;
 
@@ -12,6 +13,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The one KVM set-up: a VM with its irqchip and runnable vCPUs, and nothing left open. Real /dev/kvm. */
+@OnKvm
 class KvmMachineTest {
 
     static int openFds() {
