@@ -1,5 +1,6 @@
 package io.jvfio.launcher;
 
+import io.jvfio.vmm.testing.OnKvm;
 import io.jvfio.vmm.testing.Prerequisites;
 
 import io.jvfio.vfio.user.Fds;
@@ -19,6 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The command line, run in-process: exit status, stdout and stderr of each case. */
+@OnKvm
 class MainTest {
 
     record Result(int status, String out, String err) {
