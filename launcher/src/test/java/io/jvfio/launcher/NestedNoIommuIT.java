@@ -153,6 +153,10 @@ class NestedNoIommuIT {
         }
         steps.forEach((step, result) -> assertTrue(result.startsWith("PASS ") || result.startsWith("SKIP "),
                 step + " " + result + " in\n" + r.out()));
+        assertTrue(r.out().contains("vfio-pci,host=" + EDU + ",x-no-iommu=on, over kernel VFIO (/dev/vfio/noiommu-"),
+                r.out());
+        assertTrue(r.out().contains(", no IOMMU: IOVA = host physical address (no IOMMU; guest RAM locked, addresses "
+                + "from /proc/self/pagemap)): BAR0 1M mmap"), r.out());
         // The device was given host physical addresses, not the guest physical 0x100000 and 0x101000.
         Matcher dma = Pattern.compile("PASS 256 bytes RAM -> device -> RAM, equal byte for byte \\(DMA addresses "
                 + "0x([0-9a-f]+) and 0x([0-9a-f]+): IOVA = host physical address \\(no IOMMU; guest RAM locked, "
