@@ -69,7 +69,8 @@ public final class IommuGroupReport {
                 sb.append("  ").append(d).append(" [").append(sysfs.ids(d)).append("] class ")
                         .append(String.format("%06x", sysfs.classCode(d)))
                         .append(driver == null ? ", no driver" : ", driver " + driver);
-                String cdev = sysfs.vfioCdev(d);
+                // A no-IOMMU device is registered in vfio-dev too, but with no cdev node (vfio_device_add).
+                String cdev = noIommu ? null : sysfs.vfioCdev(d);
                 if (cdev != null) {
                     sb.append(", cdev ").append(VfioDeviceCdev.DIRECTORY).append('/').append(cdev);
                 }

@@ -126,7 +126,7 @@ public final class KernelVfio implements AutoCloseable {
      */
     public synchronized VfioDevice openDevice(PciAddress address, Iommufd iommufd) {
         requireExists(address);
-        requireIommu(address); // the kernel makes no cdev for a no-IOMMU device either
+        requireIommu(address); // the kernel makes no cdev node for a no-IOMMU device either
         IommufdIoas ioas = ioas(iommufd);
         return follow(ioas, VfioDeviceCdev.open(address, sysfs, ioas));
     }
