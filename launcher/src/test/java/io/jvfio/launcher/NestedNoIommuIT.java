@@ -23,14 +23,14 @@ import static org.junit.jupiter.api.Assertions.fail;
  * IOMMU and with {@code vfio.enable_unsafe_noiommu_mode=1}, so that edu bound to vfio-pci gets
  * {@code /dev/vfio/noiommu-N}. edu's DMA mask is widened to 32 bits ({@code dma_mask=0xffffffff}; its
  * default, 28 bits, would clamp the physical addresses of a 2 GiB VM). There the shaded jar shows the
- * group in {@code --iommu-groups}, refuses {@code -device vfio-pci,host=...} (and through iommufd)
- * with the mode's reason, refuses {@code x-no-iommu=on} to a process without CAP_SYS_RAWIO, and runs
- * every edu step, DMA to host physical addresses included, with {@code -accel none} and
- * {@code x-no-iommu=on}. Skipped without the VM's prerequisites unless {@code -Djvfio.nested=required}.
+ * group in {@code --iommu-groups}; refuses {@code -device vfio-pci,host=...}, through iommufd too, and
+ * the group handed over as {@code fd=}, with the mode's reason; refuses {@code x-no-iommu=on} to a
+ * process without CAP_SYS_RAWIO; and runs every edu step, DMA to host physical addresses included,
+ * with {@code -accel none} and {@code x-no-iommu=on}, the kernel tainted. Skipped without the VM's prerequisites unless {@code -Djvfio.nested=required}.
  */
 class NestedNoIommuIT {
 
-    /** Each jvfio run starts a JVM under TCG (about 40 s on a busy 2-core machine); six runs and the boot. */
+    /** Each jvfio run starts a JVM under TCG (about 40 s on a busy 2-core machine); seven runs and the boot. */
     private static final int TIMEOUT_SECONDS = 600;
     private static final String EDU = "0000:00:08.0";
 
@@ -42,6 +42,8 @@ class NestedNoIommuIT {
             {"groups", "--iommu-groups"},
             {"plain", "-accel none -device vfio-pci,host=" + EDU},
             {"iommufd", "-accel none -object iommufd,id=i0 -device vfio-pci,host=" + EDU + ",iommufd=i0"},
+            // The group opened by the caller and handed over, as a management layer would: refused too.
+            {"fd", "-accel none -device vfio-pci,host=" + EDU + ",fd=4", "4<>/dev/vfio/$(ls /dev/vfio | grep noiommu-)"},
             {"no rawio", "-accel none -device vfio-pci,host=" + EDU + ",x-no-iommu=on", "", "prefixed"},
             // Issue 15's acceptance: the built-in driver's steps, DMA included, in no-IOMMU mode.
             {"no-iommu", "-accel none -device vfio-pci,host=" + EDU + ",x-no-iommu=on"},
@@ -129,6 +131,10 @@ class NestedNoIommuIT {
         assertTrue(iommufd.startsWith("jvfio: -device vfio-pci,host=" + EDU + ",iommufd=i0: " + EDU
                 + " is in a no-IOMMU group"), iommufd);
         assertTrue(iommufd.contains("use -accel none with x-no-iommu=on"), iommufd);
+        String fd = refusal(run("fd"));
+        assertTrue(fd.startsWith("jvfio: -device vfio-pci,host=" + EDU + ",fd=4: " + EDU + " is in a no-IOMMU group "
+                + "(/dev/vfio/noiommu-"), fd);
+        assertTrue(fd.contains("use -accel none with x-no-iommu=on"), fd);
     }
 
     @Test
