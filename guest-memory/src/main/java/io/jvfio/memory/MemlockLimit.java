@@ -1,11 +1,8 @@
 package io.jvfio.memory;
 
+import io.jvfio.vmm.linux.Capabilities;
+import io.jvfio.vmm.linux.ProcessStatus;
 import io.jvfio.vmm.linux.ResourceLimit;
-
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 
 /**
  * VFIO Type1 pins every page it maps for DMA and charges it to the process's RLIMIT_MEMLOCK (unless
@@ -13,9 +10,6 @@ import java.nio.file.Path;
  * ENOMEM, which tells a user nothing; this check says it first, with the numbers and the fix.
  */
 public final class MemlockLimit {
-
-    /** CAP_IPC_LOCK's bit in the capability sets (linux/capability.h). */
-    static final int CAP_IPC_LOCK = 14;
 
     private MemlockLimit() {
     }
@@ -41,26 +35,11 @@ public final class MemlockLimit {
 
     /** True if CAP_IPC_LOCK is in this process's effective capabilities. */
     static boolean hasCapIpcLock() {
-        String eff = statusField("CapEff:");
-        return eff != null && (Long.parseUnsignedLong(eff, 16) & (1L << CAP_IPC_LOCK)) != 0;
+        return Capabilities.effective().has(Capabilities.CAP_IPC_LOCK);
     }
 
     /** VmLck: what this process has locked already (VFIO's pins included). */
     static long lockedBytes() {
-        String v = statusField("VmLck:");
-        return v == null ? 0 : Long.parseLong(v.split("\\s+")[0]) << 10;
-    }
-
-    private static String statusField(String name) {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-                if (line.startsWith(name)) {
-                    return line.substring(name.length()).trim();
-                }
-            }
-            return null;
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return ProcessStatus.lockedBytes();
     }
 }

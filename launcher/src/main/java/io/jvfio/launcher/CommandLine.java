@@ -158,6 +158,9 @@ final class CommandLine {
                   jvfio -device help
                   jvfio -m 512M -device vfio-pci,host=0000:01:00.0,addr=04.0
                   jvfio -object iommufd,id=i0 -device vfio-pci,host=0000:01:00.0,iommufd=i0
+                  jvfio -accel none -device vfio-pci,host=0000:01:00.0,x-no-iommu=on
+                                        UNSAFE: a device of VFIO's no-IOMMU mode, for the
+                                        host-side driver only (see README, No-IOMMU mode)
                   jvfio -object memory-backend-memfd,id=ram0,size=1G,hugetlb=on -machine memory-backend=ram0
                   jvfio --serve edu,socket=/tmp/edu.sock
                   jvfio -device vfio-user-pci,socket=/tmp/edu.sock

@@ -63,7 +63,9 @@ final class DeviceDescription {
         String hidden = device.hiddenCapabilities().isEmpty() ? "" : "; " + device.hiddenCapabilities().size()
                 + " capabilities hidden";
         String transport = backend instanceof VfioUserClient ? "vfio-user"
-                : backend instanceof VfioDevice d && d.cdev() != null ? "kernel VFIO (" + d.cdev() + ")" : "kernel VFIO";
+                : backend instanceof VfioDevice d && d.cdev() != null ? "kernel VFIO (" + d.cdev() + ")"
+                : backend instanceof VfioDevice d && d.group().container().noIommu() ? "kernel VFIO (" + d.group().path()
+                + ", no IOMMU: " + backend.dmaAddressing().describe() + ")" : "kernel VFIO";
         return "over " + transport + ": "
                 + String.join(", ", regions) + "; " + (irqs.isEmpty() ? "no interrupts" : String.join(", ", irqs))
                 + hidden + dma;

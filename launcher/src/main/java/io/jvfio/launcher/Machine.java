@@ -6,6 +6,7 @@ import io.jvfio.launcher.driver.DriverTarget;
 import io.jvfio.launcher.driver.GuestDriver;
 import io.jvfio.launcher.driver.HostDriver;
 import io.jvfio.memory.GuestMemory;
+import io.jvfio.vfio.DmaAddressing;
 import io.jvfio.vfio.passthrough.PassthroughDevice;
 import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.device.AttachedDevices;
@@ -63,7 +64,13 @@ final class Machine implements AutoCloseable {
         for (PassthroughDevice p : passthrough) {
             p.backend().onGone(reason -> gone.compareAndSet(null, reason));
         }
-        DriverTarget t = new DriverTarget(memory, space, bridge, target, new DriverTarget.Watch() {
+        // The DMA addresses the driven device sees guest RAM at, from its back end: the guest physical
+        // addresses themselves, except for a device in VFIO's no-IOMMU mode.
+        DmaAddressing dma = vm.devices().attached().stream().filter(a -> a.at().equals(target))
+                .map(AttachedDevices.Attached::function).filter(PassthroughDevice.class::isInstance)
+                .map(f -> ((PassthroughDevice) f).backend().dmaAddressing()).findFirst()
+                .orElse(DmaAddressing.GUEST_PHYSICAL);
+        DriverTarget t = new DriverTarget(memory, space, bridge, target, dma, new DriverTarget.Watch() {
             @Override
             public String gone() {
                 return gone.get();

@@ -26,6 +26,7 @@ import io.jvfio.vmm.device.AttachedDevices;
 import io.jvfio.vmm.device.DeviceConfig;
 import io.jvfio.vmm.device.DeviceDriver;
 import io.jvfio.vmm.device.DeviceRegistry;
+import io.jvfio.vmm.device.DriverSide;
 import io.jvfio.vmm.device.MachineContext;
 import io.jvfio.vmm.options.Property;
 import io.jvfio.vmm.options.OptionString;
@@ -70,8 +71,9 @@ import java.util.function.Function;
  * the devices through the buses from the host.
  *
  * <p>Devices reach the machine through {@link MachineContext}: the address space, and the services
- * {@link GuestMemory}, {@link InterruptRouter}, {@link PciSysfs} and the {@code -object iommufd}s
- * ({@link IommufdObjects}, opened before anything else, as QEMU opens its objects before its devices). A device is placed on the bus at
+ * {@link GuestMemory}, {@link InterruptRouter}, {@link PciSysfs}, {@link DriverSide} (the guest on KVM,
+ * the host without a vCPU) and the {@code -object iommufd}s ({@link IommufdObjects}, opened before
+ * anything else, as QEMU opens its objects before its devices). A device is placed on the bus at
  * the first free slot (or the {@code addr=} its option gives), its INTx pin wired, and whatever it
  * handed to {@link MachineContext#onClose} closed with the machine. {@link #close()} takes the machine
  * apart in the reverse order of building: devices, routing, RAM (its memory slots first), vCPUs, VM,
@@ -150,9 +152,11 @@ public final class VirtualMachine implements AutoCloseable {
             space.mmio().add("IOAPIC", IoApic.BASE, IoApic.SIZE, ioapic);
             router = new InterruptRouter(apics, InterruptRouterConfig.DEFAULT, null, ioapic);
         }
-        // What the device drivers may ask for (DeviceDriver.create): DMA, interrupts, host PCI devices.
+        // What the device drivers may ask for (DeviceDriver.create): DMA, interrupts, host PCI devices, and
+        // who programs the devices (a no-IOMMU device is only for a driver on the host side).
         devices = new AttachedDevices(space, bridge).provide(GuestMemory.class, memory)
                 .provide(InterruptRouter.class, router).provide(PciSysfs.class, PciSysfs.system())
+                .provide(DriverSide.class, accelerator == Accelerator.KVM ? DriverSide.GUEST : DriverSide.HOST)
                 .provide(IommufdObjects.class, iommufds);
     }
 

@@ -1,5 +1,6 @@
 package io.jvfio.launcher;
 
+import io.jvfio.vmm.testing.OnKvm;
 import io.jvfio.vmm.testing.Prerequisites;
 
 import io.jvfio.vfio.user.Fds;
@@ -19,6 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The command line, run in-process: exit status, stdout and stderr of each case. */
+@OnKvm
 class MainTest {
 
     record Result(int status, String out, String err) {
@@ -247,6 +249,29 @@ class MainTest {
                 "-accel", "none", "-object", "memory-backend-file,id=r,size=64M,mem-path=" + missing,
                 "-machine", "memory-backend=r");
         assertTrue(!Files.exists(missing, java.nio.file.LinkOption.NOFOLLOW_LINKS), "no file is created at " + missing);
+    }
+
+    /** No-IOMMU mode is for the host-side driver: with KVM, x-no-iommu=on is refused before any host device is looked at. */
+    @Test
+    void xNoIommuWithKvmIsRefusedWithTheReason() {
+        Prerequisites.requireKvm();
+        assertRejected("jvfio: -device vfio-pci,host=0000:ff:1f.7,x-no-iommu=on: x-no-iommu=on is for the host-side "
+                + "driver only (-accel none): this machine runs its guest on KVM, and without an IOMMU there is no DMA "
+                + "translation, so a guest cannot be given a no-IOMMU device safely (the guest physical addresses its "
+                + "driver programs would reach host memory, anywhere); use -accel none, or boot the host with an IOMMU "
+                + "and drop x-no-iommu=on", "-accel", "kvm", "-device", "vfio-pci,host=0000:ff:1f.7,x-no-iommu=on");
+    }
+
+    @Test
+    void xNoIommuMistakes() {
+        assertTrue(run("-device", "vfio-pci,help").out.contains("x-no-iommu=<bool>"));
+        // -accel none, the mode's one use: the device must exist and be in a no-IOMMU group.
+        assertRejected("jvfio: -device vfio-pci,host=0000:ff:1f.7,x-no-iommu=on: there is no PCI device 0000:ff:1f.7 on "
+                + "this host (lspci -D lists them)", "-accel", "none", "-device", "vfio-pci,host=0000:ff:1f.7,x-no-iommu=on");
+        assertRejected("jvfio: -device vfio-pci,host=0000:ff:1f.7,x-no-iommu=on,iommufd=i0: vfio-pci: x-no-iommu=on "
+                + "opens the device's no-IOMMU group (/dev/vfio/noiommu-N), and the kernel gives a no-IOMMU device no "
+                + "cdev to bind to an iommufd; drop iommufd=", "-object", "iommufd,id=i0",
+                "-device", "vfio-pci,host=0000:ff:1f.7,x-no-iommu=on,iommufd=i0");
     }
 
     /** Issue 13 item 10: -m 9T on KVM said only KVM_SET_USER_MEMORY_REGION ... EINVAL. */

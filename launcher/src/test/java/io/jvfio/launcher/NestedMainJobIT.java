@@ -1,12 +1,12 @@
 package io.jvfio.launcher;
 
+import io.jvfio.launcher.NestedJvfioRuns.JvfioRun;
 import io.jvfio.vfio.nested.NestedVm;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -53,17 +53,6 @@ class NestedMainJobIT {
                     "4<>/dev/iommu 5<>/dev/vfio/devices/$(ls /sys/bus/pci/devices/" + EDU + "/vfio-dev)"},
     };
 
-    /** One jvfio run in the VM: its arguments, its status, and what it printed. */
-    record JvfioRun(String args, int status, List<String> lines) {
-        String out() {
-            return String.join("\n", lines);
-        }
-
-        Map<String, String> steps() {
-            return ReportSteps.of(lines);
-        }
-    }
-
     /** The VM's console and the jvfio runs in it, shared by the tests (one boot: it is slow under TCG). */
     private static NestedVm.Run run;
     private static List<JvfioRun> runs;
@@ -77,23 +66,7 @@ class NestedMainJobIT {
         Path work = Path.of("target/nested-main-job").toAbsolutePath();
         Files.createDirectories(work);
         Path script = work.resolve("run.sh");
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        StringBuilder sh = new StringBuilder("""
-                #!/bin/sh
-                # Runs inside the nested VM, chrooted into this machine's (read-only) file system.
-                export HOME=/dev/shm
-                jvfio() {
-                  echo "JVFIO-RUN $*"
-                  %s -Djava.io.tmpdir=/dev/shm -Djna.tmpdir=/dev/shm -XX:-UsePerfData -XX:TieredStopAtLevel=1 \\
-                    -XX:+UseSerialGC -jar %s "$@" 2>&1
-                  status=$?
-                  echo "JVFIO-STATUS $status at $(cut -d' ' -f1 /proc/uptime) s"
-                }
-                """.formatted(java, jar));
-        for (String[] r : RUNS) {
-            sh.append("jvfio ").append(r[1]).append(r.length > 2 ? " " + r[2] : "").append('\n');
-        }
-        Files.writeString(script, sh.toString());
+        Files.writeString(script, NestedJvfioRuns.script(jar, RUNS, ""));
 
         run = new NestedVm(pre, work).boot(List.of(
                 "-device", "edu,addr=8",
@@ -109,7 +82,7 @@ class NestedMainJobIT {
             fail("the nested VM ended (or was stopped after " + TIMEOUT_SECONDS + " s) before the script finished, "
                     + "after " + run.millis() + " ms" + console);
         }
-        runs = runs(run.lines());
+        runs = NestedJvfioRuns.runs(run.lines());
         assertEquals(RUNS.length, runs.size(), RUNS.length + " jvfio runs" + console);
         System.out.println("nested VM: " + run.millis() + " ms");
     }
@@ -230,24 +203,5 @@ class NestedMainJobIT {
         String intx = steps.getOrDefault("intx", "");
         assertTrue(intx.startsWith("PASS INTA# on IOAPIC pin ")
                 || intx.startsWith("SKIP no INTx recipe for [1b36:0007]"), sdhci.out());
-    }
-
-    /** The console cut into the script's jvfio runs. */
-    private static List<JvfioRun> runs(List<String> console) {
-        List<JvfioRun> runs = new ArrayList<>();
-        String args = null;
-        List<String> lines = new ArrayList<>();
-        for (String l : console) {
-            if (l.startsWith("JVFIO-RUN ")) {
-                args = l.substring("JVFIO-RUN ".length());
-                lines = new ArrayList<>();
-            } else if (l.startsWith("JVFIO-STATUS ") && args != null) {
-                runs.add(new JvfioRun(args, Integer.parseInt(l.split(" ")[1]), lines));
-                args = null;
-            } else if (args != null) {
-                lines.add(l);
-            }
-        }
-        return runs;
     }
 }

@@ -1,5 +1,6 @@
 package io.jvfio.launcher;
 
+import io.jvfio.vmm.testing.OnKvm;
 import io.jvfio.vfio.user.server.VfioUserServer;
 import io.jvfio.vfio.user.hostile.Attack;
 import io.jvfio.vfio.user.hostile.CleanClient;
@@ -28,6 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * busy). "SIGINT ignored" starts the process as a shell starts a script's background job, with
  * SIGINT ignored: jvfio must still stop on it, as QEMU does.
  */
+@OnKvm
 class SignalsIT {
 
     private static final long EXIT_SECONDS = 30;

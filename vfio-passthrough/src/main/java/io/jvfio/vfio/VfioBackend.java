@@ -98,6 +98,15 @@ public interface VfioBackend extends AutoCloseable {
         return null;
     }
 
+    /**
+     * The DMA address a driver programs into the device for a range of guest RAM: the guest physical
+     * address itself through an IOMMU or a vfio-user peer (the default), the host physical address of
+     * pinned RAM for a device in VFIO's no-IOMMU mode.
+     */
+    default DmaAddressing dmaAddressing() {
+        return DmaAddressing.GUEST_PHYSICAL;
+    }
+
     /** Resets the device, or throws {@link VfioException.ResetNotSupported}. */
     void reset();
 

@@ -36,6 +36,18 @@ public class VfioException extends JvfioException {
         }
     }
 
+    /**
+     * A device in VFIO's no-IOMMU mode ({@code /dev/vfio/noiommu-N}) asked to do what only an IOMMU makes
+     * safe: be given to a guest, or be opened without the explicit opt-in.
+     */
+    public static final class NoIommu extends VfioException {
+        private static final long serialVersionUID = 1L;
+
+        public NoIommu(String message) {
+            super(message);
+        }
+    }
+
     /** A device whose VFIO driver offers no reset. */
     public static final class ResetNotSupported extends VfioException {
         private static final long serialVersionUID = 1L;

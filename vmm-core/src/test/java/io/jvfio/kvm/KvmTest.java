@@ -1,5 +1,6 @@
 package io.jvfio.kvm;
 
+import io.jvfio.vmm.testing.OnKvm;
 import io.jvfio.vmm.linux.kvm.KvmConstants;
 import io.jvfio.vmm.linux.kvm.KvmRun;
 import org.junit.jupiter.api.Test;
@@ -11,6 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The real /dev/kvm of this machine (nested, PVM back end: see shared/kvm/README.md). */
+@OnKvm
 class KvmTest {
 
     @Test

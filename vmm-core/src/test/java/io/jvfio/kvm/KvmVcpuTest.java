@@ -1,5 +1,6 @@
 package io.jvfio.kvm;
 
+import io.jvfio.vmm.testing.OnKvm;
 import io.jvfio.vmm.bus.BusDevice;
 import io.jvfio.vmm.linux.MemoryMapping;
 import org.junit.jupiter.api.BeforeEach;
@@ -16,6 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** A real vCPU on this machine's /dev/kvm running small 64-bit guests. */
+@OnKvm
 class KvmVcpuTest {
 
     /** Records what the guest does to it; reads answer 0x1000 + offset. */

@@ -1,5 +1,6 @@
 package io.jvfio.kvm;
 
+import io.jvfio.vmm.testing.OnKvm;
 import io.jvfio.vmm.bus.BusDevice;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -20,6 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Two real vCPUs of this machine's /dev/kvm (which recommends 2), each on its own thread. */
+@OnKvm
 class VcpusTest {
 
     /** Each vCPU reports its local APIC ID on port 0x500, then halts with interrupts off. */

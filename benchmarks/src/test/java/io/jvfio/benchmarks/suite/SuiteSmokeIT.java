@@ -1,5 +1,6 @@
 package io.jvfio.benchmarks.suite;
 
+import io.jvfio.vmm.testing.OnKvm;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Files;
@@ -18,6 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * plots are written. What it checks are facts the benchmarks observe (exit counts, interrupts
  * counted, allocation), never a time.
  */
+@OnKvm
 class SuiteSmokeIT {
 
     @Test

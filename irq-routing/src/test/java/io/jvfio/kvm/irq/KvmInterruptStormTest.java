@@ -1,5 +1,6 @@
 package io.jvfio.kvm.irq;
 
+import io.jvfio.vmm.testing.OnKvm;
 import io.jvfio.irq.InterruptRoute;
 import io.jvfio.irq.InterruptRouter;
 import io.jvfio.irq.InterruptRouterConfig;
@@ -22,6 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * a time so that none merges with another (an edge-triggered vector pending in the APIC takes no
  * second), and masked vectors held as pending and delivered once on unmask, also while bypassed.
  */
+@OnKvm
 class KvmInterruptStormTest {
 
     static final int INTERRUPTS = 2000;

@@ -1,5 +1,6 @@
 package io.jvfio.kvm.irq;
 
+import io.jvfio.vmm.testing.OnKvm;
 import io.jvfio.irq.InterruptRoute;
 import io.jvfio.irq.InterruptRouter;
 import io.jvfio.irq.InterruptRouterConfig;
@@ -27,6 +28,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * with the PVM back end, ends it at delivery), the resample comes with the delivery instead: the test
  * says so and checks the rest.
  */
+@OnKvm
 class KvmIntxTest {
 
     static final int GSI = 17;

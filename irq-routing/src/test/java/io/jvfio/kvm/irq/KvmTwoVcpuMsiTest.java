@@ -1,5 +1,6 @@
 package io.jvfio.kvm.irq;
 
+import io.jvfio.vmm.testing.OnKvm;
 import io.jvfio.irq.InterruptRoute;
 import io.jvfio.irq.InterruptRouter;
 import io.jvfio.irq.InterruptRouterConfig;
@@ -31,6 +32,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * APIC ID it reads from its local APIC, and a column per vector, so a vector delivered to the wrong
  * vCPU shows up in the other row.
  */
+@OnKvm
 class KvmTwoVcpuMsiTest {
 
     static final int N = 500;

@@ -2,6 +2,7 @@ package io.jvfio.launcher.driver;
 
 import io.jvfio.JvfioException;
 import io.jvfio.memory.GuestMemory;
+import io.jvfio.vfio.DmaAddressing;
 import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.linux.Syscalls;
 import io.jvfio.vmm.pci.PciBar;
@@ -13,11 +14,12 @@ import java.util.List;
 
 /**
  * What a driver drives, and how it reaches it: guest RAM, the address space, the host bridge,
- * optionally the function to drive ({@code null}: the first edu-compatible one on the bus), and a
- * watch on the machine's devices, which tells the driver when one of them has gone away.
+ * optionally the function to drive ({@code null}: the first edu-compatible one on the bus), the DMA
+ * addresses its device sees guest RAM at (its back end's {@link DmaAddressing}), and a watch on the
+ * machine's devices, which tells the driver when one of them has gone away.
  */
 public record DriverTarget(GuestMemory memory, AddressSpace space, PciHostBridge bridge, PciDevFn device,
-                           Watch watch) {
+                           DmaAddressing dma, Watch watch) {
 
     /** Whether a device of the machine went away under the driver, and why. */
     public interface Watch {

@@ -1,5 +1,6 @@
 package io.jvfio.launcher.driver;
 
+import io.jvfio.JvfioException;
 import io.jvfio.irq.LocalApic;
 import io.jvfio.irq.VirtualInterruptController;
 import io.jvfio.vmm.pci.PciHostBridge;
@@ -271,13 +272,29 @@ public final class HostDriver {
         byte[] fill = new byte[DMA_BYTES];
         java.util.Arrays.fill(fill, (byte) 0xee);
         t.memory().ram().write(RAM_DST, fill, 0, DMA_BYTES);
-        dma(bar0, RAM_SRC, DMA_BUFFER, DMA_CMD_RUN);
-        dma(bar0, DMA_BUFFER, RAM_DST, DMA_CMD_RUN | DMA_CMD_TO_RAM);
-        byte[] back = new byte[DMA_BYTES];
-        t.memory().ram().read(RAM_DST, back, 0, DMA_BYTES);
-        int equal = java.util.Arrays.mismatch(pattern, back);
-        report.add(StepResult.check(DriverStep.DMA, equal < 0, GuestDriver.describeDma(equal < 0 ? DMA_BYTES : equal,
-                DMA_BYTES)));
+        // The device is given the DMA addresses its back end says it sees the two buffers at: their guest
+        // physical addresses through an IOMMU or a vfio-user peer, host physical ones in no-IOMMU mode.
+        long src = 0;
+        long dst = 0;
+        boolean addressed = false;
+        try {
+            src = t.dma().dmaAddress(RAM_SRC, DMA_BYTES);
+            dst = t.dma().dmaAddress(RAM_DST, DMA_BYTES);
+            addressed = true;
+        } catch (JvfioException e) {
+            report.add(StepResult.fail(DriverStep.DMA, "no DMA address for the buffers: " + e.getMessage()));
+        }
+        if (addressed) {
+            dma(bar0, src, DMA_BUFFER, DMA_CMD_RUN);
+            dma(bar0, DMA_BUFFER, dst, DMA_CMD_RUN | DMA_CMD_TO_RAM);
+            byte[] back = new byte[DMA_BYTES];
+            t.memory().ram().read(RAM_DST, back, 0, DMA_BYTES);
+            int equal = java.util.Arrays.mismatch(pattern, back);
+            String how = src == RAM_SRC && dst == RAM_DST ? ""
+                    : String.format(" (DMA addresses 0x%x and 0x%x: %s)", src, dst, t.dma().describe());
+            report.add(StepResult.check(DriverStep.DMA, equal < 0, GuestDriver.describeDma(equal < 0 ? DMA_BYTES
+                    : equal, DMA_BYTES) + how));
+        }
 
         // ---- one interrupt: MSI-X if the device has it, else MSI ----
         int msix = findCapability(devfn, 0x11);

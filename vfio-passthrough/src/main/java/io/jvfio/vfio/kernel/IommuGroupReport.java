@@ -8,12 +8,19 @@ import java.util.List;
 /**
  * The IOMMU groups of this machine as a person deciding what to pass through needs them: each
  * group's devices with IDs, class, driver and VFIO device cdev, whether the group can be assigned
- * now, and if not, what to do first; and whether iommufd is there to bind devices through their cdevs.
+ * now, and if not, what to do first (a no-IOMMU group is never for a guest); and whether iommufd is
+ * there to bind devices through their cdevs.
  */
 public final class IommuGroupReport {
 
     private IommuGroupReport() {
     }
+
+    /** Said when there are no groups but VFIO's no-IOMMU mode is on. */
+    static final String NO_IOMMU_MODE_ON = " VFIO's no-IOMMU mode is on (vfio.enable_unsafe_noiommu_mode): a device "
+            + "bound to vfio-pci (jvfio --vfio-bind BDF) gets a no-IOMMU group (/dev/vfio/noiommu-N), "
+            + "which is never for a guest, only for the host-side driver (-accel none with "
+            + NoIommuMode.OPTION + ").";
 
     public static String render(PciSysfs sysfs) {
         return render(sysfs, Iommufd.problem());
@@ -32,7 +39,7 @@ public final class IommuGroupReport {
             return "No IOMMU groups: /sys/kernel/iommu_groups is empty. The IOMMU is off (boot with intel_iommu=on "
                     + "or amd_iommu=on, and enable VT-d or AMD-Vi in the firmware) or this kernel has no IOMMU "
                     + "support; VFIO device assignment needs one. A device can still be served over vfio-user "
-                    + "(-device vfio-user-pci).\n";
+                    + "(-device vfio-user-pci)." + (sysfs.noIommuModeEnabled() ? NO_IOMMU_MODE_ON : "") + "\n";
         }
         StringBuilder sb = new StringBuilder();
         for (int g : groups) {
@@ -48,16 +55,22 @@ public final class IommuGroupReport {
                 }
             }
             boolean viable = devices.stream().allMatch(d -> PciSysfs.groupSafe(sysfs.driver(d)));
-            String state = anyVfio && viable ? "ready to pass through"
+            boolean noIommu = sysfs.noIommuGroup(g);
+            String state = noIommu ? "no-IOMMU (VFIO's unsafe mode: no DMA translation or isolation, the kernel is "
+                    + "tainted): never for a guest; for the host-side driver only, with -accel none and "
+                    + NoIommuMode.OPTION + " (needs CAP_SYS_RAWIO and CAP_SYS_ADMIN)"
+                    : anyVfio && viable ? "ready to pass through"
                     : anyVfio ? "not viable: a device in it is still bound to a host driver"
                     : "used by the host";
-            sb.append("IOMMU group ").append(g).append(" (/dev/vfio/").append(g).append("): ").append(state).append('\n');
+            sb.append("IOMMU group ").append(g).append(" (").append(noIommu ? NoIommuMode.groupPath(g) : "/dev/vfio/" + g)
+                    .append("): ").append(state).append('\n');
             for (PciAddress d : devices) {
                 String driver = sysfs.driver(d);
                 sb.append("  ").append(d).append(" [").append(sysfs.ids(d)).append("] class ")
                         .append(String.format("%06x", sysfs.classCode(d)))
                         .append(driver == null ? ", no driver" : ", driver " + driver);
-                String cdev = sysfs.vfioCdev(d);
+                // A no-IOMMU device is registered in vfio-dev too, but with no cdev node (vfio_device_add).
+                String cdev = noIommu ? null : sysfs.vfioCdev(d);
                 if (cdev != null) {
                     sb.append(", cdev ").append(VfioDeviceCdev.DIRECTORY).append('/').append(cdev);
                 }

@@ -3,6 +3,8 @@ package io.jvfio.vfio.kernel;
 import io.jvfio.memory.GuestMemory;
 import io.jvfio.vfio.VfioException;
 import io.jvfio.vmm.pci.PciAddress;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -22,12 +24,17 @@ import java.util.regex.Pattern;
  * <li>the cdev path: one IOAS per {@link Iommufd} ({@code -object iommufd}), each device's cdev bound
  * to that iommufd and attached to the IOAS.
  * </ul>
+ * A device in VFIO's no-IOMMU mode is refused on both; only {@link #openNoIommuDevice}, for a driver
+ * on the host side, opens one, into a no-IOMMU container of its own, with guest RAM locked and
+ * addressed physically ({@link PinnedGuestRam}) instead of mapped.
  * Closing releases the groups, the container and the IOASes; the devices opened from it must have
  * been closed first. The iommufds belong to whoever opened them.
  */
 public final class KernelVfio implements AutoCloseable {
 
+    private static final Logger LOG = LoggerFactory.getLogger(KernelVfio.class);
     private static final Pattern GROUP_PATH = Pattern.compile("/dev/vfio/(\\d+)");
+    private static final Pattern NO_IOMMU_GROUP_PATH = Pattern.compile("/dev/vfio/noiommu-(\\d+)");
 
     private final GuestMemory memory;
     private final PciSysfs sysfs;
@@ -36,6 +43,10 @@ public final class KernelVfio implements AutoCloseable {
     private final Map<Iommufd, IommufdIoas> ioases = new IdentityHashMap<>();
     private final List<IommuAddressSpace> following = new ArrayList<>();
     private VfioContainer container;
+    /** The no-IOMMU groups' container, and guest RAM locked for them: kernel VFIO keeps the two kinds apart. */
+    private VfioContainer noIommuContainer;
+    private PinnedGuestRam pinned;
+    private boolean pinnedFollowing;
 
     public KernelVfio(GuestMemory memory, PciSysfs sysfs) {
         this.memory = memory;
@@ -46,10 +57,67 @@ public final class KernelVfio implements AutoCloseable {
         return sysfs;
     }
 
-    /** Opens the host device at {@code address} through its group, the group and the container first if need be. */
+    /**
+     * Opens the host device at {@code address} through its group, the group and the container first if
+     * need be. A device in a no-IOMMU group is refused ({@link NoIommuMode}): {@link #openNoIommuDevice}
+     * is the explicit way in.
+     */
     public synchronized VfioDevice openDevice(PciAddress address) {
         requireExists(address);
+        requireIommu(address);
         return group(sysfs.iommuGroup(address), id -> VfioGroup.open(id, sysfs)).openDevice(address);
+    }
+
+    /**
+     * Opens the host device at {@code address} in VFIO's no-IOMMU mode ({@code x-no-iommu=on}), for a
+     * driver on the host side only (the caller has checked that no guest drives it): its no-IOMMU group
+     * ({@code /dev/vfio/noiommu-N}, which needs CAP_SYS_RAWIO) in the VM's no-IOMMU container, guest RAM
+     * locked in memory from then on and addressed physically ({@link PinnedGuestRam}, which needs
+     * CAP_SYS_ADMIN). Warns, loudly, every time.
+     */
+    public synchronized VfioDevice openNoIommuDevice(PciAddress address) {
+        requireExists(address);
+        int id = sysfs.noIommuGroupOf(address);
+        if (id < 0) {
+            throw NoIommuMode.notNoIommu(address, sysfs.iommuGroup(address)); // or why it has no group at all
+        }
+        NoIommuMode.requireRawIo(id);
+        VfioGroup group = groups.get(id);
+        if (group == null) {
+            if (noIommuContainer == null) {
+                PinnedGuestRam ram = PinnedGuestRam.of(memory);
+                try {
+                    noIommuContainer = VfioContainer.openNoIommu(ram);
+                } catch (RuntimeException e) {
+                    ram.close();
+                    throw e;
+                }
+                pinned = ram;
+            }
+            group = VfioGroup.openNoIommu(id, sysfs);
+            try {
+                group.attachTo(noIommuContainer);
+                if (!pinnedFollowing) {
+                    memory.addListener(pinned); // locks guest RAM, and whatever RAM comes later
+                    pinnedFollowing = true;
+                }
+            } catch (RuntimeException e) {
+                group.close();
+                throw e;
+            }
+            groups.put(id, group);
+            order.add(group);
+        }
+        LOG.warn(NoIommuMode.warning(address, id));
+        return group.openDevice(address);
+    }
+
+    /** Refuses a device of a no-IOMMU group on a path that would give it to a guest. */
+    private void requireIommu(PciAddress address) {
+        int noIommu = sysfs.noIommuGroupOf(address);
+        if (noIommu >= 0) {
+            throw NoIommuMode.refused(address.toString(), noIommu);
+        }
     }
 
     /**
@@ -58,6 +126,7 @@ public final class KernelVfio implements AutoCloseable {
      */
     public synchronized VfioDevice openDevice(PciAddress address, Iommufd iommufd) {
         requireExists(address);
+        requireIommu(address); // the kernel makes no cdev node for a no-IOMMU device either
         IommufdIoas ioas = ioas(iommufd);
         return follow(ioas, VfioDeviceCdev.open(address, sysfs, ioas));
     }
@@ -83,6 +152,11 @@ public final class KernelVfio implements AutoCloseable {
                         + address + "; drop host=/sysfsdev= or make them name the same device");
             }
             return follow(ioas, device);
+        }
+        Matcher noIommu = NO_IOMMU_GROUP_PATH.matcher(passed.path());
+        if (noIommu.matches()) {
+            int id = Integer.parseInt(noIommu.group(1));
+            throw NoIommuMode.refused(address != null ? address.toString() : option + " (" + passed.path() + ")", id);
         }
         Matcher m = GROUP_PATH.matcher(passed.path());
         if (!m.matches()) {
@@ -178,6 +252,18 @@ public final class KernelVfio implements AutoCloseable {
         if (container != null) {
             container.close();
             container = null;
+        }
+        if (noIommuContainer != null) {
+            noIommuContainer.close();
+            noIommuContainer = null;
+        }
+        if (pinned != null) {
+            if (pinnedFollowing) {
+                memory.removeListener(pinned); // unlocks guest RAM, its devices closed
+                pinnedFollowing = false;
+            }
+            pinned.close();
+            pinned = null;
         }
         for (IommufdIoas ioas : ioases.values()) {
             ioas.close();

@@ -23,6 +23,9 @@ public final class PciSysfs {
     /** Drivers the kernel lets share a group with an assigned device (vfio_dev_driver_allowed, plus VFIO's own). */
     private static final List<String> GROUP_SAFE_DRIVERS = List.of("vfio-pci", "pci-stub", "pcieport");
 
+    /** The name VFIO gives the IOMMU group it makes for a device in no-IOMMU mode (drivers/vfio/group.c). */
+    public static final String NO_IOMMU_GROUP_NAME = "vfio-noiommu";
+
     private final Path root;
 
     public PciSysfs(Path root) {
@@ -51,9 +54,36 @@ public final class PciSysfs {
         if (!Files.exists(link)) {
             throw new VfioException(a + " has no IOMMU group: the IOMMU is off (boot with intel_iommu=on or "
                     + "amd_iommu=on, and enable VT-d/AMD-Vi in the firmware) or the kernel has no VFIO "
-                    + "(modprobe vfio-pci); jvfio --iommu-groups shows what the kernel sees");
+                    + "(modprobe vfio-pci)" + (noIommuModeEnabled() ? "; VFIO's no-IOMMU mode is on, so binding it to "
+                    + "vfio-pci (jvfio --vfio-bind " + a + ") gives it a no-IOMMU group, for a host-side driver only "
+                    + "(-accel none with x-no-iommu=on)" : "") + "; jvfio --iommu-groups shows what the kernel sees");
         }
         return Integer.parseInt(readLinkName(link));
+    }
+
+    /**
+     * True if IOMMU group {@code group} is one VFIO made for a device on a host without an IOMMU
+     * ({@link NoIommuMode}): the kernel names such a group {@value #NO_IOMMU_GROUP_NAME}, and its node is
+     * {@code /dev/vfio/noiommu-N}.
+     */
+    public boolean noIommuGroup(int group) {
+        Path name = root.resolve("kernel/iommu_groups").resolve(Integer.toString(group)).resolve("name");
+        return Files.isRegularFile(name) && NO_IOMMU_GROUP_NAME.equals(read(name));
+    }
+
+    /** The no-IOMMU group of {@code a}, or -1 if it has none (no group at all, or one an IOMMU translates). */
+    public int noIommuGroupOf(PciAddress a) {
+        if (!Files.exists(device(a).resolve("iommu_group"))) {
+            return -1;
+        }
+        int group = iommuGroup(a);
+        return noIommuGroup(group) ? group : -1;
+    }
+
+    /** Whether VFIO's no-IOMMU mode is on ({@code vfio.enable_unsafe_noiommu_mode}); false without the parameter. */
+    public boolean noIommuModeEnabled() {
+        Path p = root.resolve("module/vfio/parameters/enable_unsafe_noiommu_mode");
+        return Files.isRegularFile(p) && "Y".equals(read(p));
     }
 
     /** The devices of IOMMU group {@code group}, in address order. */

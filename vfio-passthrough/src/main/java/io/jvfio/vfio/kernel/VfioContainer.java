@@ -2,6 +2,7 @@ package io.jvfio.vfio.kernel;
 
 import io.jvfio.memory.DmaMappingListener;
 import io.jvfio.memory.MemlockLimit;
+import io.jvfio.vfio.DmaAddressing;
 import io.jvfio.vfio.VfioException;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
@@ -12,8 +13,6 @@ import io.jvfio.vmm.linux.vfio.VfioIommuType1DmaUnmap;
 import io.jvfio.vmm.linux.vfio.VfioIommuType1Info;
 import io.jvfio.vmm.linux.vfio.VfioIommuType1InfoCapIovaRange;
 import io.jvfio.vmm.linux.vfio.VfioInfoCapHeader;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -46,20 +45,21 @@ import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_SET_IOMMU;
  */
 public final class VfioContainer implements IommuAddressSpace {
 
-    private static final Logger LOG = LoggerFactory.getLogger(VfioContainer.class);
     public static final String PATH = "/dev/vfio/vfio";
 
     private final OwnedFd fd;
     private final boolean noIommu;
+    private final DmaAddressing addressing;
     private final List<VfioGroup> groups = new ArrayList<>();
     private final VfioIommuType1DmaMap dmaMap = new VfioIommuType1DmaMap();
     private final VfioIommuType1DmaUnmap dmaUnmap = new VfioIommuType1DmaUnmap();
     private int iommuType;
     private IommuInfo iommuInfo;
 
-    private VfioContainer(OwnedFd fd, boolean noIommu) {
+    private VfioContainer(OwnedFd fd, boolean noIommu, DmaAddressing addressing) {
         this.fd = fd;
         this.noIommu = noIommu;
+        this.addressing = addressing;
     }
 
     /** Opens a container and checks the VFIO API version and that an IOMMU model is available. */
@@ -68,16 +68,19 @@ public final class VfioContainer implements IommuAddressSpace {
     }
 
     /**
-     * A container for no-IOMMU groups ({@code /dev/vfio/noiommu-N}): the device then sees host
-     * physical memory with no isolation at all and no DMA mapping. Only for a user who asks for it.
+     * A container for no-IOMMU groups ({@code /dev/vfio/noiommu-N}, {@link NoIommuMode}): the devices then
+     * see host physical memory with no isolation at all and nothing to map, and {@code addressing} gives
+     * the DMA address of guest RAM ({@link PinnedGuestRam}). Only for a user who asks for it.
      */
-    public static VfioContainer openNoIommu() {
-        LOG.warn("VFIO no-IOMMU mode: the device gets no DMA isolation and can reach all of host memory; "
-                + "guest DMA cannot be mapped");
-        return open(true);
+    public static VfioContainer openNoIommu(DmaAddressing addressing) {
+        return open(true, addressing);
     }
 
     private static VfioContainer open(boolean noIommu) {
+        return open(noIommu, DmaAddressing.GUEST_PHYSICAL);
+    }
+
+    private static VfioContainer open(boolean noIommu, DmaAddressing addressing) {
         OwnedFd fd;
         try {
             fd = Syscalls.open(PATH, O_RDWR);
@@ -91,11 +94,13 @@ public final class VfioContainer implements IommuAddressSpace {
                 throw new VfioException(PATH + " speaks VFIO API version " + version + ", jvfio knows version "
                         + VFIO_API_VERSION);
             }
-            VfioContainer c = new VfioContainer(fd, noIommu);
+            VfioContainer c = new VfioContainer(fd, noIommu, addressing);
             if (noIommu ? !c.checkExtension(VFIO_NOIOMMU_IOMMU)
                     : !c.checkExtension(VFIO_TYPE1v2_IOMMU) && !c.checkExtension(VFIO_TYPE1_IOMMU)) {
                 throw new VfioException(noIommu
-                        ? "the kernel does not offer VFIO no-IOMMU mode (load vfio with enable_unsafe_noiommu_mode=1)"
+                        ? "the kernel does not offer VFIO no-IOMMU mode (boot with vfio.enable_unsafe_noiommu_mode=1, or "
+                        + "echo Y > /sys/module/vfio/parameters/enable_unsafe_noiommu_mode, on a kernel with "
+                        + "CONFIG_VFIO_NOIOMMU)"
                         : "the kernel's VFIO offers no Type1 IOMMU (modprobe vfio_iommu_type1)");
             }
             return c;
@@ -117,6 +122,11 @@ public final class VfioContainer implements IommuAddressSpace {
 
     public boolean noIommu() {
         return noIommu;
+    }
+
+    /** The DMA address of guest RAM for this container's devices: IOVA = guest physical address, unless no-IOMMU. */
+    public DmaAddressing dmaAddressing() {
+        return addressing;
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.jvfio.vfio.kernel;
 
+import io.jvfio.vfio.DmaAddressing;
 import io.jvfio.vfio.RegionCapability;
 import io.jvfio.vfio.VfioBackend;
 import io.jvfio.vfio.VfioDeviceLayout;
@@ -189,6 +190,13 @@ public final class VfioDevice implements VfioBackend {
     @Override
     public VfioDeviceLayout layout() {
         return layout;
+    }
+
+    /** Its container's: the host physical address of locked guest RAM in no-IOMMU mode, else IOVA = GPA. */
+    @Override
+    public DmaAddressing dmaAddressing() {
+        return group != null && group.container() != null ? group.container().dmaAddressing()
+                : DmaAddressing.GUEST_PHYSICAL;
     }
 
     // ---- region access ----

@@ -53,9 +53,13 @@ public final class VfioGroup implements AutoCloseable {
         return open(sysfs.iommuGroup(address), sysfs);
     }
 
-    /** A no-IOMMU group ({@code /dev/vfio/noiommu-N}), for a {@link VfioContainer#openNoIommu()} container. */
+    /**
+     * A no-IOMMU group ({@code /dev/vfio/noiommu-N}), for a {@link VfioContainer#openNoIommu} container.
+     * The kernel opens one only for a process with CAP_SYS_RAWIO: checked first, with an error that says so.
+     */
     public static VfioGroup openNoIommu(int id, PciSysfs sysfs) {
-        return open(id, "/dev/vfio/noiommu-" + id, sysfs);
+        NoIommuMode.requireRawIo(id);
+        return open(id, NoIommuMode.groupPath(id), sysfs);
     }
 
     /** A group fd a management layer opened ({@code -device vfio-pci,fd=N}): {@code /dev/vfio/N}. */

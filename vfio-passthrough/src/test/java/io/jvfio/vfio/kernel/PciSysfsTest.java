@@ -63,7 +63,41 @@ class PciSysfsTest {
         device("0000:01:02.0", "1b36", "0002", "070002", 7, "serial");
         device("0000:00:1f.2", "8086", "2922", "010601", 8, "ahci");
         Files.createDirectories(root.resolve("bus/pci/devices/0000:00:02.0"));
+        // No-IOMMU mode's group for an edu on a host without an IOMMU, as drivers/vfio/group.c names it.
+        device("0000:00:09.0", "1234", "11e8", "00ff00", 9, "vfio-pci");
+        Files.writeString(root.resolve("kernel/iommu_groups/9/name"), "vfio-noiommu\n");
+        // Its vfio-dev entry stays (as the kernel registers it), but it has no cdev node (vfio_device_add).
         sysfs = new PciSysfs(root);
+    }
+
+    private void noIommuModeParameter(String value) throws IOException {
+        Path p = root.resolve("module/vfio/parameters/enable_unsafe_noiommu_mode");
+        Files.createDirectories(p.getParent());
+        Files.writeString(p, value + "\n");
+    }
+
+    @Test
+    void aNoIommuGroupIsToldApart() throws IOException {
+        PciAddress noIommu = PciAddress.tryParse("0000:00:09.0");
+        assertTrue(sysfs.noIommuGroup(9));
+        assertEquals(9, sysfs.noIommuGroupOf(noIommu));
+        assertEquals(false, sysfs.noIommuGroup(4));
+        assertEquals(-1, sysfs.noIommuGroupOf(PciAddress.tryParse("0000:00:08.0")));
+        assertEquals(-1, sysfs.noIommuGroupOf(PciAddress.tryParse("0000:00:02.0")), "no group at all");
+        assertEquals(false, sysfs.noIommuModeEnabled());
+        noIommuModeParameter("N");
+        assertEquals(false, sysfs.noIommuModeEnabled());
+        String off = assertThrows(VfioException.class, () -> sysfs.iommuGroup(PciAddress.tryParse("0000:00:02.0")))
+                .getMessage();
+        assertTrue(!off.contains("no-IOMMU"), off);
+        noIommuModeParameter("Y");
+        assertTrue(sysfs.noIommuModeEnabled());
+        assertEquals("0000:00:02.0 has no IOMMU group: the IOMMU is off (boot with intel_iommu=on or amd_iommu=on, and "
+                + "enable VT-d/AMD-Vi in the firmware) or the kernel has no VFIO (modprobe vfio-pci); VFIO's no-IOMMU "
+                + "mode is on, so binding it to vfio-pci (jvfio --vfio-bind 0000:00:02.0) gives it a no-IOMMU group, for "
+                + "a host-side driver only (-accel none with x-no-iommu=on); jvfio --iommu-groups shows what the kernel "
+                + "sees", assertThrows(VfioException.class, () -> sysfs.iommuGroup(PciAddress.tryParse("0000:00:02.0")))
+                .getMessage());
     }
 
     @Test
@@ -77,7 +111,7 @@ class PciSysfsTest {
         assertEquals(null, sysfs.driver(PciAddress.tryParse("0000:00:10.0")));
         assertEquals("1234:11e8", sysfs.ids(edu));
         assertEquals(0x00ff00, sysfs.classCode(edu));
-        assertEquals(List.of(4, 7, 8), sysfs.groups());
+        assertEquals(List.of(4, 7, 8, 9), sysfs.groups());
     }
 
     @Test
@@ -105,8 +139,33 @@ class PciSysfsTest {
                 IOMMU group 8 (/dev/vfio/8): used by the host
                   0000:00:1f.2 [8086:2922] class 010601, driver ahci
                   to pass it through, bind 0000:00:1f.2 to vfio-pci: echo vfio-pci > /sys/bus/pci/devices/0000:00:1f.2/driver_override; echo 0000:00:1f.2 > /sys/bus/pci/devices/0000:00:1f.2/driver/unbind; echo 0000:00:1f.2 > /sys/bus/pci/drivers_probe (or: jvfio --vfio-bind BDF)
+                IOMMU group 9 (/dev/vfio/noiommu-9): no-IOMMU (VFIO's unsafe mode: no DMA translation or isolation, the kernel is tainted): never for a guest; for the host-side driver only, with -accel none and x-no-iommu=on (needs CAP_SYS_RAWIO and CAP_SYS_ADMIN)
+                  0000:00:09.0 [1234:11e8] class 00ff00, driver vfio-pci
                 iommufd: available (/dev/iommu): -object iommufd,id=ID with -device vfio-pci,host=BDF,iommufd=ID binds a device through its cdev
                 """, report);
+    }
+
+    /**
+     * KernelVfio on this tree: a no-IOMMU device is refused to the group path with the mode's reason
+     * before anything is opened, and x-no-iommu's path refuses a device an IOMMU translates.
+     */
+    @Test
+    void kernelVfioRefusesANoIommuDeviceUnlessOptedInAndOnlyThatOne() {
+        try (io.jvfio.memory.GuestMemory memory = new io.jvfio.memory.GuestMemory();
+             KernelVfio vfio = new KernelVfio(memory, sysfs)) {
+            VfioException e = assertThrows(VfioException.NoIommu.class,
+                    () -> vfio.openDevice(PciAddress.tryParse("0000:00:09.0")));
+            assertEquals("0000:00:09.0 is in a no-IOMMU group (/dev/vfio/noiommu-9, VFIO's enable_unsafe_noiommu_mode on "
+                    + "a host without an IOMMU): without an IOMMU there is no DMA translation, so a guest cannot be given "
+                    + "the device safely (the guest physical addresses its driver programs would reach host memory, "
+                    + "anywhere); for a host-side user-space driver use -accel none with x-no-iommu=on, or boot the host "
+                    + "with an IOMMU (intel_iommu=on or amd_iommu=on) to pass the device to a guest", e.getMessage());
+            assertEquals("x-no-iommu=on: 0000:00:08.0 is in IOMMU group 4 (/dev/vfio/4), which an IOMMU translates, not "
+                    + "in a no-IOMMU group; drop x-no-iommu=on", assertThrows(VfioException.class,
+                    () -> vfio.openNoIommuDevice(PciAddress.tryParse("0000:00:08.0"))).getMessage());
+            assertTrue(assertThrows(VfioException.class, () -> vfio.openNoIommuDevice(PciAddress.tryParse("0000:00:02.0")))
+                    .getMessage().startsWith("0000:00:02.0 has no IOMMU group"));
+        }
     }
 
     @Test

@@ -16,7 +16,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 /**
- * The VM of shared/nested/README.md: QEMU (software emulation) with an emulated Intel IOMMU, the test
+ * The VM of shared/nested/README.md: QEMU (software emulation) with an emulated Intel IOMMU (or, with
+ * {@link #bootWithoutIommu}, none, and VFIO's no-IOMMU mode on), the test
  * kernel ({@link TestKernel}: Debian's linux-source-6.12 with everything the tests need built in), a
  * busybox initramfs that mounts this machine's root file system read-only over 9p and runs a Java
  * program from the project's own class path inside it, against the guest's real {@code /dev/vfio}. Its
@@ -149,16 +150,33 @@ public final class NestedVm {
      * the VM dies, or {@code timeoutSeconds} pass.
      */
     public Run boot(List<String> devices, Path script, int timeoutSeconds) throws IOException, InterruptedException {
+        return boot(List.of("-M", "q35,kernel-irqchip=split", "-device", "intel-iommu,intremap=on"), "intel_iommu=on",
+                devices, script, timeoutSeconds);
+    }
+
+    /**
+     * Boots as {@link #boot} does, but with no IOMMU (q35 without intel-iommu) and VFIO's no-IOMMU mode
+     * on ({@code vfio.enable_unsafe_noiommu_mode=1}; the test kernel has CONFIG_VFIO_NOIOMMU): a device
+     * bound to vfio-pci then gets {@code /dev/vfio/noiommu-N}, and the kernel taints.
+     */
+    public Run bootWithoutIommu(List<String> devices, Path script, int timeoutSeconds)
+            throws IOException, InterruptedException {
+        return boot(List.of("-M", "q35"), "vfio.enable_unsafe_noiommu_mode=1", devices, script, timeoutSeconds);
+    }
+
+    private Run boot(List<String> machine, String iommuArgs, List<String> devices, Path script, int timeoutSeconds)
+            throws IOException, InterruptedException {
         Path initrd = initramfs();
-        List<String> cmd = new ArrayList<>(List.of(pre.qemu().toString(), "-accel", "tcg",
-                "-M", "q35,kernel-irqchip=split", "-device", "intel-iommu,intremap=on", "-smp", "2", "-m", "2048",
+        List<String> cmd = new ArrayList<>(List.of(pre.qemu().toString(), "-accel", "tcg"));
+        cmd.addAll(machine);
+        cmd.addAll(List.of("-smp", "2", "-m", "2048",
                 "-nographic", "-no-reboot", "-nic", "none",
                 "-kernel", pre.bzImage().toString(), "-initrd", initrd.toString(),
                 // no_timer_check: under TCG on a loaded host the kernel's check that the timer interrupt
                 // comes through the (interrupt-remapped) IOAPIC can miss its window and panic ("timer
                 // doesn't work through Interrupt-remapped IO-APIC"), as CI saw once with helpers' builds
                 // running beside it; the check tests the emulation's speed, not the kernel VFIO under test.
-                "-append", "console=ttyS0 quiet panic=-1 no_timer_check intel_iommu=on jvfio.run=" + script,
+                "-append", "console=ttyS0 quiet panic=-1 no_timer_check " + iommuArgs + " jvfio.run=" + script,
                 "-virtfs", "local,path=/,mount_tag=host,security_model=passthrough,readonly=on,multidevs=remap"));
         cmd.addAll(devices);
         Files.writeString(work.resolve("qemu-command.txt"), String.join(" ", cmd) + "\n");

@@ -1,5 +1,6 @@
 package io.jvfio.vfio.passthrough;
 
+import io.jvfio.vmm.testing.OnKvm;
 import io.jvfio.irq.InterruptRouter;
 import io.jvfio.irq.InterruptRouterConfig;
 import io.jvfio.irq.VirtualInterruptController;
@@ -50,6 +51,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @ParameterizedClass(name = "over {0}")
 @ValueSource(strings = {"vfio-user", "in-process"})
+@OnKvm
 class PassthroughBarKindsTest {
 
     @Parameter

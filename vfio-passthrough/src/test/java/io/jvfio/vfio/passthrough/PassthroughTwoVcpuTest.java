@@ -1,5 +1,6 @@
 package io.jvfio.vfio.passthrough;
 
+import io.jvfio.vmm.testing.OnKvm;
 import io.jvfio.irq.InterruptRoute;
 import io.jvfio.irq.InterruptRouter;
 import io.jvfio.irq.InterruptRouterConfig;
@@ -56,6 +57,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * moves it between the poller and the kernel: this test found an interrupt delivered twice there
  * (see InterruptRoute.takeCount).
  */
+@OnKvm
 class PassthroughTwoVcpuTest {
 
     static final PciDevFn AT = new PciDevFn(4, 0);

@@ -94,6 +94,26 @@ public final class Syscalls {
         return OwnedFd.adopt(r, name);
     }
 
+    /**
+     * {@code mlock}: faults in and locks the pages of [address, address + length) in RAM (charged to
+     * RLIMIT_MEMLOCK unless the process has CAP_IPC_LOCK). Locked pages are not swapped out, but the
+     * kernel may still migrate them to other physical pages (compaction, unless
+     * {@code vm.compact_unevictable_allowed} is 0; NUMA balancing; memory hot-unplug): mlock is no
+     * pin of the physical address, which only a kernel driver can take (VFIO's Type1 and iommufd do).
+     */
+    public static void mlock(long address, long length, String what) {
+        if (LibC.mlock(address, length) < 0) {
+            throw new SyscallException("mlock", what, LibC.errno());
+        }
+    }
+
+    /** {@code munlock}: the pages of [address, address + length) may be swapped out again. */
+    public static void munlock(long address, long length, String what) {
+        if (LibC.munlock(address, length) < 0) {
+            throw new SyscallException("munlock", what, LibC.errno());
+        }
+    }
+
     /** Reads up to {@code count} bytes into native memory at {@code address}; 0 at end of file. */
     public static long read(OwnedFd fd, long address, long count) {
         while (true) {

@@ -4,11 +4,13 @@ import io.jvfio.memory.GuestMemory;
 import io.jvfio.vfio.kernel.Iommufd;
 import io.jvfio.vfio.kernel.IommufdObjects;
 import io.jvfio.vfio.kernel.KernelVfio;
+import io.jvfio.vfio.kernel.NoIommuMode;
 import io.jvfio.vfio.kernel.PassedFd;
 import io.jvfio.vfio.kernel.PciSysfs;
 import io.jvfio.vfio.kernel.VfioDevice;
 import io.jvfio.vfio.passthrough.PassthroughDevice;
 import io.jvfio.vmm.device.DeviceConfig;
+import io.jvfio.vmm.device.DriverSide;
 import io.jvfio.vmm.device.MachineContext;
 import io.jvfio.vmm.options.OptionValues;
 import io.jvfio.vmm.options.OptionsException;
@@ -22,7 +24,9 @@ import java.nio.file.Path;
  * guest. Named by {@code host=DDDD:BB:DD.F} or {@code sysfsdev=PATH}, or handed over open as
  * {@code fd=N} (a device cdev or a group fd), as in QEMU. Through its VFIO group and the VM's Type1
  * container, or with {@code iommufd=ID} through its device cdev bound to that {@code -object iommufd}
- * and the VM's IOAS of it. The devices of one VM share its {@link KernelVfio}; the machine provides the
+ * and the VM's IOAS of it. A device in VFIO's no-IOMMU mode only with {@code x-no-iommu=on} and a
+ * host-side driver ({@link DriverSide#HOST}), never for a guest ({@link NoIommuMode}). The devices of
+ * one VM share its {@link KernelVfio}; the machine provides the
  * {@link GuestMemory} mapped for DMA, the {@link PciSysfs} that finds host devices and, for
  * {@code iommufd=}, the {@link IommufdObjects}.
  */
@@ -40,8 +44,13 @@ public final class VfioPciDriver extends PassthroughDriver {
     public static final Property FD = Property.integer("fd", 0, Integer.MAX_VALUE, null,
             "An fd this process inherited open: the device's cdev (with iommufd=) or its VFIO group (with host=)");
 
+    public static final Property X_NO_IOMMU = Property.bool("x-no-iommu", false,
+            "UNSAFE: open a device of VFIO's no-IOMMU mode (/dev/vfio/noiommu-N) for the host-side driver "
+                    + "(-accel none only): no DMA translation or isolation, DMA to host physical addresses of locked "
+                    + "guest RAM; needs CAP_SYS_RAWIO and CAP_SYS_ADMIN");
+
     public VfioPciDriver() {
-        super(NAME, "VFIO-based PCI device assignment", HOST, SYSFSDEV, IOMMUFD, FD);
+        super(NAME, "VFIO-based PCI device assignment", HOST, SYSFSDEV, IOMMUFD, FD, X_NO_IOMMU);
     }
 
     @Override
@@ -60,6 +69,15 @@ public final class VfioPciDriver extends PassthroughDriver {
         if (host && sysfsdev != null) {
             throw new OptionsException("vfio-pci: host= and sysfsdev= both name the device; give one of them");
         }
+        if (values.bool(X_NO_IOMMU.name()) && iommufd != null) {
+            throw new OptionsException("vfio-pci: x-no-iommu=on opens the device's no-IOMMU group (/dev/vfio/noiommu-N), "
+                    + "and the kernel gives a no-IOMMU device no cdev to bind to an iommufd; drop iommufd=");
+        }
+        if (values.bool(X_NO_IOMMU.name()) && values.has(FD.name())) {
+            throw new OptionsException("vfio-pci: x-no-iommu=on opens the device's no-IOMMU group itself, which needs "
+                    + "CAP_SYS_RAWIO in this process whoever opened it; name the device with host= or sysfsdev= "
+                    + "instead of fd=");
+        }
         if (sysfsdev != null && !sysfsdev.startsWith("/")) {
             throw new OptionsException("Parameter 'sysfsdev' expects an absolute sysfs path, e.g. "
                     + "sysfsdev=/sys/bus/pci/devices/0000:01:00.0");
@@ -76,7 +94,13 @@ public final class VfioPciDriver extends PassthroughDriver {
         Iommufd iommufd = v.has(IOMMUFD.name())
                 ? machine.require(IommufdObjects.class).get(v.string(IOMMUFD.name())) : null;
         VfioDevice device;
-        if (v.has(FD.name())) {
+        if (v.bool(X_NO_IOMMU.name())) {
+            // Without an IOMMU nothing translates the guest physical addresses a guest's driver programs.
+            if (machine.require(DriverSide.class) != DriverSide.HOST) {
+                throw NoIommuMode.notForAGuest();
+            }
+            device = vfio.openNoIommuDevice(address);
+        } else if (v.has(FD.name())) {
             device = vfio.adoptDevice(PassedFd.of((int) v.number(FD.name()), "fd=" + v.number(FD.name())), address,
                     iommufd);
         } else {

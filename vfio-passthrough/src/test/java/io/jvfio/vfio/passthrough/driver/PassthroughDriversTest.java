@@ -1,7 +1,13 @@
 package io.jvfio.vfio.passthrough.driver;
 
+import io.jvfio.memory.GuestMemory;
+import io.jvfio.vfio.VfioException;
+import io.jvfio.vfio.kernel.PciSysfs;
+import io.jvfio.vmm.bus.AddressSpace;
+import io.jvfio.vmm.device.AttachedDevices;
 import io.jvfio.vmm.device.DeviceConfig;
 import io.jvfio.vmm.device.DeviceRegistry;
+import io.jvfio.vmm.device.DriverSide;
 import io.jvfio.vmm.options.OptionsException;
 import io.jvfio.vmm.pci.PciAddress;
 import org.junit.jupiter.api.Test;
@@ -57,6 +63,41 @@ class PassthroughDriversTest {
                 + "sysfsdev=/sys/bus/pci/devices/0000:01:00.0", error("vfio-pci,sysfsdev=0000:01:00.0"));
         assertEquals("Parameter 'x-pci-class-code' expects an integer from 0 to 0xffffff",
                 error("vfio-pci,host=01:00.0,x-pci-class-code=0x1000000"));
+    }
+
+    @Test
+    void xNoIommuGoesWithAHostDeviceAndNothingElse() {
+        assertTrue(registry.parse("vfio-pci,host=00:08.0,x-no-iommu=on").properties().bool("x-no-iommu"));
+        assertEquals("vfio-pci: x-no-iommu=on opens the device's no-IOMMU group (/dev/vfio/noiommu-N), and the kernel "
+                + "gives a no-IOMMU device no cdev to bind to an iommufd; drop iommufd=",
+                error("vfio-pci,host=00:08.0,x-no-iommu=on,iommufd=i0"));
+        assertEquals("vfio-pci: x-no-iommu=on opens the device's no-IOMMU group itself, which needs CAP_SYS_RAWIO in "
+                + "this process whoever opened it; name the device with host= or sysfsdev= instead of fd=",
+                error("vfio-pci,fd=5,x-no-iommu=on"));
+        assertEquals("Property 'vfio-user-pci.x-no-iommu' not found (-device vfio-user-pci,help lists them)",
+                error("vfio-user-pci,socket=/tmp/s,x-no-iommu=on"));
+    }
+
+    /**
+     * With a guest driving the devices (KVM), x-no-iommu=on is refused with the reason before anything of
+     * the host is looked at: the device named here does not exist.
+     */
+    @Test
+    void xNoIommuIsRefusedWhenAGuestDrivesTheDevices() {
+        try (GuestMemory memory = new GuestMemory()) {
+            AttachedDevices devices = new AttachedDevices(new AddressSpace(), null)
+                    .provide(GuestMemory.class, memory).provide(PciSysfs.class, PciSysfs.system())
+                    .provide(DriverSide.class, DriverSide.GUEST);
+            try (devices) {
+                VfioException e = assertThrows(VfioException.NoIommu.class,
+                        () -> devices.attach(registry.parse("vfio-pci,host=0000:ff:1f.7,x-no-iommu=on")));
+                assertEquals("x-no-iommu=on is for the host-side driver only (-accel none): this machine runs its guest "
+                        + "on KVM, and without an IOMMU there is no DMA translation, so a guest cannot be given a no-IOMMU "
+                        + "device safely (the guest physical addresses its driver programs would reach host memory, "
+                        + "anywhere); use -accel none, or boot the host with an IOMMU and drop x-no-iommu=on",
+                        e.getMessage());
+            }
+        }
     }
 
     @Test

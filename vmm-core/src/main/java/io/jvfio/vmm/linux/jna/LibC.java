@@ -62,6 +62,10 @@ public final class LibC {
 
     public static native int munmap(long addr, long length);
 
+    public static native int mlock(long addr, long len);
+
+    public static native int munlock(long addr, long len);
+
     public static native int memfd_create(String name, int flags);
 
     public static native int ftruncate(int fd, long length);

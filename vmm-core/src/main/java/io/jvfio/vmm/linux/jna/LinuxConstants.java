@@ -2,7 +2,7 @@ package io.jvfio.vmm.linux.jna;
 
 /** Flags and numbers of the C library calls in {@link LibC}, named as in the C headers (x86_64). */
 @CMacros({"fcntl.h", "sys/mman.h", "sys/eventfd.h", "poll.h", "sys/epoll.h", "sys/socket.h",
-        "sys/resource.h", "unistd.h", "sys/uio.h"})
+        "sys/resource.h", "unistd.h", "sys/uio.h", "linux/capability.h"})
 public final class LinuxConstants {
 
     private LinuxConstants() {
@@ -88,4 +88,12 @@ public final class LinuxConstants {
 
     // unistd.h
     public static final int _SC_PAGESIZE = 30;
+
+    // linux/capability.h: bit numbers in the capability sets (CapEff of /proc/PID/status)
+    /** Lock memory beyond RLIMIT_MEMLOCK. */
+    public static final int CAP_IPC_LOCK = 14;
+    /** Raw I/O: the kernel's open of a no-IOMMU VFIO group ({@code /dev/vfio/noiommu-N}) requires it. */
+    public static final int CAP_SYS_RAWIO = 17;
+    /** Among much else: page frame numbers in {@code /proc/PID/pagemap} (read as 0 without it). */
+    public static final int CAP_SYS_ADMIN = 21;
 }

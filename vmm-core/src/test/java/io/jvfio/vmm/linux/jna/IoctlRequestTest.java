@@ -1,5 +1,6 @@
 package io.jvfio.vmm.linux.jna;
 
+import io.jvfio.vmm.testing.OnKvm;
 import io.jvfio.kvm.Kvm;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.Syscalls;
@@ -15,6 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The _IO/_IOR/_IOW/_IOWR encoding, and a real ioctl on /dev/kvm. */
+@OnKvm
 class IoctlRequestTest {
 
     @Test
