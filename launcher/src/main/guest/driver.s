@@ -12,9 +12,9 @@
 
         .intel_syntax noprefix
         .code64
+        .include "x86-interrupts.inc"  # IDT, LAPIC, idt_gate, idt_load, apic_on, apic_eoi (vmm-core's)
 
         .equ MAILBOX,       0x9000      # shared with the VMM: inputs, records, samples' counts
-        .equ IDT,           0x2000      # built here
         .equ DMA_SRC,       0x100000
         .equ DMA_DST,       0x101000
         .equ DMA_BYTES,     256
@@ -108,7 +108,6 @@
         .equ VECTOR, 0x41               # the device's interrupt vector
         .equ INTX_VECTOR, 0x51          # INTx's vector, in the IOAPIC's redirection entry
         .equ INTX_ROUNDS, 10            # INTx interrupts raised, one at a time
-        .equ LAPIC, 0xfee00000
         .equ IOAPIC, 0xfec00000         # IOREGSEL; IOWIN at +0x10
         .equ IOAPIC_PINS, 24
 
@@ -125,10 +124,9 @@ ap_start:
         jne     2f
         pause                           # a few ms: the BSP builds the IDT first thing
         jmp     1b
-2:      lidt    [idtr]
-        mov     eax, LAPIC + 0xf0       # its own local APIC on, spurious 0xff
-        mov     dword ptr [rax], 0x1ff
-        mov     eax, LAPIC + 0x20       # APIC ID, bits 31:24
+2:      idt_load
+        apic_on                         # its own local APIC on
+        mov     eax, LAPIC + LAPIC_ID   # APIC ID, bits 31:24
         mov     eax, [rax]
         shr     eax, 24
         mov     qword ptr [r15 + MB_AP_READY + rax * 8], 1
@@ -140,8 +138,7 @@ bsp:
         mov     r15, MAILBOX            # r15 = mailbox, for the whole program
         call    build_idt
         mov     qword ptr [r15 + MB_IDT_READY], 1
-        mov     eax, LAPIC + 0xf0       # spurious-interrupt vector register: APIC on, spurious 0xff
-        mov     dword ptr [rax], 0x1ff
+        apic_on
 
 # ---- step 1: enumerate bus 0 and find the device ---------------------------------------------
         xor     r12d, r12d              # r12 = devfn being looked at
@@ -827,8 +824,7 @@ intx_handler:
         cmp     al, UART_IIR_THRI
         je      5f
         inc     qword ptr [r15 + MB_INTX_SPURIOUS]
-5:      mov     eax, LAPIC + 0xb0
-        mov     dword ptr [rax], 0
+5:      apic_eoi
         pop     rdx
         pop     rax
         iretq
@@ -837,16 +833,7 @@ intx_handler:
 idt_set:
         shl     edi, 4
         add     edi, IDT
-        mov     edx, eax
-        and     edx, 0xffff
-        mov     r8, 0x00008e0000080000
-        or      rdx, r8
-        mov     r8d, eax
-        shr     r8d, 16
-        shl     r8, 48
-        or      rdx, r8
-        mov     [rdi], rdx
-        mov     qword ptr [rdi + 8], 0
+        idt_gate
         ret
 
 # ---- helpers ------------------------------------------------------------------------------------
@@ -1127,21 +1114,12 @@ build_idt:
         add     eax, OFFSET fault_stubs
         jmp     3f
 2:      mov     eax, OFFSET irq_handler
-3:      mov     edx, eax                # offset 15:0, selector 0x08, present 64-bit interrupt gate
-        and     edx, 0xffff
-        mov     r8, 0x00008e0000080000
-        or      rdx, r8
-        mov     r8d, eax
-        shr     r8d, 16
-        shl     r8, 48
-        or      rdx, r8                 # offset 31:16
-        mov     [rdi], rdx
-        mov     qword ptr [rdi + 8], 0  # offset 63:32 (the code is below 4 GiB)
+3:      idt_gate
         add     rdi, 16
         inc     ecx
         cmp     ecx, 256
         jb      1b
-        lidt    [idtr]
+        idt_load
         ret
 
 irq_handler:
@@ -1151,13 +1129,12 @@ irq_handler:
         shl     rdx, 32
         or      rax, rdx
         mov     [r15 + MB_IRQ_TSC], rax
-        mov     eax, LAPIC + 0x20       # APIC ID, bits 31:24: which vCPU took it
+        mov     eax, LAPIC + LAPIC_ID   # APIC ID, bits 31:24: which vCPU took it
         mov     eax, [rax]
         shr     eax, 24
         lock inc qword ptr [r15 + MB_IRQ_COUNT_CPU + rax * 8]
         lock inc qword ptr [r15 + MB_IRQ_COUNT]
-        mov     eax, LAPIC + 0xb0       # end of interrupt
-        mov     dword ptr [rax], 0
+        apic_eoi
         pop     rdx
         pop     rax
         iretq
@@ -1179,8 +1156,3 @@ fault:
         cli
 1:      hlt
         jmp     1b
-
-        .balign 8
-idtr:
-        .word   256 * 16 - 1
-        .quad   IDT

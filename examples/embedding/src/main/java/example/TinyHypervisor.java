@@ -1,10 +1,10 @@
 package example;
 
 import io.jvfio.kvm.KvmVcpu;
+import io.jvfio.kvm.LongModeProgram;
 import io.jvfio.kvm.Vcpus;
 import io.jvfio.kvm.X86LongMode;
 import io.jvfio.machine.VirtualMachine;
-import io.jvfio.memory.GuestRam;
 import io.jvfio.memory.X86RamLayout;
 import io.jvfio.vfio.devices.EduDevice;
 import io.jvfio.vmm.bus.BusDevice;
@@ -39,6 +39,7 @@ public final class TinyHypervisor {
     static final int REPORT_PORT = 0x0510;
     static final long CODE = X86LongMode.TABLES_END;
     static final long STACK = 0x10000; // above the code; the guest pushes nothing
+    static final long STACK_SIZE = 0x1000;
     static final int EDU_ID = 0x010000ed;
 
     private TinyHypervisor() {
@@ -79,12 +80,10 @@ public final class TinyHypervisor {
                 }
             });
 
-            GuestRam ram = vm.memory().ram();
-            X86LongMode.writeTables(ram::writeU64);
-            byte[] code = guestCode(vm.bridge().ecamBase() + ecamOffset(attached.at()));
-            ram.write(CODE, code, 0, code.length);
-            KvmVcpu vcpu = vcpus.get(0);
-            X86LongMode.enter(vcpu, CODE, STACK);
+            // The guest in 64-bit mode with no firmware: page tables, the code at CODE, the vCPU's registers.
+            LongModeProgram program = LongModeProgram.of(guestCode(vm.bridge().ecamBase() + ecamOffset(attached.at())),
+                    CODE, STACK, STACK_SIZE);
+            program.start(vm.memory().ram().slice(0, program.extent()), vcpus);
 
             List<KvmVcpu.Stop> stops = vcpus.start(vm.space()).awaitAll(Duration.ofSeconds(30));
             Result result = new Result(reported.get(), vm.bridge().mappedAddress(attached.at(), 0));

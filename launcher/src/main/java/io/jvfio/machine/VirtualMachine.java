@@ -4,8 +4,7 @@ import io.jvfio.irq.InterruptRouter;
 import io.jvfio.irq.InterruptRouterConfig;
 import io.jvfio.irq.VirtualInterruptController;
 import io.jvfio.irq.ioapic.IoApic;
-import io.jvfio.kvm.Kvm;
-import io.jvfio.kvm.KvmVcpu;
+import io.jvfio.kvm.KvmMachine;
 import io.jvfio.kvm.KvmVm;
 import io.jvfio.kvm.Vcpus;
 import io.jvfio.kvm.irq.KvmIrqfdBypass;
@@ -94,10 +93,7 @@ public final class VirtualMachine implements AutoCloseable {
     private final Accelerator accelerator;
     private final int cpus;
     private final IommufdObjects iommufds;
-    private Kvm kvm;
-    private KvmVm vm;
-    private final List<KvmVcpu> vcpuList = new ArrayList<>();
-    private Vcpus vcpus;
+    private KvmMachine kvm;
     private VirtualInterruptController apics;
     private IoApic ioapic;
     private InterruptRouter router;
@@ -145,20 +141,10 @@ public final class VirtualMachine implements AutoCloseable {
             throw e;
         }
         if (accelerator == Accelerator.KVM) {
-            kvm = Kvm.open();
-            vm = KvmVm.create(kvm);
-            vm.createIrqchip();
+            kvm = KvmMachine.create(cpus);
+            KvmVm vm = kvm.vm();
             memory.addListener(new KvmRamSlots(vm)); // guest RAM as memory slots
             space.addListener(vm);                   // and BARs the device model maps
-            for (int id = 0; id < cpus; id++) {
-                KvmVcpu vcpu = KvmVcpu.create(vm, id);
-                vcpuList.add(vcpu);
-                vcpu.setSupportedCpuid();
-                // With the in-kernel irqchip KVM holds every vCPU but 0 for an INIT/SIPI that nothing
-                // here sends; the guest's application processors start at their own entry instead.
-                vcpu.makeRunnable();
-            }
-            vcpus = new Vcpus(vcpuList);
             router = new InterruptRouter(new KvmMsiSink(vm), InterruptRouterConfig.DEFAULT, new KvmIrqfdBypass(vm));
         } else {
             apics = new VirtualInterruptController(cpus);
@@ -205,12 +191,12 @@ public final class VirtualMachine implements AutoCloseable {
 
     /** The vCPUs (created, runnable, registers unset) on KVM; null with {@link Accelerator#NONE}. */
     public Vcpus vcpus() {
-        return vcpus;
+        return kvm == null ? null : kvm.vcpus();
     }
 
     /** The KVM VM; null with {@link Accelerator#NONE}. */
     public KvmVm kvmVm() {
-        return vm;
+        return kvm == null ? null : kvm.vm();
     }
 
     /** The virtual local APICs with {@link Accelerator#NONE}; null on KVM, whose APICs are in the kernel. */
@@ -232,16 +218,13 @@ public final class VirtualMachine implements AutoCloseable {
             router.close();
         }
         memory.close();
-        for (KvmVcpu vcpu : vcpuList) {
-            vcpu.close();
+        try {
+            if (kvm != null) {
+                kvm.close(); // vCPUs still running stopped, then the vCPUs, the VM, /dev/kvm
+            }
+        } finally {
+            iommufds.close();
         }
-        if (vm != null) {
-            vm.close();
-        }
-        if (kvm != null) {
-            kvm.close();
-        }
-        iommufds.close();
     }
 
     /** Collects the machine's shape; {@link #build} makes it. Not thread-safe. */

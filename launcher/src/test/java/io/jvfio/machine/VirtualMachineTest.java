@@ -3,7 +3,7 @@ package io.jvfio.machine;
 import io.jvfio.vmm.testing.OnKvm;
 import io.jvfio.kvm.GuestCode;
 import io.jvfio.kvm.KvmVcpu;
-import io.jvfio.kvm.X86LongMode;
+import io.jvfio.kvm.LongModeProgram;
 import io.jvfio.memory.GuestRam;
 import io.jvfio.memory.GuestRegion;
 import io.jvfio.vfio.devices.EduDevice;
@@ -119,9 +119,8 @@ class VirtualMachineTest {
                     """.formatted(vm.bridge().ecamBase(), result));
             GuestRam ram = vm.memory().ram();
             ram.writeU32(result, 0xdead);
-            X86LongMode.writeTables(ram::writeU64);
-            ram.write(GuestCode.LOAD, code, 0, code.length);
-            X86LongMode.enter(vm.vcpus().get(0), GuestCode.LOAD, 0x80000);
+            LongModeProgram program = LongModeProgram.of(code, GuestCode.LOAD, 0x80000, 0x10000);
+            program.start(ram.slice(0, program.extent()), vm.vcpus());
             assertEquals(List.of(KvmVcpu.Stop.SHUTDOWN), vm.vcpus().start(vm.space()).awaitAll(Duration.ofSeconds(30)));
             assertEquals(vm.bridge().configRead(0, 0, 4), vm.memory().ram().readU32(result),
                     "what the guest read through ECAM (0: RAM lies over the window; 0xdead: it did not get there)");

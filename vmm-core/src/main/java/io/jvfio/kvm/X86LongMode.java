@@ -8,10 +8,16 @@ import io.jvfio.vmm.linux.kvm.KvmSregs;
  * start): a GDT with a 64-bit code and a flat data segment, page tables that map the first 4 GiB
  * 1:1 with 2 MiB pages (the last GiB, where MMIO and the local APIC live, uncached; 1 GiB pages
  * triple-fault on these machines), and CR0/CR3/CR4/EFER with paging, PAE and LME/LMA on.
+ * {@link LongModeProgram} uses it to start a program on every vCPU.
  */
 public final class X86LongMode {
 
     public static final long GDT = 0x1000;
+    /**
+     * The page left free between the GDT and the page tables, for the guest's IDT: where the guests'
+     * shared assembly include ({@code io/jvfio/kvm/x86-interrupts.inc}, {@code IDT}) builds it.
+     */
+    public static final long IDT = 0x2000;
     public static final long PML4 = 0x3000;
     public static final long PDPT = 0x4000;
     public static final long PD = 0x5000;

@@ -1,6 +1,7 @@
 package io.jvfio.kvm;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -18,35 +19,13 @@ public final class GuestCode {
     public static final long LOAD = 0x10000;
 
     /**
-     * Macros every test guest may use. {@code apic_on_with_gate VECTOR, HANDLER}: software-enables
-     * the local APIC (spurious-interrupt vector register) and loads an IDT at 0x2000 whose entry
-     * VECTOR is a 64-bit interrupt gate (selector 0x08) to HANDLER. Clobbers rax, rdx, rdi, r8.
+     * The interrupt macros every jvfio guest program shares (vmm-core's
+     * {@code io/jvfio/kvm/x86-interrupts.inc}, included in every test guest): {@code apic_on_with_gate
+     * VECTOR, HANDLER} software-enables the local APIC and loads an IDT at 0x2000 whose entry VECTOR
+     * is a 64-bit interrupt gate (selector 0x08) to HANDLER (clobbers rax, rdx, rdi, r8);
+     * {@code apic_on}, {@code apic_eoi}, {@code idt_gate}, {@code idt_load}; {@code IDT}, {@code LAPIC}.
      */
-    static final String MACROS = """
-            .macro apic_on_with_gate vector, handler
-                mov eax, 0xfee000f0
-                mov dword ptr [rax], 0x1ff
-                mov edi, 0x2000 + \\vector * 16
-                mov eax, OFFSET \\handler
-                mov edx, eax
-                and edx, 0xffff
-                mov r8, 0x00008e0000080000
-                or rdx, r8
-                mov r8d, eax
-                shr r8d, 16
-                shl r8, 48
-                or rdx, r8
-                mov [rdi], rdx
-                mov qword ptr [rdi + 8], 0
-                lidt [idtr_\\@]
-                jmp 9f
-                .balign 8
-            idtr_\\@:
-                .word 256 * 16 - 1
-                .quad 0x2000
-            9:
-            .endm
-            """;
+    static final String INTERRUPTS = "x86-interrupts.inc";
 
     private GuestCode() {
     }
@@ -58,9 +37,10 @@ public final class GuestCode {
             Path s = dir.resolve("guest.s");
             Path o = dir.resolve("guest.o");
             Path bin = dir.resolve("guest.bin");
-            Files.writeString(s, ".intel_syntax noprefix\n.code64\n" + MACROS + ".text\n.globl start\nstart:\n" + source
-                    + "\n", StandardCharsets.UTF_8);
-            run(dir, List.of("as", "--64", "-o", o.toString(), s.toString()));
+            Files.write(dir.resolve(INTERRUPTS), include());
+            Files.writeString(s, ".intel_syntax noprefix\n.code64\n.include \"" + INTERRUPTS + "\"\n.text\n"
+                    + ".globl start\nstart:\n" + source + "\n", StandardCharsets.UTF_8);
+            run(dir, List.of("as", "--64", "-I", dir.toString(), "-o", o.toString(), s.toString()));
             run(dir, List.of("ld", "-m", "elf_x86_64", "-Ttext=0x" + Long.toHexString(LOAD), "-e", "start",
                     "--oformat=binary", "-o", bin.toString(), o.toString()));
             return Files.readAllBytes(bin);
@@ -71,6 +51,16 @@ public final class GuestCode {
                 }
             }
             Files.delete(dir);
+        }
+    }
+
+    private static byte[] include() throws IOException {
+        try (InputStream in = GuestCode.class.getResourceAsStream("/io/jvfio/kvm/" + INTERRUPTS)) {
+            if (in == null) {
+                throw new IOException("io/jvfio/kvm/" + INTERRUPTS + " is not on the class path: it is vmm-core's "
+                        + "resource (vmm-core/src/main/resources)");
+            }
+            return in.readAllBytes();
         }
     }
 

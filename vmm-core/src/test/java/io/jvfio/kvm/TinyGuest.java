@@ -6,27 +6,26 @@ import io.jvfio.vmm.linux.MemoryMapping;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 
 import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_READ;
 import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_WRITE;
 
 /**
- * A KVM VM with one vCPU (or a few) in long mode, 16 MiB of RAM at 0 and a test program at 0x10000,
- * its exits going to an address space the test fills with devices. Every vCPU starts at the
- * program's first instruction, vCPU i with its stack at {@code STACK - i * STACK_SIZE}; the guest
- * tells them apart by its local APIC ID (KVM gives vCPU i APIC ID i). Real /dev/kvm; the test is
- * skipped, with the reason, where there is none.
+ * A {@link KvmMachine} with one vCPU (or a few) running a test program in long mode
+ * ({@link LongModeProgram}, at {@link GuestCode#LOAD}), 16 MiB of anonymous RAM at 0, its exits going
+ * to an address space the test fills with devices. Every vCPU starts at the program's first
+ * instruction, vCPU i with its stack at {@code STACK - i * STACK_SIZE}; the guest tells them apart by
+ * its local APIC ID (KVM gives vCPU i APIC ID i). Real /dev/kvm; the test is skipped, with the
+ * reason, where there is none.
  */
 public final class TinyGuest implements AutoCloseable {
 
     public static final long RAM = 16 << 20;
     public static final long STACK = 0x80000;
     public static final long STACK_SIZE = 0x10000;
-    /** As many vCPUs as fit their stacks between the program and {@link #STACK}. */
-    public static final int MAX_VCPUS = 6;
 
+    public final KvmMachine machine;
     public final Kvm kvm;
     public final KvmVm vm;
     /** vCPU 0. */
@@ -45,36 +44,31 @@ public final class TinyGuest implements AutoCloseable {
         this(code, 1);
     }
 
-    /** A guest with {@code cpus} vCPUs, all starting at the program's first instruction. */
+    /**
+     * A guest with {@code cpus} vCPUs, all starting at the program's first instruction; more than fit
+     * their stacks between the program and {@link #STACK} are refused ({@link LongModeProgram#start}).
+     */
     public TinyGuest(byte[] code, int cpus) {
-        if (cpus > MAX_VCPUS) {
-            throw new IllegalArgumentException(cpus + " vCPUs: a tiny guest has stacks for " + MAX_VCPUS);
-        }
-        kvm = Kvm.open();
+        machine = KvmMachine.create(cpus);
+        kvm = machine.kvm();
+        vm = machine.vm();
+        vcpus = machine.vcpus();
+        vcpu = vcpus.get(0);
+        MemoryMapping mapping = null;
         try {
-            kvm.checkVcpus(cpus);
-        } catch (IllegalArgumentException e) {
-            kvm.close();
+            mapping = MemoryMapping.anonymous(RAM, PROT_READ | PROT_WRITE, "tiny guest RAM");
+            memory = mapping.byteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+            vm.addMemory(0, RAM, mapping.address(), false);
+            space.addListener(vm);
+            LongModeProgram.of(code, GuestCode.LOAD, STACK, STACK_SIZE).start(memory, vcpus);
+        } catch (RuntimeException e) {
+            machine.close();
+            if (mapping != null) {
+                mapping.close();
+            }
             throw e;
         }
-        vm = KvmVm.create(kvm);
-        vm.createIrqchip();
-        ram = MemoryMapping.anonymous(RAM, PROT_READ | PROT_WRITE, "tiny guest RAM");
-        memory = ram.byteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-        vm.addMemory(0, RAM, ram.address(), false);
-        space.addListener(vm);
-        X86LongMode.writeTables((gpa, v) -> memory.putLong((int) gpa, v));
-        memory.put((int) GuestCode.LOAD, code);
-        List<KvmVcpu> created = new ArrayList<>();
-        for (int i = 0; i < cpus; i++) {
-            KvmVcpu v = KvmVcpu.create(vm, i);
-            created.add(v);
-            v.setSupportedCpuid();
-            X86LongMode.enter(v, GuestCode.LOAD, STACK - i * STACK_SIZE);
-            v.makeRunnable();
-        }
-        vcpu = created.get(0);
-        vcpus = new Vcpus(created);
+        ram = mapping;
     }
 
     /** Runs each vCPU on its own thread. */
@@ -93,20 +87,13 @@ public final class TinyGuest implements AutoCloseable {
         return vcpus.awaitAll(Duration.ofSeconds(seconds));
     }
 
+    /** Stops the vCPUs if they run (a failure of theirs is thrown), closes the machine, then the RAM. */
     @Override
-    public void close() throws Exception {
+    public void close() {
         try {
-            if (vcpus.running()) {
-                vcpus.stopAll();
-                awaitAll(10);
-            }
+            machine.close();
         } finally {
-            for (KvmVcpu v : vcpus.vcpus()) {
-                v.close();
-            }
-            vm.close();
             ram.close();
-            kvm.close();
         }
     }
 }

@@ -1,32 +1,33 @@
 package io.jvfio.benchmarks.support;
 
-import io.jvfio.memory.GuestMemory;
-import io.jvfio.memory.GuestRam;
-import io.jvfio.kvm.memory.KvmRamSlots;
-import io.jvfio.memory.MemoryBackend;
-import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.kvm.Kvm;
+import io.jvfio.kvm.KvmMachine;
 import io.jvfio.kvm.KvmVcpu;
 import io.jvfio.kvm.KvmVm;
-import io.jvfio.kvm.X86LongMode;
+import io.jvfio.kvm.LongModeProgram;
 import io.jvfio.kvm.X86Register;
+import io.jvfio.kvm.memory.KvmRamSlots;
+import io.jvfio.memory.GuestMemory;
+import io.jvfio.memory.MemoryBackend;
+import io.jvfio.vmm.bus.AddressSpace;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 
 /**
- * A benchmark's KVM guest, built from jvfio's own parts: a VM with its in-kernel interrupt
- * controller, 16 MiB of guest RAM on a memfd installed as a memory slot, one vCPU in 64-bit mode, and
- * a guest program assembled by the build ({@code src/main/guest/*.s}) loaded at 0x10000.
+ * A benchmark's KVM guest, built from jvfio's own parts: a {@link KvmMachine} with one vCPU, 16 MiB
+ * of guest RAM on a memfd installed as a memory slot, and a guest program assembled by the build
+ * ({@code src/main/guest/*.s}) put into long mode at 0x10000 ({@link LongModeProgram}).
  */
 public final class KvmGuest implements AutoCloseable {
 
     public static final long LOAD = 0x10000;
     public static final long STACK = 0x80000;
+    public static final long STACK_SIZE = 0x10000;
     public static final long RAM_SIZE = 16 << 20;
 
-    public final Kvm kvm;
+    public final KvmMachine machine;
     public final KvmVm vm;
     public final GuestMemory memory = new GuestMemory();
     public final AddressSpace space = new AddressSpace();
@@ -39,19 +40,19 @@ public final class KvmGuest implements AutoCloseable {
             throw new IllegalStateException(Kvm.DEVICE + " is not usable here (" + problem
                     + "): the KVM benchmarks cannot run");
         }
-        kvm = Kvm.open();
-        vm = KvmVm.create(kvm);
-        vm.createIrqchip();
-        memory.addListener(new KvmRamSlots(vm));
-        space.addListener(vm);
-        memory.addRegion("bench-ram", 0, MemoryBackend.memfd("bench-ram", RAM_SIZE, false));
-        GuestRam ram = memory.ram();
-        X86LongMode.writeTables(ram::writeU64);
-        byte[] code = load(program);
-        ram.write(LOAD, code, 0, code.length);
-        vcpu = KvmVcpu.create(vm, 0);
-        vcpu.setSupportedCpuid();
-        X86LongMode.enter(vcpu, LOAD, STACK);
+        LongModeProgram code = LongModeProgram.of(load(program), LOAD, STACK, STACK_SIZE);
+        machine = KvmMachine.create(1);
+        vm = machine.vm();
+        vcpu = machine.vcpus().get(0);
+        try {
+            memory.addListener(new KvmRamSlots(vm));
+            space.addListener(vm);
+            memory.addRegion("bench-ram", 0, MemoryBackend.memfd("bench-ram", RAM_SIZE, false));
+            code.start(memory.ram().slice(0, code.extent()), machine.vcpus());
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
     }
 
     /** Sets general registers before the first run (the program's inputs). */
@@ -72,11 +73,13 @@ public final class KvmGuest implements AutoCloseable {
         }
     }
 
+    /** Guest RAM (its memory slots first), then the machine. */
     @Override
     public void close() {
-        vcpu.close();
-        memory.close();
-        vm.close();
-        kvm.close();
+        try {
+            memory.close();
+        } finally {
+            machine.close();
+        }
     }
 }

@@ -4,7 +4,7 @@ import io.jvfio.vmm.bus.Bus;
 import io.jvfio.vmm.bus.BusDevice;
 import io.jvfio.kvm.KvmVcpu;
 import io.jvfio.kvm.Vcpus;
-import io.jvfio.kvm.X86LongMode;
+import io.jvfio.kvm.LongModeProgram;
 import io.jvfio.kvm.X86Register;
 import io.jvfio.memory.GuestRam;
 import io.jvfio.vmm.linux.Errno;
@@ -113,10 +113,10 @@ public final class GuestDriver {
 
     /** Loads the program, runs the vCPU until the program is done (or faults, or times out), and reports. */
     public DriverReport run() throws InterruptedException {
-        byte[] code = program();
+        LongModeProgram program = LongModeProgram.withApEntry(program(), LOAD, STACK, AP_ENTRY, AP_STACKS,
+                AP_STACK_SIZE);
         GuestRam ram = t.memory().ram();
-        ram.write(LOAD, code, 0, code.length);
-        X86LongMode.writeTables(ram::writeU64);
+        program.start(ram.slice(0, program.extent()), vcpus);
         ram.writeU64(MAILBOX + MB_WINDOW, DriverTarget.MMIO_WINDOW);
         ram.writeU64(MAILBOX + MB_IO_WINDOW, DriverTarget.IO_WINDOW);
         ram.writeU64(MAILBOX + MB_LOOPS, DriverTarget.LOOPS);
@@ -128,9 +128,6 @@ public final class GuestDriver {
         ram.writeU64(MAILBOX + MB_SETTLE_TSC, DriverTarget.SETTLE_NANOS / 1000 * khz / 1000);
         PciDevFn target = t.device();
         ram.writeU64(MAILBOX + MB_TARGET, target == null ? 0xffff : target.devfn());
-        for (int i = 0; i < vcpus.size(); i++) {
-            X86LongMode.enter(vcpus.get(i), i == 0 ? LOAD : AP_ENTRY, i == 0 ? STACK : AP_STACKS - (i - 1) * AP_STACK_SIZE);
-        }
 
         Bus.Registration ports = t.space().pio().add("guest driver ports", PORT_REPORT, 4, new Ports());
         vcpus.start(t.space());
