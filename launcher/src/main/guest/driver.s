@@ -905,24 +905,20 @@ timed_port_loop:
 # them. Preserves every register.
 deadline_set:
         push    rax
-        push    rdx
-        rdtsc
-        shl     rdx, 32
-        or      rax, rdx
-        add     rax, [r15 + MB_WAIT_TSC]
-        mov     [r15 + MB_DEADLINE], rax
-        pop     rdx
-        pop     rax
-        ret
+        mov     rax, [r15 + MB_WAIT_TSC]
+        jmp     1f
 
 # deadline_settle: MB_DEADLINE = now + MB_SETTLE_TSC (a short watch, not a wait for the device)
 deadline_settle:
         push    rax
-        push    rdx
+        mov     rax, [r15 + MB_SETTLE_TSC]
+1:      push    rdx
+        push    rax                     # the bound
         rdtsc
         shl     rdx, 32
         or      rax, rdx
-        add     rax, [r15 + MB_SETTLE_TSC]
+        pop     rdx
+        add     rax, rdx
         mov     [r15 + MB_DEADLINE], rax
         pop     rdx
         pop     rax

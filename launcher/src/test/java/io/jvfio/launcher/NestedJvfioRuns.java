@@ -58,6 +58,22 @@ final class NestedJvfioRuns {
         return sh.toString();
     }
 
+    /**
+     * The run named {@code name} in the script's {@code table} (the same order as {@code runs}), printed
+     * for the test's log; {@code console} is appended to a failure's message.
+     */
+    static JvfioRun named(String name, String[][] table, List<JvfioRun> runs, String console) {
+        for (int i = 0; i < table.length; i++) {
+            if (table[i][0].equals(name)) {
+                JvfioRun r = runs.get(i);
+                org.junit.jupiter.api.Assertions.assertEquals(table[i][1], r.args(), "the runs are out of order" + console);
+                System.out.println("jvfio " + r.args() + "\n" + r.out());
+                return r;
+            }
+        }
+        throw new IllegalArgumentException(name);
+    }
+
     /** The console cut into the script's jvfio runs. */
     static List<JvfioRun> runs(List<String> console) {
         List<JvfioRun> runs = new ArrayList<>();

@@ -89,19 +89,12 @@ class NestedMainJobIT {
 
     /** The run named {@code name} in {@link #RUNS}; it exited 0 and printed every step PASS or SKIP. */
     private static JvfioRun run(String name) {
-        for (int i = 0; i < RUNS.length; i++) {
-            if (RUNS[i][0].equals(name)) {
-                JvfioRun r = runs.get(i);
-                assertEquals(RUNS[i][1], r.args(), "the runs are out of order" + console);
-                System.out.println("jvfio " + r.args() + "\n" + r.out());
-                assertEquals(0, r.status(), "jvfio " + r.args() + " exited with " + r.status() + ":\n" + r.out());
-                assertFalse(r.steps().isEmpty(), "no driver report in\n" + r.out());
-                r.steps().forEach((step, result) -> assertTrue(result.startsWith("PASS ") || result.startsWith("SKIP "),
-                        step + " " + result + " in\n" + r.out()));
-                return r;
-            }
-        }
-        throw new IllegalArgumentException(name);
+        JvfioRun r = NestedJvfioRuns.named(name, RUNS, runs, console);
+        assertEquals(0, r.status(), "jvfio " + r.args() + " exited with " + r.status() + ":\n" + r.out());
+        assertFalse(r.steps().isEmpty(), "no driver report in\n" + r.out());
+        r.steps().forEach((step, result) -> assertTrue(result.startsWith("PASS ") || result.startsWith("SKIP "),
+                step + " " + result + " in\n" + r.out()));
+        return r;
     }
 
     @Test

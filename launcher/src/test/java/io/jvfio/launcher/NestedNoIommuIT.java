@@ -86,15 +86,7 @@ class NestedNoIommuIT {
     }
 
     private static JvfioRun run(String name) {
-        for (int i = 0; i < RUNS.length; i++) {
-            if (RUNS[i][0].equals(name)) {
-                JvfioRun r = runs.get(i);
-                assertEquals(RUNS[i][1], r.args(), "the runs are out of order" + console);
-                System.out.println("jvfio " + r.args() + "\n" + r.out());
-                return r;
-            }
-        }
-        throw new IllegalArgumentException(name);
+        return NestedJvfioRuns.named(name, RUNS, runs, console);
     }
 
     /** The one line a refused run printed on stderr, and its status 1. */
