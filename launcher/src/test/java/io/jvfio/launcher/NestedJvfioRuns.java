@@ -26,6 +26,14 @@ final class NestedJvfioRuns {
         }
     }
 
+    /** The shaded jar the build made (failsafe's {@code jvfio.jar}), checked to exist. */
+    static Path shadedJar() {
+        Path jar = Path.of(System.getProperty("jvfio.jar", "target/jvfio.jar")).toAbsolutePath();
+        org.junit.jupiter.api.Assertions.assertTrue(java.nio.file.Files.isRegularFile(jar),
+                "the shaded jar " + jar + " was not built");
+        return jar;
+    }
+
     /**
      * The script for {@code runs}: each entry a name for the tests, the arguments, and optionally a
      * shell suffix (redirections); {@code prefix} (may be empty) goes before {@code java}, e.g. a

@@ -61,8 +61,7 @@ class NestedMainJobIT {
     @BeforeAll
     static void bootOnce() throws Exception {
         NestedVm.Prerequisites pre = NestedVm.prerequisitesOrSkip();
-        Path jar = Path.of(System.getProperty("jvfio.jar", "target/jvfio.jar")).toAbsolutePath();
-        assertTrue(Files.isRegularFile(jar), "the shaded jar " + jar + " was not built");
+        Path jar = NestedJvfioRuns.shadedJar();
         Path work = Path.of("target/nested-main-job").toAbsolutePath();
         Files.createDirectories(work);
         Path script = work.resolve("run.sh");

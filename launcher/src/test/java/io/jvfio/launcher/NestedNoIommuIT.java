@@ -55,8 +55,7 @@ class NestedNoIommuIT {
     @BeforeAll
     static void bootOnce() throws Exception {
         NestedVm.Prerequisites pre = NestedVm.prerequisitesOrSkip();
-        Path jar = Path.of(System.getProperty("jvfio.jar", "target/jvfio.jar")).toAbsolutePath();
-        assertTrue(Files.isRegularFile(jar), "the shaded jar " + jar + " was not built");
+        Path jar = NestedJvfioRuns.shadedJar();
         if (NestedVm.onPath("setpriv") == null) {
             throw io.jvfio.vmm.testing.Prerequisites.missing("jvfio.setpriv", "setpriv (util-linux) is needed to run "
                     + "jvfio without CAP_SYS_RAWIO in the nested VM: install util-linux");
