@@ -3,6 +3,7 @@ package io.jvfio.benchmarks;
 import io.jvfio.benchmarks.support.AllocationMeter;
 import io.jvfio.benchmarks.support.BenchNotes;
 import io.jvfio.benchmarks.support.KvmGuest;
+import io.jvfio.irq.EmulatedTrigger;
 import io.jvfio.irq.InterruptRoute;
 import io.jvfio.irq.InterruptRouter;
 import io.jvfio.irq.InterruptRouterConfig;
@@ -69,7 +70,7 @@ public class InterruptLatencyBenchmark {
 
         KvmGuest guest;
         ByteBuffer counter;
-        EventFd device;
+        EmulatedTrigger device;
         InterruptRouter router;
         InterruptRoute route;
         Thread vcpu;
@@ -92,13 +93,14 @@ public class InterruptLatencyBenchmark {
             }
             Thread.sleep(50); // and is halted
             if (!path.equals("signal-msi")) {
-                device = new EventFd("bench-device");
+                device = new EmulatedTrigger("bench-device");
                 boolean bypass = path.equals("irqfd");
                 WaitStrategyOption wait = bypass ? WaitStrategyOption.BLOCKING
                         : WaitStrategyOption.of(path.substring("ring-".length()));
                 router = new InterruptRouter(new KvmMsiSink(guest.vm),
                         InterruptRouterConfig.DEFAULT.withWaitStrategy(wait), new KvmIrqfdBypass(guest.vm));
-                route = router.addMsi("bench", RouteKind.MSIX, device, MsiMessage.fixed(0, VECTOR), false, bypass);
+                route = router.addMsi("bench", RouteKind.MSIX, device.trigger(), MsiMessage.fixed(0, VECTOR), false,
+                        bypass ? device : null);
                 if (route.bypassed() != bypass) {
                     throw new IllegalStateException("the route is " + (bypass ? "not " : "") + "bypassed");
                 }

@@ -4,10 +4,10 @@ import io.jvfio.vmm.linux.EventFd;
 
 /**
  * A way for a device's interrupts to reach the guest without passing through user space: KVM's
- * irqfd, which binds the eventfd to a GSI routed to the MSI message, so the kernel injects the
+ * irqfd, which binds an eventfd to a GSI routed to the MSI message, so the kernel injects the
  * interrupt when the device signals. A route uses it while it is unmasked and programmed; masking
- * unbinds it and the route reads the eventfd again, holding interrupts as pending (as QEMU does), so
- * the pending bit a PBA shows stays true.
+ * switches the device back to the route's trigger, which the route reads, holding interrupts as
+ * pending (as QEMU does), so the pending bit a PBA shows stays true. See {@link DeviceTrigger}.
  */
 public interface InterruptBypass {
 
@@ -16,7 +16,7 @@ public interface InterruptBypass {
         /** The guest reprogrammed the message. */
         void update(MsiMessage message);
 
-        /** Unbinds: from now on the eventfd's signals stay in its counter for user space to read. */
+        /** Unbinds: from now on the eventfd's signals stay in its counter. */
         void unbind();
     }
 

@@ -14,6 +14,12 @@ import org.slf4j.LoggerFactory;
  * <p>The dispatcher's delivery decision and mask/unmask are serialized on the route, so an
  * interrupt is either delivered before a mask takes effect or held as pending, never both and never
  * lost. Messages are immutable and swapped whole, so a delivery never sees half an update.
+ *
+ * <p>An MSI or MSI-X route given a {@link DeviceTrigger} uses the kernel's bypass while unmasked and
+ * programmed: its bypass eventfd is bound once, the first time, and stays bound until the route goes;
+ * the device is switched to it on unmask and back to the route's trigger on mask, as QEMU does. The
+ * route's trigger is polled the whole time, so a signal that was on its way when the device was
+ * switched is still read here.
  */
 public final class InterruptRoute {
 
@@ -30,6 +36,8 @@ public final class InterruptRoute {
     private final InterruptSink sink;
     private final InterruptPoller poller;
     private final InterruptBypass bypass;
+    /** MSI, MSI-X: the device's switch between the trigger and the kernel's eventfd; null: no bypass. */
+    private final DeviceTrigger deviceTrigger;
     /** INTx: the interrupt line (GSI) the device's pin is wired to, or -1; and where lines go without the bypass. */
     private final int gsi;
     private final InterruptLines lines;
@@ -38,6 +46,8 @@ public final class InterruptRoute {
     private volatile MsiMessage message;
     // Guarded by this: the path interrupts take, the kernel's bypass or the poller.
     private InterruptBypass.Binding binding;
+    /** MSI, MSI-X: the device signals the bypass eventfd (else the trigger). */
+    private boolean onBypass;
     private boolean polled;
     private boolean removed;
     private boolean bypassFailed;
@@ -61,9 +71,10 @@ public final class InterruptRoute {
 
     InterruptRoute(int id, int generation, String name, RouteKind kind, EventFd trigger, EventFd unmask,
             MsiMessage message, boolean masked, InterruptSink sink, InterruptPoller poller, InterruptBypass bypass,
-            int gsi, InterruptLines lines) {
+            DeviceTrigger deviceTrigger, int gsi, InterruptLines lines) {
         this.poller = poller;
         this.bypass = bypass;
+        this.deviceTrigger = deviceTrigger;
         this.gsi = gsi;
         this.lines = lines;
         this.id = id;
@@ -113,9 +124,8 @@ public final class InterruptRoute {
         this.message = message;
         if (binding != null && message != null) {
             binding.update(message);
-        } else {
-            choosePath();
         }
+        choosePath();
     }
 
     /** The guest set the mask bit: interrupts are held as pending from now on. */
@@ -136,7 +146,7 @@ public final class InterruptRoute {
         choosePath();
     }
 
-    /** Starts reading the eventfd, then moves to the bypass if the route can use it. */
+    /** Starts reading the eventfd, then hands the device to the bypass if the route can use it. */
     synchronized void attach() {
         if (kind == RouteKind.INTX) {
             attachLine();
@@ -171,7 +181,10 @@ public final class InterruptRoute {
         polled = true;
     }
 
-    /** Stops whichever path is in use; the eventfd is the device's again. */
+    /**
+     * Stops reading the trigger and unbinds the bypass eventfd. The device is not switched back: its
+     * owner disables the device's vector before (or instead of) taking it from the device.
+     */
     synchronized void detach() {
         removed = true;
         if (kind == RouteKind.INTX && binding == null && lines != null && gsi >= 0 && gsi < lines.lines()) {
@@ -185,6 +198,7 @@ public final class InterruptRoute {
             binding.unbind();
             binding = null;
         }
+        onBypass = false;
         if (polled) {
             poller.unregister(this);
             polled = false;
@@ -193,41 +207,38 @@ public final class InterruptRoute {
 
     /**
      * The kernel's bypass while the route is unmasked and programmed; the poller otherwise, so that a
-     * masked vector's interrupts are read and held as pending here. Caller holds the lock.
+     * masked vector's interrupts are read and held as pending here. The bypass eventfd is bound before
+     * the device is switched to it (see {@link DeviceTrigger} for why) and stays bound; the trigger
+     * stays polled. Caller holds the lock.
      */
     private void choosePath() {
         if (kind == RouteKind.INTX) {
             return; // a line keeps the path it attached with: the resampling irqfd, or the poller
         }
-        boolean bypassable = bypass != null && !bypassFailed && !removed && !masked && message != null;
-        if (bypassable && binding == null) {
-            if (polled) {
-                poller.unregister(this); // what is in the counter now, the kernel injects when it binds
-                polled = false;
-            }
+        boolean bypassable = bypass != null && deviceTrigger != null && !bypassFailed && !removed && !masked
+                && message != null;
+        if (bypassable && !onBypass) {
             try {
-                binding = bypass.bind(trigger, message);
+                if (binding == null) {
+                    binding = bypass.bind(deviceTrigger.bypassEventFd(), message);
+                }
+                deviceTrigger.signalOn(deviceTrigger.bypassEventFd());
+                onBypass = true;
                 everBypassed = true;
-                // KVM_IRQFD injects a count it finds in the eventfd at bind (kvm_irqfd_assign schedules
-                // the injection) but leaves the count there; a signal after the bind is read by the
-                // kernel itself (irqfd_wakeup). Left, that count would be read again by the poller once
-                // the route moves back to it (a mask) and the interrupt delivered twice:
-                // PassthroughTwoVcpuTest saw one vector counted twice on the nested KVM. It is the
-                // kernel's to deliver, so it is read and dropped here.
-                trigger.read();
             } catch (RuntimeException e) {
                 bypassFailed = true;
                 LOG.warn("interrupt route '{}': the kernel bypass refused it ({}); it stays on the user-space path",
                         name, e.getMessage());
-                poller.register(this);
-                polled = true;
             }
-        } else if (!bypassable && binding != null) {
-            binding.unbind();
-            binding = null;
-            if (!removed) {
-                poller.register(this); // signals since the unbind are in the counter: read them now
-                polled = true;
+        } else if (!bypassable && onBypass) {
+            try {
+                deviceTrigger.signalOn(trigger);
+                onBypass = false;
+            } catch (RuntimeException e) {
+                // The device goes on signalling the kernel's eventfd: its interrupts reach the guest as
+                // they did, and this mask holds none of them.
+                LOG.warn("interrupt route '{}': the device refused to signal its trigger again ({}); while masked "
+                        + "its interrupts still reach the guest", name, e.getMessage());
             }
         }
     }
@@ -239,7 +250,7 @@ public final class InterruptRoute {
 
     /** True while the kernel delivers this route's interrupts (they then pass no counter here). */
     public synchronized boolean bypassed() {
-        return binding != null;
+        return kind == RouteKind.INTX ? binding != null : onBypass;
     }
 
     public synchronized boolean masked() {
@@ -253,10 +264,7 @@ public final class InterruptRoute {
 
     /**
      * On the poller, for a wake-up epoll reported: the eventfd's count (which reading resets), or 0
-     * if the route no longer polls it. The read and the move to the kernel's bypass take the same
-     * lock: the poller may hold a wake-up from before the route was unregistered, and KVM_IRQFD
-     * injects at once for a count it finds in the eventfd when it binds (kvm_irqfd_assign) without
-     * resetting it, so a read after the bind would deliver that interrupt a second time.
+     * if the route no longer polls it (the poller may hold a wake-up from before the route was removed).
      */
     synchronized long takeCount() {
         return polled ? trigger.read() : 0;

@@ -90,25 +90,31 @@ public final class InterruptRouter implements AutoCloseable {
     }
 
     /**
-     * A route for an MSI or MSI-X vector signalled through {@code trigger}. MSI-X vectors start
-     * masked, as the spec's reset state has them; {@code message} may be null until the guest
-     * programs it.
+     * A route for an MSI or MSI-X vector signalled through {@code trigger}, always on the user-space
+     * path. MSI-X vectors start masked, as the spec's reset state has them; {@code message} may be
+     * null until the guest programs it.
      */
     public synchronized InterruptRoute addMsi(String name, RouteKind kind, EventFd trigger, MsiMessage message,
             boolean masked) {
-        return addMsi(name, kind, trigger, message, masked, true);
+        return addMsi(name, kind, trigger, message, masked, null);
     }
 
     /**
-     * As {@link #addMsi(String, RouteKind, EventFd, MsiMessage, boolean)}; with {@code bypassAllowed}
-     * false the route always takes the user-space path ({@code x-no-kvm-msi}, {@code x-no-kvm-msix}).
+     * As {@link #addMsi(String, RouteKind, EventFd, MsiMessage, boolean)}, with the kernel's bypass (if
+     * this router has one) while the route is unmasked and programmed: the device is switched between
+     * {@code trigger} and {@code device}'s bypass eventfd. {@code device} null: the user-space path
+     * only ({@code x-no-kvm-msi}, {@code x-no-kvm-msix}).
      */
     public synchronized InterruptRoute addMsi(String name, RouteKind kind, EventFd trigger, MsiMessage message,
-            boolean masked, boolean bypassAllowed) {
+            boolean masked, DeviceTrigger device) {
         if (kind == RouteKind.INTX) {
             throw new IllegalArgumentException("use addIntx for an INTx line");
         }
-        return add(name, kind, trigger, null, message, masked, bypassAllowed ? bypass : null, -1);
+        if (device != null && device.bypassEventFd() == trigger) {
+            throw new IllegalArgumentException(name + ": the bypass eventfd must not be the route's trigger: binding "
+                    + "KVM_IRQFD to an eventfd the device is signalling can inject a signal twice");
+        }
+        return add(name, kind, trigger, null, message, masked, device != null ? bypass : null, device, -1);
     }
 
     /** Whether routes may take the kernel's bypass. */
@@ -124,11 +130,11 @@ public final class InterruptRouter implements AutoCloseable {
      * router's {@link InterruptLines}.
      */
     public synchronized InterruptRoute addIntx(String name, EventFd trigger, EventFd unmask, int gsi) {
-        return add(name, RouteKind.INTX, trigger, unmask, null, false, bypass, gsi);
+        return add(name, RouteKind.INTX, trigger, unmask, null, false, bypass, null, gsi);
     }
 
     private InterruptRoute add(String name, RouteKind kind, EventFd trigger, EventFd unmask, MsiMessage message,
-            boolean masked, InterruptBypass routeBypass, int gsi) {
+            boolean masked, InterruptBypass routeBypass, DeviceTrigger device, int gsi) {
         if (closed) {
             throw new IllegalStateException("the interrupt router is closed");
         }
@@ -144,7 +150,7 @@ public final class InterruptRouter implements AutoCloseable {
                     + "maxRoutes");
         }
         InterruptRoute r = new InterruptRoute(id, nextGeneration++, name, kind, trigger, unmask, message, masked, sink,
-                poller, routeBypass, gsi, lines);
+                poller, routeBypass, device, gsi, lines);
         routes.set(id, r);
         try {
             r.attach();

@@ -1,6 +1,7 @@
 package io.jvfio.kvm.irq;
 
 import io.jvfio.vmm.testing.OnKvm;
+import io.jvfio.irq.EmulatedTrigger;
 import io.jvfio.irq.InterruptRoute;
 import io.jvfio.irq.InterruptRouter;
 import io.jvfio.irq.InterruptRouterConfig;
@@ -8,7 +9,6 @@ import io.jvfio.irq.MsiMessage;
 import io.jvfio.irq.RouteKind;
 import io.jvfio.kvm.GuestCode;
 import io.jvfio.kvm.TinyGuest;
-import io.jvfio.vmm.linux.EventFd;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -71,12 +71,13 @@ class KvmInterruptStormTest {
         try (TinyGuest g = new TinyGuest(GuestCode.assemble(GUEST));
              InterruptRouter router = new InterruptRouter(new KvmMsiSink(g.vm), InterruptRouterConfig.DEFAULT,
                      new KvmIrqfdBypass(g.vm));
-             EventFd device = new EventFd("storm")) {
+             EmulatedTrigger device = new EmulatedTrigger("storm")) {
             g.start();
             Thread.sleep(200); // the guest sets up its APIC and IDT
-            InterruptRoute route = router.addMsi("storm", RouteKind.MSIX, device, MsiMessage.fixed(0, VECTOR), false,
-                    bypass);
+            InterruptRoute route = router.addMsi("storm", RouteKind.MSIX, device.trigger(), MsiMessage.fixed(0, VECTOR),
+                    false, bypass ? device : null);
             assertEquals(bypass, route.bypassed(), "the kernel delivers while unmasked, if allowed");
+            assertEquals(bypass, device.onBypass(), "and the device signals the kernel's eventfd");
             for (int i = 1; i <= INTERRUPTS; i++) {
                 device.signal();
                 awaitCount(g, i);
@@ -89,6 +90,7 @@ class KvmInterruptStormTest {
             // Masked: held as pending (the bypass steps aside so the pending bit is kept), delivered once on unmask.
             route.mask();
             assertFalse(route.bypassed());
+            assertFalse(device.onBypass(), "masked: the device signals the route's trigger again");
             device.signal();
             device.signal();
             long deadline = System.nanoTime() + 5_000_000_000L;

@@ -1,6 +1,7 @@
 package io.jvfio.kvm.irq;
 
 import io.jvfio.vmm.testing.OnKvm;
+import io.jvfio.irq.EmulatedTrigger;
 import io.jvfio.irq.InterruptRoute;
 import io.jvfio.irq.InterruptRouter;
 import io.jvfio.irq.InterruptRouterConfig;
@@ -10,7 +11,6 @@ import io.jvfio.kvm.GuestCode;
 import io.jvfio.kvm.KvmVcpu;
 import io.jvfio.kvm.TinyGuest;
 import io.jvfio.vmm.bus.BusDevice;
-import io.jvfio.vmm.linux.EventFd;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -139,8 +139,8 @@ class KvmTwoVcpuMsiTest {
         try (TinyGuest g = new TinyGuest(GuestCode.assemble(GUEST), 2);
              InterruptRouter router = new InterruptRouter(new KvmMsiSink(g.vm), InterruptRouterConfig.DEFAULT,
                      new KvmIrqfdBypass(g.vm));
-             EventFd toApic0 = new EventFd("to APIC 0");
-             EventFd toApic1 = new EventFd("to APIC 1")) {
+             EmulatedTrigger toApic0 = new EmulatedTrigger("to APIC 0");
+             EmulatedTrigger toApic1 = new EmulatedTrigger("to APIC 1")) {
             g.space.pio().add("signals", PORT, 2, signals);
             g.start();
             signals.await(() -> signals.readyOn(0) != null && signals.readyOn(1) != null,
@@ -149,8 +149,10 @@ class KvmTwoVcpuMsiTest {
             assertEquals("vcpu1", signals.readyOn(1));
 
             InterruptRoute[] routes = {
-                router.addMsi("to APIC 0", RouteKind.MSIX, toApic0, MsiMessage.fixed(0, VECTOR[0]), false, bypass),
-                router.addMsi("to APIC 1", RouteKind.MSIX, toApic1, MsiMessage.fixed(1, VECTOR[1]), false, bypass)};
+                router.addMsi("to APIC 0", RouteKind.MSIX, toApic0.trigger(), MsiMessage.fixed(0, VECTOR[0]), false,
+                        bypass ? toApic0 : null),
+                router.addMsi("to APIC 1", RouteKind.MSIX, toApic1.trigger(), MsiMessage.fixed(1, VECTOR[1]), false,
+                        bypass ? toApic1 : null)};
             assertEquals(0xFEE0_1000L, routes[1].message().address(), "APIC ID 1 in the destination field, bits 19:12");
             for (InterruptRoute r : routes) {
                 assertEquals(bypass, r.bypassed(), "the kernel delivers while unmasked, if allowed");

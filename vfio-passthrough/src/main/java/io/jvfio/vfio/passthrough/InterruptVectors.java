@@ -1,5 +1,6 @@
 package io.jvfio.vfio.passthrough;
 
+import io.jvfio.irq.DeviceTrigger;
 import io.jvfio.irq.InterruptRoute;
 import io.jvfio.irq.InterruptRouter;
 import io.jvfio.irq.MsiMessage;
@@ -17,6 +18,10 @@ import java.util.function.IntPredicate;
  * signals and the route in irq-routing that carries the guest's message, created, handed to the
  * device and released together. MSI takes all its vectors at once; MSI-X takes them as the guest
  * unmasks them ({@link #use}), as QEMU's vfio_msix_vector_do_use does.
+ *
+ * <p>Where the route may use the kernel's bypass, a vector has a second eventfd for it, and the route
+ * switches the device between the two ({@link DeviceTrigger}; one VFIO_DEVICE_SET_IRQS for the one
+ * vector), as QEMU switches {@code interrupt} and {@code kvm_interrupt}.
  */
 final class InterruptVectors {
 
@@ -28,6 +33,11 @@ final class InterruptVectors {
     private final int index;
     private final boolean resizable;
     private final EventFd[] eventfds;
+    /** The bypass eventfd of each vector in use, where the route may take the kernel's bypass. */
+    private final EventFd[] bypassEventFds;
+    /** The eventfd each vector's route wants the device to signal, and whether the device has it. */
+    private final EventFd[] selected;
+    private final boolean[] given;
     private final InterruptRoute[] routes;
     /** The device's index is on with vectors 0 .. enabled - 1 (0: off). */
     private int enabled;
@@ -42,6 +52,9 @@ final class InterruptVectors {
         this.index = index;
         this.resizable = resizable;
         this.eventfds = new EventFd[capacity];
+        this.bypassEventFds = new EventFd[capacity];
+        this.selected = new EventFd[capacity];
+        this.given = new boolean[capacity];
         this.routes = new InterruptRoute[capacity];
     }
 
@@ -57,8 +70,7 @@ final class InterruptVectors {
             for (int i = 0; i < count; i++) {
                 v.add(i, message, masked);
             }
-            backend.enableIrq(index, v.eventfds);
-            v.enabled = count;
+            v.giveToDevice(count);
         } catch (RuntimeException e) {
             v.release();
             throw e;
@@ -80,8 +92,39 @@ final class InterruptVectors {
     private void add(int vector, IntFunction<MsiMessage> message, IntPredicate masked) {
         String what = name + " " + (kind == RouteKind.MSIX ? "MSI-X " : "MSI ") + vector;
         eventfds[vector] = new EventFd(what);
+        selected[vector] = eventfds[vector];
+        DeviceTrigger device = null;
+        if (bypassAllowed && router.hasBypass()) {
+            bypassEventFds[vector] = new EventFd(what + " (bypass)");
+            device = new VectorTrigger(vector);
+        }
         routes[vector] = router.addMsi(what, kind, eventfds[vector], message.apply(vector), masked.test(vector),
-                bypassAllowed);
+                device);
+    }
+
+    /**
+     * Vector {@code vector}'s switch: recorded until the device has the vector, then one SET_IRQS
+     * TRIGGER for it. Called by the route, under the lock of this object's owner (as every use is).
+     */
+    private final class VectorTrigger implements DeviceTrigger {
+        private final int vector;
+
+        VectorTrigger(int vector) {
+            this.vector = vector;
+        }
+
+        @Override
+        public EventFd bypassEventFd() {
+            return bypassEventFds[vector];
+        }
+
+        @Override
+        public void signalOn(EventFd eventfd) {
+            if (given[vector] && selected[vector] != eventfd) {
+                backend.setIrqTriggers(index, vector, new EventFd[] {eventfd});
+            }
+            selected[vector] = eventfd;
+        }
     }
 
     /**
@@ -106,25 +149,33 @@ final class InterruptVectors {
                 add(v, message, masked);
             }
             if (enabled == 0) {
-                int count = Math.max(1, high);
-                backend.enableIrq(index, Arrays.copyOf(eventfds, count));
-                enabled = count;
+                giveToDevice(Math.max(1, high));
             } else if (high <= enabled || resizable) {
                 for (int v = fresh.nextSetBit(0); v >= 0; v = fresh.nextSetBit(v + 1)) {
-                    backend.setIrqTriggers(index, v, new EventFd[] {eventfds[v]});
+                    backend.setIrqTriggers(index, v, new EventFd[] {selected[v]});
+                    given[v] = true;
                 }
                 enabled = Math.max(enabled, high);
             } else {
                 enabled = 0;
+                Arrays.fill(given, false);
                 backend.disableIrq(index);
-                backend.enableIrq(index, Arrays.copyOf(eventfds, high));
-                enabled = high;
+                giveToDevice(high);
             }
         } catch (RuntimeException e) {
             for (int v = fresh.nextSetBit(0); v >= 0; v = fresh.nextSetBit(v + 1)) {
                 drop(v);
             }
             throw e;
+        }
+    }
+
+    /** The device's index on with vectors 0 .. count - 1, each signalling what its route chose. */
+    private void giveToDevice(int count) {
+        backend.enableIrq(index, Arrays.copyOf(selected, count));
+        enabled = count;
+        for (int v = 0; v < count; v++) {
+            given[v] = selected[v] != null;
         }
     }
 
@@ -148,9 +199,15 @@ final class InterruptVectors {
             router.remove(routes[vector]);
             routes[vector] = null;
         }
+        selected[vector] = null;
+        given[vector] = false;
         if (eventfds[vector] != null) {
             eventfds[vector].close();
             eventfds[vector] = null;
+        }
+        if (bypassEventFds[vector] != null) {
+            bypassEventFds[vector].close();
+            bypassEventFds[vector] = null;
         }
     }
 
