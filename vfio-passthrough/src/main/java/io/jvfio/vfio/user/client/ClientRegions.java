@@ -358,7 +358,7 @@ final class ClientRegions {
     /** Waits for a region access's reply; false (logged, counted) on timeout or a lost connection. */
     private boolean awaitQuietly(PendingRequests.Slot s, VfioUserCommand command, int region, long offset) {
         try {
-            if (session.pending().await(s, session.timeoutNanos())) {
+            if (session.awaitReply(s)) {
                 return true;
             }
             failed(command, region, offset, "no reply within x-msg-timeout=" + TimeUnit.NANOSECONDS.toMillis(session.timeoutNanos())

@@ -35,9 +35,9 @@ public final class PendingRequests {
     static final int ANY_COMMAND = -1;
 
     private static final int FREE = 0;
-    private static final int WAITING = 1;
+    static final int WAITING = 1;
     private static final int FILLING = 2;
-    private static final int DONE = 3;
+    static final int DONE = 3;
     private static final AtomicIntegerFieldUpdater<Slot> STATE = AtomicIntegerFieldUpdater.newUpdater(Slot.class,
             "state");
 
@@ -163,6 +163,20 @@ public final class PendingRequests {
             LockSupport.parkNanos(this, left);
         }
         return true;
+    }
+
+    /**
+     * Wakes every thread waiting for a reply (but the calling one): the thread that read the socket
+     * for them has let go of it, so one of them reads next ({@link VfioUserConnection#awaitReply}).
+     */
+    void wakeWaiters() {
+        Thread self = Thread.currentThread();
+        for (Slot s : slots) {
+            Thread t = s.waiter;
+            if (t != null && t != self && s.state == WAITING) {
+                LockSupport.unpark(t);
+            }
+        }
     }
 
     /** Frees the slot; fds of a reply nobody took are closed. */
