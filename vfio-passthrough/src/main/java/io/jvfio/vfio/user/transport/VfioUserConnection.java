@@ -94,6 +94,13 @@ public final class VfioUserConnection implements EpollIoHandle {
 
     private static final int READ_CHUNK = 64 * 1024;
     private static final int[] NO_FDS = new int[0];
+    /**
+     * The interest while this end reads nothing: EPOLLET alone. Not {@link EpollIoOps#NONE}: Netty
+     * (4.2) takes NONE for EPOLL_CTL_DEL and keeps the registration "added", so the next interest
+     * (an EPOLL_CTL_MOD) fails with ENOENT. Edge-triggered, the hang-up epoll reports whatever the
+     * interest comes once, not on every wait.
+     */
+    private static final EpollIoOps NOT_READING = EpollIoOps.EPOLLET;
     /** EPOLLHUP, which epoll reports whatever the interest (Netty's EpollIoOps has no constant for it). */
     private static final int EPOLLHUP = 0x10;
     /**
@@ -168,6 +175,8 @@ public final class VfioUserConnection implements EpollIoHandle {
     private final Runnable checkCallersIdle = this::checkCallersIdle;
     /** A reader on a caller's thread hit the end or an error: it stops, and the loop closes the connection. */
     private volatile boolean broken;
+    /** The listener has been told of the close: a waiter fails only then, so that its error can say why. */
+    private volatile boolean closeTold;
 
     // Sending: any thread, under the lock.
     private final ReentrantLock sendLock = new ReentrantLock();
@@ -284,14 +293,14 @@ public final class VfioUserConnection implements EpollIoHandle {
         waitingReaders.incrementAndGet();
         try {
             while (s.state != PendingRequests.DONE) {
-                if (closed || broken) {
+                if (closeTold) {
                     throw new VfioUserException(Errno.ENOTCONN, "the connection closed before the reply came");
                 }
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
                     return false;
                 }
-                if (!readingPaused && receiveLock.tryLock()) {
+                if (!readingPaused && !closed && !broken && receiveLock.tryLock()) {
                     try {
                         readUntil(s, deadline);
                     } finally {
@@ -299,7 +308,8 @@ public final class VfioUserConnection implements EpollIoHandle {
                     }
                 } else {
                     // Another thread reads (it completes our reply, or wakes us when it lets go), or
-                    // reading is paused (the event loop reads again when the peer has taken our output).
+                    // reading is paused (the event loop reads again when the peer has taken our output),
+                    // or the connection is closing (we are woken once the listener knows why).
                     LockSupport.parkNanos(this, left);
                 }
             }
@@ -351,20 +361,24 @@ public final class VfioUserConnection implements EpollIoHandle {
             submitInterest();
         }
         if (idleTimer == null) {
-            idleTimer = loop.schedule(checkCallersIdle, CALLERS_IDLE_NANOS, TimeUnit.NANOSECONDS);
+            // Periodic: one timer for the whole time callers read, not one allocated per look.
+            idleTimer = loop.scheduleAtFixedRate(checkCallersIdle, CALLERS_IDLE_NANOS, CALLERS_IDLE_NANOS,
+                    TimeUnit.NANOSECONDS);
         }
     }
 
     /** Watches the socket again if no caller has read since the last look; else looks again later. */
     private void checkCallersIdle() {
-        idleTimer = null;
-        if (closed || !handedToCallers) {
-            return;
-        }
         long reads = callerReads;
-        if (reads != callerReadsSeen || !receiveLock.tryLock()) {
+        if (!closed && (reads != callerReadsSeen || !receiveLock.tryLock())) {
             callerReadsSeen = reads;
-            idleTimer = loop.schedule(checkCallersIdle, CALLERS_IDLE_NANOS, TimeUnit.NANOSECONDS);
+            return; // callers still read: look again next period
+        }
+        if (idleTimer != null) {
+            idleTimer.cancel(false);
+            idleTimer = null;
+        }
+        if (closed) {
             return;
         }
         try {
@@ -844,7 +858,7 @@ public final class VfioUserConnection implements EpollIoHandle {
         }
         // Paused, not even EPOLLRDHUP: it is level-triggered and would wake the loop until read.
         // Left to the callers: they read; the loop looks again when they are idle (handToCallers).
-        EpollIoOps ops = readingPaused || handedToCallers ? EpollIoOps.NONE
+        EpollIoOps ops = readingPaused || handedToCallers ? NOT_READING
                 : EpollIoOps.EPOLLIN.with(EpollIoOps.EPOLLRDHUP);
         r.submit(pending ? ops.with(EpollIoOps.EPOLLOUT) : ops);
         if (pending && stallTimer == null) {
@@ -932,6 +946,11 @@ public final class VfioUserConnection implements EpollIoHandle {
         LibC.shutdown(socket.get(), SHUT_RDWR);
         releaseReceive();
         listener.onClose(this, cause);
+        closeTold = true;
+        PendingRequests r = readers;
+        if (r != null) {
+            r.wakeWaiters();
+        }
     }
 
     /**
