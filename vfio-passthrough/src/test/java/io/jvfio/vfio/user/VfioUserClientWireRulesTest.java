@@ -6,6 +6,7 @@ import io.jvfio.vfio.RegionCapability;
 import io.jvfio.vfio.VfioRegion;
 import io.jvfio.vfio.user.client.VfioUserClient;
 import io.jvfio.vfio.user.protocol.VfioUserCommand;
+import io.jvfio.vfio.user.protocol.VfioUserHeader;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.MemoryMapping;
 import io.jvfio.vmm.linux.OwnedFd;
@@ -69,6 +70,36 @@ class VfioUserClientWireRulesTest {
         GuestMemory memory = new GuestMemory();
         memory.addRegion("ram", 0, MemoryBackend.memfd("ram", 1 << 20, false));
         return memory;
+    }
+
+    @Test
+    void aBarWriteIsPostedWithNoReplyAndAConfigWriteOrANoPostedWritesOneWaits() throws Exception {
+        // Spec, "Header": No_reply. QEMU 11's client posts BAR writes (x-no-posted-writes=on waits);
+        // a config write is non-posted in PCI. This server never answers the posted one: had the
+        // client waited for it, the write would have timed out and counted as failed.
+        try (VfioUserClient client = connect(null)) {
+            client.write(0, 0x10, 4, 0xabcd);
+            RawPeer.Frame posted = server.peer.receive(5000);
+            assertEquals(VfioUserCommand.REGION_WRITE.number(), posted.command());
+            assertEquals(VfioUserHeader.TYPE_COMMAND | VfioUserHeader.NO_REPLY, posted.flags(), "No_reply");
+            assertEquals(0xabcd, posted.payloadBuffer().getInt(16));
+            assertEquals(0, client.failedRequests());
+            assertEquals(1, client.postedWrites());
+
+            for (Runnable waited : List.<Runnable>of(() -> client.write(7, 4, 2, 6), () -> {
+                client.postWrites(false);
+                client.write(0, 0x10, 4, 1);
+            })) {
+                java.util.concurrent.CompletableFuture<Void> done = java.util.concurrent.CompletableFuture.runAsync(waited);
+                RawPeer.Frame w = server.peer.receive(5000);
+                assertEquals(VfioUserCommand.REGION_WRITE.number(), w.command());
+                assertEquals(VfioUserHeader.TYPE_COMMAND, w.flags(), "a reply wanted");
+                server.answer(w);
+                done.get(5, java.util.concurrent.TimeUnit.SECONDS);
+            }
+            assertEquals(1, client.postedWrites());
+            assertEquals(0, client.failedRequests());
+        }
     }
 
     @Test

@@ -167,6 +167,38 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener {
         return regions.failedRequests();
     }
 
+    /**
+     * Whether BAR writes are posted (the default: REGION_WRITE with No_reply, not waited for), or
+     * each waits for its reply ({@code false}: {@code x-no-posted-writes=on}, as QEMU's property).
+     * Config space writes always wait: PCI makes them non-posted.
+     */
+    public void postWrites(boolean on) {
+        regions.postWrites(on);
+    }
+
+    /** REGION_WRITEs sent posted (with No_reply). */
+    public long postedWrites() {
+        return regions.postedWrites();
+    }
+
+    /**
+     * Posted writes dropped because they could not be delivered (the server gone or the connection
+     * closed); the first is logged, the rest only counted here. The server never answers a posted
+     * write, not even with an error (spec, "Header"), so this is all the client can learn.
+     */
+    public long postedWriteErrors() {
+        return regions.postedWriteErrors();
+    }
+
+    /**
+     * Waits until the server has processed every write posted before this call (a reply to a
+     * command sent after them says so: the server takes commands in order). A region read does the
+     * same for the writes before it by itself. False if no reply came (the access is counted failed).
+     */
+    public boolean flushPostedWrites() {
+        return regions.flush();
+    }
+
     @Override
     public boolean supportsReset() {
         return (regions.deviceFlags() & VFIO_DEVICE_FLAGS_RESET) != 0;
@@ -189,7 +221,11 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener {
         return regions.read(region, offset, size);
     }
 
-    /** A little-endian write of 1, 2, 4 or 8 bytes: one REGION_WRITE round trip; dropped if it fails. */
+    /**
+     * A little-endian write of 1, 2, 4 or 8 bytes; dropped if it fails. A BAR write is posted (sent
+     * with No_reply, not waited for; see {@link #postWrites}); a config space write is one
+     * REGION_WRITE round trip.
+     */
     @Override
     public void write(int region, long offset, int size, long value) {
         regions.write(region, offset, size, value);
