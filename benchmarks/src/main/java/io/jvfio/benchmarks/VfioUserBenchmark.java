@@ -35,10 +35,15 @@ import static io.jvfio.vmm.linux.jna.LinuxConstants.SOCK_STREAM;
 
 /**
  * A 4-byte REGION_READ round trip, Java client to Java server over a UNIX socket (the edu device's
- * identification register: request out, the server's event loop reads, decodes, asks the device,
- * replies, the client's event loop reads and wakes the caller), beside its floor measured in the same
- * run: a raw UNIX-socket ping-pong of the same sizes (32 bytes out, 36 back) between two threads
- * with blocking read and write, nothing else.
+ * identification register: the caller sends the request, the server's event loop reads, decodes,
+ * asks the device, replies, and the caller reads the reply itself in one blocking recvmsg), beside
+ * its floor measured in the same run: a raw UNIX-socket ping-pong of the same sizes (32 bytes out,
+ * 36 back) between two threads with blocking read and write, nothing else.
+ *
+ * <p>And a 4-byte BAR write (edu's liveness register) posted (REGION_WRITE with No_reply: one
+ * sendmsg, the default) beside the same write waiting for its reply ({@code x-no-posted-writes=on}).
+ * Posted writes meet back-pressure when the server falls behind: a write that finds output queued
+ * waits for its reply, so the posted figure is the rate the server sustains, not only a sendmsg.
  */
 @BenchmarkMode(Mode.SampleTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
@@ -67,6 +72,34 @@ public class VfioUserBenchmark {
         public void tearDown(BenchmarkParams params) throws IOException {
             BenchNotes.write(params,
                     AllocationMeter.measure(() -> client.read(0, EduRegisters.ID, 4)));
+            client.close();
+            server.close();
+            edu.close();
+            Files.deleteIfExists(dir);
+        }
+    }
+
+    /** As {@link VfioUser}, with writes waiting for their reply ({@code x-no-posted-writes=on}). */
+    @State(Scope.Benchmark)
+    public static class VfioUserWaited {
+        Path dir;
+        EduDevice edu;
+        VfioUserServer server;
+        VfioUserClient client;
+
+        @Setup(Level.Trial)
+        public void setup() throws IOException {
+            dir = Files.createTempDirectory("jvfio-bench");
+            edu = new EduDevice();
+            server = VfioUserServer.start(dir.resolve("edu.sock"), edu);
+            client = VfioUserClient.connect(dir.resolve("edu.sock"), 5000, null);
+            client.postWrites(false);
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown(BenchmarkParams params) throws IOException {
+            BenchNotes.write(params,
+                    AllocationMeter.measure(() -> client.write(0, EduRegisters.LIVENESS, 4, 1)));
             client.close();
             server.close();
             edu.close();
@@ -136,6 +169,18 @@ public class VfioUserBenchmark {
     @Benchmark
     public long regionRead4(VfioUser s) {
         return s.client.read(0, EduRegisters.ID, 4);
+    }
+
+    /** A posted BAR write: REGION_WRITE with No_reply, not waited for. */
+    @Benchmark
+    public void regionWrite4Posted(VfioUser s) {
+        s.client.write(0, EduRegisters.LIVENESS, 4, 1);
+    }
+
+    /** The same write waiting for its reply: a round trip. */
+    @Benchmark
+    public void regionWrite4Waited(VfioUserWaited s) {
+        s.client.write(0, EduRegisters.LIVENESS, 4, 1);
     }
 
     @Benchmark

@@ -331,6 +331,7 @@ class VfioUserEduTest {
             assertEquals(0xCAFEF00DL, edu.bar2().getLong(0x1000), "the device sees the client's store");
             assertEquals(0xCAFEF00DL, client.read(BAR2, 0x1000, 8), "and REGION_READ returns it");
             client.write(BAR2, 0xFFFF8, 8, 0x0102030405060708L);
+            assertTrue(client.flushPostedWrites(), "the write was posted: the flush waits until it is done");
             assertEquals(0x0102030405060708L, mapped.getLong(0xFFFF8), "REGION_WRITE lands in the shared pages");
         }
     }
