@@ -73,12 +73,12 @@ class VfioUserClientWireRulesTest {
     }
 
     @Test
-    void aBarWriteIsPostedWithNoReplyAndAConfigWriteOrANoPostedWritesOneWaits() throws Exception {
+    void aMemoryBarWriteIsPostedWithNoReplyAndANonPostedOrNoPostedWritesOneWaits() throws Exception {
         // Spec, "Header": No_reply. QEMU 11's client posts BAR writes (x-no-posted-writes=on waits);
-        // a config write is non-posted in PCI. This server never answers the posted one: had the
-        // client waited for it, the write would have timed out and counted as failed.
+        // config and I/O writes are non-posted in PCI. This server never answers the posted one: had
+        // the client waited for it, the write would have timed out and counted as failed.
         try (VfioUserClient client = connect(null)) {
-            client.write(0, 0x10, 4, 0xabcd);
+            client.postedWrite(0, 0x10, 4, 0xabcd);
             RawPeer.Frame posted = server.peer.receive(5000);
             assertEquals(VfioUserCommand.REGION_WRITE.number(), posted.command());
             assertEquals(VfioUserHeader.TYPE_COMMAND | VfioUserHeader.NO_REPLY, posted.flags(), "No_reply");
@@ -86,10 +86,11 @@ class VfioUserClientWireRulesTest {
             assertEquals(0, client.failedRequests());
             assertEquals(1, client.postedWrites());
 
-            for (Runnable waited : List.<Runnable>of(() -> client.write(7, 4, 2, 6), () -> {
-                client.postWrites(false);
-                client.write(0, 0x10, 4, 1);
-            })) {
+            for (Runnable waited : List.<Runnable>of(() -> client.write(7, 4, 2, 6), () -> client.write(0, 0x10, 4, 2),
+                    () -> {
+                        client.postWrites(false);
+                        client.postedWrite(0, 0x10, 4, 1);
+                    })) {
                 java.util.concurrent.CompletableFuture<Void> done = java.util.concurrent.CompletableFuture.runAsync(waited);
                 RawPeer.Frame w = server.peer.receive(5000);
                 assertEquals(VfioUserCommand.REGION_WRITE.number(), w.command());

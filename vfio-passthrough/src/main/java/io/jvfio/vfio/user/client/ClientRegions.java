@@ -349,19 +349,19 @@ final class ClientRegions {
     }
 
     /**
-     * A little-endian write of 1, 2, 4 or 8 bytes; dropped if it fails. A BAR write is posted, as a PCI
-     * memory write is: sent with No_reply, and not waited for (the spec, "Header": the server takes
-     * commands in order, so a later read's reply comes after it has been processed; {@link #flush}
-     * waits for all). QEMU's client posts BAR writes too ({@code x-no-posted-writes} turns it off); a
-     * config space write is non-posted in PCI and waits for its reply, as every write does with
-     * {@code x-no-posted-writes=on}. A posted write is sent waited instead while output is queued for
-     * the server (the socket took no more): that reply is the back-pressure a guest writing in a
-     * tight loop meets, where posted writes alone would pile up without bound.
+     * A little-endian write of 1, 2, 4 or 8 bytes; dropped if it fails. With {@code posted} (a memory
+     * BAR write, which PCI lets be posted) it is sent with No_reply and not waited for (spec,
+     * "Header": the server takes commands in order, so a later read's reply comes after it has been
+     * processed; {@link #flush} waits for all). QEMU's client posts BAR writes too
+     * ({@code x-no-posted-writes} turns it off, as {@link #postWrites} does here). A posted write is
+     * sent waited instead while output is queued for the server (the socket took no more): that
+     * reply is the back-pressure a guest writing in a tight loop meets, where posted writes alone
+     * would pile up without bound.
      */
-    void write(int region, long offset, int size, long value) {
+    void write(int region, long offset, int size, long value, boolean posted) {
         layout.accessible(region, offset, size, true);
         AccessSize.check(size);
-        boolean post = postWrites && region <= VFIO_PCI_BAR5_REGION_INDEX
+        boolean post = posted && postWrites && region <= VFIO_PCI_BAR5_REGION_INDEX
                 && session.connection().queuedOutputBytes() == 0;
         if (session.dead()) {
             if (post) {

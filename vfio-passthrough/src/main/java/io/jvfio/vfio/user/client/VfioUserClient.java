@@ -35,6 +35,11 @@ import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FLAGS_RESET;
  * maps the guest's pages directly. The server's DMA_READ/DMA_WRITE are answered from guest memory,
  * within the windows mapped.
  *
+ * <p>A request's reply is read by the thread that sent it, one sendmsg and one recvmsg per round
+ * trip with no hand-off between threads; threads issuing requests at once share the socket, and
+ * whichever reads serves the server's DMA_READ/DMA_WRITE on the way (the event loop does while no
+ * thread waits). Memory BAR writes are posted (No_reply) unless {@link #postWrites} turns that off.
+ *
  * <p>Every request waits for its reply at most {@code x-msg-timeout}. If the server goes away the
  * device stays: reads return all-ones, writes are dropped, one log line says so, and the VM runs on,
  * as a surprise-removed PCI device behaves.
@@ -168,9 +173,9 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener {
     }
 
     /**
-     * Whether BAR writes are posted (the default: REGION_WRITE with No_reply, not waited for), or
-     * each waits for its reply ({@code false}: {@code x-no-posted-writes=on}, as QEMU's property).
-     * Config space writes always wait: PCI makes them non-posted.
+     * Whether {@link #postedWrite}s are posted (the default: REGION_WRITE with No_reply, not waited
+     * for), or each waits for its reply ({@code false}: {@code x-no-posted-writes=on}, as QEMU's
+     * property). Config and I/O space writes ({@link #write}) always wait: PCI makes them non-posted.
      */
     public void postWrites(boolean on) {
         regions.postWrites(on);
@@ -221,14 +226,20 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener {
         return regions.read(region, offset, size);
     }
 
-    /**
-     * A little-endian write of 1, 2, 4 or 8 bytes; dropped if it fails. A BAR write is posted (sent
-     * with No_reply, not waited for; see {@link #postWrites}); a config space write is one
-     * REGION_WRITE round trip.
-     */
+    /** A little-endian write of 1, 2, 4 or 8 bytes: one REGION_WRITE round trip; dropped if it fails. */
     @Override
     public void write(int region, long offset, int size, long value) {
-        regions.write(region, offset, size, value);
+        regions.write(region, offset, size, value, false);
+    }
+
+    /**
+     * A memory-space BAR write, posted: REGION_WRITE with No_reply, not waited for (unless
+     * {@link #postWrites} turned that off); a later read comes after it, {@link #flushPostedWrites}
+     * waits for it. Dropped if it fails.
+     */
+    @Override
+    public void postedWrite(int region, long offset, int size, long value) {
+        regions.write(region, offset, size, value, true);
     }
 
     /** Reads {@code length} bytes into native memory at {@code address}, in pieces of the server's max_data_xfer_size. */

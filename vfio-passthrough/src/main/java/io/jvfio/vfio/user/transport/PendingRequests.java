@@ -15,8 +15,10 @@ import java.util.concurrent.locks.LockSupport;
 /**
  * The requests an endpoint has sent and awaits replies to, in a fixed set of reusable slots so that a
  * round trip allocates nothing: the caller takes a slot (its index is the low bits of the message
- * ID, a sequence number the high bits), sends, and parks; the event loop copies the reply into the
- * slot's own buffer and unparks it. A reply whose ID matches no waiting slot (a late reply after a
+ * ID, a sequence number the high bits), sends, and waits; whoever reads the reply (the caller itself
+ * on a connection that {@linkplain VfioUserConnection#readRepliesOnCallers reads replies on the
+ * callers' threads}, another caller reading for it, or the event loop) copies it into the slot's
+ * own buffer and unparks the caller. A reply whose ID matches no waiting slot (a late reply after a
  * timeout, or a forged one), or that names another command than the request's, is dropped.
  *
  * <p>A slot moves FREE -> WAITING (acquire) -> FILLING (the event loop copies a reply in) -> DONE ->
