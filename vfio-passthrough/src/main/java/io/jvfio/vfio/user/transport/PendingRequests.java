@@ -122,7 +122,8 @@ public final class PendingRequests {
     }
 
     /**
-     * On the event loop: completes the slot this reply answers. Returns false if none waits for it
+     * By whoever read the reply (the event loop, or a caller reading the socket): completes the slot
+     * this reply answers. Returns false if none waits for it
      * (the caller then closes any fds the reply carried).
      */
     public boolean complete(VfioUserMessage reply) {
