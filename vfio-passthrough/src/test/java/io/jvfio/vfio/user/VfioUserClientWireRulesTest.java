@@ -8,6 +8,7 @@ import io.jvfio.vfio.user.client.VfioUserClient;
 import io.jvfio.vfio.user.protocol.VfioUserCommand;
 import io.jvfio.vfio.user.protocol.VfioUserHeader;
 import io.jvfio.vmm.linux.Errno;
+import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.MemoryMapping;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.Syscalls;
@@ -25,6 +26,7 @@ import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_INTX_IRQ_INDEX;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -100,6 +102,29 @@ class VfioUserClientWireRulesTest {
             }
             assertEquals(1, client.postedWrites());
             assertEquals(0, client.failedRequests());
+        }
+    }
+
+    @Test
+    void whileIntxIsUnmaskedThroughAnEventFdMemoryBarWritesWait() throws Exception {
+        // The EOI's unmask eventfd reaches the server outside the socket's order: a posted acknowledge
+        // could be overtaken by it, and the device would fire its line again.
+        try (VfioUserClient client = connect(null); EventFd unmask = new EventFd("intx unmask")) {
+            java.util.concurrent.CompletableFuture<Void> given = java.util.concurrent.CompletableFuture.runAsync(
+                    () -> client.setUnmaskEventFd(VFIO_PCI_INTX_IRQ_INDEX, unmask));
+            RawPeer.Frame setIrqs = server.peer.receive(5000);
+            assertEquals(VfioUserCommand.DEVICE_SET_IRQS.number(), setIrqs.command());
+            server.answer(setIrqs);
+            given.get(5, java.util.concurrent.TimeUnit.SECONDS);
+
+            java.util.concurrent.CompletableFuture<Void> done = java.util.concurrent.CompletableFuture.runAsync(
+                    () -> client.postedWrite(0, 0x64, 4, 1));
+            RawPeer.Frame w = server.peer.receive(5000);
+            assertEquals(VfioUserCommand.REGION_WRITE.number(), w.command());
+            assertEquals(VfioUserHeader.TYPE_COMMAND, w.flags(), "a reply wanted");
+            server.answer(w);
+            done.get(5, java.util.concurrent.TimeUnit.SECONDS);
+            assertEquals(0, client.postedWrites());
         }
     }
 

@@ -234,12 +234,13 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener {
 
     /**
      * A memory-space BAR write, posted: REGION_WRITE with No_reply, not waited for (unless
-     * {@link #postWrites} turned that off); a later read comes after it, {@link #flushPostedWrites}
+     * {@link #postWrites} turned that off, or INTx is unmasked through an eventfd: see
+     * {@link ClientIrqs#intxUnmaskByEventFd}); a later read comes after it, {@link #flushPostedWrites}
      * waits for it. Dropped if it fails.
      */
     @Override
     public void postedWrite(int region, long offset, int size, long value) {
-        regions.write(region, offset, size, value, true);
+        regions.write(region, offset, size, value, !irqs.intxUnmaskByEventFd());
     }
 
     /** Reads {@code length} bytes into native memory at {@code address}, in pieces of the server's max_data_xfer_size. */
