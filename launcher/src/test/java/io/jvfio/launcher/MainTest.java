@@ -70,7 +70,9 @@ class MainTest {
                 "x-pci-class-code=<uint32>"}) {
             assertTrue(r.out.contains("\n  " + p), p + " missing from\n" + r.out);
         }
-        assertTrue(run("--device", "vfio-user-pci,help").out.contains("x-msg-timeout=<int>"));
+        String userHelp = run("--device", "vfio-user-pci,help").out;
+        assertTrue(userHelp.contains("x-msg-timeout=<int>"), userHelp);
+        assertTrue(userHelp.contains("x-no-posted-writes=<bool>"), userHelp);
     }
 
     @Test

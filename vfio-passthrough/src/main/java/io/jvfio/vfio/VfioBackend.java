@@ -40,8 +40,18 @@ public interface VfioBackend extends AutoCloseable {
     /** A little-endian read of 1, 2, 4 or 8 bytes of a region. */
     long read(int region, long offset, int size);
 
-    /** A little-endian write of 1, 2, 4 or 8 bytes to a region. */
+    /** A little-endian write of 1, 2, 4 or 8 bytes to a region; done when this returns. */
     void write(int region, long offset, int size, long value);
+
+    /**
+     * A write to a BAR in memory space, which PCI lets be posted: it may not have reached the device
+     * when this returns, but a later read of the device comes after it. By default {@link #write};
+     * a back end that can post (vfio-user: REGION_WRITE with No_reply) does. I/O space and config
+     * space writes are non-posted in PCI and go through {@link #write}.
+     */
+    default void postedWrite(int region, long offset, int size, long value) {
+        write(region, offset, size, value);
+    }
 
     /** Reads {@code length} bytes of a region into native memory at {@code address}; returns the bytes read. */
     long read(int region, long offset, long address, long length);

@@ -73,6 +73,9 @@ public final class Catalogue {
 
         rows.add(new Row(VFIO_USER, "client to server, edu's ID register", "VfioUserBenchmark.regionRead4",
                 "raw UNIX-socket ping-pong, same sizes", "VfioUserBenchmark.rawSocketPingPong"));
+        rows.add(new Row(VFIO_USER, "client to server, edu's liveness register, posted write (No_reply)",
+                "VfioUserBenchmark.regionWrite4Posted", "the same write waiting for its reply (x-no-posted-writes=on)",
+                "VfioUserBenchmark.regionWrite4Waited"));
 
         for (String[] m : new String[][] {
                 {"u64 read, sequential", "sequentialReadU64"}, {"u64 write, sequential", "sequentialWriteU64"},

@@ -208,7 +208,11 @@ final class BarWindows {
                     || !region.writable()) {
                 return; // read-only: the ROM, the PBA, padding
             }
-            backend.write(regionIndex, offset, size, value);
+            if (bar.isIo()) {
+                backend.write(regionIndex, offset, size, value); // non-posted in PCI
+            } else {
+                backend.postedWrite(regionIndex, offset, size, value);
+            }
         }
     }
 

@@ -6,7 +6,9 @@ import io.jvfio.vfio.RegionCapability;
 import io.jvfio.vfio.VfioRegion;
 import io.jvfio.vfio.user.client.VfioUserClient;
 import io.jvfio.vfio.user.protocol.VfioUserCommand;
+import io.jvfio.vfio.user.protocol.VfioUserHeader;
 import io.jvfio.vmm.linux.Errno;
+import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.MemoryMapping;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.Syscalls;
@@ -24,6 +26,7 @@ import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_INTX_IRQ_INDEX;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -69,6 +72,60 @@ class VfioUserClientWireRulesTest {
         GuestMemory memory = new GuestMemory();
         memory.addRegion("ram", 0, MemoryBackend.memfd("ram", 1 << 20, false));
         return memory;
+    }
+
+    @Test
+    void aMemoryBarWriteIsPostedWithNoReplyAndANonPostedOrNoPostedWritesOneWaits() throws Exception {
+        // Spec, "Header": No_reply. QEMU 11's client posts BAR writes (x-no-posted-writes=on waits);
+        // config and I/O writes are non-posted in PCI. This server never answers the posted one: had
+        // the client waited for it, the write would have timed out and counted as failed.
+        try (VfioUserClient client = connect(null)) {
+            client.postedWrite(0, 0x10, 4, 0xabcd);
+            RawPeer.Frame posted = server.peer.receive(5000);
+            assertEquals(VfioUserCommand.REGION_WRITE.number(), posted.command());
+            assertEquals(VfioUserHeader.TYPE_COMMAND | VfioUserHeader.NO_REPLY, posted.flags(), "No_reply");
+            assertEquals(0xabcd, posted.payloadBuffer().getInt(16));
+            assertEquals(0, client.failedRequests());
+            assertEquals(1, client.postedWrites());
+
+            for (Runnable waited : List.<Runnable>of(() -> client.write(7, 4, 2, 6), () -> client.write(0, 0x10, 4, 2),
+                    () -> {
+                        client.postWrites(false);
+                        client.postedWrite(0, 0x10, 4, 1);
+                    })) {
+                java.util.concurrent.CompletableFuture<Void> done = java.util.concurrent.CompletableFuture.runAsync(waited);
+                RawPeer.Frame w = server.peer.receive(5000);
+                assertEquals(VfioUserCommand.REGION_WRITE.number(), w.command());
+                assertEquals(VfioUserHeader.TYPE_COMMAND, w.flags(), "a reply wanted");
+                server.answer(w);
+                done.get(5, java.util.concurrent.TimeUnit.SECONDS);
+            }
+            assertEquals(1, client.postedWrites());
+            assertEquals(0, client.failedRequests());
+        }
+    }
+
+    @Test
+    void whileIntxIsUnmaskedThroughAnEventFdMemoryBarWritesWait() throws Exception {
+        // The EOI's unmask eventfd reaches the server outside the socket's order: a posted acknowledge
+        // could be overtaken by it, and the device would fire its line again.
+        try (VfioUserClient client = connect(null); EventFd unmask = new EventFd("intx unmask")) {
+            java.util.concurrent.CompletableFuture<Void> given = java.util.concurrent.CompletableFuture.runAsync(
+                    () -> client.setUnmaskEventFd(VFIO_PCI_INTX_IRQ_INDEX, unmask));
+            RawPeer.Frame setIrqs = server.peer.receive(5000);
+            assertEquals(VfioUserCommand.DEVICE_SET_IRQS.number(), setIrqs.command());
+            server.answer(setIrqs);
+            given.get(5, java.util.concurrent.TimeUnit.SECONDS);
+
+            java.util.concurrent.CompletableFuture<Void> done = java.util.concurrent.CompletableFuture.runAsync(
+                    () -> client.postedWrite(0, 0x64, 4, 1));
+            RawPeer.Frame w = server.peer.receive(5000);
+            assertEquals(VfioUserCommand.REGION_WRITE.number(), w.command());
+            assertEquals(VfioUserHeader.TYPE_COMMAND, w.flags(), "a reply wanted");
+            server.answer(w);
+            done.get(5, java.util.concurrent.TimeUnit.SECONDS);
+            assertEquals(0, client.postedWrites());
+        }
     }
 
     @Test

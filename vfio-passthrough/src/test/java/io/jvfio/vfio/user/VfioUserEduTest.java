@@ -31,8 +31,12 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 
 import static io.jvfio.vfio.devices.EduRegisters.*;
@@ -57,7 +61,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The Java vfio-user client against the Java server hosting the edu device, over a real UNIX socket,
- * with guest RAM on a real memfd, real eventfds into irq-routing, and real mmaps of the BAR2 memfd.
+ * with guest RAM on a real memfd, real eventfds into irq-routing, and real mmaps of the BAR2 memfd;
+ * and the client's round trips on the calling threads and its posted writes, several threads at once.
  */
 class VfioUserEduTest {
 
@@ -180,20 +185,96 @@ class VfioUserEduTest {
         assertEquals(0, server.dmaMessages(), "the server reached guest RAM through its mapping of the memfd");
     }
 
-    @Test
-    void dmaGoesThroughMessagesWhenTheMemoryCannotBeMappedSafely() throws Exception {
-        // A file backend is not a sealed memfd: the server must not map it, and asks with DMA_READ/DMA_WRITE.
+    /** Guest RAM on a file: not a sealed memfd, so the server must not map it, and asks with DMA_READ/DMA_WRITE. */
+    private void useFileBackedRam() throws Exception {
         client.close();
         memory.close();
         memory = new GuestMemory();
         memory.addRegion("ram", 0, MemoryBackend.file("ram", RAM_SIZE, dir));
         client = VfioUserClient.connect(socket, 5000, memory);
+    }
+
+    @Test
+    void dmaGoesThroughMessagesWhenTheMemoryCannotBeMappedSafely() throws Exception {
+        useFileBackedRam();
         enableBusMaster();
         byte[] pattern = new byte[3000];
         new Random(8).nextBytes(pattern);
         memory.ram().write(0x3000, pattern, 0, pattern.length);
         assertArrayEquals(pattern, dmaRoundTrip(0x3000, 0x90000, pattern.length));
         assertEquals(2, server.dmaMessages(), "one DMA_READ and one DMA_WRITE, answered from guest memory");
+    }
+
+    @Test
+    void severalThreadsRoundTripAtOnceWhileTheServerAsksForDma() throws Exception {
+        // Each thread reads its own replies off the socket, or parks while another reads them for
+        // it; whichever reads serves the server's DMA_READ/DMA_WRITE on the way.
+        useFileBackedRam();
+        enableBusMaster();
+        int threads = 4;
+        int rounds = 3000;
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        try {
+            List<Future<?>> workers = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                long word = 0x1000 + 8L * t; // each thread its own BAR2 word: what it reads is what it wrote
+                long seed = t;
+                workers.add(pool.submit(() -> {
+                    for (int i = 0; i < rounds; i++) {
+                        long value = seed << 48 | i;
+                        client.postedWrite(BAR2, word, 8, value);
+                        assertEquals(value, client.read(BAR2, word, 8), "a read comes after the write before it");
+                        assertEquals(ID_VALUE, client.read(BAR0, ID, 4));
+                    }
+                    return null;
+                }));
+            }
+            Random random = new Random(16);
+            int copies = 0;
+            while (workers.stream().anyMatch(f -> !f.isDone()) || copies < 4) {
+                byte[] pattern = new byte[512];
+                random.nextBytes(pattern);
+                memory.ram().write(0x3000, pattern, 0, pattern.length);
+                assertArrayEquals(pattern, dmaRoundTrip(0x3000, 0x90000, pattern.length), "DMA copy " + copies);
+                copies++;
+            }
+            for (Future<?> f : workers) {
+                f.get(60, TimeUnit.SECONDS);
+            }
+            assertEquals(0, client.failedRequests());
+            assertTrue(server.dmaMessages() >= 2L * copies, server.dmaMessages() + " DMA messages for " + copies
+                    + " copies there and back");
+            assertTrue(client.postedWrites() > 0, "BAR writes were posted (those meeting a full socket waited)");
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void aFlushWaitsUntilTheServerHasProcessedEveryPostedWrite() {
+        for (int i = 0; i < 1000; i++) {
+            client.postedWrite(BAR2, 0x2000 + 8L * (i % 64), 8, i);
+        }
+        assertTrue(client.flushPostedWrites());
+        for (int i = 1000 - 64; i < 1000; i++) {
+            // Read on the device's side, not through the client: only the flush orders it.
+            assertEquals(i, edu.bar2().getLong(0x2000 + 8 * (i % 64)), "word " + (i % 64));
+        }
+        assertTrue(client.flushPostedWrites(), "nothing posted since: at once");
+        assertEquals(0, client.failedRequests());
+    }
+
+    @Test
+    void postedWritesToAGoneServerAreDroppedAndCounted() throws Exception {
+        server.close();
+        Fds.await("the client notices", client::isDead);
+        client.postedWrite(BAR0, LIVENESS, 4, 1);
+        client.postedWrite(BAR0, LIVENESS, 4, 2);
+        assertEquals(2, client.postedWriteErrors(), "each counted (the first one logged)");
+        client.write(BAR0, LIVENESS, 4, 3);
+        client.postWrites(false);
+        client.postedWrite(BAR0, LIVENESS, 4, 4);
+        assertEquals(2, client.postedWriteErrors(), "a waited write is not a posted one");
     }
 
     @Test

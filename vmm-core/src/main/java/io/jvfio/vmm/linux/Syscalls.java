@@ -1,7 +1,11 @@
 package io.jvfio.vmm.linux;
 
+import io.jvfio.vmm.linux.jna.DirectBuffers;
 import io.jvfio.vmm.linux.jna.LibC;
 import io.jvfio.vmm.linux.jna.LinuxConstants;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
 import static io.jvfio.vmm.linux.jna.LinuxConstants.MFD_CLOEXEC;
 import static io.jvfio.vmm.linux.jna.LinuxConstants.O_CLOEXEC;
@@ -83,6 +87,27 @@ public final class Syscalls {
     /** A second descriptor for the same open file, close-on-exec, owned by the caller. */
     public static OwnedFd dup(OwnedFd fd) {
         return dup(fd.get(), fd.name());
+    }
+
+    /**
+     * Makes a socket's reads and writes block (clears O_NONBLOCK), and bounds a blocking read at
+     * {@code receiveTimeoutMillis} (SO_RCVTIMEO: the read then fails with EAGAIN). For a socket
+     * whose reader waits for a reply in one recvmsg, with no poll before it; a caller that must
+     * not wait passes MSG_DONTWAIT. O_NONBLOCK belongs to the open file description: only for a
+     * socket no other process shares.
+     */
+    public static void blockingWithReceiveTimeout(OwnedFd socket, long receiveTimeoutMillis) {
+        int flags = LibC.fcntl(socket.get(), LinuxConstants.F_GETFL, 0);
+        if (flags < 0 || LibC.fcntl(socket.get(), LinuxConstants.F_SETFL, flags & ~LinuxConstants.O_NONBLOCK) < 0) {
+            throw new SyscallException("fcntl(F_SETFL)", socket.name(), LibC.errno());
+        }
+        // struct timeval { time_t tv_sec; suseconds_t tv_usec; }: two longs on x86_64.
+        ByteBuffer timeval = ByteBuffer.allocateDirect(16).order(ByteOrder.nativeOrder());
+        timeval.putLong(0, receiveTimeoutMillis / 1000).putLong(8, (receiveTimeoutMillis % 1000) * 1000);
+        if (LibC.setsockopt(socket.get(), LinuxConstants.SOL_SOCKET, LinuxConstants.SO_RCVTIMEO,
+                DirectBuffers.address(timeval), 16) < 0) {
+            throw new SyscallException("setsockopt(SO_RCVTIMEO)", socket.name(), LibC.errno());
+        }
     }
 
     /** A close-on-exec duplicate of a descriptor someone else owns. */

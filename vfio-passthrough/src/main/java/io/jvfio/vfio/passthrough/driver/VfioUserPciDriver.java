@@ -25,8 +25,12 @@ public final class VfioUserPciDriver extends PassthroughDriver {
     public static final Property X_MSG_TIMEOUT = Property.integer("x-msg-timeout", 1, 3_600_000, 5000L,
             "Milliseconds to wait for the server's reply to a request");
 
+    /** QEMU's vfio-user-pci property of the same name. */
+    public static final Property X_NO_POSTED_WRITES = Property.bool("x-no-posted-writes", false,
+            "Wait for the server's reply to every BAR write instead of posting it (REGION_WRITE with No_reply)");
+
     public VfioUserPciDriver() {
-        super(NAME, "vfio-user PCI device assignment over a UNIX socket", SOCKET, X_MSG_TIMEOUT);
+        super(NAME, "vfio-user PCI device assignment over a UNIX socket", SOCKET, X_MSG_TIMEOUT, X_NO_POSTED_WRITES);
     }
 
     @Override
@@ -43,6 +47,7 @@ public final class VfioUserPciDriver extends PassthroughDriver {
         VfioUserClient client = VfioUserClient.connect(socket, config.properties().number(X_MSG_TIMEOUT.name()),
                 machine.require(GuestMemory.class));
         machine.onClose(client);
+        client.postWrites(!config.properties().bool(X_NO_POSTED_WRITES.name()));
         return model(config, machine, client, socket.toString());
     }
 }

@@ -10,6 +10,7 @@ import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_ACTION_TRIGGER;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_ACTION_UNMASK;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_DATA_EVENTFD;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_DATA_NONE;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_INTX_IRQ_INDEX;
 
 /**
  * The device's interrupts over DEVICE_SET_IRQS: eventfds assigned as triggers (and as the INTx
@@ -54,9 +55,24 @@ final class ClientIrqs {
     }
 
 
+    private volatile boolean intxUnmaskByEventFd;
+
     synchronized void disableIrq(int index) {
         regions.layout().irq(index);
         setIrqs(VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER, index, 0, 0, new int[0]);
+        if (index == VFIO_PCI_INTX_IRQ_INDEX) {
+            intxUnmaskByEventFd = false;
+        }
+    }
+
+    /**
+     * True while INTx is unmasked through an eventfd (KVM's resampler, or the emulated IOAPIC's, at the
+     * guest's EOI). That signal reaches the server outside the socket's order, so it could overtake a
+     * posted write before it, the driver's acknowledge of the interrupt, and the device would find its
+     * line still asserted and fire it again: writes are then not posted.
+     */
+    boolean intxUnmaskByEventFd() {
+        return intxUnmaskByEventFd;
     }
 
 
@@ -71,6 +87,9 @@ final class ClientIrqs {
 
 
     synchronized void setUnmaskEventFd(int index, EventFd unmask) {
+        if (index == VFIO_PCI_INTX_IRQ_INDEX) {
+            intxUnmaskByEventFd = true; // before the server has it: no posted write may race the first unmask
+        }
         setIrqs(VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_UNMASK, index, 0, 1, new int[] {unmask.fd().get()});
     }
 

@@ -40,6 +40,7 @@ import static io.jvfio.vmm.linux.jna.LinuxConstants.MAP_SHARED;
 import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_READ;
 import static io.jvfio.vmm.linux.jna.LinuxConstants.PROT_WRITE;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FLAGS_PCI;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_BAR5_REGION_INDEX;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_REGION_INFO_FLAG_CAPS;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_REGION_INFO_FLAG_MMAP;
 
@@ -63,6 +64,13 @@ final class ClientRegions {
     private final AtomicLong lastTimeoutLog = new AtomicLong(System.nanoTime() - LOG_INTERVAL_NANOS);
     private final AtomicLong failedRequests = new AtomicLong();
     private final AtomicLong regionRequests = new AtomicLong();
+    /** REGION_WRITEs sent with No_reply. */
+    private final AtomicLong postedWrites = new AtomicLong();
+    /** How many of them a later reply has shown processed (the server takes commands in order). */
+    private final AtomicLong postedProcessed = new AtomicLong();
+    private final AtomicLong postedWriteErrors = new AtomicLong();
+    /** Whether BAR writes are posted; off with x-no-posted-writes=on. */
+    private volatile boolean postWrites = true;
     private final List<MappedArea> unsealed = new ArrayList<>();
 
     private int deviceFlags;
@@ -90,6 +98,21 @@ final class ClientRegions {
     /** Region accesses that failed (timeout, error reply, dead server) and read all-ones or were dropped. */
     long failedRequests() {
         return failedRequests.get();
+    }
+
+    /** Whether BAR writes are posted (the default), or wait for their reply ({@code x-no-posted-writes=on}). */
+    void postWrites(boolean on) {
+        postWrites = on;
+    }
+
+    /** REGION_WRITEs sent posted (No_reply). */
+    long postedWrites() {
+        return postedWrites.get();
+    }
+
+    /** Posted writes that could not be delivered (the connection was gone): dropped, and counted here. */
+    long postedWriteErrors() {
+        return postedWriteErrors.get();
     }
 
     // ---- set-up ----
@@ -302,6 +325,7 @@ final class ClientRegions {
         }
         try {
             regionRequests.incrementAndGet();
+            long postedBefore = postedWrites.get();
             ByteBuf msg = VfioUserMessages.command(s.request, s.id, VfioUserCommand.REGION_READ,
                     VfioUserPayloads.RegionAccess.SIZEOF);
             msg.writeLongLE(offset);
@@ -310,6 +334,7 @@ final class ClientRegions {
             if (!session.connection().sendKeeping(msg) || !awaitQuietly(s, VfioUserCommand.REGION_READ, region, offset)) {
                 return allOnes;
             }
+            processed(postedBefore); // a reply, even an error: every earlier command was taken
             ByteBuf p = s.payload;
             if (s.error || p.readableBytes() < VfioUserPayloads.RegionAccess.DATA + size) {
                 failed(VfioUserCommand.REGION_READ, region, offset, s.error ? Errno.describe(s.errno) : "a short reply");
@@ -323,11 +348,25 @@ final class ClientRegions {
         }
     }
 
-    /** A little-endian write of 1, 2, 4 or 8 bytes: one REGION_WRITE round trip; dropped if it fails. */
-    void write(int region, long offset, int size, long value) {
+    /**
+     * A little-endian write of 1, 2, 4 or 8 bytes; dropped if it fails. With {@code posted} (a memory
+     * BAR write, which PCI lets be posted) it is sent with No_reply and not waited for (spec,
+     * "Header": the server takes commands in order, so a later read's reply comes after it has been
+     * processed; {@link #flush} waits for all). QEMU's client posts BAR writes too
+     * ({@code x-no-posted-writes} turns it off, as {@link #postWrites} does here). A posted write is
+     * sent waited instead while output is queued for the server (the socket took no more): that
+     * reply is the back-pressure a guest writing in a tight loop meets, where posted writes alone
+     * would pile up without bound.
+     */
+    void write(int region, long offset, int size, long value, boolean posted) {
         layout.accessible(region, offset, size, true);
         AccessSize.check(size);
+        boolean post = posted && postWrites && region <= VFIO_PCI_BAR5_REGION_INDEX
+                && session.connection().queuedOutputBytes() == 0;
         if (session.dead()) {
+            if (post) {
+                postedFailed(region, offset, "the server is gone");
+            }
             return;
         }
         PendingRequests.Slot s;
@@ -339,26 +378,84 @@ final class ClientRegions {
         try {
             regionRequests.incrementAndGet();
             ByteBuf msg = VfioUserMessages.command(s.request, s.id, VfioUserCommand.REGION_WRITE,
-                    VfioUserPayloads.RegionAccess.SIZEOF + size);
+                    VfioUserPayloads.RegionAccess.SIZEOF + size, post);
             msg.writeLongLE(offset);
             msg.writeIntLE(region);
             msg.writeIntLE(size);
             for (int i = 0; i < size; i++) {
                 msg.writeByte((int) (value >>> (8 * i)));
             }
-            if (session.connection().sendKeeping(msg) && awaitQuietly(s, VfioUserCommand.REGION_WRITE, region, offset)
-                    && s.error) {
-                failed(VfioUserCommand.REGION_WRITE, region, offset, Errno.describe(s.errno));
+            if (post) {
+                postedWrites.incrementAndGet();
+                if (!session.connection().sendKeeping(msg)) {
+                    postedFailed(region, offset, "the connection to the server is closed");
+                }
+                return;
+            }
+            long postedBefore = postedWrites.get();
+            if (session.connection().sendKeeping(msg) && awaitQuietly(s, VfioUserCommand.REGION_WRITE, region, offset)) {
+                processed(postedBefore);
+                if (s.error) {
+                    failed(VfioUserCommand.REGION_WRITE, region, offset, Errno.describe(s.errno));
+                }
             }
         } finally {
             session.pending().release(s);
         }
     }
 
+    /**
+     * Waits until the server has processed every write posted before this call: the reply to a
+     * command sent after them says so (spec, "Header": commands are processed in the order
+     * received). DEVICE_GET_INFO is that command: every server answers it, and it changes nothing.
+     * Returns at once if a reply has shown them processed already. False (counted and logged as a
+     * failed access) if no reply came.
+     */
+    boolean flush() {
+        long posted = postedWrites.get();
+        if (postedProcessed.get() >= posted) {
+            return true;
+        }
+        if (session.dead()) {
+            return false;
+        }
+        try {
+            session.request(VfioUserCommand.DEVICE_GET_INFO, VfioUserPayloads.DeviceInfo.SIZEOF, null, 0, b -> {
+                b.writeIntLE(VfioUserPayloads.DeviceInfo.SIZEOF);
+                b.writeZero(VfioUserPayloads.DeviceInfo.SIZEOF - 4);
+            }).release();
+        } catch (VfioException e) {
+            failed(VfioUserCommand.DEVICE_GET_INFO, -1, 0, "flushing posted writes: " + e.getMessage());
+            return false;
+        }
+        processed(posted);
+        return true;
+    }
+
+    /** A reply came to a command sent after the first {@code posted} posted writes: they are processed. */
+    private void processed(long posted) {
+        long done = postedProcessed.get();
+        while (done < posted && !postedProcessed.compareAndSet(done, posted)) {
+            done = postedProcessed.get();
+        }
+    }
+
+    /**
+     * A posted write that could not be sent: dropped, as a posted PCI write that goes nowhere is,
+     * counted, and logged the first time only (a guest writing in a loop would flood the log).
+     */
+    private void postedFailed(int region, long offset, String why) {
+        failedRequests.incrementAndGet();
+        if (postedWriteErrors.incrementAndGet() == 1) {
+            LOG.warn("{}: a posted REGION_WRITE of region {} at 0x{} was dropped: {}; further posted writes that fail "
+                    + "are counted (postedWriteErrors), not logged", name, region, Long.toHexString(offset), why);
+        }
+    }
+
     /** Waits for a region access's reply; false (logged, counted) on timeout or a lost connection. */
     private boolean awaitQuietly(PendingRequests.Slot s, VfioUserCommand command, int region, long offset) {
         try {
-            if (session.pending().await(s, session.timeoutNanos())) {
+            if (session.awaitReply(s)) {
                 return true;
             }
             failed(command, region, offset, "no reply within x-msg-timeout=" + TimeUnit.NANOSECONDS.toMillis(session.timeoutNanos())

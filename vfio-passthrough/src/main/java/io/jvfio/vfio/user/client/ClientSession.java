@@ -78,10 +78,17 @@ final class ClientSession implements VfioUserConnection.Listener {
         this.ownLoop = ownLoop;
     }
 
-    /** Starts the connection over {@code fd}; the server's own commands go to {@code commands}. */
+    /**
+     * Starts the connection over {@code fd}; the server's own commands go to {@code commands}. A
+     * request's reply is read by the thread that sent it (see {@link VfioUserConnection#awaitReply});
+     * its blocking reads look at the x-msg-timeout deadline every eighth of it (1 ms to 1 s).
+     */
     void open(OwnedFd fd, VfioUserEventLoop loop, ServerCommands commands) {
         this.serverCommands = commands;
-        this.connection = VfioUserConnection.open(socket.toString(), fd, loop.loop(), this);
+        long pollMillis = Math.max(1, Math.min(1000, TimeUnit.NANOSECONDS.toMillis(timeoutNanos) / 8));
+        VfioUserConnection c = VfioUserConnection.open(socket.toString(), fd, loop.loop(), this);
+        c.readRepliesOnCallers(pending, pollMillis);
+        this.connection = c;
     }
 
     String name() {
@@ -221,10 +228,18 @@ final class ClientSession implements VfioUserConnection.Listener {
         }
     }
 
+    /**
+     * Waits at most x-msg-timeout for the reply to {@code s}, reading it on this thread; throws
+     * {@link VfioUserException} if the connection closed first.
+     */
+    boolean awaitReply(PendingRequests.Slot s) {
+        return connection.awaitReply(pending, s, timeoutNanos);
+    }
+
     private void await(PendingRequests.Slot s, VfioUserCommand command) {
         boolean came;
         try {
-            came = pending.await(s, timeoutNanos);
+            came = awaitReply(s);
         } catch (VfioUserException e) {
             throw gone(command);
         }

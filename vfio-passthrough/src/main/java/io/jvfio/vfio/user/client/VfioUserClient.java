@@ -35,6 +35,11 @@ import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FLAGS_RESET;
  * maps the guest's pages directly. The server's DMA_READ/DMA_WRITE are answered from guest memory,
  * within the windows mapped.
  *
+ * <p>A request's reply is read by the thread that sent it, one sendmsg and one recvmsg per round
+ * trip with no hand-off between threads; threads issuing requests at once share the socket, and
+ * whichever reads serves the server's DMA_READ/DMA_WRITE on the way (the event loop does while no
+ * thread waits). Memory BAR writes are posted (No_reply) unless {@link #postWrites} turns that off.
+ *
  * <p>Every request waits for its reply at most {@code x-msg-timeout}. If the server goes away the
  * device stays: reads return all-ones, writes are dropped, one log line says so, and the VM runs on,
  * as a surprise-removed PCI device behaves.
@@ -167,6 +172,38 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener {
         return regions.failedRequests();
     }
 
+    /**
+     * Whether {@link #postedWrite}s are posted (the default: REGION_WRITE with No_reply, not waited
+     * for), or each waits for its reply ({@code false}: {@code x-no-posted-writes=on}, as QEMU's
+     * property). Config and I/O space writes ({@link #write}) always wait: PCI makes them non-posted.
+     */
+    public void postWrites(boolean on) {
+        regions.postWrites(on);
+    }
+
+    /** REGION_WRITEs sent posted (with No_reply). */
+    public long postedWrites() {
+        return regions.postedWrites();
+    }
+
+    /**
+     * Posted writes dropped because they could not be delivered (the server gone or the connection
+     * closed); the first is logged, the rest only counted here. The server never answers a posted
+     * write, not even with an error (spec, "Header"), so this is all the client can learn.
+     */
+    public long postedWriteErrors() {
+        return regions.postedWriteErrors();
+    }
+
+    /**
+     * Waits until the server has processed every write posted before this call (a reply to a
+     * command sent after them says so: the server takes commands in order). A region read does the
+     * same for the writes before it by itself. False if no reply came (the access is counted failed).
+     */
+    public boolean flushPostedWrites() {
+        return regions.flush();
+    }
+
     @Override
     public boolean supportsReset() {
         return (regions.deviceFlags() & VFIO_DEVICE_FLAGS_RESET) != 0;
@@ -192,7 +229,18 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener {
     /** A little-endian write of 1, 2, 4 or 8 bytes: one REGION_WRITE round trip; dropped if it fails. */
     @Override
     public void write(int region, long offset, int size, long value) {
-        regions.write(region, offset, size, value);
+        regions.write(region, offset, size, value, false);
+    }
+
+    /**
+     * A memory-space BAR write, posted: REGION_WRITE with No_reply, not waited for (unless
+     * {@link #postWrites} turned that off, or INTx is unmasked through an eventfd: see
+     * {@link ClientIrqs#intxUnmaskByEventFd}); a later read comes after it, {@link #flushPostedWrites}
+     * waits for it. Dropped if it fails.
+     */
+    @Override
+    public void postedWrite(int region, long offset, int size, long value) {
+        regions.write(region, offset, size, value, !irqs.intxUnmaskByEventFd());
     }
 
     /** Reads {@code length} bytes into native memory at {@code address}, in pieces of the server's max_data_xfer_size. */

@@ -19,8 +19,14 @@ public final class VfioUserMessages {
 
     /** A command written into {@code b} (cleared first): for a slot's reusable request buffer. */
     public static ByteBuf command(ByteBuf b, int id, VfioUserCommand command, int payload) {
+        return command(b, id, command, payload, false);
+    }
+
+    /** As {@link #command(ByteBuf, int, VfioUserCommand, int)}, with the No_reply flag if {@code noReply}. */
+    public static ByteBuf command(ByteBuf b, int id, VfioUserCommand command, int payload, boolean noReply) {
         b.clear();
-        VfioUserHeader.write(b, id, command.number(), VfioUserHeader.SIZE + payload, VfioUserHeader.TYPE_COMMAND, 0);
+        VfioUserHeader.write(b, id, command.number(), VfioUserHeader.SIZE + payload,
+                VfioUserHeader.TYPE_COMMAND | (noReply ? VfioUserHeader.NO_REPLY : 0), 0);
         return b;
     }
 

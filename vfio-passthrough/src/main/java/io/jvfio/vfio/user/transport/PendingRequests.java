@@ -15,8 +15,10 @@ import java.util.concurrent.locks.LockSupport;
 /**
  * The requests an endpoint has sent and awaits replies to, in a fixed set of reusable slots so that a
  * round trip allocates nothing: the caller takes a slot (its index is the low bits of the message
- * ID, a sequence number the high bits), sends, and parks; the event loop copies the reply into the
- * slot's own buffer and unparks it. A reply whose ID matches no waiting slot (a late reply after a
+ * ID, a sequence number the high bits), sends, and waits; whoever reads the reply (the caller itself
+ * on a connection that {@linkplain VfioUserConnection#readRepliesOnCallers reads replies on the
+ * callers' threads}, another caller reading for it, or the event loop) copies it into the slot's
+ * own buffer and unparks the caller. A reply whose ID matches no waiting slot (a late reply after a
  * timeout, or a forged one), or that names another command than the request's, is dropped.
  *
  * <p>A slot moves FREE -> WAITING (acquire) -> FILLING (the event loop copies a reply in) -> DONE ->
@@ -35,9 +37,9 @@ public final class PendingRequests {
     static final int ANY_COMMAND = -1;
 
     private static final int FREE = 0;
-    private static final int WAITING = 1;
+    static final int WAITING = 1;
     private static final int FILLING = 2;
-    private static final int DONE = 3;
+    static final int DONE = 3;
     private static final AtomicIntegerFieldUpdater<Slot> STATE = AtomicIntegerFieldUpdater.newUpdater(Slot.class,
             "state");
 
@@ -120,7 +122,8 @@ public final class PendingRequests {
     }
 
     /**
-     * On the event loop: completes the slot this reply answers. Returns false if none waits for it
+     * By whoever read the reply (the event loop, or a caller reading the socket): completes the slot
+     * this reply answers. Returns false if none waits for it
      * (the caller then closes any fds the reply carried).
      */
     public boolean complete(VfioUserMessage reply) {
@@ -163,6 +166,20 @@ public final class PendingRequests {
             LockSupport.parkNanos(this, left);
         }
         return true;
+    }
+
+    /**
+     * Wakes every thread waiting for a reply (but the calling one): the thread that read the socket
+     * for them has let go of it, so one of them reads next ({@link VfioUserConnection#awaitReply}).
+     */
+    void wakeWaiters() {
+        Thread self = Thread.currentThread();
+        for (Slot s : slots) {
+            Thread t = s.waiter;
+            if (t != null && t != self && s.state == WAITING) {
+                LockSupport.unpark(t);
+            }
+        }
     }
 
     /** Frees the slot; fds of a reply nobody took are closed. */

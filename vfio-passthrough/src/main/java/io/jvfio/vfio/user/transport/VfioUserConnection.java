@@ -26,9 +26,12 @@ import io.netty.util.concurrent.ScheduledFuture;
 
 import java.util.ArrayDeque;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
 import static io.jvfio.vmm.linux.jna.LinuxConstants.MSG_DONTWAIT;
+import static io.jvfio.vmm.linux.jna.LinuxConstants.SHUT_RDWR;
 
 /**
  * One vfio-user connection: a UNIX stream socket registered with a Netty epoll event loop as an
@@ -45,6 +48,18 @@ import static io.jvfio.vmm.linux.jna.LinuxConstants.MSG_DONTWAIT;
  *
  * <p>Sending works from any thread: while nothing is queued it goes straight to the socket; what the
  * socket will not take yet is queued and written when epoll says it can be, on the event loop.
+ *
+ * <p>Receiving is done under one lock by whoever holds it: the event loop, or, on a connection that
+ * {@link #readRepliesOnCallers reads replies on the callers' threads} (the client's), a thread waiting
+ * for its own reply ({@link #awaitReply}). Such a thread sends, then reads the socket itself with a
+ * blocking recvmsg until its reply has come, handing every other message it reads (another thread's
+ * reply, a server's DMA_READ/DMA_WRITE) to the listener on the way: a round trip is one sendmsg and
+ * one recvmsg on the calling thread, with no hand-off between threads (cloud-hypervisor's client has
+ * the same shape). While callers read, the event loop stops watching the socket (epoll would wake it
+ * for every reply the caller reads) and looks again once no caller has read for a millisecond, so
+ * that the peer's own messages are served while nobody waits for a reply. Threads waiting while
+ * another reads park; the reader completes their replies, and whoever lets go of the lock wakes them,
+ * so that one of them reads next.
  *
  * <p>A peer is held to its {@link ConnectionLimits} (issue 13 items 6 and 7), on the event loop with
  * its timers and no thread of its own:
@@ -79,8 +94,29 @@ public final class VfioUserConnection implements EpollIoHandle {
 
     private static final int READ_CHUNK = 64 * 1024;
     private static final int[] NO_FDS = new int[0];
+    /**
+     * The interest while this end reads nothing: EPOLLET alone. Not {@link EpollIoOps#NONE}: Netty
+     * (4.2) takes NONE for EPOLL_CTL_DEL and keeps the registration "added", so the next interest
+     * (an EPOLL_CTL_MOD) fails with ENOENT. Edge-triggered, the hang-up epoll reports whatever the
+     * interest comes once, not on every wait.
+     */
+    private static final EpollIoOps NOT_READING = EpollIoOps.EPOLLET;
     /** EPOLLHUP, which epoll reports whatever the interest (Netty's EpollIoOps has no constant for it). */
     private static final int EPOLLHUP = 0x10;
+    /**
+     * How long the event loop leaves the socket to the callers once one has read on its own: it
+     * watches again after this long without a caller reading. A message of the peer's own that comes
+     * meanwhile while nobody waits for a reply waits at most about twice this.
+     */
+    private static final long CALLERS_IDLE_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
+    /** A partial-message check that found a caller reading tries again this much later. */
+    private static final long PARTIAL_RETRY_MILLIS = 10;
+
+    // What one receive did.
+    private static final int STOPPED = -1; // the connection is closing, or reading paused
+    private static final int NOTHING = 0; // no bytes (EAGAIN: the timeout of a blocking read, or none waiting)
+    private static final int DRAINED = 1; // bytes, and the socket had no more
+    private static final int MORE = 2; // bytes filling the buffer: more may wait
 
     private record ReceivedFds(long position, int[] fds) {
     }
@@ -103,7 +139,8 @@ public final class VfioUserConnection implements EpollIoHandle {
     private final ByteBufAllocator alloc = PooledByteBufAllocator.DEFAULT;
     private final ConnectionLimits limits;
 
-    // Receiving: the event loop only.
+    // Receiving: whoever holds receiveLock (the event loop, or a caller reading its own reply).
+    private final ReentrantLock receiveLock = new ReentrantLock();
     private final SocketMessage receiver;
     private final VfioUserMessage message = new VfioUserMessage();
     private final ArrayDeque<ReceivedFds> receivedFds = new ArrayDeque<>();
@@ -120,6 +157,26 @@ public final class VfioUserConnection implements EpollIoHandle {
     private ScheduledFuture<?> stallTimer;
     private final Runnable checkPartial = this::checkPartial;
     private final Runnable checkStall = this::checkStall;
+    /** Set once the buffer, received fds and socket have been let go (after close, by the lock's holder). */
+    private boolean receiveReleased;
+
+    // Callers reading their own replies (readRepliesOnCallers).
+    private volatile boolean callersRead;
+    /** The requests whose waiters may read: woken when a reader lets go, so that one reads next. */
+    private volatile PendingRequests readers;
+    /** Threads in awaitReply: each reading or parked. */
+    private final AtomicInteger waitingReaders = new AtomicInteger();
+    /** Times a caller took over reading: the event loop watches again once it stops changing. */
+    private volatile long callerReads;
+    // The event loop only: whether it has left the socket to the callers, and its idle check.
+    private boolean handedToCallers;
+    private long callerReadsSeen;
+    private ScheduledFuture<?> idleTimer;
+    private final Runnable checkCallersIdle = this::checkCallersIdle;
+    /** A reader on a caller's thread hit the end or an error: it stops, and the loop closes the connection. */
+    private volatile boolean broken;
+    /** The listener has been told of the close: a waiter fails only then, so that its error can say why. */
+    private volatile boolean closeTold;
 
     // Sending: any thread, under the lock.
     private final ReentrantLock sendLock = new ReentrantLock();
@@ -207,6 +264,147 @@ public final class VfioUserConnection implements EpollIoHandle {
         return readingPaused;
     }
 
+    // ---- replies read on the callers' threads ----
+
+    /**
+     * From now on a thread waiting for a reply of {@code pending} reads the socket itself
+     * ({@link #awaitReply}) instead of waiting for the event loop to read it and hand it over. The
+     * socket becomes blocking, its reads bounded by SO_RCVTIMEO at {@code pollMillis}, so that a
+     * reader looks at its deadline that often; the event loop and every send use MSG_DONTWAIT. For a
+     * socket only this process holds (a client's): O_NONBLOCK belongs to the open file.
+     */
+    public void readRepliesOnCallers(PendingRequests pending, long pollMillis) {
+        Syscalls.blockingWithReceiveTimeout(socket, pollMillis);
+        readers = pending;
+        callersRead = true;
+    }
+
+    /**
+     * Waits at most {@code timeoutNanos} for slot {@code s}'s reply (sent already), reading the
+     * socket on this thread while no other thread does, and handing whatever else it reads to the
+     * listener. True when the reply came, false on timeout; throws if the connection closed first.
+     * Without {@link #readRepliesOnCallers} it waits for the event loop to read it.
+     */
+    public boolean awaitReply(PendingRequests pending, PendingRequests.Slot s, long timeoutNanos) {
+        if (!callersRead) {
+            return pending.await(s, timeoutNanos);
+        }
+        long deadline = System.nanoTime() + timeoutNanos;
+        waitingReaders.incrementAndGet();
+        try {
+            while (s.state != PendingRequests.DONE) {
+                if (closeTold) {
+                    throw new VfioUserException(Errno.ENOTCONN, "the connection closed before the reply came");
+                }
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return false;
+                }
+                if (!readingPaused && !closed && !broken && receiveLock.tryLock()) {
+                    try {
+                        readUntil(s, deadline);
+                    } finally {
+                        unlockReceive(1);
+                    }
+                } else {
+                    // Another thread reads (it completes our reply, or wakes us when it lets go), or
+                    // reading is paused (the event loop reads again when the peer has taken our output),
+                    // or the connection is closing (we are woken once the listener knows why).
+                    LockSupport.parkNanos(this, left);
+                }
+            }
+            return true;
+        } finally {
+            waitingReaders.decrementAndGet();
+        }
+    }
+
+    /** Reads on the calling thread until {@code s} is answered, the deadline passes or reading must stop. */
+    private void readUntil(PendingRequests.Slot s, long deadline) {
+        callerReads++; // under the lock: one writer at a time
+        if (cumulation != null && !decode()) { // whole messages left by a reader that paused
+            return;
+        }
+        while (s.state != PendingRequests.DONE && !closed && !broken && !readingPaused) {
+            int r = receive(0); // blocking, for at most SO_RCVTIMEO
+            if (r == STOPPED || (r == NOTHING && deadline - System.nanoTime() <= 0)) {
+                return;
+            }
+        }
+    }
+
+    /**
+     * Lets go of the receive lock; a closed connection's reading state is freed now that nobody
+     * reads, and threads waiting to read are woken so that one reads next. {@code self} is 1 for a
+     * caller in {@link #awaitReply} (counted among the waiters itself), 0 for the event loop.
+     */
+    private void unlockReceive(int self) {
+        receiveLock.unlock();
+        if (closed) {
+            releaseReceive();
+            return;
+        }
+        PendingRequests r = readers;
+        if (r != null && waitingReaders.get() > self) {
+            r.wakeWaiters();
+        }
+    }
+
+    /**
+     * The event loop found a caller reading: it stops watching the socket, so that epoll does not
+     * wake it for each reply the caller reads, until callers have been idle a while.
+     */
+    private void handToCallers() {
+        if (!handedToCallers) {
+            handedToCallers = true;
+            callerReadsSeen = callerReads;
+            submitInterest();
+        }
+        if (idleTimer == null) {
+            // Periodic: one timer for the whole time callers read, not one allocated per look.
+            idleTimer = loop.scheduleAtFixedRate(checkCallersIdle, CALLERS_IDLE_NANOS, CALLERS_IDLE_NANOS,
+                    TimeUnit.NANOSECONDS);
+        }
+    }
+
+    /** Watches the socket again if no caller has read since the last look; else looks again later. */
+    private void checkCallersIdle() {
+        long reads = callerReads;
+        if (!closed && (reads != callerReadsSeen || !receiveLock.tryLock())) {
+            callerReadsSeen = reads;
+            return; // callers still read: look again next period
+        }
+        if (idleTimer != null) {
+            idleTimer.cancel(false);
+            idleTimer = null;
+        }
+        if (closed) {
+            return;
+        }
+        try {
+            handedToCallers = false;
+            submitInterest();
+            if (!readingPaused) {
+                readAll(); // what came while nobody watched
+            }
+        } finally {
+            unlockReceive(0);
+        }
+    }
+
+    /**
+     * Closes for {@code cause}: at once on the event loop; from a caller's thread the reading stops
+     * here and the loop closes (timers and the registration are the loop's).
+     */
+    private void fail(Throwable cause) {
+        if (loop.inEventLoop()) {
+            closeOnLoop(cause);
+        } else {
+            broken = true;
+            loop.execute(() -> closeOnLoop(cause));
+        }
+    }
+
     @Override
     public FileDescriptor fd() {
         return nettyFd;
@@ -220,6 +418,27 @@ public final class VfioUserConnection implements EpollIoHandle {
         if (ops.contains(EpollIoOps.EPOLLOUT)) {
             flushOutbound();
         }
+        if (closed) {
+            return;
+        }
+        if (!receiveLock.tryLock()) {
+            // A caller reads its own reply and hands on the rest. Epoll reports a hang-up whatever the
+            // interest: the peer is gone, and the caller, reading what is left, finds the end.
+            if ((ops.value() & EPOLLHUP) != 0 || ops.contains(EpollIoOps.EPOLLERR)) {
+                closeOnLoop(null);
+            } else {
+                handToCallers();
+            }
+            return;
+        }
+        try {
+            handleLocked(ops);
+        } finally {
+            unlockReceive(0);
+        }
+    }
+
+    private void handleLocked(EpollIoOps ops) {
         if (readingPaused) {
             // Epoll reports a hang-up and an error whatever the interest, level-triggered: a peer gone
             // both ways reads none of what is queued, so it ends here rather than spin the loop.
@@ -234,55 +453,63 @@ public final class VfioUserConnection implements EpollIoHandle {
         }
     }
 
+    /** Reads what the socket has, without waiting. Caller holds the receive lock. */
     private void readAll() {
+        while (!closed && receive(MSG_DONTWAIT) == MORE) {
+            // the buffer filled: more may wait
+        }
+    }
+
+    /**
+     * One recvmsg into the buffer ({@code flags} 0 on a caller's thread: blocking, for at most
+     * SO_RCVTIMEO), then every message it completed handed to the listener. Caller holds the
+     * receive lock.
+     */
+    private int receive(int flags) {
         if (cumulation == null) {
             cumulation = alloc.directBuffer(READ_CHUNK);
         }
-        while (!closed) {
-            cumulation.ensureWritable(READ_CHUNK);
-            int writable = cumulation.writableBytes();
-            long n;
-            try {
-                n = receiver.receive(socket.get(), address(cumulation) + cumulation.writerIndex(), writable, MSG_DONTWAIT);
-            } catch (SyscallException e) {
-                closeOnLoop(e.is(Errno.ECONNRESET) ? null : e);
-                return;
-            }
-            if (n < 0) {
-                return; // drained
-            }
-            if (n == 0) {
-                closeOnLoop(null); // the peer closed
-                return;
-            }
-            if (receiver.controlTruncated()) {
-                receiver.closeReceivedFds();
-                closeOnLoop(new VfioUserException(Errno.EINVAL, "the peer sent more than " + MAX_RECEIVE_FDS
-                        + " file descriptors in one message (our max_msg_fds)"));
-                return;
-            }
-            int count = receiver.receivedFdCount();
-            if (count > 0) {
-                int[] fds = new int[count];
-                for (int i = 0; i < count; i++) {
-                    fds[i] = receiver.receivedFd(i);
-                }
-                receivedFds.add(new ReceivedFds(received + n - 1, fds)); // the message holding the last byte
-            }
-            cumulation.writerIndex(cumulation.writerIndex() + (int) n);
-            received += n;
-            if (!decode() || readingPaused) {
-                return;
-            }
-            if (n < writable) {
-                return; // the socket had no more
-            }
+        cumulation.ensureWritable(READ_CHUNK);
+        int writable = cumulation.writableBytes();
+        long n;
+        try {
+            n = receiver.receive(socket.get(), address(cumulation) + cumulation.writerIndex(), writable, flags);
+        } catch (SyscallException e) {
+            fail(e.is(Errno.ECONNRESET) ? null : e);
+            return STOPPED;
         }
+        if (n < 0) {
+            return NOTHING; // drained, or a blocking read's timeout
+        }
+        if (n == 0) {
+            fail(null); // the peer closed
+            return STOPPED;
+        }
+        if (receiver.controlTruncated()) {
+            receiver.closeReceivedFds();
+            fail(new VfioUserException(Errno.EINVAL, "the peer sent more than " + MAX_RECEIVE_FDS
+                    + " file descriptors in one message (our max_msg_fds)"));
+            return STOPPED;
+        }
+        int count = receiver.receivedFdCount();
+        if (count > 0) {
+            int[] fds = new int[count];
+            for (int i = 0; i < count; i++) {
+                fds[i] = receiver.receivedFd(i);
+            }
+            receivedFds.add(new ReceivedFds(received + n - 1, fds)); // the message holding the last byte
+        }
+        cumulation.writerIndex(cumulation.writerIndex() + (int) n);
+        received += n;
+        if (!decode() || readingPaused) {
+            return STOPPED;
+        }
+        return n < writable ? DRAINED : MORE;
     }
 
     /** Hands every whole message to the listener; false if the stream broke and the connection closed. */
     private boolean decode() {
-        while (!closed && cumulation.readableBytes() >= VfioUserHeader.SIZE) {
+        while (!closed && !broken && cumulation.readableBytes() >= VfioUserHeader.SIZE) {
             if (queuedBytes > limits.pauseReadingAbove()) {
                 pauseReading();
                 break;
@@ -290,7 +517,7 @@ public final class VfioUserConnection implements EpollIoHandle {
             int at = cumulation.readerIndex();
             long size = cumulation.getUnsignedIntLE(at + VfioUserHeader.MSG_SIZE);
             if (size < VfioUserHeader.SIZE || size > MAX_MESSAGE) {
-                closeOnLoop(new VfioUserException(Errno.EINVAL, "a message declares " + size + " bytes: the least is "
+                fail(new VfioUserException(Errno.EINVAL, "a message declares " + size + " bytes: the least is "
                         + VfioUserHeader.SIZE + ", the most " + MAX_MESSAGE + "; the stream cannot be resynchronised"));
                 return false;
             }
@@ -304,11 +531,11 @@ public final class VfioUserConnection implements EpollIoHandle {
             try {
                 listener.onMessage(this, message);
             } catch (RuntimeException e) {
-                closeOnLoop(e);
+                fail(e);
                 return false;
             }
         }
-        if (closed) {
+        if (closed || broken) {
             return false; // the listener closed the connection (a VERSION it cannot agree to): the buffer is gone
         }
         cumulation.discardSomeReadBytes();
@@ -336,6 +563,23 @@ public final class VfioUserConnection implements EpollIoHandle {
     }
 
     private void checkPartial() {
+        if (closed) {
+            return;
+        }
+        if (!receiveLock.tryLock()) {
+            // A caller is reading (it times its own wait): look again later. partialTimer stays set,
+            // so that no second timer is armed meanwhile.
+            loop.schedule(checkPartial, PARTIAL_RETRY_MILLIS, TimeUnit.MILLISECONDS);
+            return;
+        }
+        try {
+            checkPartialLocked();
+        } finally {
+            unlockReceive(0);
+        }
+    }
+
+    private void checkPartialLocked() {
         partialTimer = null;
         if (closed || partialAt < 0) {
             return;
@@ -362,9 +606,15 @@ public final class VfioUserConnection implements EpollIoHandle {
 
     /** Reads again: first the messages already buffered (which may pause it again), then the socket. */
     private void resumeReading() {
-        readingPaused = false;
-        if (cumulation != null && decode()) {
-            submitInterest();
+        // Blocking is safe: a caller holding the lock stops reading as soon as it sees the pause.
+        receiveLock.lock();
+        try {
+            readingPaused = false;
+            if (cumulation != null && decode()) {
+                submitInterest();
+            }
+        } finally {
+            unlockReceive(0);
         }
     }
 
@@ -520,7 +770,7 @@ public final class VfioUserConnection implements EpollIoHandle {
             long n;
             try {
                 n = sender.send(socket.get(), address(data) + data.readerIndex(), data.readableBytes(),
-                        total == 0 ? fds : NO_FDS, total == 0 ? fdCount : 0, 0);
+                        total == 0 ? fds : NO_FDS, total == 0 ? fdCount : 0, MSG_DONTWAIT);
             } catch (SyscallException e) {
                 loop.execute(() -> closeOnLoop(e.is(Errno.EPIPE) || e.is(Errno.ECONNRESET) ? null : e));
                 return -1;
@@ -591,6 +841,10 @@ public final class VfioUserConnection implements EpollIoHandle {
 
     /** Asks epoll for readability, and writability while something waits to be sent. Event loop only. */
     private void submitInterest() {
+        if (!loop.inEventLoop()) {
+            loop.execute(wantWritable); // reading paused on a caller's thread
+            return;
+        }
         IoRegistration r = registration;
         if (r == null || closed || !r.isValid()) {
             return;
@@ -603,7 +857,9 @@ public final class VfioUserConnection implements EpollIoHandle {
             sendLock.unlock();
         }
         // Paused, not even EPOLLRDHUP: it is level-triggered and would wake the loop until read.
-        EpollIoOps ops = readingPaused ? EpollIoOps.NONE : EpollIoOps.EPOLLIN.with(EpollIoOps.EPOLLRDHUP);
+        // Left to the callers: they read; the loop looks again when they are idle (handToCallers).
+        EpollIoOps ops = readingPaused || handedToCallers ? NOT_READING
+                : EpollIoOps.EPOLLIN.with(EpollIoOps.EPOLLRDHUP);
         r.submit(pending ? ops.with(EpollIoOps.EPOLLOUT) : ops);
         if (pending && stallTimer == null) {
             stallTimer = loop.schedule(checkStall, limits.writeStallTimeoutMillis(), TimeUnit.MILLISECONDS);
@@ -677,26 +933,57 @@ public final class VfioUserConnection implements EpollIoHandle {
         if (registration != null) {
             registration.cancel();
         }
-        if (partialTimer != null) {
-            partialTimer.cancel(false);
-            partialTimer = null;
-        }
         if (stallTimer != null) {
             stallTimer.cancel(false);
             stallTimer = null;
         }
-        for (ReceivedFds r : receivedFds) {
-            for (int fd : r.fds()) {
-                LibC.close(fd);
-            }
+        if (idleTimer != null) {
+            idleTimer.cancel(false);
+            idleTimer = null;
         }
-        receivedFds.clear();
-        if (cumulation != null) {
-            cumulation.release();
-            cumulation = null;
-        }
-        socket.close();
+        // Wakes a caller blocked reading its reply (close alone would not); it reads what is left,
+        // then the end. The socket itself is closed once nobody reads it (releaseReceive).
+        LibC.shutdown(socket.get(), SHUT_RDWR);
+        releaseReceive();
         listener.onClose(this, cause);
+        closeTold = true;
+        PendingRequests r = readers;
+        if (r != null) {
+            r.wakeWaiters();
+        }
+    }
+
+    /**
+     * After close: frees what reading holds (the buffer, fds received and not handed on, the timer of
+     * a partial message) and closes the socket, once nobody reads; else its reader does, letting go.
+     */
+    private void releaseReceive() {
+        if (!receiveLock.tryLock()) {
+            return; // the reader frees it in unlockReceive
+        }
+        try {
+            if (receiveReleased) {
+                return;
+            }
+            receiveReleased = true;
+            if (partialTimer != null) {
+                partialTimer.cancel(false);
+                partialTimer = null;
+            }
+            for (ReceivedFds r : receivedFds) {
+                for (int fd : r.fds()) {
+                    LibC.close(fd);
+                }
+            }
+            receivedFds.clear();
+            if (cumulation != null) {
+                cumulation.release();
+                cumulation = null;
+            }
+            socket.close();
+        } finally {
+            receiveLock.unlock();
+        }
     }
 
     private static void closeAll(OwnedFd[] fds) {

@@ -1,17 +1,20 @@
 package io.jvfio.vfio.user.server;
 
 import io.jvfio.vfio.VfioIrq;
+import io.jvfio.vfio.devices.EduRegisters;
 import io.jvfio.vfio.emulated.EmulatedDevice;
 import io.jvfio.vfio.user.Le;
 import io.jvfio.vfio.user.RawPeer;
 import io.jvfio.vfio.user.ServedEdu;
 import io.jvfio.vfio.user.protocol.VfioUserCapabilities;
 import io.jvfio.vfio.user.protocol.VfioUserCommand;
+import io.jvfio.vfio.user.protocol.VfioUserHeader;
 import io.jvfio.vfio.user.protocol.VfioUserException;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.Syscalls;
 import io.jvfio.vmm.linux.jna.LinuxConstants;
+import io.jvfio.vmm.pci.PciRegs;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import org.junit.jupiter.api.AfterEach;
@@ -31,6 +34,7 @@ import java.util.concurrent.TimeUnit;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DMA_UNMAP_FLAG_ALL;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DMA_UNMAP_FLAG_VADDR;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_CONFIG_REGION_INDEX;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -91,6 +95,26 @@ class VfioUserWireRulesTest {
 
     private void negotiate() {
         versionReply("{\"capabilities\":{\"max_msg_fds\":16}}");
+    }
+
+    // No_reply
+
+    @Test
+    void aNoReplyCommandGetsNoReplyNotEvenAnErrorAndIsProcessedBeforeTheNextCommandIsAnswered() {
+        // Spec, "Header": a command with No_reply is not answered; commands are processed in the
+        // order received, so the reply to a later command means it was done. QEMU 11's client
+        // posts BAR writes this way (its x-no-posted-writes turns it off), and so does ours.
+        negotiate();
+        peer.call(2, VfioUserCommand.REGION_WRITE, Le.of().u64(PciRegs.PCI_COMMAND).u32(VFIO_PCI_CONFIG_REGION_INDEX)
+                .u32(2).u16(PciRegs.PCI_COMMAND_MEMORY).build()); // BARs decode
+        int noReply = VfioUserHeader.TYPE_COMMAND | VfioUserHeader.NO_REPLY;
+        byte[] bad = Le.of().u64(0).u32(20).u32(4).u32(1).build(); // region 20 does not exist: an error
+        peer.send(RawPeer.message(3, VfioUserCommand.REGION_WRITE.number(), 16 + bad.length, noReply, 0, bad));
+        byte[] write = Le.of().u64(EduRegisters.LIVENESS).u32(0).u32(4).u32(0x12345678).build();
+        peer.send(RawPeer.message(4, VfioUserCommand.REGION_WRITE.number(), 16 + write.length, noReply, 0, write));
+        RawPeer.Frame r = peer.call(5, VfioUserCommand.REGION_READ, Le.of().u64(EduRegisters.LIVENESS).u32(0).u32(4).build());
+        assertEquals(REPLY, r.flags(), "the first message back answers the read: none for the two before it");
+        assertEquals(~0x12345678, r.payloadBuffer().getInt(16), "the posted write was processed before the read");
     }
 
     // VERSION

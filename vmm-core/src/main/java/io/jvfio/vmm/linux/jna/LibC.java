@@ -106,6 +106,9 @@ public final class LibC {
 
     public static native int shutdown(int sockfd, int how);
 
+    /** {@code setsockopt} with the option's value in native memory at {@code optval}. */
+    public static native int setsockopt(int sockfd, int level, int optname, long optval, int optlen);
+
     public static native int getrlimit(int resource, long rlim);
 
     public static native int getpid();
