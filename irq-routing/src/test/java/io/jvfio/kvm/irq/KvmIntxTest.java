@@ -56,11 +56,11 @@ class KvmIntxTest {
                 push rax
                 push rcx
                 mov eax, 0x9000
-                inc qword ptr [rax]
                 mov ecx, 0xfee00120       # ISR bits 95:64: is the vector in service in its own handler?
                 mov ecx, [rcx]
                 and ecx, 1 << (0x51 - 64)
-                or [rax + 0x18], ecx
+                or [rax + 0x18], ecx      # written before the count: the test reads it once the count moves
+                inc qword ptr [rax]
                 mov rcx, [rax]
             2:  cmp [rax + 8], rcx        # hold the interrupt until the test releases it
                 jb 2b
