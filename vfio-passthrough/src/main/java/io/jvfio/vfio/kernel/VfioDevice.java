@@ -7,7 +7,6 @@ import io.jvfio.vfio.VfioDeviceLayout;
 import io.jvfio.vfio.VfioException;
 import io.jvfio.vfio.VfioIrq;
 import io.jvfio.vfio.VfioRegion;
-import io.jvfio.vmm.bus.AccessSize;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.MemoryMapping;
@@ -15,7 +14,6 @@ import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
 import io.jvfio.vmm.linux.ioctl.Ioctl;
-import io.jvfio.vmm.linux.jna.DirectBuffers;
 import io.jvfio.vmm.linux.vfio.VfioDeviceInfo;
 import io.jvfio.vmm.linux.vfio.VfioIrqInfo;
 import io.jvfio.vmm.linux.vfio.VfioIrqSet;
@@ -24,8 +22,6 @@ import io.jvfio.vmm.linux.vfio.VfioPciHotResetInfo;
 import io.jvfio.vmm.linux.vfio.VfioRegionInfo;
 import io.jvfio.vmm.pci.PciAddress;
 
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -61,9 +57,6 @@ public final class VfioDevice implements VfioBackend {
     /** A device a bus reset of this one also resets, with its IOMMU group. */
     public record HotResetDevice(int group, PciAddress address) {
     }
-
-    private static final ThreadLocal<ByteBuffer> SCRATCH =
-            ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(8).order(ByteOrder.LITTLE_ENDIAN));
 
     private final OwnedFd fd;
     private final PciAddress address;
@@ -218,25 +211,15 @@ public final class VfioDevice implements VfioBackend {
     /** A little-endian read of 1, 2, 4 or 8 bytes, as a guest's access to a trapped register is. */
     @Override
     public long read(int region, long offset, int size) {
-        ByteBuffer b = SCRATCH.get();
-        long n = read(region, offset, DirectBuffers.address(b), size);
-        if (n != size) {
-            throw new VfioException("read of " + size + " bytes at 0x" + Long.toHexString(offset) + " of "
-                    + region(region).name() + " of " + address + " returned " + n + " bytes");
-        }
-        return AccessSize.get(b, 0, size);
+        VfioRegion r = layout.accessible(region, offset, size, false);
+        return Syscalls.preadValue(fd, size, r.offset() + offset); // no allocation: a vCPU's MMIO path
     }
 
     /** A little-endian write of 1, 2, 4 or 8 bytes. */
     @Override
     public void write(int region, long offset, int size, long value) {
-        ByteBuffer b = SCRATCH.get();
-        b.putLong(0, value);
-        long n = write(region, offset, DirectBuffers.address(b), size);
-        if (n != size) {
-            throw new VfioException("write of " + size + " bytes at 0x" + Long.toHexString(offset) + " of "
-                    + region(region).name() + " of " + address + " wrote " + n + " bytes");
-        }
+        VfioRegion r = layout.accessible(region, offset, size, true);
+        Syscalls.pwriteValue(fd, value, size, r.offset() + offset);
     }
 
     /** Maps one mmap-able area of a region (all of it, if the kernel gave no sparse areas). */

@@ -181,6 +181,36 @@ public final class Syscalls {
         }
     }
 
+    /**
+     * Reads {@code size} (1, 2, 4 or 8) bytes at {@code offset} as a little-endian value, zero-extended:
+     * a trapped register's read. Through this thread's scratch memory, so nothing is allocated. A short
+     * read is an error (EIO). (x86-64 is little-endian, as the value's bytes are.)
+     */
+    public static long preadValue(OwnedFd fd, int size, long offset) {
+        ThreadScratch scratch = ThreadScratch.get();
+        scratch.putU64At(0, 0);
+        long n = pread(fd, scratch.address(), size, offset);
+        if (n != size) {
+            throw new SyscallException("pread of " + size + " bytes at 0x" + Long.toHexString(offset) + " (" + n
+                    + " came)", fd.name(), Errno.EIO.number());
+        }
+        return scratch.u64At(0);
+    }
+
+    /**
+     * Writes the low {@code size} (1, 2, 4 or 8) bytes of {@code value}, little-endian, at {@code offset}:
+     * a trapped register's write, allocating nothing. A short write is an error (EIO).
+     */
+    public static void pwriteValue(OwnedFd fd, long value, int size, long offset) {
+        ThreadScratch scratch = ThreadScratch.get();
+        scratch.putU64At(0, value);
+        long n = pwrite(fd, scratch.address(), size, offset);
+        if (n != size) {
+            throw new SyscallException("pwrite of " + size + " bytes at 0x" + Long.toHexString(offset) + " (" + n
+                    + " went)", fd.name(), Errno.EIO.number());
+        }
+    }
+
     public static long pwrite(OwnedFd fd, long address, long count, long offset) {
         while (true) {
             long n = LibC.pwrite(fd.get(), address, count, offset);

@@ -5,7 +5,7 @@ import io.jvfio.vmm.linux.jna.StructLayout;
 
 /**
  * A few bytes of native memory per thread, for the small out-parameters of syscalls that may run on
- * any thread at once ({@code struct pollfd}, an eventfd counter). Allocated once per thread, so
+ * any thread at once ({@code struct pollfd}, an eventfd counter, a trapped register's value). Allocated once per thread, so
  * those calls allocate nothing afterwards.
  */
 final class ThreadScratch extends NativeStruct {
@@ -53,5 +53,9 @@ final class ThreadScratch extends NativeStruct {
 
     long u64At(int offset) {
         return u64(offset);
+    }
+
+    void putU64At(int offset, long value) {
+        putU64(offset, value);
     }
 }

@@ -139,4 +139,40 @@ class SyscallsTest {
             return fds.count();
         }
     }
+
+    @Test
+    void aRegistersValueIsReadAndWrittenLittleEndianWithNothingAllocated() {
+        com.sun.management.ThreadMXBean threads =
+                (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        try (OwnedFd memfd = Syscalls.memfdCreate("registers", 0)) {
+            Syscalls.ftruncate(memfd, 64);
+            Syscalls.pwriteValue(memfd, 0x8877_6655_4433_2211L, 8, 0);
+            ByteBuffer bytes = ByteBuffer.allocateDirect(8);
+            assertEquals(8, Syscalls.pread(memfd, DirectBuffers.address(bytes), 8, 0));
+            assertEquals(0x11, bytes.get(0), "little-endian: the low byte first");
+            assertEquals((byte) 0x88, bytes.get(7));
+            assertEquals(0x11, Syscalls.preadValue(memfd, 1, 0));
+            assertEquals(0x2211, Syscalls.preadValue(memfd, 2, 0));
+            assertEquals(0x4433_2211L, Syscalls.preadValue(memfd, 4, 0), "zero-extended, not sign-extended");
+            assertEquals(0x8877_6655_4433_2211L, Syscalls.preadValue(memfd, 8, 0));
+            Syscalls.pwriteValue(memfd, 0xFFFF_FFFF_FFFF_ABCDL, 2, 8); // only the low 2 bytes go
+            assertEquals(0xABCD, Syscalls.preadValue(memfd, 8, 8));
+
+            SyscallException shortRead = assertThrows(SyscallException.class, () -> Syscalls.preadValue(memfd, 8, 60));
+            assertEquals(Errno.EIO, shortRead.errno(), shortRead.getMessage());
+            assertTrue(shortRead.getMessage().contains("(4 came)"), shortRead.getMessage());
+
+            // A trapped register's access is a vCPU's MMIO path: it allocates nothing (a count of bytes).
+            for (int i = 0; i < 20_000; i++) {
+                Syscalls.pwriteValue(memfd, Syscalls.preadValue(memfd, 4, 16) + 1, 4, 16);
+            }
+            long before = threads.getThreadAllocatedBytes(Thread.currentThread().getId());
+            for (int i = 0; i < 20_000; i++) {
+                Syscalls.pwriteValue(memfd, Syscalls.preadValue(memfd, 4, 16) + 1, 4, 16);
+            }
+            long allocated = threads.getThreadAllocatedBytes(Thread.currentThread().getId()) - before;
+            assertEquals(40_000, Syscalls.preadValue(memfd, 4, 16));
+            assertTrue(allocated < 4096, allocated + " bytes over 20000 reads and writes");
+        }
+    }
 }
