@@ -159,9 +159,13 @@ final class MsiInterrupts {
 
     /** The pending register: a masked vector's interrupt waiting in its route. */
     int pendingBits() {
+        // Read once: a config read runs without the device's monitor (PassthroughDevice.readConfig) and
+        // may overlap MSI going off; such a read is made again, but must not fail meanwhile.
+        InterruptVectors v = vectors;
         int bits = 0;
-        for (int i = 0; vectors != null && i < vectors.count(); i++) {
-            bits |= vectors.route(i).pending() ? 1 << i : 0;
+        for (int i = 0; v != null && i < v.count(); i++) {
+            InterruptRoute r = v.route(i);
+            bits |= r != null && r.pending() ? 1 << i : 0;
         }
         return bits;
     }

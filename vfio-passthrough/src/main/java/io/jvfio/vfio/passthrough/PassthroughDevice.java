@@ -10,6 +10,7 @@ import io.jvfio.vmm.pci.PciBar;
 import io.jvfio.vmm.pci.PciFunction;
 
 import java.util.List;
+import java.util.concurrent.locks.StampedLock;
 
 /**
  * A device passed through to the guest, over either VFIO back end (the kernel's or vfio-user), as
@@ -43,12 +44,18 @@ public final class PassthroughDevice implements PciFunction, AutoCloseable {
     private final InterruptModes interrupts;
     private final BarWindows windows;
     private boolean closed;
+    /**
+     * Marks each change of the config overlay, so a config read can go without the monitor: it reads
+     * optimistically and takes the monitor only if a change overlapped it (StampedLock's optimistic read).
+     */
+    private final StampedLock overlayChanges = new StampedLock();
 
     // Locking: this device's monitor guards the config overlay, the interrupt modes and the placing of
-    // BAR windows (config reads and writes, reset, wiring, mapBar/unmapBar, close). It is taken before
-    // MsixInterrupts' own monitor (a control write) and before the address space's buses (placing a BAR);
-    // a trapped BAR access takes only MsixInterrupts' monitor, never this one, so the order is always
-    // device, then MsixInterrupts.
+    // BAR windows (config writes, reset, wiring, mapBar/unmapBar, close); each of those that changes the
+    // overlay also holds overlayChanges' write lock while it does. A config read takes neither unless a
+    // change overlapped it. The monitor is taken before MsixInterrupts' own (a control write) and before
+    // the address space's buses (placing a BAR); a trapped BAR access takes only MsixInterrupts' monitor,
+    // never this one, so the order is always device, then MsixInterrupts.
 
     /**
      * Builds the guest's view of {@code backend}'s device. Its BARs appear in {@code space} when the
@@ -80,15 +87,34 @@ public final class PassthroughDevice implements PciFunction, AutoCloseable {
         return config.configSize();
     }
 
+    /**
+     * A guest's config read, without a lock in the common case: PCI config reads have no side effects,
+     * so a read that overlapped a change is simply made again under the monitor. A register the
+     * overlay emulates whole costs no more than a plain emulated config space.
+     */
     @Override
-    public synchronized int readConfig(int offset, int size) {
-        return interrupts.patchRead(offset, size, overlay.read(offset, size));
+    public int readConfig(int offset, int size) {
+        long stamp = overlayChanges.tryOptimisticRead();
+        if (stamp != 0) {
+            int value = interrupts.patchRead(offset, size, overlay.read(offset, size));
+            if (overlayChanges.validate(stamp)) {
+                return value;
+            }
+        }
+        synchronized (this) {
+            return interrupts.patchRead(offset, size, overlay.read(offset, size));
+        }
     }
 
     @Override
     public synchronized void writeConfig(int offset, int size, int value) {
-        overlay.write(offset, size, value);
-        interrupts.configWritten(offset, size);
+        long stamp = overlayChanges.writeLock();
+        try {
+            overlay.write(offset, size, value);
+            interrupts.configWritten(offset, size);
+        } finally {
+            overlayChanges.unlockWrite(stamp);
+        }
     }
 
     @Override
@@ -113,12 +139,17 @@ public final class PassthroughDevice implements PciFunction, AutoCloseable {
      */
     @Override
     public synchronized void reset() {
-        interrupts.beforeReset();
-        config.reset();
+        long stamp = overlayChanges.writeLock();
         try {
-            backend.reset(); // the back end picks its reset (the kernel's may be a hot reset), or says why not
+            interrupts.beforeReset();
+            config.reset();
+            try {
+                backend.reset(); // the back end picks its reset (the kernel's may be a hot reset), or says why not
+            } finally {
+                interrupts.afterReset();
+            }
         } finally {
-            interrupts.afterReset();
+            overlayChanges.unlockWrite(stamp);
         }
     }
 
@@ -130,7 +161,12 @@ public final class PassthroughDevice implements PciFunction, AutoCloseable {
      * pin, or VFIO offers none) is left as it is.
      */
     public synchronized void wireIntx(int gsi) {
-        interrupts.wireIntx(gsi);
+        long stamp = overlayChanges.writeLock();
+        try {
+            interrupts.wireIntx(gsi);
+        } finally {
+            overlayChanges.unlockWrite(stamp);
+        }
     }
 
     /** The interrupt line (GSI) INTx is wired to, or -1. */
@@ -169,8 +205,13 @@ public final class PassthroughDevice implements PciFunction, AutoCloseable {
             return;
         }
         closed = true;
-        windows.close();
-        interrupts.close();
+        long stamp = overlayChanges.writeLock();
+        try {
+            windows.close();
+            interrupts.close();
+        } finally {
+            overlayChanges.unlockWrite(stamp);
+        }
     }
 
     @Override

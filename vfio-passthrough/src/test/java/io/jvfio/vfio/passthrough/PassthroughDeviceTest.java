@@ -311,6 +311,52 @@ class PassthroughDeviceTest {
     }
 
     @Test
+    void configReadsWithoutTheLockSeeOnlyWhatWasWrittenWhileAnotherThreadWrites() throws Exception {
+        // A config read takes no lock unless a change overlapped it (PassthroughDevice.readConfig); a
+        // torn or half-made value would show here as one nobody wrote. The writer moves BAR2 (its
+        // window is taken down and put up) and flips the MSI-X function mask, as PassthroughTwoVcpuTest's
+        // second vCPU does on KVM.
+        placeBars();
+        long a = 0xC000_0000L;
+        long b = 0xC020_0000L;
+        device.writeConfig(0x1c, 4, 0);
+        java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicReference<String> wrong = new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.atomic.AtomicLong reads = new java.util.concurrent.atomic.AtomicLong();
+        Thread reader = new Thread(() -> {
+            while (!done.get() && wrong.get() == null) {
+                int bar2 = device.readConfig(0x18, 4);
+                int control = device.readConfig(0x52, 2);
+                int id = device.readConfig(0x00, 4);
+                if ((bar2 != (int) (a | 0xC) && bar2 != (int) (b | 0xC)) || (control != 0x8007 && control != 0xC007)
+                        || id != 0x11e8_1234) {
+                    wrong.set(String.format("BAR2 0x%x, MSI-X control 0x%x, ID 0x%x", bar2, control, id));
+                }
+                reads.incrementAndGet();
+            }
+        }, "config reader");
+        device.writeConfig(0x18, 4, (int) a);
+        device.writeConfig(0x52, 2, 0x8000);
+        reader.start();
+        try {
+            // At least 400 rounds, and on until the reader has read 2000 times, so the two overlap
+            // (bounded: a reader that stops reading fails the test rather than hanging it).
+            long deadline = System.nanoTime() + 30_000_000_000L;
+            for (int i = 0; (i < 400 || reads.get() < 2000) && wrong.get() == null && System.nanoTime() < deadline; i++) {
+                device.writeConfig(0x18, 4, (int) (i % 2 == 0 ? b : a));
+                device.writeConfig(0x52, 2, i % 2 == 0 ? 0xC000 : 0x8000);
+            }
+        } finally {
+            done.set(true);
+            reader.join(10_000);
+        }
+        assertNull(wrong.get(), "a read saw a value nobody wrote");
+        assertTrue(reads.get() >= 2000, reads.get() + " reads");
+        int last = device.readConfig(0x18, 4);
+        assertTrue(last == (int) (a | 0xC) || last == (int) (b | 0xC));
+    }
+
+    @Test
     void msixTableAndPbaAreEmulatedAndMaskingHoldsInterruptsPending() throws Exception {
         placeBars();
         for (int v = 0; v < 8; v++) {
