@@ -35,7 +35,7 @@ public final class Catalogue {
 
     public static List<Row> rows() {
         List<Row> rows = new ArrayList<>();
-        rows.add(new Row(CONFIG, "emulated register (vendor/device ID)", "ConfigSpaceBenchmark.emulatedOverlay",
+        rows.add(new Row(CONFIG, "emulated register (BAR0)", "ConfigSpaceBenchmark.emulatedOverlay",
                 "a plain emulated config space", "ConfigSpaceBenchmark.emulatedPlain"));
         rows.add(new Row(CONFIG, "passed-through register (status), in-process device",
                 "ConfigSpaceBenchmark.passthroughOverlayInProcess", "the back end's own config read",

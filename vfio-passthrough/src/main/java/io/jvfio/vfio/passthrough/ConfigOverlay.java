@@ -2,6 +2,8 @@ package io.jvfio.vfio.passthrough;
 
 import io.jvfio.vmm.bus.AccessSize;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.Arrays;
 
 /**
@@ -28,6 +30,9 @@ final class ConfigOverlay {
     private final byte[] guestWritable;
     private final byte[] readOnly;
     private final byte[] values;
+    /** Little-endian views of values and emulatedBits: a guest's read takes one load of each, not a loop. */
+    private final ByteBuffer valuesView;
+    private final ByteBuffer emulatedView;
     private byte[] resetValues;
 
     ConfigOverlay(Device device, int size) {
@@ -36,6 +41,8 @@ final class ConfigOverlay {
         this.guestWritable = new byte[size];
         this.readOnly = new byte[size];
         this.values = new byte[size];
+        this.valuesView = ByteBuffer.wrap(values).order(ByteOrder.LITTLE_ENDIAN);
+        this.emulatedView = ByteBuffer.wrap(emulatedBits).order(ByteOrder.LITTLE_ENDIAN);
     }
 
     int size() {
@@ -82,11 +89,7 @@ final class ConfigOverlay {
 
     /** The emulated value alone (for the model's own registers: BARs, MSI, MSI-X control). */
     long emulated(int offset, int size) {
-        long v = 0;
-        for (int i = 0; i < size; i++) {
-            v |= (long) (values[offset + i] & 0xFF) << (8 * i);
-        }
-        return v;
+        return get(valuesView, offset, size);
     }
 
     /** Sets emulated bits from the model's side (a pending bit, a register the device model owns). */
@@ -106,7 +109,19 @@ final class ConfigOverlay {
     }
 
     long emulatedMask(int offset, int size) {
-        return mask(emulatedBits, offset, size);
+        return get(emulatedView, offset, size);
+    }
+
+    /** A guest access's width (1, 2, 4, 8 bytes) in one load; the model's own 3-byte registers byte by byte. */
+    private static long get(ByteBuffer view, int offset, int size) {
+        if (size == 1 || size == 2 || size == 4 || size == 8) {
+            return AccessSize.get(view, offset, size);
+        }
+        long v = 0;
+        for (int i = 0; i < size; i++) {
+            v |= (long) (view.get(offset + i) & 0xFF) << (8 * i);
+        }
+        return v;
     }
 
     /** What the guest reads: emulated bits from here, the rest from the device (not asked if all are emulated). */
