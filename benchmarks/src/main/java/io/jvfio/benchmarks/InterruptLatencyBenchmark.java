@@ -3,6 +3,7 @@ package io.jvfio.benchmarks;
 import io.jvfio.benchmarks.support.AllocationMeter;
 import io.jvfio.benchmarks.support.BenchNotes;
 import io.jvfio.benchmarks.support.KvmGuest;
+import io.jvfio.irq.DeliveryThread;
 import io.jvfio.irq.EmulatedTrigger;
 import io.jvfio.irq.InterruptRoute;
 import io.jvfio.irq.InterruptRouter;
@@ -65,7 +66,7 @@ public class InterruptLatencyBenchmark {
     /** A KVM guest waiting for interrupts, and the path they take to it. */
     @State(Scope.Benchmark)
     public static class KvmGuestIrq {
-        @Param({"ring-blocking", "ring-sleeping", "ring-yielding", "ring-busy-spin", "irqfd", "signal-msi"})
+        @Param({"ring-blocking", "ring-sleeping", "ring-yielding", "ring-busy-spin", "poller", "irqfd", "signal-msi"})
         public String path;
 
         KvmGuest guest;
@@ -95,10 +96,10 @@ public class InterruptLatencyBenchmark {
             if (!path.equals("signal-msi")) {
                 device = new EmulatedTrigger("bench-device");
                 boolean bypass = path.equals("irqfd");
-                WaitStrategyOption wait = bypass ? WaitStrategyOption.BLOCKING
-                        : WaitStrategyOption.of(path.substring("ring-".length()));
-                router = new InterruptRouter(new KvmMsiSink(guest.vm),
-                        InterruptRouterConfig.DEFAULT.withWaitStrategy(wait), new KvmIrqfdBypass(guest.vm));
+                InterruptRouterConfig config = bypass ? InterruptRouterConfig.DEFAULT
+                        : path.equals("poller") ? InterruptRouterConfig.DEFAULT.withDeliveryThread(DeliveryThread.POLLER)
+                        : InterruptRouterConfig.DEFAULT.withWaitStrategy(WaitStrategyOption.of(path.substring("ring-".length())));
+                router = new InterruptRouter(new KvmMsiSink(guest.vm), config, new KvmIrqfdBypass(guest.vm));
                 route = router.addMsi("bench", RouteKind.MSIX, device.trigger(), MsiMessage.fixed(0, VECTOR), false,
                         bypass ? device : null);
                 if (route.bypassed() != bypass) {
@@ -138,7 +139,8 @@ public class InterruptLatencyBenchmark {
     /** jvfio's interrupt path with one route, for one wait strategy. */
     @State(Scope.Benchmark)
     public static class Ring {
-        @Param({"blocking", "sleeping", "yielding", "busy-spin"})
+        /** The dispatcher's wait strategy behind the ring, or "poller": the poller delivers, no ring. */
+        @Param({"blocking", "sleeping", "yielding", "busy-spin", "poller"})
         public String wait;
 
         final AtomicLong delivered = new AtomicLong();
@@ -150,8 +152,9 @@ public class InterruptLatencyBenchmark {
             VirtualInterruptController apics = new VirtualInterruptController(1);
             apics.apic(0).addListener((apic, vector) -> delivered.incrementAndGet());
             device = new EventFd("benchmark-device");
-            router = new InterruptRouter(apics,
-                    InterruptRouterConfig.DEFAULT.withWaitStrategy(WaitStrategyOption.of(wait)));
+            router = new InterruptRouter(apics, wait.equals("poller")
+                    ? InterruptRouterConfig.DEFAULT.withDeliveryThread(DeliveryThread.POLLER)
+                    : InterruptRouterConfig.DEFAULT.withWaitStrategy(WaitStrategyOption.of(wait)));
             router.addMsi("benchmark", RouteKind.MSIX, device, MsiMessage.fixed(0, 0x40), false);
         }
 

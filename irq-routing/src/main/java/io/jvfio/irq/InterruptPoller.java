@@ -31,11 +31,15 @@ final class InterruptPoller implements Runnable {
     private final RingBuffer<InterruptEvent> ring;
     private final AtomicReferenceArray<InterruptRoute> routes;
     private final Thread thread;
+    /** Deliver on this thread ({@link DeliveryThread#POLLER}) rather than through the ring. */
+    private final boolean deliverHere;
     private volatile boolean running = true;
     private volatile long stranded;
 
-    InterruptPoller(RingBuffer<InterruptEvent> ring, AtomicReferenceArray<InterruptRoute> routes, String name) {
+    InterruptPoller(RingBuffer<InterruptEvent> ring, AtomicReferenceArray<InterruptRoute> routes, String name,
+                    boolean deliverHere) {
         this.ring = ring;
+        this.deliverHere = deliverHere;
         this.routes = routes;
         this.epoll = new Epoll(name, 256);
         epoll.add(wakeup.fd(), EPOLLIN, WAKEUP);
@@ -75,7 +79,12 @@ final class InterruptPoller implements Runnable {
                         continue; // removed while this wake-up was in flight: its eventfd is not ours any more
                     }
                     long count = route.takeCount();
-                    if (count != 0) {
+                    if (count == 0) {
+                        continue;
+                    }
+                    if (deliverHere) {
+                        route.signal(count, System.nanoTime());
+                    } else {
                         publish(route, count, System.nanoTime());
                     }
                 }

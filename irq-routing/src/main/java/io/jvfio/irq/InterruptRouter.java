@@ -73,11 +73,14 @@ public final class InterruptRouter implements AutoCloseable {
             Thread t = new Thread(r, "jvfio-irq-dispatch");
             t.setDaemon(true);
             return t;
-        }, ProducerType.SINGLE, config.waitStrategy().create());
+        }, ProducerType.SINGLE, config.deliveryThread() == DeliveryThread.POLLER
+                ? WaitStrategyOption.BLOCKING.create() // the ring carries nothing: its dispatcher must not spin
+                : config.waitStrategy().create());
         disruptor.handleEventsWith(dispatcher);
         disruptor.setDefaultExceptionHandler(new LoggingExceptionHandler());
         disruptor.start();
-        this.poller = new InterruptPoller(disruptor.getRingBuffer(), routes, "jvfio-irq-poll");
+        this.poller = new InterruptPoller(disruptor.getRingBuffer(), routes, "jvfio-irq-poll",
+                config.deliveryThread() == DeliveryThread.POLLER);
         poller.start();
     }
 

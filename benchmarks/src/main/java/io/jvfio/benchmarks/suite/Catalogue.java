@@ -59,11 +59,16 @@ public final class Catalogue {
                     "InterruptLatencyBenchmark.ring[wait=" + wait + "]", "raw eventfd wake-up",
                     "InterruptLatencyBenchmark.rawEventfd"));
         }
+        rows.add(new Row(IRQ_APIC, "poller delivers (no ring), APIC", "InterruptLatencyBenchmark.ring[wait=poller]",
+                "raw eventfd wake-up", "InterruptLatencyBenchmark.rawEventfd"));
         for (String wait : List.of("blocking", "sleeping", "yielding", "busy-spin")) {
             rows.add(new Row(IRQ_KVM, "ring (" + wait + "), KVM_SIGNAL_MSI, guest handler",
                     "InterruptLatencyBenchmark.kvmGuest[path=ring-" + wait + "]", "raw eventfd wake-up",
                     "InterruptLatencyBenchmark.rawEventfd"));
         }
+        rows.add(new Row(IRQ_KVM, "poller delivers (no ring), KVM_SIGNAL_MSI, guest handler",
+                "InterruptLatencyBenchmark.kvmGuest[path=poller]", "raw eventfd wake-up",
+                "InterruptLatencyBenchmark.rawEventfd"));
         rows.add(new Row(IRQ_KVM, "irqfd bypass (the kernel delivers), guest handler",
                 "InterruptLatencyBenchmark.kvmGuest[path=irqfd]", "raw eventfd wake-up",
                 "InterruptLatencyBenchmark.rawEventfd"));
