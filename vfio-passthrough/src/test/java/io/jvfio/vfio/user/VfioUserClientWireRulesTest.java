@@ -93,12 +93,7 @@ class VfioUserClientWireRulesTest {
                         client.postWrites(false);
                         client.postedWrite(0, 0x10, 4, 1);
                     })) {
-                java.util.concurrent.CompletableFuture<Void> done = java.util.concurrent.CompletableFuture.runAsync(waited);
-                RawPeer.Frame w = server.peer.receive(5000);
-                assertEquals(VfioUserCommand.REGION_WRITE.number(), w.command());
-                assertEquals(VfioUserHeader.TYPE_COMMAND, w.flags(), "a reply wanted");
-                server.answer(w);
-                done.get(5, java.util.concurrent.TimeUnit.SECONDS);
+                aWriteThatWaitsForItsReply(waited);
             }
             assertEquals(1, client.postedWrites());
             assertEquals(0, client.failedRequests());
@@ -117,15 +112,19 @@ class VfioUserClientWireRulesTest {
             server.answer(setIrqs);
             given.get(5, java.util.concurrent.TimeUnit.SECONDS);
 
-            java.util.concurrent.CompletableFuture<Void> done = java.util.concurrent.CompletableFuture.runAsync(
-                    () -> client.postedWrite(0, 0x64, 4, 1));
-            RawPeer.Frame w = server.peer.receive(5000);
-            assertEquals(VfioUserCommand.REGION_WRITE.number(), w.command());
-            assertEquals(VfioUserHeader.TYPE_COMMAND, w.flags(), "a reply wanted");
-            server.answer(w);
-            done.get(5, java.util.concurrent.TimeUnit.SECONDS);
+            aWriteThatWaitsForItsReply(() -> client.postedWrite(0, 0x64, 4, 1));
             assertEquals(0, client.postedWrites());
         }
+    }
+
+    /** {@code write} sends a REGION_WRITE that wants a reply, and returns once it has it. */
+    private void aWriteThatWaitsForItsReply(Runnable write) throws Exception {
+        java.util.concurrent.CompletableFuture<Void> done = java.util.concurrent.CompletableFuture.runAsync(write);
+        RawPeer.Frame w = server.peer.receive(5000);
+        assertEquals(VfioUserCommand.REGION_WRITE.number(), w.command());
+        assertEquals(VfioUserHeader.TYPE_COMMAND, w.flags(), "a reply wanted");
+        server.answer(w);
+        done.get(5, java.util.concurrent.TimeUnit.SECONDS);
     }
 
     @Test
