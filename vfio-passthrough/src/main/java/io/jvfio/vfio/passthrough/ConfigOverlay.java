@@ -100,7 +100,7 @@ final class ConfigOverlay {
         }
     }
 
-    private long mask(byte[] bits, int offset, int size) {
+    private static long mask(byte[] bits, int offset, int size) {
         long v = 0;
         for (int i = 0; i < size; i++) {
             v |= (long) (bits[offset + i] & 0xFF) << (8 * i);
@@ -117,11 +117,7 @@ final class ConfigOverlay {
         if (size == 1 || size == 2 || size == 4 || size == 8) {
             return AccessSize.get(view, offset, size);
         }
-        long v = 0;
-        for (int i = 0; i < size; i++) {
-            v |= (long) (view.get(offset + i) & 0xFF) << (8 * i);
-        }
-        return v;
+        return mask(view.array(), offset, size);
     }
 
     /** What the guest reads: emulated bits from here, the rest from the device (not asked if all are emulated). */

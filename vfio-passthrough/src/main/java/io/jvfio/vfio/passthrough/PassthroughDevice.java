@@ -96,14 +96,19 @@ public final class PassthroughDevice implements PciFunction, AutoCloseable {
     public int readConfig(int offset, int size) {
         long stamp = overlayChanges.tryOptimisticRead();
         if (stamp != 0) {
-            int value = interrupts.patchRead(offset, size, overlay.read(offset, size));
+            int value = guestView(offset, size);
             if (overlayChanges.validate(stamp)) {
                 return value;
             }
         }
         synchronized (this) {
-            return interrupts.patchRead(offset, size, overlay.read(offset, size));
+            return guestView(offset, size);
         }
+    }
+
+    /** The overlay's value with MSI's pending bits patched in: what a guest config read returns. */
+    private int guestView(int offset, int size) {
+        return interrupts.patchRead(offset, size, overlay.read(offset, size));
     }
 
     @Override
