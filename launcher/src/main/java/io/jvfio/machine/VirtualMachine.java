@@ -75,9 +75,10 @@ import java.util.function.Function;
  * the host without a vCPU) and the {@code -object iommufd}s ({@link IommufdObjects}, opened before
  * anything else, as QEMU opens its objects before its devices). A device is placed on the bus at
  * the first free slot (or the {@code addr=} its option gives), its INTx pin wired, and whatever it
- * handed to {@link MachineContext#onClose} closed with the machine. {@link #close()} takes the machine
- * apart in the reverse order of building: devices, routing, RAM (its memory slots first), vCPUs, VM,
- * and last the iommufds (after the devices bound to them and their IOMMU address spaces).
+ * handed to {@link MachineContext#onClose} closed with the machine. {@link #close()} first stops the
+ * vCPUs that still run (none is then inside a device), then takes the machine apart in the reverse
+ * order of building: devices, routing, RAM (its memory slots first), vCPUs, VM, and last the iommufds
+ * (after the devices bound to them and their IOMMU address spaces).
  */
 public final class VirtualMachine implements AutoCloseable {
 
@@ -211,6 +212,26 @@ public final class VirtualMachine implements AutoCloseable {
 
     @Override
     public void close() {
+        // The vCPUs first: a vCPU still running could be inside a device's MMIO handler, or about to
+        // signal a route, while they close. Their failure, if any, is thrown after everything is closed.
+        RuntimeException vcpuFailure = null;
+        if (kvm != null) {
+            try {
+                kvm.stopVcpus();
+            } catch (RuntimeException e) {
+                vcpuFailure = e;
+            }
+        }
+        try {
+            closeInOrder();
+        } finally {
+            if (vcpuFailure != null) {
+                throw vcpuFailure;
+            }
+        }
+    }
+
+    private void closeInOrder() {
         if (devices != null) {
             devices.close();
         }
@@ -220,7 +241,7 @@ public final class VirtualMachine implements AutoCloseable {
         memory.close();
         try {
             if (kvm != null) {
-                kvm.close(); // vCPUs still running stopped, then the vCPUs, the VM, /dev/kvm
+                kvm.close(); // the vCPUs (stopped above), the VM, /dev/kvm
             }
         } finally {
             iommufds.close();

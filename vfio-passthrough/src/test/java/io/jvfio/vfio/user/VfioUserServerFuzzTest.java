@@ -63,11 +63,12 @@ class VfioUserServerFuzzTest {
      */
     private static final int AFTER_RESET_MS = 1000;
     /**
-     * Short negotiation and message timeouts, so that each silent client (item 7) costs half a second;
-     * a fuzzing client sends each message whole at once, far within them.
+     * Short negotiation and message timeouts, so that each silent client (item 7) costs two seconds; a
+     * fuzzing client sends each message whole at once, far within them. Half a second was too short on
+     * two cores shared with a build: a fuzzing client's own negotiation was once cut off by a pause.
      */
-    private static final ConnectionLimits LIMITS = ConnectionLimits.DEFAULTS.withNegotiationTimeout(500)
-            .withMessageTimeout(500);
+    private static final ConnectionLimits LIMITS = ConnectionLimits.DEFAULTS.withNegotiationTimeout(2000)
+            .withMessageTimeout(2000);
     private static final int MSIX = 2;
     private static final int DATA_NONE_TRIGGER = 0x21;
     private static final int DATA_EVENTFD_TRIGGER = 0x24;
