@@ -30,9 +30,17 @@ class KvmInterruptStormTest {
     static final int VECTOR = 0x40;
     static final int COUNTER = 0x9000;
 
-    /** Enables its local APIC, installs a handler for VECTOR that counts, and halts between interrupts. */
+    /** Where the guest says it is ready: its APIC and IDT set up. */
+    static final int READY = 0x9008;
+
+    /**
+     * Enables its local APIC, installs a handler for VECTOR that counts, says it is ready, and halts
+     * between interrupts.
+     */
     static final String GUEST = """
                 apic_on_with_gate 0x40, handler
+                mov eax, 0x9008           # ready
+                mov qword ptr [rax], 1
                 sti
             1:  hlt
                 jmp 1b
@@ -73,7 +81,13 @@ class KvmInterruptStormTest {
                      new KvmIrqfdBypass(g.vm));
              EmulatedTrigger device = new EmulatedTrigger("storm")) {
             g.start();
-            Thread.sleep(200); // the guest sets up its APIC and IDT
+            long ready = System.nanoTime() + 10_000_000_000L;
+            while (g.memory.getLong(READY) != 1) { // the guest sets up its APIC and IDT
+                if (System.nanoTime() > ready) {
+                    throw new AssertionError("the guest did not set up its APIC and IDT within 10 s");
+                }
+                Thread.onSpinWait();
+            }
             InterruptRoute route = router.addMsi("storm", RouteKind.MSIX, device.trigger(), MsiMessage.fixed(0, VECTOR),
                     false, bypass ? device : null);
             assertEquals(bypass, route.bypassed(), "the kernel delivers while unmasked, if allowed");
@@ -82,7 +96,7 @@ class KvmInterruptStormTest {
                 device.signal();
                 awaitCount(g, i);
             }
-            Thread.sleep(100);
+            Thread.sleep(100); // a window for an interrupt counted twice to show (nothing to wait for)
             assertEquals(INTERRUPTS, counted(g), "none lost, none twice");
             assertEquals(bypass ? 0 : INTERRUPTS, route.stats().delivered(),
                     bypass ? "the bypass passes no user-space counter" : "each went through the ring");

@@ -248,6 +248,72 @@ class HostileServerTest {
     }
 
     /**
+     * A server that never answers the request but keeps sending other messages (replies with IDs
+     * nobody waits for, as fast as the socket takes them): the caller reading the socket must still give up at
+     * x-msg-timeout. Each read brought something, so a reader that looked at its deadline only when a
+     * read brought nothing waited for ever.
+     */
+    @Test
+    void aStreamOfOtherMessagesDoesNotHoldARequestPastItsTimeout() throws Exception {
+        try (VfioUserClient client = connect(300)) {
+            java.util.concurrent.atomic.AtomicBoolean chatter = new java.util.concurrent.atomic.AtomicBoolean(true);
+            server.override = f -> f.command() == VfioUserCommand.REGION_READ.number(); // never answered
+            server.answerInBackground();
+            Thread noise = new Thread(() -> {
+                byte[] data = Le.of().u64(0).u32(0).u32(4).u32(0).build();
+                int id = 0x7000;
+                // Without a pause: the reader always finds something to read (a send waits while the
+                // socket is full), so no read of the caller's comes back empty.
+                while (chatter.get() && server.peer.send(RawPeer.message(id++ & 0xffff,
+                        VfioUserCommand.REGION_READ.number(), 16 + data.length, REPLY, 0, data))) {
+                    id = id > 0xf000 ? 0x7000 : id;
+                }
+            }, "chatter");
+            noise.start();
+            try {
+                long started = System.nanoTime();
+                CompletableFuture<Long> read = CompletableFuture.supplyAsync(() -> client.read(0, 0, 4));
+                assertEquals(0xFFFF_FFFFL, read.get(20, TimeUnit.SECONDS),
+                        "no answer within x-msg-timeout=300 ms: all-ones, although messages kept coming");
+                // A bound on the timeout being kept, far above it (not a speed goal). The old reader
+                // left only when the chatter paused longer than a poll period (37 ms): on an idle
+                // machine never, on a loaded one after seconds.
+                long tookMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
+                assertTrue(tookMillis < 5000, "the read took " + tookMillis + " ms, its x-msg-timeout is 300 ms");
+            } finally {
+                chatter.set(false);
+                noise.join(5000);
+            }
+        }
+    }
+
+    /**
+     * A server that writes a reply and closes the connection at once, while the caller is blocked
+     * reading: the reply is in the socket before the end, so the caller gets it (the event loop,
+     * woken by the hang-up, used to close the connection under the reader and drop it). Repeated,
+     * as it is a race.
+     */
+    @Test
+    void aReplyWrittenJustBeforeTheServerClosesIsDelivered() throws Exception {
+        for (int round = 0; round < 20; round++) {
+            VfioUserClient client = connect(60_000);
+            try {
+                CompletableFuture<Long> read = CompletableFuture.supplyAsync(() -> client.read(0, 0x40, 4));
+                RawPeer.Frame f = server.peer.reply(5000);
+                assertEquals(VfioUserCommand.REGION_READ.number(), f.command());
+                server.answer(f);
+                server.peer.close();
+                assertEquals(ScriptedServer.patternValue(0x40, 4), read.get(20, TimeUnit.SECONDS),
+                        "round " + round + ": the reply sent before the close");
+                Fds.await("round " + round + ": the client sees the server gone", client::isDead);
+            } finally {
+                client.close();
+            }
+            server.peer = null;
+        }
+    }
+
+    /**
      * A server that disconnects while a reply is pending: the waiting access ends at once, not after
      * x-msg-timeout (a minute here), the client says "went away" once, and a request on the control
      * path fails with that reason.

@@ -495,7 +495,9 @@ class VfioUserEduTest {
         assertEquals(0xFFFFFFFFL, client.read(BAR0, ID, 4), "no reply within 200 ms");
         assertEquals(1, client.failedRequests());
         slow.delayMillis = 0;
-        Thread.sleep(700); // the late reply arrives and matches no waiting request
+        // The slow read done: its late reply goes out before anything sent next is answered, and
+        // matches no waiting request.
+        assertTrue(slow.delayedReadsDone.tryAcquire(10, java.util.concurrent.TimeUnit.SECONDS), "the slow read ended");
         assertEquals(ID_VALUE, client.read(BAR0, ID, 4), "the next request gets its own reply");
     }
 
@@ -517,6 +519,8 @@ class VfioUserEduTest {
     /** The edu device with a delay before each BAR0 read: a server that is slow to answer. */
     static final class SlowDevice extends ForwardingDevice {
         volatile long delayMillis;
+        /** A permit per delayed read the device has answered. */
+        final java.util.concurrent.Semaphore delayedReadsDone = new java.util.concurrent.Semaphore(0);
 
         SlowDevice(EmulatedDevice inner) {
             super(inner);
@@ -533,6 +537,9 @@ class VfioUserEduTest {
                 }
             }
             super.read(region, offset, dst, count);
+            if (d > 0 && region == BAR0) {
+                delayedReadsDone.release();
+            }
         }
     }
 }

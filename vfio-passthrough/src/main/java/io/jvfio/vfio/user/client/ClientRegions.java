@@ -321,6 +321,7 @@ final class ClientRegions {
         try {
             s = session.pending().acquire(VfioUserCommand.REGION_READ.number());
         } catch (VfioUserException e) {
+            failed(VfioUserCommand.REGION_READ, region, offset, e.getMessage());
             return allOnes;
         }
         try {
@@ -373,6 +374,12 @@ final class ClientRegions {
         try {
             s = session.pending().acquire(VfioUserCommand.REGION_WRITE.number());
         } catch (VfioUserException e) {
+            // The connection closed under us: dropped, and counted as every other failed write is.
+            if (post) {
+                postedFailed(region, offset, "the connection to the server is closed");
+            } else {
+                failed(VfioUserCommand.REGION_WRITE, region, offset, e.getMessage());
+            }
             return;
         }
         try {
@@ -386,8 +393,13 @@ final class ClientRegions {
                 msg.writeByte((int) (value >>> (8 * i)));
             }
             if (post) {
-                postedWrites.incrementAndGet();
-                if (!session.connection().sendKeeping(msg)) {
+                // Counted once sent, not before: a read that counts it (postedBefore) is then sent
+                // after it, so its reply shows it processed. Counted before the send, another
+                // thread's read could count it and be answered before it went out, and a flush then
+                // return at once with the write still unprocessed.
+                if (session.connection().sendKeeping(msg)) {
+                    postedWrites.incrementAndGet();
+                } else {
                     postedFailed(region, offset, "the connection to the server is closed");
                 }
                 return;

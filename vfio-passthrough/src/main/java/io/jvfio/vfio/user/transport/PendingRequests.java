@@ -155,17 +155,27 @@ public final class PendingRequests {
      */
     public boolean await(Slot s, long timeoutNanos) {
         long deadline = System.nanoTime() + timeoutNanos;
-        while (s.state != DONE) {
-            if (closed) {
-                throw new VfioUserException(Errno.ENOTCONN, "the connection closed before the reply came");
+        // A pending interrupt would make every park return at once (a spin): taken, and set again at
+        // the end; it does not end the wait, as the reply is still owed and the slot still ours.
+        boolean interrupted = Thread.interrupted();
+        try {
+            while (s.state != DONE) {
+                if (closed) {
+                    throw new VfioUserException(Errno.ENOTCONN, "the connection closed before the reply came");
+                }
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return false;
+                }
+                LockSupport.parkNanos(this, left);
+                interrupted |= Thread.interrupted();
             }
-            long left = deadline - System.nanoTime();
-            if (left <= 0) {
-                return false;
+            return true;
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
             }
-            LockSupport.parkNanos(this, left);
         }
-        return true;
     }
 
     /**

@@ -290,6 +290,10 @@ public final class VfioUserConnection implements EpollIoHandle {
             return pending.await(s, timeoutNanos);
         }
         long deadline = System.nanoTime() + timeoutNanos;
+        // An interrupt does not end the wait (the reply is still owed and the slot still ours), and a
+        // pending one would make every park return at once, a spin: it is taken now and set again at
+        // the end.
+        boolean interrupted = Thread.interrupted();
         waitingReaders.incrementAndGet();
         try {
             while (s.state != PendingRequests.DONE) {
@@ -311,11 +315,15 @@ public final class VfioUserConnection implements EpollIoHandle {
                     // reading is paused (the event loop reads again when the peer has taken our output),
                     // or the connection is closing (we are woken once the listener knows why).
                     LockSupport.parkNanos(this, left);
+                    interrupted |= Thread.interrupted();
                 }
             }
             return true;
         } finally {
             waitingReaders.decrementAndGet();
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
         }
     }
 
@@ -327,7 +335,10 @@ public final class VfioUserConnection implements EpollIoHandle {
         }
         while (s.state != PendingRequests.DONE && !closed && !broken && !readingPaused) {
             int r = receive(0); // blocking, for at most SO_RCVTIMEO
-            if (r == STOPPED || (r == NOTHING && deadline - System.nanoTime() <= 0)) {
+            // The deadline after every read, whatever it brought: a peer that keeps sending other
+            // messages (DMA requests, replies for others, a partial message a byte at a time) must not
+            // hold this caller past its deadline, nor the partial-message check off the lock.
+            if (r == STOPPED || deadline - System.nanoTime() <= 0) {
                 return;
             }
         }
@@ -423,12 +434,10 @@ public final class VfioUserConnection implements EpollIoHandle {
         }
         if (!receiveLock.tryLock()) {
             // A caller reads its own reply and hands on the rest. Epoll reports a hang-up whatever the
-            // interest: the peer is gone, and the caller, reading what is left, finds the end.
-            if ((ops.value() & EPOLLHUP) != 0 || ops.contains(EpollIoOps.EPOLLERR)) {
-                closeOnLoop(null);
-            } else {
-                handToCallers();
-            }
+            // interest; it is not closed here, as replies the peer wrote before it went may still be
+            // unread: the caller reads them and then the end (recvmsg returns 0), or, if it stops
+            // before, the idle check reads them and the end on the loop (readAll).
+            handToCallers();
             return;
         }
         try {
@@ -945,11 +954,16 @@ public final class VfioUserConnection implements EpollIoHandle {
         // then the end. The socket itself is closed once nobody reads it (releaseReceive).
         LibC.shutdown(socket.get(), SHUT_RDWR);
         releaseReceive();
-        listener.onClose(this, cause);
-        closeTold = true;
-        PendingRequests r = readers;
-        if (r != null) {
-            r.wakeWaiters();
+        try {
+            listener.onClose(this, cause);
+        } finally {
+            // Even if the listener threw: the waiters learn the connection is closed, rather than
+            // waiting out their deadlines as if the peer were silent.
+            closeTold = true;
+            PendingRequests r = readers;
+            if (r != null) {
+                r.wakeWaiters();
+            }
         }
     }
 
