@@ -47,7 +47,7 @@ final class ClientSession implements VfioUserConnection.Listener {
 
     /** Serves a command the server sent (the spec's server-to-client commands); returns its reply. */
     interface ServerCommands {
-        /** The reply to {@code m}, a DMA_READ or DMA_WRITE; throws the errno to refuse it with. */
+        /** The reply to {@code m}, a DMA_READ or DMA_WRITE, or null if sent already; throws the errno to refuse it with. */
         ByteBuf serve(VfioUserConnection c, VfioUserMessage m) throws VfioUserException;
     }
 
@@ -331,6 +331,9 @@ final class ClientSession implements VfioUserConnection.Listener {
                                 + " is not a server-to-client command");
             }
             ByteBuf reply = serverCommands.serve(c, m);
+            if (reply == null) {
+                return; // sent already, its data straight from guest memory
+            }
             if (m.noReply()) {
                 reply.release();
             } else {

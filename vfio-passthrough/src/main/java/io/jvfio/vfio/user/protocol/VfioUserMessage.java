@@ -104,6 +104,20 @@ public final class VfioUserMessage {
         buf.getBytes(start + VfioUserHeader.SIZE + offset, dst, dstOffset, length);
     }
 
+    /**
+     * Copies {@code length} payload bytes from {@code offset} into native memory at {@code address}
+     * (a region's memory, a caller's buffer): one memcpy from the connection's buffer, no view
+     * allocated, for bulk data.
+     */
+    public void payloadTo(int offset, long address, int length) {
+        int at = start + VfioUserHeader.SIZE + offset;
+        if (buf.hasMemoryAddress()) {
+            io.jvfio.vmm.linux.jna.LibC.memcpy(address, buf.memoryAddress() + at, length);
+        } else {
+            buf.getBytes(at, new com.sun.jna.Pointer(address).getByteBuffer(0, length));
+        }
+    }
+
     /** A read-only view of payload bytes (allocates the view; for bulk data). */
     public ByteBuf payloadSlice(int offset, int length) {
         return buf.slice(start + VfioUserHeader.SIZE + offset, length).asReadOnly();

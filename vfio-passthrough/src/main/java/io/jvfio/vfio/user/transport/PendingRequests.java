@@ -65,6 +65,16 @@ public final class PendingRequests {
          */
         public final ByteBuffer register = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
         public int[] fds;
+        /**
+         * Where a bulk reply's data goes (native memory, e.g. a caller's buffer), or 0: the reply's
+         * payload from byte {@link #targetFrom} on is copied there (at most {@link #targetLength}
+         * bytes; {@link #targetReceived} says how many came), and only what comes before it into
+         * {@link #payload}, so that a 1 MiB REGION_READ is copied once, into its destination.
+         */
+        public long target;
+        public int targetFrom;
+        public int targetLength;
+        public int targetReceived;
         int command;
         public boolean error;
         public int errno;
@@ -110,6 +120,8 @@ public final class PendingRequests {
                         s.error = false;
                         s.errno = 0;
                         s.fds = null;
+                        s.target = 0;
+                        s.targetReceived = 0;
                         s.payload.clear();
                         s.waiter = Thread.currentThread();
                         s.state = WAITING;
@@ -141,8 +153,15 @@ public final class PendingRequests {
         s.errno = reply.error();
         int n = reply.payloadSize();
         s.payload.clear();
-        s.payload.ensureWritable(n);
-        reply.payloadBytes(0, s.payload, n);
+        if (s.target != 0 && n > s.targetFrom && !s.error) {
+            int data = Math.min(n - s.targetFrom, s.targetLength);
+            reply.payloadBytes(0, s.payload, s.targetFrom);
+            reply.payloadTo(s.targetFrom, s.target, data);
+            s.targetReceived = data;
+        } else {
+            s.payload.ensureWritable(n);
+            reply.payloadBytes(0, s.payload, n);
+        }
         s.fds = reply.fds().length > 0 ? reply.fds().clone() : null;
         s.state = DONE;
         LockSupport.unpark(s.waiter);
