@@ -3,10 +3,9 @@ package io.jvfio.benchmarks;
 import io.jvfio.benchmarks.support.AllocationMeter;
 import io.jvfio.benchmarks.support.BenchNotes;
 import io.jvfio.benchmarks.support.CVfioUserClient;
-import io.jvfio.vfio.devices.EduDevice;
+import io.jvfio.benchmarks.support.EduServer;
 import io.jvfio.vfio.devices.EduRegisters;
 import io.jvfio.vfio.user.client.VfioUserClient;
-import io.jvfio.vfio.user.server.VfioUserServer;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
@@ -28,8 +27,6 @@ import org.openjdk.jmh.infra.BenchmarkParams;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 
 import static io.jvfio.vmm.linux.jna.LinuxConstants.SOCK_STREAM;
@@ -64,17 +61,13 @@ public class VfioUserBenchmark {
     /** The edu device served over vfio-user, and a client connected to it. */
     @State(Scope.Benchmark)
     public static class VfioUser {
-        Path dir;
-        EduDevice edu;
-        VfioUserServer server;
+        EduServer served;
         VfioUserClient client;
 
         @Setup(Level.Trial)
         public void setup() throws IOException {
-            dir = Files.createTempDirectory("jvfio-bench");
-            edu = new EduDevice();
-            server = VfioUserServer.start(dir.resolve("edu.sock"), edu);
-            client = VfioUserClient.connect(dir.resolve("edu.sock"), 5000, null);
+            served = new EduServer();
+            client = VfioUserClient.connect(served.socket(), 5000, null);
         }
 
         @TearDown(Level.Trial)
@@ -82,9 +75,7 @@ public class VfioUserBenchmark {
             BenchNotes.write(params,
                     AllocationMeter.measure(() -> client.read(0, EduRegisters.ID, 4)));
             client.close();
-            server.close();
-            edu.close();
-            Files.deleteIfExists(dir);
+            served.close();
         }
     }
 
@@ -95,9 +86,7 @@ public class VfioUserBenchmark {
      */
     @State(Scope.Benchmark)
     public static class CClient {
-        Path dir;
-        EduDevice edu;
-        VfioUserServer server;
+        EduServer served;
         int fd = -1;
         final ByteBuffer value = ByteBuffer.allocateDirect(8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
         long address;
@@ -105,10 +94,8 @@ public class VfioUserBenchmark {
         @Setup(Level.Trial)
         public void setup() throws IOException {
             CVfioUserClient.load();
-            dir = Files.createTempDirectory("jvfio-bench");
-            edu = new EduDevice();
-            server = VfioUserServer.start(dir.resolve("edu.sock"), edu);
-            fd = (int) CVfioUserClient.check(CVfioUserClient.jvfio_vu_connect(dir.resolve("edu.sock").toString(),
+            served = new EduServer();
+            fd = (int) CVfioUserClient.check(CVfioUserClient.jvfio_vu_connect(served.socket().toString(),
                     io.jvfio.vfio.user.protocol.VfioUserVersion.MAX_DATA_XFER), "connect");
             address = DirectBuffers.address(value);
         }
@@ -124,34 +111,23 @@ public class VfioUserBenchmark {
             // The C client allocates nothing: what is counted is jvfio's server.
             BenchNotes.write(params, "the server: " + AllocationMeter.measure(this::read));
             LibC.close(fd);
-            server.close();
-            edu.close();
-            Files.deleteIfExists(dir.resolve("edu.sock"));
-            Files.deleteIfExists(dir);
+            served.close();
         }
     }
 
     /** The raw ping-pong in C: a C thread answers every 32 bytes with 36, and this thread's round is C. */
     @State(Scope.Benchmark)
     public static class RawSocketC {
-        OwnedFd[] pair;
-        final ByteBuffer buffer = ByteBuffer.allocateDirect(RawSocket.REPLY);
-        long address;
+        CVfioUserClient.Echo echo;
 
         @Setup(Level.Trial)
         public void setup() {
-            CVfioUserClient.load();
-            pair = Syscalls.socketpair(SOCK_STREAM, "ping-pong");
-            address = DirectBuffers.address(buffer);
-            CVfioUserClient.check(CVfioUserClient.jvfio_raw_echo_start(pair[1].get(), RawSocket.REQUEST,
-                    RawSocket.REPLY), "echo thread");
+            echo = new CVfioUserClient.Echo(RawSocket.REQUEST, RawSocket.REPLY);
         }
 
         @TearDown(Level.Trial)
         public void tearDown() {
-            LibC.shutdown(pair[0].get(), io.jvfio.vmm.linux.jna.LinuxConstants.SHUT_RDWR);
-            pair[0].close();
-            pair[1].close();
+            echo.close();
         }
     }
 
@@ -240,8 +216,7 @@ public class VfioUserBenchmark {
     /** The ping-pong floor with C on both ends (32 bytes out, 36 back, blocking sockets). */
     @Benchmark
     public int rawSocketPingPongC(RawSocketC s) {
-        return (int) CVfioUserClient.check(CVfioUserClient.jvfio_raw_round(s.pair[0].get(), s.address,
-                RawSocket.REQUEST, RawSocket.REPLY), "ping-pong round");
+        return s.echo.round();
     }
 
     @Benchmark

@@ -3,16 +3,12 @@ package io.jvfio.benchmarks;
 import io.jvfio.benchmarks.support.AllocationMeter;
 import io.jvfio.benchmarks.support.BenchNotes;
 import io.jvfio.benchmarks.support.CVfioUserClient;
-import io.jvfio.vfio.devices.EduDevice;
+import io.jvfio.benchmarks.support.EduServer;
 import io.jvfio.vfio.devices.EduRegisters;
 import io.jvfio.vfio.user.client.VfioUserClient;
 import io.jvfio.vfio.user.protocol.VfioUserVersion;
-import io.jvfio.vfio.user.server.VfioUserServer;
-import io.jvfio.vmm.linux.OwnedFd;
-import io.jvfio.vmm.linux.Syscalls;
 import io.jvfio.vmm.linux.jna.DirectBuffers;
 import io.jvfio.vmm.linux.jna.LibC;
-import io.jvfio.vmm.linux.jna.LinuxConstants;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -29,11 +25,7 @@ import org.openjdk.jmh.infra.BenchmarkParams;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
-
-import static io.jvfio.vmm.linux.jna.LinuxConstants.SOCK_STREAM;
 
 /**
  * 1 MiB REGION_READ and REGION_WRITE of the edu device's BAR2 (1 MiB of memory on a memfd), one
@@ -61,27 +53,16 @@ public class VfioUserBulkBenchmark {
 
     /** The edu device served over vfio-user at a socket of its own, and 1 MiB of native memory. */
     public abstract static class Served {
-        Path dir;
-        EduDevice edu;
-        VfioUserServer server;
+        EduServer served;
         final ByteBuffer buffer = ByteBuffer.allocateDirect(MIB);
         long address;
 
         void serve() throws IOException {
-            dir = Files.createTempDirectory("jvfio-bench");
-            edu = new EduDevice();
-            server = VfioUserServer.start(dir.resolve("edu.sock"), edu);
+            served = new EduServer();
             address = DirectBuffers.address(buffer);
             for (int i = 0; i < MIB; i += 8) {
                 buffer.putLong(i, i * 0x9E3779B97F4A7C15L);
             }
-        }
-
-        void stop() throws IOException {
-            server.close();
-            edu.close();
-            Files.deleteIfExists(dir.resolve("edu.sock"));
-            Files.deleteIfExists(dir);
         }
     }
 
@@ -93,7 +74,7 @@ public class VfioUserBulkBenchmark {
         @Setup(Level.Trial)
         public void setup() throws IOException {
             serve();
-            client = VfioUserClient.connect(dir.resolve("edu.sock"), 5000, null);
+            client = VfioUserClient.connect(served.socket(), 5000, null);
         }
 
         @TearDown(Level.Trial)
@@ -102,7 +83,7 @@ public class VfioUserBulkBenchmark {
             BenchNotes.write(params, AllocationMeter.measure(read ? () -> client.read(BAR2, 0, address, MIB)
                     : () -> client.write(BAR2, 0, address, MIB)));
             client.close();
-            stop();
+            served.close();
         }
     }
 
@@ -115,7 +96,7 @@ public class VfioUserBulkBenchmark {
         public void setup() throws IOException {
             CVfioUserClient.load();
             serve();
-            fd = (int) CVfioUserClient.check(CVfioUserClient.jvfio_vu_connect(dir.resolve("edu.sock").toString(),
+            fd = (int) CVfioUserClient.check(CVfioUserClient.jvfio_vu_connect(served.socket().toString(),
                     VfioUserVersion.MAX_DATA_XFER), "connect");
         }
 
@@ -134,30 +115,23 @@ public class VfioUserBulkBenchmark {
             // The C client allocates nothing: what is counted is jvfio's server.
             BenchNotes.write(params, "the server: " + AllocationMeter.measure(read ? this::read : this::write));
             LibC.close(fd);
-            stop();
+            served.close();
         }
     }
 
     /** Two connected UNIX stream sockets and a C thread that answers every 1 MiB with 32 bytes. */
     @State(Scope.Benchmark)
     public static class RawSocket {
-        OwnedFd[] pair;
-        final ByteBuffer buffer = ByteBuffer.allocateDirect(MIB);
-        long address;
+        CVfioUserClient.Echo echo;
 
         @Setup(Level.Trial)
         public void setup() {
-            CVfioUserClient.load();
-            pair = Syscalls.socketpair(SOCK_STREAM, "1 MiB ping-pong");
-            address = DirectBuffers.address(buffer);
-            CVfioUserClient.check(CVfioUserClient.jvfio_raw_echo_start(pair[1].get(), MIB, REPLY), "echo thread");
+            echo = new CVfioUserClient.Echo(MIB, REPLY);
         }
 
         @TearDown(Level.Trial)
         public void tearDown() {
-            LibC.shutdown(pair[0].get(), LinuxConstants.SHUT_RDWR); // the echo thread sees the end and stops
-            pair[0].close();
-            pair[1].close();
+            echo.close();
         }
     }
 
@@ -184,8 +158,7 @@ public class VfioUserBulkBenchmark {
     /** 1 MiB one way, 32 bytes back: the copy floor of a 1 MiB transfer through a UNIX socket. */
     @Benchmark
     public long rawSocket1MiB(RawSocket s) {
-        return CVfioUserClient.check(CVfioUserClient.jvfio_raw_round(s.pair[0].get(), s.address, MIB, REPLY),
-                "1 MiB round");
+        return s.echo.round();
     }
 
     static {

@@ -317,24 +317,14 @@ final class ClientRegions {
         if (session.dead()) {
             return allOnes;
         }
-        PendingRequests.Slot s;
-        try {
-            s = session.pending().acquire(VfioUserCommand.REGION_READ.number());
-        } catch (VfioUserException e) {
+        PendingRequests.Slot s = acquireQuietly(VfioUserCommand.REGION_READ);
+        if (s == null) {
             return allOnes;
         }
         try {
-            regionRequests.incrementAndGet();
-            long postedBefore = postedWrites.get();
-            ByteBuf msg = VfioUserMessages.command(s.request, s.id, VfioUserCommand.REGION_READ,
-                    VfioUserPayloads.RegionAccess.SIZEOF);
-            msg.writeLongLE(offset);
-            msg.writeIntLE(region);
-            msg.writeIntLE(size);
-            if (!session.connection().sendKeeping(msg) || !awaitQuietly(s, VfioUserCommand.REGION_READ, region, offset)) {
+            if (!readRoundTrip(s, region, offset, size)) {
                 return allOnes;
             }
-            processed(postedBefore); // a reply, even an error: every earlier command was taken
             ByteBuf p = s.payload;
             if (s.error || p.readableBytes() < VfioUserPayloads.RegionAccess.DATA + size) {
                 failed(VfioUserCommand.REGION_READ, region, offset, s.error ? Errno.describe(s.errno) : "a short reply");
@@ -346,6 +336,35 @@ final class ClientRegions {
         } finally {
             session.pending().release(s);
         }
+    }
+
+    /** A slot for a request of {@code command}; null if the connection is closed. */
+    private PendingRequests.Slot acquireQuietly(VfioUserCommand command) {
+        try {
+            return session.pending().acquire(command.number());
+        } catch (VfioUserException e) {
+            return null;
+        }
+    }
+
+    /**
+     * Sends slot {@code s}'s REGION_READ of {@code size} bytes at {@code offset} and waits for the
+     * reply; false (counted, logged) if none came. A reply, even an error, says that every command
+     * sent before it was taken: posted writes included.
+     */
+    private boolean readRoundTrip(PendingRequests.Slot s, int region, long offset, int size) {
+        regionRequests.incrementAndGet();
+        long postedBefore = postedWrites.get();
+        ByteBuf msg = VfioUserMessages.command(s.request, s.id, VfioUserCommand.REGION_READ,
+                VfioUserPayloads.RegionAccess.SIZEOF);
+        msg.writeLongLE(offset);
+        msg.writeIntLE(region);
+        msg.writeIntLE(size);
+        if (!session.connection().sendKeeping(msg) || !awaitQuietly(s, VfioUserCommand.REGION_READ, region, offset)) {
+            return false;
+        }
+        processed(postedBefore);
+        return true;
     }
 
     /**
@@ -369,10 +388,8 @@ final class ClientRegions {
             }
             return;
         }
-        PendingRequests.Slot s;
-        try {
-            s = session.pending().acquire(VfioUserCommand.REGION_WRITE.number());
-        } catch (VfioUserException e) {
+        PendingRequests.Slot s = acquireQuietly(VfioUserCommand.REGION_WRITE);
+        if (s == null) {
             return;
         }
         try {
@@ -503,27 +520,17 @@ final class ClientRegions {
         if (session.dead()) {
             return false;
         }
-        PendingRequests.Slot s;
-        try {
-            s = session.pending().acquire(VfioUserCommand.REGION_READ.number());
-        } catch (VfioUserException e) {
+        PendingRequests.Slot s = acquireQuietly(VfioUserCommand.REGION_READ);
+        if (s == null) {
             return false;
         }
         try {
-            regionRequests.incrementAndGet();
-            long postedBefore = postedWrites.get();
-            ByteBuf msg = VfioUserMessages.command(s.request, s.id, VfioUserCommand.REGION_READ,
-                    VfioUserPayloads.RegionAccess.SIZEOF);
-            msg.writeLongLE(at);
-            msg.writeIntLE(region);
-            msg.writeIntLE(n);
             s.target = address;
             s.targetFrom = VfioUserPayloads.RegionAccess.DATA;
             s.targetLength = n;
-            if (!session.connection().sendKeeping(msg) || !awaitQuietly(s, VfioUserCommand.REGION_READ, region, at)) {
+            if (!readRoundTrip(s, region, at, n)) {
                 return false;
             }
-            processed(postedBefore);
             if (s.error || s.targetReceived != n) {
                 failed(VfioUserCommand.REGION_READ, region, at, s.error ? Errno.describe(s.errno)
                         : "its reply carries " + s.targetReceived + " of " + n + " bytes");
@@ -569,10 +576,8 @@ final class ClientRegions {
     }
 
     private void writePiece(int region, long at, long address, int n) {
-        PendingRequests.Slot s;
-        try {
-            s = session.pending().acquire(VfioUserCommand.REGION_WRITE.number());
-        } catch (VfioUserException e) {
+        PendingRequests.Slot s = acquireQuietly(VfioUserCommand.REGION_WRITE);
+        if (s == null) {
             return;
         }
         try {

@@ -189,6 +189,28 @@ final class ServerSession implements VfioUserConnection.Listener {
         }
     }
 
+    /**
+     * A large REGION_WRITE to a region that is plain memory goes straight from the socket into the
+     * region: checked first as {@link #regionWrite} checks it (a bad one is buffered and refused whole),
+     * and only with exactly its count of data (trailing bytes would land beyond it).
+     */
+    @Override
+    public long receiveTarget(VfioUserConnection c, VfioUserMessage head) {
+        if (peer == null || !head.isCommand() || head.command() != VfioUserCommand.REGION_WRITE) {
+            return 0;
+        }
+        try {
+            int count = regionAccess(head, true);
+            int index = head.payloadInt(VfioUserPayloads.RegionAccess.REGION);
+            if (!isBulk(index, count) || head.payloadSize() != VfioUserPayloads.RegionAccess.SIZEOF + count) {
+                return 0;
+            }
+            return regionMemory[index] + head.payloadLong(VfioUserPayloads.RegionAccess.OFFSET);
+        } catch (VfioUserException e) {
+            return 0;
+        }
+    }
+
     private ByteBuf handle(VfioUserMessage m) {
         VfioUserCommand command = m.command();
         if (command == null) {
@@ -619,7 +641,9 @@ final class ServerSession implements VfioUserConnection.Listener {
         long offset = m.payloadLong(VfioUserPayloads.RegionAccess.OFFSET);
         int index = m.payloadInt(VfioUserPayloads.RegionAccess.REGION);
         ByteBuf data;
-        if (isBulk(index, count)) {
+        if (m.dataReceived()) {
+            data = null; // received straight into the region (receiveTarget)
+        } else if (isBulk(index, count)) {
             // Plain memory: one copy from the connection's buffer into the region, no view, no device call.
             m.payloadTo(VfioUserPayloads.RegionAccess.DATA, regionMemory[index] + offset, count);
             data = null;

@@ -86,7 +86,27 @@ public final class VfioUserConnection implements EpollIoHandle {
 
         /** The connection is closed; {@code cause} is null when the peer closed it or we did. */
         void onClose(VfioUserConnection connection, Throwable cause);
+
+        /**
+         * A message of more than {@value VfioUserConnection#DIRECT_MIN} bytes has begun to arrive: {@code head} holds
+         * its header and the first {@value VfioUserConnection#DIRECT_PREFIX} bytes of its payload (the access header
+         * of REGION_READ/WRITE and DMA_READ/WRITE), no more. Returns where in native memory to
+         * receive the rest of its payload straight from the socket, or 0 (the default) to have it
+         * buffered. The memory must stay the listener's to write until the message comes whole
+         * ({@link VfioUserMessage#dataReceived} then says the data is there, not in the message)
+         * or the connection closes; it is written before the message is whole, so only for
+         * memory that a message cut short may leave half written (a RAM BAR: a write the peer
+         * did not finish). Called on whichever thread reads, as {@link #onMessage} is.
+         */
+        default long receiveTarget(VfioUserConnection connection, VfioUserMessage head) {
+            return 0;
+        }
     }
+
+    /** The least message whose payload may be received straight into its destination. */
+    public static final int DIRECT_MIN = 64 * 1024;
+    /** The payload bytes a listener sees before it names where the rest goes: the access header. */
+    public static final int DIRECT_PREFIX = 16;
 
     /** The fds we accept in one message: more than we announce, for a peer that ignores it. */
     public static final int MAX_RECEIVE_FDS = 64;
@@ -164,6 +184,16 @@ public final class VfioUserConnection implements EpollIoHandle {
     private ScheduledFuture<?> stallTimer;
     private final Runnable checkPartial = this::checkPartial;
     private final Runnable checkStall = this::checkStall;
+    /**
+     * A large message's payload being received straight into memory its listener named
+     * ({@link Listener#receiveTarget}): where (0: none), how many bytes, how many came. The header
+     * and the first {@link #DIRECT_PREFIX} payload bytes stay in the buffer meanwhile.
+     */
+    private long directTarget;
+    private int directLength;
+    private int directDone;
+    /** The stream position of the last message the listener declined to take straight (asked once). */
+    private long directDeclinedAt = -1;
     /** Set once the buffer, received fds and socket have been let go (after close, by the lock's holder). */
     private boolean receiveReleased;
 
@@ -474,6 +504,9 @@ public final class VfioUserConnection implements EpollIoHandle {
      * receive lock.
      */
     private int receive(int flags) {
+        if (directTarget != 0) {
+            return receiveDirect(flags);
+        }
         if (cumulation == null) {
             cumulation = alloc.directBuffer(READ_CHUNK);
         }
@@ -492,25 +525,77 @@ public final class VfioUserConnection implements EpollIoHandle {
             cumulation.ensureWritable(READ_CHUNK);
             writable = cumulation.writableBytes();
         }
-        long n;
-        try {
-            n = receiver.receive(socket.get(), address(cumulation) + cumulation.writerIndex(), writable, flags);
-        } catch (SyscallException e) {
-            fail(e.is(Errno.ECONNRESET) ? null : e);
+        long n = recvmsg(address(cumulation) + cumulation.writerIndex(), writable, flags);
+        if (n <= 0) {
+            return n == 0 ? NOTHING : STOPPED;
+        }
+        cumulation.writerIndex(cumulation.writerIndex() + (int) n);
+        received += n;
+        if (!decode() || readingPaused) {
             return STOPPED;
         }
+        return n < writable ? DRAINED : MORE;
+    }
+
+    /**
+     * One recvmsg of the rest of a payload straight into its listener's memory ({@code flags} 0 on
+     * a caller's thread: MSG_WAITALL, for at most SO_RCVTIMEO); once whole, the message is handed
+     * on and the buffer decoded on. Caller holds the receive lock.
+     */
+    private int receiveDirect(int flags) {
+        int want = directLength - directDone;
+        long n = recvmsg(directTarget + directDone, want, flags == 0 ? MSG_WAITALL : flags);
+        if (n <= 0) {
+            return n == 0 ? NOTHING : STOPPED;
+        }
+        directDone += (int) n;
+        received += n;
+        if (directDone < directLength) {
+            return n < want ? DRAINED : MORE;
+        }
+        int at = cumulation.readerIndex();
+        int size = VfioUserHeader.SIZE + DIRECT_PREFIX + directLength;
+        directTarget = 0;
+        message.setReceived(cumulation, at, size, fdsBefore(consumed + size));
+        cumulation.readerIndex(at + VfioUserHeader.SIZE + DIRECT_PREFIX);
+        consumed += size;
+        try {
+            listener.onMessage(this, message);
+        } catch (RuntimeException e) {
+            fail(e);
+            return STOPPED;
+        }
+        if (!decode() || readingPaused) {
+            return STOPPED;
+        }
+        return MORE;
+    }
+
+    /**
+     * One recvmsg into native memory, the fds that came with it noted at their stream position.
+     * The bytes received; 0 for none (drained, or a blocking read's timeout); -1 if the connection
+     * ends (the peer closed it, or broke the rules: it closes).
+     */
+    private long recvmsg(long into, int length, int flags) {
+        long n;
+        try {
+            n = receiver.receive(socket.get(), into, length, flags);
+        } catch (SyscallException e) {
+            fail(e.is(Errno.ECONNRESET) ? null : e);
+            return -1;
+        }
         if (n < 0) {
-            return NOTHING; // drained, or a blocking read's timeout
+            return 0; // drained, or a blocking read's timeout
         }
         if (n == 0) {
             fail(null); // the peer closed
-            return STOPPED;
+            return -1;
         }
         if (receiver.controlTruncated()) {
             receiver.closeReceivedFds();
             fail(new VfioUserException(Errno.EINVAL, "the peer sent more than " + MAX_RECEIVE_FDS
                     + " file descriptors in one message (our max_msg_fds)"));
-            return STOPPED;
+            return -1;
         }
         int count = receiver.receivedFdCount();
         if (count > 0) {
@@ -520,12 +605,39 @@ public final class VfioUserConnection implements EpollIoHandle {
             }
             receivedFds.add(new ReceivedFds(received + n - 1, fds)); // the message holding the last byte
         }
-        cumulation.writerIndex(cumulation.writerIndex() + (int) n);
-        received += n;
-        if (!decode() || readingPaused) {
-            return STOPPED;
+        return n;
+    }
+
+    /**
+     * Asks the listener where the rest of the large message at {@code at} goes; if it names memory,
+     * moves what of its payload has come already there, and receives the rest straight into it
+     * ({@link #receiveDirect}). False if the listener failed and the connection closes.
+     */
+    private boolean startDirect(int at, int size) {
+        if (directDeclinedAt == consumed
+                || !receivedFds.isEmpty() && receivedFds.peekFirst().position() < consumed + size) {
+            return true; // declined already; or it carries fds, which no bulk message may: buffered, refused whole
         }
-        return n < writable ? DRAINED : MORE;
+        message.set(cumulation, at, size, NO_FDS);
+        long target;
+        try {
+            target = listener.receiveTarget(this, message);
+        } catch (RuntimeException e) {
+            fail(e);
+            return false;
+        }
+        if (target == 0) {
+            directDeclinedAt = consumed;
+            return true;
+        }
+        int headAndPrefix = VfioUserHeader.SIZE + DIRECT_PREFIX;
+        int have = cumulation.readableBytes() - headAndPrefix;
+        LibC.memcpy(target, address(cumulation) + at + headAndPrefix, have); // what came with the header
+        cumulation.writerIndex(at + headAndPrefix);
+        directTarget = target;
+        directLength = size - headAndPrefix;
+        directDone = have;
+        return true;
     }
 
     /** The bytes still to come of the message at the head of the buffer, once its header is in; else 0. */
@@ -553,6 +665,11 @@ public final class VfioUserConnection implements EpollIoHandle {
                 return false;
             }
             if (cumulation.readableBytes() < size) {
+                if (size > DIRECT_MIN && cumulation.readableBytes() >= VfioUserHeader.SIZE + DIRECT_PREFIX) {
+                    if (!startDirect(at, (int) size)) {
+                        return false;
+                    }
+                }
                 break;
             }
             int[] fds = fdsBefore(consumed + size);
@@ -621,7 +738,7 @@ public final class VfioUserConnection implements EpollIoHandle {
             partialTimer = loop.schedule(checkPartial, limit - waited, TimeUnit.NANOSECONDS);
             return;
         }
-        int have = cumulation.readableBytes();
+        int have = cumulation.readableBytes() + (directTarget != 0 ? directDone : 0);
         String what = have < VfioUserHeader.SIZE ? have + " bytes of a " + VfioUserHeader.SIZE + "-byte header"
                 : have + " of the " + cumulation.getUnsignedIntLE(cumulation.readerIndex() + VfioUserHeader.MSG_SIZE)
                         + " bytes its header declares";
