@@ -308,6 +308,12 @@ final class ClientSession implements VfioUserConnection.Listener {
 
     // ---- messages from the server ----
 
+    /** A large reply may come straight into the memory its request named (a bulk REGION_READ's). */
+    @Override
+    public long receiveTarget(VfioUserConnection c, VfioUserMessage head) {
+        return head.isReply() ? pending.receiveTarget(head) : 0;
+    }
+
     @Override
     public void onMessage(VfioUserConnection c, VfioUserMessage m) {
         if (m.isReply()) {

@@ -153,7 +153,11 @@ public final class PendingRequests {
         s.errno = reply.error();
         int n = reply.payloadSize();
         s.payload.clear();
-        if (s.target != 0 && n > s.targetFrom && !s.error) {
+        if (reply.dataReceived()) {
+            // The data came straight into the target (receiveTarget): only the access header is here.
+            reply.payloadBytes(0, s.payload, s.targetFrom);
+            s.targetReceived = n - s.targetFrom;
+        } else if (s.target != 0 && n > s.targetFrom && !s.error) {
             int data = Math.min(n - s.targetFrom, s.targetLength);
             reply.payloadBytes(0, s.payload, s.targetFrom);
             reply.payloadTo(s.targetFrom, s.target, data);
@@ -166,6 +170,25 @@ public final class PendingRequests {
         s.state = DONE;
         LockSupport.unpark(s.waiter);
         return true;
+    }
+
+    /**
+     * Where the data of the large reply {@code head} (its header and access header, arrived) may be
+     * received straight from the socket: the target of the slot it answers, if that slot waits for
+     * exactly this much data after a {@link VfioUserConnection#DIRECT_PREFIX}-byte access header and
+     * the thread reading is the slot's own waiter; else 0. Only the waiter: it reads on until the
+     * reply is whole (or the connection fails) and cannot release the slot, and free its memory,
+     * meanwhile; a reply another thread reads for it is copied in whole instead ({@link #complete}).
+     */
+    public long receiveTarget(VfioUserMessage head) {
+        Slot s = slots[head.id() & INDEX_MASK];
+        if (s.state != WAITING || s.waiter != Thread.currentThread() || s.id != head.id() || s.target == 0
+                || head.isError() || (s.command != ANY_COMMAND && s.command != head.commandNumber())
+                || s.targetFrom != VfioUserConnection.DIRECT_PREFIX
+                || head.payloadSize() != s.targetFrom + (long) s.targetLength) {
+            return 0;
+        }
+        return s.target;
     }
 
     /**

@@ -365,7 +365,20 @@ public final class VfioUserConnection implements EpollIoHandle {
         }
         while (s.state != PendingRequests.DONE && !closed && !broken && !readingPaused) {
             int r = receive(0); // blocking, for at most SO_RCVTIMEO
-            if (r == STOPPED || (r == NOTHING && deadline - System.nanoTime() <= 0)) {
+            if (r == STOPPED) {
+                return;
+            }
+            if (directTarget != 0) {
+                // A reply coming straight into a caller's memory (ours: only its waiter starts one) is
+                // read to its end whatever the deadline, since the memory is the caller's to free once
+                // it stops waiting; held to the message timeout here, as the event loop would hold it.
+                if (System.nanoTime() - partialSince > TimeUnit.MILLISECONDS.toNanos(limits.messageTimeoutMillis())) {
+                    fail(new VfioUserException(Errno.ETIMEDOUT, "a message stopped part-way (" + directDone + " of its "
+                            + directLength + " bytes of data) and was not whole within x-message-timeout="
+                            + limits.messageTimeoutMillis() + " ms"));
+                    return;
+                }
+            } else if (r == NOTHING && deadline - System.nanoTime() <= 0) {
                 return;
             }
         }
@@ -705,7 +718,8 @@ public final class VfioUserConnection implements EpollIoHandle {
             partialAt = consumed;
             partialSince = System.nanoTime();
         }
-        if (partialTimer == null) {
+        if (partialTimer == null && (directTarget == 0 || loop.inEventLoop())) {
+            // (A caller receiving straight into its memory times the message itself: readUntil.)
             partialTimer = loop.schedule(checkPartial, limits.messageTimeoutMillis(), TimeUnit.MILLISECONDS);
         }
     }

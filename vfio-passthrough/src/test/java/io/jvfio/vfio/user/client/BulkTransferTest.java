@@ -108,7 +108,7 @@ class BulkTransferTest {
         long address = DirectBuffers.address(buffer);
         try (ServedEdu served = new ServedEdu(dir);
              VfioUserClient client = VfioUserClient.connect(served.socket, 5000, null)) {
-            for (int i = 0; i < 300; i++) {
+            for (int i = 0; i < 1000; i++) {
                 client.write(BAR2, 0, address, MIB);
                 client.read(BAR2, 0, address, MIB);
             }
@@ -116,7 +116,7 @@ class BulkTransferTest {
                     .filter(t -> t.getName().startsWith("vfio-user-") || t == Thread.currentThread())
                     .mapToLong(Thread::getId).toArray();
             assertEquals(3, ids.length, "the caller, the client's and the server's event loops");
-            int measured = 500;
+            int measured = 2000;
             long before = Arrays.stream(threads.getThreadAllocatedBytes(ids)).sum();
             for (int i = 0; i < measured; i++) {
                 client.write(BAR2, 0, address, MIB);
@@ -125,11 +125,13 @@ class BulkTransferTest {
             long allocated = Arrays.stream(threads.getThreadAllocatedBytes(ids)).sum() - before;
             System.out.printf("vfio-user: %d bytes allocated by caller and event loops over %d 1 MiB writes and "
                     + "reads%n", allocated, 2 * measured);
-            // Slack for a lazily loaded class or a timer; a copy per transfer would be a gigabyte.
-            assertTrue(allocated < 16384, allocated + " bytes over " + 2 * measured + " transfers of 1 MiB");
+            // Slack for a one-off (a lazily loaded class, a timer's first run: about 11 KB here, as
+            // much over 1,000 transfers as over 4,000); a copy per transfer would be 4 GB, a pooled
+            // reply's wrapper per transfer 100 KB or more.
+            assertTrue(allocated < 32768, allocated + " bytes over " + 2 * measured + " transfers of 1 MiB");
             ByteBuffer check = ByteBuffer.allocateDirect(MIB);
             pattern(check, 5);
-            assertEquals(check, buffer, "the data after a thousand round trips");
+            assertEquals(check, buffer, "the data after the round trips");
             assertEquals(0, client.failedRequests());
         }
     }
