@@ -2,10 +2,10 @@ package io.jvfio.benchmarks;
 
 import io.jvfio.benchmarks.support.AllocationMeter;
 import io.jvfio.benchmarks.support.BenchNotes;
-import io.jvfio.vfio.devices.EduDevice;
+import io.jvfio.benchmarks.support.CVfioUserClient;
+import io.jvfio.benchmarks.support.EduServer;
 import io.jvfio.vfio.devices.EduRegisters;
 import io.jvfio.vfio.user.client.VfioUserClient;
-import io.jvfio.vfio.user.server.VfioUserServer;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
@@ -27,8 +27,6 @@ import org.openjdk.jmh.infra.BenchmarkParams;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 
 import static io.jvfio.vmm.linux.jna.LinuxConstants.SOCK_STREAM;
@@ -38,7 +36,14 @@ import static io.jvfio.vmm.linux.jna.LinuxConstants.SOCK_STREAM;
  * identification register: the caller sends the request, the server's event loop reads, decodes,
  * asks the device, replies, and the caller reads the reply itself in one blocking recvmsg), beside
  * its floor measured in the same run: a raw UNIX-socket ping-pong of the same sizes (32 bytes out,
- * 36 back) between two threads with blocking read and write, nothing else.
+ * 36 back) between two threads with blocking read and write, nothing else; once from Java through
+ * JNA, once in C on both ends ({@code src/main/c/vfio_user_client.c}, compiled with {@code cc} at
+ * setup). And the same read from a minimal C vfio-user client (the same C file): the server's
+ * share with nothing of jvfio's on the client side. The C code is called through JNA direct
+ * mapping, one operation per call (tens of nanoseconds of a call, see JnaCallBenchmark), so that JMH
+ * samples it exactly as it samples the Java client. libvfio-user, the natural baseline for the
+ * server, is not packaged in Debian and cannot be fetched here: the server is compared with the C
+ * client and the raw floor. Without a C compiler the C rows fail their setup saying so.
  *
  * <p>And a 4-byte BAR write (edu's liveness register) posted (REGION_WRITE with No_reply: one
  * sendmsg, the default for a memory BAR) beside the same write waiting for its reply (as a
@@ -56,17 +61,13 @@ public class VfioUserBenchmark {
     /** The edu device served over vfio-user, and a client connected to it. */
     @State(Scope.Benchmark)
     public static class VfioUser {
-        Path dir;
-        EduDevice edu;
-        VfioUserServer server;
+        EduServer served;
         VfioUserClient client;
 
         @Setup(Level.Trial)
         public void setup() throws IOException {
-            dir = Files.createTempDirectory("jvfio-bench");
-            edu = new EduDevice();
-            server = VfioUserServer.start(dir.resolve("edu.sock"), edu);
-            client = VfioUserClient.connect(dir.resolve("edu.sock"), 5000, null);
+            served = new EduServer();
+            client = VfioUserClient.connect(served.socket(), 5000, null);
         }
 
         @TearDown(Level.Trial)
@@ -74,9 +75,59 @@ public class VfioUserBenchmark {
             BenchNotes.write(params,
                     AllocationMeter.measure(() -> client.read(0, EduRegisters.ID, 4)));
             client.close();
-            server.close();
-            edu.close();
-            Files.deleteIfExists(dir);
+            served.close();
+        }
+    }
+
+    /**
+     * The C client ({@code src/main/c/vfio_user_client.c}) connected to jvfio's server: the same
+     * round trip with nothing of jvfio's on the client side, called through JNA once per operation
+     * so that JMH samples it as it samples the Java client.
+     */
+    @State(Scope.Benchmark)
+    public static class CClient {
+        EduServer served;
+        int fd = -1;
+        final ByteBuffer value = ByteBuffer.allocateDirect(8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        long address;
+
+        @Setup(Level.Trial)
+        public void setup() throws IOException {
+            CVfioUserClient.load();
+            served = new EduServer();
+            fd = (int) CVfioUserClient.check(CVfioUserClient.jvfio_vu_connect(served.socket().toString(),
+                    io.jvfio.vfio.user.protocol.VfioUserVersion.MAX_DATA_XFER), "connect");
+            address = DirectBuffers.address(value);
+        }
+
+        long read() {
+            CVfioUserClient.check(CVfioUserClient.jvfio_vu_region_read(fd, 0, EduRegisters.ID, 4, address),
+                    "REGION_READ");
+            return value.getInt(0);
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown(BenchmarkParams params) throws IOException {
+            // The C client allocates nothing: what is counted is jvfio's server.
+            BenchNotes.write(params, "the server: " + AllocationMeter.measure(this::read));
+            LibC.close(fd);
+            served.close();
+        }
+    }
+
+    /** The raw ping-pong in C: a C thread answers every 32 bytes with 36, and this thread's round is C. */
+    @State(Scope.Benchmark)
+    public static class RawSocketC {
+        CVfioUserClient.Echo echo;
+
+        @Setup(Level.Trial)
+        public void setup() {
+            echo = new CVfioUserClient.Echo(RawSocket.REQUEST, RawSocket.REPLY);
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() {
+            echo.close();
         }
     }
 
@@ -154,6 +205,18 @@ public class VfioUserBenchmark {
     @Benchmark
     public void regionWrite4Waited(VfioUser s) {
         s.client.write(0, EduRegisters.LIVENESS, 4, 1);
+    }
+
+    /** The same read from the C client: the server's share of the round trip, with no Java client. */
+    @Benchmark
+    public long regionRead4C(CClient s) {
+        return s.read();
+    }
+
+    /** The ping-pong floor with C on both ends (32 bytes out, 36 back, blocking sockets). */
+    @Benchmark
+    public int rawSocketPingPongC(RawSocketC s) {
+        return s.echo.round();
     }
 
     @Benchmark

@@ -12,18 +12,24 @@ public final class Catalogue {
     static final String IRQ_APIC = "Interrupts: device eventfd to the virtual local APIC (no KVM)";
     static final String IRQ_KVM = "Interrupts: device eventfd to a KVM guest's handler";
     static final String VFIO_USER = "vfio-user: a 4-byte REGION_READ round trip";
+    static final String VFIO_USER_BULK = "vfio-user: a 1 MiB REGION_READ / REGION_WRITE (edu's BAR2, a memfd)";
     static final String MEMORY = "Guest memory: GuestMemory against a raw direct ByteBuffer";
     static final String JNA = "System calls: JNA direct mapping against interface mapping";
 
     /** Each group's plot file, without the .png. */
     static final java.util.Map<String, String> PLOT_FILES = java.util.Map.of(CONFIG, "config-space", MMIO,
             "mmio-dispatch", KVM, "kvm-mmio", IRQ_APIC, "interrupts-apic", IRQ_KVM, "interrupts-kvm", VFIO_USER,
-            "vfio-user", MEMORY, "guest-memory", JNA, "jna-calls");
+            "vfio-user", VFIO_USER_BULK, "vfio-user-bulk", MEMORY, "guest-memory", JNA, "jna-calls");
 
     /** The benchmark classes the suite runs, as JMH include patterns. */
     public static final List<String> CLASSES = List.of("ConfigSpaceBenchmark", "MmioDispatchBenchmark",
-            "KvmMmioBenchmark", "InterruptLatencyBenchmark", "VfioUserBenchmark", "GuestMemoryBenchmark",
-            "JnaCallBenchmark");
+            "KvmMmioBenchmark", "InterruptLatencyBenchmark", "VfioUserBenchmark", "VfioUserBulkBenchmark",
+            "GuestMemoryBenchmark", "JnaCallBenchmark");
+
+    /** The benchmarks of a C baseline, compiled with cc at setup: left out where there is no C compiler. */
+    static final List<String> NEEDS_CC = List.of("KvmMmioBenchmark.mmioExitC", "VfioUserBenchmark.regionRead4C",
+            "VfioUserBenchmark.rawSocketPingPongC", "VfioUserBulkBenchmark.regionRead1MiBC",
+            "VfioUserBulkBenchmark.regionWrite1MiBC", "VfioUserBulkBenchmark.rawSocket1MiB");
 
     private Catalogue() {
     }
@@ -31,6 +37,11 @@ public final class Catalogue {
     /** Whether a benchmark runs a KVM guest (and is left out on a machine without /dev/kvm). */
     static boolean needsKvm(String id) {
         return id.startsWith("KvmMmioBenchmark.") || id.startsWith("InterruptLatencyBenchmark.kvmGuest");
+    }
+
+    /** Whether a benchmark needs a C compiler (and is left out on a machine without one). */
+    static boolean needsCc(String id) {
+        return NEEDS_CC.contains(id);
     }
 
     public static List<Row> rows() {
@@ -78,9 +89,25 @@ public final class Catalogue {
 
         rows.add(new Row(VFIO_USER, "client to server, edu's ID register", "VfioUserBenchmark.regionRead4",
                 "raw UNIX-socket ping-pong, same sizes", "VfioUserBenchmark.rawSocketPingPong"));
+        rows.add(new Row(VFIO_USER, "Java client to server, edu's ID register", "VfioUserBenchmark.regionRead4",
+                "a minimal C client to the same server", "VfioUserBenchmark.regionRead4C"));
+        rows.add(new Row(VFIO_USER, "C client to jvfio's server (libvfio-user is not reachable here)",
+                "VfioUserBenchmark.regionRead4C", "raw ping-pong in C, same sizes", "VfioUserBenchmark.rawSocketPingPongC"));
+        rows.add(new Row(VFIO_USER, "raw ping-pong through JNA", "VfioUserBenchmark.rawSocketPingPong",
+                "the same in C", "VfioUserBenchmark.rawSocketPingPongC"));
         rows.add(new Row(VFIO_USER, "client to server, edu's liveness register, posted write (No_reply)",
                 "VfioUserBenchmark.regionWrite4Posted", "the same write waiting for its reply (x-no-posted-writes=on)",
                 "VfioUserBenchmark.regionWrite4Waited"));
+
+        for (String op : List.of("Read", "Write")) {
+            String name = "REGION_" + op.toUpperCase(java.util.Locale.ROOT);
+            rows.add(new Row(VFIO_USER_BULK, name + ", jvfio's client to jvfio's server",
+                    "VfioUserBulkBenchmark.region" + op + "1MiBJava", "a minimal C client to the same server",
+                    "VfioUserBulkBenchmark.region" + op + "1MiBC"));
+            rows.add(new Row(VFIO_USER_BULK, name + ", C client to jvfio's server (libvfio-user is not reachable here)",
+                    "VfioUserBulkBenchmark.region" + op + "1MiBC", "1 MiB through a raw UNIX socket, 32 bytes back (C)",
+                    "VfioUserBulkBenchmark.rawSocket1MiB"));
+        }
 
         for (String[] m : new String[][] {
                 {"u64 read, sequential", "sequentialReadU64"}, {"u64 write, sequential", "sequentialWriteU64"},

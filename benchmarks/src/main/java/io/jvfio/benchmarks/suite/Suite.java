@@ -1,6 +1,7 @@
 package io.jvfio.benchmarks.suite;
 
 import io.jvfio.benchmarks.support.BenchNotes;
+import io.jvfio.benchmarks.support.CBaseline;
 import org.openjdk.jmh.profile.GCProfiler;
 import org.openjdk.jmh.results.Result;
 import org.openjdk.jmh.results.RunResult;
@@ -104,6 +105,14 @@ public final class Suite {
                 options.include("io\\.jvfio\\.benchmarks\\." + c + "\\.");
             }
         }
+        // Without a C compiler the C baselines are left out (their setup would fail the run), unless
+        // -Djvfio.cc=required asks for them: then the run fails saying why.
+        boolean cc = "required".equals(System.getProperty("jvfio.cc")) || CBaseline.available();
+        if (!cc) {
+            for (String id : Catalogue.NEEDS_CC) {
+                options.exclude("io\\.jvfio\\.benchmarks\\." + id.replace(".", "\\.") + "$");
+            }
+        }
         Collection<RunResult> results = new Runner(options.build()).run();
         Duration took = Duration.between(start, Instant.now());
 
@@ -120,6 +129,8 @@ public final class Suite {
                 if (!measured.containsKey(id)) {
                     if (!kvm && Catalogue.needsKvm(id)) {
                         observed.putIfAbsent(id, "not run: this machine has no usable /dev/kvm");
+                    } else if (!cc && Catalogue.needsCc(id)) {
+                        observed.putIfAbsent(id, "not run: no C compiler (cc) to build the C baseline; install gcc");
                     } else {
                         missing.add(id);
                     }

@@ -552,6 +552,12 @@ public final class EduDevice implements EmulatedDevice, AutoCloseable {
         this.context = null;
     }
 
+    /** BAR2 is plain memory: the server moves large accesses to it straight to and from the socket. */
+    @Override
+    public ByteBuffer memory(int region) {
+        return region == 2 ? bar2View.duplicate() : null;
+    }
+
     /** BAR2's memory, as the device sees it (the client sees the same pages through its mmap). */
     public ByteBuffer bar2() {
         return bar2View.duplicate().order(ByteOrder.LITTLE_ENDIAN);

@@ -75,6 +75,18 @@ public interface EmulatedDevice {
     /** Writes {@code count} bytes from {@code src} to region {@code region} at {@code offset}. */
     void write(int region, long offset, ByteBuf src, int count);
 
+    /**
+     * The memory behind region {@code region} when it is plain memory (a RAM BAR on a memfd: reads
+     * and writes have no effect but on its bytes), as a direct buffer over the whole region; null
+     * otherwise (the default). For such a region the server moves large REGION_READ/WRITE data
+     * straight between the socket and this memory, without {@link #read}/{@link #write} and without
+     * copying it through a buffer of its own; small accesses still go to {@link #read}/{@link #write}.
+     * Asked once, when a client connects.
+     */
+    default java.nio.ByteBuffer memory(int region) {
+        return null;
+    }
+
     /** VFIO_USER_DEVICE_RESET. */
     void reset();
 

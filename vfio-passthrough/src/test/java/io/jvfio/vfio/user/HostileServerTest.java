@@ -337,6 +337,38 @@ class HostileServerTest {
         }
     }
 
+    /**
+     * A server that disconnects part-way through a 1 MiB REGION_READ reply, which the waiting thread
+     * receives straight into the caller's memory: the read ends at once with all-ones (what came is
+     * overwritten), and the client is gone, not left reading.
+     */
+    @Test
+    void aDisconnectPartWayThroughABulkReplyEndsTheReadWithAllOnes() throws Exception {
+        int mib = 1 << 20;
+        OwnedFd fd = Syscalls.memfdCreate("unused region fd", 0);
+        regionAnswer(2, regionInfo(2, READ | WRITE, mib), fd);
+        VfioUserClient client = connect(60_000);
+        try {
+            java.nio.ByteBuffer dst = java.nio.ByteBuffer.allocateDirect(mib);
+            long address = io.jvfio.vmm.linux.jna.DirectBuffers.address(dst);
+            CompletableFuture<Long> read = CompletableFuture.supplyAsync(() -> client.read(2, 0, address, mib));
+            RawPeer.Frame f = server.peer.reply(5000);
+            f.closeFds();
+            assertEquals(VfioUserCommand.REGION_READ.number(), f.command());
+            byte[] part = Le.of().u64(0).u32(2).u32(mib).bytes(new byte[200_000]).build();
+            server.peer.send(RawPeer.message(f.id(), f.command(), 32 + mib, REPLY, 0, part));
+            server.peer.close();
+            assertEquals(mib, read.get(20, TimeUnit.SECONDS), "the read ends, no x-msg-timeout stall");
+            for (int i = 0; i < mib; i++) {
+                assertEquals((byte) 0xFF, dst.get(i), "byte " + i + " of a read that got no whole reply");
+            }
+            assertTrue(client.isDead());
+        } finally {
+            client.close();
+            fd.close();
+        }
+    }
+
     /** The same with a control request (DEVICE_RESET) waiting: it throws the reason, naming the request. */
     @Test
     void aDisconnectWithAControlRequestPendingFailsItWithTheReason() throws Exception {

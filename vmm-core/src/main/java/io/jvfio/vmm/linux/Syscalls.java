@@ -110,6 +110,19 @@ public final class Syscalls {
         }
     }
 
+    /**
+     * Asks for {@code bytes} of send and receive buffer on a socket (SO_SNDBUF, SO_RCVBUF; the kernel
+     * doubles the value for its bookkeeping and caps the request at net.core.wmem_max / rmem_max
+     * without a word). A UNIX stream socket's default (net.core.wmem_default, 208 KiB) takes a
+     * 1 MiB message in five partial sendmsg calls; a larger one takes it in one. Best effort: a
+     * refusal leaves the defaults, which work, only slower.
+     */
+    public static void socketBuffers(OwnedFd socket, int bytes) {
+        ByteBuffer value = ByteBuffer.allocateDirect(4).order(ByteOrder.nativeOrder()).putInt(0, bytes);
+        LibC.setsockopt(socket.get(), LinuxConstants.SOL_SOCKET, LinuxConstants.SO_SNDBUF, DirectBuffers.address(value), 4);
+        LibC.setsockopt(socket.get(), LinuxConstants.SOL_SOCKET, LinuxConstants.SO_RCVBUF, DirectBuffers.address(value), 4);
+    }
+
     /** A close-on-exec duplicate of a descriptor someone else owns. */
     public static OwnedFd dup(int fd, String name) {
         int r = LibC.fcntl(fd, LinuxConstants.F_DUPFD_CLOEXEC, 0);

@@ -6,6 +6,7 @@ import io.jvfio.memory.GuestMemoryException;
 import io.jvfio.vfio.VfioException;
 import io.jvfio.vfio.user.protocol.VfioUserCommand;
 import io.jvfio.vfio.user.protocol.VfioUserException;
+import io.jvfio.vfio.user.protocol.VfioUserHeader;
 import io.jvfio.vfio.user.protocol.VfioUserMessage;
 import io.jvfio.vfio.user.protocol.VfioUserMessages;
 import io.jvfio.vfio.user.protocol.VfioUserPayloads;
@@ -32,6 +33,10 @@ final class ClientDmaWindows implements ClientSession.ServerCommands {
     /** Guarded by itself: guest memory changes on its caller's thread, DMA_READ/WRITE come on the event loop. */
     private final RangeMap<DmaMapping> windows = new RangeMap<>();
     private GuestMemory memory;
+
+    /** The header of a DMA_READ reply whose data goes from guest memory in the same sendmsg. */
+    private final ByteBuf dmaReplyHeader = io.netty.buffer.Unpooled.wrappedBuffer(
+            java.nio.ByteBuffer.allocateDirect(VfioUserHeader.SIZE + VfioUserPayloads.DmaAccess.SIZEOF)).clear();
 
     ClientDmaWindows(ClientSession session) {
         this.session = session;
@@ -140,9 +145,38 @@ final class ClientDmaWindows implements ClientSession.ServerCommands {
         return (int) count;
     }
 
+    /**
+     * Where guest range [address, address + count) lies in this process, if in one guest RAM region
+     * (then a DMA moves straight between it and the socket); else 0, and it is copied piecewise.
+     */
+    private long host(long address, int count) {
+        try {
+            return memory.ram().hostAddress(address, count);
+        } catch (GuestMemoryException e) {
+            return 0;
+        }
+    }
+
+    /**
+     * A DMA_READ: the reply's header from a buffer reused for every one (messages reach the listener
+     * one at a time, and the connection copies a header it must queue), the data straight from guest
+     * memory, in one sendmsg (null: sent already). Else a pooled reply the data is copied into.
+     */
     private ByteBuf dmaRead(VfioUserConnection c, VfioUserMessage m) {
         int count = dmaAccess(m, false);
         long address = m.payloadLong(VfioUserPayloads.DmaAccess.ADDRESS);
+        long host = host(address, count);
+        if (host != 0) {
+            if (!m.noReply()) {
+                dmaReplyHeader.clear();
+                VfioUserHeader.write(dmaReplyHeader, m.id(), m.commandNumber(),
+                        VfioUserHeader.SIZE + VfioUserPayloads.DmaAccess.SIZEOF + count, VfioUserHeader.TYPE_REPLY, 0);
+                dmaReplyHeader.writeLongLE(address);
+                dmaReplyHeader.writeLongLE(count);
+                c.sendGathering(dmaReplyHeader, host, count);
+            }
+            return null;
+        }
         ByteBuf r = VfioUserMessages.reply(c.alloc(), m.id(), m.commandNumber(),
                 VfioUserPayloads.DmaAccess.SIZEOF + count);
         r.writeLongLE(address);
@@ -160,9 +194,13 @@ final class ClientDmaWindows implements ClientSession.ServerCommands {
     private ByteBuf dmaWrite(VfioUserConnection c, VfioUserMessage m) {
         int count = dmaAccess(m, true);
         long address = m.payloadLong(VfioUserPayloads.DmaAccess.ADDRESS);
-        ByteBuf data = m.payloadSlice(VfioUserPayloads.DmaAccess.DATA, count);
+        long host = host(address, count);
         try {
-            memory.ram().write(address, data.nioBuffer());
+            if (host != 0) {
+                m.payloadTo(VfioUserPayloads.DmaAccess.DATA, host, count); // one copy, no view
+            } else {
+                memory.ram().write(address, m.payloadSlice(VfioUserPayloads.DmaAccess.DATA, count).nioBuffer());
+            }
         } catch (GuestMemoryException e) {
             throw new VfioUserException(Errno.EFAULT, e.getMessage());
         }

@@ -317,25 +317,14 @@ final class ClientRegions {
         if (session.dead()) {
             return allOnes;
         }
-        PendingRequests.Slot s;
-        try {
-            s = session.pending().acquire(VfioUserCommand.REGION_READ.number());
-        } catch (VfioUserException e) {
-            failed(VfioUserCommand.REGION_READ, region, offset, e.getMessage());
+        PendingRequests.Slot s = acquireQuietly(VfioUserCommand.REGION_READ, region, offset, false);
+        if (s == null) {
             return allOnes;
         }
         try {
-            regionRequests.incrementAndGet();
-            long postedBefore = postedWrites.get();
-            ByteBuf msg = VfioUserMessages.command(s.request, s.id, VfioUserCommand.REGION_READ,
-                    VfioUserPayloads.RegionAccess.SIZEOF);
-            msg.writeLongLE(offset);
-            msg.writeIntLE(region);
-            msg.writeIntLE(size);
-            if (!session.connection().sendKeeping(msg) || !awaitQuietly(s, VfioUserCommand.REGION_READ, region, offset)) {
+            if (!readRoundTrip(s, region, offset, size)) {
                 return allOnes;
             }
-            processed(postedBefore); // a reply, even an error: every earlier command was taken
             ByteBuf p = s.payload;
             if (s.error || p.readableBytes() < VfioUserPayloads.RegionAccess.DATA + size) {
                 failed(VfioUserCommand.REGION_READ, region, offset, s.error ? Errno.describe(s.errno) : "a short reply");
@@ -347,6 +336,44 @@ final class ClientRegions {
         } finally {
             session.pending().release(s);
         }
+    }
+
+    /**
+     * A slot for a region access of {@code command}; null if the connection closed under us: the
+     * access is then dropped, and counted as every other failed one is ({@code posted}: as a failed
+     * posted write).
+     */
+    private PendingRequests.Slot acquireQuietly(VfioUserCommand command, int region, long offset, boolean posted) {
+        try {
+            return session.pending().acquire(command.number());
+        } catch (VfioUserException e) {
+            if (posted) {
+                postedFailed(region, offset, "the connection to the server is closed");
+            } else {
+                failed(command, region, offset, e.getMessage());
+            }
+            return null;
+        }
+    }
+
+    /**
+     * Sends slot {@code s}'s REGION_READ of {@code size} bytes at {@code offset} and waits for the
+     * reply; false (counted, logged) if none came. A reply, even an error, says that every command
+     * sent before it was taken: posted writes included.
+     */
+    private boolean readRoundTrip(PendingRequests.Slot s, int region, long offset, int size) {
+        regionRequests.incrementAndGet();
+        long postedBefore = postedWrites.get();
+        ByteBuf msg = VfioUserMessages.command(s.request, s.id, VfioUserCommand.REGION_READ,
+                VfioUserPayloads.RegionAccess.SIZEOF);
+        msg.writeLongLE(offset);
+        msg.writeIntLE(region);
+        msg.writeIntLE(size);
+        if (!session.connection().sendKeeping(msg) || !awaitQuietly(s, VfioUserCommand.REGION_READ, region, offset)) {
+            return false;
+        }
+        processed(postedBefore);
+        return true;
     }
 
     /**
@@ -370,16 +397,8 @@ final class ClientRegions {
             }
             return;
         }
-        PendingRequests.Slot s;
-        try {
-            s = session.pending().acquire(VfioUserCommand.REGION_WRITE.number());
-        } catch (VfioUserException e) {
-            // The connection closed under us: dropped, and counted as every other failed write is.
-            if (post) {
-                postedFailed(region, offset, "the connection to the server is closed");
-            } else {
-                failed(VfioUserCommand.REGION_WRITE, region, offset, e.getMessage());
-            }
+        PendingRequests.Slot s = acquireQuietly(VfioUserCommand.REGION_WRITE, region, offset, post);
+        if (s == null) {
             return;
         }
         try {
@@ -490,40 +509,51 @@ final class ClientRegions {
         }
     }
 
-    /** Reads {@code length} bytes into native memory at {@code address}, in pieces of the server's max_data_xfer_size. */
+    /**
+     * Reads {@code length} bytes into native memory at {@code address}, in pieces of the server's
+     * max_data_xfer_size: each a REGION_READ whose reply's data is copied once, from the connection's
+     * buffer straight to {@code address} (the slot's {@link PendingRequests.Slot#target}), with
+     * nothing allocated. A piece that fails reads all-ones, as a PCI read without completion does.
+     */
     long read(int region, long offset, long address, long length) {
         layout.accessible(region, offset, length, false);
         int chunk = transferSize();
         for (long done = 0; done < length; ) {
             int n = (int) Math.min(chunk, length - done);
-            ByteBuffer dst = new Pointer(address + done).getByteBuffer(0, n);
             long at = offset + done;
-            if (session.dead()) {
-                fill(dst, n);
-            } else {
-                try {
-                    Reply r = session.request(VfioUserCommand.REGION_READ, VfioUserPayloads.RegionAccess.SIZEOF, null, 0, b -> {
-                        b.writeLongLE(at);
-                        b.writeIntLE(region);
-                        b.writeIntLE(n);
-                    });
-                    try {
-                        if (r.payload().readableBytes() < VfioUserPayloads.RegionAccess.DATA + n) {
-                            throw session.protocol("its REGION_READ reply carries " + (r.payload().readableBytes()
-                                    - VfioUserPayloads.RegionAccess.DATA) + " of " + n + " bytes");
-                        }
-                        r.payload().getBytes(VfioUserPayloads.RegionAccess.DATA, dst);
-                    } finally {
-                        r.release();
-                    }
-                } catch (VfioException e) {
-                    failed(VfioUserCommand.REGION_READ, region, at, e.getMessage());
-                    fill(dst, n);
-                }
+            if (!readPiece(region, at, address + done, n)) {
+                fill(address + done, n);
             }
             done += n;
         }
         return length;
+    }
+
+    /** One REGION_READ of {@code n} bytes into {@code address}; false (counted, logged) if it failed. */
+    private boolean readPiece(int region, long at, long address, int n) {
+        if (session.dead()) {
+            return false;
+        }
+        PendingRequests.Slot s = acquireQuietly(VfioUserCommand.REGION_READ, region, at, false);
+        if (s == null) {
+            return false;
+        }
+        try {
+            s.target = address;
+            s.targetFrom = VfioUserPayloads.RegionAccess.DATA;
+            s.targetLength = n;
+            if (!readRoundTrip(s, region, at, n)) {
+                return false;
+            }
+            if (s.error || s.targetReceived != n) {
+                failed(VfioUserCommand.REGION_READ, region, at, s.error ? Errno.describe(s.errno)
+                        : "its reply carries " + s.targetReceived + " of " + n + " bytes");
+                return false;
+            }
+            return true;
+        } finally {
+            session.pending().release(s);
+        }
     }
 
     /**
@@ -535,33 +565,53 @@ final class ClientRegions {
         return Math.min(session.peer().maxDataXferSize(), VfioUserVersion.CAPABILITIES.maxDataXferSize());
     }
 
-    private static void fill(ByteBuffer dst, int n) {
+    private static void fill(long address, int n) {
+        ByteBuffer dst = new Pointer(address).getByteBuffer(0, n); // a failure's path: the view may allocate
         for (int i = 0; i < n; i++) {
             dst.put(i, (byte) 0xFF);
         }
     }
 
-    /** Writes {@code length} bytes from native memory at {@code address}, in pieces of the server's max_data_xfer_size. */
+    /**
+     * Writes {@code length} bytes from native memory at {@code address}, in pieces of the server's
+     * max_data_xfer_size: each a REGION_WRITE whose header is the slot's own buffer and whose data
+     * goes from {@code address} to the socket in the same sendmsg (two iovecs), copied nowhere first,
+     * with nothing allocated. A piece that fails is dropped (counted, logged), as a write is.
+     */
     long write(int region, long offset, long address, long length) {
         layout.accessible(region, offset, length, true);
         int chunk = transferSize();
         for (long done = 0; done < length && !session.dead(); ) {
             int n = (int) Math.min(chunk, length - done);
-            ByteBuffer src = new Pointer(address + done).getByteBuffer(0, n);
-            long at = offset + done;
-            try {
-                session.request(VfioUserCommand.REGION_WRITE, VfioUserPayloads.RegionAccess.SIZEOF + n, null, 0, b -> {
-                    b.writeLongLE(at);
-                    b.writeIntLE(region);
-                    b.writeIntLE(n);
-                    b.writeBytes(src);
-                }).release();
-            } catch (VfioException e) {
-                failed(VfioUserCommand.REGION_WRITE, region, at, e.getMessage());
-            }
+            writePiece(region, offset + done, address + done, n);
             done += n;
         }
         return length;
+    }
+
+    private void writePiece(int region, long at, long address, int n) {
+        PendingRequests.Slot s = acquireQuietly(VfioUserCommand.REGION_WRITE, region, at, false);
+        if (s == null) {
+            return;
+        }
+        try {
+            regionRequests.incrementAndGet();
+            long postedBefore = postedWrites.get();
+            ByteBuf msg = VfioUserMessages.command(s.request, s.id, VfioUserCommand.REGION_WRITE,
+                    VfioUserPayloads.RegionAccess.SIZEOF + n);
+            msg.writeLongLE(at);
+            msg.writeIntLE(region);
+            msg.writeIntLE(n);
+            if (session.connection().sendGathering(msg, address, n)
+                    && awaitQuietly(s, VfioUserCommand.REGION_WRITE, region, at)) {
+                processed(postedBefore);
+                if (s.error) {
+                    failed(VfioUserCommand.REGION_WRITE, region, at, Errno.describe(s.errno));
+                }
+            }
+        } finally {
+            session.pending().release(s);
+        }
     }
 
     /**

@@ -47,7 +47,7 @@ final class ClientSession implements VfioUserConnection.Listener {
 
     /** Serves a command the server sent (the spec's server-to-client commands); returns its reply. */
     interface ServerCommands {
-        /** The reply to {@code m}, a DMA_READ or DMA_WRITE; throws the errno to refuse it with. */
+        /** The reply to {@code m}, a DMA_READ or DMA_WRITE, or null if sent already; throws the errno to refuse it with. */
         ByteBuf serve(VfioUserConnection c, VfioUserMessage m) throws VfioUserException;
     }
 
@@ -308,6 +308,12 @@ final class ClientSession implements VfioUserConnection.Listener {
 
     // ---- messages from the server ----
 
+    /** A large reply may come straight into the memory its request named (a bulk REGION_READ's). */
+    @Override
+    public long receiveTarget(VfioUserConnection c, VfioUserMessage head) {
+        return head.isReply() ? pending.receiveTarget(head) : 0;
+    }
+
     @Override
     public void onMessage(VfioUserConnection c, VfioUserMessage m) {
         if (m.isReply()) {
@@ -331,6 +337,9 @@ final class ClientSession implements VfioUserConnection.Listener {
                                 + " is not a server-to-client command");
             }
             ByteBuf reply = serverCommands.serve(c, m);
+            if (reply == null) {
+                return; // sent already, its data straight from guest memory
+            }
             if (m.noReply()) {
                 reply.release();
             } else {

@@ -15,12 +15,35 @@ public final class VfioUserMessage {
     private int start;
     private int size;
     private int[] fds = NO_FDS;
+    private boolean dataReceived;
 
     public void set(ByteBuf buf, int start, int size, int[] fds) {
         this.buf = buf;
         this.start = start;
         this.size = size;
         this.fds = fds == null ? NO_FDS : fds;
+        this.dataReceived = false;
+    }
+
+    /**
+     * As {@link #set}, for a message whose payload after its first {@code prefix} bytes the
+     * connection received straight into memory its listener named (see {@link #dataReceived}): only
+     * the header and those bytes are in {@code buf}.
+     */
+    public void setReceived(ByteBuf buf, int start, int size, int[] fds) {
+        set(buf, start, size, fds);
+        this.dataReceived = true;
+    }
+
+    /**
+     * True when the payload after its access header (16 bytes: REGION_READ/WRITE's offset, region
+     * and count, DMA_READ/WRITE's address and count) is not in this message: the connection received
+     * it straight into the memory the listener named for it
+     * ({@code VfioUserConnection.Listener#receiveTarget}). Only the header and those 16 bytes may
+     * then be read.
+     */
+    public boolean dataReceived() {
+        return dataReceived;
     }
 
     public int id() {
@@ -102,6 +125,20 @@ public final class VfioUserMessage {
     /** Copies {@code length} payload bytes from {@code offset} into native memory at {@code address}. */
     public void payloadBytes(int offset, byte[] dst, int dstOffset, int length) {
         buf.getBytes(start + VfioUserHeader.SIZE + offset, dst, dstOffset, length);
+    }
+
+    /**
+     * Copies {@code length} payload bytes from {@code offset} into native memory at {@code address}
+     * (a region's memory, a caller's buffer): one memcpy from the connection's buffer, no view
+     * allocated, for bulk data.
+     */
+    public void payloadTo(int offset, long address, int length) {
+        int at = start + VfioUserHeader.SIZE + offset;
+        if (buf.hasMemoryAddress()) {
+            io.jvfio.vmm.linux.jna.LibC.memcpy(address, buf.memoryAddress() + at, length);
+        } else {
+            buf.getBytes(at, new com.sun.jna.Pointer(address).getByteBuffer(0, length));
+        }
     }
 
     /** A read-only view of payload bytes (allocates the view; for bulk data). */

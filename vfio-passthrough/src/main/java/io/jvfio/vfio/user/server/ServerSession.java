@@ -18,6 +18,7 @@ import io.jvfio.vfio.user.transport.PendingRequests;
 import io.jvfio.vfio.user.transport.VfioUserConnection;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.OwnedFd;
+import io.jvfio.vmm.linux.jna.DirectBuffers;
 import io.jvfio.vmm.linux.jna.LibC;
 import io.jvfio.vmm.linux.vfio.VfioConstants;
 import io.jvfio.vmm.linux.vfio.VfioInfoCapHeader;
@@ -80,6 +81,11 @@ final class ServerSession implements VfioUserConnection.Listener {
             java.nio.ByteBuffer.allocateDirect(VfioUserHeader.SIZE + VfioUserPayloads.RegionAccess.SIZEOF + 4096)).clear();
     /** The data of small region writes, copied out of the stream so the device gets a buffer of its own. */
     private final ByteBuf accessData = io.netty.buffer.Unpooled.buffer(4096, 4096);
+    /**
+     * Per region, the native address of the device's memory behind it ({@link EmulatedDevice#memory}),
+     * or 0: large accesses to such a region go straight between the socket and that memory.
+     */
+    private final long[] regionMemory;
     /** Whether the message being handled handed its fds on (else they are closed after it); event loop only. */
     private boolean fdsTaken;
     private final java.util.concurrent.atomic.AtomicLong dmaMessages = new java.util.concurrent.atomic.AtomicLong();
@@ -90,12 +96,28 @@ final class ServerSession implements VfioUserConnection.Listener {
         this.device = device;
         this.regions = device.regions();
         this.irqInfo = device.irqs();
+        this.regionMemory = memoryOf(device, regions.size());
         this.context = new DeviceContext(socket.name(), irqInfo, true, viaMessages, limits.maxDmaMapped());
         this.connection = VfioUserConnection.open(socket.name(), socket, loop, this, limits);
         // One client at a time (spec, "Connection Initiation"): one that never negotiates would
         // keep the clients in the backlog waiting for ever.
         this.negotiation = loop.schedule(this::negotiationExpired, limits.negotiationTimeoutMillis(),
                 TimeUnit.MILLISECONDS);
+    }
+
+    private static long[] memoryOf(EmulatedDevice device, int count) {
+        long[] memory = new long[count];
+        for (int i = 0; i < count; i++) {
+            java.nio.ByteBuffer b = device.memory(i);
+            if (b != null) {
+                if (!b.isDirect() || b.capacity() < device.regions().get(i).size()) {
+                    throw new IllegalArgumentException("the memory behind region " + i + " must be a direct buffer over "
+                            + "all of its " + device.regions().get(i).size() + " bytes, not " + b);
+                }
+                memory[i] = DirectBuffers.address(b);
+            }
+        }
+        return memory;
     }
 
     private void negotiationExpired() {
@@ -164,6 +186,28 @@ final class ServerSession implements VfioUserConnection.Listener {
                     LibC.close(fd);
                 }
             }
+        }
+    }
+
+    /**
+     * A large REGION_WRITE to a region that is plain memory goes straight from the socket into the
+     * region: checked first as {@link #regionWrite} checks it (a bad one is buffered and refused whole),
+     * and only with exactly its count of data (trailing bytes would land beyond it).
+     */
+    @Override
+    public long receiveTarget(VfioUserConnection c, VfioUserMessage head) {
+        if (peer == null || !head.isCommand() || head.command() != VfioUserCommand.REGION_WRITE) {
+            return 0;
+        }
+        try {
+            int count = regionAccess(head, true);
+            int index = head.payloadInt(VfioUserPayloads.RegionAccess.REGION);
+            if (!isBulk(index, count) || head.payloadSize() != VfioUserPayloads.RegionAccess.SIZEOF + count) {
+                return 0;
+            }
+            return regionMemory[index] + head.payloadLong(VfioUserPayloads.RegionAccess.OFFSET);
+        } catch (VfioUserException e) {
+            return 0;
         }
     }
 
@@ -521,6 +565,15 @@ final class ServerSession implements VfioUserConnection.Listener {
         return reply(m, 0);
     }
 
+    /**
+     * Whether an access of {@code count} bytes to region {@code index} goes straight between the
+     * socket and the region's memory: a region that is plain memory, and more than a register's
+     * buffer holds (a register-sized access still goes through the device, allocation-free already).
+     */
+    private boolean isBulk(int index, int count) {
+        return count > accessData.capacity() && regionMemory[index] != 0;
+    }
+
     /** Checks a REGION_READ/WRITE and returns its count. */
     private int regionAccess(VfioUserMessage m, boolean write) {
         need(m, VfioUserPayloads.RegionAccess.SIZEOF);
@@ -551,6 +604,20 @@ final class ServerSession implements VfioUserConnection.Listener {
         int count = regionAccess(m, false);
         long offset = m.payloadLong(VfioUserPayloads.RegionAccess.OFFSET);
         int index = m.payloadInt(VfioUserPayloads.RegionAccess.REGION);
+        if (isBulk(index, count)) {
+            // Plain memory: the reply's header from the session's buffer, the data straight from the
+            // region, gathered into one sendmsg; no pooled reply, no copy of the data.
+            if (!m.noReply()) {
+                ByteBuf h = accessReply.clear(); // the header alone: the data is the region's
+                VfioUserHeader.write(h, m.id(), m.commandNumber(),
+                        VfioUserHeader.SIZE + VfioUserPayloads.RegionAccess.SIZEOF + count, VfioUserHeader.TYPE_REPLY, 0);
+                h.writeLongLE(offset);
+                h.writeIntLE(index);
+                h.writeIntLE(count);
+                connection.sendGathering(h, regionMemory[index] + offset, count);
+            }
+            return null;
+        }
         ByteBuf r = accessReply(m, VfioUserPayloads.RegionAccess.SIZEOF + count);
         r.writeLongLE(offset);
         r.writeIntLE(index);
@@ -574,14 +641,22 @@ final class ServerSession implements VfioUserConnection.Listener {
         long offset = m.payloadLong(VfioUserPayloads.RegionAccess.OFFSET);
         int index = m.payloadInt(VfioUserPayloads.RegionAccess.REGION);
         ByteBuf data;
-        if (count <= accessData.capacity()) {
+        if (m.dataReceived()) {
+            data = null; // received straight into the region (receiveTarget)
+        } else if (isBulk(index, count)) {
+            // Plain memory: one copy from the connection's buffer into the region, no view, no device call.
+            m.payloadTo(VfioUserPayloads.RegionAccess.DATA, regionMemory[index] + offset, count);
+            data = null;
+        } else if (count <= accessData.capacity()) {
             data = accessData.clear(); // a register write: copied into the session's own buffer, no allocation
             m.payloadBytes(VfioUserPayloads.RegionAccess.DATA, data, count);
         } else {
             data = m.payloadSlice(VfioUserPayloads.RegionAccess.DATA, count);
         }
         try {
-            device.write(index, offset, data, count);
+            if (data != null) {
+                device.write(index, offset, data, count);
+            }
         } catch (RuntimeException e) {
             throw new VfioUserException(Errno.EIO, "the device failed to write region " + index + ": " + e);
         }

@@ -65,6 +65,16 @@ public final class PendingRequests {
          */
         public final ByteBuffer register = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
         public int[] fds;
+        /**
+         * Where a bulk reply's data goes (native memory, e.g. a caller's buffer), or 0: the reply's
+         * payload from byte {@link #targetFrom} on is copied there (at most {@link #targetLength}
+         * bytes; {@link #targetReceived} says how many came), and only what comes before it into
+         * {@link #payload}, so that a 1 MiB REGION_READ is copied once, into its destination.
+         */
+        public long target;
+        public int targetFrom;
+        public int targetLength;
+        public int targetReceived;
         int command;
         public boolean error;
         public int errno;
@@ -110,6 +120,8 @@ public final class PendingRequests {
                         s.error = false;
                         s.errno = 0;
                         s.fds = null;
+                        s.target = 0;
+                        s.targetReceived = 0;
                         s.payload.clear();
                         s.waiter = Thread.currentThread();
                         s.state = WAITING;
@@ -141,12 +153,42 @@ public final class PendingRequests {
         s.errno = reply.error();
         int n = reply.payloadSize();
         s.payload.clear();
-        s.payload.ensureWritable(n);
-        reply.payloadBytes(0, s.payload, n);
+        if (reply.dataReceived()) {
+            // The data came straight into the target (receiveTarget): only the access header is here.
+            reply.payloadBytes(0, s.payload, s.targetFrom);
+            s.targetReceived = n - s.targetFrom;
+        } else if (s.target != 0 && n > s.targetFrom && !s.error) {
+            int data = Math.min(n - s.targetFrom, s.targetLength);
+            reply.payloadBytes(0, s.payload, s.targetFrom);
+            reply.payloadTo(s.targetFrom, s.target, data);
+            s.targetReceived = data;
+        } else {
+            s.payload.ensureWritable(n);
+            reply.payloadBytes(0, s.payload, n);
+        }
         s.fds = reply.fds().length > 0 ? reply.fds().clone() : null;
         s.state = DONE;
         LockSupport.unpark(s.waiter);
         return true;
+    }
+
+    /**
+     * Where the data of the large reply {@code head} (its header and access header, arrived) may be
+     * received straight from the socket: the target of the slot it answers, if that slot waits for
+     * exactly this much data after a {@link VfioUserConnection#DIRECT_PREFIX}-byte access header and
+     * the thread reading is the slot's own waiter; else 0. Only the waiter: it reads on until the
+     * reply is whole (or the connection fails) and cannot release the slot, and free its memory,
+     * meanwhile; a reply another thread reads for it is copied in whole instead ({@link #complete}).
+     */
+    public long receiveTarget(VfioUserMessage head) {
+        Slot s = slots[head.id() & INDEX_MASK];
+        if (s.state != WAITING || s.waiter != Thread.currentThread() || s.id != head.id() || s.target == 0
+                || head.isError() || (s.command != ANY_COMMAND && s.command != head.commandNumber())
+                || s.targetFrom != VfioUserConnection.DIRECT_PREFIX
+                || head.payloadSize() != s.targetFrom + (long) s.targetLength) {
+            return 0;
+        }
+        return s.target;
     }
 
     /**

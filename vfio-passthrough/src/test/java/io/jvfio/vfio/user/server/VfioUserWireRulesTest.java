@@ -117,6 +117,56 @@ class VfioUserWireRulesTest {
         assertEquals(~0x12345678, r.payloadBuffer().getInt(16), "the posted write was processed before the read");
     }
 
+    // Bulk REGION_WRITE, received straight into a plain-memory region
+
+    private static byte[] pattern(int n, int seed) {
+        byte[] b = new byte[n];
+        for (int i = 0; i < n; i++) {
+            b[i] = (byte) (i * 7 + seed);
+        }
+        return b;
+    }
+
+    @Test
+    void aLargeWriteLandsWholeInPiecesAndTrailingBytesAndBadOnesLandNowhere() {
+        negotiate();
+        int count = 200_000;
+        int offset = 4096;
+        byte[] data = pattern(count, 1);
+        // In three sends, so that the server may see it arrive in pieces (header and part, then the rest).
+        ByteBuffer whole = RawPeer.message(2, VfioUserCommand.REGION_WRITE.number(), 32 + count,
+                VfioUserHeader.TYPE_COMMAND, 0, Le.of().u64(offset).u32(2).u32(count).bytes(data).build());
+        int[] cuts = {0, 40, 70_000, whole.capacity()};
+        for (int i = 0; i + 1 < cuts.length; i++) {
+            peer.send(whole.duplicate().position(cuts[i]).limit(cuts[i + 1]).slice());
+        }
+        assertEquals(REPLY, peer.reply(5000).flags());
+        ByteBuffer bar2 = served.edu.bar2();
+        assertEquals(ByteBuffer.wrap(data), bar2.slice(offset, count), "the bytes of the write, in the region");
+
+        // One trailing byte beyond its count: the count lands, the byte after it does not.
+        byte before = bar2.get(offset + count);
+        byte[] more = pattern(count + 1, 2);
+        more[count] = (byte) ~before;
+        RawPeer.Frame r = peer.call(3, VfioUserCommand.REGION_WRITE,
+                Le.of().u64(offset).u32(2).u32(count).bytes(more).build());
+        assertEquals(REPLY, r.flags());
+        assertEquals(ByteBuffer.wrap(more, 0, count), bar2.slice(offset, count));
+        assertEquals(before, bar2.get(offset + count), "a trailing byte beyond the count is not written");
+
+        // Past the region's end: refused whole, nothing written, and the connection serves on.
+        int tail = EduRegisters.BAR2_SIZE - 65_536;
+        byte[] snapshot = new byte[65_536];
+        bar2.get(tail, snapshot);
+        peer.call(4, VfioUserCommand.REGION_WRITE, Le.of().u64(tail).u32(2).u32(131_072).bytes(pattern(131_072, 3))
+                .build()).expectError(Errno.EINVAL);
+        byte[] after = new byte[65_536];
+        bar2.get(tail, after);
+        assertArrayEquals(snapshot, after, "a refused write leaves the region alone");
+        RawPeer.Frame read = peer.call(5, VfioUserCommand.REGION_READ, Le.of().u64(offset).u32(2).u32(count).build());
+        assertEquals(ByteBuffer.wrap(more, 0, count), read.payloadBuffer().position(16).slice(), "read back whole");
+    }
+
     // VERSION
 
     @Test

@@ -106,6 +106,9 @@ public final class LibC {
 
     public static native int shutdown(int sockfd, int how);
 
+    /** {@code memcpy}: native memory to native memory (a bulk transfer's data between buffers, no Java view). */
+    public static native long memcpy(long dest, long src, long n);
+
     /** {@code setsockopt} with the option's value in native memory at {@code optval}. */
     public static native int setsockopt(int sockfd, int level, int optname, long optval, int optlen);
 

@@ -74,11 +74,14 @@ public final class LinuxConstants {
     public static final int SOCK_NONBLOCK = 0x800;
     public static final int SOCK_CLOEXEC = 0x80000;
     public static final int SOL_SOCKET = 1;
+    public static final int SO_SNDBUF = 7;
+    public static final int SO_RCVBUF = 8;
     public static final int SO_RCVTIMEO = 20;
     public static final int SCM_RIGHTS = 1;
     public static final int MSG_CTRUNC = 0x8;
     public static final int MSG_TRUNC = 0x20;
     public static final int MSG_DONTWAIT = 0x40;
+    public static final int MSG_WAITALL = 0x100;
     public static final int MSG_NOSIGNAL = 0x4000;
     public static final int MSG_CMSG_CLOEXEC = 0x40000000;
     public static final int SHUT_RDWR = 2;
