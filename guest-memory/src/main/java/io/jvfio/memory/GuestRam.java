@@ -1,8 +1,11 @@
 package io.jvfio.memory;
 
+import io.jvfio.vmm.linux.HostMemory;
+import io.jvfio.vmm.range.Ranged;
 import io.jvfio.vmm.range.UnsignedRange;
 
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 
@@ -15,7 +18,8 @@ import java.util.Objects;
  * <p>When to take a snapshot, and what a caller may rely on when devices share this memory, is the
  * package's safety contract ({@link io.jvfio.memory}), stated there once.
  *
- * <p>Immutable: a sorted array of regions. The accessors allocate nothing and take no lock.
+ * <p>Immutable: a sorted array of regions (and of the windows that view them; a racy cache of the
+ * last one used is the one field that changes). The accessors allocate nothing and take no lock.
  */
 public final class GuestRam {
 
@@ -24,15 +28,59 @@ public final class GuestRam {
     /** By unsigned start; they do not overlap. Never changed: GuestMemory copies it to change the map. */
     final GuestRegion[] sorted;
     private final long totalSize;
+    /** Every region cut where its ByteBuffers are (1 GiB chunks), by unsigned start. */
+    private final Window[] windows;
+    /**
+     * The window the last access went through, which the next one most likely hits: the accessors try
+     * it with one unsigned compare before any search. Racy on purpose, as a cache: a window is
+     * immutable (final fields), so any thread's write is a valid window of this snapshot, and a stale
+     * one only costs a search. Null while there are no regions.
+     */
+    private Window hot;
 
     /** {@code sorted} by unsigned start, not overlapping, and not changed afterwards. */
     GuestRam(GuestRegion[] sorted) {
         this.sorted = sorted;
         long sum = 0;
+        List<Window> all = new ArrayList<>();
         for (GuestRegion r : sorted) {
             sum += r.size();
+            for (long off = 0; off < r.size(); off += HostMemory.CHUNK_SIZE) {
+                all.add(new Window(r.start() + off, r.host.chunk(off)));
+            }
         }
         this.totalSize = sum;
+        this.windows = all.toArray(new Window[0]);
+        this.hot = windows.length == 0 ? null : windows[0];
+    }
+
+    /**
+     * A part of a region that one ByteBuffer views whole: the region itself up to 1 GiB, one 1 GiB chunk
+     * of a larger one. An access inside one window is one bounds check and one absolute get or put on its
+     * little-endian buffer, the same as on a raw ByteBuffer; one that crosses a window's end takes the
+     * general path ({@link GuestRam#region}, {@link HostMemory}), which splits it or names the error.
+     */
+    private static final class Window implements Ranged {
+        final long start;
+        /** At least a page (regions are page-aligned), so {@code size - 8} cannot wrap. */
+        final long size;
+        final ByteBuffer bytes;
+
+        Window(long start, ByteBuffer bytes) {
+            this.start = start;
+            this.size = bytes.capacity();
+            this.bytes = bytes;
+        }
+
+        @Override
+        public long base() {
+            return start;
+        }
+
+        @Override
+        public long size() {
+            return size;
+        }
     }
 
     /** The regions, in address order. */
@@ -81,45 +129,120 @@ public final class GuestRam {
     }
 
     // ---- values: little-endian, as an x86 guest stores data ----
+    //
+    // Each accessor first tries the hot window: one unsigned compare (off <= size - width, which also
+    // refuses gpa below the window's start, since off then wraps to a huge unsigned value), then the
+    // buffer's own absolute get or put. Anything else (another window, an access across a window's
+    // end, an address outside RAM) takes general(), which is the only place that searches and throws.
 
     public int readU8(long gpa) {
-        GuestRegion r = region(gpa, 1);
+        Window w = hot;
+        if (w != null) {
+            long off = gpa - w.start;
+            if (Long.compareUnsigned(off, w.size - 1) <= 0) {
+                return w.bytes.get((int) off) & 0xff;
+            }
+        }
+        GuestRegion r = general(gpa, 1);
         return r.host.getU8(gpa - r.start());
     }
 
     public int readU16(long gpa) {
-        GuestRegion r = region(gpa, 2);
+        Window w = hot;
+        if (w != null) {
+            long off = gpa - w.start;
+            if (Long.compareUnsigned(off, w.size - 2) <= 0) {
+                return w.bytes.getShort((int) off) & 0xffff;
+            }
+        }
+        GuestRegion r = general(gpa, 2);
         return r.host.getU16(gpa - r.start());
     }
 
     public int readU32(long gpa) {
-        GuestRegion r = region(gpa, 4);
+        Window w = hot;
+        if (w != null) {
+            long off = gpa - w.start;
+            if (Long.compareUnsigned(off, w.size - 4) <= 0) {
+                return w.bytes.getInt((int) off);
+            }
+        }
+        GuestRegion r = general(gpa, 4);
         return r.host.getU32(gpa - r.start());
     }
 
     public long readU64(long gpa) {
-        GuestRegion r = region(gpa, 8);
+        Window w = hot;
+        if (w != null) {
+            long off = gpa - w.start;
+            if (Long.compareUnsigned(off, w.size - 8) <= 0) {
+                return w.bytes.getLong((int) off);
+            }
+        }
+        GuestRegion r = general(gpa, 8);
         return r.host.getU64(gpa - r.start());
     }
 
     public void writeU8(long gpa, int value) {
-        GuestRegion r = region(gpa, 1);
+        Window w = hot;
+        if (w != null) {
+            long off = gpa - w.start;
+            if (Long.compareUnsigned(off, w.size - 1) <= 0) {
+                w.bytes.put((int) off, (byte) value);
+                return;
+            }
+        }
+        GuestRegion r = general(gpa, 1);
         r.host.putU8(gpa - r.start(), value);
     }
 
     public void writeU16(long gpa, int value) {
-        GuestRegion r = region(gpa, 2);
+        Window w = hot;
+        if (w != null) {
+            long off = gpa - w.start;
+            if (Long.compareUnsigned(off, w.size - 2) <= 0) {
+                w.bytes.putShort((int) off, (short) value);
+                return;
+            }
+        }
+        GuestRegion r = general(gpa, 2);
         r.host.putU16(gpa - r.start(), value);
     }
 
     public void writeU32(long gpa, int value) {
-        GuestRegion r = region(gpa, 4);
+        Window w = hot;
+        if (w != null) {
+            long off = gpa - w.start;
+            if (Long.compareUnsigned(off, w.size - 4) <= 0) {
+                w.bytes.putInt((int) off, value);
+                return;
+            }
+        }
+        GuestRegion r = general(gpa, 4);
         r.host.putU32(gpa - r.start(), value);
     }
 
     public void writeU64(long gpa, long value) {
-        GuestRegion r = region(gpa, 8);
+        Window w = hot;
+        if (w != null) {
+            long off = gpa - w.start;
+            if (Long.compareUnsigned(off, w.size - 8) <= 0) {
+                w.bytes.putLong((int) off, value);
+                return;
+            }
+        }
+        GuestRegion r = general(gpa, 8);
         r.host.putU64(gpa - r.start(), value);
+    }
+
+    /**
+     * The region holding all of [gpa, gpa + length), as {@link #region} finds it (or its error), and the
+     * window holding {@code gpa} made the hot one: the accessors' path when the hot window misses.
+     */
+    private GuestRegion general(long gpa, long length) {
+        GuestRegion r = region(gpa, length);
+        hot = UnsignedRange.find(windows, gpa);
+        return r;
     }
 
     // ---- bulk copies; each stays in one region ----
@@ -127,26 +250,52 @@ public final class GuestRam {
     /** Copies {@code length} bytes of guest RAM at {@code gpa} into {@code dst[offset..]}. */
     public void read(long gpa, byte[] dst, int offset, int length) {
         Objects.checkFromIndexSize(offset, length, dst.length);
-        GuestRegion r = region(gpa, length);
+        Window w = hot;
+        if (w != null && UnsignedRange.fits(gpa - w.start, length, w.size)) {
+            w.bytes.get((int) (gpa - w.start), dst, offset, length);
+            return;
+        }
+        GuestRegion r = general(gpa, length);
         r.host.get(gpa - r.start(), dst, offset, length);
     }
 
     /** Copies {@code src[offset..offset+length)} into guest RAM at {@code gpa}. */
     public void write(long gpa, byte[] src, int offset, int length) {
         Objects.checkFromIndexSize(offset, length, src.length);
-        GuestRegion r = region(gpa, length);
+        Window w = hot;
+        if (w != null && UnsignedRange.fits(gpa - w.start, length, w.size)) {
+            w.bytes.put((int) (gpa - w.start), src, offset, length);
+            return;
+        }
+        GuestRegion r = general(gpa, length);
         r.host.put(gpa - r.start(), src, offset, length);
     }
 
     /** Fills {@code dst} from its position to its limit with guest RAM at {@code gpa}; advances its position. */
     public void read(long gpa, ByteBuffer dst) {
-        GuestRegion r = region(gpa, dst.remaining());
+        int at = dst.position();
+        int length = dst.limit() - at;
+        Window w = hot;
+        if (w != null && UnsignedRange.fits(gpa - w.start, length, w.size)) {
+            dst.put(at, w.bytes, (int) (gpa - w.start), length);
+            dst.position(at + length);
+            return;
+        }
+        GuestRegion r = general(gpa, length);
         r.host.get(gpa - r.start(), dst);
     }
 
     /** Copies {@code src} from its position to its limit into guest RAM at {@code gpa}; advances its position. */
     public void write(long gpa, ByteBuffer src) {
-        GuestRegion r = region(gpa, src.remaining());
+        int at = src.position();
+        int length = src.limit() - at;
+        Window w = hot;
+        if (w != null && UnsignedRange.fits(gpa - w.start, length, w.size)) {
+            w.bytes.put((int) (gpa - w.start), src, at, length);
+            src.position(at + length);
+            return;
+        }
+        GuestRegion r = general(gpa, length);
         r.host.put(gpa - r.start(), src);
     }
 
