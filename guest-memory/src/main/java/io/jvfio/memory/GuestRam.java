@@ -59,27 +59,16 @@ public final class GuestRam {
      * of a larger one. An access inside one window is one bounds check and one absolute get or put on its
      * little-endian buffer, the same as on a raw ByteBuffer; one that crosses a window's end takes the
      * general path ({@link GuestRam#region}, {@link HostMemory}), which splits it or names the error.
+     * {@code size} is at least a page (regions are page-aligned), so {@code size - 8} cannot wrap.
      */
-    private static final class Window implements Ranged {
-        final long start;
-        /** At least a page (regions are page-aligned), so {@code size - 8} cannot wrap. */
-        final long size;
-        final ByteBuffer bytes;
-
+    private record Window(long start, long size, ByteBuffer bytes) implements Ranged {
         Window(long start, ByteBuffer bytes) {
-            this.start = start;
-            this.size = bytes.capacity();
-            this.bytes = bytes;
+            this(start, bytes.capacity(), bytes);
         }
 
         @Override
         public long base() {
             return start;
-        }
-
-        @Override
-        public long size() {
-            return size;
         }
     }
 
@@ -130,109 +119,100 @@ public final class GuestRam {
 
     // ---- values: little-endian, as an x86 guest stores data ----
     //
-    // Each accessor first tries the hot window: one unsigned compare (off <= size - width, which also
-    // refuses gpa below the window's start, since off then wraps to a huge unsigned value), then the
-    // buffer's own absolute get or put. Anything else (another window, an access across a window's
-    // end, an address outside RAM) takes general(), which is the only place that searches and throws.
+    // Each accessor first tries the hot window (hit), then the buffer's own absolute get or put.
+    // Anything else (another window, an access across a window's end, an address outside RAM) takes
+    // general(), which is the only place that searches and throws.
 
     public int readU8(long gpa) {
-        Window w = hot;
+        Window w = hit(gpa, 1);
         if (w != null) {
-            long off = gpa - w.start;
-            if (Long.compareUnsigned(off, w.size - 1) <= 0) {
-                return w.bytes.get((int) off) & 0xff;
-            }
+            return w.bytes.get((int) (gpa - w.start)) & 0xff;
         }
         GuestRegion r = general(gpa, 1);
         return r.host.getU8(gpa - r.start());
     }
 
     public int readU16(long gpa) {
-        Window w = hot;
+        Window w = hit(gpa, 2);
         if (w != null) {
-            long off = gpa - w.start;
-            if (Long.compareUnsigned(off, w.size - 2) <= 0) {
-                return w.bytes.getShort((int) off) & 0xffff;
-            }
+            return w.bytes.getShort((int) (gpa - w.start)) & 0xffff;
         }
         GuestRegion r = general(gpa, 2);
         return r.host.getU16(gpa - r.start());
     }
 
     public int readU32(long gpa) {
-        Window w = hot;
+        Window w = hit(gpa, 4);
         if (w != null) {
-            long off = gpa - w.start;
-            if (Long.compareUnsigned(off, w.size - 4) <= 0) {
-                return w.bytes.getInt((int) off);
-            }
+            return w.bytes.getInt((int) (gpa - w.start));
         }
         GuestRegion r = general(gpa, 4);
         return r.host.getU32(gpa - r.start());
     }
 
     public long readU64(long gpa) {
-        Window w = hot;
+        Window w = hit(gpa, 8);
         if (w != null) {
-            long off = gpa - w.start;
-            if (Long.compareUnsigned(off, w.size - 8) <= 0) {
-                return w.bytes.getLong((int) off);
-            }
+            return w.bytes.getLong((int) (gpa - w.start));
         }
         GuestRegion r = general(gpa, 8);
         return r.host.getU64(gpa - r.start());
     }
 
     public void writeU8(long gpa, int value) {
-        Window w = hot;
+        Window w = hit(gpa, 1);
         if (w != null) {
-            long off = gpa - w.start;
-            if (Long.compareUnsigned(off, w.size - 1) <= 0) {
-                w.bytes.put((int) off, (byte) value);
-                return;
-            }
+            w.bytes.put((int) (gpa - w.start), (byte) value);
+        } else {
+            GuestRegion r = general(gpa, 1);
+            r.host.putU8(gpa - r.start(), value);
         }
-        GuestRegion r = general(gpa, 1);
-        r.host.putU8(gpa - r.start(), value);
     }
 
     public void writeU16(long gpa, int value) {
-        Window w = hot;
+        Window w = hit(gpa, 2);
         if (w != null) {
-            long off = gpa - w.start;
-            if (Long.compareUnsigned(off, w.size - 2) <= 0) {
-                w.bytes.putShort((int) off, (short) value);
-                return;
-            }
+            w.bytes.putShort((int) (gpa - w.start), (short) value);
+        } else {
+            GuestRegion r = general(gpa, 2);
+            r.host.putU16(gpa - r.start(), value);
         }
-        GuestRegion r = general(gpa, 2);
-        r.host.putU16(gpa - r.start(), value);
     }
 
     public void writeU32(long gpa, int value) {
-        Window w = hot;
+        Window w = hit(gpa, 4);
         if (w != null) {
-            long off = gpa - w.start;
-            if (Long.compareUnsigned(off, w.size - 4) <= 0) {
-                w.bytes.putInt((int) off, value);
-                return;
-            }
+            w.bytes.putInt((int) (gpa - w.start), value);
+        } else {
+            GuestRegion r = general(gpa, 4);
+            r.host.putU32(gpa - r.start(), value);
         }
-        GuestRegion r = general(gpa, 4);
-        r.host.putU32(gpa - r.start(), value);
     }
 
     public void writeU64(long gpa, long value) {
-        Window w = hot;
+        Window w = hit(gpa, 8);
         if (w != null) {
-            long off = gpa - w.start;
-            if (Long.compareUnsigned(off, w.size - 8) <= 0) {
-                w.bytes.putLong((int) off, value);
-                return;
-            }
+            w.bytes.putLong((int) (gpa - w.start), value);
+        } else {
+            GuestRegion r = general(gpa, 8);
+            r.host.putU64(gpa - r.start(), value);
         }
-        GuestRegion r = general(gpa, 8);
-        r.host.putU64(gpa - r.start(), value);
+    }
+
+    /**
+     * The hot window if a value of {@code width} bytes at {@code gpa} lies in it, else null: one unsigned
+     * compare, off &lt;= size - width, which also refuses a gpa below the window's start (off then wraps to
+     * a huge unsigned value). For values only: {@code width} is at most 8, never more than a window.
+     */
+    private Window hit(long gpa, int width) {
+        Window w = hot;
+        return w != null && Long.compareUnsigned(gpa - w.start, w.size - width) <= 0 ? w : null;
+    }
+
+    /** The hot window if all of a copy of {@code length} bytes at {@code gpa} lies in it, else null. */
+    private Window hitCopy(long gpa, int length) {
+        Window w = hot;
+        return w != null && UnsignedRange.fits(gpa - w.start, length, w.size) ? w : null;
     }
 
     /**
@@ -250,8 +230,8 @@ public final class GuestRam {
     /** Copies {@code length} bytes of guest RAM at {@code gpa} into {@code dst[offset..]}. */
     public void read(long gpa, byte[] dst, int offset, int length) {
         Objects.checkFromIndexSize(offset, length, dst.length);
-        Window w = hot;
-        if (w != null && UnsignedRange.fits(gpa - w.start, length, w.size)) {
+        Window w = hitCopy(gpa, length);
+        if (w != null) {
             w.bytes.get((int) (gpa - w.start), dst, offset, length);
             return;
         }
@@ -262,8 +242,8 @@ public final class GuestRam {
     /** Copies {@code src[offset..offset+length)} into guest RAM at {@code gpa}. */
     public void write(long gpa, byte[] src, int offset, int length) {
         Objects.checkFromIndexSize(offset, length, src.length);
-        Window w = hot;
-        if (w != null && UnsignedRange.fits(gpa - w.start, length, w.size)) {
+        Window w = hitCopy(gpa, length);
+        if (w != null) {
             w.bytes.put((int) (gpa - w.start), src, offset, length);
             return;
         }
@@ -275,8 +255,8 @@ public final class GuestRam {
     public void read(long gpa, ByteBuffer dst) {
         int at = dst.position();
         int length = dst.limit() - at;
-        Window w = hot;
-        if (w != null && UnsignedRange.fits(gpa - w.start, length, w.size)) {
+        Window w = hitCopy(gpa, length);
+        if (w != null) {
             dst.put(at, w.bytes, (int) (gpa - w.start), length);
             dst.position(at + length);
             return;
@@ -289,8 +269,8 @@ public final class GuestRam {
     public void write(long gpa, ByteBuffer src) {
         int at = src.position();
         int length = src.limit() - at;
-        Window w = hot;
-        if (w != null && UnsignedRange.fits(gpa - w.start, length, w.size)) {
+        Window w = hitCopy(gpa, length);
+        if (w != null) {
             w.bytes.put((int) (gpa - w.start), src, at, length);
             src.position(at + length);
             return;
