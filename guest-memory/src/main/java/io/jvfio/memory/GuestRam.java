@@ -20,6 +20,13 @@ import java.util.Objects;
  *
  * <p>Immutable: a sorted array of regions (and of the windows that view them; a racy cache of the
  * last one used is the one field that changes). The accessors allocate nothing and take no lock.
+ *
+ * <p>A value access (u8 to u64) first tries the first window, whose start, end and host address are
+ * fields of the snapshot itself, then the window the last access used, each with one unsigned compare,
+ * and loads or stores at the host address ({@link UnsafeValues}, which says why not the ByteBuffer);
+ * a copy tries the last window used, then its ByteBuffer. Anything else (another window, an access
+ * across a window's end, an address outside RAM) takes the general path: the search, the split at a
+ * 1 GiB seam ({@link HostMemory}), and the errors.
  */
 public final class GuestRam {
 
@@ -37,6 +44,10 @@ public final class GuestRam {
      * one only costs a search. Null while there are no regions.
      */
     private Window hot;
+    /** The first window, flat: its start, its end for values, its host address (0, 0, 0 when there is none). */
+    private final long firstStart;
+    private final long firstValueEnd;
+    private final long firstAddress;
 
     /** {@code sorted} by unsigned start, not overlapping, and not changed afterwards. */
     GuestRam(GuestRegion[] sorted) {
@@ -46,26 +57,27 @@ public final class GuestRam {
         for (GuestRegion r : sorted) {
             sum += r.size();
             for (long off = 0; off < r.size(); off += HostMemory.CHUNK_SIZE) {
-                all.add(new Window(r.start() + off, r.host.chunk(off)));
+                ByteBuffer chunk = r.host.chunk(off);
+                all.add(new Window(r.start() + off, chunk.capacity(), chunk, r.hostAddress() + off,
+                        UnsafeValues.AVAILABLE ? chunk.capacity() - 7 : 0));
             }
         }
         this.totalSize = sum;
         this.windows = all.toArray(new Window[0]);
         this.hot = windows.length == 0 ? null : windows[0];
+        boolean fast = windows.length > 0 && UnsafeValues.AVAILABLE;
+        this.firstStart = fast ? windows[0].start : 0;
+        this.firstValueEnd = fast ? windows[0].valueEnd : 0;
+        this.firstAddress = fast ? windows[0].address : 0;
     }
 
     /**
      * A part of a region that one ByteBuffer views whole: the region itself up to 1 GiB, one 1 GiB chunk
-     * of a larger one. An access inside one window is one bounds check and one absolute get or put on its
-     * little-endian buffer, the same as on a raw ByteBuffer; one that crosses a window's end takes the
-     * general path ({@link GuestRam#region}, {@link HostMemory}), which splits it or names the error.
-     * {@code size} is at least a page (regions are page-aligned), so {@code size - 8} cannot wrap.
+     * of a larger one, at host address {@code address}. A value at an offset below {@code valueEnd}
+     * (size - 7: a u64 fits; 0 where {@link UnsafeValues} is not available) is loaded or stored there;
+     * a copy that fits goes through {@code bytes}, its little-endian buffer.
      */
-    private record Window(long start, long size, ByteBuffer bytes) implements Ranged {
-        Window(long start, ByteBuffer bytes) {
-            this(start, bytes.capacity(), bytes);
-        }
-
+    private record Window(long start, long size, ByteBuffer bytes, long address, long valueEnd) implements Ranged {
         @Override
         public long base() {
             return start;
@@ -118,51 +130,47 @@ public final class GuestRam {
     }
 
     // ---- values: little-endian, as an x86 guest stores data ----
-    //
-    // Each accessor first tries the hot window (hit), then the buffer's own absolute get or put.
-    // Anything else (another window, an access across a window's end, an address outside RAM) takes
-    // general(), which is the only place that searches and throws.
 
     public int readU8(long gpa) {
-        Window w = hit(gpa, 1);
-        if (w != null) {
-            return w.bytes.get((int) (gpa - w.start)) & 0xff;
+        long at = valueAddress(gpa);
+        if (at != 0) {
+            return UnsafeValues.getU8(at);
         }
         GuestRegion r = general(gpa, 1);
         return r.host.getU8(gpa - r.start());
     }
 
     public int readU16(long gpa) {
-        Window w = hit(gpa, 2);
-        if (w != null) {
-            return w.bytes.getShort((int) (gpa - w.start)) & 0xffff;
+        long at = valueAddress(gpa);
+        if (at != 0) {
+            return UnsafeValues.getU16(at);
         }
         GuestRegion r = general(gpa, 2);
         return r.host.getU16(gpa - r.start());
     }
 
     public int readU32(long gpa) {
-        Window w = hit(gpa, 4);
-        if (w != null) {
-            return w.bytes.getInt((int) (gpa - w.start));
+        long at = valueAddress(gpa);
+        if (at != 0) {
+            return UnsafeValues.getU32(at);
         }
         GuestRegion r = general(gpa, 4);
         return r.host.getU32(gpa - r.start());
     }
 
     public long readU64(long gpa) {
-        Window w = hit(gpa, 8);
-        if (w != null) {
-            return w.bytes.getLong((int) (gpa - w.start));
+        long at = valueAddress(gpa);
+        if (at != 0) {
+            return UnsafeValues.getU64(at);
         }
         GuestRegion r = general(gpa, 8);
         return r.host.getU64(gpa - r.start());
     }
 
     public void writeU8(long gpa, int value) {
-        Window w = hit(gpa, 1);
-        if (w != null) {
-            w.bytes.put((int) (gpa - w.start), (byte) value);
+        long at = valueAddress(gpa);
+        if (at != 0) {
+            UnsafeValues.putU8(at, value);
         } else {
             GuestRegion r = general(gpa, 1);
             r.host.putU8(gpa - r.start(), value);
@@ -170,9 +178,9 @@ public final class GuestRam {
     }
 
     public void writeU16(long gpa, int value) {
-        Window w = hit(gpa, 2);
-        if (w != null) {
-            w.bytes.putShort((int) (gpa - w.start), (short) value);
+        long at = valueAddress(gpa);
+        if (at != 0) {
+            UnsafeValues.putU16(at, value);
         } else {
             GuestRegion r = general(gpa, 2);
             r.host.putU16(gpa - r.start(), value);
@@ -180,9 +188,9 @@ public final class GuestRam {
     }
 
     public void writeU32(long gpa, int value) {
-        Window w = hit(gpa, 4);
-        if (w != null) {
-            w.bytes.putInt((int) (gpa - w.start), value);
+        long at = valueAddress(gpa);
+        if (at != 0) {
+            UnsafeValues.putU32(at, value);
         } else {
             GuestRegion r = general(gpa, 4);
             r.host.putU32(gpa - r.start(), value);
@@ -190,9 +198,9 @@ public final class GuestRam {
     }
 
     public void writeU64(long gpa, long value) {
-        Window w = hit(gpa, 8);
-        if (w != null) {
-            w.bytes.putLong((int) (gpa - w.start), value);
+        long at = valueAddress(gpa);
+        if (at != 0) {
+            UnsafeValues.putU64(at, value);
         } else {
             GuestRegion r = general(gpa, 8);
             r.host.putU64(gpa - r.start(), value);
@@ -200,24 +208,29 @@ public final class GuestRam {
     }
 
     /**
-     * The hot window if a value of {@code width} bytes at {@code gpa} lies in it, else null: one unsigned
-     * compare, off &lt;= size - width, which also refuses a gpa below the window's start (off then wraps to
-     * a huge unsigned value). For values only: {@code width} is at most 8, never more than a window.
+     * The host address of a value of up to 8 bytes at {@code gpa} if it lies in the first window or the
+     * last one used, else 0 (no window of any region is at address 0). One unsigned compare each,
+     * off &lt; valueEnd, which also refuses a gpa below the window's start (off then wraps to a huge
+     * unsigned value). A value in a window's last 7 bytes takes the general path, which knows its width.
      */
-    private Window hit(long gpa, int width) {
+    private long valueAddress(long gpa) {
+        long off = gpa - firstStart;
+        if (Long.compareUnsigned(off, firstValueEnd) < 0) {
+            return firstAddress + off;
+        }
         Window w = hot;
-        return w != null && Long.compareUnsigned(gpa - w.start, w.size - width) <= 0 ? w : null;
-    }
-
-    /** The hot window if all of a copy of {@code length} bytes at {@code gpa} lies in it, else null. */
-    private Window hitCopy(long gpa, int length) {
-        Window w = hot;
-        return w != null && UnsignedRange.fits(gpa - w.start, length, w.size) ? w : null;
+        if (w != null) {
+            off = gpa - w.start;
+            if (Long.compareUnsigned(off, w.valueEnd) < 0) {
+                return w.address + off;
+            }
+        }
+        return 0;
     }
 
     /**
      * The region holding all of [gpa, gpa + length), as {@link #region} finds it (or its error), and the
-     * window holding {@code gpa} made the hot one: the accessors' path when the hot window misses.
+     * window holding {@code gpa} made the hot one: the accessors' path when the fast path misses.
      */
     private GuestRegion general(long gpa, long length) {
         GuestRegion r = region(gpa, length);
@@ -226,6 +239,12 @@ public final class GuestRam {
     }
 
     // ---- bulk copies; each stays in one region ----
+
+    /** The hot window if all of a copy of {@code length} bytes at {@code gpa} lies in it, else null. */
+    private Window hitCopy(long gpa, int length) {
+        Window w = hot;
+        return w != null && UnsignedRange.fits(gpa - w.start, length, w.size) ? w : null;
+    }
 
     /** Copies {@code length} bytes of guest RAM at {@code gpa} into {@code dst[offset..]}. */
     public void read(long gpa, byte[] dst, int offset, int length) {
