@@ -6,9 +6,10 @@ package io.jvfio.irq;
  * how the dispatcher waits.
  *
  * <p>{@link #DEFAULT} delivers on the poller's thread: measured under storms of 1, 8 and 64 vectors
- * ({@code InterruptStormBenchmark}, README), a burst completes sooner than through the ring (median 47
- * against 90 us for 8 vectors, p99 0.19 against 2.6 ms) and a flood delivers as many interrupts per
- * second, with one thread less on a machine with few cores.
+ * ({@code InterruptStormBenchmark}, README), a burst completes sooner than through the ring (8 vectors:
+ * median 40 to 47 against 71 to 90 us, p99 0.16 to 0.19 against 0.35 to 2.6 ms) and a flood delivers
+ * every interrupt at a producer rate within the noise of the ring's, with one thread less on a machine
+ * with few cores.
  */
 public record InterruptRouterConfig(int ringSize, WaitStrategyOption waitStrategy, int maxRoutes,
                                     DeliveryThread deliveryThread) {
