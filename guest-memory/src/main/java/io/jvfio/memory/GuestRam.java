@@ -132,69 +132,32 @@ public final class GuestRam {
     // ---- values: little-endian, as an x86 guest stores data ----
 
     public int readU8(long gpa) {
-        long at = valueAddress(gpa);
-        if (at != 0) {
-            return UnsafeValues.getU8(at);
-        }
-        GuestRegion r = general(gpa, 1);
-        return r.host.getU8(gpa - r.start());
+        return readInt(gpa, 1);
     }
 
     public int readU16(long gpa) {
-        long at = valueAddress(gpa);
-        if (at != 0) {
-            return UnsafeValues.getU16(at);
-        }
-        GuestRegion r = general(gpa, 2);
-        return r.host.getU16(gpa - r.start());
+        return readInt(gpa, 2);
     }
 
     public int readU32(long gpa) {
-        long at = valueAddress(gpa);
-        if (at != 0) {
-            return UnsafeValues.getU32(at);
-        }
-        GuestRegion r = general(gpa, 4);
-        return r.host.getU32(gpa - r.start());
+        return readInt(gpa, 4);
     }
 
     public long readU64(long gpa) {
         long at = valueAddress(gpa);
-        if (at != 0) {
-            return UnsafeValues.getU64(at);
-        }
-        GuestRegion r = general(gpa, 8);
-        return r.host.getU64(gpa - r.start());
+        return at != 0 ? UnsafeValues.getU64(at) : readU64Generally(gpa);
     }
 
     public void writeU8(long gpa, int value) {
-        long at = valueAddress(gpa);
-        if (at != 0) {
-            UnsafeValues.putU8(at, value);
-        } else {
-            GuestRegion r = general(gpa, 1);
-            r.host.putU8(gpa - r.start(), value);
-        }
+        writeInt(gpa, 1, value);
     }
 
     public void writeU16(long gpa, int value) {
-        long at = valueAddress(gpa);
-        if (at != 0) {
-            UnsafeValues.putU16(at, value);
-        } else {
-            GuestRegion r = general(gpa, 2);
-            r.host.putU16(gpa - r.start(), value);
-        }
+        writeInt(gpa, 2, value);
     }
 
     public void writeU32(long gpa, int value) {
-        long at = valueAddress(gpa);
-        if (at != 0) {
-            UnsafeValues.putU32(at, value);
-        } else {
-            GuestRegion r = general(gpa, 4);
-            r.host.putU32(gpa - r.start(), value);
-        }
+        writeInt(gpa, 4, value);
     }
 
     public void writeU64(long gpa, long value) {
@@ -205,6 +168,42 @@ public final class GuestRam {
             GuestRegion r = general(gpa, 8);
             r.host.putU64(gpa - r.start(), value);
         }
+    }
+
+    // A u8, u16 or u32: width is a constant at each caller, so once inlined only its own branch is left.
+
+    private int readInt(long gpa, int width) {
+        long at = valueAddress(gpa);
+        if (at != 0) {
+            return width == 1 ? UnsafeValues.getU8(at) : width == 2 ? UnsafeValues.getU16(at) : UnsafeValues.getU32(at);
+        }
+        GuestRegion r = general(gpa, width);
+        long off = gpa - r.start();
+        return width == 1 ? r.host.getU8(off) : width == 2 ? r.host.getU16(off) : r.host.getU32(off);
+    }
+
+    private void writeInt(long gpa, int width, int value) {
+        long at = valueAddress(gpa);
+        if (at != 0) {
+            switch (width) {
+                case 1 -> UnsafeValues.putU8(at, value);
+                case 2 -> UnsafeValues.putU16(at, value);
+                default -> UnsafeValues.putU32(at, value);
+            }
+            return;
+        }
+        GuestRegion r = general(gpa, width);
+        long off = gpa - r.start();
+        switch (width) {
+            case 1 -> r.host.putU8(off, value);
+            case 2 -> r.host.putU16(off, value);
+            default -> r.host.putU32(off, value);
+        }
+    }
+
+    private long readU64Generally(long gpa) {
+        GuestRegion r = general(gpa, 8);
+        return r.host.getU64(gpa - r.start());
     }
 
     /**
