@@ -9,13 +9,14 @@ import java.nio.ByteOrder;
  * has already bounds-checked the address against a window of a region that stays mapped (see
  * {@link GuestRam}), the same check it makes before a ByteBuffer access.
  *
- * <p>Why not the ByteBuffer: measured on this machine (a loop of sequential u64 reads, the shape of
- * {@code GuestMemoryBenchmark}, the best of 250 rounds), a raw direct ByteBuffer read takes 0.99 ns,
- * GuestRam's window check followed by the window's ByteBuffer 2.3 to 2.5 ns whether the window's fields
- * sit in the snapshot or behind a reference (the buffer repeats the bounds check against its limit,
- * checks its memory segment and its byte order, none of which C2 can fold here), and the same window
- * check followed by {@code Unsafe.getLong} 0.95 ns. The goal is 1.2x the raw ByteBuffer; MemorySegment
- * would do it without Unsafe, but needs the incubator on Java 17.
+ * <p>Why not the ByteBuffer: measured on this machine with {@code GuestMemoryInterleaved} (the sequential
+ * u64 loops of {@code GuestMemoryBenchmark}, in turns, best round), GuestRam's window check followed by
+ * the window's little-endian ByteBuffer read took 2.3 ns against 0.91 ns for the raw ByteBuffer (2.5x),
+ * whether the window's fields sat in the snapshot or behind a reference: the buffer repeats the bounds
+ * check against its limit and checks its memory segment and byte order, which C2 folds for the raw
+ * buffer's index but not behind our check. The same window check followed by {@code Unsafe.getLong}:
+ * 1.2 ns against 1.1 ns (1.09x; writes 0.90x). The goal is 1.2x the raw ByteBuffer; MemorySegment would
+ * do it without Unsafe, but needs the incubator on Java 17.
  *
  * <p>{@link #AVAILABLE} is false where a value cannot be loaded this way as the guest stores it
  * (a big-endian host, or one whose plain loads must be aligned): GuestRam then takes its general path
