@@ -4,6 +4,8 @@
  */
 module io.jvfio.memory {
     requires transitive io.jvfio.vmm;
+    // sun.misc.Unsafe, for GuestRam's value loads and stores only: UnsafeValues says why.
+    requires jdk.unsupported;
 
     exports io.jvfio.memory;
     exports io.jvfio.kvm.memory;

@@ -1,6 +1,6 @@
 /**
- * Interrupt routing: device eventfds read by a poller, published into a Disruptor ring and
- * delivered to a virtual interrupt controller or to KVM.
+ * Interrupt routing: device eventfds read by a poller and delivered by it (or, as an option, through a
+ * Disruptor ring by a dispatcher thread) to a virtual interrupt controller or to KVM.
  */
 module io.jvfio.irq {
     requires transitive io.jvfio.vmm;

@@ -43,7 +43,8 @@ import static io.jvfio.vmm.linux.jna.LinuxConstants.EPOLLIN;
 /**
  * Interrupt latency: a device's eventfd write until the interrupt is delivered, sampled one
  * interrupt at a time. {@code ring} goes through jvfio's path (epoll poller, Disruptor ring,
- * dispatcher, routing table) to the virtual local APIC, for each wait strategy; {@code kvmGuest}
+ * dispatcher, routing table) to the virtual local APIC, for each wait strategy, and, as
+ * {@code wait=poller}, through the default path (the poller delivers, no ring); {@code kvmGuest}
  * ends in a KVM guest's interrupt handler ({@code src/main/guest/irq_wait.s}, halted between
  * interrupts, counting them in its RAM): through the ring and KVM_SIGNAL_MSI for each wait strategy,
  * through the irqfd bypass (the kernel delivers; no user-space thread on the path), and, as the floor
@@ -98,7 +99,8 @@ public class InterruptLatencyBenchmark {
                 boolean bypass = path.equals("irqfd");
                 InterruptRouterConfig config = bypass ? InterruptRouterConfig.DEFAULT
                         : path.equals("poller") ? InterruptRouterConfig.DEFAULT.withDeliveryThread(DeliveryThread.POLLER)
-                        : InterruptRouterConfig.DEFAULT.withWaitStrategy(WaitStrategyOption.of(path.substring("ring-".length())));
+                        : InterruptRouterConfig.DEFAULT.withDeliveryThread(DeliveryThread.DISPATCHER)
+                                .withWaitStrategy(WaitStrategyOption.of(path.substring("ring-".length())));
                 router = new InterruptRouter(new KvmMsiSink(guest.vm), config, new KvmIrqfdBypass(guest.vm));
                 route = router.addMsi("bench", RouteKind.MSIX, device.trigger(), MsiMessage.fixed(0, VECTOR), false,
                         bypass ? device : null);
@@ -154,7 +156,8 @@ public class InterruptLatencyBenchmark {
             device = new EventFd("benchmark-device");
             router = new InterruptRouter(apics, wait.equals("poller")
                     ? InterruptRouterConfig.DEFAULT.withDeliveryThread(DeliveryThread.POLLER)
-                    : InterruptRouterConfig.DEFAULT.withWaitStrategy(WaitStrategyOption.of(wait)));
+                    : InterruptRouterConfig.DEFAULT.withDeliveryThread(DeliveryThread.DISPATCHER)
+                            .withWaitStrategy(WaitStrategyOption.of(wait)));
             router.addMsi("benchmark", RouteKind.MSIX, device, MsiMessage.fixed(0, 0x40), false);
         }
 

@@ -1,8 +1,11 @@
 package io.jvfio.memory;
 
+import io.jvfio.vmm.linux.HostMemory;
+import io.jvfio.vmm.range.Ranged;
 import io.jvfio.vmm.range.UnsignedRange;
 
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 
@@ -15,7 +18,15 @@ import java.util.Objects;
  * <p>When to take a snapshot, and what a caller may rely on when devices share this memory, is the
  * package's safety contract ({@link io.jvfio.memory}), stated there once.
  *
- * <p>Immutable: a sorted array of regions. The accessors allocate nothing and take no lock.
+ * <p>Immutable: a sorted array of regions (and of the windows that view them; a racy cache of the
+ * last one used is the one field that changes). The accessors allocate nothing and take no lock.
+ *
+ * <p>A value access (u8 to u64) first tries the first window, whose start, end and host address are
+ * fields of the snapshot itself, then the window the last access used, each with one unsigned compare,
+ * and loads or stores at the host address ({@link UnsafeValues}, which says why not the ByteBuffer);
+ * a copy tries the last window used, then its ByteBuffer. Anything else (another window, an access
+ * across a window's end, an address outside RAM) takes the general path: the search, the split at a
+ * 1 GiB seam ({@link HostMemory}), and the errors.
  */
 public final class GuestRam {
 
@@ -24,15 +35,53 @@ public final class GuestRam {
     /** By unsigned start; they do not overlap. Never changed: GuestMemory copies it to change the map. */
     final GuestRegion[] sorted;
     private final long totalSize;
+    /** Every region cut where its ByteBuffers are (1 GiB chunks), by unsigned start. */
+    private final Window[] windows;
+    /**
+     * The window the last access went through, which the next one most likely hits: the accessors try
+     * it with one unsigned compare before any search. Racy on purpose, as a cache: a window is
+     * immutable (final fields), so any thread's write is a valid window of this snapshot, and a stale
+     * one only costs a search. Null while there are no regions.
+     */
+    private Window hot;
+    /** The first window, flat: its start, its end for values, its host address (0, 0, 0 when there is none). */
+    private final long firstStart;
+    private final long firstValueEnd;
+    private final long firstAddress;
 
     /** {@code sorted} by unsigned start, not overlapping, and not changed afterwards. */
     GuestRam(GuestRegion[] sorted) {
         this.sorted = sorted;
         long sum = 0;
+        List<Window> all = new ArrayList<>();
         for (GuestRegion r : sorted) {
             sum += r.size();
+            for (long off = 0; off < r.size(); off += HostMemory.CHUNK_SIZE) {
+                ByteBuffer chunk = r.host.chunk(off);
+                all.add(new Window(r.start() + off, chunk.capacity(), chunk, r.hostAddress() + off,
+                        UnsafeValues.AVAILABLE ? chunk.capacity() - 7 : 0));
+            }
         }
         this.totalSize = sum;
+        this.windows = all.toArray(new Window[0]);
+        this.hot = windows.length == 0 ? null : windows[0];
+        boolean fast = windows.length > 0 && UnsafeValues.AVAILABLE;
+        this.firstStart = fast ? windows[0].start : 0;
+        this.firstValueEnd = fast ? windows[0].valueEnd : 0;
+        this.firstAddress = fast ? windows[0].address : 0;
+    }
+
+    /**
+     * A part of a region that one ByteBuffer views whole: the region itself up to 1 GiB, one 1 GiB chunk
+     * of a larger one, at host address {@code address}. A value at an offset below {@code valueEnd}
+     * (size - 7: a u64 fits; 0 where {@link UnsafeValues} is not available) is loaded or stored there;
+     * a copy that fits goes through {@code bytes}, its little-endian buffer.
+     */
+    private record Window(long start, long size, ByteBuffer bytes, long address, long valueEnd) implements Ranged {
+        @Override
+        public long base() {
+            return start;
+        }
     }
 
     /** The regions, in address order. */
@@ -83,70 +132,168 @@ public final class GuestRam {
     // ---- values: little-endian, as an x86 guest stores data ----
 
     public int readU8(long gpa) {
-        GuestRegion r = region(gpa, 1);
-        return r.host.getU8(gpa - r.start());
+        return readInt(gpa, 1);
     }
 
     public int readU16(long gpa) {
-        GuestRegion r = region(gpa, 2);
-        return r.host.getU16(gpa - r.start());
+        return readInt(gpa, 2);
     }
 
     public int readU32(long gpa) {
-        GuestRegion r = region(gpa, 4);
-        return r.host.getU32(gpa - r.start());
+        return readInt(gpa, 4);
     }
 
     public long readU64(long gpa) {
-        GuestRegion r = region(gpa, 8);
-        return r.host.getU64(gpa - r.start());
+        long at = valueAddress(gpa);
+        return at != 0 ? UnsafeValues.getU64(at) : readU64Generally(gpa);
     }
 
     public void writeU8(long gpa, int value) {
-        GuestRegion r = region(gpa, 1);
-        r.host.putU8(gpa - r.start(), value);
+        writeInt(gpa, 1, value);
     }
 
     public void writeU16(long gpa, int value) {
-        GuestRegion r = region(gpa, 2);
-        r.host.putU16(gpa - r.start(), value);
+        writeInt(gpa, 2, value);
     }
 
     public void writeU32(long gpa, int value) {
-        GuestRegion r = region(gpa, 4);
-        r.host.putU32(gpa - r.start(), value);
+        writeInt(gpa, 4, value);
     }
 
     public void writeU64(long gpa, long value) {
-        GuestRegion r = region(gpa, 8);
-        r.host.putU64(gpa - r.start(), value);
+        long at = valueAddress(gpa);
+        if (at != 0) {
+            UnsafeValues.putU64(at, value);
+        } else {
+            GuestRegion r = general(gpa, 8);
+            r.host.putU64(gpa - r.start(), value);
+        }
+    }
+
+    // A u8, u16 or u32: width is a constant at each caller, so once inlined only its own branch is left.
+
+    private int readInt(long gpa, int width) {
+        long at = valueAddress(gpa);
+        if (at != 0) {
+            return width == 1 ? UnsafeValues.getU8(at) : width == 2 ? UnsafeValues.getU16(at) : UnsafeValues.getU32(at);
+        }
+        GuestRegion r = general(gpa, width);
+        long off = gpa - r.start();
+        return width == 1 ? r.host.getU8(off) : width == 2 ? r.host.getU16(off) : r.host.getU32(off);
+    }
+
+    private void writeInt(long gpa, int width, int value) {
+        long at = valueAddress(gpa);
+        if (at != 0) {
+            switch (width) {
+                case 1 -> UnsafeValues.putU8(at, value);
+                case 2 -> UnsafeValues.putU16(at, value);
+                default -> UnsafeValues.putU32(at, value);
+            }
+            return;
+        }
+        GuestRegion r = general(gpa, width);
+        long off = gpa - r.start();
+        switch (width) {
+            case 1 -> r.host.putU8(off, value);
+            case 2 -> r.host.putU16(off, value);
+            default -> r.host.putU32(off, value);
+        }
+    }
+
+    private long readU64Generally(long gpa) {
+        GuestRegion r = general(gpa, 8);
+        return r.host.getU64(gpa - r.start());
+    }
+
+    /**
+     * The host address of a value of up to 8 bytes at {@code gpa} if it lies in the first window or the
+     * last one used, else 0 (no window of any region is at address 0). One unsigned compare each,
+     * off &lt; valueEnd, which also refuses a gpa below the window's start (off then wraps to a huge
+     * unsigned value). A value in a window's last 7 bytes takes the general path, which knows its width.
+     */
+    private long valueAddress(long gpa) {
+        long off = gpa - firstStart;
+        if (Long.compareUnsigned(off, firstValueEnd) < 0) {
+            return firstAddress + off;
+        }
+        Window w = hot;
+        if (w != null) {
+            off = gpa - w.start;
+            if (Long.compareUnsigned(off, w.valueEnd) < 0) {
+                return w.address + off;
+            }
+        }
+        return 0;
+    }
+
+    /**
+     * The region holding all of [gpa, gpa + length), as {@link #region} finds it (or its error), and the
+     * window holding {@code gpa} made the hot one: the accessors' path when the fast path misses.
+     */
+    private GuestRegion general(long gpa, long length) {
+        GuestRegion r = region(gpa, length);
+        hot = UnsignedRange.find(windows, gpa);
+        return r;
     }
 
     // ---- bulk copies; each stays in one region ----
 
+    /** The hot window if all of a copy of {@code length} bytes at {@code gpa} lies in it, else null. */
+    private Window hitCopy(long gpa, int length) {
+        Window w = hot;
+        return w != null && UnsignedRange.fits(gpa - w.start, length, w.size) ? w : null;
+    }
+
     /** Copies {@code length} bytes of guest RAM at {@code gpa} into {@code dst[offset..]}. */
     public void read(long gpa, byte[] dst, int offset, int length) {
         Objects.checkFromIndexSize(offset, length, dst.length);
-        GuestRegion r = region(gpa, length);
+        Window w = hitCopy(gpa, length);
+        if (w != null) {
+            w.bytes.get((int) (gpa - w.start), dst, offset, length);
+            return;
+        }
+        GuestRegion r = general(gpa, length);
         r.host.get(gpa - r.start(), dst, offset, length);
     }
 
     /** Copies {@code src[offset..offset+length)} into guest RAM at {@code gpa}. */
     public void write(long gpa, byte[] src, int offset, int length) {
         Objects.checkFromIndexSize(offset, length, src.length);
-        GuestRegion r = region(gpa, length);
+        Window w = hitCopy(gpa, length);
+        if (w != null) {
+            w.bytes.put((int) (gpa - w.start), src, offset, length);
+            return;
+        }
+        GuestRegion r = general(gpa, length);
         r.host.put(gpa - r.start(), src, offset, length);
     }
 
     /** Fills {@code dst} from its position to its limit with guest RAM at {@code gpa}; advances its position. */
     public void read(long gpa, ByteBuffer dst) {
-        GuestRegion r = region(gpa, dst.remaining());
+        int at = dst.position();
+        int length = dst.limit() - at;
+        Window w = hitCopy(gpa, length);
+        if (w != null) {
+            dst.put(at, w.bytes, (int) (gpa - w.start), length);
+            dst.position(at + length);
+            return;
+        }
+        GuestRegion r = general(gpa, length);
         r.host.get(gpa - r.start(), dst);
     }
 
     /** Copies {@code src} from its position to its limit into guest RAM at {@code gpa}; advances its position. */
     public void write(long gpa, ByteBuffer src) {
-        GuestRegion r = region(gpa, src.remaining());
+        int at = src.position();
+        int length = src.limit() - at;
+        Window w = hitCopy(gpa, length);
+        if (w != null) {
+            w.bytes.put((int) (gpa - w.start), src, at, length);
+            src.position(at + length);
+            return;
+        }
+        GuestRegion r = general(gpa, length);
         r.host.put(gpa - r.start(), src);
     }
 

@@ -108,6 +108,35 @@ class GuestMemoryTest {
         }
     }
 
+    /**
+     * Accesses go first to the window the last one used: one in another region, just below or past the
+     * end of that window, or straddling its end, must still find its own region or its error.
+     */
+    @Test
+    void theLastWindowUsedHoldsNoAccessOutsideIt() {
+        try (GuestMemory mem = new GuestMemory()) {
+            mem.addRegion("low", 0, MemoryBackend.memfd("low", MIB, false));
+            mem.addRegion("high", 0x10000000, MemoryBackend.memfd("high", MIB, false));
+            GuestRam ram = mem.ram();
+            ram.writeU64(0x10000000, 0x1111);
+            ram.writeU64(MIB - 8, 0x2222); // the last u64 of low, right after an access to high
+            assertEquals(0x1111, ram.readU64(0x10000000));
+            assertEquals(0x2222, ram.readU64(MIB - 8));
+            assertEquals(0x22, ram.readU8(MIB - 8));
+            assertEquals("guest physical address 0xffffff8 (8 bytes) is not in guest RAM; the nearest region is 'high' "
+                    + "[0x10000000-0x100fffff]", error(() -> ram.readU64(0x10000000 - 8)));
+            ram.readU64(0x10000000); // high is the hot window again
+            assertEquals("an access of 8 bytes at guest physical address 0x100ffffc crosses the end of region 'high' "
+                    + "[0x10000000-0x100fffff]", error(() -> ram.writeU64(0x10000000 + MIB - 4, 1)));
+            assertEquals("an access of 16 bytes at guest physical address 0xffff8 crosses the end of region 'low' "
+                    + "[0x0-0xfffff]", error(() -> ram.read(MIB - 8, new byte[16], 0, 16)));
+            byte[] copy = new byte[8];
+            ram.read(MIB - 8, copy, 0, 8);
+            assertEquals(0x22, copy[0]);
+            assertEquals(0x2222, ram.readU16(MIB - 8), "after the error, the window still serves the region");
+        }
+    }
+
     /** The map changes; a snapshot taken from it does not, and one that raced a removal reads zeros. */
     @Test
     void aSnapshotKeepsItsRegionsWhileTheMapChanges() {

@@ -14,8 +14,10 @@ import static io.jvfio.vmm.linux.jna.LinuxConstants.EPOLLIN;
 
 /**
  * The one thread that waits on every device eventfd: epoll reports the ready ones, each counter is
- * read (which resets it; a count above one means interrupts coalesced in the kernel) and published
- * into the ring with the route and the time. Eventfds are added and removed while it waits.
+ * read (which resets it; a count above one means interrupts coalesced in the kernel) and delivered
+ * through its route on this thread ({@link DeliveryThread#POLLER}, the default), or published into the
+ * ring with the route and the time ({@link DeliveryThread#DISPATCHER}). Eventfds are added and removed
+ * while it waits.
  *
  * <p>When the ring is full the poller waits for room without reading further eventfds: their
  * counters keep accumulating in the kernel, so nothing is lost, only merged.
@@ -31,15 +33,15 @@ final class InterruptPoller implements Runnable {
     private final RingBuffer<InterruptEvent> ring;
     private final AtomicReferenceArray<InterruptRoute> routes;
     private final Thread thread;
-    /** Deliver on this thread ({@link DeliveryThread#POLLER}) rather than through the ring. */
+    /** Deliver on this thread ({@link DeliveryThread#POLLER}) rather than through the ring: no ring given. */
     private final boolean deliverHere;
     private volatile boolean running = true;
     private volatile long stranded;
 
-    InterruptPoller(RingBuffer<InterruptEvent> ring, AtomicReferenceArray<InterruptRoute> routes, String name,
-                    boolean deliverHere) {
+    /** A poller that publishes into {@code ring}, or, if it is null, delivers on its own thread. */
+    InterruptPoller(RingBuffer<InterruptEvent> ring, AtomicReferenceArray<InterruptRoute> routes, String name) {
         this.ring = ring;
-        this.deliverHere = deliverHere;
+        this.deliverHere = ring == null;
         this.routes = routes;
         this.epoll = new Epoll(name, 256);
         epoll.add(wakeup.fd(), EPOLLIN, WAKEUP);

@@ -9,9 +9,10 @@ import org.slf4j.LoggerFactory;
 /**
  * One interrupt source and where it goes: a device's eventfd, the MSI message the guest programmed
  * for it, its mask and pending bit, and its counters. Devices update the message when the guest
- * writes an MSI or MSI-X entry, and mask or unmask it; the dispatcher delivers through it.
+ * writes an MSI or MSI-X entry, and mask or unmask it; the delivering thread (the poller, or the
+ * ring's dispatcher) delivers through it.
  *
- * <p>The dispatcher's delivery decision and mask/unmask are serialized on the route, so an
+ * <p>The delivering thread's decision and mask/unmask are serialized on the route, so an
  * interrupt is either delivered before a mask takes effect or held as pending, never both and never
  * lost. Messages are immutable and swapped whole, so a delivery never sees half an update.
  *
@@ -64,7 +65,7 @@ public final class InterruptRoute {
     private volatile long messages;
     private volatile boolean undeliverableLogged;
 
-    /** Written by the dispatcher thread only. */
+    /** Written by the delivering thread only (the poller, or the ring's dispatcher). */
     private final SingleWriterRecorder latency = new SingleWriterRecorder(HIGHEST_LATENCY, 3);
     private final Histogram latencyTotal = new Histogram(HIGHEST_LATENCY, 3);
     private Histogram latencyInterval;
@@ -270,7 +271,7 @@ public final class InterruptRoute {
         return polled ? trigger.read() : 0;
     }
 
-    /** Called by the dispatcher with the count read from the eventfd and when it was read. */
+    /** Called by the delivering thread with the count read from the eventfd and when it was read. */
     synchronized void signal(long count, long readNanos) {
         if (masked) {
             pending = true;

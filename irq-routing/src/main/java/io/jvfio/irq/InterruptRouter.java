@@ -15,10 +15,12 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
  * Interrupt routing for a VM: a routing table of {@link InterruptRoute}s, the poller that reads their
- * eventfds, the Disruptor ring, and the dispatcher that delivers to an {@link InterruptSink}.
+ * eventfds and delivers to an {@link InterruptSink} (the default), or, with
+ * {@link DeliveryThread#DISPATCHER}, publishes into a Disruptor ring whose dispatcher delivers.
  *
  * <pre>
- *   device eventfd --epoll--&gt; poller --ring--&gt; dispatcher --route--&gt; sink (virtual APICs, KVM)
+ *   device eventfd --epoll--&gt; poller --route--&gt; sink (virtual APICs, KVM)
+ *   device eventfd --epoll--&gt; poller --ring--&gt; dispatcher --route--&gt; sink   (DeliveryThread.DISPATCHER)
  * </pre>
  *
  * Routes can be added, reprogrammed, masked and removed while interrupts are in flight.
@@ -39,6 +41,7 @@ public final class InterruptRouter implements AutoCloseable {
     private final AtomicReferenceArray<InterruptRoute> routes;
     /** Removed routes, kept for their counters (what the VM did over its life). */
     private final List<InterruptRoute> removed = new ArrayList<>();
+    /** The ring and its dispatcher, with {@link DeliveryThread#DISPATCHER}; null when the poller delivers. */
     private final Disruptor<InterruptEvent> disruptor;
     private final InterruptPoller poller;
     private final InterruptDispatcher dispatcher;
@@ -68,19 +71,23 @@ public final class InterruptRouter implements AutoCloseable {
         this.lines = lines;
         this.config = config;
         this.routes = new AtomicReferenceArray<>(config.maxRoutes());
-        this.dispatcher = new InterruptDispatcher(routes);
-        this.disruptor = new Disruptor<>(InterruptEvent::new, config.ringSize(), r -> {
-            Thread t = new Thread(r, "jvfio-irq-dispatch");
-            t.setDaemon(true);
-            return t;
-        }, ProducerType.SINGLE, config.deliveryThread() == DeliveryThread.POLLER
-                ? WaitStrategyOption.BLOCKING.create() // the ring carries nothing: its dispatcher must not spin
-                : config.waitStrategy().create());
-        disruptor.handleEventsWith(dispatcher);
-        disruptor.setDefaultExceptionHandler(new LoggingExceptionHandler());
-        disruptor.start();
-        this.poller = new InterruptPoller(disruptor.getRingBuffer(), routes, "jvfio-irq-poll",
-                config.deliveryThread() == DeliveryThread.POLLER);
+        if (config.deliveryThread() == DeliveryThread.DISPATCHER) {
+            this.dispatcher = new InterruptDispatcher(routes);
+            this.disruptor = new Disruptor<>(InterruptEvent::new, config.ringSize(), r -> {
+                Thread t = new Thread(r, "jvfio-irq-dispatch");
+                t.setDaemon(true);
+                return t;
+            }, ProducerType.SINGLE, config.waitStrategy().create());
+            disruptor.handleEventsWith(dispatcher);
+            disruptor.setDefaultExceptionHandler(new LoggingExceptionHandler());
+            disruptor.start();
+        } else {
+            // The poller delivers: no ring, and no dispatcher thread idling beside it.
+            this.dispatcher = null;
+            this.disruptor = null;
+        }
+        this.poller = new InterruptPoller(disruptor == null ? null : disruptor.getRingBuffer(), routes,
+                "jvfio-irq-poll");
         poller.start();
     }
 
@@ -212,7 +219,8 @@ public final class InterruptRouter implements AutoCloseable {
             undeliverable += s.undeliverable();
             pending += s.pendingCount();
         }
-        return new Totals(delivered, undeliverable, pending, dispatcher.removedRouteInterrupts(), poller.stranded());
+        return new Totals(delivered, undeliverable, pending,
+                dispatcher == null ? 0 : dispatcher.removedRouteInterrupts(), poller.stranded());
     }
 
     /**
@@ -228,15 +236,19 @@ public final class InterruptRouter implements AutoCloseable {
             if (!poller.stop(5000)) {
                 LOG.warn("the interrupt poller did not stop within 5 s");
             }
-            try {
-                disruptor.shutdown(5, TimeUnit.SECONDS);
-            } catch (TimeoutException e) {
-                LOG.warn("the interrupt dispatcher did not drain the ring within 5 s; halting it");
-                disruptor.halt();
+            if (disruptor != null) {
+                try {
+                    disruptor.shutdown(5, TimeUnit.SECONDS);
+                } catch (TimeoutException e) {
+                    LOG.warn("the interrupt dispatcher did not drain the ring within 5 s; halting it");
+                    disruptor.halt();
+                }
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            disruptor.halt();
+            if (disruptor != null) {
+                disruptor.halt();
+            }
         } finally {
             poller.close();
         }

@@ -2,7 +2,7 @@ package io.jvfio.irq;
 
 /**
  * Where interrupt messages end up: the {@link VirtualInterruptController} (a model of x86 local
- * APICs), or KVM ({@code KVM_SIGNAL_MSI}). Called on the dispatcher thread; it must not block for
+ * APICs), or KVM ({@code KVM_SIGNAL_MSI}). Called on the delivering thread (the poller, or the ring's dispatcher); it must not block for
  * long and must not throw for a message it cannot deliver: it says why instead.
  */
 public interface InterruptSink {

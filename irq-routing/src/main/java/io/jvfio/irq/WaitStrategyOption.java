@@ -7,7 +7,7 @@ import com.lmax.disruptor.WaitStrategy;
 import com.lmax.disruptor.YieldingWaitStrategy;
 
 /**
- * How the dispatcher waits for the next interrupt. The default blocks: on a machine with few cores,
+ * How the ring's dispatcher ({@link DeliveryThread#DISPATCHER}) waits for the next interrupt. The default blocks: on a machine with few cores,
  * a spinning dispatcher takes a core from the vCPUs and the poller that feeds it.
  */
 public enum WaitStrategyOption {

@@ -15,7 +15,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Several threads hammer 64 eventfds; every increment written must be accounted for, for every wait
- * strategy of the ring, and stopping in the middle must neither hang nor lose anything.
+ * strategy of the ring and with the poller delivering, and stopping in the middle must neither hang nor
+ * lose anything.
  */
 class InterruptStormTest {
 
@@ -25,12 +26,21 @@ class InterruptStormTest {
 
     @ParameterizedTest
     @EnumSource(WaitStrategyOption.class)
-    void everyIncrementIsDelivered(WaitStrategyOption wait) throws Exception {
+    void everyIncrementIsDeliveredThroughTheRing(WaitStrategyOption wait) throws Exception {
+        everyIncrementIsDelivered(InterruptRouterConfig.DEFAULT.withDeliveryThread(DeliveryThread.DISPATCHER)
+                .withWaitStrategy(wait).withRingSize(1024), wait.option());
+    }
+
+    @Test
+    void everyIncrementIsDeliveredByThePoller() throws Exception {
+        everyIncrementIsDelivered(InterruptRouterConfig.DEFAULT.withDeliveryThread(DeliveryThread.POLLER), "poller");
+    }
+
+    private void everyIncrementIsDelivered(InterruptRouterConfig config, String what) throws Exception {
         VirtualInterruptController apics = new VirtualInterruptController(2);
         List<EventFd> fds = new ArrayList<>();
         List<InterruptRoute> routes = new ArrayList<>();
-        try (InterruptRouter router = new InterruptRouter(apics, InterruptRouterConfig.DEFAULT.withWaitStrategy(wait)
-                .withRingSize(1024))) {
+        try (InterruptRouter router = new InterruptRouter(apics, config)) {
             for (int i = 0; i < SOURCES; i++) {
                 EventFd fd = new EventFd("storm" + i);
                 fds.add(fd);
@@ -53,7 +63,7 @@ class InterruptStormTest {
             for (Thread t : writers) {
                 t.join();
             }
-            Await.until("all " + TOTAL + " increments delivered with " + wait.option(), 120_000,
+            Await.until("all " + TOTAL + " increments delivered with " + what, 120_000,
                     () -> router.totals().delivered() == TOTAL);
             long sum = 0;
             long messages = 0;
@@ -66,17 +76,20 @@ class InterruptStormTest {
             }
             assertEquals(TOTAL, sum);
             System.out.printf("%s: %d increments delivered in %d messages (%d coalesced in the eventfds)%n",
-                    wait.option(), sum, messages, sum - messages);
+                    what, sum, messages, sum - messages);
         } finally {
             fds.forEach(EventFd::close);
         }
     }
 
-    @Test
-    void stoppingDuringAStormHangsNothingAndLosesNothing() throws Exception {
+    /** With the ring (a small one, so that it fills) and with the poller delivering. */
+    @ParameterizedTest
+    @EnumSource(DeliveryThread.class)
+    void stoppingDuringAStormHangsNothingAndLosesNothing(DeliveryThread delivery) throws Exception {
         VirtualInterruptController apics = new VirtualInterruptController(1);
         List<EventFd> fds = new ArrayList<>();
-        InterruptRouter router = new InterruptRouter(apics, InterruptRouterConfig.DEFAULT.withRingSize(64));
+        InterruptRouter router = new InterruptRouter(apics, InterruptRouterConfig.DEFAULT.withDeliveryThread(delivery)
+                .withRingSize(64));
         for (int i = 0; i < SOURCES; i++) {
             EventFd fd = new EventFd("storm" + i);
             fds.add(fd);
@@ -111,7 +124,7 @@ class InterruptStormTest {
             leftInEventfds += fd.read();
             fd.close();
         }
-        System.out.printf("stopped during a storm in %d ms: %s, %d left in the eventfds, %d written%n", stopMillis,
+        System.out.printf(delivery + ": stopped during a storm in %d ms: %s, %d left in the eventfds, %d written%n", stopMillis,
                 totals, leftInEventfds, written.get(0));
         assertTrue(stopMillis < 10_000, "shutdown took " + stopMillis + " ms");
         assertTrue(totals.delivered() > 0, "the storm was running: " + totals);

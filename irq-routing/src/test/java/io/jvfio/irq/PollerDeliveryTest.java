@@ -4,7 +4,9 @@ import io.jvfio.vmm.linux.EventFd;
 import org.junit.jupiter.api.Test;
 
 import java.lang.management.ManagementFactory;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Collectors;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -42,6 +44,30 @@ class PollerDeliveryTest {
             assertEquals(4, r.stats().delivered());
             assertEquals(1, r.stats().latencyCount(), "the poller's delivery is timed from its read, as the ring's is");
         }
+    }
+
+    @Test
+    void noDispatcherThreadIsStartedWhenThePollerDelivers() {
+        // Threads of routers closed by earlier tests may still be ending: count only the new ones.
+        Set<Thread> before = dispatcherThreads();
+        try (InterruptRouter router = new InterruptRouter(new VirtualInterruptController(1), POLLER)) {
+            assertEquals(Set.of(), newThreads(before), "a router whose poller delivers starts no dispatcher");
+        }
+        try (InterruptRouter router = new InterruptRouter(new VirtualInterruptController(1),
+                InterruptRouterConfig.DEFAULT.withDeliveryThread(DeliveryThread.DISPATCHER))) {
+            assertEquals(1, newThreads(before).size(), "the ring's dispatcher runs when it delivers");
+        }
+    }
+
+    private static Set<Thread> dispatcherThreads() {
+        return Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().equals("jvfio-irq-dispatch"))
+                .collect(Collectors.toSet());
+    }
+
+    private static Set<Thread> newThreads(Set<Thread> before) {
+        Set<Thread> now = dispatcherThreads();
+        now.removeAll(before);
+        return now;
     }
 
     @Test

@@ -1,6 +1,7 @@
 package io.jvfio.launcher;
 
 import io.jvfio.JvfioException;
+import io.jvfio.irq.DeliveryThread;
 import io.jvfio.irq.InterruptRoute;
 import io.jvfio.irq.RouteStats;
 import io.jvfio.launcher.driver.DriverReport;
@@ -87,7 +88,7 @@ public final class Main {
                 // its routes are among the removed ones).
                 java.util.Map<String, String> paths = new java.util.LinkedHashMap<>();
                 for (InterruptRoute r : m.router().history()) {
-                    String path = interruptPath(r, m.onKvm());
+                    String path = interruptPath(r, m.onKvm(), m.router().config().deliveryThread());
                     if (path != null) {
                         paths.remove(r.name());
                         paths.put(r.name(), path);
@@ -143,9 +144,14 @@ public final class Main {
         return b.toString();
     }
 
-    /** How a route's interrupts travelled, for a route that carried some; null for one that did not. */
-    static String interruptPath(InterruptRoute r, boolean kvm) {
+    /**
+     * How a route's interrupts travelled, for a route that carried some; null for one that did not.
+     * {@code delivery}: the router's delivering thread, the poller (the default) or the ring's dispatcher.
+     */
+    static String interruptPath(InterruptRoute r, boolean kvm, DeliveryThread delivery) {
         RouteStats st = r.stats();
+        String userSpace = delivery == DeliveryThread.POLLER ? "the poller"
+                : "the poller and the Disruptor ring";
         if (r.kind() == io.jvfio.irq.RouteKind.INTX) {
             if (r.everBypassed()) {
                 return r.name() + ": a resampling KVM irqfd on IOAPIC pin " + r.gsi() + " (the kernel asserts the line, "
@@ -155,18 +161,18 @@ public final class Main {
                 return null;
             }
             return r.name() + ": " + st.messages() + " assertions of IOAPIC pin " + r.gsi() + " (the emulated IOAPIC), "
-                    + st.delivered() + " signals through the poller and the Disruptor ring"
+                    + st.delivered() + " signals through " + userSpace
                     + (st.undeliverable() > 0 ? ", " + st.undeliverable() + " on no pin" : "");
         }
         if (r.everBypassed()) {
             return r.name() + ": a KVM irqfd on a GSI route (the bypass): the kernel delivers them, user space never "
-                    + "sees them" + (st.delivered() > 0 ? "; " + st.delivered() + " passed the ring while masked or "
+                    + "sees them" + (st.delivered() > 0 ? "; " + st.delivered() + " passed " + userSpace + " while masked or "
                     + "being programmed" : "");
         }
         if (st.delivered() == 0 && st.undeliverable() == 0 && !st.pending()) {
             return null;
         }
-        return r.name() + ": " + st.delivered() + " through the poller and the Disruptor ring to "
+        return r.name() + ": " + st.delivered() + " through " + userSpace + " to "
                 + (kvm ? "KVM_SIGNAL_MSI" : "the virtual local APIC")
                 + (st.undeliverable() > 0 ? ", " + st.undeliverable() + " undeliverable" : "")
                 + (st.pending() ? ", pending" : "");

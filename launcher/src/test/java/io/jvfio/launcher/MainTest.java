@@ -480,13 +480,13 @@ class MainTest {
     }
 
     @Test
-    void withXNoKvmMsixTheInterruptsTakeTheDisruptorRingToKvmSignalMsi(@TempDir Path dir) {
+    void withXNoKvmMsixTheInterruptsTakeThePollerToKvmSignalMsi(@TempDir Path dir) {
         Prerequisites.requireKvm();
         Path socket = dir.resolve("edu.sock");
         try (EduDevice edu = new EduDevice(); VfioUserServer server = VfioUserServer.start(socket, edu)) {
             Result r = run("-device", "vfio-user-pci,socket=" + socket + ",x-no-kvm-msix=on");
             assertAllPass(r);
-            assertTrue(r.out.contains(" MSI-X 0: 1001 through the poller and the Disruptor ring to KVM_SIGNAL_MSI"),
+            assertTrue(r.out.contains(" MSI-X 0: 1001 through the poller to KVM_SIGNAL_MSI"),
                     r.out);
         }
     }
@@ -508,7 +508,7 @@ class MainTest {
         assertEquals("PASS 1000 reads of 0xc0000000 (last 0x010000ed); no vCPU, so no exits to count",
                 steps.get("trapped"));
         assertTrue(!r.out.contains("\nexits:"), "no vCPU, no exit line:\n" + r.out);
-        assertTrue(r.out.contains(" MSI-X 0: 1001 through the poller and the Disruptor ring to the virtual local APIC"),
+        assertTrue(r.out.contains(" MSI-X 0: 1001 through the poller to the virtual local APIC"),
                 r.out);
     }
 

@@ -11,6 +11,7 @@ public final class Catalogue {
     static final String KVM = "KVM: a guest's BAR access (per access)";
     static final String IRQ_APIC = "Interrupts: device eventfd to the virtual local APIC (no KVM)";
     static final String IRQ_KVM = "Interrupts: device eventfd to a KVM guest's handler";
+    static final String IRQ_STORM = "Interrupts under a storm: the poller delivering (the default) against the ring (no KVM)";
     static final String VFIO_USER = "vfio-user: a 4-byte REGION_READ round trip";
     static final String VFIO_USER_BULK = "vfio-user: a 1 MiB REGION_READ / REGION_WRITE (edu's BAR2, a memfd)";
     static final String MEMORY = "Guest memory: GuestMemory against a raw direct ByteBuffer";
@@ -18,13 +19,14 @@ public final class Catalogue {
 
     /** Each group's plot file, without the .png. */
     static final java.util.Map<String, String> PLOT_FILES = java.util.Map.of(CONFIG, "config-space", MMIO,
-            "mmio-dispatch", KVM, "kvm-mmio", IRQ_APIC, "interrupts-apic", IRQ_KVM, "interrupts-kvm", VFIO_USER,
-            "vfio-user", VFIO_USER_BULK, "vfio-user-bulk", MEMORY, "guest-memory", JNA, "jna-calls");
+            "mmio-dispatch", KVM, "kvm-mmio", IRQ_APIC, "interrupts-apic", IRQ_KVM, "interrupts-kvm", IRQ_STORM,
+            "interrupts-storm", VFIO_USER, "vfio-user", VFIO_USER_BULK, "vfio-user-bulk", MEMORY, "guest-memory", JNA,
+            "jna-calls");
 
     /** The benchmark classes the suite runs, as JMH include patterns. */
     public static final List<String> CLASSES = List.of("ConfigSpaceBenchmark", "MmioDispatchBenchmark",
-            "KvmMmioBenchmark", "InterruptLatencyBenchmark", "VfioUserBenchmark", "VfioUserBulkBenchmark",
-            "GuestMemoryBenchmark", "JnaCallBenchmark");
+            "KvmMmioBenchmark", "InterruptLatencyBenchmark", "InterruptStormBenchmark", "VfioUserBenchmark",
+            "VfioUserBulkBenchmark", "GuestMemoryBenchmark", "JnaCallBenchmark");
 
     /** The benchmarks of a C baseline, compiled with cc at setup: left out where there is no C compiler. */
     static final List<String> NEEDS_CC = List.of("KvmMmioBenchmark.mmioExitC", "VfioUserBenchmark.regionRead4C",
@@ -86,6 +88,19 @@ public final class Catalogue {
         rows.add(new Row(IRQ_KVM, "KVM_SIGNAL_MSI by the caller, guest handler (KVM's own floor)",
                 "InterruptLatencyBenchmark.kvmGuest[path=signal-msi]", "raw eventfd wake-up",
                 "InterruptLatencyBenchmark.rawEventfd"));
+
+        for (int vectors : new int[] {1, 8, 64}) {
+            rows.add(new Row(IRQ_STORM, "a burst over " + vectors + " vector" + (vectors == 1 ? "" : "s")
+                    + " until all reached the APIC, the poller delivering",
+                    "InterruptStormBenchmark.burst[delivery=poller,vectors=" + vectors + "]", "the ring (blocking)",
+                    "InterruptStormBenchmark.burst[delivery=ring,vectors=" + vectors + "]"));
+        }
+        for (int vectors : new int[] {1, 8, 64}) {
+            rows.add(new Row(IRQ_STORM, "a flood over " + vectors + " vector" + (vectors == 1 ? "" : "s")
+                    + ": the producer's time per signal, the poller delivering",
+                    "InterruptStormBenchmark.flood[delivery=poller,vectors=" + vectors + "]", "the ring (blocking)",
+                    "InterruptStormBenchmark.flood[delivery=ring,vectors=" + vectors + "]"));
+        }
 
         rows.add(new Row(VFIO_USER, "client to server, edu's ID register", "VfioUserBenchmark.regionRead4",
                 "raw UNIX-socket ping-pong, same sizes", "VfioUserBenchmark.rawSocketPingPong"));
