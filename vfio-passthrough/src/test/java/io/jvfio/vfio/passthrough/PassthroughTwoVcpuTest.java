@@ -288,7 +288,7 @@ class PassthroughTwoVcpuTest {
         boolean vfioUser = transport.equals("vfio-user");
         Path socket = dir.resolve("edu.sock");
         PassthroughOptions options = new PassthroughOptions(null, false, true, false, null, null, null, null, null,
-                false, !bypass);
+                false, !bypass, false, false);
         try (EduDevice edu = new EduDevice();
              TinyGuest g = new TinyGuest(GuestCode.assemble(GUEST), 2);
              InterruptRouter router = new InterruptRouter(new KvmMsiSink(g.vm), InterruptRouterConfig.DEFAULT,
