@@ -12,18 +12,19 @@ public final class Catalogue {
     static final String IRQ_APIC = "Interrupts: device eventfd to the virtual local APIC (no KVM)";
     static final String IRQ_KVM = "Interrupts: device eventfd to a KVM guest's handler";
     static final String VFIO_USER = "vfio-user: a 4-byte REGION_READ round trip";
+    static final String DOORBELL = "Doorbells: a write through an ioeventfd against a trapped write (no KVM)";
     static final String MEMORY = "Guest memory: GuestMemory against a raw direct ByteBuffer";
     static final String JNA = "System calls: JNA direct mapping against interface mapping";
 
     /** Each group's plot file, without the .png. */
     static final java.util.Map<String, String> PLOT_FILES = java.util.Map.of(CONFIG, "config-space", MMIO,
             "mmio-dispatch", KVM, "kvm-mmio", IRQ_APIC, "interrupts-apic", IRQ_KVM, "interrupts-kvm", VFIO_USER,
-            "vfio-user", MEMORY, "guest-memory", JNA, "jna-calls");
+            "vfio-user", DOORBELL, "doorbells", MEMORY, "guest-memory", JNA, "jna-calls");
 
     /** The benchmark classes the suite runs, as JMH include patterns. */
     public static final List<String> CLASSES = List.of("ConfigSpaceBenchmark", "MmioDispatchBenchmark",
-            "KvmMmioBenchmark", "InterruptLatencyBenchmark", "VfioUserBenchmark", "GuestMemoryBenchmark",
-            "JnaCallBenchmark");
+            "KvmMmioBenchmark", "InterruptLatencyBenchmark", "VfioUserBenchmark", "DoorbellBenchmark",
+            "GuestMemoryBenchmark", "JnaCallBenchmark");
 
     private Catalogue() {
     }
@@ -81,6 +82,13 @@ public final class Catalogue {
         rows.add(new Row(VFIO_USER, "client to server, edu's liveness register, posted write (No_reply)",
                 "VfioUserBenchmark.regionWrite4Posted", "the same write waiting for its reply (x-no-posted-writes=on)",
                 "VfioUserBenchmark.regionWrite4Waited"));
+
+        rows.add(new Row(DOORBELL, "edu's doorbell: the writer's cost (the ioeventfd's eventfd write)",
+                "DoorbellBenchmark.doorbellWrite", "the trapped write's REGION_WRITE round trip",
+                "DoorbellBenchmark.trappedWriteRoundTrip"));
+        rows.add(new Row(DOORBELL, "edu's doorbell until the device acted (its MSI-X vector read)",
+                "DoorbellBenchmark.doorbellToDevice", "the trapped write until the device acted",
+                "DoorbellBenchmark.trappedWriteToDevice"));
 
         for (String[] m : new String[][] {
                 {"u64 read, sequential", "sequentialReadU64"}, {"u64 write, sequential", "sequentialWriteU64"},

@@ -112,13 +112,14 @@ final class IoeventfdProbe {
             boolean trapped = liveness() == ~0x1111;
             doorbells.get(0).eventfd().signal(); // KVM's part: the guest wrote 0xCAFE there
             boolean kernel = NestedVfioProbe.await(() -> liveness() == ~0xCAFE, 10_000);
+            int signalled = liveness(); // read while BAR0 decodes: vfio-pci answers EIO when it does not
             bridge.configWrite(devfn, 0x04, 2, 0); // decoding off: the doorbell goes, from KVM and vfio-pci
             boolean gone = d.doorbells().isEmpty() && kvm.now.isEmpty()
                     && !edu.setIoEventFd(0, EDU_LIVENESS, 4, 0xCAFE, null);
             probe.check("model-edu-dynamic-ioeventfd", noneAfter9 && one && trapped && kernel && gone, String.format(
                     "none after 9 writes (%s), one after 10 (%s: %s), another value trapped (%s), the eventfd made "
                             + "vfio-pci write 0xCAFE (%s, liveness 0x%08x), gone with decoding (%s)", noneAfter9, one,
-                    doorbells, trapped, kernel, liveness(), gone));
+                    doorbells, trapped, kernel, signalled, gone));
         } finally {
             edu.write(VFIO_PCI_CONFIG_REGION_INDEX, PCI_COMMAND, 2, command);
         }
