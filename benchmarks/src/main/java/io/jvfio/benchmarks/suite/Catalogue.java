@@ -23,15 +23,16 @@ public final class Catalogue {
 
     /** The benchmark classes the suite runs, as JMH include patterns. */
     public static final List<String> CLASSES = List.of("ConfigSpaceBenchmark", "MmioDispatchBenchmark",
-            "KvmMmioBenchmark", "InterruptLatencyBenchmark", "VfioUserBenchmark", "DoorbellBenchmark",
-            "GuestMemoryBenchmark", "JnaCallBenchmark");
+            "KvmMmioBenchmark", "KvmDoorbellBenchmark", "InterruptLatencyBenchmark", "VfioUserBenchmark",
+            "DoorbellBenchmark", "GuestMemoryBenchmark", "JnaCallBenchmark");
 
     private Catalogue() {
     }
 
     /** Whether a benchmark runs a KVM guest (and is left out on a machine without /dev/kvm). */
     static boolean needsKvm(String id) {
-        return id.startsWith("KvmMmioBenchmark.") || id.startsWith("InterruptLatencyBenchmark.kvmGuest");
+        return id.startsWith("KvmMmioBenchmark.") || id.startsWith("KvmDoorbellBenchmark.")
+                || id.startsWith("InterruptLatencyBenchmark.kvmGuest");
     }
 
     public static List<Row> rows() {
@@ -54,6 +55,9 @@ public final class Catalogue {
                 "the same through a minimal C loop", "KvmMmioBenchmark.mmioExitC"));
         rows.add(new Row(KVM, "directly mapped BAR read (a memory slot, no exit)", "KvmMmioBenchmark.directBarRead",
                 "guest RAM read", "KvmMmioBenchmark.ramRead"));
+        rows.add(new Row(KVM, "doorbell write through a KVM ioeventfd (edu over vfio-user, no exit to user space)",
+                "KvmDoorbellBenchmark.doorbellIoeventfd",
+                "the same write trapped: an MMIO exit and a REGION_WRITE round trip", "KvmDoorbellBenchmark.doorbellTrapped"));
 
         for (String wait : List.of("blocking", "sleeping", "yielding", "busy-spin")) {
             rows.add(new Row(IRQ_APIC, "poller, Disruptor ring (" + wait + "), dispatcher, APIC",
