@@ -2,10 +2,9 @@ package io.jvfio.benchmarks;
 
 import io.jvfio.benchmarks.support.AllocationMeter;
 import io.jvfio.benchmarks.support.BenchNotes;
-import io.jvfio.vfio.devices.EduDevice;
+import io.jvfio.benchmarks.support.EduServed;
 import io.jvfio.vfio.devices.EduRegisters;
 import io.jvfio.vfio.user.client.VfioUserClient;
-import io.jvfio.vfio.user.server.VfioUserServer;
 import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.Syscalls;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -22,9 +21,6 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 import org.openjdk.jmh.infra.BenchmarkParams;
 
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 
 import static io.jvfio.vmm.linux.jna.LinuxConstants.POLLIN;
@@ -54,19 +50,15 @@ public class DoorbellBenchmark {
     /** edu served over vfio-user, a client connected, its doorbell's eventfd, MSI-X vector 0 on an eventfd. */
     @State(Scope.Benchmark)
     public static class Served {
-        Path dir;
-        EduDevice edu;
-        VfioUserServer server;
+        EduServed served;
         VfioUserClient client;
         EventFd doorbell;
         EventFd vector0;
 
         @Setup(Level.Trial)
-        public void setup() throws IOException {
-            dir = Files.createTempDirectory("jvfio-bench");
-            edu = new EduDevice();
-            server = VfioUserServer.start(dir.resolve("edu.sock"), edu);
-            client = VfioUserClient.connect(dir.resolve("edu.sock"), 5000, null);
+        public void setup() {
+            served = new EduServed();
+            client = served.client;
             if (client.ioEventFds(0).size() != 1) {
                 throw new IllegalStateException("edu offered " + client.ioEventFds(0) + ", not its one doorbell");
             }
@@ -82,17 +74,14 @@ public class DoorbellBenchmark {
         }
 
         @TearDown(Level.Trial)
-        public void tearDown(BenchmarkParams params) throws IOException {
+        public void tearDown(BenchmarkParams params) {
             BenchNotes.write(params, AllocationMeter.measure(() -> {
                 doorbell.signal();
                 awaitVector();
-            }));
+            }) + "; " + served.server.doorbellsRung() + " doorbell wake-ups at the server");
             client.disableIrq(VFIO_PCI_MSIX_IRQ_INDEX);
-            client.close();
-            server.close();
-            edu.close();
+            served.close();
             vector0.close();
-            Files.deleteIfExists(dir);
         }
     }
 

@@ -1,14 +1,13 @@
 package io.jvfio.benchmarks;
 
 import io.jvfio.benchmarks.support.BenchNotes;
+import io.jvfio.benchmarks.support.EduServed;
 import io.jvfio.benchmarks.support.KvmGuest;
 import io.jvfio.kvm.KvmVcpu;
 import io.jvfio.kvm.X86Register;
 import io.jvfio.vfio.VfioIoEventFd;
-import io.jvfio.vfio.devices.EduDevice;
 import io.jvfio.vfio.devices.EduRegisters;
 import io.jvfio.vfio.user.client.VfioUserClient;
-import io.jvfio.vfio.user.server.VfioUserServer;
 import io.jvfio.vmm.bus.BusDevice;
 import io.jvfio.vmm.bus.IoEventFd;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -26,9 +25,6 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 import org.openjdk.jmh.infra.BenchmarkParams;
 
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -53,30 +49,16 @@ public class KvmDoorbellBenchmark {
 
     /** The guest, edu over vfio-user, and BAR0's doorbell either as a KVM ioeventfd or trapped. */
     abstract static class Guest {
-        Path dir;
-        EduDevice edu;
-        VfioUserServer server;
+        EduServed served;
         VfioUserClient client;
         KvmGuest guest;
         long rounds;
 
-        void start() throws IOException {
-            dir = Files.createTempDirectory("jvfio-bench");
-            edu = new EduDevice();
-            server = VfioUserServer.start(dir.resolve("edu.sock"), edu);
-            client = VfioUserClient.connect(dir.resolve("edu.sock"), 5000, null);
+        void start() {
+            served = new EduServed();
+            client = served.client;
             guest = new KvmGuest("mmio_loop.bin");
-            guest.space.pio().add("done", PORT_DONE, 1, new BusDevice() {
-                @Override
-                public long read(long offset, int size) {
-                    return 0;
-                }
-
-                @Override
-                public void write(long offset, int size, long value) {
-                    guest.vcpu.stop();
-                }
-            });
+            guest.stopAtPortWrite(PORT_DONE);
             guest.setRegister(X86Register.RBX, BAR0 + EduRegisters.MSIX_FIRE);
             guest.setRegister(X86Register.R12, WRITES);
             guest.setRegister(X86Register.R13, 1);
@@ -90,15 +72,12 @@ public class KvmDoorbellBenchmark {
             rounds++;
         }
 
-        void stop(BenchmarkParams params) throws IOException {
+        void stop(BenchmarkParams params) {
             BenchNotes.write(params, String.format("%,d writes, %,d MMIO exits, %,d REGION_WRITEs, %,d doorbell "
                     + "wake-ups at the server", rounds * WRITES, guest.vcpu.exits().mmio(), client.regionRequests(),
-                    server.doorbellsRung()));
+                    served.server.doorbellsRung()));
             guest.close();
-            client.close();
-            server.close();
-            edu.close();
-            Files.deleteIfExists(dir);
+            served.close();
         }
     }
 
@@ -107,7 +86,7 @@ public class KvmDoorbellBenchmark {
         IoEventFd doorbell;
 
         @Setup(Level.Trial)
-        public void setup() throws IOException {
+        public void setup() {
             start();
             VfioIoEventFd offered = client.ioEventFds(0).get(0);
             doorbell = new IoEventFd("edu doorbell", false, BAR0 + offered.offset(), offered.size(),
@@ -118,7 +97,7 @@ public class KvmDoorbellBenchmark {
         }
 
         @TearDown(Level.Trial)
-        public void tearDown(BenchmarkParams params) throws IOException {
+        public void tearDown(BenchmarkParams params) {
             guest.space.removeIoEventFd(doorbell);
             stop(params);
         }
@@ -127,7 +106,7 @@ public class KvmDoorbellBenchmark {
     @State(Scope.Benchmark)
     public static class Trapped extends Guest {
         @Setup(Level.Trial)
-        public void setup() throws IOException {
+        public void setup() {
             start();
             guest.space.mmio().add("edu BAR0", BAR0, EduRegisters.BAR0_SIZE, new BusDevice() {
                 @Override
@@ -143,7 +122,7 @@ public class KvmDoorbellBenchmark {
         }
 
         @TearDown(Level.Trial)
-        public void tearDown(BenchmarkParams params) throws IOException {
+        public void tearDown(BenchmarkParams params) {
             stop(params);
         }
     }

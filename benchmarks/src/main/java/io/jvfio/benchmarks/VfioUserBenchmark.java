@@ -2,10 +2,9 @@ package io.jvfio.benchmarks;
 
 import io.jvfio.benchmarks.support.AllocationMeter;
 import io.jvfio.benchmarks.support.BenchNotes;
-import io.jvfio.vfio.devices.EduDevice;
+import io.jvfio.benchmarks.support.EduServed;
 import io.jvfio.vfio.devices.EduRegisters;
 import io.jvfio.vfio.user.client.VfioUserClient;
-import io.jvfio.vfio.user.server.VfioUserServer;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
@@ -25,10 +24,7 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 import org.openjdk.jmh.infra.BenchmarkParams;
 
-import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 
 import static io.jvfio.vmm.linux.jna.LinuxConstants.SOCK_STREAM;
@@ -56,27 +52,20 @@ public class VfioUserBenchmark {
     /** The edu device served over vfio-user, and a client connected to it. */
     @State(Scope.Benchmark)
     public static class VfioUser {
-        Path dir;
-        EduDevice edu;
-        VfioUserServer server;
+        EduServed served;
         VfioUserClient client;
 
         @Setup(Level.Trial)
-        public void setup() throws IOException {
-            dir = Files.createTempDirectory("jvfio-bench");
-            edu = new EduDevice();
-            server = VfioUserServer.start(dir.resolve("edu.sock"), edu);
-            client = VfioUserClient.connect(dir.resolve("edu.sock"), 5000, null);
+        public void setup() {
+            served = new EduServed();
+            client = served.client;
         }
 
         @TearDown(Level.Trial)
-        public void tearDown(BenchmarkParams params) throws IOException {
+        public void tearDown(BenchmarkParams params) {
             BenchNotes.write(params,
                     AllocationMeter.measure(() -> client.read(0, EduRegisters.ID, 4)));
-            client.close();
-            server.close();
-            edu.close();
-            Files.deleteIfExists(dir);
+            served.close();
         }
     }
 

@@ -2,16 +2,15 @@ package io.jvfio.vfio.nested;
 
 import io.jvfio.irq.InterruptRouter;
 import io.jvfio.vfio.kernel.VfioDevice;
+import io.jvfio.vfio.passthrough.IoEventFdRecorder;
 import io.jvfio.vfio.passthrough.PassthroughDevice;
 import io.jvfio.vfio.passthrough.PassthroughOptions;
 import io.jvfio.vmm.bus.AddressSpace;
-import io.jvfio.vmm.bus.DirectRegion;
 import io.jvfio.vmm.bus.IoEventFd;
 import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.pci.PciDevFn;
 import io.jvfio.vmm.pci.PciHostBridge;
 
-import java.util.ArrayList;
 import java.util.List;
 
 import static io.jvfio.vfio.nested.NestedVfioProbe.EDU_LIVENESS;
@@ -64,33 +63,9 @@ final class IoeventfdProbe {
         probe.step("model-edu-dynamic-ioeventfd", this::dynamic);
     }
 
-    /** A listener in KVM's place: takes every doorbell, as KVM_IOEVENTFD would, and keeps the list. */
-    private static final class KvmStandIn implements AddressSpace.Listener {
-        final List<IoEventFd> now = new ArrayList<>();
-
-        @Override
-        public void regionAdded(DirectRegion region) {
-        }
-
-        @Override
-        public void regionRemoved(DirectRegion region) {
-        }
-
-        @Override
-        public boolean ioEventFdAdded(IoEventFd doorbell) {
-            now.add(doorbell);
-            return true;
-        }
-
-        @Override
-        public void ioEventFdRemoved(IoEventFd doorbell) {
-            now.remove(doorbell);
-        }
-    }
-
     private void dynamic() throws Exception {
         AddressSpace space = new AddressSpace();
-        KvmStandIn kvm = new KvmStandIn();
+        IoEventFdRecorder kvm = new IoEventFdRecorder();
         space.addListener(kvm);
         PciHostBridge bridge = new PciHostBridge(space, PciHostBridge.DEFAULT_ECAM_BASE);
         // The model writes the command register through; the steps after this one find it as it was.

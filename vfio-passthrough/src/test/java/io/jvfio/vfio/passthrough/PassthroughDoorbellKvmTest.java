@@ -72,18 +72,7 @@ class PassthroughDoorbellKvmTest {
                 xor eax, eax                  # vCPU 0, no failure
                 mov dx, 0x510
                 out dx, eax
-            halt:
-                hlt
-                jmp halt
-
-            counted:
-                lock inc qword ptr [0xa200]
-                push rax
-                mov eax, 0xfee000b0           # end of interrupt
-                mov dword ptr [rax], 0
-                pop rax
-                iretq
-            """;
+            """ + PassthroughTwoVcpuTest.HALT_AND_COUNT;
 
     @TempDir
     Path dir;

@@ -6,7 +6,6 @@ import io.jvfio.vfio.devices.EduRegisters;
 import io.jvfio.vfio.user.ServedEdu;
 import io.jvfio.vfio.user.client.VfioUserClient;
 import io.jvfio.vmm.bus.AddressSpace;
-import io.jvfio.vmm.bus.DirectRegion;
 import io.jvfio.vmm.bus.IoEventFd;
 import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.Syscalls;
@@ -18,7 +17,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 
 import static io.jvfio.vmm.linux.jna.LinuxConstants.POLLIN;
@@ -49,34 +47,6 @@ class PassthroughDoorbellTest {
     PciHostBridge bridge;
     InterruptRouter router;
     int devfn;
-
-    /** In KVM's place: takes every doorbell (as KVM_IOEVENTFD would) and records it. */
-    static final class Recorder implements AddressSpace.Listener {
-        final List<IoEventFd> now = new ArrayList<>();
-        int added;
-        int removed;
-
-        @Override
-        public void regionAdded(DirectRegion region) {
-        }
-
-        @Override
-        public void regionRemoved(DirectRegion region) {
-        }
-
-        @Override
-        public boolean ioEventFdAdded(IoEventFd doorbell) {
-            now.add(doorbell);
-            added++;
-            return true;
-        }
-
-        @Override
-        public void ioEventFdRemoved(IoEventFd doorbell) {
-            assertTrue(now.remove(doorbell), "removed what was added: " + doorbell);
-            removed++;
-        }
-    }
 
     @BeforeEach
     void start() throws Exception {
@@ -112,7 +82,7 @@ class PassthroughDoorbellTest {
 
     @Test
     void theDoorbellFollowsBar0AndGoesWithDecodingAndAtClose() {
-        Recorder kvm = new Recorder();
+        IoEventFdRecorder kvm = new IoEventFdRecorder();
         space.addListener(kvm);
         PassthroughDevice d = device(PassthroughOptions.DEFAULT);
         placeBar0(BAR0);
@@ -143,7 +113,7 @@ class PassthroughDoorbellTest {
 
     @Test
     void xNoKvmIoeventfdPlacesNone() {
-        Recorder kvm = new Recorder();
+        IoEventFdRecorder kvm = new IoEventFdRecorder();
         space.addListener(kvm);
         PassthroughDevice d = device(PassthroughOptions.DEFAULT.withIoeventfds(true, false));
         placeBar0(BAR0);

@@ -81,6 +81,7 @@ public final class DeviceDoorbells implements AutoCloseable {
                 return;
             }
         }
+        rung.incrementAndGet(); // before the write: whoever sees its effect sees it counted
         EmulatedDevice.Doorbell d = doorbells.get(i);
         try {
             device.write(d.region(), d.offset(), data[i].readerIndex(0), d.size());
@@ -88,7 +89,6 @@ public final class DeviceDoorbells implements AutoCloseable {
             LOG.warn("{}: the device failed its doorbell write at region {} +0x{}: {}", name, d.region(),
                     Long.toHexString(d.offset()), e.toString());
         }
-        rung.incrementAndGet();
     }
 
     /** Every eventfd unwatched and closed (a client that kept a copy signals nothing any more). */
