@@ -40,14 +40,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @OnKvm
 class PassthroughDoorbellKvmTest {
 
-    static final PciDevFn AT = new PciDevFn(4, 0);
+    /** Where the device sits, BAR1, the guest's parameters, its interrupt count and its done port: the two-vCPU test's. */
+    static final PciDevFn AT = PassthroughTwoVcpuTest.AT;
+    static final long BAR1 = PassthroughTwoVcpuTest.BAR1;
+    static final int PARAMS = PassthroughTwoVcpuTest.PARAMS;
+    static final int COUNT = PassthroughTwoVcpuTest.COUNT;
+    static final int DONE_PORT = PassthroughTwoVcpuTest.DONE_PORT;
+    /** BAR0 placed here first, then moved before the guest runs. */
     static final long BAR0_FIRST = 0xE000_0000L;
     static final long BAR0 = 0xE080_0000L;
-    static final long BAR1 = 0xE010_0000L;
     static final int ROUNDS = 200;
-    static final int PARAMS = 0xa000;
-    static final int COUNT = 0xa200;
-    static final int DONE_PORT = 0x510;
 
     static final String GUEST = """
                 apic_on_with_gate 0x40, counted
