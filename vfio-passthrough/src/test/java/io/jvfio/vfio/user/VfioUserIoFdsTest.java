@@ -156,4 +156,42 @@ class VfioUserIoFdsTest {
             assertEquals(1, awaitSignal(vector0), "the client's copy of the eventfd rings the device");
         }
     }
+
+    @Test
+    void aSubRegionOutsideItsRegionIsABrokenProtocolAndItsFdIsClosed() throws Exception {
+        long fdsBefore = Fds.open();
+        try (ScriptedServer scripted = new ScriptedServer(dir.resolve("scripted.sock"));
+             EventFd offered = new EventFd("offered")) {
+            java.util.concurrent.atomic.AtomicInteger asked = new java.util.concurrent.atomic.AtomicInteger();
+            scripted.override = f -> {
+                if (f.command() != VfioUserCommand.DEVICE_GET_REGION_IO_FDS.number()) {
+                    return false;
+                }
+                asked.incrementAndGet();
+                int argsz = f.payloadBuffer().getInt(0);
+                if (argsz < 16 + 40 * 17) { // more than the client's first argsz: it must ask again
+                    byte[] p = Le.of().u32(16 + 40 * 17).u32(0).u32(0).u32(17).build();
+                    scripted.peer.send(RawPeer.message(f.id(), f.command(), 16 + p.length, 0x1, 0, p));
+                    return true;
+                }
+                Le p = Le.of().u32(16 + 40 * 17).u32(0).u32(0).u32(17);
+                for (int i = 0; i < 17; i++) { // the last past BAR0's 4 KiB
+                    p.u64(i == 16 ? ScriptedServer.BAR0_SIZE : 8 * i).u64(4).u32(0).u32(0).u32(0).u32(0).u64(0);
+                }
+                byte[] b = p.build();
+                scripted.peer.send(RawPeer.message(f.id(), f.command(), 16 + b.length, 0x1, 0, b), offered.fd().get());
+                return true;
+            };
+            Exception e = org.junit.jupiter.api.Assertions.assertThrows(Exception.class,
+                    () -> scripted.accept(() -> VfioUserClient.connect(dir.resolve("scripted.sock"), 5000, null)));
+            Throwable cause = e;
+            while (cause.getCause() != null && !(cause instanceof io.jvfio.vfio.VfioException)) {
+                cause = cause.getCause();
+            }
+            assertTrue(cause.getMessage().contains("broke the protocol") && cause.getMessage().contains("sub-region 16"),
+                    cause.toString());
+            assertEquals(2, asked.get(), "asked again with the argsz the first reply named");
+        }
+        Fds.awaitBackTo(fdsBefore);
+    }
 }

@@ -9,6 +9,7 @@ import io.jvfio.vfio.user.protocol.VfioUserPayloads.RegionIoFds;
 import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.jna.LibC;
+import io.jvfio.vmm.range.UnsignedRange;
 import io.netty.buffer.ByteBuf;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -114,7 +115,7 @@ final class ClientIoFds {
                                 + fds.length + " sent");
                     }
                     if (size != 0 && size != 1 && size != 2 && size != 4 && size != 8
-                            || offset < 0 || offset + Math.max(size, 1) > region.size()
+                            || !UnsignedRange.fits(offset, Math.max(size, 1), region.size())
                             || (flags & ~(RegionIoFds.FLAG_DATAMATCH | RegionIoFds.FLAG_PIO)) != 0
                             || (flags & RegionIoFds.FLAG_DATAMATCH) != 0 && size == 0) {
                         throw session.protocol(region.name() + " sub-region " + i + " (offset 0x" + Long.toHexString(offset)
