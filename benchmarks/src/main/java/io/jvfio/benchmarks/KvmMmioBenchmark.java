@@ -58,17 +58,7 @@ public class KvmMmioBenchmark {
 
         void start(long address, int reads) {
             guest = new KvmGuest("mmio_loop.bin");
-            guest.space.pio().add("done", PORT_DONE, 1, new BusDevice() {
-                @Override
-                public long read(long offset, int size) {
-                    return 0;
-                }
-
-                @Override
-                public void write(long offset, int size, long value) {
-                    guest.vcpu.stop(); // on the vCPU thread: the run returns after this exit
-                }
-            });
+            guest.stopAtPortWrite(PORT_DONE);
             guest.setRegister(X86Register.RBX, address);
             guest.setRegister(X86Register.R12, reads);
         }

@@ -62,6 +62,25 @@ public interface VfioBackend extends AutoCloseable {
     /** Maps one mmap-able area of a region into this process. */
     MemoryMapping mmap(int region, RegionCapability.Area area);
 
+    /**
+     * The doorbells the device offers in region {@code region} ({@link VfioIoEventFd}), which the
+     * device model registers as ioeventfds where the BAR sits in the guest; none by default (the
+     * kernel's vfio-pci offers none: it takes eventfds instead, {@link #setIoEventFd}).
+     */
+    default List<VfioIoEventFd> ioEventFds(int region) {
+        return List.of();
+    }
+
+    /**
+     * VFIO_DEVICE_IOEVENTFD: when {@code eventfd} is signalled, the device's driver writes {@code size}
+     * bytes of {@code data} at {@code offset} of region {@code region} itself, with no user space in
+     * between; {@code eventfd} null removes the one with that offset, size and data. False where the
+     * back end cannot (vfio-user has no such request; a region or width the kernel refuses).
+     */
+    default boolean setIoEventFd(int region, long offset, int size, long data, EventFd eventfd) {
+        return false;
+    }
+
     /** Signals {@code eventfds[i]} for vector i of interrupt index {@code index} (null entries unassigned). */
     default void enableIrq(int index, EventFd[] eventfds) {
         setIrqTriggers(index, 0, eventfds);

@@ -2,12 +2,14 @@ package io.jvfio.kvm;
 
 import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.bus.DirectRegion;
+import io.jvfio.vmm.bus.IoEventFd;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.ioctl.Ioctl;
 import io.jvfio.vmm.linux.jna.LibC;
 import io.jvfio.vmm.linux.kvm.KvmConstants;
+import io.jvfio.vmm.linux.kvm.KvmIoeventfd;
 import io.jvfio.vmm.linux.kvm.KvmIrqRouting;
 import io.jvfio.vmm.linux.kvm.KvmIrqfd;
 import io.jvfio.vmm.linux.kvm.KvmMsi;
@@ -20,6 +22,7 @@ import java.util.TreeMap;
 
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_CREATE_IRQCHIP;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_CREATE_VM;
+import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_IOEVENTFD;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_IRQFD;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_SET_GSI_ROUTING;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_SET_TSS_ADDR;
@@ -30,7 +33,8 @@ import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_SIGNAL_MSI;
  * A KVM virtual machine: its memory slots (guest RAM, and BAR areas mapped straight into the
  * guest's address space, followed as the guest moves them), the in-kernel interrupt controller,
  * MSI delivery ({@code KVM_SIGNAL_MSI}) and the irqfd bypass (an eventfd bound to a GSI route, so
- * a device's interrupt reaches the guest without passing through user space).
+ * a device's interrupt reaches the guest without passing through user space), and the doorbells
+ * ({@code KVM_IOEVENTFD}: a guest write signals an eventfd without an exit to user space).
  */
 public final class KvmVm implements AddressSpace.Listener, AutoCloseable {
 
@@ -53,6 +57,7 @@ public final class KvmVm implements AddressSpace.Listener, AutoCloseable {
     /** The irqchip routes by GSI: {irqchip, pin}. */
     private final TreeMap<Integer, int[]> irqchipRoutes = new TreeMap<>();
     private final KvmIrqfd irqfd = new KvmIrqfd();
+    private final KvmIoeventfd ioeventfd = new KvmIoeventfd();
     private final ThreadLocal<KvmMsi> msi = ThreadLocal.withInitial(KvmMsi::new);
     private boolean irqchip;
 
@@ -143,6 +148,37 @@ public final class KvmVm implements AddressSpace.Listener, AutoCloseable {
         if (slot != null) {
             removeMemory(slot);
         }
+    }
+
+    // ---- doorbells ----
+
+    /**
+     * A doorbell the device model placed: a KVM_IOEVENTFD (with KVM_IOEVENTFD_FLAG_DATAMATCH where it
+     * matches data, KVM_IOEVENTFD_FLAG_PIO in port space), so the guest's write signals the eventfd in
+     * the kernel and the vCPU goes on without an exit to user space.
+     */
+    @Override
+    public synchronized boolean ioEventFdAdded(IoEventFd d) {
+        Ioctl.ioctl(fd, KVM_IOEVENTFD, ioeventfd.set(d.address(), d.size(), d.eventfd().fd().get(), flags(d), d.data()));
+        return true;
+    }
+
+    /** The doorbell's BAR moved or stopped decoding: KVM_IOEVENTFD_FLAG_DEASSIGN with the same fields. */
+    @Override
+    public synchronized void ioEventFdRemoved(IoEventFd d) {
+        try {
+            Ioctl.ioctl(fd, KVM_IOEVENTFD, ioeventfd.set(d.address(), d.size(), d.eventfd().fd().get(),
+                    flags(d) | KvmConstants.KVM_IOEVENTFD_FLAG_DEASSIGN, d.data()));
+        } catch (SyscallException e) {
+            if (!e.is(Errno.ENOENT)) {
+                throw e;
+            }
+        }
+    }
+
+    private static int flags(IoEventFd d) {
+        return (d.datamatch() ? KvmConstants.KVM_IOEVENTFD_FLAG_DATAMATCH : 0)
+                | (d.pio() ? KvmConstants.KVM_IOEVENTFD_FLAG_PIO : 0);
     }
 
     // ---- interrupts ----

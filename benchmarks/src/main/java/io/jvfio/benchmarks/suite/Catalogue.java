@@ -14,19 +14,23 @@ public final class Catalogue {
     static final String IRQ_STORM = "Interrupts under a storm: the poller delivering (the default) against the ring (no KVM)";
     static final String VFIO_USER = "vfio-user: a 4-byte REGION_READ round trip";
     static final String VFIO_USER_BULK = "vfio-user: a 1 MiB REGION_READ / REGION_WRITE (edu's BAR2, a memfd)";
+    static final String DOORBELL = "Doorbells: a write through an ioeventfd against a trapped write (no KVM)";
     static final String MEMORY = "Guest memory: GuestMemory against a raw direct ByteBuffer";
     static final String JNA = "System calls: JNA direct mapping against interface mapping";
 
     /** Each group's plot file, without the .png. */
-    static final java.util.Map<String, String> PLOT_FILES = java.util.Map.of(CONFIG, "config-space", MMIO,
-            "mmio-dispatch", KVM, "kvm-mmio", IRQ_APIC, "interrupts-apic", IRQ_KVM, "interrupts-kvm", IRQ_STORM,
-            "interrupts-storm", VFIO_USER, "vfio-user", VFIO_USER_BULK, "vfio-user-bulk", MEMORY, "guest-memory", JNA,
-            "jna-calls");
+    static final java.util.Map<String, String> PLOT_FILES = java.util.Map.ofEntries(
+            java.util.Map.entry(CONFIG, "config-space"), java.util.Map.entry(MMIO, "mmio-dispatch"),
+            java.util.Map.entry(KVM, "kvm-mmio"), java.util.Map.entry(IRQ_APIC, "interrupts-apic"),
+            java.util.Map.entry(IRQ_KVM, "interrupts-kvm"), java.util.Map.entry(IRQ_STORM, "interrupts-storm"),
+            java.util.Map.entry(VFIO_USER, "vfio-user"), java.util.Map.entry(VFIO_USER_BULK, "vfio-user-bulk"),
+            java.util.Map.entry(DOORBELL, "doorbells"), java.util.Map.entry(MEMORY, "guest-memory"),
+            java.util.Map.entry(JNA, "jna-calls"));
 
     /** The benchmark classes the suite runs, as JMH include patterns. */
     public static final List<String> CLASSES = List.of("ConfigSpaceBenchmark", "MmioDispatchBenchmark",
-            "KvmMmioBenchmark", "InterruptLatencyBenchmark", "InterruptStormBenchmark", "VfioUserBenchmark",
-            "VfioUserBulkBenchmark", "GuestMemoryBenchmark", "JnaCallBenchmark");
+            "KvmMmioBenchmark", "KvmDoorbellBenchmark", "InterruptLatencyBenchmark", "InterruptStormBenchmark",
+            "VfioUserBenchmark", "VfioUserBulkBenchmark", "DoorbellBenchmark", "GuestMemoryBenchmark", "JnaCallBenchmark");
 
     /** The benchmarks of a C baseline, compiled with cc at setup: left out where there is no C compiler. */
     static final List<String> NEEDS_CC = List.of("KvmMmioBenchmark.mmioExitC", "VfioUserBenchmark.regionRead4C",
@@ -38,7 +42,8 @@ public final class Catalogue {
 
     /** Whether a benchmark runs a KVM guest (and is left out on a machine without /dev/kvm). */
     static boolean needsKvm(String id) {
-        return id.startsWith("KvmMmioBenchmark.") || id.startsWith("InterruptLatencyBenchmark.kvmGuest");
+        return id.startsWith("KvmMmioBenchmark.") || id.startsWith("KvmDoorbellBenchmark.")
+                || id.startsWith("InterruptLatencyBenchmark.kvmGuest");
     }
 
     /** Whether a benchmark needs a C compiler (and is left out on a machine without one). */
@@ -66,6 +71,9 @@ public final class Catalogue {
                 "the same through a minimal C loop", "KvmMmioBenchmark.mmioExitC"));
         rows.add(new Row(KVM, "directly mapped BAR read (a memory slot, no exit)", "KvmMmioBenchmark.directBarRead",
                 "guest RAM read", "KvmMmioBenchmark.ramRead"));
+        rows.add(new Row(KVM, "doorbell write through a KVM ioeventfd (edu over vfio-user, no exit to user space)",
+                "KvmDoorbellBenchmark.doorbellIoeventfd",
+                "the same write trapped: an MMIO exit and a REGION_WRITE round trip", "KvmDoorbellBenchmark.doorbellTrapped"));
 
         for (String wait : List.of("blocking", "sleeping", "yielding", "busy-spin")) {
             rows.add(new Row(IRQ_APIC, "poller, Disruptor ring (" + wait + "), dispatcher, APIC",
@@ -123,6 +131,13 @@ public final class Catalogue {
                     "VfioUserBulkBenchmark.region" + op + "1MiBC", "1 MiB through a raw UNIX socket, 32 bytes back (C)",
                     "VfioUserBulkBenchmark.rawSocket1MiB"));
         }
+
+        rows.add(new Row(DOORBELL, "edu's doorbell: the writer's cost (the ioeventfd's eventfd write)",
+                "DoorbellBenchmark.doorbellWrite", "the trapped write's REGION_WRITE round trip",
+                "DoorbellBenchmark.trappedWriteRoundTrip"));
+        rows.add(new Row(DOORBELL, "edu's doorbell until the device acted (its MSI-X vector read)",
+                "DoorbellBenchmark.doorbellToDevice", "the trapped write until the device acted",
+                "DoorbellBenchmark.trappedWriteToDevice"));
 
         for (String[] m : new String[][] {
                 {"u64 read, sequential", "sequentialReadU64"}, {"u64 write, sequential", "sequentialWriteU64"},

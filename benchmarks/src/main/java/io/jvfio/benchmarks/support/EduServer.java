@@ -11,8 +11,8 @@ import java.nio.file.Path;
 public final class EduServer implements AutoCloseable {
 
     public final EduDevice edu;
+    public final VfioUserServer server;
     private final Path dir;
-    private final VfioUserServer server;
 
     public EduServer() throws IOException {
         dir = Files.createTempDirectory("jvfio-bench");

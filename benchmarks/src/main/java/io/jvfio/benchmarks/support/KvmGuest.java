@@ -10,6 +10,7 @@ import io.jvfio.kvm.memory.KvmRamSlots;
 import io.jvfio.memory.GuestMemory;
 import io.jvfio.memory.MemoryBackend;
 import io.jvfio.vmm.bus.AddressSpace;
+import io.jvfio.vmm.bus.BusDevice;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -53,6 +54,24 @@ public final class KvmGuest implements AutoCloseable {
             close();
             throw e;
         }
+    }
+
+    /**
+     * A port that ends the current run when the guest writes to it (on the vCPU thread: the run
+     * returns after this exit): how the benchmarks' programs say a round is over.
+     */
+    public void stopAtPortWrite(int port) {
+        space.pio().add("done", port, 1, new BusDevice() {
+            @Override
+            public long read(long offset, int size) {
+                return 0;
+            }
+
+            @Override
+            public void write(long offset, int size, long value) {
+                vcpu.stop();
+            }
+        });
     }
 
     /** Sets general registers before the first run (the program's inputs). */

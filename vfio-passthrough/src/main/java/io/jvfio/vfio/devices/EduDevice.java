@@ -163,6 +163,16 @@ public final class EduDevice implements EmulatedDevice, AutoCloseable {
         return irqs;
     }
 
+    /**
+     * One doorbell: a write of 0 to MSIX_FIRE (BAR0 0x68), "fire MSI-X vector 0", a kick with no
+     * reply to emulate. Offered as an ioeventfd with datamatch 0, so a guest's write of 0 there
+     * signals the server through KVM; other vectors' writes stay trapped.
+     */
+    @Override
+    public List<Doorbell> doorbells() {
+        return List.of(new Doorbell(0, MSIX_FIRE, 4, true, 0));
+    }
+
     @Override
     public void read(int region, long offset, ByteBuf dst, int count) {
         switch (region) {

@@ -31,6 +31,26 @@ public interface EmulatedDevice {
         }
     }
 
+    /**
+     * A doorbell the device declares: a write of {@code size} bytes at {@code offset} of region
+     * {@code region} that needs no emulated reply (it starts work or raises an interrupt). The host
+     * backs it with an eventfd, offered to a vfio-user client with VFIO_USER_DEVICE_GET_REGION_IO_FDS
+     * (the client hands it to KVM as an ioeventfd: the guest's write signals it without an exit);
+     * when it is signalled the host calls {@link #write} with {@code data} exactly as for a trapped
+     * write of that register, so the device's code is the same for both. With {@code datamatch} only
+     * writes of {@code data} ring it (others stay trapped); without, a write of any value does, and
+     * the device sees {@code data}, so only a register whose value does not matter may be one.
+     * Kicks that come faster than the device takes them coalesce into one write, as an eventfd's
+     * counter does.
+     */
+    record Doorbell(int region, long offset, int size, boolean datamatch, long data) {
+        public Doorbell {
+            if (size != 1 && size != 2 && size != 4 && size != 8) {
+                throw new IllegalArgumentException("a doorbell is a write of 1, 2, 4 or 8 bytes, not " + size);
+            }
+        }
+    }
+
     /** What a device reaches while a client is connected, from any thread. */
     interface Context {
         /** Raises vector {@code vector} of interrupt index {@code index}: signals the client's eventfd, or
@@ -68,6 +88,11 @@ public interface EmulatedDevice {
 
     /** The interrupt indexes, by VFIO index (INTx, MSI, MSI-X, ERR, REQ). */
     List<VfioIrq> irqs();
+
+    /** The device's doorbells ({@link Doorbell}); none by default. */
+    default List<Doorbell> doorbells() {
+        return List.of();
+    }
 
     /** Reads {@code count} bytes of region {@code region} at {@code offset} into {@code dst}. */
     void read(int region, long offset, ByteBuf dst, int count);

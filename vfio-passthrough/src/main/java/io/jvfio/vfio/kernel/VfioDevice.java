@@ -15,6 +15,7 @@ import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
 import io.jvfio.vmm.linux.ioctl.Ioctl;
 import io.jvfio.vmm.linux.vfio.VfioDeviceInfo;
+import io.jvfio.vmm.linux.vfio.VfioDeviceIoeventfd;
 import io.jvfio.vmm.linux.vfio.VfioIrqInfo;
 import io.jvfio.vmm.linux.vfio.VfioIrqSet;
 import io.jvfio.vmm.linux.vfio.VfioPciHotReset;
@@ -39,6 +40,7 @@ import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_ERR_IRQ_INDEX;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_VGA_REGION_INDEX;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_REGION_INFO_FLAG_CAPS;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_GET_INFO;
+import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_IOEVENTFD;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_GET_IRQ_INFO;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_GET_PCI_HOT_RESET_INFO;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_GET_REGION_INFO;
@@ -65,6 +67,7 @@ public final class VfioDevice implements VfioBackend {
     private final int flags;
     private final VfioDeviceLayout layout;
     private final VfioIrqSet irqSet;
+    private final VfioDeviceIoeventfd ioeventfd = new VfioDeviceIoeventfd();
 
     private VfioDevice(OwnedFd fd, PciAddress address, VfioGroup group, VfioDeviceCdev cdev, int flags,
             List<VfioRegion> regions, List<VfioIrq> irqs) {
@@ -228,6 +231,31 @@ public final class VfioDevice implements VfioBackend {
         VfioRegion r = layout.mmapable(region, area);
         int prot = (r.readable() ? PROT_READ : 0) | (r.writable() ? PROT_WRITE : 0);
         return MemoryMapping.map(fd, r.offset() + area.offset(), area.size(), prot, MAP_SHARED);
+    }
+
+    /**
+     * VFIO_DEVICE_IOEVENTFD: on {@code eventfd}'s signal vfio-pci writes {@code size} bytes of
+     * {@code data} at {@code offset} of BAR {@code region} itself (the ioctl's offset is the device
+     * fd's: the region's offset, index &lt;&lt; 40 for vfio-pci, plus the register's). {@code eventfd}
+     * null removes the one at that offset, width and data; false if there was none. vfio-pci takes BARs
+     * only, outside the MSI-X table, and at most 1000 per device: its refusal is a {@link VfioException}
+     * naming the errno, which a caller with a fallback (the trapped write) catches.
+     */
+    @Override
+    public synchronized boolean setIoEventFd(int region, long offset, int size, long data, EventFd eventfd) {
+        VfioRegion r = layout.accessible(region, offset, size, true);
+        try {
+            Ioctl.ioctl(fd, VFIO_DEVICE_IOEVENTFD, ioeventfd.set(r.offset() + offset, size, data,
+                    eventfd == null ? -1 : eventfd.fd().get()));
+            return true;
+        } catch (SyscallException e) {
+            if (eventfd == null && e.is(Errno.ENODEV)) {
+                return false; // none was there
+            }
+            throw new VfioException(address + ": VFIO_DEVICE_IOEVENTFD for " + r.name() + " +0x" + Long.toHexString(offset)
+                    + " (" + size + " bytes of 0x" + Long.toHexString(data) + ") failed: " + Errno.describe(e.errnoValue()),
+                    e);
+        }
     }
 
     // ---- interrupts ----

@@ -3,12 +3,15 @@ package io.jvfio.vfio.passthrough;
 import io.jvfio.JvfioException;
 import io.jvfio.vfio.RegionCapability;
 import io.jvfio.vfio.VfioBackend;
+import io.jvfio.vfio.VfioIoEventFd;
 import io.jvfio.vfio.VfioRegion;
 import io.jvfio.vmm.bus.AccessSize;
 import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.bus.Bus;
 import io.jvfio.vmm.bus.BusDevice;
 import io.jvfio.vmm.bus.DirectRegion;
+import io.jvfio.vmm.bus.IoEventFd;
+import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.MemoryMapping;
 import io.jvfio.vmm.linux.Syscalls;
 import io.jvfio.vmm.pci.PciBar;
@@ -29,6 +32,21 @@ import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_ROM_REGION_INDEX;
  * (no exit) and the rest, the MSI-X table and PBA pages included, trapped and forwarded as region
  * reads and writes.
  *
+ * <p>Doorbells: where the back end offers ioeventfds for a BAR (a vfio-user server's
+ * DEVICE_GET_REGION_IO_FDS), each is placed in the address space at the BAR's address
+ * ({@link AddressSpace#addIoEventFd}: KVM takes it as a KVM_IOEVENTFD), moved with the BAR and
+ * removed when it stops decoding; where no listener takes it (no KVM), the trapped write that
+ * matches it signals its eventfd here instead of a region write, as QEMU's memory core does without
+ * KVM. {@code x-no-kvm-ioeventfd=on} places none. And as QEMU's vfio-pci does for the NVIDIA BAR0
+ * mirror (pci-quirks.c, vfio_nvidia_quirk_mirror_write), a trapped register written
+ * {@value #HITS_FOR_IOEVENTFD} times in a row with the same width and value gets a dynamic ioeventfd:
+ * an eventfd handed to the back end ({@link VfioBackend#setIoEventFd}: the kernel's
+ * VFIO_DEVICE_IOEVENTFD, so vfio-pci does the write) and to KVM with that value to match, so later
+ * such writes never leave the kernel; at most {@value #MAX_DYN_IOEVENTFD} per BAR, dropped when the
+ * BAR moves. QEMU does it for that one quirk; jvfio for every trapped BAR register. Where the back
+ * end cannot (vfio-user) or no KVM takes it, or with {@code x-no-vfio-ioeventfd=on}, the writes stay
+ * trapped (QEMU instead keeps the KVM ioeventfd and does the write from a user-space handler).
+ *
  * <p>Locking: placing and removing a window ({@link #map}, {@link #unmap}, {@link #directRegions},
  * {@link #close}) holds {@code lock}, the owning {@link PassthroughDevice}'s monitor, the same one
  * its config accesses hold, so a BAR never moves under a config write; the lock order stays device,
@@ -47,6 +65,12 @@ final class BarWindows {
     private final MsixInterrupts msix;
     private final Object lock;
     private final BarWindow[] windows = new BarWindow[PciBar.ROM + 1];
+
+    /** QEMU's HITS_FOR_IOEVENTFD: this many identical writes in a row earn a dynamic ioeventfd. */
+    static final int HITS_FOR_IOEVENTFD = 10;
+    /** QEMU's MAX_DYN_IOEVENTFD: at most this many per BAR, so a busy driver cannot use up the fds. */
+    static final int MAX_DYN_IOEVENTFD = 10;
+    private static final IoEventFd[] NO_DOORBELLS = new IoEventFd[0];
 
     /** Windows for {@code bars}; {@code msix} (null without MSI-X) has its table and PBA trapped. */
     BarWindows(String name, VfioBackend backend, PassthroughOptions options, AddressSpace space, List<PciBar> bars,
@@ -83,6 +107,26 @@ final class BarWindows {
         }
     }
 
+    /** The doorbells placed for the BARs now in the address space: offered and dynamic ones. */
+    List<IoEventFd> doorbells() {
+        synchronized (lock) {
+            List<IoEventFd> all = new ArrayList<>();
+            for (BarWindow w : windows) {
+                if (w != null) {
+                    all.addAll(w.doorbells);
+                    for (Dynamic d : w.dynamic) {
+                        all.add(d.doorbell);
+                    }
+                }
+            }
+            return all;
+        }
+    }
+
+    /** A dynamic ioeventfd: the doorbell in the address space, and the BAR offset the back end writes. */
+    private record Dynamic(IoEventFd doorbell, long offset) {
+    }
+
     /** Every window out of the address space and its mappings closed. */
     void close() {
         synchronized (lock) {
@@ -107,6 +151,21 @@ final class BarWindows {
         final Map<RegionCapability.Area, MemoryMapping> mappings = new HashMap<>();
         final List<DirectRegion> direct = new ArrayList<>();
         Bus.Registration trap;
+        /** Where the BAR sits while it decodes (trap != null). */
+        volatile long mappedAt;
+        /** The back end's doorbells, placed at the BAR's address; under lock. */
+        final List<IoEventFd> doorbells = new ArrayList<>();
+        /** Those no listener took (no KVM): a matching trapped write signals them here. */
+        volatile IoEventFd[] untaken = NO_DOORBELLS;
+        /** The dynamic ioeventfds; under lock. */
+        final List<Dynamic> dynamic = new ArrayList<>();
+        /** The last trapped write and how often it came in a row; racy between vCPUs, which only delays a doorbell. */
+        long lastOffset = -1;
+        int lastSize;
+        long lastValue;
+        int hits;
+        /** Dynamic ioeventfds added since the BAR was placed; past MAX_DYN_IOEVENTFD, counting stops. */
+        int added;
 
         BarWindow(PciBar bar) {
             this.bar = bar;
@@ -118,9 +177,13 @@ final class BarWindows {
             synchronized (lock) {
                 Bus bus = bar.isIo() ? space.pio() : space.mmio();
                 trap = bus.add(name + " " + bar.name(), address, bar.size(), this);
+                mappedAt = address;
                 try {
                     if (!bar.isIo() && !bar.isRom() && !options.noMmap() && region.mmappable()) {
                         mapAreas(address);
+                    }
+                    if (!options.noKvmIoeventfd() && !bar.isRom()) {
+                        placeDoorbells(address);
                     }
                 } catch (RuntimeException e) {
                     unmap();
@@ -163,8 +226,94 @@ final class BarWindows {
             }
         }
 
+        /** The back end's doorbells for this BAR at {@code address}. */
+        private void placeDoorbells(long address) {
+            List<IoEventFd> soft = new ArrayList<>();
+            for (VfioIoEventFd d : backend.ioEventFds(regionIndex)) {
+                if (msix != null && (msix.inTable(bar.index(), d.offset(), Math.max(d.size(), 1))
+                        || msix.inPba(bar.index(), d.offset(), Math.max(d.size(), 1)))) {
+                    LOG.warn("{}: {} doorbell at +0x{} lies in the MSI-X table or PBA, which the VMM emulates: not "
+                            + "placed", name, bar.name(), Long.toHexString(d.offset()));
+                    continue;
+                }
+                // The BAR's own type decides the address space, whatever the server's PIO flag says.
+                IoEventFd e = new IoEventFd(name + " " + bar.name() + " doorbell +0x" + Long.toHexString(d.offset()),
+                        bar.isIo(), address + d.offset(), d.size(), d.datamatch(), d.data(), d.eventfd());
+                if (!space.addIoEventFd(e)) {
+                    soft.add(e);
+                }
+                doorbells.add(e);
+            }
+            untaken = soft.toArray(NO_DOORBELLS);
+        }
+
+        /** A dynamic ioeventfd for writes of {@code value} at {@code offset}, if the back end and KVM take it. */
+        private void addDynamic(long offset, int size, long value) {
+            synchronized (lock) {
+                if (trap == null || added > MAX_DYN_IOEVENTFD) {
+                    return; // moved or stopped decoding meanwhile, or given up
+                }
+                if (added == MAX_DYN_IOEVENTFD) {
+                    added++;
+                    LOG.warn("{}: {} has {} dynamic ioeventfds, the most there may be: +0x{} ({} bytes of 0x{}) stays "
+                            + "trapped", name, bar.name(), MAX_DYN_IOEVENTFD, Long.toHexString(offset), size,
+                            Long.toHexString(value));
+                    return;
+                }
+                String what = name + " " + bar.name() + " +0x" + Long.toHexString(offset) + "=0x" + Long.toHexString(value);
+                EventFd eventfd = new EventFd(what);
+                boolean vfio = false;
+                try {
+                    vfio = backend.setIoEventFd(regionIndex, offset, size, value, eventfd);
+                } catch (JvfioException e) {
+                    LOG.debug("{}: no dynamic ioeventfd: {}", name, e.getMessage());
+                }
+                if (!vfio) {
+                    eventfd.close();
+                    added = MAX_DYN_IOEVENTFD + 1; // the back end cannot: stop counting
+                    return;
+                }
+                IoEventFd d = new IoEventFd(what, bar.isIo(), mappedAt + offset, size, true, value, eventfd);
+                if (!space.addIoEventFd(d)) {
+                    // No KVM: the trapped write would only signal what the kernel then writes.
+                    space.removeIoEventFd(d);
+                    backend.setIoEventFd(regionIndex, offset, size, value, null);
+                    eventfd.close();
+                    added = MAX_DYN_IOEVENTFD + 1;
+                    return;
+                }
+                dynamic.add(new Dynamic(d, offset));
+                added++;
+                LOG.debug("{}: dynamic ioeventfd for {} bytes of 0x{} at {} +0x{}", name, size, Long.toHexString(value),
+                        bar.name(), Long.toHexString(offset));
+            }
+        }
+
+        /** The dynamic ioeventfds out of KVM and the back end, their eventfds closed. */
+        private void dropDynamic() {
+            for (Dynamic d : dynamic) {
+                space.removeIoEventFd(d.doorbell);
+                try {
+                    backend.setIoEventFd(regionIndex, d.offset, d.doorbell.size(), d.doorbell.data(), null);
+                } catch (JvfioException e) {
+                    LOG.warn("{}: removing the dynamic ioeventfd {} failed: {}", name, d.doorbell.name(), e.getMessage());
+                }
+                d.doorbell.eventfd().close();
+            }
+            dynamic.clear();
+            added = 0;
+            hits = 0;
+            lastOffset = -1;
+        }
+
         void unmap() {
             synchronized (lock) {
+                for (IoEventFd e : doorbells) {
+                    space.removeIoEventFd(e);
+                }
+                doorbells.clear();
+                untaken = NO_DOORBELLS;
+                dropDynamic();
                 for (DirectRegion r : direct) {
                     space.unmapDirect(r);
                 }
@@ -208,10 +357,33 @@ final class BarWindows {
                     || !region.writable()) {
                 return; // read-only: the ROM, the PBA, padding
             }
+            IoEventFd[] soft = untaken;
+            for (IoEventFd d : soft) {
+                if (d.matches(mappedAt + offset, size, value)) {
+                    d.eventfd().signal(); // a doorbell no KVM took: rung here, as KVM would
+                    return;
+                }
+            }
+            if (!options.noKvmIoeventfd() && !options.noVfioIoeventfd() && added <= MAX_DYN_IOEVENTFD) {
+                countWrite(offset, size, value);
+            }
             if (bar.isIo()) {
                 backend.write(regionIndex, offset, size, value); // non-posted in PCI
             } else {
                 backend.postedWrite(regionIndex, offset, size, value);
+            }
+        }
+
+        /** QEMU's LastDataSet: the same write {@value #HITS_FOR_IOEVENTFD} times in a row earns a doorbell. */
+        private void countWrite(long offset, int size, long value) {
+            if (offset != lastOffset || size != lastSize || value != lastValue) {
+                lastOffset = offset;
+                lastSize = size;
+                lastValue = value;
+                hits = 1;
+            } else if (++hits >= HITS_FOR_IOEVENTFD) {
+                hits = 0;
+                addDynamic(offset, size, value);
             }
         }
     }

@@ -204,6 +204,11 @@ public final class PassthroughDevice implements PciFunction, AutoCloseable {
         return windows.directRegions();
     }
 
+    /** The doorbells (ioeventfds) placed for the BARs now in the address space: offered and dynamic ones. */
+    public synchronized List<io.jvfio.vmm.bus.IoEventFd> doorbells() {
+        return windows.doorbells();
+    }
+
     @Override
     public synchronized void close() {
         if (closed) {

@@ -33,11 +33,19 @@ public final class VfioDeviceProperties {
     public static final Property X_NO_KVM_MSIX = Property.bool("x-no-kvm-msix", false,
             "Deliver MSI-X through the user-space interrupt path instead of KVM irqfds");
 
+    /** QEMU's vfio-pci property: no KVM ioeventfd at all (doorbells offered by the device, dynamic ones). */
+    public static final Property X_NO_KVM_IOEVENTFD = Property.bool("x-no-kvm-ioeventfd", false,
+            "Trap every doorbell write and forward it, instead of letting KVM signal the device's ioeventfd");
+    /** QEMU's vfio-pci property: no VFIO_DEVICE_IOEVENTFD for repeated writes to a trapped register. */
+    public static final Property X_NO_VFIO_IOEVENTFD = Property.bool("x-no-vfio-ioeventfd", false,
+            "Forward repeated identical writes to a trapped BAR register through user space, instead of handing them "
+                    + "to the kernel's vfio-pci (VFIO_DEVICE_IOEVENTFD with a KVM ioeventfd)");
+
     /** The PCI placement properties, then the passthrough ones. */
     public static List<Property> common() {
         List<Property> all = new ArrayList<>(PciDeviceProperties.ALL);
         all.addAll(List.of(X_NO_MMAP, X_PCI_VENDOR_ID, X_PCI_DEVICE_ID, X_PCI_SUB_VENDOR_ID, X_PCI_SUB_DEVICE_ID,
-                X_PCI_CLASS_CODE, X_NO_KVM_MSI, X_NO_KVM_MSIX));
+                X_PCI_CLASS_CODE, X_NO_KVM_MSI, X_NO_KVM_MSIX, X_NO_KVM_IOEVENTFD, X_NO_VFIO_IOEVENTFD));
         return List.copyOf(all);
     }
 }

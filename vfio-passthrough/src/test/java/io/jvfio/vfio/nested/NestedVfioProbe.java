@@ -193,6 +193,7 @@ public final class NestedVfioProbe {
                     + container.iommuInfo().ranges());
             edu = eduGroup.openDevice(EDU);
             edu(edu, memory, container, false, router, apics);
+            new IoeventfdProbe(this, edu, router).run();
             VfioDevice e = edu;
             eduReset(e, "refused with a clear error");
             step("edu-hot-reset-info", () -> {

@@ -79,6 +79,21 @@ class PassthroughTwoVcpuTest {
     static final int REPORT = 0xb000;
     static final int DONE_PORT = 0x510;
 
+    /** The guests' tail: a halt loop, and the handler that counts interrupts at 0xa200 and ends them. */
+    static final String HALT_AND_COUNT = """
+            halt:
+                hlt
+                jmp halt
+
+            counted:
+                lock inc qword ptr [0xa200]
+                push rax
+                mov eax, 0xfee000b0           # end of interrupt
+                mov dword ptr [rax], 0
+                pop rax
+                iretq
+            """;
+
     static final String GUEST = """
                 apic_on_with_gate 0x40, counted
                 apic_on_with_gate 0x41, counted
@@ -225,18 +240,7 @@ class PassthroughTwoVcpuTest {
                 mov eax, r15d
                 mov dx, 0x510
                 out dx, eax
-            halt:
-                hlt
-                jmp halt
-
-            counted:
-                lock inc qword ptr [0xa200]
-                push rax
-                mov eax, 0xfee000b0           # end of interrupt
-                mov dword ptr [rax], 0
-                pop rax
-                iretq
-            """;
+            """ + HALT_AND_COUNT;
 
     @TempDir
     Path dir;
@@ -288,7 +292,7 @@ class PassthroughTwoVcpuTest {
         boolean vfioUser = transport.equals("vfio-user");
         Path socket = dir.resolve("edu.sock");
         PassthroughOptions options = new PassthroughOptions(null, false, true, false, null, null, null, null, null,
-                false, !bypass);
+                false, !bypass, false, false);
         try (EduDevice edu = new EduDevice();
              TinyGuest g = new TinyGuest(GuestCode.assemble(GUEST), 2);
              InterruptRouter router = new InterruptRouter(new KvmMsiSink(g.vm), InterruptRouterConfig.DEFAULT,

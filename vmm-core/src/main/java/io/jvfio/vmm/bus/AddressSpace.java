@@ -12,7 +12,8 @@ import java.util.List;
  * directly ({@link DirectRegion}s, such as mmap'd BARs) on top of the MMIO bus (trapped ranges:
  * emulated registers, BARs that cannot be mapped), and the port-I/O bus. A direct region wins over
  * a bus range it lies in, as a KVM memory slot wins over MMIO exits. Listeners (KVM's memory slots)
- * follow the direct regions as they come and go.
+ * follow the direct regions as they come and go, and the doorbells ({@link IoEventFd}s: KVM's
+ * ioeventfds).
  */
 public final class AddressSpace {
 
@@ -22,6 +23,18 @@ public final class AddressSpace {
 
         /** Told before the region leaves the address space; its memory is still valid. */
         void regionRemoved(DirectRegion region);
+
+        /**
+         * A doorbell came: true if this listener now signals its eventfd itself on a guest write
+         * (KVM_IOEVENTFD), so such writes no longer reach the bus. By default it does not.
+         */
+        default boolean ioEventFdAdded(IoEventFd doorbell) {
+            return false;
+        }
+
+        /** The doorbell goes (its BAR moved or stopped decoding); its eventfd is still open. */
+        default void ioEventFdRemoved(IoEventFd doorbell) {
+        }
     }
 
     private static final DirectRegion[] NONE = new DirectRegion[0];
@@ -30,6 +43,7 @@ public final class AddressSpace {
     private final Bus pio = new Bus("pio");
     private volatile DirectRegion[] direct = NONE;
     private final List<Listener> listeners = new ArrayList<>();
+    private final List<IoEventFd> doorbells = new ArrayList<>();
 
     public Bus mmio() {
         return mmio;
@@ -86,10 +100,43 @@ public final class AddressSpace {
         direct = next;
     }
 
-    /** Adds a listener, which first gets every region already there. */
+    /**
+     * Adds a doorbell: true if a listener took it (KVM signals its eventfd without an exit); false if
+     * none did, and the bus device at its address must signal it on a matching write ({@link
+     * IoEventFd#matches}). Either way it stays here until {@link #removeIoEventFd}, and a listener
+     * added later gets it too.
+     */
+    public synchronized boolean addIoEventFd(IoEventFd doorbell) {
+        boolean taken = false;
+        for (Listener l : listeners) {
+            taken |= l.ioEventFdAdded(doorbell);
+        }
+        doorbells.add(doorbell);
+        return taken;
+    }
+
+    /** Removes a doorbell {@link #addIoEventFd} added: listeners first. */
+    public synchronized void removeIoEventFd(IoEventFd doorbell) {
+        if (!doorbells.remove(doorbell)) {
+            throw new IllegalArgumentException(doorbell + " is not in this address space");
+        }
+        for (Listener l : listeners) {
+            l.ioEventFdRemoved(doorbell);
+        }
+    }
+
+    /** The doorbells now in the address space. */
+    public synchronized List<IoEventFd> ioEventFds() {
+        return List.copyOf(doorbells);
+    }
+
+    /** Adds a listener, which first gets every region and doorbell already there. */
     public synchronized void addListener(Listener l) {
         for (DirectRegion r : direct) {
             l.regionAdded(r);
+        }
+        for (IoEventFd d : doorbells) {
+            l.ioEventFdAdded(d);
         }
         listeners.add(l);
     }

@@ -116,4 +116,52 @@ class AddressSpaceTest {
             assertEquals(0, space.directRegions().length);
         }
     }
+
+    @Test
+    void doorbellsGoToTheListenersThatTakeThemAndMatchByAddressWidthAndData() {
+        AddressSpace space = new AddressSpace();
+        List<String> seen = new ArrayList<>();
+        AddressSpace.Listener kvm = new AddressSpace.Listener() {
+            @Override
+            public void regionAdded(DirectRegion region) {
+            }
+
+            @Override
+            public void regionRemoved(DirectRegion region) {
+            }
+
+            @Override
+            public boolean ioEventFdAdded(IoEventFd d) {
+                seen.add("+" + d.name());
+                return true;
+            }
+
+            @Override
+            public void ioEventFdRemoved(IoEventFd d) {
+                seen.add("-" + d.name());
+            }
+        };
+        try (io.jvfio.vmm.linux.EventFd e = new io.jvfio.vmm.linux.EventFd("doorbell")) {
+            IoEventFd d = new IoEventFd("d", false, 0xfe00_0068L, 4, true, 0, e);
+            assertEquals(false, space.addIoEventFd(d), "no listener takes it: the bus device must ring it");
+            space.addListener(kvm);
+            assertEquals(List.of("+d"), seen, "a listener added later gets it too");
+            IoEventFd moved = d.at(0xfd00_0068L);
+            assertEquals(true, space.addIoEventFd(moved));
+            space.removeIoEventFd(d);
+            assertEquals(List.of("+d", "+d", "-d"), seen);
+            assertEquals(List.of(moved), space.ioEventFds());
+            assertThrows(IllegalArgumentException.class, () -> space.removeIoEventFd(d));
+
+            assertEquals(true, d.matches(0xfe00_0068L, 4, 0));
+            assertEquals(true, d.matches(0xfe00_0068L, 4, 0xffff_ffff_0000_0000L), "only the access's width counts");
+            assertEquals(false, d.matches(0xfe00_0068L, 4, 1), "another value");
+            assertEquals(false, d.matches(0xfe00_0068L, 2, 0), "another width");
+            assertEquals(false, d.matches(0xfe00_006cL, 4, 0), "another address");
+            IoEventFd any = new IoEventFd("any", true, 0x510, 0, false, 0, e);
+            assertEquals(true, any.matches(0x510, 1, 7), "width 0 and no datamatch: any write there");
+            assertThrows(BusException.class, () -> new IoEventFd("bad", false, 0, 3, false, 0, e));
+            assertThrows(BusException.class, () -> new IoEventFd("bad", false, 0, 0, true, 0, e));
+        }
+    }
 }

@@ -271,7 +271,8 @@ class AbiConformanceTest {
         for (String expected : List.of("LinuxConstants", "VfioConstants", "VfioIoctls", "VfioRegionInfo", "VfioIrqSet",
                 "VfioIommuType1DmaMap", "KvmConstants", "KvmIoctls", "KvmRun", "KvmSregs", "KvmIrqRouting", "KvmIrqfd",
                 "KvmMpState", "SocketMessage", "Epoll", "UnixSocket", "FileStat", "PciRegs", "IommufdConstants",
-                "IommufdIoctls", "IommuIoasMap", "IommuIoasIovaRanges", "VfioDeviceBindIommufd")) {
+                "IommufdIoctls", "IommuIoasMap", "IommuIoasIovaRanges", "VfioDeviceBindIommufd", "VfioDeviceIoeventfd",
+                "KvmIoeventfd")) {
             assertTrue(names.contains(expected), "the ABI scan did not find " + expected + " among " + names);
         }
         long fields = JAVA.keySet().stream().filter(k -> k.startsWith("field ")).count();

@@ -7,6 +7,7 @@ import io.jvfio.vfio.RegionCapability;
 import io.jvfio.vfio.VfioBackend;
 import io.jvfio.vfio.VfioDeviceLayout;
 import io.jvfio.vfio.VfioException;
+import io.jvfio.vfio.VfioIoEventFd;
 import io.jvfio.vfio.user.protocol.VfioUserCapabilities;
 import io.jvfio.vfio.user.protocol.VfioUserCommand;
 import io.jvfio.vfio.user.transport.VfioUserConnection;
@@ -21,6 +22,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.nio.file.Path;
+import java.util.List;
 import java.util.function.Consumer;
 
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FLAGS_RESET;
@@ -59,6 +61,7 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener {
     private final ClientRegions regions;
     private final ClientIrqs irqs;
     private final ClientDmaWindows dma;
+    private final ClientIoFds ioFds;
 
     private VfioUserClient(Path socket, long timeoutMillis, VfioUserEventLoop ownLoop, VfioUserEventLoop loop,
                            OwnedFd fd) {
@@ -66,6 +69,7 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener {
         this.regions = new ClientRegions(session);
         this.irqs = new ClientIrqs(session, regions);
         this.dma = new ClientDmaWindows(session);
+        this.ioFds = new ClientIoFds(session);
         session.open(fd, loop, dma);
     }
 
@@ -110,6 +114,7 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener {
         try {
             c.session.negotiate();
             c.regions.readDevice();
+            c.ioFds.read(c.regions.layout().regions());
             if (memory != null) {
                 c.dma.memory(memory);
                 memory.addListener(c); // replays every RAM region as DMA_MAP
@@ -255,6 +260,12 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener {
         return regions.write(region, offset, address, length);
     }
 
+    /** The doorbells the server offered for {@code region} (DEVICE_GET_REGION_IO_FDS), asked at connect. */
+    @Override
+    public List<VfioIoEventFd> ioEventFds(int region) {
+        return ioFds.of(region);
+    }
+
     /**
      * Maps one mmap-able area of a region from the fd the server sent with its region info, if the
      * file still backs all of it (checked again here: the server may have shrunk it since).
@@ -362,6 +373,7 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener {
     private void closeQuietly() {
         session.close();
         regions.close();
+        ioFds.close();
         session.closeLoop();
     }
 

@@ -57,6 +57,37 @@ public final class VfioUserPayloads {
         public static final int SIZEOF = 32;
     }
 
+    /**
+     * VFIO_USER_DEVICE_GET_REGION_IO_FDS: argsz, flags, index, count, then (reply) the sub-regions.
+     * The spec's reply text puts entry i at {@code i * ((argsz - 32) / count)}, but its own table
+     * (and libvfio-user's vfio_user_region_io_fds_reply_t) has a 16-byte header: the entries start
+     * at 16, 40 bytes each, and that is what both ends here read and write.
+     */
+    public static final class RegionIoFds {
+        public static final int ARGSZ = 0;
+        public static final int FLAGS = 4;
+        public static final int INDEX = 8;
+        public static final int COUNT = 12;
+        public static final int SUB_REGIONS = 16;
+        public static final int SIZEOF = 16;
+
+        /** One sub-region of type VFIO_USER_IO_FD_TYPE_IOEVENTFD. */
+        public static final int SUB_OFFSET = 0;
+        public static final int SUB_SIZE = 8;
+        public static final int SUB_FD_INDEX = 16;
+        public static final int SUB_TYPE = 20;
+        public static final int SUB_FLAGS = 24;
+        public static final int SUB_DATAMATCH = 32;
+        public static final int SUB_SIZEOF = 40;
+
+        /** The spec's flags are KVM's: KVM_IOEVENTFD_FLAG_DATAMATCH and KVM_IOEVENTFD_FLAG_PIO (linux/kvm.h). */
+        public static final int FLAG_DATAMATCH = 1 << 0;
+        public static final int FLAG_PIO = 1 << 1;
+
+        public static final int TYPE_IOEVENTFD = 0;
+        public static final int TYPE_IOREGIONFD = 1;
+    }
+
     /** VFIO_USER_DEVICE_GET_IRQ_INFO: struct vfio_irq_info. */
     public static final class IrqInfo {
         public static final int ARGSZ = 0;

@@ -5,6 +5,7 @@ import io.jvfio.vfio.VfioIrq;
 import io.jvfio.vfio.emulated.EmulatedDevice;
 import io.jvfio.vfio.emulated.host.DeviceContext;
 import io.jvfio.vfio.emulated.host.DeviceDma;
+import io.jvfio.vfio.emulated.host.DeviceDoorbells;
 import io.jvfio.vfio.user.protocol.VfioUserCapabilities;
 import io.jvfio.vfio.user.protocol.VfioUserCommand;
 import io.jvfio.vfio.user.protocol.VfioUserException;
@@ -88,6 +89,8 @@ final class ServerSession implements VfioUserConnection.Listener {
     private final long[] regionMemory;
     /** Whether the message being handled handed its fds on (else they are closed after it); event loop only. */
     private boolean fdsTaken;
+    /** The doorbells' eventfds, made when a client first asks for them; event loop only. */
+    private DeviceDoorbells doorbells;
     private final java.util.concurrent.atomic.AtomicLong dmaMessages = new java.util.concurrent.atomic.AtomicLong();
 
     ServerSession(VfioUserServer server, EmulatedDevice device, OwnedFd socket, IoEventLoop loop,
@@ -237,7 +240,8 @@ final class ServerSession implements VfioUserConnection.Listener {
             case DMA_READ, DMA_WRITE -> throw new VfioUserException(Errno.EINVAL, command.specName()
                     + " goes from server to client");
             case DEVICE_FEATURE -> deviceFeature(m);
-            case DEVICE_GET_REGION_IO_FDS, REGION_WRITE_MULTI, MIG_DATA_READ, MIG_DATA_WRITE ->
+            case DEVICE_GET_REGION_IO_FDS -> regionIoFds(m);
+            case REGION_WRITE_MULTI, MIG_DATA_READ, MIG_DATA_WRITE ->
                     throw new VfioUserException(Errno.EOPNOTSUPP, command.specName() + " is not offered by this server");
         };
     }
@@ -466,6 +470,79 @@ final class ServerSession implements VfioUserConnection.Listener {
             return null; // sent with its fd
         }
         return r;
+    }
+
+    /**
+     * VFIO_USER_DEVICE_GET_REGION_IO_FDS: the device's doorbells in region {@code index}, each a
+     * sub-region of type ioeventfd (offset, size, fd_index, type 0, flags KVM_IOEVENTFD_FLAG_DATAMATCH
+     * where it matches data, datamatch), their eventfds with the reply. A reply that does not fit the
+     * client's argsz is the header alone with the argsz needed and the count, and no fds, as
+     * REGION_INFO's and libvfio-user's (handle_device_get_region_io_fds). A region without doorbells
+     * gets count 0 and no fd: the spec says the reply carries "at least one file descriptor", which
+     * libvfio-user does not send for an empty array either. So does a client that takes fewer fds
+     * than the doorbells need (max_msg_fds): nothing is offered rather than part.
+     */
+    private ByteBuf regionIoFds(VfioUserMessage m) {
+        need(m, VfioUserPayloads.RegionIoFds.SIZEOF);
+        checkArgsz(m, VfioUserPayloads.RegionIoFds.SIZEOF);
+        long argsz = m.payloadU32(VfioUserPayloads.RegionIoFds.ARGSZ);
+        int flags = m.payloadInt(VfioUserPayloads.RegionIoFds.FLAGS);
+        int index = m.payloadInt(VfioUserPayloads.RegionIoFds.INDEX);
+        int count = m.payloadInt(VfioUserPayloads.RegionIoFds.COUNT);
+        if (flags != 0 || count != 0) {
+            throw new VfioUserException(Errno.EINVAL, "DEVICE_GET_REGION_IO_FDS flags 0x" + Integer.toHexString(flags)
+                    + " and count " + count + " must be 0 in a request");
+        }
+        region(index);
+        DeviceDoorbells all = doorbells();
+        List<Integer> here = new java.util.ArrayList<>();
+        for (int i = 0; i < all.doorbells().size(); i++) {
+            if (all.doorbells().get(i).region() == index) {
+                here.add(i);
+            }
+        }
+        if (here.size() > peer.maxMsgFds()) {
+            LOG.warn("{}: region {} has {} doorbells, more fds than the client takes (max_msg_fds {}): none offered",
+                    connection.name(), index, here.size(), peer.maxMsgFds());
+            here.clear();
+        }
+        int full = VfioUserPayloads.RegionIoFds.SIZEOF + here.size() * VfioUserPayloads.RegionIoFds.SUB_SIZEOF;
+        boolean fits = argsz >= full;
+        ByteBuf r = reply(m, fits ? full : VfioUserPayloads.RegionIoFds.SIZEOF);
+        r.writeIntLE(full);
+        r.writeIntLE(0);
+        r.writeIntLE(index);
+        r.writeIntLE(here.size());
+        if (!fits || here.isEmpty() || m.noReply()) {
+            return r;
+        }
+        int[] fds = new int[here.size()];
+        for (int k = 0; k < here.size(); k++) {
+            EmulatedDevice.Doorbell d = all.doorbells().get(here.get(k));
+            fds[k] = all.eventfd(here.get(k)).fd().get();
+            r.writeLongLE(d.offset());
+            r.writeLongLE(d.size());
+            r.writeIntLE(k); // fd_index: one eventfd per doorbell
+            r.writeIntLE(VfioUserPayloads.RegionIoFds.TYPE_IOEVENTFD);
+            r.writeIntLE(d.datamatch() ? VfioUserPayloads.RegionIoFds.FLAG_DATAMATCH : 0);
+            r.writeIntLE(0); // padding
+            r.writeLongLE(d.datamatch() ? d.data() : 0);
+        }
+        connection.send(r, fds, fds.length);
+        return null; // sent with its fds
+    }
+
+    /** The device's doorbells, their eventfds made at the first DEVICE_GET_REGION_IO_FDS; event loop only. */
+    private DeviceDoorbells doorbells() {
+        if (doorbells == null) {
+            doorbells = new DeviceDoorbells(connection.name(), device);
+        }
+        return doorbells;
+    }
+
+    /** Doorbell writes the device took from its eventfds (a test's and a benchmark's view). */
+    long doorbellsRung() {
+        return doorbells == null ? 0 : doorbells.rung();
     }
 
     private EmulatedDevice.Region region(int index) {
@@ -782,6 +859,9 @@ final class ServerSession implements VfioUserConnection.Listener {
             device.detach();
         }
         context.clear();
+        if (doorbells != null) {
+            doorbells.close();
+        }
         server.sessionEnded(this);
     }
 

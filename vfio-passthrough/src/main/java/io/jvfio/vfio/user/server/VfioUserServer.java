@@ -189,6 +189,15 @@ public final class VfioUserServer implements AutoCloseable {
         return s == null ? 0 : s.dmaMessages();
     }
 
+    /**
+     * Doorbell writes the device took from the current client's doorbell eventfds (0 without a client,
+     * or before it asked for them with DEVICE_GET_REGION_IO_FDS); coalesced kicks count once.
+     */
+    public long doorbellsRung() {
+        ServerSession s = current();
+        return s == null ? 0 : s.doorbellsRung();
+    }
+
     /** Drops the current client, if any (its DMA windows and eventfds are released). */
     public void disconnectClient() {
         ServerSession s;

@@ -99,5 +99,12 @@ public final class VfioConstants {
     public static final int VFIO_DMA_MAP_FLAG_VADDR = 1 << 2;
     public static final int VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP = 1 << 0;
     public static final int VFIO_DMA_UNMAP_FLAG_ALL = 1 << 1;
+
+    // struct vfio_device_ioeventfd.flags: the width of the write
+    public static final int VFIO_DEVICE_IOEVENTFD_8 = 1 << 0;
+    public static final int VFIO_DEVICE_IOEVENTFD_16 = 1 << 1;
+    public static final int VFIO_DEVICE_IOEVENTFD_32 = 1 << 2;
+    public static final int VFIO_DEVICE_IOEVENTFD_64 = 1 << 3;
+    public static final int VFIO_DEVICE_IOEVENTFD_SIZE_MASK = 0xf;
     public static final int VFIO_DMA_UNMAP_FLAG_VADDR = 1 << 2;
 }

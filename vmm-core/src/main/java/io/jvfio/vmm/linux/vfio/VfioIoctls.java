@@ -43,6 +43,7 @@ public final class VfioIoctls {
     public static final IoctlRequest VFIO_DEVICE_GET_PCI_HOT_RESET_INFO =
             vfio("VFIO_DEVICE_GET_PCI_HOT_RESET_INFO", 12);
     public static final IoctlRequest VFIO_DEVICE_PCI_HOT_RESET = vfio("VFIO_DEVICE_PCI_HOT_RESET", 13);
+    public static final IoctlRequest VFIO_DEVICE_IOEVENTFD = vfio("VFIO_DEVICE_IOEVENTFD", 16);
 
     // device cdev (/dev/vfio/devices/vfioN), bound to an iommufd instead of opened through a group
     public static final IoctlRequest VFIO_DEVICE_BIND_IOMMUFD = vfio("VFIO_DEVICE_BIND_IOMMUFD", 18);
