@@ -115,6 +115,8 @@ final class QmpJsonReader {
             }
             fedBefore += end - from;
             return -1;
+        } catch (Limit e) {
+            return fail(e.getOriginalMessage(), data, from, end);
         } catch (JsonProcessingException e) {
             String message = e.getOriginalMessage();
             if (message != null && message.contains("nesting depth")) {
@@ -150,7 +152,7 @@ final class QmpJsonReader {
                     valueStart = parser.currentTokenLocation().getByteOffset();
                 }
                 if (open.size() >= MAX_NESTING) {
-                    throw new JsonParseLimit();
+                    throw new Limit("JSON nesting depth limit exceeded");
                 }
                 open.push(t == JsonToken.START_OBJECT ? new LinkedHashMap<String, Object>() : new ArrayList<>());
             }
@@ -167,8 +169,11 @@ final class QmpJsonReader {
 
     /** A value is whole: into its container, or out to the sink if it is a top-level one. */
     @SuppressWarnings("unchecked")
-    private void complete(Object value) {
+    private void complete(Object value) throws Limit {
         if (open.isEmpty()) {
+            if (valueStart >= 0 && parser.currentLocation().getByteOffset() - valueStart > MAX_MESSAGE) {
+                throw new Limit("JSON token size limit exceeded"); // it came whole in the piece that crossed the bound
+            }
             valueStart = -1;
             sink.value(value);
             return;
@@ -198,10 +203,10 @@ final class QmpJsonReader {
         return nl < 0 ? message : message.substring(0, nl);
     }
 
-    /** Deeper than MAX_NESTING. */
-    private static final class JsonParseLimit extends JsonProcessingException {
-        JsonParseLimit() {
-            super("nesting depth over " + MAX_NESTING);
+    /** A bound of QEMU's streamer exceeded; the message is QEMU's description. */
+    private static final class Limit extends JsonProcessingException {
+        Limit(String description) {
+            super(description);
         }
     }
 }
