@@ -301,4 +301,24 @@ class QmpMonitorTest {
             assertTrue(c.answer().text().endsWith("\"id\":2}"));
         }
     }
+
+    @Test
+    void stdioIsOneClient() throws Exception {
+        java.io.PipedOutputStream toMonitor = new java.io.PipedOutputStream();
+        java.io.PipedInputStream in = new java.io.PipedInputStream(toMonitor);
+        java.io.PipedInputStream fromMonitor = new java.io.PipedInputStream(1 << 16);
+        java.io.PipedOutputStream out = new java.io.PipedOutputStream(fromMonitor);
+        try (QmpMonitor stdio = QmpMonitor.open(vm, QmpChardev.parse("stdio"), "1.2.3-test", in, out)) {
+            java.io.BufferedReader lines = new java.io.BufferedReader(new java.io.InputStreamReader(fromMonitor,
+                    StandardCharsets.UTF_8));
+            assertTrue(lines.readLine().startsWith("{\"QMP\":{\"version\""));
+            toMonitor.write("{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"stop\",\"id\":7}\n"
+                    .getBytes(StandardCharsets.UTF_8));
+            toMonitor.flush();
+            assertEquals("{\"return\":{}}\r", lines.readLine());
+            assertTrue(lines.readLine().contains("\"event\":\"STOP\""));
+            assertEquals("{\"return\":{},\"id\":7}\r", lines.readLine());
+            toMonitor.close();
+        }
+    }
 }
