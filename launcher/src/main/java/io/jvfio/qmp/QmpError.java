@@ -1,5 +1,7 @@
 package io.jvfio.qmp;
 
+import io.jvfio.JvfioException;
+
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -8,7 +10,7 @@ import java.util.Map;
  * QEMU's (qapi/error.json, QapiErrorClass); almost everything is a GenericError, as in QEMU, where the
  * other classes survive for the management layers that test them.
  */
-final class QmpError extends Exception {
+final class QmpError extends JvfioException {
 
     /** QEMU's QapiErrorClass. */
     enum ErrorClass {
@@ -18,7 +20,7 @@ final class QmpError extends Exception {
     private final ErrorClass errorClass;
 
     QmpError(ErrorClass errorClass, String description) {
-        super(description, null, false, false);
+        super(description);
         this.errorClass = errorClass;
     }
 

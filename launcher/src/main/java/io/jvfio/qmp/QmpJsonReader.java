@@ -6,6 +6,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.core.async.ByteArrayFeeder;
+import io.jvfio.JvfioException;
 
 import java.io.IOException;
 import java.util.ArrayDeque;
@@ -116,7 +117,7 @@ final class QmpJsonReader {
             fedBefore += end - from;
             return -1;
         } catch (Limit e) {
-            return fail(e.getOriginalMessage(), data, from, end);
+            return fail(e.getMessage(), data, from, end);
         } catch (JsonProcessingException e) {
             String message = e.getOriginalMessage();
             if (message != null && message.contains("nesting depth")) {
@@ -169,7 +170,7 @@ final class QmpJsonReader {
 
     /** A value is whole: into its container, or out to the sink if it is a top-level one. */
     @SuppressWarnings("unchecked")
-    private void complete(Object value) throws Limit {
+    private void complete(Object value) {
         if (open.isEmpty()) {
             if (valueStart >= 0 && parser.currentLocation().getByteOffset() - valueStart > MAX_MESSAGE) {
                 throw new Limit("JSON token size limit exceeded"); // it came whole in the piece that crossed the bound
@@ -204,7 +205,7 @@ final class QmpJsonReader {
     }
 
     /** A bound of QEMU's streamer exceeded; the message is QEMU's description. */
-    private static final class Limit extends JsonProcessingException {
+    private static final class Limit extends JvfioException {
         Limit(String description) {
             super(description);
         }

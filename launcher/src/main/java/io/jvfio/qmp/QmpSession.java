@@ -59,6 +59,9 @@ final class QmpSession {
             send(response(run(map), id));
         } catch (QmpError e) {
             send(errorResponse(e, id));
+        } catch (RuntimeException e) {
+            // A command that failed unexpectedly: the client is answered, the monitor goes on.
+            send(errorResponse(QmpError.generic(e.getClass().getSimpleName() + ": " + e.getMessage()), id));
         }
         monitor.afterResponse(this);
     }
