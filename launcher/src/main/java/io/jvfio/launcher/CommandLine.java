@@ -1,6 +1,7 @@
 package io.jvfio.launcher;
 
 import io.jvfio.memory.MemoryBackendConfig;
+import io.jvfio.qmp.QmpChardev;
 import io.jvfio.vfio.VfioException;
 import io.jvfio.vfio.kernel.IommuGroupReport;
 import io.jvfio.vfio.kernel.IommufdConfig;
@@ -131,6 +132,10 @@ final class CommandLine {
                   -smp [cpus=]N         N vCPUs (default: 1); the driver's interrupt steps run once per
                                         vCPU, aimed at its local APIC
                   -name [guest=]NAME    the VM's name, shown in messages
+                  -qmp unix:PATH,server=on,wait=off | -qmp stdio
+                                        a QMP monitor (QEMU's protocol) on a UNIX socket or on standard
+                                        input and output; the machine then keeps running after the
+                                        driver's steps until the monitor's quit (or a signal)
                   --serve [device=]edu|gpio|tiny|nobar,socket=PATH
                                         serve a device written in Java over vfio-user on a UNIX socket
                                         until SIGTERM or Ctrl-C, for -device vfio-user-pci; alone.
@@ -173,6 +178,7 @@ final class CommandLine {
         String name = null;
         Integer cpus = null;
         String memoryBackend = null;
+        QmpChardev qmp = null;
         Map<String, MemoryBackendConfig> objects = new LinkedHashMap<>();
         Map<String, IommufdConfig> iommufds = new LinkedHashMap<>();
         List<DeviceConfig> configs = new ArrayList<>();
@@ -215,7 +221,7 @@ final class CommandLine {
                     }
                     return new ShowText(bind(arg, args[++i]));
                 }
-                case "-m", "-device", "-accel", "-name", "-smp", "-object", "-machine", "-M" -> {
+                case "-m", "-device", "-accel", "-name", "-smp", "-object", "-machine", "-M", "-qmp" -> {
                     if (i + 1 >= args.length) {
                         throw new UsageException(arg + ": requires an argument (jvfio --help shows its form)");
                     }
@@ -231,6 +237,7 @@ final class CommandLine {
                                 accel = once(arg, accel, single(s, "-accel", ACCEL).string("accel"));
                             }
                             case "-name" -> name = once(arg, name, guestName(value));
+                            case "-qmp" -> qmp = once(arg, qmp, QmpChardev.parse(value));
                             case "-smp" -> cpus = once(arg, cpus, (int) single(OptionString.parse(value, "cpus"), "-smp",
                                     SMP_CPUS).number("cpus"));
                             case "-object" -> {
@@ -323,7 +330,7 @@ final class CommandLine {
                     + "pages, KVM_MEM_MAX_NR_PAGES); use -m 8T or less");
         }
         return new Launch(new MachineConfig(ram, accelerator, chosen, name, cpus == null ? 1 : cpus, configs,
-                List.copyOf(iommufds.values())));
+                List.copyOf(iommufds.values()), qmp));
     }
 
     private static Command serve(String option, String value) throws UsageException {

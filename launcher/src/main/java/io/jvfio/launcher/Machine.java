@@ -42,6 +42,11 @@ final class Machine implements AutoCloseable {
                 ? VirtualMachine.Accelerator.KVM : VirtualMachine.Accelerator.NONE, config.cpus(), config.iommufds()));
     }
 
+    /** The machine itself, for the monitor. */
+    VirtualMachine vm() {
+        return vm;
+    }
+
     AttachedDevices devices() {
         return vm.devices();
     }

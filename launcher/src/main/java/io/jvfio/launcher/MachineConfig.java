@@ -1,6 +1,7 @@
 package io.jvfio.launcher;
 
 import io.jvfio.memory.MemoryBackendConfig;
+import io.jvfio.qmp.QmpChardev;
 import io.jvfio.vfio.kernel.IommufdConfig;
 import io.jvfio.vmm.device.DeviceConfig;
 
@@ -10,10 +11,11 @@ import java.util.List;
  * A checked command line: the backend of guest RAM (from {@code -m}, or the {@code -object} that
  * {@code -machine memory-backend=} names), the accelerator (and whether the user chose it or it was
  * picked because /dev/kvm is or is not usable), the VM's name, its vCPUs ({@code -smp}), its
- * devices in order and the {@code -object iommufd}s they may name.
+ * devices in order and the {@code -object iommufd}s they may name, and where a {@code -qmp} monitor
+ * listens (null: no monitor, the run ends with the driver's steps).
  */
 record MachineConfig(MemoryBackendConfig ram, Accelerator accelerator, boolean acceleratorChosen, String name,
-                     int cpus, List<DeviceConfig> devices, List<IommufdConfig> iommufds) {
+                     int cpus, List<DeviceConfig> devices, List<IommufdConfig> iommufds, QmpChardev qmp) {
 
     MachineConfig {
         devices = List.copyOf(devices);

@@ -6,6 +6,8 @@ import io.jvfio.irq.InterruptRoute;
 import io.jvfio.irq.RouteStats;
 import io.jvfio.launcher.driver.DriverReport;
 import io.jvfio.launcher.driver.DriverTarget;
+import io.jvfio.qmp.QmpChardev;
+import io.jvfio.qmp.QmpMonitor;
 import io.jvfio.vmm.device.AttachedDevices;
 import io.jvfio.vmm.device.DeviceConfig;
 import io.jvfio.vmm.device.DeviceRegistry;
@@ -21,7 +23,8 @@ import java.util.List;
  * reports. With no {@code -device}, the device is the edu device written in Java, served over
  * vfio-user on a private socket. Bad input gets one line on stderr and status 1; help and listings go
  * to stdout with status 0; a step that fails, status 3; a device that goes away during the run, one
- * line saying why and status 4.
+ * line saying why and status 4. With {@code -qmp}, the machine then runs under a QMP monitor until its
+ * {@code quit}.
  */
 public final class Main {
 
@@ -58,6 +61,15 @@ public final class Main {
             return DeviceServer.runUntilSignalled(serve, out, err);
         }
         MachineConfig config = ((CommandLine.Launch) command).config();
+        // With -qmp stdio standard output is the monitor's: the report goes to standard error.
+        if (config.qmp() != null && config.qmp().stdio()) {
+            return launch(config, registry, err, out, err);
+        }
+        return launch(config, registry, out, out, err);
+    }
+
+    private static int launch(MachineConfig config, DeviceRegistry registry, PrintStream out, PrintStream monitorOut,
+            PrintStream err) {
         List<DeviceConfig> devices = config.devices();
         EmbeddedEdu edu = null;
         try {
@@ -101,7 +113,11 @@ public final class Main {
                         }
                     });
                 }
-                return report.passed() ? 0 : EXIT_STEP_FAILED;
+                int status = report.passed() ? 0 : EXIT_STEP_FAILED;
+                if (config.qmp() != null) {
+                    runUntilQuit(m, config.qmp(), monitorOut, err);
+                }
+                return status;
             }
         } catch (DriverTarget.DeviceGoneException e) {
             err.println(oneLine("jvfio: " + e.getMessage()));
@@ -117,6 +133,22 @@ public final class Main {
             if (edu != null) {
                 edu.close();
             }
+        }
+    }
+
+    /**
+     * With {@code -qmp}: the machine goes on after the driver's steps (on KVM its vCPUs run again, from
+     * where the driver left them: the guest halts with interrupts off) under a QMP monitor, until a
+     * client's {@code quit}; the machine is closed after it.
+     */
+    private static void runUntilQuit(Machine m, QmpChardev where, PrintStream monitorOut, PrintStream err)
+            throws InterruptedException {
+        if (m.onKvm() && !m.vm().vcpus().running()) {
+            m.vm().vcpus().start(m.space);
+        }
+        try (QmpMonitor monitor = QmpMonitor.open(m.vm(), where, Version.jvfio(), System.in, monitorOut)) {
+            err.println("jvfio: QMP monitor on " + where + "; the machine runs until quit");
+            monitor.awaitQuit();
         }
     }
 

@@ -27,11 +27,8 @@ class MainTest {
     }
 
     static Result run(String... args) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int status = Main.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
-                new PrintStream(err, true, StandardCharsets.UTF_8));
-        return new Result(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+        MainRunner.Result r = MainRunner.run(args);
+        return new Result(r.status(), r.out(), r.err());
     }
 
     /** Bad input: status 1, exactly one line on stderr, nothing on stdout. */

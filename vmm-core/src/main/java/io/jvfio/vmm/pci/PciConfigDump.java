@@ -118,21 +118,42 @@ public final class PciConfigDump {
         return sb.toString();
     }
 
+    /**
+     * The address {@code bar} of the function at {@code at} is programmed with, read from its BAR
+     * register(s) as the guest wrote them (both halves of a 64-bit BAR); 0 for one never programmed.
+     */
+    public static long barAddress(PciHostBridge bridge, PciDevFn at, PciBar bar) {
+        return new PciConfigDump(bridge, at).address(bar);
+    }
+
+    /** The name lspci gives a class ({@code 0x0200}: "Ethernet controller"), or null for one it has none for here. */
+    public static String className(int classCode) {
+        return CLASSES.get(classCode);
+    }
+
+    private long address(PciBar bar) {
+        long low = Integer.toUnsignedLong(r32(bar.registerOffset()));
+        if (bar.isRom()) {
+            return low & ~0x7FFL;
+        } else if (bar.isIo()) {
+            return low & ~0x3L;
+        }
+        boolean is64 = bar.type() == PciConfigSpace.BarType.MEMORY64;
+        return (low & ~0xFL) | (is64 ? Integer.toUnsignedLong(r32(bar.registerOffset() + 4)) << 32 : 0);
+    }
+
     private String region(PciBar bar) {
         long low = Integer.toUnsignedLong(r32(bar.registerOffset()));
-        long address;
+        long address = address(bar);
         String kind;
         if (bar.isRom()) {
-            address = low & ~0x7FFL;
             return String.format("\tExpansion ROM at %s%s [size=%s]", at(address), (low & PCI_ROM_ADDRESS_ENABLE) != 0
                     ? "" : " [disabled]", size(bar.size()));
         } else if (bar.isIo()) {
-            address = low & ~0x3L;
             return String.format("\tRegion %d: I/O ports at %s [size=%s]", bar.index(), address == 0 ? "<unassigned>"
                     : Long.toHexString(address), size(bar.size()));
         }
         boolean is64 = bar.type() == PciConfigSpace.BarType.MEMORY64;
-        address = (low & ~0xFL) | (is64 ? Integer.toUnsignedLong(r32(bar.registerOffset() + 4)) << 32 : 0);
         kind = (is64 ? "64-bit" : "32-bit") + ", " + (bar.prefetchable() ? "prefetchable" : "non-prefetchable");
         return String.format("\tRegion %d: Memory at %s (%s) [size=%s]", bar.index(), at(address), kind, size(bar.size()));
     }

@@ -1,0 +1,56 @@
+package io.jvfio.qmp;
+
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * One command: its name, its arguments' schema, and what it does. Arguments are checked as QEMU's QAPI
+ * input visitor checks them, in the schema's order: a missing one is {@code Parameter 'x' is missing}, one
+ * of the wrong type {@code Invalid parameter type for 'x', expected: string}; then a member the schema
+ * does not have is {@code Parameter 'x' is unexpected}.
+ */
+record QmpCommand(String name, List<Parameter> parameters, Handler handler) {
+
+    /** An argument: its name, its JSON type as QEMU's messages name it, and whether it may be left out. */
+    record Parameter(String name, String type, boolean optional) {
+    }
+
+    /** Runs the command with its checked arguments; returns the {@code return} value. */
+    interface Handler {
+        Object run(Map<String, Object> arguments) throws QmpError;
+    }
+
+    QmpCommand {
+        parameters = List.copyOf(parameters);
+    }
+
+    static QmpCommand of(String name, Handler handler) {
+        return new QmpCommand(name, List.of(), handler);
+    }
+
+    /** Checks {@code arguments} against the schema. */
+    void check(Map<String, Object> arguments) throws QmpError {
+        Set<String> known = new HashSet<>();
+        for (Parameter p : parameters) {
+            known.add(p.name());
+            Object v = arguments.get(p.name());
+            if (v == null) {
+                if (!p.optional()) {
+                    throw QmpError.generic("Parameter '" + p.name() + "' is missing");
+                }
+                continue;
+            }
+            if (!QmpJson.typeName(v).equals(p.type()) && !(p.type().equals("integer") && v instanceof QmpJson.Number n
+                    && n.asLong() != null)) {
+                throw QmpError.generic("Invalid parameter type for '" + p.name() + "', expected: " + p.type());
+            }
+        }
+        for (String k : arguments.keySet()) {
+            if (!known.contains(k)) {
+                throw QmpError.generic("Parameter '" + k + "' is unexpected");
+            }
+        }
+    }
+}
