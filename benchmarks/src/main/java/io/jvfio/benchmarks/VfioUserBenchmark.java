@@ -93,10 +93,8 @@ public class VfioUserBenchmark {
 
         @Setup(Level.Trial)
         public void setup() throws IOException {
-            CVfioUserClient.load();
             served = new EduServer();
-            fd = (int) CVfioUserClient.check(CVfioUserClient.jvfio_vu_connect(served.socket().toString(),
-                    io.jvfio.vfio.user.protocol.VfioUserVersion.MAX_DATA_XFER), "connect");
+            fd = CVfioUserClient.connect(served.socket());
             address = DirectBuffers.address(value);
         }
 

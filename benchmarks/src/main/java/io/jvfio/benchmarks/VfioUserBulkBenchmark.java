@@ -6,7 +6,6 @@ import io.jvfio.benchmarks.support.CVfioUserClient;
 import io.jvfio.benchmarks.support.EduServer;
 import io.jvfio.vfio.devices.EduRegisters;
 import io.jvfio.vfio.user.client.VfioUserClient;
-import io.jvfio.vfio.user.protocol.VfioUserVersion;
 import io.jvfio.vmm.linux.jna.DirectBuffers;
 import io.jvfio.vmm.linux.jna.LibC;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -94,10 +93,8 @@ public class VfioUserBulkBenchmark {
 
         @Setup(Level.Trial)
         public void setup() throws IOException {
-            CVfioUserClient.load();
             serve();
-            fd = (int) CVfioUserClient.check(CVfioUserClient.jvfio_vu_connect(served.socket().toString(),
-                    VfioUserVersion.MAX_DATA_XFER), "connect");
+            fd = CVfioUserClient.connect(served.socket());
         }
 
         long read() {

@@ -65,6 +65,16 @@ public final class CVfioUserClient {
         }
     }
 
+    /**
+     * Compiles and loads the C code if not yet, connects the C client to the server at {@code socket}
+     * and negotiates VERSION with jvfio's largest data transfer; the socket fd, the caller's to close.
+     */
+    public static int connect(java.nio.file.Path socket) {
+        load();
+        return (int) check(jvfio_vu_connect(socket.toString(),
+                io.jvfio.vfio.user.protocol.VfioUserVersion.MAX_DATA_XFER), "connect");
+    }
+
     /** Compiles and loads the C code, once per JVM. */
     public static synchronized void load() {
         if (!loaded) {
