@@ -77,8 +77,8 @@ public final class QmpMonitor implements AutoCloseable {
     private final CountDownLatch quit = new CountDownLatch(1);
     private volatile boolean quitRequested;
     private MultiThreadIoEventLoopGroup group;
-    private Channel listener;
-    private Path socket;
+    private final List<Channel> listeners = new ArrayList<>();
+    private final List<Path> sockets = new ArrayList<>();
     private Thread stdin;
 
     private QmpMonitor(VirtualMachine vm, String jvfioVersion) {
@@ -149,12 +149,23 @@ public final class QmpMonitor implements AutoCloseable {
      */
     public static QmpMonitor open(VirtualMachine vm, QmpChardev where, String jvfioVersion, InputStream in,
             OutputStream out) {
+        return open(vm, List.of(where), jvfioVersion, in, out);
+    }
+
+    /**
+     * Opens a monitor of {@code vm} on each of {@code where} (QEMU's several {@code -qmp} and {@code -mon}):
+     * one machine, one run state, one command thread, and every client of every one of them gets the events.
+     */
+    public static QmpMonitor open(VirtualMachine vm, List<QmpChardev> where, String jvfioVersion, InputStream in,
+            OutputStream out) {
         QmpMonitor m = new QmpMonitor(vm, jvfioVersion);
         try {
-            if (where.stdio()) {
-                m.serveStdio(in, out);
-            } else {
-                m.listen(where.path());
+            for (QmpChardev w : where) {
+                if (w.stdio()) {
+                    m.serveStdio(in, out);
+                } else {
+                    m.listen(w.path());
+                }
             }
             return m;
         } catch (RuntimeException e) {
@@ -244,6 +255,15 @@ public final class QmpMonitor implements AutoCloseable {
         }
     }
 
+    /**
+     * While the returned hold is open, {@code stop}, {@code cont} and {@code system_reset} are refused with
+     * {@code reason} (the launcher holds the run state while its built-in driver runs its steps, which drive
+     * the vCPUs and the devices themselves); the queries are answered all the time.
+     */
+    public Hold holdRunState(String reason) {
+        return run.hold(reason);
+    }
+
     /** Waits until a client's {@code quit} is answered and SHUTDOWN sent. */
     public void awaitQuit() throws InterruptedException {
         quit.await();
@@ -264,17 +284,20 @@ public final class QmpMonitor implements AutoCloseable {
         } catch (IOException e) {
             // none there (or not ours to remove): bind says what is wrong
         }
-        group = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("qmp-io", true),
-                EpollIoHandler.newFactory());
+        if (group == null) {
+            group = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("qmp-io", true),
+                    EpollIoHandler.newFactory());
+        }
         try {
-            listener = new ServerBootstrap().group(group).channel(EpollServerDomainSocketChannel.class)
+            Channel listener = new ServerBootstrap().group(group).channel(EpollServerDomainSocketChannel.class)
                     .childHandler(new ChannelInitializer<EpollDomainSocketChannel>() {
                         @Override
                         protected void initChannel(EpollDomainSocketChannel ch) {
                             ch.pipeline().addLast(new Client());
                         }
                     }).bind(new DomainSocketAddress(path.toFile())).sync().channel();
-            socket = path;
+            listeners.add(listener);
+            sockets.add(path);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new QmpException("-qmp unix:" + path + ": interrupted while binding");
@@ -375,7 +398,7 @@ public final class QmpMonitor implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         sessions.clear();
-        if (listener != null) {
+        for (Channel listener : listeners) {
             listener.close().syncUninterruptibly();
         }
         if (group != null) {
@@ -385,13 +408,19 @@ public final class QmpMonitor implements AutoCloseable {
             }
             group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         }
-        if (socket != null) {
+        for (Path socket : sockets) {
             try {
                 Files.deleteIfExists(socket);
             } catch (IOException e) {
                 // left behind: the next run replaces it
             }
         }
+    }
+
+    /** A hold on the run state ({@link #holdRunState}); closing it lets the commands through again. */
+    public interface Hold extends AutoCloseable {
+        @Override
+        void close();
     }
 
     /** A monitor that cannot open. */
