@@ -87,6 +87,8 @@ public final class QmpMonitor implements AutoCloseable {
         this.run = new RunControl(vm);
         add(new QmpCommand(QMP_CAPABILITIES, List.of(new QmpCommand.Parameter("enable", "array", true)),
                 a -> {
+                    checkCapabilities(a, false); // QEMU's marshaller visits the arguments first
+                    // QEMU's wording (monitor/qmp-cmds-control.c, qmp_qmp_capabilities)
                     throw new QmpError(QmpError.ErrorClass.CommandNotFound,
                             "Capabilities negotiation is already complete, command ignored");
                 }));
@@ -178,20 +180,27 @@ public final class QmpMonitor implements AutoCloseable {
         return commands;
     }
 
-    /** {@code qmp_capabilities}'s {@code enable}: jvfio offers no capability (no out-of-band execution). */
-    static void checkCapabilities(Map<String, Object> arguments) throws QmpError {
-        if (arguments.get("enable") instanceof List<?> enable) {
-            for (Object c : enable) {
-                if (!(c instanceof String s)) {
-                    throw QmpError.generic("Invalid parameter type for 'enable[" + enable.indexOf(c)
-                            + "]', expected: string");
-                }
-                if (s.equals("oob")) {
-                    throw QmpError.generic("Capability 'oob' not available");
-                }
-                throw QmpError.generic("Parameter 'enable[" + enable.indexOf(c) + "]' does not accept value '" + s
-                        + "'");
+    /**
+     * {@code qmp_capabilities}'s {@code enable}, as QEMU checks it: each element a QMPCapability (a string,
+     * and {@code oob}, the one QEMU knows) before anything else, negotiated or not; then, in negotiation,
+     * whether it is offered: jvfio offers none (no out-of-band execution).
+     */
+    static void checkCapabilities(Map<String, Object> arguments, boolean negotiating) throws QmpError {
+        if (!(arguments.get("enable") instanceof List<?> enable)) {
+            return;
+        }
+        for (int i = 0; i < enable.size(); i++) {
+            // QEMU's wording (qapi/qobject-input-visitor.c, and qapi/qapi-visit-core.c, input_type_enum)
+            if (!(enable.get(i) instanceof String s)) {
+                throw QmpError.generic("Invalid parameter type for 'enable[" + i + "]', expected: string");
             }
+            if (!s.equals("oob")) {
+                throw QmpError.generic("Parameter 'enable[" + i + "]' does not accept value '" + s + "'");
+            }
+        }
+        if (negotiating && !enable.isEmpty()) {
+            // QEMU's wording (monitor/qmp-cmds-control.c, qmp_caps_accept): no quotes
+            throw QmpError.generic("Capability oob not available");
         }
     }
 

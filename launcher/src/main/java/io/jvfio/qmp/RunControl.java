@@ -86,7 +86,7 @@ final class RunControl {
     synchronized boolean cont() throws QmpError {
         checkNotHeld("cont");
         if (state == State.SHUTDOWN) {
-            throw QmpError.generic("Resetting the Virtual Machine is required");
+            throw QmpError.generic("Resetting the Virtual Machine is required"); // QEMU's (qmp_cont)
         }
         if (state == State.RUNNING) {
             return false;
