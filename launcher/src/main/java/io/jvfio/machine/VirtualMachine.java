@@ -75,10 +75,14 @@ import java.util.function.Function;
  * the host without a vCPU) and the {@code -object iommufd}s ({@link IommufdObjects}, opened before
  * anything else, as QEMU opens its objects before its devices). A device is placed on the bus at
  * the first free slot (or the {@code addr=} its option gives), its INTx pin wired, and whatever it
- * handed to {@link MachineContext#onClose} closed with the machine. {@link #close()} first stops the
+ * handed to {@link MachineContext#onClose} closed with the machine. Its devices and their interrupt
+ * vectors are MBeans in the platform MBean server while they exist, under {@code vm=} its
+ * {@linkplain Builder#name name} ({@code io.jvfio:type=PciDevice,...} and
+ * {@code io.jvfio:type=InterruptVector,...}; README, JMX). {@link #close()} first stops the
  * vCPUs that still run (none is then inside a device), then takes the machine apart in the reverse
  * order of building: devices, routing, RAM (its memory slots first), vCPUs, VM, and last the iommufds
- * (after the devices bound to them and their IOMMU address spaces).
+ * (after the devices bound to them and their IOMMU address spaces); its MBeans are unregistered
+ * before all that.
  */
 public final class VirtualMachine implements AutoCloseable {
 

@@ -44,7 +44,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * client gets the asynchronous events ({@code STOP}, {@code RESUME}, {@code RESET}, {@code SHUTDOWN}).
  *
  * <p>Clients connect to a UNIX socket (Netty, epoll), as many at once as like, or one talks over standard
- * input and output ({@code -qmp stdio}). Commands of all clients run one at a time on one thread, in the
+ * input and output ({@code -qmp stdio}); one monitor may listen on several chardevs (QEMU's several
+ * {@code -qmp} and {@code -mon}, {@link MonitorOptions}), all of them one machine's. Commands of all clients run one at a time on one thread, in the
  * order they arrive, as QEMU runs them under its big lock; a client that goes away while its command runs
  * loses only the answer. {@code quit} is answered, {@code SHUTDOWN} sent, and then {@link #awaitQuit}
  * returns for the owner to close the machine.
