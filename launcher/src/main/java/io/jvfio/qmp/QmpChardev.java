@@ -13,7 +13,9 @@ import java.util.Set;
 /**
  * Where a monitor listens, as {@code -qmp} takes it in QEMU's character-device syntax:
  * {@code unix:PATH,server=on,wait=off} (a UNIX socket the monitor listens on, several clients at once) or
- * {@code stdio} (the process's standard input and output, one client). QEMU's other back ends, a client
+ * {@code stdio} (the process's standard input and output, one client); or as {@code -chardev} takes it,
+ * {@code socket,id=ID,path=PATH,server=on,wait=off} or {@code stdio,id=ID} ({@link #parseChardev}), for
+ * {@code -mon chardev=ID}. QEMU's other back ends, a client
  * socket ({@code server=off}) and {@code wait=on} (hold the machine until a client connects) are refused
  * with the form that works.
  *
