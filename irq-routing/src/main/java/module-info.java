@@ -13,8 +13,12 @@ module io.jvfio.irq {
     // for module-path users, so the warning stays visible until then.
     requires HdrHistogram;
     requires org.slf4j;
+    // The routes' statistics as MBeans (io.jvfio.irq.jmx); the package is exported for the MBean server to
+    // read the MXBean interface.
+    requires java.management;
 
     exports io.jvfio.irq;
     exports io.jvfio.irq.ioapic;
+    exports io.jvfio.irq.jmx;
     exports io.jvfio.kvm.irq;
 }

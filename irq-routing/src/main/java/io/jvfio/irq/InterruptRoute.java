@@ -249,6 +249,15 @@ public final class InterruptRoute {
         return everBypassed;
     }
 
+    /**
+     * How the route's interrupts travel, as QMP's x-query-interrupts and the MBeans say it: {@code irqfd} if
+     * the kernel's bypass carried it at some time, else {@code ring} (user space: the poller, and the
+     * Disruptor ring where there is one).
+     */
+    public String path() {
+        return everBypassed() ? "irqfd" : "ring";
+    }
+
     /** True while the kernel delivers this route's interrupts (they then pass no counter here). */
     public synchronized boolean bypassed() {
         return kind == RouteKind.INTX ? binding != null : onBypass;

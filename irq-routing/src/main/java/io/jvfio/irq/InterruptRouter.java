@@ -10,6 +10,7 @@ import org.slf4j.LoggerFactory;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 
@@ -45,6 +46,7 @@ public final class InterruptRouter implements AutoCloseable {
     private final Disruptor<InterruptEvent> disruptor;
     private final InterruptPoller poller;
     private final InterruptDispatcher dispatcher;
+    private final List<RouteListener> listeners = new CopyOnWriteArrayList<>();
     private int nextGeneration = 1;
     private boolean closed;
 
@@ -168,7 +170,38 @@ public final class InterruptRouter implements AutoCloseable {
             routes.set(id, null);
             throw e;
         }
+        for (RouteListener l : listeners) {
+            tell(l, r, true);
+        }
         return r;
+    }
+
+    /**
+     * {@code listener} is told of every route in the table now and of each route added or removed from
+     * now on, until {@link #removeListener}.
+     */
+    public synchronized void addListener(RouteListener listener) {
+        for (InterruptRoute r : routes()) {
+            tell(listener, r, true);
+        }
+        listeners.add(listener);
+    }
+
+    public synchronized void removeListener(RouteListener listener) {
+        listeners.remove(listener);
+    }
+
+    /** A listener that fails is logged: what watches the routes never stops interrupts from being routed. */
+    private static void tell(RouteListener l, InterruptRoute r, boolean added) {
+        try {
+            if (added) {
+                l.routeAdded(r);
+            } else {
+                l.routeRemoved(r);
+            }
+        } catch (RuntimeException e) {
+            LOG.warn("a route listener ({}) failed on {} being {}: {}", l, r, added ? "added" : "removed", e.toString());
+        }
     }
 
     /**
@@ -183,6 +216,9 @@ public final class InterruptRouter implements AutoCloseable {
         route.detach();
         routes.set(route.id(), null);
         removed.add(route);
+        for (RouteListener l : listeners) {
+            tell(l, route, false);
+        }
     }
 
     /** Every route in the table. */

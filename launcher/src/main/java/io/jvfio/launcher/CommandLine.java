@@ -1,6 +1,7 @@
 package io.jvfio.launcher;
 
 import io.jvfio.memory.MemoryBackendConfig;
+import io.jvfio.qmp.MonitorOptions;
 import io.jvfio.qmp.QmpChardev;
 import io.jvfio.vfio.VfioException;
 import io.jvfio.vfio.kernel.IommuGroupReport;
@@ -134,8 +135,13 @@ final class CommandLine {
                   -name [guest=]NAME    the VM's name, shown in messages
                   -qmp unix:PATH,server=on,wait=off | -qmp stdio
                                         a QMP monitor (QEMU's protocol) on a UNIX socket or on standard
-                                        input and output; the machine then keeps running after the
-                                        driver's steps until the monitor's quit (or a signal)
+                                        input and output, open from the machine's start; the machine
+                                        then keeps running after the driver's steps until a monitor's
+                                        quit (or a signal); repeatable
+                  -chardev socket,id=ID,path=PATH,server=on,wait=off | -chardev stdio,id=ID
+                  -mon [chardev=]ID[,mode=control]
+                                        the same, in QEMU's long form: a chardev, and a QMP monitor on it
+                                        (jvfio has no human monitor: mode=readline is refused)
                   --serve [device=]edu|gpio|tiny|nobar,socket=PATH
                                         serve a device written in Java over vfio-user on a UNIX socket
                                         until SIGTERM or Ctrl-C, for -device vfio-user-pci; alone.
@@ -178,7 +184,7 @@ final class CommandLine {
         String name = null;
         Integer cpus = null;
         String memoryBackend = null;
-        QmpChardev qmp = null;
+        MonitorOptions monitors = new MonitorOptions();
         Map<String, MemoryBackendConfig> objects = new LinkedHashMap<>();
         Map<String, IommufdConfig> iommufds = new LinkedHashMap<>();
         List<DeviceConfig> configs = new ArrayList<>();
@@ -221,7 +227,8 @@ final class CommandLine {
                     }
                     return new ShowText(bind(arg, args[++i]));
                 }
-                case "-m", "-device", "-accel", "-name", "-smp", "-object", "-machine", "-M", "-qmp" -> {
+                case "-m", "-device", "-accel", "-name", "-smp", "-object", "-machine", "-M", "-qmp", "-chardev",
+                        "-mon" -> {
                     if (i + 1 >= args.length) {
                         throw new UsageException(arg + ": requires an argument (jvfio --help shows its form)");
                     }
@@ -237,7 +244,9 @@ final class CommandLine {
                                 accel = once(arg, accel, single(s, "-accel", ACCEL).string("accel"));
                             }
                             case "-name" -> name = once(arg, name, guestName(value));
-                            case "-qmp" -> qmp = once(arg, qmp, QmpChardev.parse(value));
+                            case "-qmp" -> monitors.qmp(value);
+                            case "-chardev" -> monitors.chardev(value);
+                            case "-mon" -> monitors.mon(value);
                             case "-smp" -> cpus = once(arg, cpus, (int) single(OptionString.parse(value, "cpus"), "-smp",
                                     SMP_CPUS).number("cpus"));
                             case "-object" -> {
@@ -305,6 +314,12 @@ final class CommandLine {
                         List.copyOf(iommufds.keySet())));
             }
         }
+        List<QmpChardev> monitorChardevs;
+        try {
+            monitorChardevs = monitors.monitors();
+        } catch (OptionsException e) {
+            throw new UsageException(e.getMessage());
+        }
         boolean chosen = accel != null;
         Accelerator accelerator = chosen ? Accelerator.of(accel) : (Kvm.problem() == null ? Accelerator.KVM
                 : Accelerator.NONE);
@@ -330,7 +345,7 @@ final class CommandLine {
                     + "pages, KVM_MEM_MAX_NR_PAGES); use -m 8T or less");
         }
         return new Launch(new MachineConfig(ram, accelerator, chosen, name, cpus == null ? 1 : cpus, configs,
-                List.copyOf(iommufds.values()), qmp));
+                List.copyOf(iommufds.values()), monitorChardevs));
     }
 
     private static Command serve(String option, String value) throws UsageException {

@@ -38,7 +38,7 @@ final class Machine implements AutoCloseable {
     }
 
     static Machine create(MachineConfig config) {
-        return new Machine(config, VirtualMachine.create(config.ram(), config.accelerator() == Accelerator.KVM
+        return new Machine(config, VirtualMachine.create(config.name(), config.ram(), config.accelerator() == Accelerator.KVM
                 ? VirtualMachine.Accelerator.KVM : VirtualMachine.Accelerator.NONE, config.cpus(), config.iommufds()));
     }
 

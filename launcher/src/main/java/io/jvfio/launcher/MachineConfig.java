@@ -11,14 +11,15 @@ import java.util.List;
  * A checked command line: the backend of guest RAM (from {@code -m}, or the {@code -object} that
  * {@code -machine memory-backend=} names), the accelerator (and whether the user chose it or it was
  * picked because /dev/kvm is or is not usable), the VM's name, its vCPUs ({@code -smp}), its
- * devices in order and the {@code -object iommufd}s they may name, and where a {@code -qmp} monitor
- * listens (null: no monitor, the run ends with the driver's steps).
+ * devices in order and the {@code -object iommufd}s they may name, and where its QMP monitors
+ * ({@code -qmp}, {@code -chardev} with {@code -mon}) listen (none: the run ends with the driver's steps).
  */
 record MachineConfig(MemoryBackendConfig ram, Accelerator accelerator, boolean acceleratorChosen, String name,
-                     int cpus, List<DeviceConfig> devices, List<IommufdConfig> iommufds, QmpChardev qmp) {
+                     int cpus, List<DeviceConfig> devices, List<IommufdConfig> iommufds, List<QmpChardev> monitors) {
 
     MachineConfig {
         devices = List.copyOf(devices);
         iommufds = List.copyOf(iommufds);
+        monitors = List.copyOf(monitors);
     }
 }

@@ -61,8 +61,8 @@ public final class Main {
             return DeviceServer.runUntilSignalled(serve, out, err);
         }
         MachineConfig config = ((CommandLine.Launch) command).config();
-        // With -qmp stdio standard output is the monitor's: the report goes to standard error.
-        if (config.qmp() != null && config.qmp().stdio()) {
+        // With a monitor on stdio standard output is the monitor's: the report goes to standard error.
+        if (config.monitors().stream().anyMatch(QmpChardev::stdio)) {
             return launch(config, registry, err, out, err);
         }
         return launch(config, registry, out, out, err);
@@ -88,36 +88,23 @@ public final class Main {
                     }
                 }
                 List<AttachedDevices.Attached> placed = m.devices().attached();
-                out.println(header(config, m, edu));
-                out.print(PciConfigDump.list(m.bridge));
-                DriverReport report = m.drive(placed.get(0).at()); // the first -device is the one driven
-                out.print(report.render());
-                out.println("devices:");
-                for (AttachedDevices.Attached p : placed) {
-                    out.println("  00:" + p.at() + " " + p.config() + ", " + DeviceDescription.describe(p.function()));
-                }
-                // Each interrupt source's latest route that carried something (MSI-X went off for INTx, so
-                // its routes are among the removed ones).
-                java.util.Map<String, String> paths = new java.util.LinkedHashMap<>();
-                for (InterruptRoute r : m.router().history()) {
-                    String path = interruptPath(r, m.onKvm(), m.router().config().deliveryThread());
-                    if (path != null) {
-                        paths.remove(r.name());
-                        paths.put(r.name(), path);
+                // The monitors open as the machine starts, as QEMU's do: a management layer connects at once
+                // and queries while the driver's steps run.
+                try (QmpMonitor monitor = openMonitors(m, config.monitors(), monitorOut, err)) {
+                    DriverReport report;
+                    try (QmpMonitor.Hold held = monitor == null ? null : monitor.holdRunState("the built-in "
+                            + "driver's steps are running")) {
+                        out.println(header(config, m, edu));
+                        out.print(PciConfigDump.list(m.bridge));
+                        report = m.drive(placed.get(0).at()); // the first -device is the one driven
                     }
+                    report(out, m, placed, report);
+                    int status = report.passed() ? 0 : EXIT_STEP_FAILED;
+                    if (monitor != null) {
+                        runUntilQuit(m, monitor);
+                    }
+                    return status;
                 }
-                for (AttachedDevices.Attached p : placed) {
-                    paths.forEach((name, path) -> {
-                        if (name.startsWith(p.function().name() + " ")) {
-                            out.println("    " + path);
-                        }
-                    });
-                }
-                int status = report.passed() ? 0 : EXIT_STEP_FAILED;
-                if (config.qmp() != null) {
-                    runUntilQuit(m, config.qmp(), monitorOut, err);
-                }
-                return status;
             }
         } catch (DriverTarget.DeviceGoneException e) {
             err.println(oneLine("jvfio: " + e.getMessage()));
@@ -136,20 +123,54 @@ public final class Main {
         }
     }
 
+    /** The report after the steps: the steps, the devices, and how each interrupt source's interrupts travelled. */
+    private static void report(PrintStream out, Machine m, List<AttachedDevices.Attached> placed, DriverReport report) {
+        out.print(report.render());
+        out.println("devices:");
+        for (AttachedDevices.Attached p : placed) {
+            out.println("  00:" + p.at() + " " + p.config() + ", " + DeviceDescription.describe(p.function()));
+        }
+        // Each interrupt source's latest route that carried something (MSI-X went off for INTx, so
+        // its routes are among the removed ones).
+        java.util.Map<String, String> paths = new java.util.LinkedHashMap<>();
+        for (InterruptRoute r : m.router().history()) {
+            String path = interruptPath(r, m.onKvm(), m.router().config().deliveryThread());
+            if (path != null) {
+                paths.remove(r.name());
+                paths.put(r.name(), path);
+            }
+        }
+        for (AttachedDevices.Attached p : placed) {
+            paths.forEach((name, path) -> {
+                if (name.startsWith(p.function().name() + " ")) {
+                    out.println("    " + path);
+                }
+            });
+        }
+    }
+
+    /** The machine's monitors, open on every chardev of {@code -qmp} and {@code -mon}; null with none. */
+    private static QmpMonitor openMonitors(Machine m, List<QmpChardev> where, PrintStream monitorOut,
+            PrintStream err) {
+        if (where.isEmpty()) {
+            return null;
+        }
+        QmpMonitor monitor = QmpMonitor.open(m.vm(), where, Version.jvfio(), System.in, monitorOut);
+        err.println("jvfio: QMP monitor" + (where.size() > 1 ? "s" : "") + " on " + String.join(" and ",
+                where.stream().map(QmpChardev::toString).toList()) + "; the machine runs until quit");
+        return monitor;
+    }
+
     /**
-     * With {@code -qmp}: the machine goes on after the driver's steps (on KVM its vCPUs run again, from
-     * where the driver left them: the guest halts with interrupts off) under a QMP monitor, until a
-     * client's {@code quit}; the machine is closed after it.
+     * With a monitor: the machine goes on after the driver's steps (on KVM its vCPUs run again, from where
+     * the driver left them: the guest halts with interrupts off) until a client's {@code quit}; the machine
+     * is closed after it.
      */
-    private static void runUntilQuit(Machine m, QmpChardev where, PrintStream monitorOut, PrintStream err)
-            throws InterruptedException {
+    private static void runUntilQuit(Machine m, QmpMonitor monitor) throws InterruptedException {
         if (m.onKvm() && !m.vm().vcpus().running()) {
             m.vm().vcpus().start(m.space);
         }
-        try (QmpMonitor monitor = QmpMonitor.open(m.vm(), where, Version.jvfio(), System.in, monitorOut)) {
-            err.println("jvfio: QMP monitor on " + where + "; the machine runs until quit");
-            monitor.awaitQuit();
-        }
+        monitor.awaitQuit();
     }
 
     /**

@@ -75,10 +75,14 @@ import java.util.function.Function;
  * the host without a vCPU) and the {@code -object iommufd}s ({@link IommufdObjects}, opened before
  * anything else, as QEMU opens its objects before its devices). A device is placed on the bus at
  * the first free slot (or the {@code addr=} its option gives), its INTx pin wired, and whatever it
- * handed to {@link MachineContext#onClose} closed with the machine. {@link #close()} first stops the
+ * handed to {@link MachineContext#onClose} closed with the machine. Its devices and their interrupt
+ * vectors are MBeans in the platform MBean server while they exist, under {@code vm=} its
+ * {@linkplain Builder#name name} ({@code io.jvfio:type=PciDevice,...} and
+ * {@code io.jvfio:type=InterruptVector,...}; README, JMX). {@link #close()} first stops the
  * vCPUs that still run (none is then inside a device), then takes the machine apart in the reverse
  * order of building: devices, routing, RAM (its memory slots first), vCPUs, VM, and last the iommufds
- * (after the devices bound to them and their IOMMU address spaces).
+ * (after the devices bound to them and their IOMMU address spaces); its MBeans are unregistered
+ * before all that.
  */
 public final class VirtualMachine implements AutoCloseable {
 
@@ -94,13 +98,17 @@ public final class VirtualMachine implements AutoCloseable {
     private final Accelerator accelerator;
     private final int cpus;
     private final IommufdObjects iommufds;
+    private final String name;
     private KvmMachine kvm;
+    private MachineMBeans mbeans;
     private VirtualInterruptController apics;
     private IoApic ioapic;
     private InterruptRouter router;
     private AttachedDevices devices;
 
-    private VirtualMachine(MemoryBackendConfig ram, Accelerator accelerator, int cpus, IommufdObjects iommufds) {
+    private VirtualMachine(String name, MemoryBackendConfig ram, Accelerator accelerator, int cpus,
+            IommufdObjects iommufds) {
+        this.name = name;
         this.iommufds = iommufds;
         this.ram = ram;
         this.accelerator = accelerator;
@@ -119,9 +127,18 @@ public final class VirtualMachine implements AutoCloseable {
      */
     public static VirtualMachine create(MemoryBackendConfig ram, Accelerator accelerator, int vcpus,
             List<IommufdConfig> iommufds) {
+        return create(null, ram, accelerator, vcpus, iommufds);
+    }
+
+    /**
+     * As {@link #create(MemoryBackendConfig, Accelerator, int, List)}, for a machine called {@code name}
+     * (QEMU's {@code -name}; null for none), the {@code vm=} of its MBeans.
+     */
+    public static VirtualMachine create(String name, MemoryBackendConfig ram, Accelerator accelerator, int vcpus,
+            List<IommufdConfig> iommufds) {
         // Opened first, as QEMU opens its objects before the devices: no /dev/iommu is the object's error.
         IommufdObjects objects = IommufdObjects.open(iommufds);
-        VirtualMachine m = new VirtualMachine(ram, accelerator, vcpus, objects);
+        VirtualMachine m = new VirtualMachine(name, ram, accelerator, vcpus, objects);
         try {
             m.assemble();
             return m;
@@ -159,6 +176,9 @@ public final class VirtualMachine implements AutoCloseable {
                 .provide(InterruptRouter.class, router).provide(PciSysfs.class, PciSysfs.system())
                 .provide(DriverSide.class, accelerator == Accelerator.KVM ? DriverSide.GUEST : DriverSide.HOST)
                 .provide(IommufdObjects.class, iommufds);
+        // The statistics as MBeans, from the first route and device on.
+        mbeans = MachineMBeans.open(name, router);
+        devices.addListener(mbeans);
     }
 
     /** Guest physical memory: RAM, and the DMA windows devices see. */
@@ -205,6 +225,16 @@ public final class VirtualMachine implements AutoCloseable {
         return apics;
     }
 
+    /** The name it was given; null for none. */
+    public String name() {
+        return name;
+    }
+
+    /** The {@code vm=} key of its MBeans: its name, or its number in this JVM for a machine without one. */
+    public String mbeanName() {
+        return mbeans.vm();
+    }
+
     /** The RAM's backend, as built. */
     public MemoryBackendConfig ram() {
         return ram;
@@ -232,6 +262,9 @@ public final class VirtualMachine implements AutoCloseable {
     }
 
     private void closeInOrder() {
+        if (mbeans != null) {
+            mbeans.close(); // first: nothing of a machine being taken apart is left in the MBean server
+        }
         if (devices != null) {
             devices.close();
         }
@@ -251,6 +284,7 @@ public final class VirtualMachine implements AutoCloseable {
     /** Collects the machine's shape; {@link #build} makes it. Not thread-safe. */
     public static final class Builder {
 
+        private String name;
         private MemoryBackendConfig ram = MemoryBackendConfig.ram(128L << 20);
         private Accelerator accelerator = Accelerator.KVM;
         private int vcpus = 1;
@@ -273,6 +307,12 @@ public final class VirtualMachine implements AutoCloseable {
                     "guest RAM")), OptionString.parse(size, "size"), Set.of(),
                     OptionValues.UnknownKey.DEVICE_PROPERTY).number("size");
             return memory(MemoryBackendConfig.ram(bytes));
+        }
+
+        /** The machine's name (QEMU's {@code -name}): the {@code vm=} of its MBeans. Default: none (numbered). */
+        public Builder name(String name) {
+            this.name = Objects.requireNonNull(name, "name");
+            return this;
         }
 
         public Builder accelerator(Accelerator accelerator) {
@@ -364,7 +404,7 @@ public final class VirtualMachine implements AutoCloseable {
 
         /** Builds the machine and attaches the devices in order; if any step fails, what was built is closed. */
         public VirtualMachine build() {
-            VirtualMachine m = create(ram, accelerator, vcpus, iommufds);
+            VirtualMachine m = create(name, ram, accelerator, vcpus, iommufds);
             try {
                 for (DeviceConfig d : devices) {
                     m.devices.attach(d);

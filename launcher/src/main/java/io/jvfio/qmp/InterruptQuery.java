@@ -57,7 +57,7 @@ final class InterruptQuery {
         Map<String, Object> v = new LinkedHashMap<>();
         v.put("vector", vector);
         v.put("kind", r.kind() == RouteKind.MSIX ? "msix" : r.kind() == RouteKind.MSI ? "msi" : "intx");
-        v.put("path", r.everBypassed() ? "irqfd" : "ring");
+        v.put("path", r.path());
         v.put("delivered", st.delivered());
         v.put("coalesced", st.coalesced());
         v.put("masked-pending", st.maskedPending());

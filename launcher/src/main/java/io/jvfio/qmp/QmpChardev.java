@@ -7,12 +7,15 @@ import io.jvfio.vmm.options.Property;
 
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
  * Where a monitor listens, as {@code -qmp} takes it in QEMU's character-device syntax:
  * {@code unix:PATH,server=on,wait=off} (a UNIX socket the monitor listens on, several clients at once) or
- * {@code stdio} (the process's standard input and output, one client). QEMU's other back ends, a client
+ * {@code stdio} (the process's standard input and output, one client); or as {@code -chardev} takes it,
+ * {@code socket,id=ID,path=PATH,server=on,wait=off} or {@code stdio,id=ID} ({@link #parseChardev}), for
+ * {@code -mon chardev=ID}. QEMU's other back ends, a client
  * socket ({@code server=off}) and {@code wait=on} (hold the machine until a client connects) are refused
  * with the form that works.
  *
@@ -21,6 +24,8 @@ import java.util.Set;
 public record QmpChardev(Path path) {
 
     private static final Property SERVER = Property.bool("server", false, "Listen for clients (on)");
+    private static final Property ID = Property.string("id", "The name -mon chardev= gives");
+    private static final Property PATH = Property.string("path", "The UNIX socket's path");
     private static final Property WAIT = Property.bool("wait", true, "Wait for a client before the machine runs");
 
     /** The standard input and output. */
@@ -51,6 +56,49 @@ public record QmpChardev(Path path) {
         }
         OptionValues v = OptionValues.bind("-qmp", List.of(SERVER, WAIT), s, Set.of("backend"),
                 OptionValues.UnknownKey.PARAMETER);
+        return listening(Path.of(path), v);
+    }
+
+    /**
+     * Parses {@code -chardev}'s value: {@code socket,id=ID,path=PATH,server=on,wait=off} or {@code stdio,id=ID},
+     * QEMU's syntax for the two back ends a monitor of jvfio's takes; returns the id and the chardev.
+     *
+     * @throws OptionsException naming what is wrong and the form that works
+     */
+    public static Map.Entry<String, QmpChardev> parseChardev(String value) {
+        OptionString s = OptionString.parse(value, "backend");
+        String backend = s.impliedValue();
+        String id = s.value("id");
+        if (backend == null) {
+            // QEMU's wording (chardev/char.c, qemu_chr_new_from_opts), and the forms that work
+            throw new OptionsException("chardev: \"" + id + "\" missing backend: give socket,id=ID,path=PATH,"
+                    + "server=on,wait=off or stdio,id=ID");
+        }
+        if (id == null) {
+            // QEMU's wording (chardev/char.c, qemu_chr_new_from_opts)
+            throw new OptionsException("chardev: no id specified: give id=ID, the name -mon chardev=ID refers to");
+        }
+        switch (backend) {
+            case "socket" -> {
+                OptionValues v = OptionValues.bind("-chardev", List.of(ID, PATH, SERVER, WAIT), s, Set.of("backend"),
+                        OptionValues.UnknownKey.PARAMETER);
+                if (!v.has("path") || v.string("path").isEmpty()) {
+                    throw new OptionsException("a monitor's socket is a UNIX socket: give path=PATH (jvfio does not "
+                            + "listen on TCP host= and port=)");
+                }
+                return Map.entry(id, listening(Path.of(v.string("path")), v));
+            }
+            case "stdio" -> {
+                OptionValues.bind("-chardev", List.of(ID), s, Set.of("backend"), OptionValues.UnknownKey.PARAMETER);
+                return Map.entry(id, STDIO);
+            }
+            default -> throw new OptionsException("'" + backend + "' is not a char driver jvfio's monitors take: "
+                    + "use socket,id=ID,path=PATH,server=on,wait=off or stdio,id=ID");
+        }
+    }
+
+    /** A socket the monitor listens on, once {@code server=on,wait=off} is checked. */
+    private static QmpChardev listening(Path path, OptionValues v) {
         if (!v.bool("server")) {
             throw new OptionsException("the monitor listens for its clients: give server=on,wait=off (jvfio does "
                     + "not connect out to a listening management layer)");
@@ -59,7 +107,7 @@ public record QmpChardev(Path path) {
             throw new OptionsException("wait=on (holding the machine until a client connects) is not supported: "
                     + "give wait=off");
         }
-        return new QmpChardev(Path.of(path));
+        return new QmpChardev(path);
     }
 
     @Override

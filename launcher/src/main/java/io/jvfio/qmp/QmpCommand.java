@@ -9,7 +9,8 @@ import java.util.Set;
  * One command: its name, its arguments' schema, and what it does. Arguments are checked as QEMU's QAPI
  * input visitor checks them, in the schema's order: a missing one is {@code Parameter 'x' is missing}, one
  * of the wrong type {@code Invalid parameter type for 'x', expected: string}; then a member the schema
- * does not have is {@code Parameter 'x' is unexpected}.
+ * does not have is {@code Parameter 'x' is unexpected} (QEMU's qapi/qobject-input-visitor.c:
+ * QERR_MISSING_PARAMETER, QERR_INVALID_PARAMETER_TYPE, and qobject_input_check).
  */
 record QmpCommand(String name, List<Parameter> parameters, Handler handler) {
 

@@ -22,7 +22,7 @@ import java.util.Map;
  * model). Values follow each other with or without whitespace between them, as QEMU's streamer takes them.
  *
  * <p>Bad input gets one error and the stream goes on, as in QEMU (its monitor answers a GenericError and
- * carries on): a syntax error is {@code JSON parse error, ...}; a value larger than {@link #MAX_MESSAGE}
+ * carries on): a syntax error is {@code JSON parse error, ...} in QEMU's words ({@link JsonParseErrors}); a value larger than {@link #MAX_MESSAGE}
  * bytes is QEMU's {@code JSON token size limit exceeded}, one nested deeper than {@link #MAX_NESTING}
  * {@code JSON nesting depth limit exceeded}. Where QEMU's lexer re-synchronises on its own token
  * boundaries, this reader discards the input up to the next newline and starts afresh there (clients send
@@ -43,7 +43,11 @@ final class QmpJsonReader {
         void error(String description);
     }
 
+    // Single-quoted strings as QEMU's parser takes them (an extension of its, json-parser.c); a key given
+    // twice is QEMU's "duplicate key".
     private static final JsonFactory FACTORY = JsonFactory.builder()
+            .enable(com.fasterxml.jackson.core.json.JsonReadFeature.ALLOW_SINGLE_QUOTES)
+            .enable(com.fasterxml.jackson.core.StreamReadFeature.STRICT_DUPLICATE_DETECTION)
             .streamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(MAX_NESTING + 1)
                     .maxStringLength(MAX_MESSAGE + 1).maxNumberLength(MAX_MESSAGE + 1).build()).build();
 
@@ -126,7 +130,9 @@ final class QmpJsonReader {
             if (message != null && message.contains("exceeds the maximum")) {
                 return fail("JSON token size limit exceeded", data, from, end);
             }
-            return fail("JSON parse error, " + firstLine(message), data, from, end);
+            int at = errorAt(from, end);
+            return fail(JsonParseErrors.describe(firstLine(message), data, from, at, open.peek() instanceof Map),
+                    data, from, end);
         } catch (IOException e) {
             return fail("JSON parse error, " + firstLine(e.getMessage()), data, from, end);
         }
@@ -134,8 +140,7 @@ final class QmpJsonReader {
 
     /** Reports {@code description}, drops the value being built, and skips to the line after the error. */
     private int fail(String description, byte[] data, int from, int end) {
-        long consumed = parser.currentLocation().getByteOffset() - fedBefore;
-        int errorAt = (int) Math.max(from, Math.min(end, from + Math.max(0, consumed - 1)));
+        int errorAt = errorAt(from, end);
         restart();
         sink.error(description);
         int nl = indexOf(data, errorAt, end, (byte) '\n');
@@ -144,6 +149,12 @@ final class QmpJsonReader {
             return end;
         }
         return nl + 1;
+    }
+
+    /** Where in {@code data[from, end)} the parser stopped: the byte it last took. */
+    private int errorAt(int from, int end) {
+        long consumed = parser.currentLocation().getByteOffset() - fedBefore;
+        return (int) Math.max(from, Math.min(end - 1, from + Math.max(0, consumed - 1)));
     }
 
     private void token(JsonToken t) throws IOException {

@@ -44,7 +44,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * client gets the asynchronous events ({@code STOP}, {@code RESUME}, {@code RESET}, {@code SHUTDOWN}).
  *
  * <p>Clients connect to a UNIX socket (Netty, epoll), as many at once as like, or one talks over standard
- * input and output ({@code -qmp stdio}). Commands of all clients run one at a time on one thread, in the
+ * input and output ({@code -qmp stdio}); one monitor may listen on several chardevs (QEMU's several
+ * {@code -qmp} and {@code -mon}, {@link MonitorOptions}), all of them one machine's. Commands of all clients run one at a time on one thread, in the
  * order they arrive, as QEMU runs them under its big lock; a client that goes away while its command runs
  * loses only the answer. {@code quit} is answered, {@code SHUTDOWN} sent, and then {@link #awaitQuit}
  * returns for the owner to close the machine.
@@ -77,8 +78,8 @@ public final class QmpMonitor implements AutoCloseable {
     private final CountDownLatch quit = new CountDownLatch(1);
     private volatile boolean quitRequested;
     private MultiThreadIoEventLoopGroup group;
-    private Channel listener;
-    private Path socket;
+    private final List<Channel> listeners = new ArrayList<>();
+    private final List<Path> sockets = new ArrayList<>();
     private Thread stdin;
 
     private QmpMonitor(VirtualMachine vm, String jvfioVersion) {
@@ -87,6 +88,8 @@ public final class QmpMonitor implements AutoCloseable {
         this.run = new RunControl(vm);
         add(new QmpCommand(QMP_CAPABILITIES, List.of(new QmpCommand.Parameter("enable", "array", true)),
                 a -> {
+                    checkCapabilities(a, false); // QEMU's marshaller visits the arguments first
+                    // QEMU's wording (monitor/qmp-cmds-control.c, qmp_qmp_capabilities)
                     throw new QmpError(QmpError.ErrorClass.CommandNotFound,
                             "Capabilities negotiation is already complete, command ignored");
                 }));
@@ -149,12 +152,23 @@ public final class QmpMonitor implements AutoCloseable {
      */
     public static QmpMonitor open(VirtualMachine vm, QmpChardev where, String jvfioVersion, InputStream in,
             OutputStream out) {
+        return open(vm, List.of(where), jvfioVersion, in, out);
+    }
+
+    /**
+     * Opens a monitor of {@code vm} on each of {@code where} (QEMU's several {@code -qmp} and {@code -mon}):
+     * one machine, one run state, one command thread, and every client of every one of them gets the events.
+     */
+    public static QmpMonitor open(VirtualMachine vm, List<QmpChardev> where, String jvfioVersion, InputStream in,
+            OutputStream out) {
         QmpMonitor m = new QmpMonitor(vm, jvfioVersion);
         try {
-            if (where.stdio()) {
-                m.serveStdio(in, out);
-            } else {
-                m.listen(where.path());
+            for (QmpChardev w : where) {
+                if (w.stdio()) {
+                    m.serveStdio(in, out);
+                } else {
+                    m.listen(w.path());
+                }
             }
             return m;
         } catch (RuntimeException e) {
@@ -167,20 +181,27 @@ public final class QmpMonitor implements AutoCloseable {
         return commands;
     }
 
-    /** {@code qmp_capabilities}'s {@code enable}: jvfio offers no capability (no out-of-band execution). */
-    static void checkCapabilities(Map<String, Object> arguments) throws QmpError {
-        if (arguments.get("enable") instanceof List<?> enable) {
-            for (Object c : enable) {
-                if (!(c instanceof String s)) {
-                    throw QmpError.generic("Invalid parameter type for 'enable[" + enable.indexOf(c)
-                            + "]', expected: string");
-                }
-                if (s.equals("oob")) {
-                    throw QmpError.generic("Capability 'oob' not available");
-                }
-                throw QmpError.generic("Parameter 'enable[" + enable.indexOf(c) + "]' does not accept value '" + s
-                        + "'");
+    /**
+     * {@code qmp_capabilities}'s {@code enable}, as QEMU checks it: each element a QMPCapability (a string,
+     * and {@code oob}, the one QEMU knows) before anything else, negotiated or not; then, in negotiation,
+     * whether it is offered: jvfio offers none (no out-of-band execution).
+     */
+    static void checkCapabilities(Map<String, Object> arguments, boolean negotiating) throws QmpError {
+        if (!(arguments.get("enable") instanceof List<?> enable)) {
+            return;
+        }
+        for (int i = 0; i < enable.size(); i++) {
+            // QEMU's wording (qapi/qobject-input-visitor.c, and qapi/qapi-visit-core.c, input_type_enum)
+            if (!(enable.get(i) instanceof String s)) {
+                throw QmpError.generic("Invalid parameter type for 'enable[" + i + "]', expected: string");
             }
+            if (!s.equals("oob")) {
+                throw QmpError.generic("Parameter 'enable[" + i + "]' does not accept value '" + s + "'");
+            }
+        }
+        if (negotiating && !enable.isEmpty()) {
+            // QEMU's wording (monitor/qmp-cmds-control.c, qmp_caps_accept): no quotes
+            throw QmpError.generic("Capability oob not available");
         }
     }
 
@@ -244,6 +265,15 @@ public final class QmpMonitor implements AutoCloseable {
         }
     }
 
+    /**
+     * While the returned hold is open, {@code stop}, {@code cont} and {@code system_reset} are refused with
+     * {@code reason} (the launcher holds the run state while its built-in driver runs its steps, which drive
+     * the vCPUs and the devices themselves); the queries are answered all the time.
+     */
+    public Hold holdRunState(String reason) {
+        return run.hold(reason);
+    }
+
     /** Waits until a client's {@code quit} is answered and SHUTDOWN sent. */
     public void awaitQuit() throws InterruptedException {
         quit.await();
@@ -264,17 +294,20 @@ public final class QmpMonitor implements AutoCloseable {
         } catch (IOException e) {
             // none there (or not ours to remove): bind says what is wrong
         }
-        group = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("qmp-io", true),
-                EpollIoHandler.newFactory());
+        if (group == null) {
+            group = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("qmp-io", true),
+                    EpollIoHandler.newFactory());
+        }
         try {
-            listener = new ServerBootstrap().group(group).channel(EpollServerDomainSocketChannel.class)
+            Channel listener = new ServerBootstrap().group(group).channel(EpollServerDomainSocketChannel.class)
                     .childHandler(new ChannelInitializer<EpollDomainSocketChannel>() {
                         @Override
                         protected void initChannel(EpollDomainSocketChannel ch) {
                             ch.pipeline().addLast(new Client());
                         }
                     }).bind(new DomainSocketAddress(path.toFile())).sync().channel();
-            socket = path;
+            listeners.add(listener);
+            sockets.add(path);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new QmpException("-qmp unix:" + path + ": interrupted while binding");
@@ -375,7 +408,7 @@ public final class QmpMonitor implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         sessions.clear();
-        if (listener != null) {
+        for (Channel listener : listeners) {
             listener.close().syncUninterruptibly();
         }
         if (group != null) {
@@ -385,13 +418,19 @@ public final class QmpMonitor implements AutoCloseable {
             }
             group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         }
-        if (socket != null) {
+        for (Path socket : sockets) {
             try {
                 Files.deleteIfExists(socket);
             } catch (IOException e) {
                 // left behind: the next run replaces it
             }
         }
+    }
+
+    /** A hold on the run state ({@link #holdRunState}); closing it lets the commands through again. */
+    public interface Hold extends AutoCloseable {
+        @Override
+        void close();
     }
 
     /** A monitor that cannot open. */

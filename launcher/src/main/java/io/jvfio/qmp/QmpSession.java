@@ -51,6 +51,7 @@ final class QmpSession {
     /** One request, on the command thread. */
     void handle(Object request) {
         if (!(request instanceof Map<?, ?> map)) {
+            // QEMU's wording (qapi/qmp-dispatch.c, qmp_dispatch_check_obj), without id as there
             send(errorResponse(QmpError.generic("QMP input must be a JSON object"), null));
             return;
         }
@@ -68,6 +69,7 @@ final class QmpSession {
 
     @SuppressWarnings("unchecked")
     private Object run(Map<?, ?> request) throws QmpError {
+        // The members' checks and their wording are QEMU's qmp_dispatch_check_obj (qapi/qmp-dispatch.c).
         Object execute = null;
         Map<String, Object> arguments = Map.of();
         for (Map.Entry<?, ?> e : request.entrySet()) {
@@ -96,17 +98,19 @@ final class QmpSession {
         }
         String name = (String) execute;
         if (!negotiated) {
+            // QEMU's wording (monitor/qmp.c, monitor_qmp_dispatch: CommandNotFound reworded in negotiation)
             if (!name.equals(QmpMonitor.QMP_CAPABILITIES)) {
                 throw new QmpError(QmpError.ErrorClass.CommandNotFound,
                         "Expecting capabilities negotiation with 'qmp_capabilities'");
             }
             monitor.commands().get(name).check(arguments);
-            QmpMonitor.checkCapabilities(arguments);
+            QmpMonitor.checkCapabilities(arguments, true);
             negotiated = true;
             return Map.of();
         }
         QmpCommand command = monitor.commands().get(name);
         if (command == null) {
+            // QEMU's wording (qapi/qmp-dispatch.c, do_qmp_dispatch)
             throw new QmpError(QmpError.ErrorClass.CommandNotFound, "The command " + name + " has not been found");
         }
         command.check(arguments);

@@ -16,8 +16,10 @@ import java.util.concurrent.TimeoutException;
  * and waits for the threads; {@code cont} starts them again, and KVM_RUN goes on from the registers the
  * vCPUs stopped with (KVM keeps them in the vCPU; nothing is saved or loaded). Without KVM
  * ({@code -accel none}) there is no vCPU and no guest code: the devices are driven by the host-side
- * driver, whose steps have ended before the monitor starts; {@code stop} and {@code cont} then only switch
- * the run state (and send their events), which is all there is to pause.
+ * driver; {@code stop} and {@code cont} then only switch the run state (and send their events), which is
+ * all there is to pause. While the built-in driver runs its steps (the monitor is open from the machine's
+ * start, as QEMU's is), the launcher holds the run state: the driver drives the vCPUs and the devices
+ * itself, so {@code stop}, {@code cont} and {@code system_reset} are refused until it is done.
  *
  * <p>{@code system_reset} resets the devices through their own reset paths (the host bridge's reset:
  * every BAR stops decoding, then each function resets, a passed-through one by VFIO_DEVICE_RESET or its
@@ -43,9 +45,26 @@ final class RunControl {
 
     private final VirtualMachine vm;
     private State state = State.RUNNING;
+    private String held;
 
     RunControl(VirtualMachine vm) {
         this.vm = vm;
+    }
+
+    synchronized QmpMonitor.Hold hold(String reason) {
+        held = reason;
+        return () -> {
+            synchronized (RunControl.this) {
+                held = null;
+            }
+        };
+    }
+
+    private void checkNotHeld(String command) throws QmpError {
+        if (held != null) {
+            throw QmpError.generic(held + ": " + command + " is refused until they end; send it again then "
+                    + "(query-status and the other queries are answered meanwhile)");
+        }
     }
 
     synchronized State state() {
@@ -54,6 +73,7 @@ final class RunControl {
 
     /** Pauses the vCPUs; false if the machine was not running (QEMU then sends no STOP). */
     synchronized boolean stop() throws QmpError {
+        checkNotHeld("stop");
         if (state != State.RUNNING) {
             return false;
         }
@@ -64,8 +84,9 @@ final class RunControl {
 
     /** Resumes the vCPUs; false if they were running already. */
     synchronized boolean cont() throws QmpError {
+        checkNotHeld("cont");
         if (state == State.SHUTDOWN) {
-            throw QmpError.generic("Resetting the Virtual Machine is required");
+            throw QmpError.generic("Resetting the Virtual Machine is required"); // QEMU's (qmp_cont)
         }
         if (state == State.RUNNING) {
             return false;
@@ -77,6 +98,7 @@ final class RunControl {
 
     /** Resets the devices, the vCPUs stopped meanwhile; a paused machine stays paused. */
     synchronized void reset() throws QmpError {
+        checkNotHeld("system_reset");
         boolean wasRunning = state == State.RUNNING;
         if (wasRunning) {
             stopVcpus();

@@ -63,7 +63,7 @@ class QmpMonitorTest {
             assertEquals("{\"error\":{\"class\":\"CommandNotFound\",\"desc\":\"Expecting capabilities negotiation "
                     + "with 'qmp_capabilities'\"},\"id\":1}", c.execute("{\"execute\":\"query-status\",\"id\":1}")
                     .text());
-            assertEquals("{\"error\":{\"class\":\"GenericError\",\"desc\":\"Capability 'oob' not available\"}}",
+            assertEquals("{\"error\":{\"class\":\"GenericError\",\"desc\":\"Capability oob not available\"}}",
                     c.execute("{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[\"oob\"]}}").text());
             assertEquals("{\"return\":{},\"id\":\"neg\"}",
                     c.execute("{\"execute\":\"qmp_capabilities\",\"id\":\"neg\"}").text());
@@ -287,6 +287,195 @@ class QmpMonitorTest {
             assertEquals("{\"return\":{\"running\":true,\"status\":\"running\"}}",
                     observer.execute("{\"execute\":\"query-status\"}").text());
         }
+    }
+
+    /** QEMU's answer to bad input: a GenericError (or CommandNotFound) with {@code desc}, and the id if any. */
+    private static String error(String desc) {
+        return "{\"error\":{\"class\":\"GenericError\",\"desc\":\"" + desc + "\"}}";
+    }
+
+    /**
+     * Hand-picked bad input, each with the answer QEMU gives it (its wording checked in qobject/json-lexer.c,
+     * json-streamer.c, json-parser.c, qapi/qmp-dispatch.c, qobject-input-visitor.c), sent by four clients at
+     * once; then the machine is as it was (run state, query-pci, no event) and a client that sent nothing
+     * bad is answered.
+     */
+    @Test
+    void handPickedBadInputGetsQemusAnswersFromSeveralClients() throws Exception {
+        String huge = "x".repeat(QmpJsonReader.MAX_MESSAGE + 10);
+        Object[][] cases = {
+            // malformed JSON: QEMU's parser and lexer words
+            {"{\"execute\": \"stop\",,}", error("JSON parse error, expecting value")},
+            {"{\"execute\" \"stop\"}", error("JSON parse error, missing : in object pair")},
+            {"{\"execute\":\"stop\" \"id\":1}", error("JSON parse error, expected separator in dict")},
+            {"[1 2]", error("JSON parse error, expected separator in list")},
+            {"{\"execute\":\"stop\"]", error("JSON parse error, expected separator in dict")},
+            {"}", error("JSON parse error, expecting value")},
+            {"{\"execute\":tru}", error("JSON parse error, invalid keyword 'tru'")},
+            {"{1:2}", error("JSON parse error, key is not a string in object")},
+            {"{\"execute\":\"stop\",\"execute\":\"cont\"}", error("JSON parse error, duplicate key")},
+            {"@", error("JSON parse error, stray '@'")},
+            {"{\"execute\":True}", error("JSON parse error, stray 'T'")},
+            {"{\"execute\":\"\\q\"}", error("JSON parse error, stray '\\\"\\\\q'")},
+            {new byte[] {(byte) 0xff}, error("JSON parse error, stray '\uFFFD'")},
+            {new byte[] {'{', '"', 'e', 'x', 'e', 'c', 'u', 't', 'e', '"', ':', '"', (byte) 0xc3, '(', '"', '}'},
+                error("JSON parse error, invalid UTF-8 sequence in string")},
+            // truncated: the value goes on over the next line, as in QEMU, and is then what it is
+            {"{\"execute\":\n{\"execute\":\"query-status\"}}", error("QMP input member 'execute' must be a string")},
+            // deep, huge, over the reader's bound
+            {"[".repeat(QmpJsonReader.MAX_NESTING + 1), error("JSON nesting depth limit exceeded")},
+            {"{\"execute\":\"query-status\",\"id\":\"" + huge + "\"}", error("JSON token size limit exceeded")},
+            {"[" + "1,".repeat(QmpJsonReader.MAX_MESSAGE / 2 + 10) + "1]", error("JSON token size limit exceeded")},
+            {"{\"execute\":\"query-status\",\"arguments\":{\"n\":" + "9".repeat(100_000) + "}}",
+                error("Parameter 'n' is unexpected")},
+            // not an object, members of the wrong type, unknown keys and commands
+            {"[]", error("QMP input must be a JSON object")},
+            {"\"query-status\"", error("QMP input must be a JSON object")},
+            {"1e999", error("QMP input must be a JSON object")},
+            {"null", error("QMP input must be a JSON object")},
+            {"{\"execute\":[\"stop\"],\"id\":3}", error("QMP input member 'execute' must be a string")
+                .replace("}}", "},\"id\":3}")},
+            {"{\"execute\":\"stop\",\"arguments\":\"now\"}", error("QMP input member 'arguments' must be an object")},
+            {"{\"execute\":\"stop\",\"arguments\":{\"now\":true}}", error("Parameter 'now' is unexpected")},
+            {"{\"execute\":\"stop\",\"exec-oob\":\"stop\"}", error("QMP input member 'exec-oob' is unexpected")},
+            {"{\"exec\":\"stop\"}", error("QMP input member 'exec' is unexpected")},
+            {"{\"id\":{\"a\":[1]}}", error("QMP input lacks member 'execute'").replace("}}", "},\"id\":{\"a\":[1]}}")},
+            {"{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[1]}}",
+                error("Invalid parameter type for 'enable[0]', expected: string")},
+            {"{\"execute\":\"qmp_capabilities\"}", "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":\"Capabilities "
+                + "negotiation is already complete, command ignored\"}}"},
+            {"{\"execute\":\"Stop\"}", "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":\"The command Stop has not "
+                + "been found\"}}"},
+            // QEMU takes single-quoted strings
+            {"{'execute':'query-status'}", "{\"return\":{\"running\":true,\"status\":\"running\"}}"},
+        };
+        String pciBefore;
+        try (QmpTestClient observer = QmpTestClient.negotiated(socket)) {
+            pciBefore = observer.execute("{\"execute\":\"query-pci\"}").text();
+            List<java.util.concurrent.Future<?>> clients = new java.util.ArrayList<>();
+            java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+            try {
+                for (int n = 0; n < 4; n++) {
+                    clients.add(pool.submit(() -> {
+                        try (QmpTestClient c = QmpTestClient.negotiated(socket)) {
+                            for (Object[] k : cases) {
+                                byte[] in = k[0] instanceof byte[] b ? b : ((String) k[0]).getBytes(StandardCharsets.UTF_8);
+                                c.sendBytes(in);
+                                c.send("");
+                                String what = k[0] instanceof String t && t.length() < 200 ? t : in.length + " bytes";
+                                assertEquals(k[1], c.answer().text(), what);
+                            }
+                        }
+                        return null;
+                    }));
+                }
+                for (java.util.concurrent.Future<?> f : clients) {
+                    f.get(120, java.util.concurrent.TimeUnit.SECONDS);
+                }
+            } finally {
+                pool.shutdownNow();
+            }
+            assertMachineAsItWas(observer, pciBefore);
+        }
+    }
+
+    /**
+     * Seeded random input from several clients at once: commands mutated byte by byte, cut short, spliced
+     * with garbage, interleaved with valid lines, and clients that close mid-message. Every answer to bad
+     * input is an error in one of QEMU's wordings, every valid line is answered, and the machine is as it was.
+     */
+    @Test
+    void seededRandomInputFromSeveralClients() throws Exception {
+        List<String> commands = List.of("{\"execute\":\"query-status\"}", "{\"execute\":\"query-version\",\"id\":7}",
+                "{\"execute\":\"query-pci\",\"arguments\":{}}", "{\"execute\":\"x-query-interrupts\",\"id\":[1,{}]}");
+        java.util.regex.Pattern qemu = java.util.regex.Pattern.compile("\\{\"error\":\\{\"class\":\"(GenericError|"
+                + "CommandNotFound)\",\"desc\":\"(JSON parse error, .*|JSON (token size|nesting depth) limit exceeded"
+                + "|QMP input (must be a JSON object|member '.*' (must be a string|must be an object|is unexpected)"
+                + "|lacks member 'execute')|Parameter '.*' is unexpected|Invalid parameter type for '.*', expected: .*"
+                + "|The command .* has not been found)\"}(,\"id\":.*)?}");
+        String pciBefore;
+        try (QmpTestClient observer = QmpTestClient.negotiated(socket)) {
+            pciBefore = observer.execute("{\"execute\":\"query-pci\"}").text();
+            java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+            List<java.util.concurrent.Future<Integer>> clients = new java.util.ArrayList<>();
+            try {
+                for (int n = 0; n < 4; n++) {
+                    long seed = 17_000 + n;
+                    clients.add(pool.submit(() -> fuzzOneClient(new Random(seed), commands, qemu)));
+                }
+                int errors = 0;
+                for (java.util.concurrent.Future<Integer> f : clients) {
+                    errors += f.get(240, java.util.concurrent.TimeUnit.SECONDS);
+                }
+                assertTrue(errors > 100, "the random input was mostly bad: " + errors + " errors");
+            } finally {
+                pool.shutdownNow();
+            }
+            assertMachineAsItWas(observer, pciBefore);
+        }
+    }
+
+    /** One client's rounds of random input; returns how many errors it was answered. */
+    private Integer fuzzOneClient(Random random, List<String> commands, java.util.regex.Pattern qemu) throws Exception {
+        int errors = 0;
+        for (int round = 0; round < 60; round++) {
+            byte[] cmd = commands.get(random.nextInt(commands.size())).getBytes(StandardCharsets.UTF_8);
+            byte[] bad = switch (random.nextInt(4)) {
+                case 0 -> { // bytes flipped
+                    byte[] b = cmd.clone();
+                    for (int i = random.nextInt(3) + 1; i > 0; i--) {
+                        b[random.nextInt(b.length)] = (byte) random.nextInt(256);
+                    }
+                    yield b;
+                }
+                case 1 -> java.util.Arrays.copyOf(cmd, random.nextInt(cmd.length)); // cut short
+                case 2 -> { // garbage spliced in
+                    byte[] junk = new byte[random.nextInt(64) + 1];
+                    random.nextBytes(junk);
+                    int at = random.nextInt(cmd.length);
+                    byte[] b = java.util.Arrays.copyOf(cmd, cmd.length + junk.length);
+                    System.arraycopy(junk, 0, b, at, junk.length);
+                    System.arraycopy(cmd, at, b, at + junk.length, cmd.length - at);
+                    yield b;
+                }
+                default -> { // pure noise
+                    byte[] junk = new byte[random.nextInt(512) + 1];
+                    random.nextBytes(junk);
+                    yield junk;
+                }
+            };
+            if (random.nextInt(10) == 0) {
+                // A client that leaves mid-message.
+                try (QmpTestClient leaves = QmpTestClient.negotiated(socket)) {
+                    leaves.sendBytes(java.util.Arrays.copyOf(cmd, cmd.length / 2));
+                }
+            }
+            try (QmpTestClient c = QmpTestClient.negotiated(socket)) {
+                c.sendBytes(bad);
+                // The reset QEMU's clients send (0xFF is never valid JSON; the newline ends the line), then a
+                // valid line: answered after the errors, whatever came before.
+                c.sendBytes(new byte[] {'\n', (byte) 0xff, '\n'});
+                c.send("{\"execute\":\"query-status\",\"id\":\"after\"}");
+                for (String a = c.answer().text(); !a.equals("{\"return\":{\"running\":true,\"status\":\"running\"},"
+                        + "\"id\":\"after\"}"); a = c.answer().text()) {
+                    if (a.startsWith("{\"return\":")) {
+                        continue; // the mutation left a valid query
+                    }
+                    assertTrue(qemu.matcher(a).matches(), "not one of QEMU's errors: " + a + " for "
+                            + new String(bad, StandardCharsets.ISO_8859_1));
+                    errors++;
+                }
+            }
+        }
+        return errors;
+    }
+
+    /** The run state, the bus, and no event: nothing the bad input did reached the machine. */
+    private static void assertMachineAsItWas(QmpTestClient observer, String pciBefore) throws Exception {
+        assertEquals("{\"return\":{\"running\":true,\"status\":\"running\"}}",
+                observer.execute("{\"execute\":\"query-status\"}").text());
+        assertEquals(pciBefore, observer.execute("{\"execute\":\"query-pci\"}").text());
+        assertTrue(observer.quietFor(100), "no event (STOP, RESET, SHUTDOWN) came of the bad input");
     }
 
     @Test

@@ -31,12 +31,21 @@ public final class AttachedDevices implements AutoCloseable {
     public record Attached(PciFunction function, PciDevFn at, DeviceConfig config) {
     }
 
+    /**
+     * Told of each device once it is placed, wired and in {@link #attached()}: called with this object's
+     * lock held, on the attaching thread; a listener does little and attaches nothing.
+     */
+    public interface Listener {
+        void attached(Attached device);
+    }
+
     private final AddressSpace space;
     private final PciHostBridge bridge;
     private final Map<Class<?>, Object> services = new HashMap<>();
     private final Map<Class<?>, Object> shared = new HashMap<>();
     private final Deque<AutoCloseable> closers = new ArrayDeque<>();
     private final List<Attached> attached = new ArrayList<>();
+    private final List<Listener> listeners = new ArrayList<>();
     private final Context context = new Context();
 
     public AttachedDevices(AddressSpace space, PciHostBridge bridge) {
@@ -70,6 +79,9 @@ public final class AttachedDevices implements AutoCloseable {
             }
             Attached a = new Attached(f, at, config);
             attached.add(a);
+            for (Listener l : listeners) {
+                l.attached(a);
+            }
             return a;
         } catch (RuntimeException e) {
             closeDownTo(mark, e);
@@ -84,6 +96,14 @@ public final class AttachedDevices implements AutoCloseable {
             }
         }
         return false;
+    }
+
+    /** {@code listener} is told of every device attached so far, and of each attached from now on. */
+    public synchronized void addListener(Listener listener) {
+        for (Attached a : attached) {
+            listener.attached(a);
+        }
+        listeners.add(listener);
     }
 
     /** The attached devices, in the order they were attached. */
