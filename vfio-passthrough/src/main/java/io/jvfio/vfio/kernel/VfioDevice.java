@@ -68,6 +68,7 @@ public final class VfioDevice implements VfioBackend {
     private final VfioDeviceLayout layout;
     private final VfioIrqSet irqSet;
     private final VfioDeviceIoeventfd ioeventfd = new VfioDeviceIoeventfd();
+    private VfioDeviceMigration migration;
 
     private VfioDevice(OwnedFd fd, VfioDeviceName name, VfioGroup group, VfioDeviceCdev cdev, int flags,
             List<VfioRegion> regions, List<VfioIrq> irqs) {
@@ -420,6 +421,17 @@ public final class VfioDevice implements VfioBackend {
         }
         int[] fds = needed.stream().mapToInt(id -> byId.get(id).fd().get()).toArray();
         Ioctl.ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, new VfioPciHotReset(fds.length).set(fds, fds.length));
+    }
+
+    /**
+     * The device's migration (VFIO migration v2), probed the first time; a device whose driver does
+     * not migrate is refused with {@link VfioException.MigrationNotSupported}, naming it and why.
+     */
+    public synchronized VfioDeviceMigration migration() {
+        if (migration == null) {
+            migration = VfioDeviceMigration.probe(fd, name.describe());
+        }
+        return migration;
     }
 
     public OwnedFd fd() {
