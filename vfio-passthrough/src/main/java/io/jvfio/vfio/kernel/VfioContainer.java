@@ -244,7 +244,7 @@ public final class VfioContainer implements IommuAddressSpace {
             Ioctl.ioctl(fd, VFIO_IOMMU_DIRTY_PAGES, dirtyBitmap.control(flag));
         } catch (SyscallException e) {
             throw new VfioException("VFIO_IOMMU_DIRTY_PAGES " + what + " on " + this + " failed: " + e.errno().text()
-                    + (e.is(Errno.EINVAL) ? " (Type1 tracks dirty pages only with the Type1v2 model)"
+                    + (e.is(Errno.EACCES) ? " (Type1 tracks dirty pages only with the Type1v2 model)"
                     : ""), e);
         }
     }

@@ -69,6 +69,7 @@ public final class VfioDevice implements VfioBackend {
     private final VfioIrqSet irqSet;
     private final VfioDeviceIoeventfd ioeventfd = new VfioDeviceIoeventfd();
     private VfioDeviceMigration migration;
+    private VfioDmaLogging dmaLogging;
 
     private VfioDevice(OwnedFd fd, VfioDeviceName name, VfioGroup group, VfioDeviceCdev cdev, int flags,
             List<VfioRegion> regions, List<VfioIrq> irqs) {
@@ -113,8 +114,9 @@ public final class VfioDevice implements VfioBackend {
                     Ioctl.ioctl(fd, VFIO_DEVICE_GET_IRQ_INFO, irq.query(i));
                     irqs.add(new VfioIrq(i, irq.flags(), irq.count()));
                 } catch (SyscallException e) {
-                    // vfio-pci has no ERR index for a conventional PCI device and says EINVAL.
-                    if (i != VFIO_PCI_ERR_IRQ_INDEX || !e.is(Errno.EINVAL)) {
+                    // vfio-pci has no ERR index for a conventional PCI device and says EINVAL; a mediated
+                    // device's driver says so for each index it lacks (mtty: all but INTx and MSI).
+                    if (!e.is(Errno.EINVAL) || (i != VFIO_PCI_ERR_IRQ_INDEX && !name.isMdev())) {
                         throw e;
                     }
                     irqs.add(new VfioIrq(i, 0, 0));
@@ -432,6 +434,17 @@ public final class VfioDevice implements VfioBackend {
             migration = VfioDeviceMigration.probe(fd, name.describe());
         }
         return migration;
+    }
+
+    /**
+     * The device's own DMA dirty logging, probed the first time; a device whose driver has none is
+     * refused with a {@link VfioException} that names it and the kernel's answer.
+     */
+    public synchronized VfioDmaLogging dmaLogging() {
+        if (dmaLogging == null) {
+            dmaLogging = VfioDmaLogging.probe(fd, name.describe());
+        }
+        return dmaLogging;
     }
 
     public OwnedFd fd() {

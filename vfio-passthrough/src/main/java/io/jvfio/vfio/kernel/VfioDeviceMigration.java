@@ -8,27 +8,18 @@ import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.ioctl.Ioctl;
-import io.jvfio.vmm.linux.jna.DirectBuffers;
 import io.jvfio.vmm.linux.vfio.VfioDeviceFeature;
-import io.jvfio.vmm.linux.vfio.VfioDeviceFeatureDmaLogging;
 import io.jvfio.vmm.linux.vfio.VfioDeviceFeatureMigDataSize;
 import io.jvfio.vmm.linux.vfio.VfioDeviceFeatureMigState;
 import io.jvfio.vmm.linux.vfio.VfioDeviceFeatureMigration;
 
-import java.lang.ref.Reference;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.List;
 import java.util.stream.Collectors;
 
-import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT;
-import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FEATURE_DMA_LOGGING_START;
-import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FEATURE_GET;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FEATURE_MIGRATION;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FEATURE_MIG_DATA_SIZE;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE;
-import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FEATURE_PROBE;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FEATURE_SET;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_FEATURE;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_RESET;
@@ -37,8 +28,8 @@ import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_RESET;
  * VFIO migration v2 on a kernel VFIO device ({@link VfioDevice#migration()}): which parts of the state
  * machine its driver offers (VFIO_DEVICE_FEATURE_MIGRATION), its state (VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
  * GET and SET), the data fd a SET to STOP_COPY, PRE_COPY or RESUMING returns ({@link MigrationDataFd}),
- * the size STOP_COPY would produce (VFIO_DEVICE_FEATURE_MIG_DATA_SIZE), and the device's own DMA dirty
- * logging (VFIO_DEVICE_FEATURE_DMA_LOGGING_*) where its driver has it.
+ * and the size STOP_COPY would produce (VFIO_DEVICE_FEATURE_MIG_DATA_SIZE). The device's own DMA dirty
+ * logging, which the kernel keeps apart from migration, is {@link VfioDmaLogging}.
  *
  * <p>The kernel walks a request for a farther state arc by arc itself; a request is still checked
  * here against {@link MigrationStateMachine} first, so an impossible one (STOP_COPY to PRE_COPY, a
@@ -47,16 +38,12 @@ import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_RESET;
  */
 public final class VfioDeviceMigration {
 
-    /** An IOVA range for the device's DMA logging. */
-    public record DmaRange(long iova, long length) {
-    }
-
     private final OwnedFd fd;
     private final String name;
     private final int flags;
     private final MigrationStateMachine machine;
-    /** Header and the largest payload used here (the DMA logging report's). */
-    private final VfioDeviceFeature feature = new VfioDeviceFeature(VfioDeviceFeatureDmaLogging.REPORT_SIZEOF);
+    /** Header and the largest payload used here (the device state's). */
+    private final VfioDeviceFeature feature = new VfioDeviceFeature(VfioDeviceFeatureMigDataSize.SIZEOF);
     /** The open saving session, which PRE_COPY and STOP_COPY share; null when there is none. */
     private MigrationDataFd saving;
 
@@ -202,94 +189,6 @@ public final class VfioDeviceMigration {
                     e);
         }
         return feature.payloadU64(VfioDeviceFeatureMigDataSize.STOP_COPY_LENGTH);
-    }
-
-    // ---- the device's own DMA dirty logging ----
-
-    /**
-     * Whether the device's driver logs its own DMA writes (VFIO_DEVICE_FEATURE_DMA_LOGGING_START with
-     * PROBE); null if it does, else the kernel's answer, for a message.
-     */
-    public synchronized String dmaLoggingProblem() {
-        try {
-            Ioctl.ioctl(fd, VFIO_DEVICE_FEATURE, feature.request(VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
-                    VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_PROBE, 0));
-            return null;
-        } catch (SyscallException e) {
-            return name + " has no DMA logging of its own: VFIO_DEVICE_FEATURE_DMA_LOGGING_START answers "
-                    + Errno.describe(e.errnoValue()) + (e.is(Errno.ENOTTY) ? " (its driver has no log_ops); the "
-                    + "IOMMU's dirty tracking (Type1's VFIO_IOMMU_DIRTY_PAGES) is what remains" : "");
-        }
-    }
-
-    /**
-     * Starts logging the device's DMA writes to {@code ranges} (which must not overlap; each aligned
-     * to {@code pageSize}) in pages of {@code pageSize}; returns the page size the driver chose (it may
-     * raise it).
-     */
-    public synchronized long dmaLoggingStart(long pageSize, List<DmaRange> ranges) {
-        ByteBuffer table = ByteBuffer.allocateDirect(ranges.size() * VfioDeviceFeatureDmaLogging.RANGE_SIZEOF)
-                .order(ByteOrder.nativeOrder());
-        for (int i = 0; i < ranges.size(); i++) {
-            int at = i * VfioDeviceFeatureDmaLogging.RANGE_SIZEOF;
-            table.putLong(at + VfioDeviceFeatureDmaLogging.RANGE_IOVA, ranges.get(i).iova());
-            table.putLong(at + VfioDeviceFeatureDmaLogging.RANGE_LENGTH, ranges.get(i).length());
-        }
-        feature.request(VFIO_DEVICE_FEATURE_DMA_LOGGING_START, VFIO_DEVICE_FEATURE_SET,
-                        VfioDeviceFeatureDmaLogging.CONTROL_SIZEOF)
-                .putPayloadU64(VfioDeviceFeatureDmaLogging.CONTROL_PAGE_SIZE, pageSize)
-                .putPayloadU32(VfioDeviceFeatureDmaLogging.CONTROL_NUM_RANGES, ranges.size())
-                .putPayloadU64(VfioDeviceFeatureDmaLogging.CONTROL_RANGES, ranges.isEmpty() ? 0 : DirectBuffers.address(table));
-        try {
-            Ioctl.ioctl(fd, VFIO_DEVICE_FEATURE, feature);
-        } catch (SyscallException e) {
-            throw new VfioException(name + ": VFIO_DEVICE_FEATURE_DMA_LOGGING_START for " + ranges + " in pages of "
-                    + pageSize + " failed: " + Errno.describe(e.errnoValue()) + (e.is(Errno.ENOTTY) ? " (its driver has no "
-                    + "DMA logging)" : e.is(Errno.EINVAL) ? " (no range, ranges that overlap or are not aligned to the "
-                    + "page size, or logging already started)" : ""), e);
-        } finally {
-            Reference.reachabilityFence(table); // the kernel read it during the call
-        }
-        return feature.payloadU64(VfioDeviceFeatureDmaLogging.CONTROL_PAGE_SIZE);
-    }
-
-    /** VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP. */
-    public synchronized void dmaLoggingStop() {
-        try {
-            Ioctl.ioctl(fd, VFIO_DEVICE_FEATURE, feature.request(VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
-                    VFIO_DEVICE_FEATURE_SET, 0));
-        } catch (SyscallException e) {
-            throw new VfioException(name + ": VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP failed: "
-                    + Errno.describe(e.errnoValue()), e);
-        }
-    }
-
-    /**
-     * VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT: the pages of {@code [iova, iova + length)} the device wrote
-     * since the last report, one bit a page of {@code pageSize} (bit i of word i / 64 for page i), cleared
-     * in the device as they are read.
-     */
-    public synchronized long[] dmaLoggingReport(long iova, long length, long pageSize) {
-        long pages = (length + pageSize - 1) / pageSize;
-        int words = (int) ((pages + 63) / 64);
-        ByteBuffer bitmap = ByteBuffer.allocateDirect(words * 8).order(ByteOrder.nativeOrder());
-        feature.request(VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT, VFIO_DEVICE_FEATURE_GET,
-                        VfioDeviceFeatureDmaLogging.REPORT_SIZEOF)
-                .putPayloadU64(VfioDeviceFeatureDmaLogging.REPORT_IOVA, iova)
-                .putPayloadU64(VfioDeviceFeatureDmaLogging.REPORT_LENGTH, length)
-                .putPayloadU64(VfioDeviceFeatureDmaLogging.REPORT_PAGE_SIZE, pageSize)
-                .putPayloadU64(VfioDeviceFeatureDmaLogging.REPORT_BITMAP, DirectBuffers.address(bitmap));
-        try {
-            Ioctl.ioctl(fd, VFIO_DEVICE_FEATURE, feature);
-        } catch (SyscallException e) {
-            throw new VfioException(name + ": VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT for 0x" + Long.toHexString(iova)
-                    + "+0x" + Long.toHexString(length) + " failed: " + Errno.describe(e.errnoValue()), e);
-        } finally {
-            Reference.reachabilityFence(bitmap);
-        }
-        long[] out = new long[words];
-        bitmap.asLongBuffer().get(out);
-        return out;
     }
 
     @Override
