@@ -131,15 +131,9 @@ public final class MttyMigrationProbe {
         });
         step("bind edu", () -> sysfs.bindToVfioPci(NestedVfioProbe.EDU));
 
-        DeviceRegistry registry = DeviceRegistry.load();
-        VirtualInterruptController controller = new VirtualInterruptController(1);
-        try (GuestMemory memory = new GuestMemory(); InterruptRouter r = new InterruptRouter(controller);
-             AttachedDevices devices = new AttachedDevices(space, bridge)) {
-            devices.provide(GuestMemory.class, memory).provide(InterruptRouter.class, r).provide(PciSysfs.class, sysfs);
-            memory.addRegion("ram", 0, MemoryBackend.memfd("ram", 16 << 20, false));
-            AttachedDevices.Attached at = devices.attach(registry.configure(OptionString.parse("vfio-pci,sysfsdev="
-                    + MDEVS + A + ",addr=06.0", "driver")));
-            VfioDevice a = (VfioDevice) ((PassthroughDevice) at.function()).backend();
+        try (Machine machine = new Machine(sysfs)) {
+            AttachedDevices.Attached at = machine.attach("vfio-pci,sysfsdev=" + MDEVS + A + ",addr=06.0");
+            VfioDevice a = Machine.backend(at);
             String lspci = PciConfigDump.list(bridge);
             probe.check("mdev-attach", lspci.contains("00:06.0 Serial controller [0700]: Device [4348:3253] (rev 10)")
                     && a.deviceName().isMdev() && a.region(0).size() == 8 && a.region(1).size() == 8,
@@ -192,14 +186,11 @@ public final class MttyMigrationProbe {
                         + " after " + (System.nanoTime() - start) / 1_000_000 + " ms");
             });
 
-            AttachedDevices.Attached cAt = devices.attach(registry.configure(OptionString.parse("vfio-pci,sysfsdev="
-                    + MDEVS + C + ",addr=08.0", "driver")));
-            VfioDeviceMigration cm = ((VfioDevice) ((PassthroughDevice) cAt.function()).backend()).migration();
+            VfioDeviceMigration cm = Machine.backend(machine.attach("vfio-pci,sysfsdev=" + MDEVS + C + ",addr=08.0"))
+                    .migration();
             refusals(am, cm, stream);
 
-            AttachedDevices.Attached eduAt = devices.attach(registry.configure(OptionString.parse("vfio-pci,host="
-                    + NestedVfioProbe.EDU + ",addr=07.0", "driver")));
-            VfioDevice edu = (VfioDevice) ((PassthroughDevice) eduAt.function()).backend();
+            VfioDevice edu = Machine.backend(machine.attach("vfio-pci,host=" + NestedVfioProbe.EDU + ",addr=07.0"));
             step("no-migration", () -> {
                 try {
                     edu.migration();
@@ -411,16 +402,9 @@ public final class MttyMigrationProbe {
     private void resume(String sourceSnapshotHex) throws Exception {
         String sourceSnapshot = new String(HexFormat.of().parseHex(sourceSnapshotHex), StandardCharsets.US_ASCII);
         byte[] stream = System.in.readAllBytes();
-        PciSysfs sysfs = PciSysfs.system();
-        DeviceRegistry registry = DeviceRegistry.load();
-        VirtualInterruptController controller = new VirtualInterruptController(1);
-        try (GuestMemory memory = new GuestMemory(); InterruptRouter r = new InterruptRouter(controller);
-             AttachedDevices devices = new AttachedDevices(space, bridge)) {
-            devices.provide(GuestMemory.class, memory).provide(InterruptRouter.class, r).provide(PciSysfs.class, sysfs);
-            memory.addRegion("ram", 0, MemoryBackend.memfd("ram", 16 << 20, false));
-            AttachedDevices.Attached at = devices.attach(registry.configure(OptionString.parse("vfio-pci,sysfsdev="
-                    + MDEVS + B + ",addr=06.0", "driver")));
-            VfioDevice b = (VfioDevice) ((PassthroughDevice) at.function()).backend();
+        try (Machine machine = new Machine(PciSysfs.system())) {
+            AttachedDevices.Attached at = machine.attach("vfio-pci,sysfsdev=" + MDEVS + B + ",addr=06.0");
+            VfioDevice b = Machine.backend(at);
             VfioDeviceMigration bm = b.migration();
             step("resume-load", () -> {
                 long written;
@@ -469,6 +453,45 @@ public final class MttyMigrationProbe {
                         String.format("port 0's FIFO gave %d bytes \"%s\", then LSR 0x%02x; port 1's gave 0x%02x, then "
                                 + "LSR 0x%02x (overrun kept)", n, new String(got, StandardCharsets.US_ASCII), lsr0, p1, lsr1));
             });
+        }
+    }
+
+    /**
+     * The machine both processes build, as the launcher builds it: 16 MiB of guest RAM at 0, an
+     * interrupt router, this VM's sysfs, and devices attached behind the probe's host bridge by their
+     * {@code -device} option.
+     */
+    private final class Machine implements AutoCloseable {
+        private final DeviceRegistry registry = DeviceRegistry.load();
+        private final GuestMemory memory = new GuestMemory();
+        private final InterruptRouter router = new InterruptRouter(new VirtualInterruptController(1));
+        private final AttachedDevices devices = new AttachedDevices(space, bridge);
+
+        Machine(PciSysfs sysfs) {
+            devices.provide(GuestMemory.class, memory).provide(InterruptRouter.class, router)
+                    .provide(PciSysfs.class, sysfs);
+            memory.addRegion("ram", 0, MemoryBackend.memfd("ram", 16 << 20, false));
+        }
+
+        AttachedDevices.Attached attach(String option) {
+            return devices.attach(registry.configure(OptionString.parse(option, "driver")));
+        }
+
+        static VfioDevice backend(AttachedDevices.Attached at) {
+            return (VfioDevice) ((PassthroughDevice) at.function()).backend();
+        }
+
+        @Override
+        public void close() {
+            try {
+                devices.close();
+            } finally {
+                try {
+                    router.close();
+                } finally {
+                    memory.close();
+                }
+            }
         }
     }
 
