@@ -145,9 +145,7 @@ public final class MttyMigrationProbe {
 
             VfioContainer container = a.group().container();
             step("type1-dirty-emulated", () -> {
-                container.dirtyPagesStart();
-                long dirty = bits(container.dirtyBitmap(0, 16 << 20));
-                container.dirtyPagesStop();
+                long dirty = dirtyPages(container);
                 probe.check("type1-dirty-emulated", dirty == 0, dirty + " of 4096 pages of guest RAM dirty in a "
                         + "container holding only A's emulated group (Type1 counts what a mediated device pins: mtty "
                         + "pins nothing)");
@@ -211,9 +209,7 @@ public final class MttyMigrationProbe {
                 }
             });
             step("type1-dirty-iommu", () -> {
-                container.dirtyPagesStart();
-                long dirty = bits(container.dirtyBitmap(0, 16 << 20));
-                container.dirtyPagesStop();
+                long dirty = dirtyPages(container);
                 probe.check("type1-dirty-iommu", dirty == 4096, dirty + " of 4096 pages of guest RAM dirty once edu's "
                         + "IOMMU-backed group is in the container (Type1 cannot see a device's writes behind an IOMMU, so "
                         + "it reports every mapped page)");
@@ -497,6 +493,16 @@ public final class MttyMigrationProbe {
 
     private void step(String name, NestedVfioProbe.Step s) {
         probe.step(name, s);
+    }
+
+    /** Type1's count of dirty pages of guest RAM, tracking started and stopped around one GET_BITMAP. */
+    private static long dirtyPages(VfioContainer container) {
+        container.dirtyPagesStart();
+        try {
+            return bits(container.dirtyBitmap(0, 16 << 20));
+        } finally {
+            container.dirtyPagesStop();
+        }
     }
 
     private static long bits(long[] words) {
