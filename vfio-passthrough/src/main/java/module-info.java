@@ -27,6 +27,7 @@ module io.jvfio.vfio {
 
     exports io.jvfio.vfio;
     exports io.jvfio.vfio.kernel;
+    exports io.jvfio.vfio.migration;
     exports io.jvfio.vfio.user.protocol;
     exports io.jvfio.vfio.user.transport;
     exports io.jvfio.vfio.user.client;

@@ -60,4 +60,37 @@ public class VfioException extends JvfioException {
             super(message, cause);
         }
     }
+
+    /**
+     * A device that cannot migrate (its driver answers VFIO_DEVICE_FEATURE_MIGRATION with ENOTTY, or a
+     * vfio-user server offers no migration): what blocks a VM's migration, with the device's name and
+     * the reason.
+     */
+    public static final class MigrationNotSupported extends VfioException {
+        private static final long serialVersionUID = 1L;
+
+        public MigrationNotSupported(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    /**
+     * A migration state change, or a stream's load, that the device refused: the message names the
+     * arc, the kernel's answer and the state the device was left in ({@link #leftIn}, as the kernel
+     * reports it afterwards: the old state, one along the way, or ERROR).
+     */
+    public static final class MigrationFailed extends VfioException {
+        private static final long serialVersionUID = 1L;
+        private final String leftIn;
+
+        public MigrationFailed(String message, String leftIn, Throwable cause) {
+            super(message, cause);
+            this.leftIn = leftIn;
+        }
+
+        /** The state the device reported after the failure (a VFIO_DEVICE_STATE_* name), or null if unknown. */
+        public String leftIn() {
+            return leftIn;
+        }
+    }
 }

@@ -63,9 +63,19 @@ public final class KernelVfio implements AutoCloseable {
      * is the explicit way in.
      */
     public synchronized VfioDevice openDevice(PciAddress address) {
-        requireExists(address);
-        requireIommu(address);
-        return group(sysfs.iommuGroup(address), id -> VfioGroup.open(id, sysfs)).openDevice(address);
+        return openDevice(VfioDeviceName.pci(address));
+    }
+
+    /**
+     * Opens a PCI function or a mediated device (its UUID: the group is the one the kernel made for it
+     * alone, {@code /sys/bus/mdev/devices/UUID/iommu_group}) through its group, in the VM's container.
+     */
+    public synchronized VfioDevice openDevice(VfioDeviceName name) {
+        requireExists(name);
+        if (name.isPci()) {
+            requireIommu(name.pciOrNull());
+        }
+        return group(sysfs.iommuGroup(name), id -> VfioGroup.open(id, sysfs)).openDevice(name);
     }
 
     /**
@@ -125,19 +135,26 @@ public final class KernelVfio implements AutoCloseable {
      * to the VM's IOAS of it (allocated with the first such device).
      */
     public synchronized VfioDevice openDevice(PciAddress address, Iommufd iommufd) {
-        requireExists(address);
-        requireIommu(address); // the kernel makes no cdev node for a no-IOMMU device either
+        return openDevice(VfioDeviceName.pci(address), iommufd);
+    }
+
+    /** The same for a PCI function or a mediated device (whose cdev is in its {@code vfio-dev/} too). */
+    public synchronized VfioDevice openDevice(VfioDeviceName name, Iommufd iommufd) {
+        requireExists(name);
+        if (name.isPci()) {
+            requireIommu(name.pciOrNull()); // the kernel makes no cdev node for a no-IOMMU device either
+        }
         IommufdIoas ioas = ioas(iommufd);
-        return follow(ioas, VfioDeviceCdev.open(address, sysfs, ioas));
+        return follow(ioas, VfioDeviceCdev.open(name, sysfs, ioas));
     }
 
     /**
      * The device of an fd a management layer opened ({@code -device vfio-pci,fd=N}): a device cdev
      * ({@code /dev/vfio/devices/vfioN}), bound to {@code iommufd}; or a group ({@code /dev/vfio/N}),
-     * whose device {@code address} names. {@code address} may be null for a cdev; if given it must be
-     * the cdev's device.
+     * whose device {@code address} (a PCI address or an mdev UUID) names. {@code address} may be null for
+     * a cdev; if given it must be the cdev's device.
      */
-    public synchronized VfioDevice adoptDevice(PassedFd passed, PciAddress address, Iommufd iommufd) {
+    public synchronized VfioDevice adoptDevice(PassedFd passed, VfioDeviceName address, Iommufd iommufd) {
         String option = "fd=" + passed.number();
         if (VfioDeviceCdev.isCdev(passed.path())) {
             if (iommufd == null) {
@@ -146,9 +163,9 @@ public final class KernelVfio implements AutoCloseable {
             }
             IommufdIoas ioas = ioas(iommufd);
             VfioDevice device = VfioDeviceCdev.adopt(passed, sysfs, ioas);
-            if (address != null && !address.equals(device.address())) {
+            if (address != null && !address.equals(device.deviceName())) {
                 device.close();
-                throw new VfioException(option + " is the VFIO device cdev of " + device.address() + ", not of "
+                throw new VfioException(option + " is the VFIO device cdev of " + device.deviceName() + ", not of "
                         + address + "; drop host=/sysfsdev= or make them name the same device");
             }
             return follow(ioas, device);
@@ -156,7 +173,7 @@ public final class KernelVfio implements AutoCloseable {
         Matcher noIommu = NO_IOMMU_GROUP_PATH.matcher(passed.path());
         if (noIommu.matches()) {
             int id = Integer.parseInt(noIommu.group(1));
-            throw NoIommuMode.refused(address != null ? address.toString() : option + " (" + passed.path() + ")", id);
+            throw NoIommuMode.refused(address != null ? address.describe() : option + " (" + passed.path() + ")", id);
         }
         Matcher m = GROUP_PATH.matcher(passed.path());
         if (!m.matches()) {
@@ -186,8 +203,14 @@ public final class KernelVfio implements AutoCloseable {
     }
 
     private void requireExists(PciAddress address) {
-        if (!sysfs.exists(address)) {
-            throw new VfioException("there is no PCI device " + address + " on this host (lspci -D lists them)");
+        requireExists(VfioDeviceName.pci(address));
+    }
+
+    private void requireExists(VfioDeviceName name) {
+        if (!sysfs.exists(name)) {
+            throw new VfioException(name.isPci() ? "there is no PCI device " + name + " on this host (lspci -D lists them)"
+                    : "there is no mediated device " + name + " on this host (ls /sys/bus/mdev/devices lists them; echo "
+                    + name + " > /sys/class/mdev_bus/PARENT/mdev_supported_types/TYPE/create makes it)");
         }
     }
 

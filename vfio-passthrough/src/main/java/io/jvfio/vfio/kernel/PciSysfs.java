@@ -126,7 +126,10 @@ public final class PciSysfs {
      * without CONFIG_VFIO_DEVICE_CDEV (before 6.6).
      */
     public String vfioCdev(PciAddress a) {
-        Path dir = device(a).resolve("vfio-dev");
+        return cdevIn(device(a).resolve("vfio-dev"));
+    }
+
+    private static String cdevIn(Path dir) {
         if (!Files.isDirectory(dir)) {
             return null;
         }
@@ -135,17 +138,6 @@ public final class PciSysfs {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-    }
-
-    /** The PCI device whose VFIO cdev is {@code vfioN}, from {@code /sys/class/vfio-dev/vfioN/device}. */
-    public PciAddress cdevDevice(String cdev) {
-        Path link = root.resolve("class/vfio-dev").resolve(cdev).resolve("device");
-        PciAddress a = Files.exists(link) ? PciAddress.tryParse(readLinkName(link)) : null;
-        if (a == null) {
-            throw new VfioException("the VFIO device cdev " + cdev + " belongs to no PCI device (" + link
-                    + " is missing or names none); pass the cdev of a PCI device bound to vfio-pci");
-        }
-        return a;
     }
 
     /** The driver bound to {@code a}, or null if none. */
@@ -199,14 +191,80 @@ public final class PciSysfs {
                 + "; echo " + a + " > /sys/bus/pci/drivers_probe";
     }
 
-    /** The address of a device named by its sysfs path ({@code sysfsdev=}). */
-    public PciAddress addressOf(Path sysfsdev) {
-        PciAddress a = PciAddress.tryParse(sysfsdev.getFileName().toString());
-        if (a == null || !Files.isDirectory(sysfsdev)) {
-            throw new VfioException(sysfsdev + " is not a PCI device in sysfs (expected e.g. "
-                    + "/sys/bus/pci/devices/0000:01:00.0)");
+    /**
+     * The VFIO name of a device named by its sysfs path ({@code sysfsdev=}, as in QEMU): a PCI function
+     * ({@code /sys/bus/pci/devices/0000:01:00.0}) or a mediated device
+     * ({@code /sys/bus/mdev/devices/UUID}); the directory must exist.
+     */
+    public VfioDeviceName nameOf(Path sysfsdev) {
+        Path file = sysfsdev.getFileName();
+        VfioDeviceName name = file == null ? null : VfioDeviceName.tryParse(file.toString());
+        if (name == null) {
+            throw new VfioException(sysfsdev + " names neither a PCI device nor a mediated device in sysfs (expected "
+                    + "/sys/bus/pci/devices/0000:01:00.0 or /sys/bus/mdev/devices/UUID)");
         }
-        return a;
+        if (!Files.isDirectory(sysfsdev)) {
+            throw new VfioException(sysfsdev + " does not exist: " + (name.isPci()
+                    ? "there is no PCI device " + name + " (lspci -D lists the devices of this machine)"
+                    : "there is no mediated device " + name + " (ls /sys/bus/mdev/devices lists them; echo a UUID to "
+                    + "/sys/class/mdev_bus/PARENT/mdev_supported_types/TYPE/create makes one)"));
+        }
+        return name;
+    }
+
+    private Path device(VfioDeviceName name) {
+        return root.resolve(name.sysfsPath());
+    }
+
+    /** Whether sysfs has the device: a PCI function or a mediated device. */
+    public boolean exists(VfioDeviceName name) {
+        return Files.isDirectory(device(name));
+    }
+
+    /**
+     * The IOMMU group of a PCI function or of a mediated device (whose group the kernel makes for it
+     * alone, {@code vfio_register_emulated_iommu_dev}), or an error that says why there is none.
+     */
+    public int iommuGroup(VfioDeviceName name) {
+        if (name.isPci()) {
+            return iommuGroup(name.pciOrNull());
+        }
+        if (!exists(name)) {
+            throw new VfioException("there is no mediated device " + name + " (" + device(name) + " does not exist; ls "
+                    + "/sys/bus/mdev/devices lists them, and echo " + name + " > /sys/class/mdev_bus/PARENT/"
+                    + "mdev_supported_types/TYPE/create makes it)");
+        }
+        Path link = device(name).resolve("iommu_group");
+        if (!Files.exists(link)) {
+            throw new VfioException("the mediated device " + name + " has no IOMMU group: its parent driver has not "
+                    + "registered it with VFIO (is its vendor driver loaded, e.g. mtty?)");
+        }
+        return Integer.parseInt(readLinkName(link));
+    }
+
+    /** The type of mediated device {@code uuid} ({@code mtty-2}), from its {@code mdev_type} link; null if none. */
+    public String mdevType(java.util.UUID uuid) {
+        Path link = root.resolve("bus/mdev/devices").resolve(uuid.toString()).resolve("mdev_type");
+        return Files.exists(link) ? readLinkName(link) : null;
+    }
+
+    /**
+     * The VFIO device cdev of a PCI function or a mediated device ({@code vfioN}, in its
+     * {@code vfio-dev/}), or null if it has none.
+     */
+    public String vfioCdev(VfioDeviceName name) {
+        return name.isPci() ? vfioCdev(name.pciOrNull()) : cdevIn(device(name).resolve("vfio-dev"));
+    }
+
+    /** The device (PCI function or mediated device) whose VFIO cdev is {@code vfioN}. */
+    public VfioDeviceName cdevDeviceName(String cdev) {
+        Path link = root.resolve("class/vfio-dev").resolve(cdev).resolve("device");
+        VfioDeviceName name = Files.exists(link) ? VfioDeviceName.tryParse(readLinkName(link)) : null;
+        if (name == null) {
+            throw new VfioException("the VFIO device cdev " + cdev + " belongs to no PCI or mediated device (" + link
+                    + " is missing or names none); pass the cdev of a PCI device bound to vfio-pci, or of an mdev");
+        }
+        return name;
     }
 
     private static String hex4(String v) {

@@ -4,17 +4,22 @@ import io.jvfio.memory.DmaMappingListener;
 import io.jvfio.memory.MemlockLimit;
 import io.jvfio.vfio.DmaAddressing;
 import io.jvfio.vfio.VfioException;
+import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
 import io.jvfio.vmm.linux.ioctl.Ioctl;
+import io.jvfio.vmm.linux.jna.DirectBuffers;
+import io.jvfio.vmm.linux.vfio.VfioIommuType1DirtyBitmap;
 import io.jvfio.vmm.linux.vfio.VfioIommuType1DmaMap;
 import io.jvfio.vmm.linux.vfio.VfioIommuType1DmaUnmap;
 import io.jvfio.vmm.linux.vfio.VfioIommuType1Info;
 import io.jvfio.vmm.linux.vfio.VfioIommuType1InfoCapIovaRange;
 import io.jvfio.vmm.linux.vfio.VfioInfoCapHeader;
 
+import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -22,6 +27,8 @@ import static io.jvfio.vmm.linux.jna.LinuxConstants.O_RDWR;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_API_VERSION;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DMA_MAP_FLAG_READ;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DMA_MAP_FLAG_WRITE;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IOMMU_DIRTY_PAGES_FLAG_START;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IOMMU_INFO_CAPS;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_NOIOMMU_IOMMU;
@@ -29,6 +36,7 @@ import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_TYPE1_IOMMU;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_TYPE1v2_IOMMU;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_CHECK_EXTENSION;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_GET_API_VERSION;
+import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_IOMMU_DIRTY_PAGES;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_IOMMU_GET_INFO;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_IOMMU_MAP_DMA;
 import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_IOMMU_UNMAP_DMA;
@@ -53,6 +61,7 @@ public final class VfioContainer implements IommuAddressSpace {
     private final List<VfioGroup> groups = new ArrayList<>();
     private final VfioIommuType1DmaMap dmaMap = new VfioIommuType1DmaMap();
     private final VfioIommuType1DmaUnmap dmaUnmap = new VfioIommuType1DmaUnmap();
+    private final VfioIommuType1DirtyBitmap dirtyBitmap = new VfioIommuType1DirtyBitmap();
     private int iommuType;
     private IommuInfo iommuInfo;
 
@@ -210,6 +219,69 @@ public final class VfioContainer implements IommuAddressSpace {
     public synchronized long unmapDma(long iova, long size) {
         Ioctl.ioctl(fd, VFIO_IOMMU_UNMAP_DMA, dmaUnmap.set(0, iova, size));
         return dmaUnmap.size();
+    }
+
+    // ---- Type1's dirty page tracking (VFIO_IOMMU_DIRTY_PAGES) ----
+
+    /**
+     * VFIO_IOMMU_DIRTY_PAGES_FLAG_START: Type1 logs the pages of every DMA mapping from now on. Type1 sees
+     * no device's writes: a mapping an IOMMU-backed group can reach reads as wholly dirty; only when every
+     * group of the container is an emulated one (a mediated device's, which marks what it pins) does the
+     * bitmap narrow to the pages pinned.
+     */
+    public synchronized void dirtyPagesStart() {
+        dirtyPages(VFIO_IOMMU_DIRTY_PAGES_FLAG_START, "START");
+    }
+
+    /** VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP. */
+    public synchronized void dirtyPagesStop() {
+        dirtyPages(VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP, "STOP");
+    }
+
+    private void dirtyPages(int flag, String what) {
+        requireType1("VFIO_IOMMU_DIRTY_PAGES " + what);
+        try {
+            Ioctl.ioctl(fd, VFIO_IOMMU_DIRTY_PAGES, dirtyBitmap.control(flag));
+        } catch (SyscallException e) {
+            throw new VfioException("VFIO_IOMMU_DIRTY_PAGES " + what + " on " + this + " failed: " + e.errno().text()
+                    + (e.is(Errno.EACCES) ? " (Type1 tracks dirty pages only with the Type1v2 model)"
+                    : ""), e);
+        }
+    }
+
+    /**
+     * VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP for {@code [iova, iova + size)}, which must begin and end
+     * where DMA mappings do: one bit a page of the IOMMU's smallest page size (bit i of word i / 64 for
+     * page i), re-armed as they are read. Tracking must have been started.
+     */
+    public synchronized long[] dirtyBitmap(long iova, long size) {
+        requireType1("VFIO_IOMMU_DIRTY_PAGES GET_BITMAP");
+        long pageSize = Long.lowestOneBit(iommuInfo.pageSizes());
+        long pages = (size + pageSize - 1) / pageSize;
+        int words = (int) ((pages + 63) / 64);
+        ByteBuffer bitmap = ByteBuffer.allocateDirect(words * 8).order(ByteOrder.nativeOrder());
+        try {
+            Ioctl.ioctl(fd, VFIO_IOMMU_DIRTY_PAGES, dirtyBitmap.getBitmap(iova, size, pageSize,
+                    DirectBuffers.address(bitmap), words * 8L));
+        } catch (SyscallException e) {
+            throw new VfioException("VFIO_IOMMU_DIRTY_PAGES GET_BITMAP for 0x" + Long.toHexString(iova) + "+0x"
+                    + Long.toHexString(size) + " on " + this + " failed: " + e.errno().text()
+                    + (e.is(Errno.EINVAL) ? " (tracking not started, or the range does not begin "
+                    + "and end where DMA mappings do, or is not aligned to the page size 0x" + Long.toHexString(pageSize)
+                    + ")" : ""), e);
+        } finally {
+            Reference.reachabilityFence(bitmap);
+        }
+        long[] out = new long[words];
+        bitmap.asLongBuffer().get(out);
+        return out;
+    }
+
+    private void requireType1(String what) {
+        if (noIommu || iommuInfo == null) {
+            throw new VfioException(what + " needs a Type1 container with a group attached; " + this + " has "
+                    + (noIommu ? "the no-IOMMU model, which maps nothing" : "no IOMMU model yet"));
+        }
     }
 
     public OwnedFd fd() {

@@ -61,34 +61,36 @@ public final class VfioDevice implements VfioBackend {
     }
 
     private final OwnedFd fd;
-    private final PciAddress address;
+    private final VfioDeviceName name;
     private final VfioGroup group;
     private final VfioDeviceCdev cdev;
     private final int flags;
     private final VfioDeviceLayout layout;
     private final VfioIrqSet irqSet;
     private final VfioDeviceIoeventfd ioeventfd = new VfioDeviceIoeventfd();
+    private VfioDeviceMigration migration;
+    private VfioDmaLogging dmaLogging;
 
-    private VfioDevice(OwnedFd fd, PciAddress address, VfioGroup group, VfioDeviceCdev cdev, int flags,
+    private VfioDevice(OwnedFd fd, VfioDeviceName name, VfioGroup group, VfioDeviceCdev cdev, int flags,
             List<VfioRegion> regions, List<VfioIrq> irqs) {
         this.fd = fd;
-        this.address = address;
+        this.name = name;
         this.group = group;
         this.cdev = cdev;
         this.flags = flags;
-        this.layout = new VfioDeviceLayout(address.toString(), regions, irqs);
+        this.layout = new VfioDeviceLayout(name.toString(), regions, irqs);
         this.irqSet = new VfioIrqSet(irqs.stream().mapToInt(VfioIrq::count).max().orElse(1));
     }
 
-    static VfioDevice open(OwnedFd fd, PciAddress address, VfioGroup group) {
-        return open(fd, address, group, null);
+    static VfioDevice open(OwnedFd fd, VfioDeviceName name, VfioGroup group) {
+        return open(fd, name, group, null);
     }
 
-    static VfioDevice open(OwnedFd fd, PciAddress address, VfioDeviceCdev cdev) {
-        return open(fd, address, null, cdev);
+    static VfioDevice open(OwnedFd fd, VfioDeviceName name, VfioDeviceCdev cdev) {
+        return open(fd, name, null, cdev);
     }
 
-    private static VfioDevice open(OwnedFd fd, PciAddress address, VfioGroup group, VfioDeviceCdev cdev) {
+    private static VfioDevice open(OwnedFd fd, VfioDeviceName name, VfioGroup group, VfioDeviceCdev cdev) {
         try {
             VfioDeviceInfo info = new VfioDeviceInfo(VfioDeviceInfo.SIZEOF);
             Ioctl.ioctl(fd, VFIO_DEVICE_GET_INFO, info);
@@ -112,14 +114,15 @@ public final class VfioDevice implements VfioBackend {
                     Ioctl.ioctl(fd, VFIO_DEVICE_GET_IRQ_INFO, irq.query(i));
                     irqs.add(new VfioIrq(i, irq.flags(), irq.count()));
                 } catch (SyscallException e) {
-                    // vfio-pci has no ERR index for a conventional PCI device and says EINVAL.
-                    if (i != VFIO_PCI_ERR_IRQ_INDEX || !e.is(Errno.EINVAL)) {
+                    // vfio-pci has no ERR index for a conventional PCI device and says EINVAL; a mediated
+                    // device's driver says so for each index it lacks (mtty: all but INTx and MSI).
+                    if (!e.is(Errno.EINVAL) || (i != VFIO_PCI_ERR_IRQ_INDEX && !name.isMdev())) {
                         throw e;
                     }
                     irqs.add(new VfioIrq(i, 0, 0));
                 }
             }
-            return new VfioDevice(fd, address, group, cdev, info.flags(), regions, irqs);
+            return new VfioDevice(fd, name, group, cdev, info.flags(), regions, irqs);
         } catch (RuntimeException e) {
             fd.close();
             throw e;
@@ -149,13 +152,19 @@ public final class VfioDevice implements VfioBackend {
         return RegionCapability.parseChain(info.memory(), info.capOffset());
     }
 
+    /** The device's PCI address; a mediated device has none, and is refused with that reason. */
     public PciAddress address() {
-        return address;
+        return name.requirePci("a PCI address");
+    }
+
+    /** The name VFIO knows the device by: a PCI address or a mediated device's UUID. */
+    public VfioDeviceName deviceName() {
+        return name;
     }
 
     @Override
     public String name() {
-        return address.toString();
+        return name.toString();
     }
 
     /** The group the device was opened through; null on the cdev path. */
@@ -252,7 +261,7 @@ public final class VfioDevice implements VfioBackend {
             if (eventfd == null && e.is(Errno.ENODEV)) {
                 return false; // none was there
             }
-            throw new VfioException(address + ": VFIO_DEVICE_IOEVENTFD for " + r.name() + " +0x" + Long.toHexString(offset)
+            throw new VfioException(name + ": VFIO_DEVICE_IOEVENTFD for " + r.name() + " +0x" + Long.toHexString(offset)
                     + " (" + size + " bytes of 0x" + Long.toHexString(data) + ") failed: " + Errno.describe(e.errnoValue()),
                     e);
         }
@@ -325,12 +334,15 @@ public final class VfioDevice implements VfioBackend {
     public void reset() {
         if (supportsReset()) {
             Ioctl.ioctl(fd, VFIO_DEVICE_RESET, 0L);
+        } else if (name.isMdev()) {
+            throw new VfioException.ResetNotSupported(name.describe() + " does not support reset: its VFIO device flags "
+                    + "lack VFIO_DEVICE_FLAGS_RESET, and a mediated device has no PCI bus to reset instead");
         } else if (cdev != null) {
             hotReset(List.of());
         } else if (group.container() != null) {
             hotReset(group.container().groups());
         } else {
-            throw new VfioException.ResetNotSupported(address + " does not support reset: its VFIO device flags "
+            throw new VfioException.ResetNotSupported(name + " does not support reset: its VFIO device flags "
                     + "lack VFIO_DEVICE_FLAGS_RESET (the device has no function-level reset, power-management "
                     + "reset or bus reset the kernel can use alone), and its group is in no container, so a hot "
                     + "reset of its bus cannot prove ownership");
@@ -339,6 +351,7 @@ public final class VfioDevice implements VfioBackend {
 
     /** Every device a hot (secondary bus) reset of this one would also reset, with its group. */
     public List<HotResetDevice> hotResetInfo() {
+        PciAddress address = name.requirePci("a hot reset (VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, a reset of a PCI bus)");
         VfioPciHotResetInfo info = new VfioPciHotResetInfo(8);
         while (true) {
             try {
@@ -371,6 +384,7 @@ public final class VfioDevice implements VfioBackend {
      * bound to the same iommufd, and {@code owned} is not used.
      */
     public void hotReset(java.util.Collection<VfioGroup> owned) {
+        PciAddress address = name.requirePci("a hot reset (VFIO_DEVICE_PCI_HOT_RESET, a reset of a PCI bus)");
         List<HotResetDevice> affected;
         try {
             affected = hotResetInfo();
@@ -411,6 +425,28 @@ public final class VfioDevice implements VfioBackend {
         Ioctl.ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, new VfioPciHotReset(fds.length).set(fds, fds.length));
     }
 
+    /**
+     * The device's migration (VFIO migration v2), probed the first time; a device whose driver does
+     * not migrate is refused with {@link VfioException.MigrationNotSupported}, naming it and why.
+     */
+    public synchronized VfioDeviceMigration migration() {
+        if (migration == null) {
+            migration = VfioDeviceMigration.probe(fd, name.describe());
+        }
+        return migration;
+    }
+
+    /**
+     * The device's own DMA dirty logging, probed the first time; a device whose driver has none is
+     * refused with a {@link VfioException} that names it and the kernel's answer.
+     */
+    public synchronized VfioDmaLogging dmaLogging() {
+        if (dmaLogging == null) {
+            dmaLogging = VfioDmaLogging.probe(fd, name.describe());
+        }
+        return dmaLogging;
+    }
+
     public OwnedFd fd() {
         return fd;
     }
@@ -428,6 +464,6 @@ public final class VfioDevice implements VfioBackend {
 
     @Override
     public String toString() {
-        return "VFIO device " + address + " (" + (cdev != null ? cdev : group) + ")";
+        return "VFIO device " + name.describe() + " (" + (cdev != null ? cdev : group) + ")";
     }
 }

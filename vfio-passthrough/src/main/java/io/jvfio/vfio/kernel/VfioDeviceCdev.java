@@ -49,11 +49,17 @@ public final class VfioDeviceCdev {
 
     /** Finds the cdev of {@code address} through sysfs, opens it, binds it to the IOAS's iommufd and attaches it. */
     static VfioDevice open(PciAddress address, PciSysfs sysfs, IommufdIoas ioas) {
+        return open(VfioDeviceName.pci(address), sysfs, ioas);
+    }
+
+    /** The same for a PCI function or a mediated device (whose cdev is in its own {@code vfio-dev/}). */
+    static VfioDevice open(VfioDeviceName address, PciSysfs sysfs, IommufdIoas ioas) {
         String cdev = sysfs.vfioCdev(address);
         if (cdev == null) {
-            throw new VfioException(address + " has no VFIO device cdev (/sys/bus/pci/devices/" + address
-                    + "/vfio-dev is missing): bind it to vfio-pci (jvfio --vfio-bind " + address + ") on a kernel with "
-                    + "CONFIG_VFIO_DEVICE_CDEV (Linux 6.6 or later), or drop iommufd= to use its VFIO group");
+            throw new VfioException(address.describe() + " has no VFIO device cdev (/sys/" + address.sysfsPath()
+                    + "/vfio-dev is missing): " + (address.isPci() ? "bind it to vfio-pci (jvfio --vfio-bind " + address
+                    + ") on" : "use") + " a kernel with CONFIG_VFIO_DEVICE_CDEV (Linux 6.6 or later), or drop iommufd= "
+                    + "to use its VFIO group");
         }
         String path = DIRECTORY + "/" + cdev;
         int group = sysfs.iommuGroup(address);
@@ -76,7 +82,7 @@ public final class VfioDeviceCdev {
     /** A cdev fd a management layer opened ({@code -device vfio-pci,fd=N}); its device is found through sysfs. */
     static VfioDevice adopt(PassedFd passed, PciSysfs sysfs, IommufdIoas ioas) {
         String cdev = Path.of(passed.path()).getFileName().toString();
-        PciAddress address = sysfs.cdevDevice(cdev);
+        VfioDeviceName address = sysfs.cdevDeviceName(cdev);
         int group = sysfs.iommuGroup(address);
         VfioGroup.requireViable(group, sysfs);
         return bindAndAttach(passed.adopt(), passed.path(), address, group, sysfs, ioas);
@@ -87,7 +93,7 @@ public final class VfioDeviceCdev {
         return path.startsWith(DIRECTORY + "/vfio");
     }
 
-    private static VfioDevice bindAndAttach(OwnedFd fd, String path, PciAddress address, int group, PciSysfs sysfs,
+    private static VfioDevice bindAndAttach(OwnedFd fd, String path, VfioDeviceName address, int group, PciSysfs sysfs,
             IommufdIoas ioas) {
         try {
             VfioDeviceBindIommufd bind = new VfioDeviceBindIommufd().set(ioas.iommufd().fd().get());
@@ -117,7 +123,7 @@ public final class VfioDeviceCdev {
      * already (a cdev device may be bound once); EPERM when another owner (another iommufd, or a host
      * driver) holds the group's DMA ownership, or MSI cannot be isolated.
      */
-    private static VfioException bindError(SyscallException e, String path, PciAddress address, int group,
+    private static VfioException bindError(SyscallException e, String path, VfioDeviceName address, int group,
             PciSysfs sysfs, IommufdIoas ioas) {
         String what = "cannot bind " + address + " (" + path + ") to " + ioas.iommufd() + ": ";
         if (e.is(Errno.EBUSY)) {

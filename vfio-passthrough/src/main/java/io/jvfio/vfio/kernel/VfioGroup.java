@@ -224,23 +224,36 @@ public final class VfioGroup implements AutoCloseable {
                 + String.join("; ", commands)));
     }
 
-    /** The fd of a device of this group, by its sysfs name; the group must be in a container. */
+    /** The fd of the PCI function {@code address} of this group; the group must be in a container. */
     public VfioDevice openDevice(PciAddress address) {
+        return openDevice(VfioDeviceName.pci(address));
+    }
+
+    /**
+     * The fd of a device of this group by its VFIO name (a PCI address, or a mediated device's UUID, as
+     * VFIO_GROUP_GET_DEVICE_FD takes either); the group must be in a container.
+     */
+    public VfioDevice openDevice(VfioDeviceName name) {
         if (container == null) {
             throw new IllegalStateException("attach VFIO group " + id + " to a container before opening its devices");
         }
         int deviceFd;
         try {
-            deviceFd = Ioctl.ioctl(fd, VFIO_GROUP_GET_DEVICE_FD, address.toString());
+            deviceFd = Ioctl.ioctl(fd, VFIO_GROUP_GET_DEVICE_FD, name.toString());
         } catch (SyscallException e) {
-            List<PciAddress> devices = devices();
-            if (!devices.contains(address)) {
-                throw new VfioException(address + " is not in VFIO group " + id + " (its devices are " + devices + ")", e);
+            if (name.isPci()) {
+                List<PciAddress> devices = devices();
+                if (!devices.contains(name.pciOrNull())) {
+                    throw new VfioException(name + " is not in VFIO group " + id + " (its devices are " + devices + ")", e);
+                }
+            } else if (!sysfs.exists(name) || sysfs.iommuGroup(name) != id) {
+                throw new VfioException(name.describe() + " is not in VFIO group " + id + " (" + (sysfs.exists(name)
+                        ? "its group is " + sysfs.iommuGroup(name) : "there is no such mediated device") + ")", e);
             }
-            throw new VfioException("cannot open " + address + " of VFIO group " + id + ": " + e.getMessage()
+            throw new VfioException("cannot open " + name.describe() + " of VFIO group " + id + ": " + e.getMessage()
                     + (e.is(Errno.EBUSY) ? " (it is already open: one fd per device)" : ""), e);
         }
-        return VfioDevice.open(OwnedFd.adopt(deviceFd, "vfio device " + address), address, this);
+        return VfioDevice.open(OwnedFd.adopt(deviceFd, "vfio device " + name), name, this);
     }
 
     public VfioContainer container() {

@@ -3,8 +3,12 @@ package io.jvfio.vfio.passthrough;
 import io.jvfio.irq.InterruptRoute;
 import io.jvfio.irq.InterruptRouter;
 import io.jvfio.vfio.VfioBackend;
+import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.EventFd;
+import io.jvfio.vmm.linux.SyscallException;
+import io.jvfio.vmm.linux.Syscalls;
 
+import static io.jvfio.vmm.linux.jna.LinuxConstants.POLLIN;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_INTX_IRQ_INDEX;
 
 /**
@@ -23,6 +27,7 @@ final class IntxInterrupt {
     private EventFd trigger;
     private EventFd unmask;
     private InterruptRoute route;
+    private UnmaskRelay relay;
 
     IntxInterrupt(String name, VfioBackend backend, InterruptRouter router) {
         this.name = name;
@@ -48,12 +53,25 @@ final class IntxInterrupt {
         try {
             backend.enableIrq(VFIO_PCI_INTX_IRQ_INDEX, new EventFd[] {t});
             if (backend.irq(VFIO_PCI_INTX_IRQ_INDEX).maskable()) {
-                backend.setUnmaskEventFd(VFIO_PCI_INTX_IRQ_INDEX, u);
+                try {
+                    backend.setUnmaskEventFd(VFIO_PCI_INTX_IRQ_INDEX, u);
+                } catch (SyscallException e) {
+                    if (!e.is(Errno.ENOTTY)) {
+                        throw e;
+                    }
+                    // A driver that takes no unmask eventfd (the kernel's mtty sample answers ENOTTY): the
+                    // line is unmasked from here at each EOI instead, as QEMU's vfio-pci falls back to doing.
+                    relay = new UnmaskRelay(u);
+                }
             }
             // else (a libvfio-user server's INTx, flagged EVENTFD only): the device signals each assertion
             // itself and has nothing to unmask; the line is still resampled at the guest's EOI.
             r = router.addIntx(name + " INTx", t, u, gsi);
         } catch (RuntimeException e) {
+            if (relay != null) {
+                relay.stop();
+                relay = null;
+            }
             try {
                 backend.disableIrq(VFIO_PCI_INTX_IRQ_INDEX);
             } catch (RuntimeException suppressed) {
@@ -87,6 +105,10 @@ final class IntxInterrupt {
         try {
             backend.disableIrq(VFIO_PCI_INTX_IRQ_INDEX);
         } finally {
+            if (relay != null) {
+                relay.stop();
+                relay = null;
+            }
             router.remove(route);
             trigger.close();
             unmask.close();
@@ -98,5 +120,45 @@ final class IntxInterrupt {
 
     InterruptRoute route() {
         return route;
+    }
+
+    /**
+     * Unmasks INTx in the device (VFIO_IRQ_SET_ACTION_UNMASK) each time {@code unmask} is signalled, for
+     * a driver that cannot be given the eventfd itself. One thread, blocked in poll until a signal (or
+     * {@link #stop}'s wake-up).
+     */
+    private final class UnmaskRelay {
+        private final EventFd unmask;
+        private final Thread thread;
+        private volatile boolean stopping;
+
+        UnmaskRelay(EventFd unmask) {
+            this.unmask = unmask;
+            this.thread = new Thread(this::run, name + " INTx unmask");
+            thread.setDaemon(true);
+            thread.start();
+        }
+
+        private void run() {
+            while (true) {
+                Syscalls.poll(unmask.fd(), POLLIN, -1);
+                if (stopping) {
+                    return;
+                }
+                if (unmask.read() > 0) {
+                    backend.unmaskIrq(VFIO_PCI_INTX_IRQ_INDEX, 0);
+                }
+            }
+        }
+
+        void stop() {
+            stopping = true;
+            unmask.signal(); // wakes the poll
+            try {
+                thread.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
     }
 }

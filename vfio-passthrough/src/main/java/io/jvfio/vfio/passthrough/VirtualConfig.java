@@ -37,6 +37,9 @@ final class VirtualConfig {
     private final VfioBackend backend;
     private final PassthroughOptions options;
     private final int configSize;
+    /** The standard header (type 0): what a config region must hold at least. */
+    private static final int PCI_HEADER_BYTES = 64;
+
     private final ConfigOverlay.Device device;
     private final ConfigOverlay overlay;
     private final List<PciBar> bars = new ArrayList<>();
@@ -52,20 +55,36 @@ final class VirtualConfig {
         this.backend = backend;
         this.options = options;
         long regionSize = backend.region(VFIO_PCI_CONFIG_REGION_INDEX).size();
-        if (regionSize < PCI_CFG_SPACE_SIZE) {
-            throw new VfioException(name + ": its config region has " + regionSize + " bytes, less than the 256 of a "
-                    + "PCI function");
+        if (regionSize < PCI_HEADER_BYTES) {
+            throw new VfioException(name + ": its config region has " + regionSize + " bytes, less than the "
+                    + PCI_HEADER_BYTES + " of a PCI function's header");
         }
         this.configSize = regionSize >= PCI_CFG_SPACE_EXP_SIZE ? PCI_CFG_SPACE_EXP_SIZE : PCI_CFG_SPACE_SIZE;
+        // A region shorter than the function's config space (the kernel's mtty sample offers 0xff bytes, one
+        // short of 256) is read as far as it goes, the rest as zeros, as QEMU reads MIN(256, size) of it;
+        // writes past its end are dropped.
         this.device = new ConfigOverlay.Device() {
             @Override
             public int read(int offset, int size) {
-                return (int) backend.read(VFIO_PCI_CONFIG_REGION_INDEX, offset, size);
+                if (offset + size <= regionSize) {
+                    return (int) backend.read(VFIO_PCI_CONFIG_REGION_INDEX, offset, size);
+                }
+                int value = 0;
+                for (int i = 0; i < size && offset + i < regionSize; i++) {
+                    value |= (int) backend.read(VFIO_PCI_CONFIG_REGION_INDEX, offset + i, 1) << (8 * i);
+                }
+                return value;
             }
 
             @Override
             public void write(int offset, int size, int value) {
-                backend.write(VFIO_PCI_CONFIG_REGION_INDEX, offset, size, Integer.toUnsignedLong(value));
+                if (offset + size <= regionSize) {
+                    backend.write(VFIO_PCI_CONFIG_REGION_INDEX, offset, size, Integer.toUnsignedLong(value));
+                    return;
+                }
+                for (int i = 0; i < size && offset + i < regionSize; i++) {
+                    backend.write(VFIO_PCI_CONFIG_REGION_INDEX, offset + i, 1, (value >>> (8 * i)) & 0xFF);
+                }
             }
         };
         this.overlay = new ConfigOverlay(device, configSize);

@@ -124,6 +124,6 @@ class IommufdTest {
                 () -> vfio.adoptDevice(new PassedFd(7, "/dev/vfio/12"), null, null)).getMessage());
         assertEquals("there is no PCI device 0000:ff:1f.7 on this host (lspci -D lists them)",
                 assertThrows(VfioException.class, () -> vfio.adoptDevice(new PassedFd(7, "/dev/vfio/12"),
-                        PciAddress.tryParse("0000:ff:1f.7"), null)).getMessage());
+                        VfioDeviceName.pci(PciAddress.tryParse("0000:ff:1f.7")), null)).getMessage());
     }
 }

@@ -179,11 +179,59 @@ class PciSysfsTest {
     void aDeviceCdevIsFoundBothWays() {
         PciAddress edu = PciAddress.tryParse("0000:01:01.0");
         assertEquals("vfio1", sysfs.vfioCdev(edu));
-        assertEquals(edu, sysfs.cdevDevice("vfio1"));
+        assertEquals(VfioDeviceName.pci(edu), sysfs.cdevDeviceName("vfio1"));
         assertEquals(null, sysfs.vfioCdev(PciAddress.tryParse("0000:01:02.0")));
-        assertEquals("the VFIO device cdev vfio9 belongs to no PCI device (" + root.resolve("class/vfio-dev/vfio9/device")
-                + " is missing or names none); pass the cdev of a PCI device bound to vfio-pci",
-                assertThrows(VfioException.class, () -> sysfs.cdevDevice("vfio9")).getMessage());
+        assertEquals("the VFIO device cdev vfio9 belongs to no PCI or mediated device (" + root.resolve(
+                "class/vfio-dev/vfio9/device") + " is missing or names none); pass the cdev of a PCI device bound to "
+                + "vfio-pci, or of an mdev", assertThrows(VfioException.class, () -> sysfs.cdevDeviceName("vfio9"))
+                .getMessage());
+    }
+
+    /**
+     * A mediated device (an mtty as the nested VM's kernel makes it): named by its UUID in sysfs, with
+     * the group the kernel made for it alone, its type and its cdev; refused, by name, where only a PCI
+     * function will do.
+     */
+    @Test
+    void aMediatedDeviceIsNamedByItsUuid() throws IOException {
+        String uuid = "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001";
+        Path d = root.resolve("bus/mdev/devices").resolve(uuid);
+        Files.createDirectories(d.resolve("vfio-dev/vfio6"));
+        Files.createDirectories(root.resolve("kernel/iommu_groups/12/devices"));
+        Files.createSymbolicLink(d.resolve("iommu_group"), Path.of("../../../../kernel/iommu_groups/12"));
+        Files.createDirectories(root.resolve("devices/virtual/mtty/mtty/mdev_supported_types/mtty-2"));
+        Files.createSymbolicLink(d.resolve("mdev_type"),
+                Path.of("../../../../devices/virtual/mtty/mtty/mdev_supported_types/mtty-2"));
+        Files.createDirectories(root.resolve("class/vfio-dev/vfio6"));
+        Files.createSymbolicLink(root.resolve("class/vfio-dev/vfio6/device"), Path.of("../../../bus/mdev/devices/" + uuid));
+
+        VfioDeviceName name = sysfs.nameOf(d);
+        assertTrue(name.isMdev());
+        assertEquals(uuid, name.toString());
+        assertEquals("mdev " + uuid, name.describe());
+        assertEquals(12, sysfs.iommuGroup(name));
+        assertEquals("vfio6", sysfs.vfioCdev(name));
+        assertEquals(name, sysfs.cdevDeviceName("vfio6"));
+        assertEquals("mtty-2", sysfs.mdevType(name.mdevOrNull()));
+        assertEquals(VfioDeviceName.pci(PciAddress.tryParse("0000:00:08.0")),
+                sysfs.nameOf(root.resolve("bus/pci/devices/0000:00:08.0")));
+        assertEquals("a hot reset needs a PCI function, and " + uuid + " is a mediated device (/sys/bus/mdev/devices/"
+                + uuid + "): it has no PCI address, bus or slot of its own",
+                assertThrows(VfioException.class, () -> name.requirePci("a hot reset")).getMessage());
+        assertEquals(root.resolve("bus/mdev/devices/not-a-device") + " names neither a PCI device nor a mediated device "
+                + "in sysfs (expected /sys/bus/pci/devices/0000:01:00.0 or /sys/bus/mdev/devices/UUID)",
+                assertThrows(VfioException.class, () -> sysfs.nameOf(root.resolve("bus/mdev/devices/not-a-device")))
+                        .getMessage());
+        String gone = "83b8f4f2-509f-382f-3c1e-e6bfe0fa1002";
+        assertTrue(assertThrows(VfioException.class, () -> sysfs.nameOf(root.resolve("bus/mdev/devices/" + gone)))
+                .getMessage().endsWith("does not exist: there is no mediated device " + gone + " (ls /sys/bus/mdev/devices "
+                        + "lists them; echo a UUID to /sys/class/mdev_bus/PARENT/mdev_supported_types/TYPE/create makes one)"));
+        try (io.jvfio.memory.GuestMemory memory = new io.jvfio.memory.GuestMemory();
+             KernelVfio vfio = new KernelVfio(memory, sysfs)) {
+            assertEquals("there is no mediated device " + gone + " on this host (ls /sys/bus/mdev/devices lists them; echo "
+                    + gone + " > /sys/class/mdev_bus/PARENT/mdev_supported_types/TYPE/create makes it)",
+                    assertThrows(VfioException.class, () -> vfio.openDevice(VfioDeviceName.tryParse(gone))).getMessage());
+        }
     }
 
     /** The cdev path refuses a non-viable group before binding, with the group path's text. */

@@ -93,6 +93,14 @@ public final class NestedVfioProbe {
         }
     }
 
+    int passed() {
+        return passed;
+    }
+
+    int failed() {
+        return failed;
+    }
+
     static void info(String text) {
         System.out.println("JVFIO-INFO " + text);
     }

@@ -8,6 +8,7 @@ import io.jvfio.vfio.kernel.NoIommuMode;
 import io.jvfio.vfio.kernel.PassedFd;
 import io.jvfio.vfio.kernel.PciSysfs;
 import io.jvfio.vfio.kernel.VfioDevice;
+import io.jvfio.vfio.kernel.VfioDeviceName;
 import io.jvfio.vfio.passthrough.PassthroughDevice;
 import io.jvfio.vmm.device.DeviceConfig;
 import io.jvfio.vmm.device.DriverSide;
@@ -15,13 +16,13 @@ import io.jvfio.vmm.device.MachineContext;
 import io.jvfio.vmm.options.OptionValues;
 import io.jvfio.vmm.options.OptionsException;
 import io.jvfio.vmm.options.Property;
-import io.jvfio.vmm.pci.PciAddress;
 
 import java.nio.file.Path;
 
 /**
  * {@code -device vfio-pci}: a host PCI device bound to the kernel's vfio-pci driver, handed to the
- * guest. Named by {@code host=DDDD:BB:DD.F} or {@code sysfsdev=PATH}, or handed over open as
+ * guest. Named by {@code host=DDDD:BB:DD.F} or {@code sysfsdev=PATH} (a PCI function's, or a mediated
+ * device's, {@code /sys/bus/mdev/devices/UUID}, which VFIO opens by its UUID), or handed over open as
  * {@code fd=N} (a device cdev or a group fd), as in QEMU. Through its VFIO group and the VM's Type1
  * container, or with {@code iommufd=ID} through its device cdev bound to that {@code -object iommufd}
  * and the VM's IOAS of it. A device in VFIO's no-IOMMU mode only with {@code x-no-iommu=on} and a
@@ -37,7 +38,8 @@ public final class VfioPciDriver extends PassthroughDriver {
     public static final Property HOST = Property.pciHostAddress("host",
             "Host PCI address [domain:]bus:slot.function of the device to assign");
     public static final Property SYSFSDEV = Property.string("sysfsdev",
-            "Host sysfs path of the device to assign, e.g. /sys/bus/pci/devices/0000:01:00.0");
+            "Host sysfs path of the device to assign, e.g. /sys/bus/pci/devices/0000:01:00.0, or of a mediated "
+                    + "device, /sys/bus/mdev/devices/UUID");
 
     public static final Property IOMMUFD = Property.string("iommufd",
             "The id of the -object iommufd to bind the device's cdev to (instead of using its VFIO group)");
@@ -89,8 +91,8 @@ public final class VfioPciDriver extends PassthroughDriver {
         KernelVfio vfio = machine.shared(KernelVfio.class,
                 () -> new KernelVfio(machine.require(GuestMemory.class), machine.require(PciSysfs.class)));
         OptionValues v = config.properties();
-        PciAddress address = v.has(HOST.name()) ? v.pciAddress(HOST.name())
-                : v.has(SYSFSDEV.name()) ? vfio.sysfs().addressOf(Path.of(v.string(SYSFSDEV.name()))) : null;
+        VfioDeviceName address = v.has(HOST.name()) ? VfioDeviceName.pci(v.pciAddress(HOST.name()))
+                : v.has(SYSFSDEV.name()) ? vfio.sysfs().nameOf(Path.of(v.string(SYSFSDEV.name()))) : null;
         Iommufd iommufd = v.has(IOMMUFD.name())
                 ? machine.require(IommufdObjects.class).get(v.string(IOMMUFD.name())) : null;
         VfioDevice device;
@@ -99,7 +101,7 @@ public final class VfioPciDriver extends PassthroughDriver {
             if (machine.require(DriverSide.class) != DriverSide.HOST) {
                 throw NoIommuMode.notForAGuest();
             }
-            device = vfio.openNoIommuDevice(address);
+            device = vfio.openNoIommuDevice(address.requirePci("x-no-iommu=on (VFIO's no-IOMMU mode)"));
         } else if (v.has(FD.name())) {
             device = vfio.adoptDevice(PassedFd.of((int) v.number(FD.name()), "fd=" + v.number(FD.name())), address,
                     iommufd);

@@ -63,6 +63,8 @@ public final class KvmConstants {
     public static final int KVM_CAP_READONLY_MEM = 81;
     public static final int KVM_CAP_IRQFD_RESAMPLE = 82;
     public static final int KVM_CAP_IMMEDIATE_EXIT = 136;
+    /** KVM_CLEAR_DIRTY_LOG, and KVM_GET_DIRTY_LOG leaving pages write-protected until cleared. */
+    public static final int KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168;
 
     // kvm_mp_state.mp_state (the x86 ones)
     public static final int KVM_MP_STATE_RUNNABLE = 0;
@@ -73,6 +75,9 @@ public final class KvmConstants {
 
     // kvm_userspace_memory_region.flags
     public static final int KVM_MEM_LOG_DIRTY_PAGES = 1;
+    // KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2)'s args[0]
+    public static final int KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE = 1 << 0;
+    public static final int KVM_DIRTY_LOG_INITIALLY_SET = 1 << 1;
     public static final int KVM_MEM_READONLY = 2;
 
     // irqchips (kvm_irq_routing_irqchip.irqchip)

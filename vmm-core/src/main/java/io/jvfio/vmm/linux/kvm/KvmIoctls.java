@@ -23,6 +23,8 @@ public final class KvmIoctls {
 
     // VM
     public static final IoctlRequest KVM_CREATE_VCPU = IoctlRequest.io("KVM_CREATE_VCPU", KVMIO, 0x41);
+    public static final IoctlRequest KVM_GET_DIRTY_LOG =
+            IoctlRequest.iow("KVM_GET_DIRTY_LOG", KVMIO, 0x42, KvmDirtyLog.SIZEOF);
     public static final IoctlRequest KVM_SET_USER_MEMORY_REGION =
             IoctlRequest.iow("KVM_SET_USER_MEMORY_REGION", KVMIO, 0x46, KvmUserspaceMemoryRegion.SIZEOF);
     public static final IoctlRequest KVM_SET_TSS_ADDR = IoctlRequest.io("KVM_SET_TSS_ADDR", KVMIO, 0x47);
@@ -35,6 +37,8 @@ public final class KvmIoctls {
     public static final IoctlRequest KVM_IRQFD = IoctlRequest.iow("KVM_IRQFD", KVMIO, 0x76, KvmIrqfd.SIZEOF);
     public static final IoctlRequest KVM_IOEVENTFD = IoctlRequest.iow("KVM_IOEVENTFD", KVMIO, 0x79, KvmIoeventfd.SIZEOF);
     public static final IoctlRequest KVM_SIGNAL_MSI = IoctlRequest.iow("KVM_SIGNAL_MSI", KVMIO, 0xa5, KvmMsi.SIZEOF);
+    public static final IoctlRequest KVM_CLEAR_DIRTY_LOG =
+            IoctlRequest.iowr("KVM_CLEAR_DIRTY_LOG", KVMIO, 0xc0, KvmClearDirtyLog.SIZEOF);
     public static final IoctlRequest KVM_GET_STATS_FD = IoctlRequest.io("KVM_GET_STATS_FD", KVMIO, 0xce);
 
     // vCPU

@@ -107,4 +107,37 @@ public final class VfioConstants {
     public static final int VFIO_DEVICE_IOEVENTFD_64 = 1 << 3;
     public static final int VFIO_DEVICE_IOEVENTFD_SIZE_MASK = 0xf;
     public static final int VFIO_DMA_UNMAP_FLAG_VADDR = 1 << 2;
+
+    // VFIO_DEVICE_FEATURE: struct vfio_device_feature.flags (the feature index, and what is asked)
+    public static final int VFIO_DEVICE_FEATURE_MASK = 0xffff;
+    public static final int VFIO_DEVICE_FEATURE_GET = 1 << 16;
+    public static final int VFIO_DEVICE_FEATURE_SET = 1 << 17;
+    public static final int VFIO_DEVICE_FEATURE_PROBE = 1 << 18;
+    public static final int VFIO_DEVICE_FEATURE_MIGRATION = 1;
+    public static final int VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE = 2;
+    public static final int VFIO_DEVICE_FEATURE_DMA_LOGGING_START = 6;
+    public static final int VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP = 7;
+    public static final int VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT = 8;
+    public static final int VFIO_DEVICE_FEATURE_MIG_DATA_SIZE = 9;
+
+    // struct vfio_device_feature_migration.flags: the optional parts of the migration state machine
+    public static final int VFIO_MIGRATION_STOP_COPY = 1 << 0;
+    public static final int VFIO_MIGRATION_P2P = 1 << 1;
+    public static final int VFIO_MIGRATION_PRE_COPY = 1 << 2;
+
+    // enum vfio_device_mig_state (vfio-user's DEVICE_FEATURE uses the same numbers)
+    public static final int VFIO_DEVICE_STATE_ERROR = 0;
+    public static final int VFIO_DEVICE_STATE_STOP = 1;
+    public static final int VFIO_DEVICE_STATE_RUNNING = 2;
+    public static final int VFIO_DEVICE_STATE_STOP_COPY = 3;
+    public static final int VFIO_DEVICE_STATE_RESUMING = 4;
+    public static final int VFIO_DEVICE_STATE_RUNNING_P2P = 5;
+    public static final int VFIO_DEVICE_STATE_PRE_COPY = 6;
+    public static final int VFIO_DEVICE_STATE_PRE_COPY_P2P = 7;
+    public static final int VFIO_DEVICE_STATE_NR = 8;
+
+    // struct vfio_iommu_type1_dirty_bitmap.flags (VFIO_IOMMU_DIRTY_PAGES): one at a time
+    public static final int VFIO_IOMMU_DIRTY_PAGES_FLAG_START = 1 << 0;
+    public static final int VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP = 1 << 1;
+    public static final int VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP = 1 << 2;
 }

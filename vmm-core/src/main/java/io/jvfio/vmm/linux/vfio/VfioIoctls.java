@@ -27,6 +27,8 @@ public final class VfioIoctls {
     public static final IoctlRequest VFIO_IOMMU_GET_INFO = vfio("VFIO_IOMMU_GET_INFO", 12);
     public static final IoctlRequest VFIO_IOMMU_MAP_DMA = vfio("VFIO_IOMMU_MAP_DMA", 13);
     public static final IoctlRequest VFIO_IOMMU_UNMAP_DMA = vfio("VFIO_IOMMU_UNMAP_DMA", 14);
+    /** Type1's dirty page logging; the same number as VFIO_DEVICE_FEATURE, on a container. */
+    public static final IoctlRequest VFIO_IOMMU_DIRTY_PAGES = vfio("VFIO_IOMMU_DIRTY_PAGES", 17);
 
     // group
     public static final IoctlRequest VFIO_GROUP_GET_STATUS = vfio("VFIO_GROUP_GET_STATUS", 3);
@@ -44,9 +46,13 @@ public final class VfioIoctls {
             vfio("VFIO_DEVICE_GET_PCI_HOT_RESET_INFO", 12);
     public static final IoctlRequest VFIO_DEVICE_PCI_HOT_RESET = vfio("VFIO_DEVICE_PCI_HOT_RESET", 13);
     public static final IoctlRequest VFIO_DEVICE_IOEVENTFD = vfio("VFIO_DEVICE_IOEVENTFD", 16);
+    public static final IoctlRequest VFIO_DEVICE_FEATURE = vfio("VFIO_DEVICE_FEATURE", 17);
 
     // device cdev (/dev/vfio/devices/vfioN), bound to an iommufd instead of opened through a group
     public static final IoctlRequest VFIO_DEVICE_BIND_IOMMUFD = vfio("VFIO_DEVICE_BIND_IOMMUFD", 18);
     public static final IoctlRequest VFIO_DEVICE_ATTACH_IOMMUFD_PT = vfio("VFIO_DEVICE_ATTACH_IOMMUFD_PT", 19);
     public static final IoctlRequest VFIO_DEVICE_DETACH_IOMMUFD_PT = vfio("VFIO_DEVICE_DETACH_IOMMUFD_PT", 20);
+
+    // migration data fd (from VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE), in PRE_COPY or PRE_COPY_P2P
+    public static final IoctlRequest VFIO_MIG_GET_PRECOPY_INFO = vfio("VFIO_MIG_GET_PRECOPY_INFO", 21);
 }
