@@ -31,14 +31,7 @@ class NestedHotplugIT {
         Path work = Path.of("target/nested-hotplug").toAbsolutePath();
         Files.createDirectories(work);
         Path script = work.resolve("run.sh");
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Files.writeString(script, "#!/bin/sh\n"
-                + "# Runs inside the nested VM, chrooted into this machine's file system.\n"
-                + "export HOME=/dev/shm\n"
-                + "exec " + java + " -Djava.io.tmpdir=/dev/shm -Djna.tmpdir=/dev/shm -XX:-UsePerfData"
-                + " -XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
-                + " -cp '" + System.getProperty("java.class.path") + "' " + NestedHotplugProbe.class.getName() + " "
-                + EDU + "\n");
+        Files.writeString(script, NestedVm.javaScript(NestedHotplugProbe.class.getName(), EDU));
         NestedVm.Run run = new NestedVm(pre, work).boot(List.of("-device", "edu,addr=8"), script, TIMEOUT_SECONDS);
         String console = "\n--- the VM's console (last 60 lines; all of it in " + work.resolve("console.log") + ") ---\n"
                 + run.tail(60);
