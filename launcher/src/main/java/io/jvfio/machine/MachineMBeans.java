@@ -97,8 +97,12 @@ final class MachineMBeans implements AttachedDevices.Listener, AutoCloseable {
         return device == null ? null : new InterruptVectorMBeans.Source(device, vector);
     }
 
+    /** Its id, else where it sits: {@code 04.0} on bus 0, {@code 04.0/00.0} behind the bridge at 04.0. */
     static String deviceKey(AttachedDevices.Attached a) {
-        return a.config().id() != null ? a.config().id() : a.at().toString();
+        if (a.config().id() != null) {
+            return a.config().id();
+        }
+        return a.upstream() == null ? a.at().toString() : a.upstream() + "/" + a.at();
     }
 
     @Override
@@ -108,7 +112,7 @@ final class MachineMBeans implements AttachedDevices.Listener, AutoCloseable {
         ObjectName n = JmxNames.of("PciDevice", "vm", vm, "device", key);
         String id = a.config().id() == null ? "" : a.config().id();
         String driver = a.config().driver().name();
-        String address = "00:" + a.at();
+        String address = a.upstream() == null ? "00:" + a.at() : "behind 00:" + a.upstream() + ", " + a.at();
         String what = a.function().name();
         try {
             server.registerMBean(new PciDeviceMXBean() {
@@ -137,6 +141,22 @@ final class MachineMBeans implements AttachedDevices.Listener, AutoCloseable {
             LOG.warn("the MBean {} of device {} could not be registered: {}", n, what, e.toString());
         }
         vectors.retry();
+    }
+
+    /** A hot-unplugged device's MBean goes with it (its vectors' went with their routes). */
+    @Override
+    public void detached(AttachedDevices.Attached a) {
+        ObjectName n = JmxNames.of("PciDevice", "vm", vm, "device", deviceKey(a));
+        deviceKeys.remove(a.function().name());
+        if (devices.remove(n)) {
+            try {
+                server.unregisterMBean(n);
+            } catch (InstanceNotFoundException e) {
+                // gone already
+            } catch (JMException e) {
+                LOG.warn("the MBean {} could not be unregistered: {}", n, e.toString());
+            }
+        }
     }
 
     /** Unregisters every MBean of the machine. */
