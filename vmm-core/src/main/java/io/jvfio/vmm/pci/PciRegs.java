@@ -3,8 +3,8 @@ package io.jvfio.vmm.pci;
 import io.jvfio.vmm.linux.jna.CMacros;
 
 /**
- * Offsets and bits of PCI configuration space (type 0 header, capabilities, MSI, MSI-X, extended
- * capabilities), named as in {@code linux/pci_regs.h} and checked against it.
+ * Offsets and bits of PCI configuration space (type 0 and type 1 headers, capabilities, MSI, MSI-X,
+ * PCI Express slots, extended capabilities), named as in {@code linux/pci_regs.h} and checked against it.
  */
 @CMacros("linux/pci_regs.h")
 public final class PciRegs {
@@ -58,6 +58,22 @@ public final class PciRegs {
     public static final int PCI_CAPABILITY_LIST = 0x34;
     public static final int PCI_INTERRUPT_LINE = 0x3c;
     public static final int PCI_INTERRUPT_PIN = 0x3d;
+
+    // Type 1 header (a PCI-to-PCI bridge, a PCI Express port)
+    public static final int PCI_HEADER_TYPE_BRIDGE = 1;
+    public static final int PCI_PRIMARY_BUS = 0x18;
+    public static final int PCI_SECONDARY_BUS = 0x19;
+    public static final int PCI_SUBORDINATE_BUS = 0x1a;
+    public static final int PCI_IO_BASE = 0x1c;
+    public static final int PCI_IO_LIMIT = 0x1d;
+    public static final int PCI_MEMORY_BASE = 0x20;
+    public static final int PCI_MEMORY_LIMIT = 0x22;
+    public static final int PCI_PREF_MEMORY_BASE = 0x24;
+    public static final int PCI_PREF_MEMORY_LIMIT = 0x26;
+    public static final int PCI_PREF_BASE_UPPER32 = 0x28;
+    public static final int PCI_PREF_LIMIT_UPPER32 = 0x2c;
+    public static final int PCI_IO_BASE_UPPER16 = 0x30;
+    public static final int PCI_IO_LIMIT_UPPER16 = 0x32;
 
     // Capability list
     public static final int PCI_CAP_LIST_ID = 0;
@@ -123,6 +139,40 @@ public final class PciRegs {
     public static final int PCI_PM_PMC = 2;
     public static final int PCI_PM_CTRL = 4;
     public static final int PCI_EXP_FLAGS = 0x02;
+    public static final int PCI_EXP_FLAGS_TYPE = 0x00f0;
+    public static final int PCI_EXP_TYPE_ROOT_PORT = 0x4;
+    public static final int PCI_EXP_FLAGS_SLOT = 0x0100;
+    public static final int PCI_EXP_LNKCAP = 0x0c;
+    public static final int PCI_EXP_LNKCAP_DLLLARC = 0x00100000;
+    public static final int PCI_EXP_LNKSTA = 0x12;
+    public static final int PCI_EXP_LNKSTA_DLLLA = 0x2000;
+    public static final int PCI_EXP_SLTCAP = 0x14;
+    public static final int PCI_EXP_SLTCAP_ABP = 0x00000001;
+    public static final int PCI_EXP_SLTCAP_PCP = 0x00000002;
+    public static final int PCI_EXP_SLTCAP_AIP = 0x00000008;
+    public static final int PCI_EXP_SLTCAP_PIP = 0x00000010;
+    public static final int PCI_EXP_SLTCAP_HPC = 0x00000040;
+    public static final int PCI_EXP_SLTCAP_NCCS = 0x00040000;
+    public static final int PCI_EXP_SLTCAP_PSN = 0xfff80000;
+    public static final int PCI_EXP_SLTCTL = 0x18;
+    public static final int PCI_EXP_SLTCTL_ABPE = 0x0001;
+    public static final int PCI_EXP_SLTCTL_PDCE = 0x0008;
+    public static final int PCI_EXP_SLTCTL_CCIE = 0x0010;
+    public static final int PCI_EXP_SLTCTL_HPIE = 0x0020;
+    public static final int PCI_EXP_SLTCTL_AIC = 0x00c0;
+    public static final int PCI_EXP_SLTCTL_PIC = 0x0300;
+    public static final int PCI_EXP_SLTCTL_PWR_IND_ON = 0x0100;
+    public static final int PCI_EXP_SLTCTL_PWR_IND_OFF = 0x0300;
+    public static final int PCI_EXP_SLTCTL_PCC = 0x0400;
+    public static final int PCI_EXP_SLTCTL_PWR_ON = 0x0000;
+    public static final int PCI_EXP_SLTCTL_PWR_OFF = 0x0400;
+    public static final int PCI_EXP_SLTCTL_DLLSCE = 0x1000;
+    public static final int PCI_EXP_SLTSTA = 0x1a;
+    public static final int PCI_EXP_SLTSTA_ABP = 0x0001;
+    public static final int PCI_EXP_SLTSTA_PDC = 0x0008;
+    public static final int PCI_EXP_SLTSTA_CC = 0x0010;
+    public static final int PCI_EXP_SLTSTA_PDS = 0x0040;
+    public static final int PCI_EXP_SLTSTA_DLLSC = 0x0100;
 
     /** The ID of an extended capability header (PCI_EXT_CAP_ID in pci_regs.h). */
     public static int extCapId(int header) {
