@@ -5,6 +5,7 @@ import io.jvfio.launcher.driver.DriverReport;
 import io.jvfio.launcher.driver.DriverTarget;
 import io.jvfio.launcher.driver.GuestDriver;
 import io.jvfio.launcher.driver.HostDriver;
+import io.jvfio.launcher.driver.HostHotplug;
 import io.jvfio.memory.GuestMemory;
 import io.jvfio.vfio.DmaAddressing;
 import io.jvfio.vfio.passthrough.PassthroughDevice;
@@ -15,6 +16,7 @@ import io.jvfio.vmm.pci.PciHostBridge;
 import io.jvfio.machine.VirtualMachine;
 
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * The launcher's VM: a {@link VirtualMachine} built from the command line's configuration (RAM,
@@ -28,6 +30,9 @@ final class Machine implements AutoCloseable {
     final GuestMemory memory;
     final AddressSpace space;
     final PciHostBridge bridge;
+    /** The host-side driver of the last run, for its hotplug service. */
+    private HostDriver hostDriver;
+    private HostHotplug hotplug;
 
     private Machine(MachineConfig config, VirtualMachine vm) {
         this.config = config;
@@ -71,10 +76,7 @@ final class Machine implements AutoCloseable {
         }
         // The DMA addresses the driven device sees guest RAM at, from its back end: the guest physical
         // addresses themselves, except for a device in VFIO's no-IOMMU mode.
-        DmaAddressing dma = vm.devices().attached().stream().filter(a -> a.at().equals(target))
-                .map(AttachedDevices.Attached::function).filter(PassthroughDevice.class::isInstance)
-                .map(f -> ((PassthroughDevice) f).backend().dmaAddressing()).findFirst()
-                .orElse(DmaAddressing.GUEST_PHYSICAL);
+        DmaAddressing dma = target == null ? DmaAddressing.GUEST_PHYSICAL : dmaAddressing(target.devfn());
         DriverTarget t = new DriverTarget(memory, space, bridge, target, dma, new DriverTarget.Watch() {
             @Override
             public String gone() {
@@ -91,16 +93,50 @@ final class Machine implements AutoCloseable {
                 }
                 return null;
             }
-        });
+        }, this::dmaAddressing);
         long mmio = space.mmio().unclaimedAccesses();
         long pio = space.pio().unclaimedAccesses();
-        DriverReport report = onKvm() ? new GuestDriver(t, vm.vcpus()).run() : new HostDriver(t, vm.apics()).run();
+        DriverReport report;
+        if (onKvm()) {
+            report = new GuestDriver(t, vm.vcpus()).run();
+        } else {
+            hostDriver = new HostDriver(t, vm.apics());
+            report = hostDriver.run();
+        }
         report.unclaimed(space.mmio().unclaimedAccesses() - mmio, space.pio().unclaimedAccesses() - pio);
         return report;
     }
 
+    /**
+     * The DMA addresses the function at {@code bdf} (bus << 8 | devfn) sees guest RAM at, from its back
+     * end: the guest physical addresses themselves, except for a device in VFIO's no-IOMMU mode.
+     */
+    private DmaAddressing dmaAddressing(int bdf) {
+        if (bdf >>> 8 != 0) {
+            return DmaAddressing.GUEST_PHYSICAL;
+        }
+        return vm.devices().attached().stream().filter(a -> a.at().devfn() == bdf)
+                .map(AttachedDevices.Attached::function).filter(PassthroughDevice.class::isInstance)
+                .map(f -> ((PassthroughDevice) f).backend().dmaAddressing()).findFirst()
+                .orElse(DmaAddressing.GUEST_PHYSICAL);
+    }
+
+    /**
+     * After {@link #drive}: the built-in driver's hotplug service for the machine's hot-plug capable root
+     * ports, each event's words to {@code out}, until the machine closes. Without such a port, or before
+     * a run, there is nothing to serve.
+     */
+    void serveHotplug(Consumer<String> out) {
+        if (hostDriver != null && hotplug == null) {
+            hotplug = HostHotplug.start(hostDriver, out);
+        }
+    }
+
     @Override
     public void close() {
+        if (hotplug != null) {
+            hotplug.close(); // before the devices go: its thread may be driving one
+        }
         vm.close();
     }
 }

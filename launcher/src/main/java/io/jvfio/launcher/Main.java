@@ -115,6 +115,12 @@ public final class Main {
                 }
                 int status = report.passed() ? 0 : EXIT_STEP_FAILED;
                 if (config.qmp() != null) {
+                    // The driver's hotplug service answers the root ports' slots while the monitor runs, until the
+                    // machine closes; each event's words go where the report went (stderr with -qmp stdio).
+                    m.serveHotplug(words -> {
+                        out.print(words);
+                        out.flush();
+                    });
                     runUntilQuit(m, config.qmp(), monitorOut, err);
                 }
                 return status;

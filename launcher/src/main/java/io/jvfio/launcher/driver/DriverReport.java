@@ -38,6 +38,11 @@ public final class DriverReport {
     private long unclaimedMmio;
     private long unclaimedPio;
 
+    /** Each step's result, in the order they ran. */
+    List<StepResult> steps() {
+        return List.copyOf(steps);
+    }
+
     void add(StepResult r) {
         steps.add(r);
     }
