@@ -188,7 +188,7 @@ public final class HostDriver {
                 bars.size(), bars.address(), bars.ioMask())));
         memoryEnd = bars.memoryEnd(DriverTarget.MMIO_WINDOW);
         ioEnd = bars.ioEnd(DriverTarget.IO_WINDOW);
-        enableAndDrive(devfn, ids, bars, t.dma(), t.loopTargets(devfn), true);
+        enableAndDrive(devfn, ids, bars, t.dma(), () -> t.loopTargets(devfn), true);
     }
 
     /**
@@ -204,7 +204,7 @@ public final class HostDriver {
             report.add(StepResult.pass(DriverStep.FIND, found));
             report.add(StepResult.check(DriverStep.BARS, fits, placed));
             if (fits) {
-                enableAndDrive(bdf, ids, bars, dma, t.loopTargets(bars), false);
+                enableAndDrive(bdf, ids, bars, dma, () -> t.loopTargets(bars), false);
             }
             return report;
         } catch (InternalError e) {
@@ -297,13 +297,15 @@ public final class HostDriver {
     /**
      * Steps 3 to 12 on function {@code bdf} whose BARs are placed: decode for the kinds of BAR placed and
      * bus mastering, edu's steps (with {@code dma}, the addresses the device sees guest RAM at), the timed
-     * loops at {@code targets}, INTx if {@code intx} (else skipped with {@link #INTX_BEHIND_PORT}).
+     * loops where {@code where} says once decode is on, INTx if {@code intx} (else skipped with
+     * {@link #INTX_BEHIND_PORT}).
      */
-    private void enableAndDrive(int bdf, int ids, BarLayout bars, DmaAddressing dma, DriverTarget.LoopTargets targets,
-                                boolean intx) {
+    private void enableAndDrive(int bdf, int ids, BarLayout bars, DmaAddressing dma,
+                                java.util.function.Supplier<DriverTarget.LoopTargets> where, boolean intx) {
         int wanted = 0x4 | (bars.memoryBars() > 0 ? 0x2 : 0) | (bars.ioBars() > 0 ? 0x1 : 0);
         cfgWrite(bdf, 4, 2, cfgRead(bdf, 4, 2) | wanted);
         int command = cfgRead(bdf, 4, 2);
+        DriverTarget.LoopTargets targets = where.get(); // with decode on: what traps and what is mapped now
         report.add(StepResult.check(DriverStep.ENABLE, (command & wanted) == wanted,
                 GuestDriver.describeEnable(command, wanted, targets)));
 
