@@ -33,6 +33,8 @@ final class Machine implements AutoCloseable {
     /** The host-side driver of the last run, for its hotplug service. */
     private HostDriver hostDriver;
     private HostHotplug hotplug;
+    /** The guest driver of the last run: its ports stay for the guest's hotplug service. */
+    private GuestDriver guestDriver;
 
     private Machine(MachineConfig config, VirtualMachine vm) {
         this.config = config;
@@ -98,7 +100,8 @@ final class Machine implements AutoCloseable {
         long pio = space.pio().unclaimedAccesses();
         DriverReport report;
         if (onKvm()) {
-            report = new GuestDriver(t, vm.vcpus()).run();
+            guestDriver = new GuestDriver(t, vm.vcpus());
+            report = guestDriver.run();
         } else {
             hostDriver = new HostDriver(t, vm.apics());
             report = hostDriver.run();
@@ -123,10 +126,14 @@ final class Machine implements AutoCloseable {
 
     /**
      * After {@link #drive}: the built-in driver's hotplug service for the machine's hot-plug capable root
-     * ports, each event's words to {@code out}, until the machine closes. Without such a port, or before
-     * a run, there is nothing to serve.
+     * ports, each event's words to {@code out}, until the machine closes. On KVM the guest program serves
+     * them once its vCPUs run again (it goes on from its steps to the service); without KVM a thread of
+     * the host-side driver does. Without such a port, or before a run, there is nothing to serve.
      */
     void serveHotplug(Consumer<String> out) {
+        if (guestDriver != null) {
+            guestDriver.serveHotplug(out);
+        }
         if (hostDriver != null && hotplug == null) {
             hotplug = HostHotplug.start(hostDriver, out);
         }
@@ -136,6 +143,9 @@ final class Machine implements AutoCloseable {
     public void close() {
         if (hotplug != null) {
             hotplug.close(); // before the devices go: its thread may be driving one
+        }
+        if (guestDriver != null) {
+            guestDriver.close(); // its ports (a vCPU still running finds nothing there until it stops)
         }
         vm.close();
     }

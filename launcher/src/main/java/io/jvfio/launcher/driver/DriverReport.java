@@ -76,6 +76,11 @@ public final class DriverReport {
         this.failure = why;
     }
 
+    /** Why the run itself failed, or null. */
+    String failure() {
+        return failure;
+    }
+
     /** True if every step ran and none failed. */
     public boolean passed() {
         return failure == null && steps.size() == DriverStep.values().length

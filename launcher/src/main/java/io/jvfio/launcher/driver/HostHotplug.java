@@ -245,30 +245,27 @@ public final class HostHotplug implements AutoCloseable {
     /** Presence detected: power, link, the function, its windows and BARs, the steps. */
     private void add(Port p) throws InterruptedException {
         p.occupied = true;
-        List<String> how = new ArrayList<>();
+        int how = 0;
+        int bdf = p.secondary << 8;
         if (p.has(PCI_EXP_SLTCAP_PCP) || p.has(PCI_EXP_SLTCAP_PIP)) {
             int ctl = slotControl(p) & ~(PCI_EXP_SLTCTL_PCC | PCI_EXP_SLTCTL_PIC) | PCI_EXP_SLTCTL_PWR_ON
                     | (p.has(PCI_EXP_SLTCAP_PIP) ? PCI_EXP_SLTCTL_PWR_IND_ON : 0);
             if (!command(p, ctl)) {
-                out.accept(HotplugReport.notUp(p.name, "the power-on command did not complete within "
-                        + seconds(DriverTarget.WAIT_NANOS)));
+                out.accept(HotplugReport.notUp(p.name, how, HotplugReport.POWER_NOT_COMPLETED, bdf));
                 return;
             }
-            how.add(p.has(PCI_EXP_SLTCAP_PCP) ? "slot powered on (command completed)" : "power indicator on");
+            how |= p.has(PCI_EXP_SLTCAP_PCP) ? HotplugReport.POWERED_ON : HotplugReport.INDICATOR_ON;
         }
         if (p.linkActiveReporting) {
             if (!awaitLinkActive(p)) {
-                out.accept(HotplugReport.notUp(p.name, String.join(", ", how) + (how.isEmpty() ? "" : "; ")
-                        + "the data link did not come up within " + seconds(DriverTarget.WAIT_NANOS)));
+                out.accept(HotplugReport.notUp(p.name, how, HotplugReport.NO_LINK, bdf));
                 return;
             }
-            how.add("data link active");
+            how |= HotplugReport.LINK_ACTIVE;
         }
-        int bdf = p.secondary << 8;
         int ids = driver.cfgRead(bdf, PCI_VENDOR_ID, 4);
         if (ids == -1) {
-            out.accept(HotplugReport.notUp(p.name, String.join(", ", how) + (how.isEmpty() ? "" : "; ")
-                    + "no function answers at " + HotplugReport.bdf(bdf)));
+            out.accept(HotplugReport.notUp(p.name, how, HotplugReport.NO_FUNCTION, bdf));
             return;
         }
         p.device = bdf;
@@ -285,7 +282,7 @@ public final class HostHotplug implements AutoCloseable {
                 bars.address(), bars.ioMask()), p.memoryBase, p.memoryLimit, p.ioBase, p.ioLimit, fits);
         DriverReport report = driver.driveBehindPort(bdf, ids, HotplugReport.found(bdf, ids, p.name), bars, placed,
                 fits, driver.target().dmaAt().apply(bdf));
-        out.accept(HotplugReport.added(p.name, bdf, String.join(", ", how), report));
+        out.accept(HotplugReport.added(p.name, bdf, how, report));
     }
 
     /**
@@ -421,10 +418,6 @@ public final class HostHotplug implements AutoCloseable {
 
     private static long align(long value, long granule) {
         return (value + granule - 1) & -granule;
-    }
-
-    private static String seconds(long nanos) {
-        return TimeUnit.NANOSECONDS.toSeconds(nanos) + " s";
     }
 
     /** Stops the service: the thread ends (a run of steps under way is cut short) and the listener goes. */

@@ -52,16 +52,51 @@ final class HotplugReport {
     }
 
     /** A device's block: where it was found and how its slot came up, its steps, and how they ended. */
-    static String added(String port, int bdf, String how, DriverReport report) {
+    static String added(String port, int bdf, int howBits, DriverReport report) {
+        String how = how(howBits);
         long failed = report.steps().stream().filter(s -> s.status() == StepResult.Status.FAIL).count();
         return "hotplug: " + port + ": presence detected; " + how + "; " + bdf(bdf) + " driven:\n" + report.render()
                 + "hotplug: " + bdf(bdf) + " behind " + port + ": " + (report.passed() ? PASSED
                 : failed == 0 ? "the run failed" : failed + (failed == 1 ? " step failed" : " steps failed")) + "\n";
     }
 
-    /** Presence detected, but the slot or the device did not come up: why. */
-    static String notUp(String port, String why) {
-        return "hotplug: " + port + ": presence detected; " + why + "\n";
+    /** How a slot came up, as bits (the guest's MB_HP_HOW): the slot powered on (its command completed). */
+    static final int POWERED_ON = 1;
+    /** The data link layer active. */
+    static final int LINK_ACTIVE = 2;
+    /** The power indicator on (a slot without a power controller). */
+    static final int INDICATOR_ON = 4;
+
+    /** Why a slot or its device did not come up (the guest's MB_HP_WHY): the power-on command did not complete. */
+    static final int POWER_NOT_COMPLETED = 1;
+    /** The data link did not come up. */
+    static final int NO_LINK = 2;
+    /** No function answered at secondary:00.0. */
+    static final int NO_FUNCTION = 3;
+
+    /** "slot powered on (command completed), data link active", from the {@code how} bits. */
+    static String how(int how) {
+        List<String> words = new java.util.ArrayList<>();
+        if ((how & POWERED_ON) != 0) {
+            words.add("slot powered on (command completed)");
+        }
+        if ((how & INDICATOR_ON) != 0) {
+            words.add("power indicator on");
+        }
+        if ((how & LINK_ACTIVE) != 0) {
+            words.add("data link active");
+        }
+        return words.isEmpty() ? "no power controller, no link reporting" : String.join(", ", words);
+    }
+
+    /** Presence detected, but the slot or the device did not come up: how far it got, and why not. */
+    static String notUp(String port, int how, int why, int bdf) {
+        String reason = switch (why) {
+            case POWER_NOT_COMPLETED -> "the power-on command did not complete in time";
+            case NO_LINK -> "the data link did not come up in time";
+            default -> "no function answers at " + bdf(bdf);
+        };
+        return "hotplug: " + port + ": presence detected; " + (how == 0 ? "" : how(how) + "; ") + reason + "\n";
     }
 
     /** The attention button: what was quiesced, and the slot powered off. */
