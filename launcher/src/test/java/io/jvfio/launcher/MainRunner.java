@@ -13,6 +13,11 @@ public final class MainRunner {
     private MainRunner() {
     }
 
+    /** {@link Main#run} with streams of the caller's (a test that watches the output while it runs). */
+    public static int run(PrintStream out, PrintStream err, String... args) {
+        return Main.run(args, out, err);
+    }
+
     public static Result run(String... args) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
