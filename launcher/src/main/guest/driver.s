@@ -1317,7 +1317,7 @@ hp_await:
         mov     ecx, eax
         and     ecx, SLTSTA_EVENTS & ~SLTSTA_CC
         or      [rbx + HP_PENDING], rcx
-        test    r12, r12
+        test    r12d, 1
         jnz     3f
         test    eax, SLTSTA_CC
         jnz     5f
@@ -1332,6 +1332,8 @@ hp_await:
         jne     1b
         call    deadline_ahead
         jb      4b                      # the deadline is ahead: look again
+        bts     r12, 8                  # past it: one last look (an interrupt lost would not hide it)
+        jnc     1b
         xor     eax, eax
         jmp     6f
 5:      mov     eax, 1
