@@ -616,35 +616,9 @@ intx_step:
 2:      movzx   eax, r13b
         cmp     eax, IOAPIC_PINS
         jae     intx_bad_line
-        mov     edi, r12d               # MSI-X off
-        mov     esi, 0x11
-        call    find_cap
-        test    eax, eax
-        jz      1f
-        lea     esi, [eax + 2]
-        mov     ebx, esi
-        mov     edi, r12d
-        call    cfg_read16
-        and     eax, 0x7fff
-        mov     r8d, eax
-        mov     esi, ebx
-        mov     edi, r12d
-        call    cfg_write16
-1:      mov     edi, r12d               # MSI off
-        mov     esi, 0x05
-        call    find_cap
-        test    eax, eax
-        jz      1f
-        lea     esi, [eax + 2]
-        mov     ebx, esi
-        mov     edi, r12d
-        call    cfg_read16
-        and     eax, 0xfffe
-        mov     r8d, eax
-        mov     esi, ebx
-        mov     edi, r12d
-        call    cfg_write16
-1:      mov     edi, r12d               # BAR0: memory or I/O
+        mov     edi, r12d               # MSI-X and MSI off
+        call    msi_off
+        mov     edi, r12d               # BAR0: memory or I/O
         mov     esi, 0x10
         call    cfg_read32
         xor     r14d, r14d              # r14 = command bits to set
@@ -818,6 +792,35 @@ intx_handler:
         pop     rdx
         pop     rax
         iretq
+
+# msi_off: edi = function: its MSI-X and MSI enables off (before the INTx step, and at removal)
+msi_off:
+        push    rbx
+        push    r12
+        mov     r12d, edi
+        mov     esi, 0x11
+        mov     ebx, 0x7fff             # MSI-X enable off
+        call    1f
+        mov     edi, r12d
+        mov     esi, 0x05
+        mov     ebx, 0xfffe             # MSI enable off
+        call    1f
+        pop     r12
+        pop     rbx
+        ret
+1:      call    find_cap                # edi = the function, esi = the capability, ebx = the mask
+        test    eax, eax
+        jz      2f
+        lea     esi, [eax + 2]
+        push    rsi
+        mov     edi, r12d
+        call    cfg_read16
+        pop     rsi
+        and     eax, ebx
+        mov     r8d, eax
+        mov     edi, r12d
+        call    cfg_write16
+2:      ret
 
 # idt_set: edi = vector, eax = handler (below 4 GiB): a present 64-bit interrupt gate, selector 0x08
 idt_set:
@@ -1572,34 +1575,8 @@ hp_remove:
         mov     esi, 4
         call    cfg_write16
         mov     edi, r12d
-        mov     esi, 0x05
-        call    find_cap
-        test    eax, eax
-        jz      1f
-        lea     esi, [eax + 2]
-        push    rsi
-        mov     edi, r12d
-        call    cfg_read16
-        pop     rsi
-        and     eax, 0xfffe
-        mov     r8d, eax
-        mov     edi, r12d
-        call    cfg_write16
-1:      mov     edi, r12d
-        mov     esi, 0x11
-        call    find_cap
-        test    eax, eax
-        jz      1f
-        lea     esi, [eax + 2]
-        push    rsi
-        mov     edi, r12d
-        call    cfg_read16
-        pop     rsi
-        and     eax, 0x7fff
-        mov     r8d, eax
-        mov     edi, r12d
-        call    cfg_write16
-1:      call    hp_slot_control
+        call    msi_off
+        call    hp_slot_control
         and     eax, ~SLTCTL_PIC
         or      eax, SLTCTL_PWR_IND_OFF
         test    qword ptr [rbx + HP_SLOTCAP], SLTCAP_PCP

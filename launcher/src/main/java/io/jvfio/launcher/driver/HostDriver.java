@@ -522,14 +522,7 @@ public final class HostDriver {
             report.add(StepResult.fail(DriverStep.INTX, GuestDriver.intxNotRun(3, ids, lineAndPin)));
             return;
         }
-        int msix = findCapability(devfn, 0x11);
-        if (msix != 0) {
-            cfgWrite(devfn, msix + 2, 2, cfgRead(devfn, msix + 2, 2) & 0x7FFF);
-        }
-        int msi = findCapability(devfn, 0x05);
-        if (msi != 0) {
-            cfgWrite(devfn, msi + 2, 2, cfgRead(devfn, msi + 2, 2) & 0xFFFE);
-        }
+        msiOff(devfn);
         int bar0 = cfgRead(devfn, 0x10, 4);
         boolean io = (bar0 & 1) != 0;
         long base = Integer.toUnsignedLong(bar0 & (io ? ~3 : ~0xF));
@@ -564,6 +557,18 @@ public final class HostDriver {
         report.add(StepResult.check(DriverStep.INTX, raised == INTX_ROUNDS && counted == INTX_ROUNDS && spurious == 0,
                 GuestDriver.describeIntx(raised, counted, line, pin, io, spurious, 0,
                         "the local APIC")));
+    }
+
+    /** Function {@code bdf}'s MSI-X and MSI enables off (before the INTx step, and at removal). */
+    void msiOff(int bdf) {
+        int msix = findCapability(bdf, 0x11);
+        if (msix != 0) {
+            cfgWrite(bdf, msix + 2, 2, cfgRead(bdf, msix + 2, 2) & 0x7FFF);
+        }
+        int msi = findCapability(bdf, 0x05);
+        if (msi != 0) {
+            cfgWrite(bdf, msi + 2, 2, cfgRead(bdf, msi + 2, 2) & 0xFFFE);
+        }
     }
 
     private void raise(IntxRecipe recipe, boolean io, long base) {

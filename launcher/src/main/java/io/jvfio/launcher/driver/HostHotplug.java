@@ -345,16 +345,7 @@ public final class HostHotplug implements AutoCloseable {
         int bdf = p.device;
         driver.cfgWrite(bdf, PCI_COMMAND, 2, driver.cfgRead(bdf, PCI_COMMAND, 2)
                 & ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER));
-        int msi = driver.findCapability(bdf, PCI_CAP_ID_MSI);
-        if (msi != 0) {
-            driver.cfgWrite(bdf, msi + PCI_MSI_FLAGS, 2, driver.cfgRead(bdf, msi + PCI_MSI_FLAGS, 2)
-                    & ~PCI_MSI_FLAGS_ENABLE);
-        }
-        int msix = driver.findCapability(bdf, PCI_CAP_ID_MSIX);
-        if (msix != 0) {
-            driver.cfgWrite(bdf, msix + PCI_MSIX_FLAGS, 2, driver.cfgRead(bdf, msix + PCI_MSIX_FLAGS, 2)
-                    & ~PCI_MSIX_FLAGS_ENABLE);
-        }
+        driver.msiOff(bdf);
         int ctl = slotControl(p) & ~PCI_EXP_SLTCTL_PIC | PCI_EXP_SLTCTL_PWR_IND_OFF
                 | (p.has(PCI_EXP_SLTCAP_PCP) ? PCI_EXP_SLTCTL_PWR_OFF : 0);
         boolean completed = command(p, ctl);

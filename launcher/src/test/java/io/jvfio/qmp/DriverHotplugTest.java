@@ -19,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * device_del, the driver quiescing it and powering the slot off, DEVICE_DELETED; and the same again.
  */
 @Timeout(600)
-class QmpHotplugTest {
+class DriverHotplugTest {
 
     static final Duration WAIT = Duration.ofSeconds(120);
 

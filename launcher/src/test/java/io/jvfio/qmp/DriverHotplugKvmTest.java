@@ -13,14 +13,14 @@ import java.util.List;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
- * {@link QmpHotplugTest} on KVM: the built-in guest driver (driver.s) goes on from its steps to its
+ * {@link DriverHotplugTest} on KVM: the built-in guest driver (driver.s) goes on from its steps to its
  * hotplug service, takes the root port's MSI in its IDT handler, powers the slot on, runs its steps on
  * the device behind the port and reports them through its ports; on the attention button it quiesces the
  * device and powers the slot off. Bounds are wide: in the nested VM the guest's code is emulated.
  */
 @OnKvm
 @Timeout(3600)
-class QmpHotplugKvmTest {
+class DriverHotplugKvmTest {
 
     static final Duration WAIT = Duration.ofSeconds(900);
 
@@ -32,7 +32,7 @@ class QmpHotplugKvmTest {
         Prerequisites.requireKvm();
         try (HotplugSession s = new HotplugSession(dir, WAIT, "-accel", "kvm");
              QmpTestClient c = QmpTestClient.negotiated(s.qmp())) {
-            QmpHotplugTest.assertHotplugRounds(s, c, WAIT, List.of("find", "bars", "enable", "id", "liveness",
+            DriverHotplugTest.assertHotplugRounds(s, c, WAIT, List.of("find", "bars", "enable", "id", "liveness",
                     "factorial", "dma", "interrupt", "storm", "trapped", "direct"));
             assertEquals(0, s.quit(c, WAIT), s.output());
         }
