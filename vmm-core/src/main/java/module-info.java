@@ -26,6 +26,7 @@ module io.jvfio.vmm {
     exports io.jvfio.vmm.linux;
     exports io.jvfio.vmm.options;
     exports io.jvfio.vmm.pci;
+    exports io.jvfio.vmm.pcie;
     exports io.jvfio.vmm.range;
 
     // The JNA bindings, the ioctl calls and the ABI mirrors: each only to the jvfio modules that use it.
@@ -37,4 +38,6 @@ module io.jvfio.vmm {
 
     // DeviceRegistry finds the drivers -device names (vfio-passthrough's, and third-party ones).
     uses io.jvfio.vmm.device.DeviceDriver;
+    // vmm-core's own: the PCI Express root port.
+    provides io.jvfio.vmm.device.DeviceDriver with io.jvfio.vmm.pcie.PcieRootPortDriver;
 }

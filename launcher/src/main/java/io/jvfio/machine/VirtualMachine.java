@@ -2,6 +2,7 @@ package io.jvfio.machine;
 
 import io.jvfio.irq.InterruptRouter;
 import io.jvfio.irq.InterruptRouterConfig;
+import io.jvfio.irq.InterruptSink;
 import io.jvfio.irq.VirtualInterruptController;
 import io.jvfio.irq.ioapic.IoApic;
 import io.jvfio.kvm.KvmMachine;
@@ -32,13 +33,23 @@ import io.jvfio.vmm.options.Property;
 import io.jvfio.vmm.options.OptionString;
 import io.jvfio.vmm.options.OptionValues;
 import io.jvfio.vmm.options.OptionsException;
+import io.jvfio.vmm.pci.MsiSignal;
 import io.jvfio.vmm.pci.PciFunction;
 import io.jvfio.vmm.pci.PciHostBridge;
+import io.jvfio.vmm.pcie.PcieHotplugHandler;
+import io.jvfio.vmm.pcie.PcieRootPort;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
+import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
 import java.util.function.Function;
 
 /**
@@ -79,6 +90,13 @@ import java.util.function.Function;
  * vCPUs that still run (none is then inside a device), then takes the machine apart in the reverse
  * order of building: devices, routing, RAM (its memory slots first), vCPUs, VM, and last the iommufds
  * (after the devices bound to them and their IOMMU address spaces).
+ *
+ * <p>PCI Express hotplug, as QEMU's native PCIe hotplug: {@link #hotplug} creates a device as
+ * {@code -device} does and puts it behind the root port its {@code bus=} names, whose slot raises
+ * presence detect with the hotplug interrupt; {@link #requestUnplug} presses the slot's attention
+ * button. When the guest turns the slot off (power controller and power indicator off), the device
+ * leaves the bus, every resource its driver handed over is closed, and the
+ * {@linkplain #onDeviceDeleted listeners} are told. A guest that never answers keeps the device.
  */
 public final class VirtualMachine implements AutoCloseable {
 
@@ -99,6 +117,18 @@ public final class VirtualMachine implements AutoCloseable {
     private IoApic ioapic;
     private InterruptRouter router;
     private AttachedDevices devices;
+    /** Devices whose unplug was requested, with when another request may press the button again. */
+    private final Map<AttachedDevices.Attached, Long> pendingUnplug = new HashMap<>();
+    private final List<Consumer<AttachedDevices.Attached>> deletedListeners = new CopyOnWriteArrayList<>();
+
+    private static final Logger LOG = LoggerFactory.getLogger(VirtualMachine.class);
+
+    /**
+     * How long a {@code device_del} stays pending before another may press the button again: QEMU's
+     * {@code pending_deleted_expires_ms} for a PCI Express slot, 5 s (QEMU counts guest time, which stops
+     * while the machine is paused; jvfio counts the host's monotonic clock).
+     */
+    public static final Duration UNPLUG_PENDING = Duration.ofSeconds(5);
 
     private VirtualMachine(MemoryBackendConfig ram, Accelerator accelerator, int cpus, IommufdObjects iommufds) {
         this.iommufds = iommufds;
@@ -141,24 +171,105 @@ public final class VirtualMachine implements AutoCloseable {
             backend.close();
             throw e;
         }
+        InterruptSink sink;
         if (accelerator == Accelerator.KVM) {
             kvm = KvmMachine.create(cpus);
             KvmVm vm = kvm.vm();
             memory.addListener(new KvmRamSlots(vm)); // guest RAM as memory slots
             space.addListener(vm);                   // and BARs the device model maps
-            router = new InterruptRouter(new KvmMsiSink(vm), InterruptRouterConfig.DEFAULT, new KvmIrqfdBypass(vm));
+            sink = new KvmMsiSink(vm);
+            router = new InterruptRouter(sink, InterruptRouterConfig.DEFAULT, new KvmIrqfdBypass(vm));
         } else {
             apics = new VirtualInterruptController(cpus);
             ioapic = new IoApic(apics);
             space.mmio().add("IOAPIC", IoApic.BASE, IoApic.SIZE, ioapic);
             router = new InterruptRouter(apics, InterruptRouterConfig.DEFAULT, null, ioapic);
+            sink = apics;
         }
+        // An emulated function's MSI (a root port's hotplug interrupt) is a write the sink delivers at once.
+        MsiSignal msi = (address, data) -> sink.deliverMsi(address, data);
+        // The guest turned a slot off: the device goes once its configuration write is over (outside the bus lock).
+        PcieHotplugHandler hotplug = port -> bridge.afterConfigCycle(() -> released(port));
         // What the device drivers may ask for (DeviceDriver.create): DMA, interrupts, host PCI devices, and
         // who programs the devices (a no-IOMMU device is only for a driver on the host side).
         devices = new AttachedDevices(space, bridge).provide(GuestMemory.class, memory)
                 .provide(InterruptRouter.class, router).provide(PciSysfs.class, PciSysfs.system())
                 .provide(DriverSide.class, accelerator == Accelerator.KVM ? DriverSide.GUEST : DriverSide.HOST)
-                .provide(IommufdObjects.class, iommufds);
+                .provide(IommufdObjects.class, iommufds).provide(MsiSignal.class, msi)
+                .provide(PcieHotplugHandler.class, hotplug);
+    }
+
+    /**
+     * Hot-adds the device {@code config} names (parsed and checked as {@code -device} is) behind the
+     * root port its {@code bus=} names: created, placed at device 0 of the port's link, and announced to
+     * the guest by the slot (presence detect changed, data link layer state changed, the hotplug
+     * interrupt). Errors are QEMU's {@code device_add} ones: {@code Bus 'x' not found}, {@code Bus
+     * 'pcie.0' does not support hotplugging}, a duplicate id, a taken slot, or the driver's own.
+     */
+    public AttachedDevices.Attached hotplug(DeviceConfig config) {
+        return devices.attach(config, true);
+    }
+
+    /**
+     * Asks the guest to let the device with {@code id=id} go: presses its slot's attention button, as
+     * QEMU's {@code device_del} of a device on a PCI Express slot. Returns at once; the device goes when
+     * the guest turns the slot off. Throws an {@link OptionsException} in QEMU's words if there is no
+     * such device, it is on {@code pcie.0}, or a request for it is pending (for {@link #UNPLUG_PENDING}).
+     */
+    public void requestUnplug(String id) {
+        AttachedDevices.Attached a = devices.find(id);
+        if (a == null) {
+            throw new OptionsException("Device '" + id + "' not found");
+        }
+        if (a.upstream() == null) {
+            throw new OptionsException("Bus '" + AttachedDevices.ROOT_BUS + "' does not support hotplugging");
+        }
+        PcieRootPort port = (PcieRootPort) bridge.function(a.upstream());
+        synchronized (pendingUnplug) {
+            Long until = pendingUnplug.get(a);
+            long now = System.nanoTime();
+            if (until != null && now - until < 0) {
+                throw new OptionsException("Device " + id + " is already in the process of unplug");
+            }
+            pendingUnplug.put(a, now + UNPLUG_PENDING.toNanos());
+        }
+        port.pressAttentionButton();
+    }
+
+    /** Whether the device with {@code id=id} has an unplug request the guest has not answered. */
+    public boolean unplugPending(String id) {
+        synchronized (pendingUnplug) {
+            return pendingUnplug.keySet().stream().anyMatch(a -> id.equals(a.config().id()));
+        }
+    }
+
+    /**
+     * Calls {@code listener} with each device the guest let go, once it is off the bus and released
+     * (QMP's {@code DEVICE_DELETED}); on the thread of the guest's configuration write.
+     */
+    public void onDeviceDeleted(Consumer<AttachedDevices.Attached> listener) {
+        deletedListeners.add(Objects.requireNonNull(listener, "listener"));
+    }
+
+    /** The guest turned {@code port}'s slot off: the device behind it leaves and is released. */
+    private void released(PcieRootPort port) {
+        AttachedDevices.Attached p = devices.of(port);
+        AttachedDevices.Attached child = p == null ? null : devices.behind(p.at());
+        if (child == null) {
+            return;
+        }
+        synchronized (pendingUnplug) {
+            pendingUnplug.remove(child);
+        }
+        try {
+            devices.detach(child);
+        } catch (RuntimeException e) {
+            // The device is off the bus whatever failed to close; the guest and the management layer go on.
+            LOG.error("{}: releasing it after the guest turned its slot off: {}", child.config(), e.getMessage(), e);
+        }
+        for (Consumer<AttachedDevices.Attached> l : deletedListeners) {
+            l.accept(child);
+        }
     }
 
     /** Guest physical memory: RAM, and the DMA windows devices see. */

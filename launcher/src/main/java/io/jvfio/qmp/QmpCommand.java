@@ -9,9 +9,11 @@ import java.util.Set;
  * One command: its name, its arguments' schema, and what it does. Arguments are checked as QEMU's QAPI
  * input visitor checks them, in the schema's order: a missing one is {@code Parameter 'x' is missing}, one
  * of the wrong type {@code Invalid parameter type for 'x', expected: string}; then a member the schema
- * does not have is {@code Parameter 'x' is unexpected}.
+ * does not have is {@code Parameter 'x' is unexpected}, unless the command takes more members than its
+ * schema names ({@code additionalMembers}: QEMU's {@code 'gen': false} commands, such as
+ * {@code device_add}, whose other members are the device's properties).
  */
-record QmpCommand(String name, List<Parameter> parameters, Handler handler) {
+record QmpCommand(String name, List<Parameter> parameters, Handler handler, boolean additionalMembers) {
 
     /** An argument: its name, its JSON type as QEMU's messages name it, and whether it may be left out. */
     record Parameter(String name, String type, boolean optional) {
@@ -24,6 +26,10 @@ record QmpCommand(String name, List<Parameter> parameters, Handler handler) {
 
     QmpCommand {
         parameters = List.copyOf(parameters);
+    }
+
+    QmpCommand(String name, List<Parameter> parameters, Handler handler) {
+        this(name, parameters, handler, false);
     }
 
     static QmpCommand of(String name, Handler handler) {
@@ -48,7 +54,7 @@ record QmpCommand(String name, List<Parameter> parameters, Handler handler) {
             }
         }
         for (String k : arguments.keySet()) {
-            if (!known.contains(k)) {
+            if (!known.contains(k) && !additionalMembers) {
                 throw QmpError.generic("Parameter '" + k + "' is unexpected");
             }
         }

@@ -134,9 +134,10 @@ public final class QmpMonitor implements AutoCloseable {
         }));
         add(QmpCommand.of("query-pci", a -> PciQuery.query(vm)));
         add(QmpCommand.of("x-query-interrupts", a -> InterruptQuery.query(vm)));
+        HotplugCommands.register(this, vm);
     }
 
-    private void add(QmpCommand c) {
+    void add(QmpCommand c) {
         commands.put(c.name(), c);
     }
 

@@ -17,5 +17,12 @@ public final class PciDeviceProperties {
     public static final Property ROMBAR = Property.uint32("rombar", 1L,
             "Expose the option ROM through the ROM BAR; 0 hides it");
 
-    public static final List<Property> ALL = List.of(ADDR, MULTIFUNCTION, ROMBAR);
+    /**
+     * The bus the device plugs into: {@code pcie.0} (bus 0, the default, the name QEMU's q35 gives its
+     * root bus) or the id of a {@code pcie-root-port}, behind which the device is device 0.
+     */
+    public static final Property BUS = Property.string("bus",
+            "The bus: pcie.0 (the root bus, default) or the id of a pcie-root-port");
+
+    public static final List<Property> ALL = List.of(ADDR, MULTIFUNCTION, ROMBAR, BUS);
 }

@@ -37,24 +37,35 @@ public final class PciConfigDump {
             Map.entry(PCI_EXT_CAP_ID_SECPCI, "Secondary PCI Express"),
             Map.entry(PCI_EXT_CAP_ID_L1SS, "L1 PM Substates"));
 
+    /** A configuration read of the function dumped. */
+    private interface ConfigReader {
+        int read(int offset, int size);
+    }
+
     private final PciHostBridge bridge;
-    private final int devfn;
+    private final ConfigReader config;
 
     private PciConfigDump(PciHostBridge bridge, PciDevFn at) {
         this.bridge = bridge;
-        this.devfn = at.devfn();
+        int devfn = at.devfn();
+        this.config = (offset, size) -> bridge.configRead(devfn, offset, size);
+    }
+
+    private PciConfigDump(PciFunction f) {
+        this.bridge = null;
+        this.config = f::readConfig;
     }
 
     private int r8(int offset) {
-        return bridge.configRead(devfn, offset, 1) & 0xFF;
+        return config.read(offset, 1) & 0xFF;
     }
 
     private int r16(int offset) {
-        return bridge.configRead(devfn, offset, 2) & 0xFFFF;
+        return config.read(offset, 2) & 0xFFFF;
     }
 
     private int r32(int offset) {
-        return bridge.configRead(devfn, offset, 4);
+        return config.read(offset, 4);
     }
 
     /** Every function on the bus, {@code lspci -nn} style. */
@@ -124,6 +135,14 @@ public final class PciConfigDump {
      */
     public static long barAddress(PciHostBridge bridge, PciDevFn at, PciBar bar) {
         return new PciConfigDump(bridge, at).address(bar);
+    }
+
+    /**
+     * Where {@code bar} of {@code f} is programmed, read from the function itself: for a function behind
+     * a bridge, whose bus number is the guest's to give.
+     */
+    public static long barAddress(PciFunction f, PciBar bar) {
+        return new PciConfigDump(f).address(bar);
     }
 
     /** The name lspci gives a class ({@code 0x0200}: "Ethernet controller"), or null for one it has none for here. */

@@ -21,9 +21,16 @@ import static io.jvfio.vmm.pci.PciRegs.PCI_ROM_ADDRESS_ENABLE;
 /**
  * The guest's PCI host bridge and bus 0: configuration mechanism #1 (the address at port 0xCF8,
  * the data at 0xCFC-0xCFF) and an ECAM window (PCI Express enhanced configuration access, 4 KiB
- * per function), both reaching the same 32 slots of 8 functions. After every configuration write
+ * per function, 1 MiB per bus, 256 MiB for buses 0-255 as on QEMU's q35), both reaching the same
+ * 32 slots of 8 functions on bus 0, and, by type 1 cycles (another bus number), the function behind
+ * each PCI-to-PCI bridge on bus 0 ({@link PciBridgeFunction}, such as a PCI Express Root Port): the
+ * bridge whose secondary bus number the cycle names passes it to device 0 of its link, the one device
+ * a root port's link has; every other device and bus reads all-ones. After every configuration write
  * it works out where each of the function's BARs now decodes, from the BAR registers and the
- * command register's memory and I/O enables, and has the function map, move or unmap them.
+ * command register's memory and I/O enables (and, behind a bridge, the bridge's windows and enables:
+ * {@link PciBridgeWindows}), and has the function map, move or unmap them.
+ *
+ * <p>Only one level of bridges: a bridge behind a bridge is not routed (no PCI Express switch).
  */
 public final class PciHostBridge {
 
@@ -31,9 +38,10 @@ public final class PciHostBridge {
 
     public static final int CONFIG_ADDRESS = 0xCF8;
     public static final int CONFIG_DATA = 0xCFC;
-    /** Where QEMU's q35 places its ECAM window (PCIEXBAR); bus 0 only, 1 MiB. */
+    /** Where QEMU's q35 places its ECAM window (PCIEXBAR). */
     public static final long DEFAULT_ECAM_BASE = 0xB000_0000L;
-    public static final long ECAM_SIZE = 32 * 8 * 4096;
+    /** 256 buses of 32 devices of 8 functions, 4 KiB each: 256 MiB, 0xB0000000-0xBFFFFFFF, as q35's PCIEXBAR. */
+    public static final long ECAM_SIZE = 256L * 32 * 8 * 4096;
     /**
      * The I/O window: where firmware places I/O BARs, ports 0xC000-0xFFFF, as SeaBIOS does on
      * QEMU's i440FX and q35 (below 0xC000 are the legacy ISA ports, the configuration ports and
@@ -53,17 +61,26 @@ public final class PciHostBridge {
         final PciDevFn devfn;
         final PciFunction function;
         final String driver;
+        /** The bridge's slot on bus 0 for a function behind one, else null. */
+        final Slot upstream;
         final long[] mapped = new long[PciBar.ROM + 1];
 
-        Slot(PciDevFn devfn, PciFunction function, String driver) {
+        Slot(PciDevFn devfn, PciFunction function, String driver, Slot upstream) {
             this.devfn = devfn;
             this.function = function;
             this.driver = driver;
+            this.upstream = upstream;
             Arrays.fill(mapped, UNMAPPED);
         }
     }
 
     private final Slot[] functions = new Slot[256];
+    /** The function behind each bridge of bus 0, by the bridge's devfn. */
+    private final Slot[] behind = new Slot[256];
+    /** What a configuration write asked to run once it is over, outside this bridge's lock. */
+    private List<Runnable> afterCycle = new ArrayList<>();
+    /** The thread inside a function's configuration write, under this bridge's lock; else null. */
+    private Thread inCycle;
     private final boolean[] multifunction = new boolean[32];
     private final long ecamBase;
     private int configAddress;
@@ -72,7 +89,7 @@ public final class PciHostBridge {
     public PciHostBridge(AddressSpace space, long ecamBase) {
         this.ecamBase = ecamBase;
         space.pio().add("PCI configuration (0xcf8-0xcff)", CONFIG_ADDRESS, 8, new ConfigPorts());
-        space.mmio().add("PCI ECAM (bus 0)", ecamBase, ECAM_SIZE, new Ecam());
+        space.mmio().add("PCI ECAM (buses 0-255)", ecamBase, ECAM_SIZE, new Ecam());
         add(new PciDevFn(0, 0), false, new HostBridgeFunction(), "host bridge");
     }
 
@@ -109,11 +126,86 @@ public final class PciHostBridge {
         if (f.configSize() != PciRegs.PCI_CFG_SPACE_SIZE && f.configSize() != PciRegs.PCI_CFG_SPACE_EXP_SIZE) {
             throw new IllegalArgumentException(f.name() + " has a config space of " + f.configSize() + " bytes");
         }
-        functions[at.devfn()] = new Slot(at, f, driver);
+        functions[at.devfn()] = new Slot(at, f, driver, null);
         if (at.function() == 0) {
             multifunction[at.slot()] = isMultifunction;
         }
         return at;
+    }
+
+    /**
+     * Places {@code f} behind the bridge at {@code bridgeAt} on bus 0: device 0, function 0 of its
+     * secondary bus, the only device a PCI Express link has. {@code hotplugged}: while the machine runs,
+     * which the bridge (a hotplug slot) signals to the guest.
+     */
+    public void addBehind(PciDevFn bridgeAt, PciFunction f, String driver, boolean hotplugged) {
+        synchronized (this) {
+            Slot b = functions[bridgeAt.devfn()];
+            if (b == null || !(b.function instanceof PciBridgeFunction)) {
+                throw new IllegalArgumentException("no PCI-to-PCI bridge at 00:" + bridgeAt + " to place " + driver
+                        + " behind");
+            }
+            Slot taken = behind[bridgeAt.devfn()];
+            if (taken != null) {
+                throw new PciPlacementException("PCI: slot 0 function 0 not available for " + driver + ", in use by "
+                        + taken.driver);
+            }
+            if (f.configSize() != PciRegs.PCI_CFG_SPACE_SIZE && f.configSize() != PciRegs.PCI_CFG_SPACE_EXP_SIZE) {
+                throw new IllegalArgumentException(f.name() + " has a config space of " + f.configSize() + " bytes");
+            }
+            behind[bridgeAt.devfn()] = new Slot(new PciDevFn(0, 0), f, driver, b);
+            ((PciBridgeFunction) b.function).secondaryChanged(true, hotplugged);
+        }
+    }
+
+    /**
+     * Takes the function behind the bridge at {@code bridgeAt} off its bus, its BARs unmapped first;
+     * returns it, or null if there was none. The bridge is not told: its own slot logic decided this.
+     */
+    public synchronized PciFunction removeBehind(PciDevFn bridgeAt) {
+        Slot s = behind[bridgeAt.devfn()];
+        if (s == null) {
+            return null;
+        }
+        unmapAll(s);
+        behind[bridgeAt.devfn()] = null;
+        return s.function;
+    }
+
+    /** The function behind the bridge at {@code bridgeAt} on bus 0, or null. */
+    public synchronized PciFunction behind(PciDevFn bridgeAt) {
+        Slot s = behind[bridgeAt.devfn()];
+        return s == null ? null : s.function;
+    }
+
+    /**
+     * Runs {@code task} on this thread once the configuration access under way is over and this
+     * bridge's lock is released (at once if none is under way on this thread): how a function's
+     * configuration write (a guest powering a hotplug slot off) has the machine take a device apart,
+     * which takes locks the bus must not hold.
+     */
+    public void afterConfigCycle(Runnable task) {
+        synchronized (this) {
+            if (inCycle == Thread.currentThread()) {
+                afterCycle.add(task);
+                return;
+            }
+        }
+        task.run();
+    }
+
+    private void runAfterCycle() {
+        List<Runnable> tasks;
+        synchronized (this) {
+            if (afterCycle.isEmpty()) {
+                return;
+            }
+            tasks = afterCycle;
+            afterCycle = new ArrayList<>();
+        }
+        for (Runnable t : tasks) {
+            t.run();
+        }
     }
 
     private PciDevFn firstFreeSlot(String driver) {
@@ -154,27 +246,72 @@ public final class PciHostBridge {
     // ---- configuration access ----
 
     /** A configuration read of bus 0, as the guest issues it; all-ones from an empty function. */
-    public synchronized int configRead(int devfn, int offset, int size) {
-        Slot s = functions[devfn & 0xFF];
+    public int configRead(int devfn, int offset, int size) {
+        return configRead(0, devfn, offset, size);
+    }
+
+    /** A configuration read of {@code bus} (type 1 beyond bus 0); all-ones from an empty function. */
+    public synchronized int configRead(int bus, int devfn, int offset, int size) {
+        Slot s = target(bus, devfn);
         if (s == null || !UnsignedRange.fits(offset, size, s.function.configSize()) || offset % size != 0) {
             return (int) AccessSize.allOnes(size);
         }
         int v = s.function.readConfig(offset, size);
-        if (s.devfn.function() == 0 && multifunction[s.devfn.slot()]
+        if (s.upstream == null && s.devfn.function() == 0 && multifunction[s.devfn.slot()]
                 && UnsignedRange.contains(offset, size, PCI_HEADER_TYPE)) {
             v |= HEADER_TYPE_MULTIFUNCTION << (8 * (PCI_HEADER_TYPE - offset));
         }
         return v;
     }
 
-    /** A configuration write; then the function's BARs are placed as the registers now say. */
-    public synchronized void configWrite(int devfn, int offset, int size, int value) {
-        Slot s = functions[devfn & 0xFF];
-        if (s == null || !UnsignedRange.fits(offset, size, s.function.configSize()) || offset % size != 0) {
-            return;
+    /** A configuration write of bus 0; then the function's BARs are placed as the registers now say. */
+    public void configWrite(int devfn, int offset, int size, int value) {
+        configWrite(0, devfn, offset, size, value);
+    }
+
+    /**
+     * A configuration write of {@code bus}; then the function's BARs (and, for a bridge, those of the
+     * function behind it) are placed as the registers now say.
+     */
+    public void configWrite(int bus, int devfn, int offset, int size, int value) {
+        synchronized (this) {
+            Slot s = target(bus, devfn);
+            if (s == null || !UnsignedRange.fits(offset, size, s.function.configSize()) || offset % size != 0) {
+                return;
+            }
+            Thread outer = inCycle;
+            inCycle = Thread.currentThread();
+            try {
+                s.function.writeConfig(offset, size, value);
+            } finally {
+                inCycle = outer;
+            }
+            updateMappings(s);
+            if (s.upstream == null && behind[s.devfn.devfn()] != null) {
+                updateMappings(behind[s.devfn.devfn()]); // the bridge's windows, enables or power changed
+            }
         }
-        s.function.writeConfig(offset, size, value);
-        updateMappings(s);
+        runAfterCycle();
+    }
+
+    /** The function a cycle for {@code bus}, {@code devfn} reaches, or null. */
+    private Slot target(int bus, int devfn) {
+        devfn &= 0xFF;
+        if (bus == 0) {
+            return functions[devfn];
+        }
+        for (int i = 0; i < functions.length; i++) {
+            Slot b = functions[i];
+            if (b == null || !(b.function instanceof PciBridgeFunction bridge)) {
+                continue;
+            }
+            int secondary = b.function.readConfig(PciRegs.PCI_SECONDARY_BUS, 1) & 0xFF;
+            if (secondary != 0 && secondary == bus) {
+                // A root port's link has one device: device 0; and a powered-off slot answers nothing.
+                return devfn == 0 && bridge.secondaryPowered() ? behind[i] : null;
+            }
+        }
+        return null;
     }
 
     private void updateMappings(Slot s) {
@@ -185,6 +322,11 @@ public final class PciHostBridge {
             boolean decode = (command & (bar.isIo() ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY)) != 0;
             if (bar.isRom()) {
                 decode &= (f.readConfig(bar.registerOffset(), 4) & PCI_ROM_ADDRESS_ENABLE) != 0;
+            }
+            if (decode && s.upstream != null) {
+                // Behind a bridge: only what the bridge forwards, and nothing while the slot has no power.
+                decode = ((PciBridgeFunction) s.upstream.function).secondaryPowered()
+                        && PciBridgeWindows.forwards(s.upstream.function, bar, address);
             }
             long target = decode && decodable(bar, address) ? address : UNMAPPED;
             long current = s.mapped[bar.index()];
@@ -246,16 +388,19 @@ public final class PciHostBridge {
     public synchronized void reset() {
         configAddress = 0;
         RuntimeException failure = null;
+        List<Slot> all = new ArrayList<>();
+        for (int i = 0; i < functions.length; i++) {
+            if (behind[i] != null) {
+                all.add(behind[i]); // below the bridge first, as a bus reset goes down
+            }
+        }
         for (Slot s : functions) {
-            if (s == null) {
-                continue;
+            if (s != null) {
+                all.add(s);
             }
-            for (PciBar bar : s.function.bars()) {
-                if (s.mapped[bar.index()] != UNMAPPED) {
-                    s.function.unmapBar(bar);
-                    s.mapped[bar.index()] = UNMAPPED;
-                }
-            }
+        }
+        for (Slot s : all) {
+            unmapAll(s);
             try {
                 s.function.reset();
             } catch (RuntimeException e) {
@@ -268,6 +413,15 @@ public final class PciHostBridge {
         }
         if (failure != null) {
             throw failure;
+        }
+    }
+
+    private void unmapAll(Slot s) {
+        for (PciBar bar : s.function.bars()) {
+            if (s.mapped[bar.index()] != UNMAPPED) {
+                s.function.unmapBar(bar);
+                s.mapped[bar.index()] = UNMAPPED;
+            }
         }
     }
 
@@ -284,55 +438,50 @@ public final class PciHostBridge {
                 if (offset < 4) {
                     return AccessSize.allOnes(size); // other widths at 0xCF8 are not ours
                 }
-                int devfn = dataTarget();
-                if (devfn < 0) {
+                if (configAddress >= 0) {
                     return AccessSize.allOnes(size);
                 }
                 int reg = (configAddress & 0xFC) + (int) (offset - 4);
-                return AccessSize.mask(configRead(devfn, reg, size), size);
+                return AccessSize.mask(configRead((configAddress >>> 16) & 0xFF, (configAddress >>> 8) & 0xFF, reg,
+                        size), size);
             }
         }
 
         @Override
         public void write(long offset, int size, long value) {
+            int address;
             synchronized (PciHostBridge.this) {
                 if (offset == 0 && size == 4) {
                     configAddress = (int) value & 0x80FF_FFFC;
                     return;
                 }
-                if (offset < 4) {
-                    return;
-                }
-                int devfn = dataTarget();
-                if (devfn >= 0) {
-                    configWrite(devfn, (configAddress & 0xFC) + (int) (offset - 4), size, (int) value);
-                }
+                address = configAddress;
             }
-        }
-
-        /** The devfn CONFIG_ADDRESS selects, or -1 when disabled or on another bus. */
-        private int dataTarget() {
-            if (configAddress >= 0 || ((configAddress >>> 16) & 0xFF) != 0) {
-                return -1;
+            if (offset < 4 || address >= 0) {
+                return; // other widths at 0xCF8 are not ours; the enable bit is off
             }
-            return (configAddress >>> 8) & 0xFF;
+            // Outside the lock: configWrite runs what the write asked for after releasing it.
+            configWrite((address >>> 16) & 0xFF, (address >>> 8) & 0xFF, (address & 0xFC) + (int) (offset - 4), size,
+                    (int) value);
         }
     }
 
-    /** ECAM: bus 0's 256 functions, 4 KiB of configuration space each. */
+    /** ECAM: bus (bits 27-20), device and function (19-12), register (11-0). */
     private final class Ecam implements BusDevice {
         @Override
         public long read(long offset, int size) {
             if (size == 8) {
                 return -1L;
             }
-            return AccessSize.mask(configRead((int) (offset >>> 12), (int) (offset & 0xFFF), size), size);
+            return AccessSize.mask(configRead((int) (offset >>> 20) & 0xFF, (int) (offset >>> 12) & 0xFF,
+                    (int) (offset & 0xFFF), size), size);
         }
 
         @Override
         public void write(long offset, int size, long value) {
             if (size != 8) {
-                configWrite((int) (offset >>> 12), (int) (offset & 0xFFF), size, (int) value);
+                configWrite((int) (offset >>> 20) & 0xFF, (int) (offset >>> 12) & 0xFF, (int) (offset & 0xFFF), size,
+                        (int) value);
             }
         }
     }

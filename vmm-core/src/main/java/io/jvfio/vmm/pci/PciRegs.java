@@ -3,8 +3,8 @@ package io.jvfio.vmm.pci;
 import io.jvfio.vmm.linux.jna.CMacros;
 
 /**
- * Offsets and bits of PCI configuration space (type 0 and type 1 headers, capabilities, MSI, MSI-X,
- * PCI Express slots, extended capabilities), named as in {@code linux/pci_regs.h} and checked against it.
+ * Offsets and bits of PCI configuration space (type 0 header, capabilities, MSI, MSI-X, extended
+ * capabilities), named as in {@code linux/pci_regs.h} and checked against it.
  */
 @CMacros("linux/pci_regs.h")
 public final class PciRegs {
@@ -59,21 +59,34 @@ public final class PciRegs {
     public static final int PCI_INTERRUPT_LINE = 0x3c;
     public static final int PCI_INTERRUPT_PIN = 0x3d;
 
-    // Type 1 header (a PCI-to-PCI bridge, a PCI Express port)
+    // Type 1 header (PCI-to-PCI bridges)
     public static final int PCI_HEADER_TYPE_BRIDGE = 1;
     public static final int PCI_PRIMARY_BUS = 0x18;
     public static final int PCI_SECONDARY_BUS = 0x19;
     public static final int PCI_SUBORDINATE_BUS = 0x1a;
+    public static final int PCI_SEC_LATENCY_TIMER = 0x1b;
     public static final int PCI_IO_BASE = 0x1c;
     public static final int PCI_IO_LIMIT = 0x1d;
+    public static final int PCI_IO_RANGE_TYPE_16 = 0x00;
+    public static final int PCI_IO_RANGE_TYPE_32 = 0x01;
+    public static final int PCI_SEC_STATUS = 0x1e;
     public static final int PCI_MEMORY_BASE = 0x20;
     public static final int PCI_MEMORY_LIMIT = 0x22;
     public static final int PCI_PREF_MEMORY_BASE = 0x24;
     public static final int PCI_PREF_MEMORY_LIMIT = 0x26;
+    public static final int PCI_PREF_RANGE_TYPE_64 = 0x01;
     public static final int PCI_PREF_BASE_UPPER32 = 0x28;
     public static final int PCI_PREF_LIMIT_UPPER32 = 0x2c;
     public static final int PCI_IO_BASE_UPPER16 = 0x30;
     public static final int PCI_IO_LIMIT_UPPER16 = 0x32;
+    public static final int PCI_ROM_ADDRESS1 = 0x38;
+    public static final int PCI_BRIDGE_CONTROL = 0x3e;
+    public static final int PCI_BRIDGE_CTL_PARITY = 0x01;
+    public static final int PCI_BRIDGE_CTL_SERR = 0x02;
+    public static final int PCI_BRIDGE_CTL_ISA = 0x04;
+    public static final int PCI_BRIDGE_CTL_VGA = 0x08;
+    public static final int PCI_BRIDGE_CTL_MASTER_ABORT = 0x20;
+    public static final int PCI_BRIDGE_CTL_BUS_RESET = 0x40;
 
     // Capability list
     public static final int PCI_CAP_LIST_ID = 0;
@@ -139,40 +152,67 @@ public final class PciRegs {
     public static final int PCI_PM_PMC = 2;
     public static final int PCI_PM_CTRL = 4;
     public static final int PCI_EXP_FLAGS = 0x02;
+
+    // PCI Express capability: a Root Port's registers (offsets from the capability)
     public static final int PCI_EXP_FLAGS_TYPE = 0x00f0;
     public static final int PCI_EXP_TYPE_ROOT_PORT = 0x4;
     public static final int PCI_EXP_FLAGS_SLOT = 0x0100;
+    public static final int PCI_EXP_FLAGS_IRQ = 0x3e00;
+    public static final int PCI_EXP_DEVCAP = 0x04;
+    public static final int PCI_EXP_DEVCTL = 0x08;
+    public static final int PCI_EXP_DEVSTA = 0x0a;
     public static final int PCI_EXP_LNKCAP = 0x0c;
+    public static final int PCI_EXP_LNKCAP_SLS_2_5GB = 0x00000001;
     public static final int PCI_EXP_LNKCAP_DLLLARC = 0x00100000;
+    public static final int PCI_EXP_LNKCTL = 0x10;
     public static final int PCI_EXP_LNKSTA = 0x12;
+    public static final int PCI_EXP_LNKSTA_CLS_2_5GB = 0x0001;
+    public static final int PCI_EXP_LNKSTA_NLW_X1 = 0x0010;
     public static final int PCI_EXP_LNKSTA_DLLLA = 0x2000;
     public static final int PCI_EXP_SLTCAP = 0x14;
     public static final int PCI_EXP_SLTCAP_ABP = 0x00000001;
     public static final int PCI_EXP_SLTCAP_PCP = 0x00000002;
+    public static final int PCI_EXP_SLTCAP_MRLSP = 0x00000004;
     public static final int PCI_EXP_SLTCAP_AIP = 0x00000008;
     public static final int PCI_EXP_SLTCAP_PIP = 0x00000010;
+    public static final int PCI_EXP_SLTCAP_HPS = 0x00000020;
     public static final int PCI_EXP_SLTCAP_HPC = 0x00000040;
     public static final int PCI_EXP_SLTCAP_NCCS = 0x00040000;
     public static final int PCI_EXP_SLTCAP_PSN = 0xfff80000;
     public static final int PCI_EXP_SLTCTL = 0x18;
     public static final int PCI_EXP_SLTCTL_ABPE = 0x0001;
+    public static final int PCI_EXP_SLTCTL_PFDE = 0x0002;
+    public static final int PCI_EXP_SLTCTL_MRLSCE = 0x0004;
     public static final int PCI_EXP_SLTCTL_PDCE = 0x0008;
     public static final int PCI_EXP_SLTCTL_CCIE = 0x0010;
     public static final int PCI_EXP_SLTCTL_HPIE = 0x0020;
     public static final int PCI_EXP_SLTCTL_AIC = 0x00c0;
+    public static final int PCI_EXP_SLTCTL_ATTN_IND_ON = 0x0040;
+    public static final int PCI_EXP_SLTCTL_ATTN_IND_BLINK = 0x0080;
+    public static final int PCI_EXP_SLTCTL_ATTN_IND_OFF = 0x00c0;
     public static final int PCI_EXP_SLTCTL_PIC = 0x0300;
     public static final int PCI_EXP_SLTCTL_PWR_IND_ON = 0x0100;
+    public static final int PCI_EXP_SLTCTL_PWR_IND_BLINK = 0x0200;
     public static final int PCI_EXP_SLTCTL_PWR_IND_OFF = 0x0300;
     public static final int PCI_EXP_SLTCTL_PCC = 0x0400;
     public static final int PCI_EXP_SLTCTL_PWR_ON = 0x0000;
     public static final int PCI_EXP_SLTCTL_PWR_OFF = 0x0400;
+    public static final int PCI_EXP_SLTCTL_EIC = 0x0800;
     public static final int PCI_EXP_SLTCTL_DLLSCE = 0x1000;
     public static final int PCI_EXP_SLTSTA = 0x1a;
     public static final int PCI_EXP_SLTSTA_ABP = 0x0001;
+    public static final int PCI_EXP_SLTSTA_PFD = 0x0002;
+    public static final int PCI_EXP_SLTSTA_MRLSC = 0x0004;
     public static final int PCI_EXP_SLTSTA_PDC = 0x0008;
     public static final int PCI_EXP_SLTSTA_CC = 0x0010;
+    public static final int PCI_EXP_SLTSTA_MRLSS = 0x0020;
     public static final int PCI_EXP_SLTSTA_PDS = 0x0040;
+    public static final int PCI_EXP_SLTSTA_EIS = 0x0080;
     public static final int PCI_EXP_SLTSTA_DLLSC = 0x0100;
+    public static final int PCI_EXP_RTCTL = 0x1c;
+    public static final int PCI_EXP_RTSTA = 0x20;
+    public static final int PCI_EXP_LNKCAP2 = 0x2c;
+    public static final int PCI_EXP_LNKCTL2 = 0x30;
 
     /** The ID of an extended capability header (PCI_EXT_CAP_ID in pci_regs.h). */
     public static int extCapId(int header) {

@@ -16,15 +16,15 @@ public final class TestFunction implements PciFunction {
     final List<PciBar> bars = new ArrayList<>();
     public final List<String> events = new ArrayList<>();
     /** If set, mapped BARs appear in this space with {@link #device} behind them, on the bus of their kind. */
-    AddressSpace space;
-    BusDevice device;
+    public AddressSpace space;
+    public BusDevice device;
     private final Map<Integer, Bus.Registration> placed = new HashMap<>();
 
     public TestFunction(int size) {
         config = new PciConfigSpace(size).identity(0x1234, 0x5678, 1, 0x00ff00);
     }
 
-    TestFunction bar(int index, long size, PciConfigSpace.BarType type, boolean prefetchable) {
+    public TestFunction bar(int index, long size, PciConfigSpace.BarType type, boolean prefetchable) {
         config.bar(index, size, type, prefetchable);
         bars.add(new PciBar(index, type, size, prefetchable));
         return this;
