@@ -13,6 +13,7 @@ import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.device.AttachedDevices;
 import io.jvfio.vmm.pci.PciDevFn;
 import io.jvfio.vmm.pci.PciHostBridge;
+import io.jvfio.vmm.pci.PciRegs;
 import io.jvfio.machine.VirtualMachine;
 
 import java.util.List;
@@ -115,10 +116,11 @@ final class Machine implements AutoCloseable {
      * end: the guest physical addresses themselves, except for a device in VFIO's no-IOMMU mode.
      */
     private DmaAddressing dmaAddressing(int bdf) {
-        if (bdf >>> 8 != 0) {
-            return DmaAddressing.GUEST_PHYSICAL;
-        }
-        return vm.devices().attached().stream().filter(a -> a.at().devfn() == bdf)
+        int bus = bdf >>> 8;
+        // A device behind a root port is on the bus the guest numbered the port's secondary side.
+        return vm.devices().attached().stream().filter(a -> a.at().devfn() == (bdf & 0xff) && (a.upstream() == null
+                        ? bus == 0
+                        : bus != 0 && bridge.configRead(a.upstream().devfn(), PciRegs.PCI_SECONDARY_BUS, 1) == bus))
                 .map(AttachedDevices.Attached::function).filter(PassthroughDevice.class::isInstance)
                 .map(f -> ((PassthroughDevice) f).backend().dmaAddressing()).findFirst()
                 .orElse(DmaAddressing.GUEST_PHYSICAL);

@@ -417,6 +417,9 @@ public final class HostDriver {
         }
         // One aimed at each APIC in turn, as the guest driver does.
         interrupts.set(0);
+        for (int i = 0; i < apics.length; i++) {
+            interruptsPerApic.set(i, 0); // from 0 on each run (a hot-added device's after the start's)
+        }
         boolean came = true;
         for (int target = 0; target < apics.length; target++) {
             aim(devfn, msixEntry, msi, target);
