@@ -2,6 +2,7 @@ package io.jvfio.qmp;
 
 import io.jvfio.launcher.MainRunner;
 import io.jvfio.vfio.devices.EduDevice;
+import io.jvfio.vfio.user.transport.ConnectionLimits;
 import io.jvfio.vfio.user.server.VfioUserServer;
 
 import java.io.ByteArrayOutputStream;
@@ -65,6 +66,11 @@ final class HotplugSession implements AutoCloseable {
             notifyAll();
         }
 
+        /** Wakes the waiters without a write (jvfio has ended: a condition on that is to be looked at again). */
+        synchronized void wake() {
+            notifyAll();
+        }
+
         synchronized String text() {
             return bytes.toString(StandardCharsets.UTF_8);
         }
@@ -87,8 +93,12 @@ final class HotplugSession implements AutoCloseable {
     /** Starts jvfio with {@code accel} (e.g. {@code -accel none}) and waits for its monitor. */
     HotplugSession(Path dir, Duration timeout, String... accel) throws Exception {
         this.dir = dir;
-        startServer = VfioUserServer.start(dir.resolve("start.sock"), startEdu);
-        hotServer = VfioUserServer.start(dir.resolve("hot.sock"), hotEdu);
+        // The servers wait for their clients as long as the test waits: in the nested VM the JVM is slow to
+        // warm up and a negotiation takes longer than the default 10 s.
+        ConnectionLimits patient = ConnectionLimits.DEFAULTS.withNegotiationTimeout(timeout.toMillis())
+                .withMessageTimeout(timeout.toMillis());
+        startServer = VfioUserServer.start(dir.resolve("start.sock"), startEdu, patient);
+        hotServer = VfioUserServer.start(dir.resolve("hot.sock"), hotEdu, patient);
         qmp = dir.resolve("qmp.sock");
         List<String> args = new ArrayList<>(List.of(accel));
         args.addAll(List.of("-m", "64M", "-device", "vfio-user-pci,socket=" + startServer.path(),
@@ -96,7 +106,11 @@ final class HotplugSession implements AutoCloseable {
                 "-qmp", "unix:" + qmp + ",server=on,wait=off"));
         PrintStream o = new PrintStream(out, true, StandardCharsets.UTF_8);
         PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8);
-        jvfio = new Thread(() -> status = MainRunner.run(o, e, args.toArray(String[]::new)), "jvfio");
+        jvfio = new Thread(() -> {
+            status = MainRunner.run(o, e, args.toArray(String[]::new));
+            out.wake();
+            err.wake();
+        }, "jvfio");
         jvfio.start();
         err.await("QMP monitor", t -> t.contains("QMP monitor on") || !jvfio.isAlive(), timeout);
         assertTrue(jvfio.isAlive(), "jvfio ended before its monitor opened: " + out.text() + err.text());
