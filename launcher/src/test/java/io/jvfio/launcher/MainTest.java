@@ -50,6 +50,9 @@ class MainTest {
         Result r = run("-device", "help");
         assertEquals(0, r.status);
         assertEquals("""
+                Controller/Bridge/Hub devices:
+                name "pcie-root-port", bus PCI, desc "PCI Express Root Port with native hotplug"
+
                 Misc devices:
                 name "vfio-pci", bus PCI, desc "VFIO-based PCI device assignment"
                 name "vfio-user-pci", bus PCI, desc "vfio-user PCI device assignment over a UNIX socket"

@@ -1,12 +1,8 @@
 package io.jvfio.qmp;
 
-import io.jvfio.irq.LocalApic;
 import io.jvfio.machine.VirtualMachine;
 import io.jvfio.vfio.devices.EduDevice;
 import io.jvfio.vfio.user.server.VfioUserServer;
-import io.jvfio.vmm.bus.AddressSpace;
-import io.jvfio.vmm.pci.PciHostBridge;
-import io.jvfio.vmm.pcie.PcieRootPort;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -41,9 +37,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @Timeout(300)
 class QmpHotplugTest {
 
-    private static final int SECONDARY = 1;
-    private static final int VECTOR = 0x41;
-    private static final long WINDOW = 0xC000_0000L;
+    private static final int SECONDARY = HotplugGuest.SECONDARY;
     private static final int EDU_IDS = 0x11e8_1234;
 
     @TempDir
@@ -53,7 +47,7 @@ class QmpHotplugTest {
     private VfioUserServer server;
     private VirtualMachine vm;
     private QmpMonitor monitor;
-    private int portDevfn;
+    private HotplugGuest guest;
 
     @BeforeEach
     void open() {
@@ -62,7 +56,7 @@ class QmpHotplugTest {
         server = VfioUserServer.start(dir.resolve("edu.sock"), edu);
         vm = VirtualMachine.builder().memory("64M").accelerator(VirtualMachine.Accelerator.NONE)
                 .device("pcie-root-port,id=rp1,chassis=1,slot=7").build();
-        portDevfn = vm.devices().find("rp1").at().devfn();
+        guest = new HotplugGuest(vm, "rp1");
         monitor = QmpMonitor.open(vm, QmpChardev.parse("unix:" + socket + ",server=on,wait=off"), "test", null, null);
     }
 
@@ -72,58 +66,6 @@ class QmpHotplugTest {
         vm.close();
         server.close();
         edu.close();
-    }
-
-    // ---- the guest's configuration cycles, by port 0xCF8/0xCFC ----
-
-    private int read(int bus, int devfn, int offset, int size) {
-        AddressSpace s = vm.space();
-        s.out(PciHostBridge.CONFIG_ADDRESS, 4, 0x8000_0000L | bus << 16 | devfn << 8 | (offset & 0xFC));
-        return (int) s.in(PciHostBridge.CONFIG_DATA + (offset & 3), size);
-    }
-
-    private void write(int bus, int devfn, int offset, int size, int value) {
-        AddressSpace s = vm.space();
-        s.out(PciHostBridge.CONFIG_ADDRESS, 4, 0x8000_0000L | bus << 16 | devfn << 8 | (offset & 0xFC));
-        s.out(PciHostBridge.CONFIG_DATA + (offset & 3), size, Integer.toUnsignedLong(value));
-    }
-
-    private int slot(int reg) {
-        return read(0, portDevfn, PcieRootPort.EXP_CAP + reg, 2);
-    }
-
-    private void setSlot(int reg, int value) {
-        write(0, portDevfn, PcieRootPort.EXP_CAP + reg, 2, value);
-    }
-
-    /** The guest's interrupt handler: the hotplug vector was raised; it is taken and ended. */
-    private void takeHotplugInterrupt() {
-        LocalApic apic = vm.apics().apic(0);
-        assertTrue(apic.isPending(VECTOR), "the hotplug MSI reached the local APIC");
-        assertEquals(VECTOR, apic.acknowledge());
-        apic.endOfInterrupt();
-    }
-
-    /** What the guest's port driver does at boot: bus numbers, the hotplug MSI, the slot's events enabled. */
-    private int bringUpPort() {
-        write(0, portDevfn, PCI_PRIMARY_BUS, 4, SECONDARY << 16 | SECONDARY << 8);
-        int msi = read(0, portDevfn, PCI_CAPABILITY_LIST, 1);
-        while (read(0, portDevfn, msi, 1) != PCI_CAP_ID_MSI) {
-            msi = read(0, portDevfn, msi + 1, 1);
-        }
-        write(0, portDevfn, msi + PCI_MSI_ADDRESS_LO, 4, 0xFEE0_0000);
-        write(0, portDevfn, msi + PCI_MSI_ADDRESS_HI, 4, 0);
-        write(0, portDevfn, msi + PCI_MSI_DATA_64, 2, VECTOR);
-        write(0, portDevfn, msi + PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE);
-        write(0, portDevfn, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
-        int ctl = slot(PCI_EXP_SLTCTL) | PCI_EXP_SLTCTL_ABPE | PCI_EXP_SLTCTL_PDCE | PCI_EXP_SLTCTL_CCIE
-                | PCI_EXP_SLTCTL_HPIE | PCI_EXP_SLTCTL_DLLSCE;
-        setSlot(PCI_EXP_SLTCTL, ctl);
-        takeHotplugInterrupt(); // command completed
-        setSlot(PCI_EXP_SLTSTA, PCI_EXP_SLTSTA_CC);
-        assertEquals(0, slot(PCI_EXP_SLTSTA), "an empty slot");
-        assertEquals(PCI_EXP_SLTCTL_PWR_OFF, ctl & PCI_EXP_SLTCTL_PCC, "its power off");
-        return ctl;
     }
 
     private static Set<String> threads() {
@@ -147,7 +89,9 @@ class QmpHotplugTest {
             String pci = c.execute("{\"execute\":\"query-pci\"}").text();
             assertTrue(pci.contains("\"qdev_id\":\"rp1\""), pci);
             assertTrue(pci.contains("\"pci_bridge\":{\"bus\":{\"number\":0,\"secondary\":0,\"subordinate\":0"), pci);
-            int ctl = bringUpPort();
+            guest.bringUpPort();
+            assertEquals(0, guest.slot(PCI_EXP_SLTSTA), "an empty slot");
+            assertEquals(PCI_EXP_SLTCTL_PWR_OFF, guest.slot(PCI_EXP_SLTCTL) & PCI_EXP_SLTCTL_PCC, "its power off");
             Set<Thread> threadsBefore = Thread.getAllStackTraces().keySet();
             Set<String> namesBefore = threads();
             int fdsBefore = openFds();
@@ -157,30 +101,18 @@ class QmpHotplugTest {
             assertTrue(server.hasClient(), "the device connected to the server");
 
             // The guest: the hotplug interrupt, presence detected, the link up.
-            takeHotplugInterrupt();
-            int sta = slot(PCI_EXP_SLTSTA);
-            assertEquals(PCI_EXP_SLTSTA_PDS | PCI_EXP_SLTSTA_PDC | PCI_EXP_SLTSTA_DLLSC, sta);
-            assertTrue((slot(PCI_EXP_LNKSTA) & PCI_EXP_LNKSTA_DLLLA) != 0);
-            setSlot(PCI_EXP_SLTSTA, PCI_EXP_SLTSTA_PDC | PCI_EXP_SLTSTA_DLLSC);
-            // Power on, power indicator on.
-            ctl = ctl & ~PCI_EXP_SLTCTL_PCC & ~PCI_EXP_SLTCTL_PIC | PCI_EXP_SLTCTL_PWR_IND_ON;
-            setSlot(PCI_EXP_SLTCTL, ctl);
-            takeHotplugInterrupt();
-            setSlot(PCI_EXP_SLTSTA, PCI_EXP_SLTSTA_CC);
+            guest.takeInterrupt();
+            assertEquals(PCI_EXP_SLTSTA_PDS | PCI_EXP_SLTSTA_PDC | PCI_EXP_SLTSTA_DLLSC, guest.slot(PCI_EXP_SLTSTA));
+            assertTrue((guest.slot(PCI_EXP_LNKSTA) & PCI_EXP_LNKSTA_DLLLA) != 0);
+            assertEquals(-1, guest.read(SECONDARY, 0, PCI_VENDOR_ID, 4), "nothing answers before power is on");
+            guest.clear(PCI_EXP_SLTSTA_PDC | PCI_EXP_SLTSTA_DLLSC);
+            guest.powerOn();
+            guest.takeInterrupt(); // command completed
+            guest.clear(PCI_EXP_SLTSTA_CC);
             // Enumerate behind the port, size and place BAR0 in the port's window, read edu's ID register.
-            assertEquals(EDU_IDS, read(SECONDARY, 0, PCI_VENDOR_ID, 4));
-            write(SECONDARY, 0, PCI_BASE_ADDRESS_0, 4, -1);
-            int mask = read(SECONDARY, 0, PCI_BASE_ADDRESS_0, 4);
-            assertEquals(0xFFF0_0000, mask, "edu's BAR0: 1 MiB");
-            write(0, portDevfn, PCI_MEMORY_BASE, 4, (int) (WINDOW >>> 16) | (int) (WINDOW >>> 16) << 16);
-            write(SECONDARY, 0, PCI_BASE_ADDRESS_0, 4, (int) WINDOW);
-            write(SECONDARY, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
-            assertEquals(0x010000edL, vm.space().read(WINDOW, 4), "edu's ID register through the port's window");
-
-            int fdsWith = openFds();
-            assertTrue(fdsWith > fdsBefore, "the device holds file descriptors: " + fdsBefore + " before, " + fdsWith);
-            System.err.println("QmpHotplugTest: " + fdsBefore + " fds before device_add, " + fdsWith
-                    + " with the device; threads it added: " + added(namesBefore));
+            assertEquals(EDU_IDS, guest.enumerateAndPlaceBar0());
+            assertEquals(0x010000edL, vm.space().read(HotplugGuest.WINDOW, 4),
+                    "edu's ID register through the port's window");
             pci = c.execute("{\"execute\":\"query-pci\"}").text();
             assertTrue(pci.contains("\"pci_bridge\":{\"bus\":{\"number\":1,\"secondary\":1,\"subordinate\":1"), pci);
             assertTrue(pci.contains("\"memory_range\":{\"base\":3221225472,\"limit\":3222274047}"), pci);
@@ -203,19 +135,19 @@ class QmpHotplugTest {
                     .text());
             assertEquals("{\"error\":{\"class\":\"GenericError\",\"desc\":\"Device d1 is already in the process of "
                     + "unplug\"}}", c.execute("{\"execute\":\"device_del\",\"arguments\":{\"id\":\"d1\"}}").text());
-            takeHotplugInterrupt();
-            assertEquals(PCI_EXP_SLTSTA_PDS | PCI_EXP_SLTSTA_ABP, slot(PCI_EXP_SLTSTA));
+            guest.takeInterrupt();
+            assertEquals(PCI_EXP_SLTSTA_PDS | PCI_EXP_SLTSTA_ABP, guest.slot(PCI_EXP_SLTSTA));
             assertTrue(c.quietFor(200), "nothing is deleted before the guest lets go");
-            setSlot(PCI_EXP_SLTSTA, PCI_EXP_SLTSTA_ABP);
+            guest.clear(PCI_EXP_SLTSTA_ABP);
             // The guest quiesces the device and turns the slot off, power indicator off.
-            write(SECONDARY, 0, PCI_COMMAND, 2, 0);
-            setSlot(PCI_EXP_SLTCTL, ctl & ~PCI_EXP_SLTCTL_PIC | PCI_EXP_SLTCTL_PWR_IND_OFF | PCI_EXP_SLTCTL_PWR_OFF);
+            guest.quiesce();
+            guest.powerOff();
             QmpTestClient.Message deleted = c.event();
             assertEquals("DEVICE_DELETED", deleted.map().get("event"), deleted.text());
             assertEquals(Map.of("device", "d1", "path", "/machine/peripheral/d1"), deleted.map().get("data"));
-            takeHotplugInterrupt(); // presence detect changed
-            assertEquals(PCI_EXP_SLTSTA_PDC | PCI_EXP_SLTSTA_DLLSC | PCI_EXP_SLTSTA_CC, slot(PCI_EXP_SLTSTA));
-            assertEquals(-1, read(SECONDARY, 0, PCI_VENDOR_ID, 4), "nothing behind the port");
+            guest.takeInterrupt(); // presence detect changed
+            assertEquals(PCI_EXP_SLTSTA_PDC | PCI_EXP_SLTSTA_DLLSC | PCI_EXP_SLTSTA_CC, guest.slot(PCI_EXP_SLTSTA));
+            assertEquals(-1, guest.read(SECONDARY, 0, PCI_VENDOR_ID, 4), "nothing behind the port");
             assertTrue(vm.devices().find("d1") == null);
 
             // Released: the server saw its client leave, and the fds and threads the device had are gone.
@@ -232,10 +164,10 @@ class QmpHotplugTest {
             assertFalse(c.execute("{\"execute\":\"query-pci\"}").text().contains("\"qdev_id\":\"d1\""));
 
             // The port takes a device again, with the same id.
-            setSlot(PCI_EXP_SLTSTA, slot(PCI_EXP_SLTSTA));
+            guest.clear(guest.slot(PCI_EXP_SLTSTA));
             assertEquals("{\"return\":{}}", c.execute("{\"execute\":\"device_add\",\"arguments\":{\"driver\":"
                     + "\"vfio-user-pci\",\"id\":\"d1\",\"bus\":\"rp1\",\"socket\":\"" + server.path() + "\"}}").text());
-            takeHotplugInterrupt();
+            guest.takeInterrupt();
         }
     }
 

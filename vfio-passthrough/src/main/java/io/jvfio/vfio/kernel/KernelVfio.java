@@ -28,7 +28,9 @@ import java.util.regex.Pattern;
  * on the host side, opens one, into a no-IOMMU container of its own, with guest RAM locked and
  * addressed physically ({@link PinnedGuestRam}) instead of mapped.
  * Closing releases the groups, the container and the IOASes; the devices opened from it must have
- * been closed first. The iommufds belong to whoever opened them.
+ * been closed first. The iommufds belong to whoever opened them. A device closed while the VM runs (a
+ * hot-unplug) is {@linkplain #release released}: its group is closed once no device of it is left open,
+ * so that another process can open it, as QEMU puts a group with its last device.
  */
 public final class KernelVfio implements AutoCloseable {
 
@@ -40,6 +42,8 @@ public final class KernelVfio implements AutoCloseable {
     private final PciSysfs sysfs;
     private final Map<Integer, VfioGroup> groups = new HashMap<>();
     private final List<VfioGroup> order = new ArrayList<>();
+    /** The devices opened through a group of the container and not yet released. */
+    private final List<VfioDevice> open = new ArrayList<>();
     private final Map<Iommufd, IommufdIoas> ioases = new IdentityHashMap<>();
     private final List<IommuAddressSpace> following = new ArrayList<>();
     private VfioContainer container;
@@ -65,7 +69,47 @@ public final class KernelVfio implements AutoCloseable {
     public synchronized VfioDevice openDevice(PciAddress address) {
         requireExists(address);
         requireIommu(address);
-        return group(sysfs.iommuGroup(address), id -> VfioGroup.open(id, sysfs)).openDevice(address);
+        return opened(group(sysfs.iommuGroup(address), id -> VfioGroup.open(id, sysfs)).openDevice(address));
+    }
+
+    private VfioDevice opened(VfioDevice device) {
+        open.add(device);
+        return device;
+    }
+
+    /**
+     * {@code device}, opened from this VM's VFIO, has been closed: if it came through a group of the
+     * container and no other open device of this VM is in that group, the group leaves the container and
+     * is closed (another process may then open it); the container, with no group left, is closed too, and
+     * made again for the next device. A device of a cdev or of a no-IOMMU group needs nothing more here.
+     */
+    public synchronized void release(VfioDevice device) {
+        VfioGroup group = device.group();
+        if (group == null || container == null || group.container() != container
+                || groups.get(group.id()) != group) {
+            return;
+        }
+        open.remove(device);
+        if (open.stream().anyMatch(d -> d.group() == group)) {
+            return;
+        }
+        groups.remove(group.id());
+        order.remove(group);
+        if (container.groups().size() == 1) {
+            // Its last group: guest RAM is unmapped while the IOMMU model is still there, the group leaves,
+            // and the container goes (a Type1 container loses its model with its last group; the next device
+            // starts afresh).
+            try {
+                memory.removeListener(container);
+            } finally {
+                following.remove(container);
+                group.close();
+                container.close();
+                container = null;
+            }
+        } else {
+            group.close();
+        }
     }
 
     /**
@@ -182,7 +226,7 @@ public final class KernelVfio implements AutoCloseable {
             throw new VfioException(option + " is VFIO group " + id + ", but " + address + " is in group "
                     + sysfs.iommuGroup(address) + "; pass the fd of its group");
         }
-        return group(id, g -> VfioGroup.adopt(g, passed, sysfs)).openDevice(address);
+        return opened(group(id, g -> VfioGroup.adopt(g, passed, sysfs)).openDevice(address));
     }
 
     private void requireExists(PciAddress address) {

@@ -96,14 +96,7 @@ class NestedVfioTest {
             f.setLength(16L << 20);
         }
         Path script = work.resolve("run.sh");
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Files.writeString(script, "#!/bin/sh\n"
-                + "# Runs inside the nested VM, chrooted into this machine's file system.\n"
-                + "# The host's file system is read-only there; /dev/shm is the VM's scratch space.\n"
-                + "export HOME=/dev/shm\n"
-                + "exec " + java + " -Djava.io.tmpdir=/dev/shm -Djna.tmpdir=/dev/shm -XX:-UsePerfData"
-                + " -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto"
-                + " -cp '" + System.getProperty("java.class.path") + "' " + NestedVfioProbe.class.getName() + "\n");
+        Files.writeString(script, NestedVm.javaScript(NestedVfioProbe.class.getName(), ""));
 
         List<String> devices = new java.util.ArrayList<>(DEVICES);
         devices.addAll(List.of("-drive", "file=" + disk + ",if=none,id=nvme0,format=raw"));

@@ -93,6 +93,23 @@ public final class NestedVm {
     private final Prerequisites pre;
     private final Path work;
 
+    /**
+     * The script for {@link #boot} that runs {@code mainClass} with {@code args} in the VM, on this JVM
+     * and its class path (the VM sees this machine's file system), with the VM's scratch space for
+     * temporary files.
+     */
+    public static String javaScript(String mainClass, String args) {
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        return "#!/bin/sh\n"
+                + "# Runs inside the nested VM, chrooted into this machine's file system.\n"
+                + "# The host's file system is read-only there; /dev/shm is the VM's scratch space.\n"
+                + "export HOME=/dev/shm\n"
+                + "exec " + java + " -Djava.io.tmpdir=/dev/shm -Djna.tmpdir=/dev/shm -XX:-UsePerfData"
+                + " -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto"
+                + " -cp '" + System.getProperty("java.class.path") + "' " + mainClass + (args.isEmpty() ? "" : " " + args)
+                + "\n";
+    }
+
     public NestedVm(Prerequisites pre, Path work) {
         this.pre = pre;
         this.work = work;

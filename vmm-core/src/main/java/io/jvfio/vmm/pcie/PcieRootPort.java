@@ -64,8 +64,8 @@ import static io.jvfio.vmm.pci.PciRegs.PCI_SEC_STATUS;
  * <li>Capabilities at 0x40: the PCI Express capability (version 2, Root Port, slot implemented; Link
  *     Capabilities 2.5 GT/s x1 with Data Link Layer Link Active Reporting Capable; Link Status DLLLA
  *     while a device is present; Slot Capabilities/Control/Status as {@link PcieSlot} describes, the
- *     Physical Slot Number being {@code slot=}), then MSI (64-bit address, one vector, no per-vector
- *     mask), which carries the hotplug interrupt. The port sends it only with MSI enabled and Bus
+ *     Physical Slot Number being {@code slot=}), then MSI at 0x7c (64-bit address, one vector, no
+ *     per-vector mask), which carries the hotplug interrupt. The port sends it only with MSI enabled and Bus
  *     Master Enable set in its command register (as a real port, and QEMU); no INTx (interrupt pin 0).
  *     The interrupt message number in the PCI Express Capabilities register is 0.</li>
  * <li>A slot with no device starts powered off (Power Controller Control = 1, power indicator off);
@@ -90,6 +90,8 @@ public final class PcieRootPort implements PciBridgeFunction {
     public static final int CLASS_PCI_BRIDGE = 0x060400;
     /** Where the PCI Express capability is; the MSI capability follows it. */
     public static final int EXP_CAP = 0x40;
+    /** Where the MSI capability is (the capability list says so too). */
+    public static final int MSI_CAP = 0x7c;
     /** The PCI Express capability's length (version 2, with the slot registers). */
     static final int EXP_CAP_SIZE = 0x3c;
 
@@ -163,6 +165,7 @@ public final class PcieRootPort implements PciBridgeFunction {
         });
         slot.reset(present);
         msiCap = config.addMsi(true, false, 0);
+        assert msiCap == MSI_CAP;
     }
 
     /** The chassis number given ({@code chassis=}). */

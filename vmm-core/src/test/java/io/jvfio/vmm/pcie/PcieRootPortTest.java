@@ -99,7 +99,7 @@ class PcieRootPortTest {
         assertEquals(PCI_EXP_TYPE_ROOT_PORT, (flags & PCI_EXP_FLAGS_TYPE) >> 4);
         assertEquals(2, flags & 0xF, "capability version 2");
         assertTrue((flags & PCI_EXP_FLAGS_SLOT) != 0);
-        assertTrue(msiCap() != 0, "an MSI capability");
+        assertEquals(PcieRootPort.MSI_CAP, msiCap(), "an MSI capability after it");
         int sltcap = portRead(exp(PCI_EXP_SLTCAP), 4);
         assertEquals(PCI_EXP_SLTCAP_ABP | PCI_EXP_SLTCAP_PCP | PCI_EXP_SLTCAP_AIP | PCI_EXP_SLTCAP_PIP
                 | PCI_EXP_SLTCAP_HPC, sltcap & 0x7FFFF, "button, power controller, indicators, hot-plug capable");

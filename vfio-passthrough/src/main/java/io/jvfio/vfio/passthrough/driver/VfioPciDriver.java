@@ -106,6 +106,10 @@ public final class VfioPciDriver extends PassthroughDriver {
         } else {
             device = iommufd != null ? vfio.openDevice(address, iommufd) : vfio.openDevice(address);
         }
+        // Closed newest first: the device, then its group if no other device of this VM holds it (a
+        // hot-unplug lets another process open the group; at the machine's close, nothing is left to do).
+        VfioDevice opened = device;
+        machine.onClose(() -> vfio.release(opened));
         machine.onClose(device);
         return model(config, machine, device, device.name());
     }
