@@ -26,6 +26,13 @@
         .equ PORT_QUERY,    0x501       # out: the VMM fills in trapped_addr and direct_addr
         .equ PORT_DONE,     0x502       # out: the driver is finished
         .equ PORT_FAULT,    0x503       # out: a CPU exception (al = vector)
+        .equ PORT_HOTPLUG,  0x504       # out: a hotplug event (al = HP_*), its details in the mailbox
+        .equ HP_SERVING, 1              # the ports are set up (MB_HP_COUNT, MB_HP_PORTS)
+        .equ HP_BEGIN, 2                # a hot-added device's step records follow
+        .equ HP_END, 3                  # and are complete
+        .equ HP_NOT_UP, 4               # presence detected, but the slot or device did not come up
+        .equ HP_REMOVED, 5              # attention button: quiesced, powered off
+        .equ HP_EMPTY, 6                # the slot is empty
         .equ CONFIG_ADDRESS, 0xcf8
         .equ CONFIG_DATA,    0xcfc
 
@@ -66,6 +73,44 @@
         .equ MB_IRQ_COUNT_CPU, 0x800    # [255] u64: the handler counts here too, by the APIC ID it runs on
         .equ MB_AP_READY,   0x1000      # [255] u64: 1 once that AP takes interrupts (past the mailbox's page)
         .equ MB_IRQ_SNAP,   0x1800      # [255] u64: MB_IRQ_COUNT_CPU after step 8, for the storm's counts
+        # the BARs as sized (step 2, and the hotplug service's)
+        .equ MB_BAR_WIDE,   0x4f8       # bit i: BAR i is a 64-bit memory BAR
+        .equ MB_BARS_MEM,   0x500       # memory BARs sized
+        .equ MB_BARS_IO,    0x508       # I/O BARs sized
+        .equ MB_MEM_END,    0x510       # one past the start's memory BARs, and
+        .equ MB_IO_END,     0x518       # its I/O BARs: the hotplug service's windows go above
+        # the hotplug service (HotplugReport.java has its words; GuestDriver.java reads these)
+        .equ MB_HOT,        0x488       # 1 while the steps run on a hot-added device (INTx skipped)
+        .equ MB_HP_IRQS,    0x490       # the hotplug interrupt's handler counts here
+        .equ MB_HP_SEEN,    0x498       # MB_HP_IRQS when the service loop last looked at the ports
+        .equ MB_HP_ANY,     0x4f0       # 1 if a port had events in this look
+        .equ MB_HP_COUNT,   0x4a0       # root ports served
+        .equ MB_HP_NEXT_MEM, 0x4a8      # the next free memory for a port's window (1 MiB aligned)
+        .equ MB_HP_NEXT_IO, 0x4b0       # the next free port for a port's I/O window (4 KiB aligned)
+        .equ MB_HP_PORT,    0x4b8       # out at PORT_HOTPLUG: the port's index in MB_HP_PORTS,
+        .equ MB_HP_BDF,     0x4c0       # the device's bus << 8 | devfn,
+        .equ MB_HP_IDS,     0x4c8       # its IDs,
+        .equ MB_HP_HOW,     0x4d0       # bit 0 powered on (command completed), 1 link active, 2 indicator on
+        .equ MB_HP_WHY,     0x4d8       # 1 power-on not completed, 2 no link, 3 no function (HP_NOT_UP)
+        .equ MB_HP_DONE,    0x4e0       # HP_REMOVED: 1 if the power-off command completed
+        .equ MB_HP_FITS,    0x4e8       # HP_BEGIN: 1 if the windows had room for the BARs
+        .equ MB_HP_PORTS,   0x2000      # [16] x HP_ENTRY bytes, one per root port:
+        .equ HP_ENTRY,      128
+        .equ HP_DEVFN,      0           #   its devfn on bus 0,
+        .equ HP_EXP,        8           #   its PCI Express capability,
+        .equ HP_SLOTCAP,    16          #   Slot Capabilities,
+        .equ HP_SECONDARY,  24          #   its secondary bus,
+        .equ HP_MEM_BASE,   32          #   its windows (limit below base: none; base -1: never given)
+        .equ HP_MEM_LIMIT,  40
+        .equ HP_IO_BASE,    48
+        .equ HP_IO_LIMIT,   56
+        .equ HP_LINK,       64          #   1: DLL Link Active Reporting (Link Capabilities)
+        .equ HP_OCCUPIED,   72          #   1: the slot's presence has been handled
+        .equ HP_DEVICE,     80          #   the function driven behind it, or -1
+        .equ HP_REMOVING,   88          #   1: powered off for removal
+        .equ HP_PENDING,    96          #   events seen while waiting for something else
+        .equ HP_EVENTS,     104         #   the events being handled
+        .equ HP_MAX_PORTS,  16
 
         # a 16550's registers, bytes at BAR0 + n (the 8250's register set, which its successors keep)
         .equ UART_IER, 1                # interrupt enable; bit 1: transmitter holding register empty
@@ -138,6 +183,10 @@ bsp:
         mov     r15, MAILBOX            # r15 = mailbox, for the whole program
         call    build_idt
         mov     qword ptr [r15 + MB_IDT_READY], 1
+        mov     rax, [r15 + MB_WINDOW]  # no BAR placed yet: the hotplug service's windows start there
+        mov     [r15 + MB_MEM_END], rax
+        mov     rax, [r15 + MB_IO_WINDOW]
+        mov     [r15 + MB_IO_END], rax
         apic_on
 
 # ---- step 1: enumerate bus 0 and find the device ---------------------------------------------
@@ -194,100 +243,34 @@ found:
         call    report
 
 # ---- step 2: size and place the BARs ------------------------------------------------------------
-        mov     r13, [r15 + MB_WINDOW]  # r13 = next free address in the MMIO window
-        mov     r10, [r15 + MB_IO_WINDOW] # r10 = next free port in the I/O window
-        xor     r11d, r11d              # r11 = I/O BARs placed
-        mov     qword ptr [r15 + MB_BAR_IO], 0
-        xor     r14d, r14d              # r14 = BAR index
-        xor     ebp, ebp                # rbp = memory BARs placed
-bar_loop:
-        lea     esi, [r14d * 4 + 0x10]
         mov     edi, r12d
-        mov     r8d, 0xffffffff
-        call    cfg_write32
-        lea     esi, [r14d * 4 + 0x10]
+        call    size_bars
+        mov     rdi, [r15 + MB_WINDOW]
+        mov     rsi, [r15 + MB_IO_WINDOW]
+        call    place_bars
+        mov     [r15 + MB_MEM_END], rax # where the hotplug service's windows begin
+        mov     [r15 + MB_IO_END], rdx
         mov     edi, r12d
-        call    cfg_read32
-        test    eax, eax
-        jz      bar_next                # not implemented
-        test    eax, 1
-        jnz     bar_io
-        mov     ebx, eax                # rbx = low dword of the size mask, type bits included
-        and     ebx, 0xfffffff0
-        mov     ecx, eax
-        and     ecx, 6
-        cmp     ecx, 4
-        jne     bar_32
-        lea     esi, [r14d * 4 + 0x14]  # 64-bit: size the upper half too
-        mov     edi, r12d
-        mov     r8d, 0xffffffff
-        call    cfg_write32
-        lea     esi, [r14d * 4 + 0x14]
-        mov     edi, r12d
-        call    cfg_read32
-        shl     rax, 32
-        or      rbx, rax
-        mov     r9d, 1                  # r9 = 64-bit
-        jmp     bar_size
-bar_32:
-        mov     rax, 0xffffffff00000000
-        or      rbx, rax
-        xor     r9d, r9d
-bar_size:
-        neg     rbx                     # size = two's complement of the mask
-        mov     [r15 + MB_BAR_SIZE + r14 * 8], rbx
-        lea     rax, [r13 + rbx - 1]    # align the window to the size
-        mov     rcx, rbx
-        neg     rcx
-        and     rax, rcx
-        mov     [r15 + MB_BAR_ADDR + r14 * 8], rax
-        lea     r13, [rax + rbx]
-        mov     r8, rax
-        lea     esi, [r14d * 4 + 0x10]
-        mov     edi, r12d
-        call    cfg_write32             # low dword of the address
-        inc     ebp
-        test    r9d, r9d
-        jz      bar_next
-        mov     r8, [r15 + MB_BAR_ADDR + r14 * 8]
-        shr     r8, 32
-        lea     esi, [r14d * 4 + 0x14]
-        mov     edi, r12d
-        call    cfg_write32             # high dword
-        inc     r14d                    # the upper half is not a BAR of its own
-        jmp     bar_next
-bar_io:                                 # an I/O BAR: its size is the lowest writable address bit
-        and     eax, 0xfffc             # (x86 ports are 16 bits; the upper half may read 0 or 1s)
-        jz      bar_next
-        mov     ebx, eax
-        neg     ebx
-        and     ebx, eax                # rbx = size
-        mov     [r15 + MB_BAR_SIZE + r14 * 8], rbx
-        lea     rax, [r10 + rbx - 1]    # align the window to the size
-        mov     rcx, rbx
-        neg     rcx
-        and     rax, rcx
-        mov     [r15 + MB_BAR_ADDR + r14 * 8], rax
-        lea     r10, [rax + rbx]
-        mov     r8, rax
-        lea     esi, [r14d * 4 + 0x10]
-        mov     edi, r12d
-        call    cfg_write32
-        inc     r11d
-        mov     eax, 1
-        mov     ecx, r14d
-        shl     eax, cl
-        or      [r15 + MB_BAR_IO], rax  # BAR r14 is an I/O BAR
-bar_next:
-        inc     r14d
-        cmp     r14d, 6
-        jb      bar_loop
+        call    write_bars
         mov     edi, S_BARS             # none at all is no failure: the VMM's report says so
         mov     esi, PASS
-        mov     edx, ebp
-        mov     rcx, r11
+        mov     rdx, [r15 + MB_BARS_MEM]
+        mov     rcx, [r15 + MB_BARS_IO]
         xor     r8d, r8d
         call    report
+        mov     qword ptr [r15 + MB_HOT], 0
+        call    drive
+
+done:
+        mov     dx, PORT_DONE
+        out     dx, al
+        jmp     hotplug_service         # where the vCPU goes on when the VMM runs it again (-qmp)
+
+# drive: steps 3 to 12 on function r12d (bus << 8 | devfn) whose BARs are placed (MB_BAR_*);
+# clobbers every register but r15
+drive:
+        mov     rbp, [r15 + MB_BARS_MEM] # rbp = memory BARs placed
+        mov     r11, [r15 + MB_BARS_IO] # r11 = I/O BARs placed
 
 # ---- step 3: decode of the BARs placed (memory, I/O) and bus mastering --------------------------
         mov     r14d, 4                 # r14 = the command bits wanted: bus master,
@@ -469,6 +452,12 @@ irq_msi:
         mov     r11d, 2
 irq_go:                                 # one interrupt aimed at each vCPU in turn
         mov     qword ptr [r15 + MB_IRQ_COUNT], 0
+        xor     ecx, ecx                # each vCPU's count from 0 (a hot-added device's run after
+1:      mov     qword ptr [r15 + MB_IRQ_COUNT_CPU + rcx * 8], 0 # the start's), no interrupt of the
+        mov     qword ptr [r15 + MB_IRQ_SNAP + rcx * 8], 0      # device being in flight now
+        inc     ecx
+        cmp     rcx, [r15 + MB_CPUS]
+        jb      1b
         sti
         xor     r9d, r9d                # r9 = the APIC ID aimed at
 1:      call    irq_aim
@@ -565,13 +554,7 @@ step_trapped:
 
         mov     edi, r12d
         call    intx_step
-
-done:
-        mov     dx, PORT_DONE
-        out     dx, al
-        cli
-1:      hlt
-        jmp     1b
+        ret
 
 # ---- step 12: INTx through the IOAPIC, level-triggered, INTX_ROUNDS times ------------------------
 # edi = devfn. The device's recipe: edu (BAR0 MMIO: raise 0x60, acknowledge 0x64, status 0x24), the
@@ -598,6 +581,8 @@ intx_step:
         mov     esi, 0x3c
         call    cfg_read16              # al = interrupt line, ah = interrupt pin
         mov     r13d, eax               # r13 = line | pin << 8
+        cmp     qword ptr [r15 + MB_HOT], 0
+        jne     intx_behind_port        # no IOAPIC pin is routed to it (HostDriver.INTX_BEHIND_PORT)
         test    ah, ah
         jz      intx_no_pin
         mov     qword ptr [r15 + MB_INTX_UART], 0
@@ -631,35 +616,9 @@ intx_step:
 2:      movzx   eax, r13b
         cmp     eax, IOAPIC_PINS
         jae     intx_bad_line
-        mov     edi, r12d               # MSI-X off
-        mov     esi, 0x11
-        call    find_cap
-        test    eax, eax
-        jz      1f
-        lea     esi, [eax + 2]
-        mov     ebx, esi
-        mov     edi, r12d
-        call    cfg_read16
-        and     eax, 0x7fff
-        mov     r8d, eax
-        mov     esi, ebx
-        mov     edi, r12d
-        call    cfg_write16
-1:      mov     edi, r12d               # MSI off
-        mov     esi, 0x05
-        call    find_cap
-        test    eax, eax
-        jz      1f
-        lea     esi, [eax + 2]
-        mov     ebx, esi
-        mov     edi, r12d
-        call    cfg_read16
-        and     eax, 0xfffe
-        mov     r8d, eax
-        mov     esi, ebx
-        mov     edi, r12d
-        call    cfg_write16
-1:      mov     edi, r12d               # BAR0: memory or I/O
+        mov     edi, r12d               # MSI-X and MSI off
+        call    msi_off
+        mov     edi, r12d               # BAR0: memory or I/O
         mov     esi, 0x10
         call    cfg_read32
         xor     r14d, r14d              # r14 = command bits to set
@@ -763,11 +722,16 @@ intx_settle:                            # a while longer: an interrupt delivered
         call    report
         jmp     intx_out
 intx_no_recipe:
-        mov     edx, 1                  # a = why: 1 no recipe, 2 no pin, 3 a line no IOAPIC pin has; b = IDs
+        mov     edx, 1                  # a = why: 1 no recipe, 2 no pin, 3 a line no IOAPIC pin has,
+                                        # 4 a device behind a root port; b = IDs
         mov     esi, SKIP
         jmp     1f
 intx_no_pin:
         mov     edx, 2
+        mov     esi, SKIP
+        jmp     1f
+intx_behind_port:
+        mov     edx, 4
         mov     esi, SKIP
         jmp     1f
 intx_bad_line:
@@ -829,11 +793,803 @@ intx_handler:
         pop     rax
         iretq
 
+# msi_off: edi = function: its MSI-X and MSI enables off (before the INTx step, and at removal)
+msi_off:
+        push    rbx
+        push    r12
+        mov     r12d, edi
+        mov     esi, 0x11
+        mov     ebx, 0x7fff             # MSI-X enable off
+        call    1f
+        mov     edi, r12d
+        mov     esi, 0x05
+        mov     ebx, 0xfffe             # MSI enable off
+        call    1f
+        pop     r12
+        pop     rbx
+        ret
+1:      call    find_cap                # edi = the function, esi = the capability, ebx = the mask
+        test    eax, eax
+        jz      2f
+        lea     esi, [eax + 2]
+        push    rsi
+        mov     edi, r12d
+        call    cfg_read16
+        pop     rsi
+        and     eax, ebx
+        mov     r8d, eax
+        mov     edi, r12d
+        call    cfg_write16
+2:      ret
+
 # idt_set: edi = vector, eax = handler (below 4 GiB): a present 64-bit interrupt gate, selector 0x08
 idt_set:
         shl     edi, 4
         add     edi, IDT
         idt_gate
+        ret
+
+# ---- BARs: sized first, placed after, so that a root port's windows can be opened over them -------
+
+# size_bars: edi = function (bus << 8 | devfn): each BAR's size into MB_BAR_SIZE (0: none, or the
+# upper half of a 64-bit one), MB_BAR_IO and MB_BAR_WIDE its kind, MB_BARS_MEM and MB_BARS_IO the counts
+size_bars:
+        push    rbx
+        push    r12
+        push    r13
+        push    r14
+        mov     r12d, edi
+        xor     ecx, ecx
+1:      mov     qword ptr [r15 + MB_BAR_SIZE + rcx * 8], 0
+        mov     qword ptr [r15 + MB_BAR_ADDR + rcx * 8], 0
+        inc     ecx
+        cmp     ecx, 6
+        jb      1b
+        mov     qword ptr [r15 + MB_BAR_IO], 0
+        mov     qword ptr [r15 + MB_BAR_WIDE], 0
+        mov     qword ptr [r15 + MB_BARS_IO], 0
+        xor     r13d, r13d              # r13 = memory BARs
+        xor     r14d, r14d              # r14 = BAR index
+size_loop:
+        lea     esi, [r14d * 4 + 0x10]
+        mov     edi, r12d
+        mov     r8d, 0xffffffff
+        call    cfg_write32
+        lea     esi, [r14d * 4 + 0x10]
+        mov     edi, r12d
+        call    cfg_read32
+        test    eax, eax
+        jz      size_next               # not implemented
+        test    eax, 1
+        jnz     size_io
+        mov     ebx, eax                # rbx = low dword of the size mask
+        and     ebx, 0xfffffff0
+        mov     ecx, eax
+        and     ecx, 6
+        cmp     ecx, 4
+        jne     1f
+        lea     esi, [r14d * 4 + 0x14]  # 64-bit: size the upper half too
+        mov     edi, r12d
+        mov     r8d, 0xffffffff
+        call    cfg_write32
+        lea     esi, [r14d * 4 + 0x14]
+        mov     edi, r12d
+        call    cfg_read32
+        shl     rax, 32
+        or      rbx, rax
+        mov     eax, 1
+        mov     ecx, r14d
+        shl     eax, cl
+        or      [r15 + MB_BAR_WIDE], rax
+        neg     rbx                     # size = two's complement of the mask
+        mov     [r15 + MB_BAR_SIZE + r14 * 8], rbx
+        inc     r13d
+        inc     r14d                    # the upper half is not a BAR of its own
+        jmp     size_next
+1:      mov     rax, 0xffffffff00000000
+        or      rbx, rax
+        neg     rbx
+        mov     [r15 + MB_BAR_SIZE + r14 * 8], rbx
+        inc     r13d
+        jmp     size_next
+size_io:                                # an I/O BAR: its size is the lowest writable address bit
+        and     eax, 0xfffc             # (x86 ports are 16 bits; the upper half may read 0 or 1s)
+        jz      size_next
+        mov     ebx, eax
+        neg     ebx
+        and     ebx, eax
+        mov     [r15 + MB_BAR_SIZE + r14 * 8], rbx
+        mov     eax, 1
+        mov     ecx, r14d
+        shl     eax, cl
+        or      [r15 + MB_BAR_IO], rax
+        inc     qword ptr [r15 + MB_BARS_IO]
+size_next:
+        inc     r14d
+        cmp     r14d, 6
+        jb      size_loop
+        mov     [r15 + MB_BARS_MEM], r13
+        pop     r14
+        pop     r13
+        pop     r12
+        pop     rbx
+        ret
+
+# place_bars: the sized BARs placed in index order, each aligned to its size, memory BARs from rdi
+# and I/O BARs from rsi, into MB_BAR_ADDR; rax = one past the memory placed, rdx = one past the ports
+place_bars:
+        xor     ecx, ecx
+1:      mov     r8, [r15 + MB_BAR_SIZE + rcx * 8]
+        test    r8, r8
+        jz      3f
+        mov     r9, r8
+        neg     r9                      # r9 = the alignment mask
+        bt      qword ptr [r15 + MB_BAR_IO], rcx
+        jc      2f
+        lea     rax, [rdi + r8 - 1]
+        and     rax, r9
+        mov     [r15 + MB_BAR_ADDR + rcx * 8], rax
+        lea     rdi, [rax + r8]
+        jmp     3f
+2:      lea     rax, [rsi + r8 - 1]
+        and     rax, r9
+        mov     [r15 + MB_BAR_ADDR + rcx * 8], rax
+        lea     rsi, [rax + r8]
+3:      inc     ecx
+        cmp     ecx, 6
+        jb      1b
+        mov     rax, rdi
+        mov     rdx, rsi
+        ret
+
+# write_bars: edi = function: each placed BAR's address (both halves of a 64-bit one)
+write_bars:
+        push    r12
+        push    r14
+        mov     r12d, edi
+        xor     r14d, r14d
+1:      cmp     qword ptr [r15 + MB_BAR_SIZE + r14 * 8], 0
+        je      2f
+        mov     r8, [r15 + MB_BAR_ADDR + r14 * 8]
+        lea     esi, [r14d * 4 + 0x10]
+        mov     edi, r12d
+        call    cfg_write32
+        bt      qword ptr [r15 + MB_BAR_WIDE], r14
+        jnc     2f
+        mov     r8, [r15 + MB_BAR_ADDR + r14 * 8]
+        shr     r8, 32
+        lea     esi, [r14d * 4 + 0x14]
+        mov     edi, r12d
+        call    cfg_write32
+2:      inc     r14d
+        cmp     r14d, 6
+        jb      1b
+        pop     r14
+        pop     r12
+        ret
+
+# ---- the hotplug service -------------------------------------------------------------------------
+# What firmware and an OS's native hotplug driver (Linux's pciehp) do for each hot-plug capable PCI
+# Express root port on bus 0 (class 0x0604, a type 1 header, a PCI Express capability of type Root
+# Port with Slot Implemented, Slot Capabilities' Hot-Plug Capable), the same as HostHotplug.java:
+# bus numbers, windows closed, decode and bus mastering on (the port forwards its secondary side's
+# requests upstream, and sends its own MSI, only as a bus master), its MSI to APIC 0 with HP_VECTOR,
+# the slot's events enabled; then it waits for that interrupt with interrupts on (hlt).
+# Presence detected: power on (Command Completed waited for), the data link active waited for,
+# secondary:00.0 read, its BARs sized, the port's windows opened over a range above everything given
+# out so far (or the port's own again when it holds them), the BARs placed, the steps run (drive).
+# Attention button: the device quiesced, power indicator and power off in one Slot Control write,
+# Command Completed waited for. Presence detect changed with the slot empty: the device is gone.
+# Each wait is for the port's interrupt (its count in RAM, no exit) bounded by MB_WAIT_TSC; the
+# slot's events are cleared (RW1C) at each look, so that the next one interrupts again (an MSI goes
+# out when some enabled event's status becomes set while none was, PCIe 6.0 6.7.3.4).
+
+        .equ HP_VECTOR, 0x61            # HostHotplug.VECTOR
+        .equ MEMORY_TOP, 0xfec00000     # the 32-bit PCI hole ends at the IOAPIC
+        .equ IO_TOP, 0x10000
+        # PCI Express capability registers and bits (pci_regs.h's PCI_EXP_*)
+        .equ EXP_FLAGS, 0x02
+        .equ EXP_LNKCAP, 0x0c
+        .equ EXP_LNKSTA, 0x12
+        .equ EXP_SLTCAP, 0x14
+        .equ EXP_SLTCTL, 0x18
+        .equ EXP_SLTSTA, 0x1a
+        .equ SLTCAP_ABP, 0x01
+        .equ SLTCAP_PCP, 0x02
+        .equ SLTCAP_PIP, 0x10
+        .equ SLTCAP_HPC, 0x40
+        .equ SLTCAP_NCCS, 0x40000
+        .equ SLTCTL_ABPE, 0x0001
+        .equ SLTCTL_PDCE, 0x0008
+        .equ SLTCTL_CCIE, 0x0010
+        .equ SLTCTL_HPIE, 0x0020
+        .equ SLTCTL_PIC, 0x0300
+        .equ SLTCTL_PWR_IND_ON, 0x0100
+        .equ SLTCTL_PWR_IND_OFF, 0x0300
+        .equ SLTCTL_PCC, 0x0400         # 1: power off
+        .equ SLTCTL_DLLSCE, 0x1000
+        .equ SLTSTA_ABP, 0x0001
+        .equ SLTSTA_PDC, 0x0008
+        .equ SLTSTA_CC, 0x0010
+        .equ SLTSTA_PDS, 0x0040
+        .equ SLTSTA_DLLSC, 0x0100
+        .equ SLTSTA_EVENTS, SLTSTA_ABP | SLTSTA_PDC | SLTSTA_CC | SLTSTA_DLLSC
+        .equ LNKSTA_DLLLA, 0x2000
+
+hotplug_service:
+        xor     r12d, r12d              # r12 = devfn looked at
+        xor     r13d, r13d              # r13 = ports found
+        lea     rbx, [r15 + MB_HP_PORTS] # rbx = the next port's entry
+hp_find:
+        mov     edi, r12d
+        xor     esi, esi
+        call    cfg_read32
+        cmp     eax, 0xffffffff
+        je      hp_find_next
+        mov     edi, r12d
+        mov     esi, 0x08
+        call    cfg_read32
+        shr     eax, 16
+        cmp     eax, 0x0604             # a PCI-to-PCI bridge
+        jne     hp_find_next
+        mov     edi, r12d
+        mov     esi, 0x0e
+        call    cfg_read16
+        and     eax, 0x7f
+        cmp     eax, 1                  # with a type 1 header
+        jne     hp_find_next
+        mov     edi, r12d
+        mov     esi, 0x10
+        call    find_cap
+        test    eax, eax
+        jz      hp_find_next
+        mov     r14d, eax               # r14 = its PCI Express capability
+        lea     esi, [r14d + EXP_FLAGS]
+        mov     edi, r12d
+        call    cfg_read16
+        mov     ecx, eax
+        and     ecx, 0x01f0             # Slot Implemented, and the type: a Root Port (4)
+        cmp     ecx, 0x0140
+        jne     hp_find_next
+        lea     esi, [r14d + EXP_SLTCAP]
+        mov     edi, r12d
+        call    cfg_read32
+        test    eax, SLTCAP_HPC
+        jz      hp_find_next
+        mov     [rbx + HP_SLOTCAP], rax
+        mov     [rbx + HP_DEVFN], r12
+        mov     [rbx + HP_EXP], r14
+        lea     eax, [r13d + 1]
+        mov     [rbx + HP_SECONDARY], rax
+        mov     qword ptr [rbx + HP_MEM_BASE], -1
+        mov     qword ptr [rbx + HP_MEM_LIMIT], -1
+        mov     qword ptr [rbx + HP_IO_BASE], -1
+        mov     qword ptr [rbx + HP_IO_LIMIT], -1
+        mov     qword ptr [rbx + HP_OCCUPIED], 0
+        mov     qword ptr [rbx + HP_DEVICE], -1
+        mov     qword ptr [rbx + HP_REMOVING], 0
+        mov     qword ptr [rbx + HP_PENDING], 0
+        lea     esi, [r14d + EXP_LNKCAP]
+        mov     edi, r12d
+        call    cfg_read32
+        shr     eax, 20                 # DLL Link Active Reporting Capable
+        and     eax, 1
+        mov     [rbx + HP_LINK], rax
+        add     rbx, HP_ENTRY
+        inc     r13d
+        cmp     r13d, HP_MAX_PORTS
+        jae     1f
+hp_find_next:
+        inc     r12d
+        cmp     r12d, 256
+        jb      hp_find
+1:      mov     [r15 + MB_HP_COUNT], r13
+        test    r13d, r13d
+        jnz     1f
+        cli                             # nothing to serve: halted, as without a monitor
+2:      hlt
+        jmp     2b
+1:      mov     rax, [r15 + MB_MEM_END] # windows go above the start's BARs
+        add     rax, 0xfffff
+        and     rax, -0x100000
+        mov     [r15 + MB_HP_NEXT_MEM], rax
+        mov     rax, [r15 + MB_IO_END]
+        add     rax, 0xfff
+        and     rax, -0x1000
+        mov     [r15 + MB_HP_NEXT_IO], rax
+        mov     qword ptr [r15 + MB_HP_IRQS], 0
+        mov     edi, HP_VECTOR
+        mov     eax, OFFSET hp_handler
+        call    idt_set
+        sti                             # the commands' completions interrupt
+        lea     rbx, [r15 + MB_HP_PORTS]
+        xor     r13d, r13d
+1:      call    hp_setup
+        add     rbx, HP_ENTRY
+        inc     r13d
+        cmp     r13, [r15 + MB_HP_COUNT]
+        jb      1b
+        mov     al, HP_SERVING
+        mov     dx, PORT_HOTPLUG
+        out     dx, al
+
+hp_loop:                                # each port's events; when none had any, hlt until the interrupt
+        mov     rax, [r15 + MB_HP_IRQS] # the interrupts before this look (the steps clobber registers:
+        mov     [r15 + MB_HP_SEEN], rax # the loop's state is in the mailbox)
+        mov     qword ptr [r15 + MB_HP_ANY], 0
+        mov     qword ptr [r15 + MB_HP_PORT], 0
+1:      mov     rax, [r15 + MB_HP_PORT]
+        imul    rax, rax, HP_ENTRY
+        lea     rbx, [r15 + MB_HP_PORTS + rax]
+        call    hp_handle
+        or      [r15 + MB_HP_ANY], rax
+        inc     qword ptr [r15 + MB_HP_PORT]
+        mov     rax, [r15 + MB_HP_PORT]
+        cmp     rax, [r15 + MB_HP_COUNT]
+        jb      1b
+        cmp     qword ptr [r15 + MB_HP_ANY], 0
+        jne     hp_loop
+        cli
+        mov     rax, [r15 + MB_HP_IRQS]
+        cmp     rax, [r15 + MB_HP_SEEN]
+        jne     2f                      # one came while the ports were looked at
+        sti                             # sti's shadow: an interrupt now still ends the hlt
+        hlt
+2:      sti
+        jmp     hp_loop
+
+# hp_handler: the ports' interrupt: counted, ended
+hp_handler:
+        push    rax
+        lock inc qword ptr [r15 + MB_HP_IRQS]
+        apic_eoi
+        pop     rax
+        iretq
+
+# hp_setup: rbx = the port's entry: bus numbers, windows closed, decode and bus mastering, its MSI,
+# the slot's stale events cleared and its event interrupts enabled; a slot already occupied is
+# handled as a presence detected
+hp_setup:
+        mov     edi, [rbx + HP_DEVFN]
+        mov     esi, 0x18               # primary 0, secondary and subordinate its own
+        call    cfg_read32
+        and     eax, 0xff000000
+        mov     ecx, [rbx + HP_SECONDARY]
+        shl     ecx, 8
+        or      eax, ecx
+        shl     ecx, 8
+        or      eax, ecx
+        mov     r8d, eax
+        mov     edi, [rbx + HP_DEVFN]
+        mov     esi, 0x18
+        call    cfg_write32
+        mov     edi, [rbx + HP_DEVFN]
+        call    hp_close_windows
+        mov     edi, [rbx + HP_DEVFN]
+        mov     esi, 4
+        call    cfg_read16
+        or      eax, 7                  # I/O and memory decode, bus master
+        mov     r8d, eax
+        mov     edi, [rbx + HP_DEVFN]
+        mov     esi, 4
+        call    cfg_write16
+        mov     edi, [rbx + HP_DEVFN]
+        mov     esi, 0x05
+        call    find_cap
+        test    eax, eax
+        jz      2f
+        push    r12
+        push    r13
+        mov     r12d, eax               # r12 = the MSI capability
+        lea     esi, [r12d + 4]
+        mov     edi, [rbx + HP_DEVFN]
+        mov     r8d, LAPIC              # APIC 0
+        call    cfg_write32
+        lea     esi, [r12d + 2]
+        mov     edi, [rbx + HP_DEVFN]
+        call    cfg_read16
+        mov     r13d, eax               # r13 = its flags
+        lea     esi, [r12d + 8]
+        test    r13d, 0x80
+        jz      1f
+        mov     edi, [rbx + HP_DEVFN]
+        xor     r8d, r8d
+        call    cfg_write32             # upper address
+        lea     esi, [r12d + 12]
+1:      mov     edi, [rbx + HP_DEVFN]
+        mov     r8d, HP_VECTOR
+        call    cfg_write16             # data
+        mov     eax, r13d
+        and     eax, 0xff8f             # one message
+        or      eax, 1                  # MSI enable
+        mov     r8d, eax
+        lea     esi, [r12d + 2]
+        mov     edi, [rbx + HP_DEVFN]
+        call    cfg_write16
+        pop     r13
+        pop     r12
+2:      mov     esi, [rbx + HP_EXP]
+        add     esi, EXP_SLTSTA
+        mov     edi, [rbx + HP_DEVFN]
+        mov     r8d, SLTSTA_EVENTS
+        call    cfg_write16
+        call    hp_slot_control
+        or      eax, SLTCTL_PDCE | SLTCTL_HPIE
+        mov     rcx, [rbx + HP_SLOTCAP]
+        test    ecx, SLTCAP_ABP
+        jz      1f
+        or      eax, SLTCTL_ABPE
+1:      test    ecx, SLTCAP_NCCS
+        jnz     1f
+        or      eax, SLTCTL_CCIE
+1:      cmp     qword ptr [rbx + HP_LINK], 0
+        je      1f
+        or      eax, SLTCTL_DLLSCE
+1:      mov     r8d, eax
+        call    hp_command
+        call    hp_slot_status
+        test    eax, SLTSTA_PDS
+        jz      1f
+        or      qword ptr [rbx + HP_PENDING], SLTSTA_PDC
+1:      ret
+
+# hp_close_windows: edi = the port: memory, prefetchable and I/O windows closed (base above limit)
+hp_close_windows:
+        push    r12
+        mov     r12d, edi
+        mov     esi, 0x20
+        mov     r8d, 0x0000fff0         # memory base 0xfff0, limit 0
+        call    cfg_write32
+        mov     edi, r12d
+        mov     esi, 0x24
+        mov     r8d, 0x0000fff0         # prefetchable base 0xfff0, limit 0
+        call    cfg_write32
+        mov     edi, r12d
+        mov     esi, 0x28
+        xor     r8d, r8d
+        call    cfg_write32
+        mov     edi, r12d
+        mov     esi, 0x2c
+        xor     r8d, r8d
+        call    cfg_write32
+        mov     edi, r12d
+        mov     esi, 0x1c
+        mov     r8d, 0x00f0             # I/O base 0xf0, limit 0
+        call    cfg_write16
+        mov     edi, r12d
+        mov     esi, 0x30
+        xor     r8d, r8d
+        call    cfg_write32
+        pop     r12
+        ret
+
+# hp_slot_control: rbx = the port -> eax = Slot Control
+hp_slot_control:
+        mov     esi, [rbx + HP_EXP]
+        add     esi, EXP_SLTCTL
+        mov     edi, [rbx + HP_DEVFN]
+        jmp     cfg_read16
+
+# hp_slot_status: rbx = the port -> eax = Slot Status, its events cleared (RW1C) as they are read
+hp_slot_status:
+        mov     esi, [rbx + HP_EXP]
+        add     esi, EXP_SLTSTA
+        mov     edi, [rbx + HP_DEVFN]
+        call    cfg_read16
+        test    eax, SLTSTA_EVENTS
+        jz      1f
+        push    rax
+        mov     r8d, eax
+        and     r8d, SLTSTA_EVENTS
+        mov     esi, [rbx + HP_EXP]
+        add     esi, EXP_SLTSTA
+        mov     edi, [rbx + HP_DEVFN]
+        call    cfg_write16
+        pop     rax
+1:      ret
+
+# hp_command: rbx = the port, r8d = Slot Control to write; unless the slot has no command completed
+# support, waits for Command Completed -> eax = 1 if it completed in time
+hp_command:
+        mov     esi, [rbx + HP_EXP]
+        add     esi, EXP_SLTCTL
+        mov     edi, [rbx + HP_DEVFN]
+        call    cfg_write16
+        mov     eax, 1
+        test    qword ptr [rbx + HP_SLOTCAP], SLTCAP_NCCS
+        jz      1f
+        ret                             # no command completed support: nothing to wait for
+1:      xor     ecx, ecx                # rcx = 0: Command Completed is what is waited for
+        jmp     hp_await
+
+# hp_await_link: rbx = the port: waits for the data link layer active (Link Status) -> eax = 1 if it is
+hp_await_link:
+        mov     ecx, 1
+        # fall through
+
+# hp_await: rbx = the port, rcx = 0 for Command Completed, 1 for the link: until it holds, waiting
+# for the port's interrupt between looks, bounded by MB_WAIT_TSC; events seen meanwhile go to
+# HP_PENDING -> eax = 1 if it held in time
+hp_await:
+        push    r12
+        push    r13
+        mov     r12, rcx
+        call    deadline_set
+1:      mov     r13, [r15 + MB_HP_IRQS] # r13 = the interrupts before this look
+        call    hp_slot_status
+        mov     ecx, eax
+        and     ecx, SLTSTA_EVENTS & ~SLTSTA_CC
+        or      [rbx + HP_PENDING], rcx
+        test    r12d, 1
+        jnz     3f
+        test    eax, SLTSTA_CC
+        jnz     5f
+        jmp     4f
+3:      mov     esi, [rbx + HP_EXP]
+        add     esi, EXP_LNKSTA
+        mov     edi, [rbx + HP_DEVFN]
+        call    cfg_read16
+        test    eax, LNKSTA_DLLLA
+        jnz     5f
+4:      cmp     [r15 + MB_HP_IRQS], r13 # the port's interrupt, or the deadline
+        jne     1b
+        call    deadline_ahead
+        jb      4b                      # the deadline is ahead: look again
+        bts     r12, 8                  # past it: one last look (an interrupt lost would not hide it)
+        jnc     1b
+        xor     eax, eax
+        jmp     6f
+5:      mov     eax, 1
+6:      pop     r13
+        pop     r12
+        ret
+
+# hp_handle: rbx = the port: its events since the last look -> eax = 1 if there were any
+hp_handle:
+        call    hp_slot_status
+        and     eax, SLTSTA_EVENTS
+        or      rax, [rbx + HP_PENDING]
+        mov     qword ptr [rbx + HP_PENDING], 0
+        mov     [rbx + HP_EVENTS], rax
+        test    eax, eax
+        jnz     1f
+        ret
+1:      test    eax, SLTSTA_ABP
+        jz      2f
+        cmp     qword ptr [rbx + HP_DEVICE], 0
+        jl      2f
+        cmp     qword ptr [rbx + HP_REMOVING], 0
+        jne     2f
+        call    hp_remove
+2:      test    qword ptr [rbx + HP_EVENTS], SLTSTA_PDC | SLTSTA_DLLSC
+        jz      9f
+        call    hp_slot_status
+        and     qword ptr [rbx + HP_PENDING], ~(SLTSTA_PDC | SLTSTA_DLLSC) # read just now
+        test    eax, SLTSTA_PDS
+        jz      3f
+        cmp     qword ptr [rbx + HP_OCCUPIED], 0
+        jne     9f
+        call    hp_add
+        jmp     9f
+3:      cmp     qword ptr [rbx + HP_OCCUPIED], 0
+        je      9f
+        cmp     qword ptr [rbx + HP_DEVICE], 0
+        jl      4f
+        mov     rax, [rbx + HP_DEVICE]
+        mov     [r15 + MB_HP_BDF], rax
+        mov     al, HP_EMPTY
+        mov     dx, PORT_HOTPLUG
+        out     dx, al
+4:      mov     qword ptr [rbx + HP_OCCUPIED], 0
+        mov     qword ptr [rbx + HP_DEVICE], -1
+        mov     qword ptr [rbx + HP_REMOVING], 0
+9:      mov     eax, 1
+        ret
+
+# hp_add: rbx = the port, presence detected: power, link, the function, its windows and BARs, the steps
+hp_add:
+        mov     qword ptr [rbx + HP_OCCUPIED], 1
+        mov     qword ptr [r15 + MB_HP_HOW], 0
+        mov     rcx, [rbx + HP_SLOTCAP]
+        test    ecx, SLTCAP_PCP | SLTCAP_PIP
+        jz      2f
+        call    hp_slot_control
+        and     eax, ~(SLTCTL_PCC | SLTCTL_PIC) # power on (PCC 0)
+        mov     rcx, [rbx + HP_SLOTCAP]
+        test    ecx, SLTCAP_PIP
+        jz      1f
+        or      eax, SLTCTL_PWR_IND_ON
+1:      mov     r8d, eax
+        call    hp_command
+        test    eax, eax
+        mov     edx, 1
+        jz      hp_not_up
+        mov     eax, 1                  # powered on (command completed)
+        test    qword ptr [rbx + HP_SLOTCAP], SLTCAP_PCP
+        jnz     1f
+        mov     eax, 4                  # the power indicator only
+1:      or      [r15 + MB_HP_HOW], rax
+2:      cmp     qword ptr [rbx + HP_LINK], 0
+        je      3f
+        call    hp_await_link
+        test    eax, eax
+        mov     edx, 2
+        jz      hp_not_up
+        or      qword ptr [r15 + MB_HP_HOW], 2
+3:      mov     r12, [rbx + HP_SECONDARY]
+        shl     r12d, 8                 # r12 = secondary:00.0
+        mov     [r15 + MB_HP_BDF], r12
+        mov     edi, r12d
+        xor     esi, esi
+        call    cfg_read32
+        cmp     eax, 0xffffffff
+        mov     edx, 3
+        je      hp_not_up
+        mov     [r15 + MB_HP_IDS], rax
+        mov     [r15 + MB_IDS], rax
+        mov     [r15 + MB_DEVFN], r12
+        xor     ecx, ecx
+        cmp     eax, 0x11e81234
+        sete    cl
+        mov     [r15 + MB_IS_EDU], rcx
+        mov     [rbx + HP_DEVICE], r12
+        mov     edi, r12d
+        call    size_bars
+        call    hp_allocate
+        mov     [r15 + MB_HP_FITS], rax
+        test    eax, eax
+        jz      1f
+        mov     edi, r12d
+        call    write_bars
+        call    hp_open_windows
+1:      push    rbx                     # drive clobbers every register but r15
+        mov     al, HP_BEGIN
+        mov     dx, PORT_HOTPLUG
+        out     dx, al
+        mov     edi, S_FIND
+        mov     esi, PASS
+        mov     rdx, r12
+        mov     rcx, [r15 + MB_HP_IDS]
+        xor     r8d, r8d
+        call    report
+        mov     edi, S_BARS
+        mov     esi, PASS
+        cmp     qword ptr [r15 + MB_HP_FITS], 0
+        jne     1f
+        mov     esi, FAIL
+1:      mov     rdx, [r15 + MB_BARS_MEM]
+        mov     rcx, [r15 + MB_BARS_IO]
+        xor     r8d, r8d
+        call    report
+        cmp     qword ptr [r15 + MB_HP_FITS], 0
+        je      1f
+        mov     qword ptr [r15 + MB_HOT], 1
+        call    drive
+        mov     qword ptr [r15 + MB_HOT], 0
+1:      pop     rbx
+        mov     al, HP_END
+        mov     dx, PORT_HOTPLUG
+        out     dx, al
+        ret
+hp_not_up:                              # edx = why
+        mov     [r15 + MB_HP_WHY], rdx
+        mov     rax, [rbx + HP_SECONDARY]
+        shl     eax, 8
+        mov     [r15 + MB_HP_BDF], rax
+        mov     al, HP_NOT_UP
+        mov     dx, PORT_HOTPLUG
+        out     dx, al
+        ret
+
+# hp_allocate: rbx = the port, its function's BARs sized: placed in the port's windows if they hold
+# them (a device plugged again), else in new ones above all given out so far -> eax = 1, or 0 when
+# the host bridge's windows have no room left
+hp_allocate:
+        mov     rdi, [rbx + HP_MEM_BASE]
+        cmp     rdi, -1
+        je      1f
+        mov     rsi, [rbx + HP_IO_BASE]
+        call    place_bars
+        mov     rcx, [rbx + HP_MEM_LIMIT]
+        inc     rcx
+        cmp     rax, rcx
+        ja      1f
+        mov     rcx, [rbx + HP_IO_LIMIT]
+        inc     rcx
+        cmp     rdx, rcx
+        ja      1f
+        mov     eax, 1
+        ret
+1:      mov     rdi, [r15 + MB_HP_NEXT_MEM]
+        mov     rsi, [r15 + MB_HP_NEXT_IO]
+        call    place_bars
+        add     rax, 0xfffff            # the windows' granules: 1 MiB and 4 KiB
+        and     rax, -0x100000
+        add     rdx, 0xfff
+        and     rdx, -0x1000
+        mov     rcx, MEMORY_TOP
+        cmp     rax, rcx
+        ja      2f
+        cmp     rdx, IO_TOP
+        ja      2f
+        mov     rcx, [r15 + MB_HP_NEXT_MEM]
+        mov     [rbx + HP_MEM_BASE], rcx
+        lea     rcx, [rax - 1]
+        mov     [rbx + HP_MEM_LIMIT], rcx
+        mov     rcx, [r15 + MB_HP_NEXT_IO]
+        mov     [rbx + HP_IO_BASE], rcx
+        lea     rcx, [rdx - 1]
+        mov     [rbx + HP_IO_LIMIT], rcx
+        mov     [r15 + MB_HP_NEXT_MEM], rax
+        mov     [r15 + MB_HP_NEXT_IO], rdx
+        mov     eax, 1
+        ret
+2:      xor     eax, eax
+        ret
+
+# hp_open_windows: rbx = the port: its memory and I/O windows over what hp_allocate gave it
+hp_open_windows:
+        mov     rax, [rbx + HP_MEM_BASE]
+        mov     rcx, [rbx + HP_MEM_LIMIT]
+        mov     r8d, 0x0000fff0         # closed
+        cmp     rcx, rax
+        jbe     1f
+        shr     eax, 16                 # base and limit: address bits 31:20 in bits 15:4
+        and     eax, 0xfff0
+        shr     ecx, 16
+        and     ecx, 0xfff0
+        shl     ecx, 16
+        or      eax, ecx
+        mov     r8d, eax
+1:      mov     edi, [rbx + HP_DEVFN]
+        mov     esi, 0x20
+        call    cfg_write32
+        mov     rax, [rbx + HP_IO_BASE]
+        mov     rcx, [rbx + HP_IO_LIMIT]
+        mov     r8d, 0x00f0             # closed
+        cmp     rcx, rax
+        jbe     1f
+        shr     eax, 8                  # base and limit: address bits 15:12 in bits 7:4
+        and     eax, 0xf0
+        and     ecx, 0xf000
+        or      eax, ecx                # the limit's bits 15:12 land in bits 15:12 (its byte's 7:4)
+        mov     r8d, eax
+1:      mov     edi, [rbx + HP_DEVFN]
+        mov     esi, 0x1c
+        call    cfg_write16
+        ret
+
+# hp_remove: rbx = the port, the attention button pressed: the device stops (bus mastering, decode,
+# MSI and MSI-X off), then one Slot Control write turns the power indicator and the slot off, as
+# pciehp's pciehp_power_off_slot does, and Command Completed is waited for
+hp_remove:
+        push    r12
+        mov     r12, [rbx + HP_DEVICE]
+        mov     [r15 + MB_HP_BDF], r12
+        mov     edi, r12d
+        mov     esi, 4
+        call    cfg_read16
+        and     eax, ~7
+        mov     r8d, eax
+        mov     edi, r12d
+        mov     esi, 4
+        call    cfg_write16
+        mov     edi, r12d
+        call    msi_off
+        call    hp_slot_control
+        and     eax, ~SLTCTL_PIC
+        or      eax, SLTCTL_PWR_IND_OFF
+        test    qword ptr [rbx + HP_SLOTCAP], SLTCAP_PCP
+        jz      1f
+        or      eax, SLTCTL_PCC         # power off
+1:      mov     r8d, eax
+        call    hp_command
+        mov     [r15 + MB_HP_DONE], rax
+        mov     qword ptr [rbx + HP_REMOVING], 1
+        mov     al, HP_REMOVED
+        mov     dx, PORT_HOTPLUG
+        out     dx, al
+        pop     r12
         ret
 
 # ---- helpers ------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import io.jvfio.launcher.driver.DriverReport;
 import io.jvfio.launcher.driver.DriverTarget;
 import io.jvfio.launcher.driver.GuestDriver;
 import io.jvfio.launcher.driver.HostDriver;
+import io.jvfio.launcher.driver.HostHotplug;
 import io.jvfio.memory.GuestMemory;
 import io.jvfio.vfio.DmaAddressing;
 import io.jvfio.vfio.passthrough.PassthroughDevice;
@@ -12,9 +13,11 @@ import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.device.AttachedDevices;
 import io.jvfio.vmm.pci.PciDevFn;
 import io.jvfio.vmm.pci.PciHostBridge;
+import io.jvfio.vmm.pci.PciRegs;
 import io.jvfio.machine.VirtualMachine;
 
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * The launcher's VM: a {@link VirtualMachine} built from the command line's configuration (RAM,
@@ -28,6 +31,11 @@ final class Machine implements AutoCloseable {
     final GuestMemory memory;
     final AddressSpace space;
     final PciHostBridge bridge;
+    /** The host-side driver of the last run, for its hotplug service. */
+    private HostDriver hostDriver;
+    private HostHotplug hotplug;
+    /** The guest driver of the last run: its ports stay for the guest's hotplug service. */
+    private GuestDriver guestDriver;
 
     private Machine(MachineConfig config, VirtualMachine vm) {
         this.config = config;
@@ -71,10 +79,7 @@ final class Machine implements AutoCloseable {
         }
         // The DMA addresses the driven device sees guest RAM at, from its back end: the guest physical
         // addresses themselves, except for a device in VFIO's no-IOMMU mode.
-        DmaAddressing dma = vm.devices().attached().stream().filter(a -> a.at().equals(target))
-                .map(AttachedDevices.Attached::function).filter(PassthroughDevice.class::isInstance)
-                .map(f -> ((PassthroughDevice) f).backend().dmaAddressing()).findFirst()
-                .orElse(DmaAddressing.GUEST_PHYSICAL);
+        DmaAddressing dma = target == null ? DmaAddressing.GUEST_PHYSICAL : dmaAddressing(target.devfn());
         DriverTarget t = new DriverTarget(memory, space, bridge, target, dma, new DriverTarget.Watch() {
             @Override
             public String gone() {
@@ -91,16 +96,59 @@ final class Machine implements AutoCloseable {
                 }
                 return null;
             }
-        });
+        }, this::dmaAddressing);
         long mmio = space.mmio().unclaimedAccesses();
         long pio = space.pio().unclaimedAccesses();
-        DriverReport report = onKvm() ? new GuestDriver(t, vm.vcpus()).run() : new HostDriver(t, vm.apics()).run();
+        DriverReport report;
+        if (onKvm()) {
+            guestDriver = new GuestDriver(t, vm.vcpus());
+            report = guestDriver.run();
+        } else {
+            hostDriver = new HostDriver(t, vm.apics());
+            report = hostDriver.run();
+        }
         report.unclaimed(space.mmio().unclaimedAccesses() - mmio, space.pio().unclaimedAccesses() - pio);
         return report;
     }
 
+    /**
+     * The DMA addresses the function at {@code bdf} (bus << 8 | devfn) sees guest RAM at, from its back
+     * end: the guest physical addresses themselves, except for a device in VFIO's no-IOMMU mode.
+     */
+    private DmaAddressing dmaAddressing(int bdf) {
+        int bus = bdf >>> 8;
+        // A device behind a root port is on the bus the guest numbered the port's secondary side.
+        return vm.devices().attached().stream().filter(a -> a.at().devfn() == (bdf & 0xff) && (a.upstream() == null
+                        ? bus == 0
+                        : bus != 0 && bridge.configRead(a.upstream().devfn(), PciRegs.PCI_SECONDARY_BUS, 1) == bus))
+                .map(AttachedDevices.Attached::function).filter(PassthroughDevice.class::isInstance)
+                .map(f -> ((PassthroughDevice) f).backend().dmaAddressing()).findFirst()
+                .orElse(DmaAddressing.GUEST_PHYSICAL);
+    }
+
+    /**
+     * After {@link #drive}: the built-in driver's hotplug service for the machine's hot-plug capable root
+     * ports, each event's words to {@code out}, until the machine closes. On KVM the guest program serves
+     * them once its vCPUs run again (it goes on from its steps to the service); without KVM a thread of
+     * the host-side driver does. Without such a port, or before a run, there is nothing to serve.
+     */
+    void serveHotplug(Consumer<String> out) {
+        if (guestDriver != null) {
+            guestDriver.serveHotplug(out);
+        }
+        if (hostDriver != null && hotplug == null) {
+            hotplug = HostHotplug.start(hostDriver, out);
+        }
+    }
+
     @Override
     public void close() {
+        if (hotplug != null) {
+            hotplug.close(); // before the devices go: its thread may be driving one
+        }
+        if (guestDriver != null) {
+            guestDriver.close(); // its ports (a vCPU still running finds nothing there until it stops)
+        }
         vm.close();
     }
 }

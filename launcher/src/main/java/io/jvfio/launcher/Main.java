@@ -101,6 +101,12 @@ public final class Main {
                     report(out, m, placed, report);
                     int status = report.passed() ? 0 : EXIT_STEP_FAILED;
                     if (monitor != null) {
+                        // The driver's hotplug service answers the root ports' slots while the monitor runs, until
+                        // the machine closes; each event's words go where the report went (stderr with -qmp stdio).
+                        m.serveHotplug(words -> {
+                            out.print(words);
+                            out.flush();
+                        });
                         runUntilQuit(m, monitor);
                     }
                     return status;

@@ -38,6 +38,11 @@ public final class DriverReport {
     private long unclaimedMmio;
     private long unclaimedPio;
 
+    /** Each step's result, in the order they ran. */
+    List<StepResult> steps() {
+        return List.copyOf(steps);
+    }
+
     void add(StepResult r) {
         steps.add(r);
     }
@@ -69,6 +74,11 @@ public final class DriverReport {
     /** The run itself failed (the guest faulted, timed out): said in one line. */
     void failure(String why) {
         this.failure = why;
+    }
+
+    /** Why the run itself failed, or null. */
+    String failure() {
+        return failure;
     }
 
     /** True if every step ran and none failed. */

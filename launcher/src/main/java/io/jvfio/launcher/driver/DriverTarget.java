@@ -15,11 +15,13 @@ import java.util.List;
 /**
  * What a driver drives, and how it reaches it: guest RAM, the address space, the host bridge,
  * optionally the function to drive ({@code null}: the first edu-compatible one on the bus), the DMA
- * addresses its device sees guest RAM at (its back end's {@link DmaAddressing}), and a watch on the
- * machine's devices, which tells the driver when one of them has gone away.
+ * addresses its device sees guest RAM at (its back end's {@link DmaAddressing}), a watch on the
+ * machine's devices, which tells the driver when one of them has gone away, and the DMA addressing of
+ * any other function by its bus, device and function ({@code bus << 8 | devfn}): how the hotplug
+ * service learns it for a device added behind a root port.
  */
 public record DriverTarget(GuestMemory memory, AddressSpace space, PciHostBridge bridge, PciDevFn device,
-                           DmaAddressing dma, Watch watch) {
+                           DmaAddressing dma, Watch watch, java.util.function.IntFunction<DmaAddressing> dmaAt) {
 
     /** Whether a device of the machine went away under the driver, and why. */
     public interface Watch {
@@ -107,13 +109,36 @@ public record DriverTarget(GuestMemory memory, AddressSpace space, PciHostBridge
         PciDevFn at = new PciDevFn(devfn >>> 3, devfn & 7);
         PciFunction f = bridge.function(at);
         List<PciBar> bars = f == null ? List.of() : f.bars().stream().filter(b -> !b.isRom()).toList();
+        return loopTargets(bars.stream().map(b -> new DecodedBar(b.size(), b.isIo(), bridge.mappedAddress(at,
+                b.index()))).toList());
+    }
+
+    /**
+     * The same for a function the host bridge does not hold itself (behind a root port): its BARs as the
+     * driver placed them, decode on.
+     */
+    LoopTargets loopTargets(BarLayout layout) {
+        List<DecodedBar> bars = new java.util.ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            if (layout.size()[i] != 0) {
+                bars.add(new DecodedBar(layout.size()[i], layout.isIo(i), layout.mappedAddress(i)));
+            }
+        }
+        return loopTargets(bars);
+    }
+
+    /** A BAR of the function driven: its size, its kind, and where it decodes (-1: nowhere). */
+    private record DecodedBar(long size, boolean isIo, long address) {
+    }
+
+    private LoopTargets loopTargets(List<DecodedBar> bars) {
         long trapped = 0;
         long port = 0;
         long direct = 0;
         boolean memory = false;
         boolean allUnderAPage = true;
-        for (PciBar bar : bars) {
-            long address = bridge.mappedAddress(at, bar.index());
+        for (DecodedBar bar : bars) {
+            long address = bar.address();
             if (!bar.isIo()) {
                 memory = true;
                 allUnderAPage &= bar.size() < Syscalls.pageSize();

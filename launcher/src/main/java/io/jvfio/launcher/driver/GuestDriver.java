@@ -22,6 +22,7 @@ import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.Consumer;
 
 /**
  * Runs the built-in guest driver ({@code src/main/guest/driver.s}, assembled at build time) on KVM
@@ -51,6 +52,14 @@ public final class GuestDriver {
     static final int PORT_QUERY = 0x501;
     static final int PORT_DONE = 0x502;
     static final int PORT_FAULT = 0x503;
+    /** A hotplug event of the guest's service (driver.s's HP_*), its details in the mailbox. */
+    static final int PORT_HOTPLUG = 0x504;
+    static final int HP_SERVING = 1;
+    static final int HP_BEGIN = 2;
+    static final int HP_END = 3;
+    static final int HP_NOT_UP = 4;
+    static final int HP_REMOVED = 5;
+    static final int HP_EMPTY = 6;
     /** How long the guest may take: its kernel-mode code is emulated, about 1 us an instruction here. */
     static final long TIMEOUT_SECONDS = 300;
 
@@ -76,12 +85,36 @@ public final class GuestDriver {
     static final int MB_SETTLE_TSC = 0x478;
     static final int MB_IRQ_COUNT_CPU = 0x800;
     static final int MB_IRQ_SNAP = 0x1800;
+    static final int MB_BAR_WIDE = 0x4f8;
+    static final int MB_HOT = 0x488;
+    static final int MB_HP_COUNT = 0x4a0;
+    static final int MB_HP_PORT = 0x4b8;
+    static final int MB_HP_BDF = 0x4c0;
+    static final int MB_HP_IDS = 0x4c8;
+    static final int MB_HP_HOW = 0x4d0;
+    static final int MB_HP_WHY = 0x4d8;
+    static final int MB_HP_DONE = 0x4e0;
+    static final int MB_HP_FITS = 0x4e8;
+    static final int MB_HP_PORTS = 0x2000;
+    static final int HP_ENTRY = 128;
+    static final int HP_DEVFN = 0;
+    static final int HP_SLOTCAP = 16;
+    static final int HP_SECONDARY = 24;
+    static final int HP_MEM_BASE = 32;
+    static final int HP_MEM_LIMIT = 40;
+    static final int HP_IO_BASE = 48;
+    static final int HP_IO_LIMIT = 56;
 
     private final DriverTarget t;
     private final Vcpus vcpus;
     /** The bootstrap processor: it runs the steps. */
     private final KvmVcpu vcpu;
-    private final DriverReport report = new DriverReport();
+    /** The report of the steps going on: the start's, then each hot-added device's. */
+    private DriverReport report = new DriverReport();
+    /** Where the guest's hotplug service's words go; null until {@link #serveHotplug}. */
+    private volatile Consumer<String> hotplugOut;
+    /** The driver's ports, registered until {@link #close} (the guest's hotplug service goes on using them). */
+    private Bus.Registration ports;
     private long mmioAtLastReport;
     private long ioAtLastReport;
     /** What the driver asked at PORT_QUERY: where its timed loops read. */
@@ -129,7 +162,7 @@ public final class GuestDriver {
         PciDevFn target = t.device();
         ram.writeU64(MAILBOX + MB_TARGET, target == null ? 0xffff : target.devfn());
 
-        Bus.Registration ports = t.space().pio().add("guest driver ports", PORT_REPORT, 4, new Ports());
+        ports = t.space().pio().add("guest driver ports", PORT_REPORT, 5, new Ports());
         vcpus.start(t.space());
         try {
             List<KvmVcpu.Stop> stops = awaitGuest();
@@ -170,7 +203,9 @@ public final class GuestDriver {
                     // Reported above (a failure is thrown again by every await); here only the threads end.
                 }
             }
-            t.space().pio().remove(ports);
+            if (report.failure() != null || fault != null) {
+                close(); // the guest will not go on to its hotplug service
+            }
         }
         report.exits(exitsByReason());
         if (vcpus.size() > 1) {
@@ -182,6 +217,24 @@ public final class GuestDriver {
         }
         latencies();
         return report;
+    }
+
+    /**
+     * After {@link #run}: the words of the guest's hotplug service (driver.s goes on to it when its vCPUs
+     * run again, and serves the machine's hot-plug capable root ports) go to {@code out}, a hot-added
+     * device's steps as a block of their own.
+     */
+    public void serveHotplug(Consumer<String> out) {
+        hotplugOut = out;
+    }
+
+    /** The driver's ports go (the vCPUs no longer run the program). */
+    public void close() {
+        Bus.Registration r = ports;
+        if (r != null) {
+            ports = null;
+            t.space().pio().remove(r);
+        }
     }
 
     /** Every vCPU's exits per reason, summed. */
@@ -261,7 +314,8 @@ public final class GuestDriver {
             switch ((int) offset + PORT_REPORT) {
                 case PORT_REPORT -> stepReported((int) value);
                 case PORT_QUERY -> {
-                    DriverTarget.LoopTargets lt = t.loopTargets((int) mb(0x40));
+                    DriverTarget.LoopTargets lt = mb(MB_HOT) != 0 ? t.loopTargets(barsFromMailbox())
+                            : t.loopTargets((int) mb(0x40));
                     targets = lt;
                     GuestRam ram = t.memory().ram();
                     ram.writeU64(MAILBOX + MB_TRAPPED, lt.trapped());
@@ -269,15 +323,89 @@ public final class GuestDriver {
                     ram.writeU64(MAILBOX + MB_TRAPPED_IO, lt.trappedIsPort() ? 1 : 0);
                 }
                 case PORT_DONE -> vcpus.stopAll();
+                case PORT_HOTPLUG -> hotplugEvent((int) value & 0xff);
                 case PORT_FAULT -> {
                     KvmVcpu on = Vcpus.current(); // ports are answered on the thread of the vCPU that wrote
                     fault = "the guest took CPU exception " + value + (vcpus.size() > 1 ? " on vCPU " + on.id() : "")
                             + " (rip 0x" + Long.toHexString(on.register(X86Register.RIP)) + ")";
                     vcpus.stopAll();
+                    Consumer<String> out = hotplugOut;
+                    if (out != null) {
+                        out.accept("hotplug: the service stopped: " + fault + "\n");
+                    }
                 }
                 default -> {
                 }
             }
+        }
+    }
+
+    /** The hot-added device whose steps the guest is reporting, or null (the start's). */
+    private record HotDevice(int index, String port) {
+    }
+
+    private volatile HotDevice hot;
+
+    /** The BARs of the function driven, as the guest sized and placed them (the mailbox's). */
+    private BarLayout barsFromMailbox() {
+        long[] sizes = new long[6];
+        long[] addresses = new long[6];
+        for (int i = 0; i < 6; i++) {
+            sizes[i] = mb(MB_BAR_SIZE + 8 * i);
+            addresses[i] = mb(MB_BAR_ADDR + 8 * i);
+        }
+        return new BarLayout(sizes, addresses, (int) mb(MB_BAR_IO), (int) mb(MB_BAR_WIDE));
+    }
+
+    /** Root port {@code index} of the guest's table, in HotplugReport's words. */
+    private String portName(int index) {
+        int entry = MB_HP_PORTS + index * HP_ENTRY;
+        return HotplugReport.port((int) mb(entry + HP_DEVFN), (int) (mb(entry + HP_SLOTCAP) >>> 19 & 0x1fff));
+    }
+
+    /** An event of the guest's hotplug service, in the words HostHotplug's are in. */
+    private void hotplugEvent(int event) {
+        Consumer<String> out = hotplugOut;
+        int index = (int) mb(MB_HP_PORT);
+        int bdf = (int) mb(MB_HP_BDF);
+        switch (event) {
+            case HP_SERVING -> {
+                List<String> served = new java.util.ArrayList<>();
+                for (int i = 0; i < mb(MB_HP_COUNT); i++) {
+                    int entry = MB_HP_PORTS + i * HP_ENTRY;
+                    served.add(HotplugReport.served((int) mb(entry + HP_DEVFN), (int) (mb(entry + HP_SLOTCAP) >>> 19
+                            & 0x1fff), (int) mb(entry + HP_SECONDARY)));
+                }
+                emit(out, HotplugReport.serving(served, HostHotplug.VECTOR));
+            }
+            case HP_BEGIN -> {
+                hot = new HotDevice(index, portName(index));
+                report = new DriverReport();
+                targets = null;
+            }
+            case HP_END -> {
+                latencies();
+                HotDevice h = hot;
+                hot = null;
+                emit(out, HotplugReport.added(h == null ? portName(index) : h.port(), bdf, (int) mb(MB_HP_HOW),
+                        report));
+            }
+            case HP_NOT_UP -> emit(out, HotplugReport.notUp(portName(index), (int) mb(MB_HP_HOW), (int) mb(MB_HP_WHY),
+                    bdf));
+            case HP_REMOVED -> {
+                int entry = MB_HP_PORTS + index * HP_ENTRY;
+                boolean powerController = (mb(entry + HP_SLOTCAP) & 0x2) != 0; // PCI_EXP_SLTCAP_PCP
+                emit(out, HotplugReport.removed(portName(index), bdf, powerController, mb(MB_HP_DONE) != 0));
+            }
+            case HP_EMPTY -> emit(out, HotplugReport.empty(portName(index), bdf));
+            default -> {
+            }
+        }
+    }
+
+    private static void emit(Consumer<String> out, String words) {
+        if (out != null) {
+            out.accept(words);
         }
     }
 
@@ -300,7 +428,8 @@ public final class GuestDriver {
         StepResult.Status s = status == 1 ? StepResult.Status.PASS : status == 3 ? StepResult.Status.SKIP
                 : StepResult.Status.FAIL;
         String detail = switch (step) {
-            case FIND -> s == StepResult.Status.PASS ? describeFind((int) a, (int) b, (int) c)
+            case FIND -> hot != null ? HotplugReport.found((int) a, (int) b, hot.port())
+                    : s == StepResult.Status.PASS ? describeFind((int) a, (int) b, (int) c)
                     : c + " functions on bus 0, none to drive" + (a < 0 ? " (no edu-compatible 1234:11e8)" : "");
             case BARS -> {
                 long[] sizes = new long[6];
@@ -309,7 +438,13 @@ public final class GuestDriver {
                     sizes[i] = mb(MB_BAR_SIZE + 8 * i);
                     addresses[i] = mb(MB_BAR_ADDR + 8 * i);
                 }
-                yield describeBars((int) a, (int) b, sizes, addresses, (int) mb(MB_BAR_IO));
+                String bars = describeBars((int) a, (int) b, sizes, addresses, (int) mb(MB_BAR_IO));
+                if (hot == null) {
+                    yield bars;
+                }
+                long entry = MB_HP_PORTS + hot.index() * (long) HP_ENTRY;
+                yield HotplugReport.placed(bars, mb((int) entry + HP_MEM_BASE), mb((int) entry + HP_MEM_LIMIT),
+                        mb((int) entry + HP_IO_BASE), mb((int) entry + HP_IO_LIMIT), s == StepResult.Status.PASS);
             }
             case ENABLE -> describeEnable((int) a, wantedCommand(), targets);
             case ID -> s == StepResult.Status.SKIP ? notEdu((int) a) : String.format("read 0x%08x", a);
@@ -450,13 +585,17 @@ public final class GuestDriver {
         return b.toString();
     }
 
-    /** Why the INTx step did not run: 1 no recipe for the device, 2 no INTx pin, 3 a line no IOAPIC pin has. */
+    /**
+     * Why the INTx step did not run: 1 no recipe for the device, 2 no INTx pin, 3 a line no IOAPIC pin
+     * has, 4 a device behind a root port.
+     */
     static String intxNotRun(int why, int ids, int lineAndPin) {
         return switch (why) {
             case 1 -> String.format("no INTx recipe for [%04x:%04x]: the driver knows how to raise and acknowledge "
                     + "INTx on edu (1234:11e8), the GPIO card (1234:10f0) and 16550-compatible UARTs (class 0700, "
                     + "interface 00-06, registers in I/O BAR0) only", ids & 0xFFFF, ids >>> 16);
             case 2 -> "the device has no INTx pin (interrupt pin register 0)";
+            case 4 -> HostDriver.INTX_BEHIND_PORT;
             default -> String.format("interrupt line %d (config 0x3c) names no IOAPIC pin (0-23): the interrupt is "
                     + "not routed", lineAndPin & 0xFF);
         };

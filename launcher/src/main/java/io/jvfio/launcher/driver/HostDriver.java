@@ -1,6 +1,7 @@
 package io.jvfio.launcher.driver;
 
 import io.jvfio.JvfioException;
+import io.jvfio.vfio.DmaAddressing;
 import io.jvfio.irq.LocalApic;
 import io.jvfio.irq.VirtualInterruptController;
 import io.jvfio.vmm.pci.PciHostBridge;
@@ -29,6 +30,13 @@ public final class HostDriver {
     static final int INTX_ROUNDS = 10;
     static final long IOAPIC = 0xfec0_0000L;
     static final int IOAPIC_PINS = 24;
+    /**
+     * Why the INTx step does not run on a device behind a root port: its INTx would reach the IOAPIC
+     * through the port's swizzle and an interrupt routing table (ACPI's _PRT) this machine has not, so
+     * no interrupt line names its pin; its interrupts are MSI and MSI-X, as PCI Express devices' are.
+     */
+    static final String INTX_BEHIND_PORT = "a device behind a root port: no IOAPIC pin is routed to its INTx (that "
+            + "takes the port's swizzle and an interrupt routing table); its interrupts are MSI and MSI-X";
 
     private final DriverTarget t;
     /** APIC 0: INTx's destination. */
@@ -40,7 +48,13 @@ public final class HostDriver {
     private final AtomicLong intxArrivals = new AtomicLong();
     private volatile long lastInterruptNanos;
     private Histogram stormLatency;
-    private final DriverReport report = new DriverReport();
+    /** The report of the run going on: the start's, or a hot-added device's. */
+    private DriverReport report = new DriverReport();
+    /** Set when the machine closes under a run of the hotplug service: its waits end. */
+    private volatile boolean stopping;
+    /** One past the BARs the start placed: where the hotplug service's windows begin. */
+    private long memoryEnd = DriverTarget.MMIO_WINDOW;
+    private long ioEnd = DriverTarget.IO_WINDOW;
 
     public HostDriver(DriverTarget target, VirtualInterruptController apics) {
         this.t = target;
@@ -72,24 +86,26 @@ public final class HostDriver {
     }
 
     // ---- configuration mechanism #1 ----
+    // A function is named by bdf = bus << 8 | devfn, CONFIG_ADDRESS's bits 23:8 shifted down: on bus 0
+    // that is the devfn itself; the host bridge routes other buses through the root ports' bus numbers.
 
-    private void select(int devfn, int reg) {
-        t.space().out(PciHostBridge.CONFIG_ADDRESS, 4, 0x8000_0000L | devfn << 8 | (reg & 0xFC));
+    private void select(int bdf, int reg) {
+        t.space().out(PciHostBridge.CONFIG_ADDRESS, 4, 0x8000_0000L | bdf << 8 | (reg & 0xFC));
     }
 
-    private int cfgRead(int devfn, int reg, int size) {
-        select(devfn, reg);
+    int cfgRead(int bdf, int reg, int size) {
+        select(bdf, reg);
         return (int) t.space().in(PciHostBridge.CONFIG_DATA + (reg & 3), size);
     }
 
-    private void cfgWrite(int devfn, int reg, int size, long value) {
-        select(devfn, reg);
+    void cfgWrite(int bdf, int reg, int size, long value) {
+        select(bdf, reg);
         t.space().out(PciHostBridge.CONFIG_DATA + (reg & 3), size, value);
     }
 
-    private int findCapability(int devfn, int id) {
-        for (int at = cfgRead(devfn, 0x34, 1) & 0xFC, guard = 0; at != 0 && guard < 48; guard++) {
-            int header = cfgRead(devfn, at, 2);
+    int findCapability(int bdf, int id) {
+        for (int at = cfgRead(bdf, 0x34, 1) & 0xFC, guard = 0; at != 0 && guard < 48; guard++) {
+            int header = cfgRead(bdf, at, 2);
             if ((header & 0xFF) == id) {
                 return at;
             }
@@ -107,6 +123,9 @@ public final class HostDriver {
         long deadline = System.nanoTime() + nanos;
         while (!condition.getAsBoolean()) {
             t.checkGone();
+            if (stopping) {
+                throw new DriverTarget.DeviceGoneException("the machine is closing");
+            }
             if (System.nanoTime() > deadline) {
                 return false;
             }
@@ -160,75 +179,137 @@ public final class HostDriver {
                     + (t.device() != null ? " at " + t.device() : " (no edu-compatible 1234:11e8)")));
             return;
         }
-        boolean edu = ids == 0x11e81234;
         report.add(StepResult.pass(DriverStep.FIND, GuestDriver.describeFind(devfn, ids, present)));
 
         // ---- BARs ----
-        long window = DriverTarget.MMIO_WINDOW;
-        long ioWindow = DriverTarget.IO_WINDOW;
-        long[] barAddress = new long[6];
-        long[] barSize = new long[6];
+        BarLayout bars = sizeBars(devfn).placedFrom(DriverTarget.MMIO_WINDOW, DriverTarget.IO_WINDOW);
+        writeBars(devfn, bars);
+        report.add(StepResult.pass(DriverStep.BARS, GuestDriver.describeBars(bars.memoryBars(), bars.ioBars(),
+                bars.size(), bars.address(), bars.ioMask())));
+        memoryEnd = bars.memoryEnd(DriverTarget.MMIO_WINDOW);
+        ioEnd = bars.ioEnd(DriverTarget.IO_WINDOW);
+        enableAndDrive(devfn, ids, bars, t.dma(), () -> t.loopTargets(devfn), true);
+    }
+
+    /**
+     * The steps on a function the hotplug service found behind a root port, sized, placed (its BARs
+     * written, the port's windows opened over them) and described by the service: {@code find} and
+     * {@code bars} as the service says, then steps 3 to 11 as at the start, with the DMA addressing of the
+     * device's back end; INTx is skipped ({@link #INTX_BEHIND_PORT}). Each run has a report of its own.
+     */
+    DriverReport driveBehindPort(int bdf, int ids, String found, BarLayout bars, String placed, boolean fits,
+                                 DmaAddressing dma) {
+        report = new DriverReport();
+        try {
+            report.add(StepResult.pass(DriverStep.FIND, found));
+            report.add(StepResult.check(DriverStep.BARS, fits, placed));
+            if (fits) {
+                enableAndDrive(bdf, ids, bars, dma, () -> t.loopTargets(bars), false);
+            }
+            return report;
+        } catch (InternalError e) {
+            if (!DriverTarget.isMappedMemoryFault(e)) {
+                throw e;
+            }
+            report.failure("a host-side access faulted (SIGBUS): the memory behind a directly mapped BAR is gone");
+            return report;
+        }
+    }
+
+    /** One past the memory and the I/O the start's BARs took: the hotplug service allocates above them. */
+    long memoryEnd() {
+        return memoryEnd;
+    }
+
+    long ioEnd() {
+        return ioEnd;
+    }
+
+    /** Ends the waits of a run under way (the hotplug service's, as the machine closes). */
+    void stop() {
+        stopping = true;
+    }
+
+    /** APIC 0, where the hotplug service aims its root ports' interrupts. */
+    LocalApic bootApic() {
+        return apic;
+    }
+
+    DriverTarget target() {
+        return t;
+    }
+
+    /**
+     * Sizes function {@code bdf}'s six BARs (all-ones written, the size mask read back); none is placed
+     * yet. An I/O BAR's size is the lowest writable address bit among the 16 of an x86 port (the upper
+     * half of the register may read 0 or all-ones).
+     */
+    BarLayout sizeBars(int bdf) {
+        long[] size = new long[6];
         int ioMask = 0;
-        int memoryBars = 0;
-        int ioBars = 0;
+        int wideMask = 0;
         for (int i = 0; i < 6; i++) {
             int reg = 0x10 + 4 * i;
-            cfgWrite(devfn, reg, 4, 0xFFFF_FFFFL);
-            int v = cfgRead(devfn, reg, 4);
+            cfgWrite(bdf, reg, 4, 0xFFFF_FFFFL);
+            int v = cfgRead(bdf, reg, 4);
             if (v == 0) {
                 continue;
             }
             if ((v & 1) != 0) {
-                // An I/O BAR: its size is the lowest writable address bit among the 16 of an x86 port
-                // (the upper half of the register may read 0 or all-ones).
                 int mask = v & 0xFFFC;
-                if (mask == 0) {
-                    continue;
+                if (mask != 0) {
+                    size[i] = mask & -mask;
+                    ioMask |= 1 << i;
                 }
-                long size = mask & -mask;
-                long port = (ioWindow + size - 1) & -size;
-                ioWindow = port + size;
-                cfgWrite(devfn, reg, 4, port);
-                barAddress[i] = port;
-                barSize[i] = size;
-                ioMask |= 1 << i;
-                ioBars++;
                 continue;
             }
             boolean is64 = (v & 6) == 4;
             long mask = Integer.toUnsignedLong(v & 0xFFFF_FFF0);
             if (is64) {
-                cfgWrite(devfn, reg + 4, 4, 0xFFFF_FFFFL);
-                mask |= Integer.toUnsignedLong(cfgRead(devfn, reg + 4, 4)) << 32;
+                cfgWrite(bdf, reg + 4, 4, 0xFFFF_FFFFL);
+                mask |= Integer.toUnsignedLong(cfgRead(bdf, reg + 4, 4)) << 32;
+                wideMask |= 1 << i;
             } else {
                 mask |= 0xFFFF_FFFF_0000_0000L;
             }
-            long size = -mask;
-            long address = (window + size - 1) & -size;
-            window = address + size;
-            cfgWrite(devfn, reg, 4, address & 0xFFFF_FFFFL);
-            if (is64) {
-                cfgWrite(devfn, reg + 4, 4, address >>> 32);
-            }
-            barAddress[i] = address;
-            barSize[i] = size;
-            memoryBars++;
+            size[i] = -mask;
             if (is64) {
                 i++;
             }
         }
-        report.add(StepResult.pass(DriverStep.BARS, GuestDriver.describeBars(memoryBars, ioBars, barSize, barAddress,
-                ioMask)));
+        return new BarLayout(size, new long[6], ioMask, wideMask);
+    }
 
-        // ---- enable: decode for the kinds of BAR placed, and bus mastering ----
-        int wanted = 0x4 | (memoryBars > 0 ? 0x2 : 0) | (ioBars > 0 ? 0x1 : 0);
-        cfgWrite(devfn, 4, 2, cfgRead(devfn, 4, 2) | wanted);
-        int command = cfgRead(devfn, 4, 2);
-        DriverTarget.LoopTargets targets = t.loopTargets(devfn);
+    /** Writes each placed BAR's address (both halves of a 64-bit one). */
+    void writeBars(int bdf, BarLayout bars) {
+        for (int i = 0; i < 6; i++) {
+            if (bars.size()[i] == 0) {
+                continue;
+            }
+            int reg = 0x10 + 4 * i;
+            cfgWrite(bdf, reg, 4, bars.address()[i] & 0xFFFF_FFFFL);
+            if (bars.isWide(i)) {
+                cfgWrite(bdf, reg + 4, 4, bars.address()[i] >>> 32);
+            }
+        }
+    }
+
+    /**
+     * Steps 3 to 12 on function {@code bdf} whose BARs are placed: decode for the kinds of BAR placed and
+     * bus mastering, edu's steps (with {@code dma}, the addresses the device sees guest RAM at), the timed
+     * loops where {@code where} says once decode is on, INTx if {@code intx} (else skipped with
+     * {@link #INTX_BEHIND_PORT}).
+     */
+    private void enableAndDrive(int bdf, int ids, BarLayout bars, DmaAddressing dma,
+                                java.util.function.Supplier<DriverTarget.LoopTargets> where, boolean intx) {
+        int wanted = 0x4 | (bars.memoryBars() > 0 ? 0x2 : 0) | (bars.ioBars() > 0 ? 0x1 : 0);
+        cfgWrite(bdf, 4, 2, cfgRead(bdf, 4, 2) | wanted);
+        int command = cfgRead(bdf, 4, 2);
+        DriverTarget.LoopTargets targets = where.get(); // with decode on: what traps and what is mapped now
         report.add(StepResult.check(DriverStep.ENABLE, (command & wanted) == wanted,
                 GuestDriver.describeEnable(command, wanted, targets)));
 
-        long bar0 = barAddress[0];
+        boolean edu = ids == 0x11e81234;
         if (!edu) {
             for (DriverStep s : DriverStep.values()) {
                 if (s.needsEdu()) {
@@ -236,7 +317,7 @@ public final class HostDriver {
                 }
             }
         } else {
-            eduSteps(devfn, bar0, barAddress);
+            eduSteps(bdf, bars.address()[0], bars.address(), dma);
         }
         if (targets.trappedIsPort()) {
             timedPortLoop(targets.trapped());
@@ -244,13 +325,18 @@ public final class HostDriver {
             timedLoop(DriverStep.TRAPPED, targets.trapped(), targets.noTrapped(), "trapped MMIO read (host-side)");
         }
         timedLoop(DriverStep.DIRECT, targets.direct(), targets.noDirect(), "directly mapped read (host-side)");
-        intx(devfn, ids);
+        if (intx) {
+            intx(bdf, ids);
+        } else {
+            report.add(StepResult.skip(DriverStep.INTX, INTX_BEHIND_PORT));
+        }
         if (stormLatency != null) {
             report.addLatency("interrupt (raise -> APIC)", stormLatency);
+            stormLatency = null;
         }
     }
 
-    private void eduSteps(int devfn, long bar0, long[] barAddress) {
+    private void eduSteps(int devfn, long bar0, long[] barAddress, DmaAddressing dma) {
         long id = t.space().read(bar0 + ID, 4);
         report.add(StepResult.check(DriverStep.ID, id == ID_VALUE, String.format("read 0x%08x", id)));
 
@@ -278,8 +364,8 @@ public final class HostDriver {
         long dst = 0;
         boolean addressed = false;
         try {
-            src = t.dma().dmaAddress(RAM_SRC, DMA_BYTES);
-            dst = t.dma().dmaAddress(RAM_DST, DMA_BYTES);
+            src = dma.dmaAddress(RAM_SRC, DMA_BYTES);
+            dst = dma.dmaAddress(RAM_DST, DMA_BYTES);
             addressed = true;
         } catch (JvfioException e) {
             report.add(StepResult.fail(DriverStep.DMA, "no DMA address for the buffers: " + e.getMessage()));
@@ -291,7 +377,7 @@ public final class HostDriver {
             t.memory().ram().read(RAM_DST, back, 0, DMA_BYTES);
             int equal = java.util.Arrays.mismatch(pattern, back);
             String how = src == RAM_SRC && dst == RAM_DST ? ""
-                    : String.format(" (DMA addresses 0x%x and 0x%x: %s)", src, dst, t.dma().describe());
+                    : String.format(" (DMA addresses 0x%x and 0x%x: %s)", src, dst, dma.describe());
             report.add(StepResult.check(DriverStep.DMA, equal < 0, GuestDriver.describeDma(equal < 0 ? DMA_BYTES
                     : equal, DMA_BYTES) + how));
         }
@@ -331,6 +417,9 @@ public final class HostDriver {
         }
         // One aimed at each APIC in turn, as the guest driver does.
         interrupts.set(0);
+        for (int i = 0; i < apics.length; i++) {
+            interruptsPerApic.set(i, 0); // from 0 on each run (a hot-added device's after the start's)
+        }
         boolean came = true;
         for (int target = 0; target < apics.length; target++) {
             aim(devfn, msixEntry, msi, target);
@@ -436,14 +525,7 @@ public final class HostDriver {
             report.add(StepResult.fail(DriverStep.INTX, GuestDriver.intxNotRun(3, ids, lineAndPin)));
             return;
         }
-        int msix = findCapability(devfn, 0x11);
-        if (msix != 0) {
-            cfgWrite(devfn, msix + 2, 2, cfgRead(devfn, msix + 2, 2) & 0x7FFF);
-        }
-        int msi = findCapability(devfn, 0x05);
-        if (msi != 0) {
-            cfgWrite(devfn, msi + 2, 2, cfgRead(devfn, msi + 2, 2) & 0xFFFE);
-        }
+        msiOff(devfn);
         int bar0 = cfgRead(devfn, 0x10, 4);
         boolean io = (bar0 & 1) != 0;
         long base = Integer.toUnsignedLong(bar0 & (io ? ~3 : ~0xF));
@@ -478,6 +560,18 @@ public final class HostDriver {
         report.add(StepResult.check(DriverStep.INTX, raised == INTX_ROUNDS && counted == INTX_ROUNDS && spurious == 0,
                 GuestDriver.describeIntx(raised, counted, line, pin, io, spurious, 0,
                         "the local APIC")));
+    }
+
+    /** Function {@code bdf}'s MSI-X and MSI enables off (before the INTx step, and at removal). */
+    void msiOff(int bdf) {
+        int msix = findCapability(bdf, 0x11);
+        if (msix != 0) {
+            cfgWrite(bdf, msix + 2, 2, cfgRead(bdf, msix + 2, 2) & 0x7FFF);
+        }
+        int msi = findCapability(bdf, 0x05);
+        if (msi != 0) {
+            cfgWrite(bdf, msi + 2, 2, cfgRead(bdf, msi + 2, 2) & 0xFFFE);
+        }
     }
 
     private void raise(IntxRecipe recipe, boolean io, long base) {
@@ -516,7 +610,7 @@ public final class HostDriver {
         takeInterrupt(apic);
     }
 
-    private static void takeInterrupt(LocalApic at) {
+    static void takeInterrupt(LocalApic at) {
         while (at.acknowledge() >= 0) {
             at.endOfInterrupt();
         }
