@@ -50,7 +50,11 @@ import static io.jvfio.vmm.linux.jna.LinuxConstants.SHUT_RDWR;
  * <p>Sending works from any thread: while nothing is queued it goes straight to the socket; what the
  * socket will not take yet is queued and written when epoll says it can be, on the event loop.
  *
- * <p>Receiving is done under one lock by whoever holds it: the event loop, or, on a connection that
+ * <p>A server's session reads on a thread of its own ({@link #openOnOwnThread}): a blocking recvmsg
+ * per read, each request read and answered on that thread, with no epoll wake-up before it; the
+ * event loop only writes what the socket did not take at once, runs the limits' timers and closes.
+ *
+ * <p>Otherwise, receiving is done under one lock by whoever holds it: the event loop, or, on a connection that
  * {@link #readRepliesOnCallers reads replies on the callers' threads} (the client's), a thread waiting
  * for its own reply ({@link #awaitReply}). Such a thread sends, then reads the socket itself with a
  * blocking recvmsg until its reply has come, handing every other message it reads (another thread's
