@@ -32,23 +32,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define VFIO_USER_VERSION 1
-#define VFIO_USER_DMA_MAP 2
-#define VFIO_USER_DMA_UNMAP 3
-#define VFIO_USER_DEVICE_GET_INFO 4
-#define VFIO_USER_DEVICE_GET_REGION_INFO 5
-#define VFIO_USER_DEVICE_GET_REGION_IO_FDS 6 /* not offered: an error reply */
-#define VFIO_USER_DEVICE_GET_IRQ_INFO 7
-#define VFIO_USER_DEVICE_SET_IRQS 8
-#define VFIO_USER_REGION_READ 9
-#define VFIO_USER_REGION_WRITE 10
-#define VFIO_USER_DEVICE_RESET 13
-
-#define F_TYPE_MASK 0xf
-#define F_TYPE_COMMAND 0
-#define F_TYPE_REPLY 1
-#define F_NO_REPLY 0x10
-#define F_ERROR 0x20
+#include "vfio_user_socket.h"
 
 #define VFIO_DEVICE_FLAGS_PCI (1 << 1)
 #define VFIO_DEVICE_FLAGS_RESET (1 << 0)
@@ -65,14 +49,6 @@
 #define BODY_MAX (MAX_DATA_XFER + 4096)
 #define MAX_FDS 16
 
-struct vfio_user_header {
-    uint16_t msg_id;
-    uint16_t command;
-    uint32_t msg_size;
-    uint32_t flags;
-    uint32_t error_no;
-};
-
 struct server {
     int listen_fd;
     pthread_t thread;
@@ -83,47 +59,6 @@ struct server {
     uint8_t *bar2;
     uint8_t *body; /* the payload of the request being handled */
 };
-
-static int send_all(int fd, struct iovec *iov, int iovcnt) {
-    while (iovcnt > 0) {
-        struct msghdr m = {.msg_iov = iov, .msg_iovlen = iovcnt};
-        ssize_t n = sendmsg(fd, &m, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -errno;
-        }
-        while (iovcnt > 0 && (size_t) n >= iov->iov_len) {
-            n -= iov->iov_len;
-            iov++;
-            iovcnt--;
-        }
-        if (iovcnt > 0) {
-            iov->iov_base = (char *) iov->iov_base + n;
-            iov->iov_len -= n;
-        }
-    }
-    return 0;
-}
-
-static int recv_all(int fd, void *buf, size_t len) {
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = recv(fd, (char *) buf + done, len - done, MSG_WAITALL);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -errno;
-        }
-        if (n == 0) {
-            return -EPIPE;
-        }
-        done += n;
-    }
-    return 0;
-}
 
 /* The header, with any fds that came with it closed (this server maps nothing): 0, or -errno / -EPIPE at the end. */
 static int recv_header(int fd, struct vfio_user_header *h) {
@@ -161,14 +96,14 @@ static int recv_header(int fd, struct vfio_user_header *h) {
 static int reply(int fd, const struct vfio_user_header *q, const void *payload, size_t length,
                  const void *data, size_t data_length) {
     struct vfio_user_header h = {.msg_id = q->msg_id, .command = q->command,
-                                 .msg_size = sizeof h + length + data_length, .flags = F_TYPE_REPLY};
+                                 .msg_size = sizeof h + length + data_length, .flags = VFIO_USER_F_TYPE_REPLY};
     struct iovec iov[3] = {{&h, sizeof h}, {(void *) payload, length}, {(void *) data, data_length}};
     return send_all(fd, iov, 3);
 }
 
 static int error_reply(int fd, const struct vfio_user_header *q, int error) {
     struct vfio_user_header h = {.msg_id = q->msg_id, .command = q->command, .msg_size = sizeof h,
-                                 .flags = F_TYPE_REPLY | F_ERROR, .error_no = error};
+                                 .flags = VFIO_USER_F_TYPE_REPLY | VFIO_USER_F_ERROR, .error_no = error};
     struct iovec iov = {&h, sizeof h};
     return send_all(fd, &iov, 1);
 }
@@ -194,7 +129,7 @@ static uint32_t bar0_read(struct server *s, uint64_t offset) {
 /* One request (its header and payload in hand): 0 to go on, <0 to end the session. */
 static int handle(struct server *s, int fd, const struct vfio_user_header *q, uint32_t length) {
     uint8_t *p = s->body;
-    int no_reply = q->flags & F_NO_REPLY;
+    int no_reply = q->flags & VFIO_USER_F_NO_REPLY;
     switch (q->command) {
         case VFIO_USER_VERSION: {
             if (length < 4) {
@@ -306,7 +241,7 @@ static void serve(struct server *s, int fd) {
         if (length > 0 && recv_all(fd, s->body, length) < 0) {
             return;
         }
-        if ((h.flags & F_TYPE_MASK) != F_TYPE_COMMAND) {
+        if ((h.flags & VFIO_USER_F_TYPE_MASK) != VFIO_USER_F_TYPE_COMMAND) {
             continue; /* this server sends no requests: a reply is nobody's */
         }
         if (handle(s, fd, &h, length) < 0) {

@@ -46,7 +46,8 @@ public final class CVfioUserServer implements AutoCloseable {
 
     private static synchronized void load() {
         if (!loaded) {
-            CBaseline.compileAndRegister(CVfioUserServer.class, "vfio_user_server.c", "-lpthread");
+            CBaseline.compileAndRegister(CVfioUserServer.class, "vfio_user_server.c",
+                    java.util.List.of("vfio_user_socket.h"), "-lpthread");
             loaded = true;
         }
     }
