@@ -23,19 +23,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define VFIO_USER_VERSION 1
-#define VFIO_USER_REGION_READ 9
-#define VFIO_USER_REGION_WRITE 10
-#define VFIO_USER_F_TYPE_REPLY 1
-#define VFIO_USER_F_ERROR 0x20
-
-struct vfio_user_header {
-    uint16_t msg_id;
-    uint16_t command;
-    uint32_t msg_size;
-    uint32_t flags;
-    uint32_t error_no;
-};
+#include "vfio_user_socket.h"
 
 struct vfio_user_region_access {
     struct vfio_user_header hdr;
@@ -45,49 +33,6 @@ struct vfio_user_region_access {
 };
 
 static uint16_t next_id;
-
-/* All of iov through the socket; 0 or -errno. */
-static int send_all(int fd, struct iovec *iov, int iovcnt) {
-    while (iovcnt > 0) {
-        struct msghdr m = {.msg_iov = iov, .msg_iovlen = iovcnt};
-        ssize_t n = sendmsg(fd, &m, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -errno;
-        }
-        while (iovcnt > 0 && (size_t) n >= iov->iov_len) {
-            n -= iov->iov_len;
-            iov++;
-            iovcnt--;
-        }
-        if (iovcnt > 0) {
-            iov->iov_base = (char *) iov->iov_base + n;
-            iov->iov_len -= n;
-        }
-    }
-    return 0;
-}
-
-/* Exactly len bytes; 0, -errno, or -EPIPE at end of stream. */
-static int recv_all(int fd, void *buf, size_t len) {
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = recv(fd, (char *) buf + done, len - done, MSG_WAITALL);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -errno;
-        }
-        if (n == 0) {
-            return -EPIPE;
-        }
-        done += n;
-    }
-    return 0;
-}
 
 /* Reads and drops len bytes. */
 static int skip(int fd, size_t len) {
@@ -109,7 +54,7 @@ static int reply_header(int fd, struct vfio_user_header *h, uint16_t id, uint16_
     if (r < 0) {
         return r;
     }
-    if (h->msg_id != id || h->command != command || (h->flags & 0xf) != VFIO_USER_F_TYPE_REPLY
+    if (h->msg_id != id || h->command != command || (h->flags & VFIO_USER_F_TYPE_MASK) != VFIO_USER_F_TYPE_REPLY
         || h->msg_size < sizeof *h) {
         return -EPROTO;
     }

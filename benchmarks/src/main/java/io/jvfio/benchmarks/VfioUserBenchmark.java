@@ -3,6 +3,7 @@ package io.jvfio.benchmarks;
 import io.jvfio.benchmarks.support.AllocationMeter;
 import io.jvfio.benchmarks.support.BenchNotes;
 import io.jvfio.benchmarks.support.CVfioUserClient;
+import io.jvfio.benchmarks.support.CVfioUserServer;
 import io.jvfio.benchmarks.support.EduServer;
 import io.jvfio.vfio.devices.EduRegisters;
 import io.jvfio.vfio.user.client.VfioUserClient;
@@ -33,8 +34,8 @@ import static io.jvfio.vmm.linux.jna.LinuxConstants.SOCK_STREAM;
 
 /**
  * A 4-byte REGION_READ round trip, Java client to Java server over a UNIX socket (the edu device's
- * identification register: the caller sends the request, the server's event loop reads, decodes,
- * asks the device, replies, and the caller reads the reply itself in one blocking recvmsg), beside
+ * identification register: the caller sends the request, the server's session thread reads,
+ * decodes, asks the device, replies, and the caller reads the reply itself in one blocking recvmsg), beside
  * its floor measured in the same run: a raw UNIX-socket ping-pong of the same sizes (32 bytes out,
  * 36 back) between two threads with blocking read and write, nothing else; once from Java through
  * JNA, once in C on both ends ({@code src/main/c/vfio_user_client.c}, compiled with {@code cc} at
@@ -42,8 +43,12 @@ import static io.jvfio.vmm.linux.jna.LinuxConstants.SOCK_STREAM;
  * share with nothing of jvfio's on the client side. The C code is called through JNA direct
  * mapping, one operation per call (tens of nanoseconds of a call, see JnaCallBenchmark), so that JMH
  * samples it exactly as it samples the Java client. libvfio-user, the natural baseline for the
- * server, is not packaged in Debian and cannot be fetched here: the server is compared with the C
- * client and the raw floor. Without a C compiler the C rows fail their setup saying so.
+ * server, is not packaged in Debian and cannot be fetched here: a minimal C server stands in for it
+ * ({@code src/main/c/vfio_user_server.c}: NOT libvfio-user, written from the spec with libvfio-user's
+ * shape of a request, a blocking thread, recvmsg of the header, recv of the payload, one sendmsg),
+ * serving the same register; both clients are measured against it too, so that jvfio's server is
+ * compared with it for the same (C) client, and jvfio's client with the C client for the same (C)
+ * server. Without a C compiler the C rows fail their setup saying so.
  *
  * <p>And a 4-byte BAR write (edu's liveness register) posted (REGION_WRITE with No_reply: one
  * sendmsg, the default for a memory BAR) beside the same write waiting for its reply (as a
@@ -80,22 +85,18 @@ public class VfioUserBenchmark {
     }
 
     /**
-     * The C client ({@code src/main/c/vfio_user_client.c}) connected to jvfio's server: the same
-     * round trip with nothing of jvfio's on the client side, called through JNA once per operation
-     * so that JMH samples it as it samples the Java client.
+     * The C client ({@code src/main/c/vfio_user_client.c}) connected to a server: the round trip with
+     * nothing of jvfio's on the client side, called through JNA once per operation so that JMH
+     * samples it as it samples the Java client.
      */
-    @State(Scope.Benchmark)
-    public static class CClient {
-        EduServer served;
+    public abstract static class CClientOf {
         int fd = -1;
         final ByteBuffer value = ByteBuffer.allocateDirect(8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-        long address;
+        final long address = DirectBuffers.address(value);
 
-        @Setup(Level.Trial)
-        public void setup() throws IOException {
-            served = new EduServer();
-            fd = CVfioUserClient.connect(served.socket());
-            address = DirectBuffers.address(value);
+        void connect(java.nio.file.Path socket) {
+            fd = CVfioUserClient.connect(socket);
+            checkId(read());
         }
 
         long read() {
@@ -104,12 +105,78 @@ public class VfioUserBenchmark {
             return value.getInt(0);
         }
 
+        void disconnect() {
+            LibC.close(fd);
+        }
+    }
+
+    /** The C client connected to jvfio's server. */
+    @State(Scope.Benchmark)
+    public static class CClient extends CClientOf {
+        EduServer served;
+
+        @Setup(Level.Trial)
+        public void setup() throws IOException {
+            served = new EduServer();
+            connect(served.socket());
+        }
+
         @TearDown(Level.Trial)
         public void tearDown(BenchmarkParams params) throws IOException {
             // The C client allocates nothing: what is counted is jvfio's server.
             BenchNotes.write(params, "the server: " + AllocationMeter.measure(this::read));
-            LibC.close(fd);
+            disconnect();
             served.close();
+        }
+    }
+
+    /**
+     * The C client connected to the C server ({@code src/main/c/vfio_user_server.c}, a stand-in for
+     * libvfio-user, which is not reachable here: it is not libvfio-user): the server baseline.
+     */
+    @State(Scope.Benchmark)
+    public static class CClientCServer extends CClientOf {
+        CVfioUserServer server;
+
+        @Setup(Level.Trial)
+        public void setup() throws IOException {
+            server = new CVfioUserServer();
+            connect(server.socket());
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() throws IOException {
+            disconnect();
+            server.close();
+        }
+    }
+
+    /** jvfio's client connected to the C server: the client's share with a server of no Java. */
+    @State(Scope.Benchmark)
+    public static class JavaClientCServer {
+        CVfioUserServer server;
+        VfioUserClient client;
+
+        @Setup(Level.Trial)
+        public void setup() throws IOException {
+            server = new CVfioUserServer();
+            client = VfioUserClient.connect(server.socket(), 5000, null);
+            checkId(client.read(0, EduRegisters.ID, 4));
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown(BenchmarkParams params) throws IOException {
+            BenchNotes.write(params, AllocationMeter.measure(() -> client.read(0, EduRegisters.ID, 4)));
+            client.close();
+            server.close();
+        }
+    }
+
+    /** Edu's identification register, which both servers serve: a round trip that reads anything else is broken. */
+    static void checkId(long id) {
+        if (id != EduRegisters.ID_VALUE) {
+            throw new IllegalStateException("the identification register read 0x" + Long.toHexString(id) + ", not 0x"
+                    + Integer.toHexString(EduRegisters.ID_VALUE));
         }
     }
 
@@ -208,6 +275,18 @@ public class VfioUserBenchmark {
     /** The same read from the C client: the server's share of the round trip, with no Java client. */
     @Benchmark
     public long regionRead4C(CClient s) {
+        return s.read();
+    }
+
+    /** jvfio's client against the C server (a stand-in for libvfio-user): the client with no Java server behind it. */
+    @Benchmark
+    public long regionRead4JavaToCServer(JavaClientCServer s) {
+        return s.client.read(0, EduRegisters.ID, 4);
+    }
+
+    /** The C client against the C server (a stand-in for libvfio-user): the server baseline, all C. */
+    @Benchmark
+    public long regionRead4CToCServer(CClientCServer s) {
         return s.read();
     }
 

@@ -41,14 +41,18 @@ public final class CBaseline {
      * methods with it.
      */
     public static void compileAndRegister(Class<?> bound, String source, String... libraries) {
+        compileAndRegister(bound, source, java.util.List.of(), libraries);
+    }
+
+    /** As {@link #compileAndRegister(Class, String, String...)}, with {@code headers} of {@code src/main/c} beside it. */
+    public static void compileAndRegister(Class<?> bound, String source, java.util.List<String> headers,
+                                          String... libraries) {
         try {
             Path dir = Files.createTempDirectory("jvfio-c-baseline");
-            Path c = dir.resolve(source);
-            try (InputStream in = CBaseline.class.getResourceAsStream("/io/jvfio/benchmarks/c/" + source)) {
-                if (in == null) {
-                    throw new IllegalStateException(source + " is missing from the benchmarks jar");
-                }
-                Files.copy(in, c);
+            Path c = copy(source, dir);
+            java.util.List<Path> copied = new java.util.ArrayList<>();
+            for (String h : headers) {
+                copied.add(copy(h, dir));
             }
             Path library = dir.resolve("lib" + source.replace(".c", "") + ".so");
             java.util.List<String> command = new java.util.ArrayList<>(java.util.List.of("cc", "-O2", "-shared",
@@ -69,6 +73,7 @@ public final class CBaseline {
             Native.register(bound, NativeLibrary.getInstance(library.toString()));
             library.toFile().deleteOnExit();
             c.toFile().deleteOnExit();
+            copied.forEach(h -> h.toFile().deleteOnExit());
             dir.toFile().deleteOnExit();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
@@ -76,5 +81,17 @@ public final class CBaseline {
             Thread.currentThread().interrupt();
             throw new IllegalStateException(e);
         }
+    }
+
+    /** Copies a file of {@code src/main/c} out of the benchmarks jar into {@code dir}. */
+    private static Path copy(String name, Path dir) throws IOException {
+        Path to = dir.resolve(name);
+        try (InputStream in = CBaseline.class.getResourceAsStream("/io/jvfio/benchmarks/c/" + name)) {
+            if (in == null) {
+                throw new IllegalStateException(name + " is missing from the benchmarks jar");
+            }
+            Files.copy(in, to);
+        }
+        return to;
     }
 }

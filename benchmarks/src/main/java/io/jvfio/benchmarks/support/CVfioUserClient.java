@@ -78,7 +78,8 @@ public final class CVfioUserClient {
     /** Compiles and loads the C code, once per JVM. */
     public static synchronized void load() {
         if (!loaded) {
-            CBaseline.compileAndRegister(CVfioUserClient.class, "vfio_user_client.c", "-lpthread");
+            CBaseline.compileAndRegister(CVfioUserClient.class, "vfio_user_client.c",
+                    java.util.List.of("vfio_user_socket.h"), "-lpthread");
             loaded = true;
         }
     }

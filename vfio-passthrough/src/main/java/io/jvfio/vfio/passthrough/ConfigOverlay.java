@@ -30,9 +30,16 @@ final class ConfigOverlay {
     private final byte[] guestWritable;
     private final byte[] readOnly;
     private final byte[] values;
-    /** Little-endian views of values and emulatedBits: a guest's read takes one load of each, not a loop. */
+    /** Little-endian views of values and emulatedBits: the model's reads take one load of each, not a loop. */
     private final ByteBuffer valuesView;
     private final ByteBuffer emulatedView;
+    /**
+     * What a guest's read needs of each dword, in one load: its emulated mask (high 32 bits) and its
+     * emulated values under that mask (low 32 bits), little-endian; kept in step with emulatedBits
+     * and values by every change ({@link #refresh}). A read within one dword (every naturally
+     * aligned access) takes one array load and shifts; the rest goes byte by byte.
+     */
+    private final long[] guestCells;
     private byte[] resetValues;
 
     ConfigOverlay(Device device, int size) {
@@ -43,6 +50,19 @@ final class ConfigOverlay {
         this.values = new byte[size];
         this.valuesView = ByteBuffer.wrap(values).order(ByteOrder.LITTLE_ENDIAN);
         this.emulatedView = ByteBuffer.wrap(emulatedBits).order(ByteOrder.LITTLE_ENDIAN);
+        this.guestCells = new long[(size + 3) / 4];
+    }
+
+    /** Brings the guest's cells of the dwords that [offset, offset + size) touches in step with the bytes. */
+    private void refresh(int offset, int size) {
+        for (int dw = offset >> 2; dw <= (offset + size - 1) >> 2; dw++) {
+            long cell = 0;
+            for (int i = 0; i < 4 && dw * 4 + i < values.length; i++) {
+                int m = emulatedBits[dw * 4 + i] & 0xFF;
+                cell |= (long) m << (32 + 8 * i) | (long) (values[dw * 4 + i] & m) << (8 * i);
+            }
+            guestCells[dw] = cell;
+        }
     }
 
     int size() {
@@ -61,6 +81,7 @@ final class ConfigOverlay {
             values[at] = (byte) ((values[at] & ~m) | ((int) (value >>> (8 * i)) & m));
             guestWritable[at] = (byte) ((guestWritable[at] & ~m) | ((int) (writable >>> (8 * i)) & m));
         }
+        refresh(offset, size);
     }
 
     /** Gives the bits of {@code mask} back to the device. */
@@ -70,6 +91,7 @@ final class ConfigOverlay {
             emulatedBits[offset + i] &= (byte) ~m;
             guestWritable[offset + i] &= (byte) ~m;
         }
+        refresh(offset, size);
     }
 
     /** The guest reads the device's own bytes in [offset, offset + size) but its writes to them go nowhere. */
@@ -85,6 +107,7 @@ final class ConfigOverlay {
     /** A function reset: the emulated registers take their power-on values. */
     void reset() {
         System.arraycopy(resetValues, 0, values, 0, values.length);
+        refresh(0, values.length);
     }
 
     /** The emulated value alone (for the model's own registers: BARs, MSI, MSI-X control). */
@@ -98,6 +121,7 @@ final class ConfigOverlay {
             int m = emulatedBits[offset + i] & 0xFF;
             values[offset + i] = (byte) ((values[offset + i] & ~m) | ((int) (value >>> (8 * i)) & m));
         }
+        refresh(offset, size);
     }
 
     private static long mask(byte[] bits, int offset, int size) {
@@ -122,9 +146,18 @@ final class ConfigOverlay {
 
     /** What the guest reads: emulated bits from here, the rest from the device (not asked if all are emulated). */
     int read(int offset, int size) {
-        long mask = emulatedMask(offset, size);
+        int shift = (offset & 3) << 3;
         long all = AccessSize.allOnes(size);
-        long emulated = emulated(offset, size) & mask;
+        long mask;
+        long emulated;
+        if (shift + (size << 3) <= 32) {
+            long cell = guestCells[offset >> 2]; // within one dword: mask and values in one load
+            mask = (cell >>> 32 >>> shift) & all;
+            emulated = ((int) cell >>> shift) & all;
+        } else {
+            mask = emulatedMask(offset, size);
+            emulated = emulated(offset, size) & mask;
+        }
         if (mask == all) {
             return (int) emulated;
         }
@@ -159,6 +192,7 @@ final class ConfigOverlay {
         for (int i = 0; i < size; i++) {
             values[offset + i] = (byte) (value >>> (8 * i));
         }
+        refresh(offset, size);
     }
 
     /** Whether any bit in [offset, offset + size) is emulated. */

@@ -101,6 +101,14 @@ public final class Syscalls {
         if (flags < 0 || LibC.fcntl(socket.get(), LinuxConstants.F_SETFL, flags & ~LinuxConstants.O_NONBLOCK) < 0) {
             throw new SyscallException("fcntl(F_SETFL)", socket.name(), LibC.errno());
         }
+        receiveTimeout(socket, receiveTimeoutMillis);
+    }
+
+    /**
+     * Bounds a blocking socket's reads (SO_RCVTIMEO) at {@code millis}, after which a read that got
+     * nothing fails with EAGAIN; 0 lets them wait for ever.
+     */
+    public static void receiveTimeout(OwnedFd socket, long receiveTimeoutMillis) {
         // struct timeval { time_t tv_sec; suseconds_t tv_usec; }: two longs on x86_64.
         ByteBuffer timeval = ByteBuffer.allocateDirect(16).order(ByteOrder.nativeOrder());
         timeval.putLong(0, receiveTimeoutMillis / 1000).putLong(8, (receiveTimeoutMillis % 1000) * 1000);

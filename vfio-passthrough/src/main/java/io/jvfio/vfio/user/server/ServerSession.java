@@ -74,7 +74,8 @@ final class ServerSession implements VfioUserConnection.Listener {
             dmaByMessage(address, src, offset, length, true);
         }
     };
-    private VfioUserCapabilities peer;
+    /** Set by VERSION (on the reader); the event loop's negotiation timer looks at it. */
+    private volatile VfioUserCapabilities peer;
     private volatile boolean attached;
     private final ScheduledFuture<?> negotiation;
     /** The reply buffer of small region accesses, reused: JDK-owned direct memory, freed with the session. */
@@ -87,9 +88,9 @@ final class ServerSession implements VfioUserConnection.Listener {
      * or 0: large accesses to such a region go straight between the socket and that memory.
      */
     private final long[] regionMemory;
-    /** Whether the message being handled handed its fds on (else they are closed after it); event loop only. */
+    /** Whether the message being handled handed its fds on (else they are closed after it); the reader only. */
     private boolean fdsTaken;
-    /** The doorbells' eventfds, made when a client first asks for them; event loop only. */
+    /** The doorbells' eventfds, made when a client first asks for them; the reader's (and onClose's, after it). */
     private DeviceDoorbells doorbells;
     private final java.util.concurrent.atomic.AtomicLong dmaMessages = new java.util.concurrent.atomic.AtomicLong();
 
@@ -101,11 +102,15 @@ final class ServerSession implements VfioUserConnection.Listener {
         this.irqInfo = device.irqs();
         this.regionMemory = memoryOf(device, regions.size());
         this.context = new DeviceContext(socket.name(), irqInfo, true, viaMessages, limits.maxDmaMapped());
-        this.connection = VfioUserConnection.open(socket.name(), socket, loop, this, limits);
+        // Requests are read and answered on a thread of the session's own, in a blocking recvmsg: no
+        // epoll wake-up and no hand-off before each one (the round trip's floor is a blocking
+        // ping-pong); the event loop keeps the limits' timers and output the socket did not take.
+        this.connection = VfioUserConnection.openOnOwnThread(socket.name(), socket, loop, this, limits);
         // One client at a time (spec, "Connection Initiation"): one that never negotiates would
         // keep the clients in the backlog waiting for ever.
         this.negotiation = loop.schedule(this::negotiationExpired, limits.negotiationTimeoutMillis(),
                 TimeUnit.MILLISECONDS);
+        connection.startReading(); // the session is whole: its reader may hand it messages
     }
 
     private static long[] memoryOf(EmulatedDevice device, int count) {
@@ -532,7 +537,7 @@ final class ServerSession implements VfioUserConnection.Listener {
         return null; // sent with its fds
     }
 
-    /** The device's doorbells, their eventfds made at the first DEVICE_GET_REGION_IO_FDS; event loop only. */
+    /** The device's doorbells, their eventfds made at the first DEVICE_GET_REGION_IO_FDS; the reader only. */
     private DeviceDoorbells doorbells() {
         if (doorbells == null) {
             doorbells = new DeviceDoorbells(connection.name(), device);
@@ -772,11 +777,11 @@ final class ServerSession implements VfioUserConnection.Listener {
 
     // ---- what the device reaches: DeviceContext, with DMA through messages for fd-less windows ----
 
-    /** DMA_READ/DMA_WRITE to the client, in pieces of its max_data_xfer_size; not from the event loop. */
+    /** DMA_READ/DMA_WRITE to the client, in pieces of its max_data_xfer_size; not from the thread that reads. */
     private void dmaByMessage(long address, byte[] buf, int offset, int length, boolean write) {
-        if (connection.loop().inEventLoop()) {
-            throw new VfioUserException(Errno.EINVAL, "DMA through messages cannot wait on the event loop that reads "
-                    + "the reply; run the device's DMA on its own thread");
+        if (connection.readsOnThisThread()) {
+            throw new VfioUserException(Errno.EINVAL, "DMA through messages cannot wait on the thread that reads "
+                    + "the reply (the session's reader, or its event loop); run the device's DMA on its own thread");
         }
         // The client's max_data_xfer_size, and no more than ours: a DMA_READ's reply carries the piece back.
         int chunk = Math.min(peer.maxDataXferSize(), VfioUserVersion.CAPABILITIES.maxDataXferSize());

@@ -28,7 +28,10 @@ import java.util.concurrent.TimeoutException;
  * Initiation"): while a client is connected the listening socket is left alone, so the next client
  * waits in the backlog and is accepted when the current one disconnects. The listening socket is
  * watched edge-triggered, so a client waiting in the backlog does not wake the loop over and over;
- * the end of a session looks at the backlog itself. The device keeps its state
+ * the end of a session looks at the backlog itself. Each session's requests are read and answered on
+ * a thread of the session's own, blocked in recvmsg between them (a round trip costs the server one
+ * recvmsg and one sendmsg); the event loop accepts, and keeps the sessions' timers and queued output.
+ * The device keeps its state
  * across clients; each client's DMA windows and interrupt eventfds go with it.
  *
  * <p>Because the others wait, each client is held to the server's {@link ConnectionLimits}: one that

@@ -50,7 +50,11 @@ import static io.jvfio.vmm.linux.jna.LinuxConstants.SHUT_RDWR;
  * <p>Sending works from any thread: while nothing is queued it goes straight to the socket; what the
  * socket will not take yet is queued and written when epoll says it can be, on the event loop.
  *
- * <p>Receiving is done under one lock by whoever holds it: the event loop, or, on a connection that
+ * <p>A server's session reads on a thread of its own ({@link #openOnOwnThread}): a blocking recvmsg
+ * per read, each request read and answered on that thread, with no epoll wake-up before it; the
+ * event loop only writes what the socket did not take at once, runs the limits' timers and closes.
+ *
+ * <p>Otherwise, receiving is done under one lock by whoever holds it: the event loop, or, on a connection that
  * {@link #readRepliesOnCallers reads replies on the callers' threads} (the client's), a thread waiting
  * for its own reply ({@link #awaitReply}). Such a thread sends, then reads the socket itself with a
  * blocking recvmsg until its reply has come, handing every other message it reads (another thread's
@@ -212,6 +216,20 @@ public final class VfioUserConnection implements EpollIoHandle {
     private final Runnable checkCallersIdle = this::checkCallersIdle;
     /** A reader on a caller's thread hit the end or an error: it stops, and the loop closes the connection. */
     private volatile boolean broken;
+
+    // A connection read by a thread of its own (openOnOwnThread): a server's session.
+    /** The thread that reads every message, or null where the event loop (and callers) read. */
+    private final Thread ownReader;
+    /** Whether the own reader's blocking reads are bounded now (SO_RCVTIMEO): only since a message came part-way. */
+    private boolean ownReaderTimed;
+    /**
+     * With an own reader, the listener is told of the close by whichever comes last, the close or the
+     * reader's end, so that it is never told while the reader still hands it a message.
+     */
+    private final AtomicInteger closeParties = new AtomicInteger(2);
+    private final java.util.concurrent.atomic.AtomicBoolean ownReaderStarted = new java.util.concurrent.atomic.AtomicBoolean();
+    /** The close's cause, for the one who tells the listener (written before closeParties counts down). */
+    private Throwable closeCause;
     /** The listener has been told of the close: a waiter fails only then, so that its error can say why. */
     private volatile boolean closeTold;
 
@@ -230,7 +248,7 @@ public final class VfioUserConnection implements EpollIoHandle {
     private volatile boolean closed;
 
     private VfioUserConnection(String name, OwnedFd socket, IoEventLoop loop, Listener listener,
-                               ConnectionLimits limits) {
+                               ConnectionLimits limits, boolean ownThread) {
         this.name = name;
         this.socket = socket;
         this.nettyFd = new FileDescriptor(socket.get());
@@ -239,6 +257,12 @@ public final class VfioUserConnection implements EpollIoHandle {
         this.limits = limits;
         this.receiver = new SocketMessage(name, MAX_RECEIVE_FDS);
         this.sender = new SocketMessage(name, SocketMessage.SCM_MAX_FD);
+        if (ownThread) {
+            ownReader = new Thread(this::readOnOwnThread, "vfio-user-reader " + name);
+            ownReader.setDaemon(true);
+        } else {
+            ownReader = null;
+        }
     }
 
     /** Starts serving a connected socket on {@code loop}, with the default limits. */
@@ -249,8 +273,33 @@ public final class VfioUserConnection implements EpollIoHandle {
     /** Starts serving a connected socket on {@code loop}, holding the peer to {@code limits}. */
     public static VfioUserConnection open(String name, OwnedFd socket, IoEventLoop loop, Listener listener,
                                           ConnectionLimits limits) {
+        return open(name, socket, loop, listener, limits, false);
+    }
+
+    /**
+     * Opens a connected socket whose messages are read by a thread of its own, which {@link #startReading}
+     * starts once the listener is ready: it waits in a blocking recvmsg and hands each message to the
+     * listener on that thread, with no epoll wake-up and no hand-off before a request is read (a
+     * server's session: a request in one recvmsg, its reply in one sendmsg, as a blocking C server
+     * does). The event loop keeps the rest: output the socket did not take at once, the limits'
+     * timers, the close. The socket becomes blocking (sends still pass MSG_DONTWAIT); a read is
+     * bounded (SO_RCVTIMEO) only while a message has come part-way, so that the reader times it out
+     * itself, and an idle connection's reader sleeps until the peer sends or the connection closes.
+     * A listener that waits for a reply of the peer (a server's DMA_READ) must not wait on this
+     * thread, which would read it: {@link #readsOnThisThread} tells.
+     */
+    public static VfioUserConnection openOnOwnThread(String name, OwnedFd socket, IoEventLoop loop, Listener listener,
+                                                     ConnectionLimits limits) {
+        return open(name, socket, loop, listener, limits, true);
+    }
+
+    private static VfioUserConnection open(String name, OwnedFd socket, IoEventLoop loop, Listener listener,
+                                           ConnectionLimits limits, boolean ownThread) {
         Syscalls.socketBuffers(socket, SOCKET_BUFFER);
-        VfioUserConnection c = new VfioUserConnection(name, socket, loop, listener, limits);
+        if (ownThread) {
+            Syscalls.blockingWithReceiveTimeout(socket, 0);
+        }
+        VfioUserConnection c = new VfioUserConnection(name, socket, loop, listener, limits, ownThread);
         loop.execute(() -> loop.register(c).addListener(f -> {
             if (f.isSuccess()) {
                 c.registration = (IoRegistration) f.getNow();
@@ -300,6 +349,96 @@ public final class VfioUserConnection implements EpollIoHandle {
     /** True while no message is read because the peer leaves too much output unread (back-pressure). */
     public boolean isReadingPaused() {
         return readingPaused;
+    }
+
+    // ---- a thread of its own (openOnOwnThread) ----
+
+    /** Starts the own reader of a connection opened with {@link #openOnOwnThread}; once. */
+    public void startReading() {
+        if (ownReader == null) {
+            throw new IllegalStateException(this + " is read by its event loop, not by a thread of its own");
+        }
+        if (ownReaderStarted.compareAndSet(false, true)) {
+            ownReader.start();
+        }
+    }
+
+    /**
+     * Whether messages are read on the calling thread (the event loop, a connection's own reader, a
+     * caller reading its reply): a wait for the peer's reply here would wait for itself.
+     */
+    public boolean readsOnThisThread() {
+        return loop.inEventLoop() || Thread.currentThread() == ownReader || receiveLock.isHeldByCurrentThread();
+    }
+
+    /**
+     * The own reader: a blocking recvmsg, every message it completes handed to the listener, until
+     * the connection closes or breaks. It parks while reading is paused (back-pressure: the loop
+     * unparks it at the low water mark). Once it ends, and the close has come, the listener is told.
+     */
+    private void readOnOwnThread() {
+        try {
+            while (!closed && !broken) {
+                if (readingPaused) {
+                    LockSupport.park(this);
+                    continue;
+                }
+                receiveLock.lock();
+                try {
+                    if (closed || broken || readingPaused) {
+                        continue; // closed meanwhile (the buffer may be gone), or paused again
+                    }
+                    if (wholeMessageBuffered()) {
+                        // Left when reading paused (the pause may have been lifted before we parked):
+                        // handed on before any wait, and they may pause it again.
+                        decode();
+                        continue;
+                    }
+                    receiveOnOwnThread();
+                } finally {
+                    unlockReceive(0);
+                }
+            }
+        } catch (RuntimeException | Error e) {
+            fail(e);
+        } finally {
+            if (closeParties.decrementAndGet() == 0) {
+                tellClose(closeCause);
+            }
+        }
+    }
+
+    /** Whether the buffer holds a whole message not yet handed on. Holds the receive lock. */
+    private boolean wholeMessageBuffered() {
+        if (cumulation == null || directTarget != 0 || cumulation.readableBytes() < VfioUserHeader.SIZE) {
+            return false;
+        }
+        long size = cumulation.getUnsignedIntLE(cumulation.readerIndex() + VfioUserHeader.MSG_SIZE);
+        // A size decode refuses counts as whole: decode closes the connection for it.
+        return size < VfioUserHeader.SIZE || size > MAX_MESSAGE || cumulation.readableBytes() >= size;
+    }
+
+    /** One blocking receive on the own reader, timed while a message is part-way. Holds the receive lock. */
+    private void receiveOnOwnThread() {
+        if (partialAt >= 0 && !ownReaderTimed) {
+            // A message has begun: wake at least every eighth of the message timeout to time it.
+            Syscalls.receiveTimeout(socket, Math.max(1, Math.min(1000, limits.messageTimeoutMillis() / 8)));
+            ownReaderTimed = true;
+        }
+        int r = receive(0);
+        if (r == STOPPED || closed || broken) {
+            return;
+        }
+        if (partialAt >= 0) {
+            VfioUserException late = partialTimedOut(System.nanoTime());
+            if (late != null) {
+                fail(late);
+            }
+        } else if (r == NOTHING && ownReaderTimed) {
+            // Timed out with nothing part-way: idle, so wait for ever again (no wake-ups while idle).
+            Syscalls.receiveTimeout(socket, 0);
+            ownReaderTimed = false;
+        }
     }
 
     // ---- replies read on the callers' threads ----
@@ -482,6 +621,14 @@ public final class VfioUserConnection implements EpollIoHandle {
             flushOutbound();
         }
         if (closed) {
+            return;
+        }
+        if (ownReader != null) {
+            // Its reader reads (and sees the end itself); only a peer gone while reading is paused,
+            // which nobody reads, ends here, as handleLocked ends it.
+            if (readingPaused && ((ops.value() & EPOLLHUP) != 0 || ops.contains(EpollIoOps.EPOLLERR))) {
+                closeOnLoop(null);
+            }
             return;
         }
         if (!receiveLock.tryLock()) {
@@ -676,8 +823,7 @@ public final class VfioUserConnection implements EpollIoHandle {
     /** Hands every whole message to the listener; false if the stream broke and the connection closed. */
     private boolean decode() {
         while (!closed && !broken && cumulation.readableBytes() >= VfioUserHeader.SIZE) {
-            if (queuedBytes > limits.pauseReadingAbove()) {
-                pauseReading();
+            if (queuedBytes > limits.pauseReadingAbove() && pauseReading()) {
                 break;
             }
             int at = cumulation.readerIndex();
@@ -728,8 +874,9 @@ public final class VfioUserConnection implements EpollIoHandle {
             partialAt = consumed;
             partialSince = System.nanoTime();
         }
-        if (partialTimer == null && (directTarget == 0 || loop.inEventLoop())) {
-            // (A caller receiving straight into its memory times the message itself: readUntil.)
+        if (partialTimer == null && ownReader == null && (directTarget == 0 || loop.inEventLoop())) {
+            // (A caller receiving straight into its memory times the message itself: readUntil; an
+            // own reader times every message itself: receiveOnOwnThread.)
             partialTimer = loop.schedule(checkPartial, limits.messageTimeoutMillis(), TimeUnit.MILLISECONDS);
         }
     }
@@ -762,22 +909,50 @@ public final class VfioUserConnection implements EpollIoHandle {
             partialTimer = loop.schedule(checkPartial, limit - waited, TimeUnit.NANOSECONDS);
             return;
         }
+        closeOnLoop(partialTimedOut(System.nanoTime()));
+    }
+
+    /**
+     * The error to close with if the message at the head of the buffer has been part-way for the
+     * message timeout at {@code now}; else null. Caller holds the receive lock.
+     */
+    private VfioUserException partialTimedOut(long now) {
+        if (partialAt < 0 || now - partialSince < TimeUnit.MILLISECONDS.toNanos(limits.messageTimeoutMillis())) {
+            return null;
+        }
         int have = cumulation.readableBytes() + (directTarget != 0 ? directDone : 0);
         String what = have < VfioUserHeader.SIZE ? have + " bytes of a " + VfioUserHeader.SIZE + "-byte header"
                 : have + " of the " + cumulation.getUnsignedIntLE(cumulation.readerIndex() + VfioUserHeader.MSG_SIZE)
                         + " bytes its header declares";
-        closeOnLoop(new VfioUserException(Errno.ETIMEDOUT, "a message stopped part-way (" + what + ") and was not "
-                + "whole within x-message-timeout=" + limits.messageTimeoutMillis() + " ms"));
+        return new VfioUserException(Errno.ETIMEDOUT, "a message stopped part-way (" + what + ") and was not "
+                + "whole within x-message-timeout=" + limits.messageTimeoutMillis() + " ms");
     }
 
-    /** Stops reading messages until the peer has taken the queued output down to the low water mark. */
-    private void pauseReading() {
+    /**
+     * Stops reading messages until the peer has taken the queued output down to the low water mark;
+     * false if it need not after all.
+     */
+    private boolean pauseReading() {
         readingPaused = true;
+        if (!loop.inEventLoop() && queuedBytes <= limits.resumeReadingAt()) {
+            // Off the loop, the loop may have flushed the output down between our look at it and the
+            // pause, and seen no pause to lift: then we read on. (Both volatile: the loop, writing
+            // queuedBytes before it reads readingPaused, sees the pause or we see its flush.)
+            readingPaused = false;
+            return false;
+        }
         submitInterest();
+        return true;
     }
 
     /** Reads again: first the messages already buffered (which may pause it again), then the socket. */
     private void resumeReading() {
+        if (ownReader != null) {
+            readingPaused = false;
+            LockSupport.unpark(ownReader); // it decodes what is buffered, then reads
+            submitInterest();
+            return;
+        }
         // Blocking is safe: a caller holding the lock stops reading as soon as it sees the pause.
         receiveLock.lock();
         try {
@@ -1091,7 +1266,8 @@ public final class VfioUserConnection implements EpollIoHandle {
         }
         // Paused, not even EPOLLRDHUP: it is level-triggered and would wake the loop until read.
         // Left to the callers: they read; the loop looks again when they are idle (handToCallers).
-        EpollIoOps ops = readingPaused || handedToCallers ? NOT_READING
+        // Read by a thread of its own: never by the loop.
+        EpollIoOps ops = readingPaused || handedToCallers || ownReader != null ? NOT_READING
                 : EpollIoOps.EPOLLIN.with(EpollIoOps.EPOLLRDHUP);
         r.submit(pending ? ops.with(EpollIoOps.EPOLLOUT) : ops);
         if (pending && stallTimer == null) {
@@ -1140,6 +1316,8 @@ public final class VfioUserConnection implements EpollIoHandle {
     public void close(Throwable cause) {
         if (loop.inEventLoop()) {
             closeOnLoop(cause);
+        } else if (Thread.currentThread() == ownReader) {
+            fail(cause); // its listener closes: no further message is read, as on the loop
         } else if (!closed) {
             loop.execute(() -> closeOnLoop(cause));
         }
@@ -1178,6 +1356,22 @@ public final class VfioUserConnection implements EpollIoHandle {
         // then the end. The socket itself is closed once nobody reads it (releaseReceive).
         LibC.shutdown(socket.get(), SHUT_RDWR);
         releaseReceive();
+        if (ownReader != null) {
+            closeCause = cause;
+            LockSupport.unpark(ownReader); // parked while reading is paused: it sees the close and ends
+            if (ownReaderStarted.compareAndSet(false, true)) {
+                ownReader.start(); // closed before startReading: it ends at once, counting down
+            }
+            if (closeParties.decrementAndGet() == 0) {
+                tellClose(cause);
+            }
+            return;
+        }
+        tellClose(cause);
+    }
+
+    /** Tells the listener of the close, once; then the waiters, who fail saying why. */
+    private void tellClose(Throwable cause) {
         try {
             listener.onClose(this, cause);
         } finally {

@@ -115,7 +115,7 @@ class BulkTransferTest {
             long[] ids = Thread.getAllStackTraces().keySet().stream()
                     .filter(t -> t.getName().startsWith("vfio-user-") || t == Thread.currentThread())
                     .mapToLong(Thread::getId).toArray();
-            assertEquals(3, ids.length, "the caller, the client's and the server's event loops");
+            assertEquals(4, ids.length, "the caller, the client's and the server's event loops, the server session's reader");
             int measured = 2000;
             long[] perThreadBefore = threads.getThreadAllocatedBytes(ids);
             long before = Arrays.stream(perThreadBefore).sum();
@@ -134,7 +134,7 @@ class BulkTransferTest {
                     }
                 }
             }
-            System.out.printf("vfio-user: %d bytes allocated by caller and event loops over %d 1 MiB writes and "
+            System.out.printf("vfio-user: %d bytes allocated by caller, event loops and reader over %d 1 MiB writes and "
                     + "reads%n", allocated, 2 * measured);
             // A copy per transfer would be 4 GB, an object of 32 bytes per transfer 128 KB: the bound.
             // What is allocated below it is not per transfer: run alone, this test measures 17 to 23 KB
