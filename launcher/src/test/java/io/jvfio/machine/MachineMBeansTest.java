@@ -66,7 +66,7 @@ class MachineMBeansTest {
                             public String lostMapping() {
                                 return null;
                             }
-                        }), vm.apics()).run();
+                        }, bus -> DmaAddressing.GUEST_PHYSICAL), vm.apics()).run();
                 assertTrue(report.passed(), report.render());
 
                 // After the steps (the INTx step last: MSI-X is off), the INTx line's assertions are counted.
