@@ -92,6 +92,8 @@ final class ServerSession implements VfioUserConnection.Listener {
     /** The doorbells' eventfds, made when a client first asks for them; event loop only. */
     private DeviceDoorbells doorbells;
     private final java.util.concurrent.atomic.AtomicLong dmaMessages = new java.util.concurrent.atomic.AtomicLong();
+    /** The device's migration, if it migrates ({@link io.jvfio.vfio.emulated.MigratableDevice}); else null. */
+    private final ServerMigration migration;
 
     ServerSession(VfioUserServer server, EmulatedDevice device, OwnedFd socket, IoEventLoop loop,
                   ConnectionLimits limits) {
@@ -100,6 +102,8 @@ final class ServerSession implements VfioUserConnection.Listener {
         this.regions = device.regions();
         this.irqInfo = device.irqs();
         this.regionMemory = memoryOf(device, regions.size());
+        this.migration = device instanceof io.jvfio.vfio.emulated.MigratableDevice md
+                ? new ServerMigration(md, socket.name()) : null;
         this.context = new DeviceContext(socket.name(), irqInfo, true, viaMessages, limits.maxDmaMapped());
         this.connection = VfioUserConnection.open(socket.name(), socket, loop, this, limits);
         // One client at a time (spec, "Connection Initiation"): one that never negotiates would
@@ -241,7 +245,8 @@ final class ServerSession implements VfioUserConnection.Listener {
                     + " goes from server to client");
             case DEVICE_FEATURE -> deviceFeature(m);
             case DEVICE_GET_REGION_IO_FDS -> regionIoFds(m);
-            case REGION_WRITE_MULTI, MIG_DATA_READ, MIG_DATA_WRITE ->
+            case MIG_DATA_READ, MIG_DATA_WRITE -> migrationData(m);
+            case REGION_WRITE_MULTI ->
                     throw new VfioUserException(Errno.EOPNOTSUPP, command.specName() + " is not offered by this server");
         };
     }
@@ -757,9 +762,31 @@ final class ServerSession implements VfioUserConnection.Listener {
     private ByteBuf deviceFeature(VfioUserMessage m) {
         need(m, VfioUserPayloads.DeviceFeature.SIZEOF);
         checkArgsz(m, VfioUserPayloads.DeviceFeature.SIZEOF);
+        if (migration != null) {
+            return migration.feature(m, connection.alloc());
+        }
         int flags = m.payloadInt(VfioUserPayloads.DeviceFeature.FLAGS);
         throw new VfioUserException(Errno.ENOTTY, "device feature " + (flags & VfioUserPayloads.DeviceFeature.INDEX_MASK)
                 + " is not supported by this device");
+    }
+
+    /** MIG_DATA_READ/WRITE: the migration's, or EOPNOTSUPP for a device that does not migrate. */
+    private ByteBuf migrationData(VfioUserMessage m) {
+        if (migration == null) {
+            throw new VfioUserException(Errno.EOPNOTSUPP, m.command().specName() + ": the device does not migrate");
+        }
+        return m.command() == VfioUserCommand.MIG_DATA_READ ? migration.read(m, connection.alloc())
+                : migration.write(m, connection.alloc());
+    }
+
+    /** The device's migration state, or null if it does not migrate. */
+    io.jvfio.vfio.migration.MigrationState migrationState() {
+        return migration == null ? null : migration.state();
+    }
+
+    /** Why the device's last migration step failed, or null. */
+    String migrationFailure() {
+        return migration == null ? null : migration.lastFailure();
     }
 
     private ByteBuf reset(VfioUserMessage m) {
@@ -767,6 +794,9 @@ final class ServerSession implements VfioUserConnection.Listener {
             throw new VfioUserException(Errno.EOPNOTSUPP, "the device does not support reset");
         }
         device.reset();
+        if (migration != null) {
+            migration.reset(); // the spec: a reset is the way out of ERROR, back to RUNNING
+        }
         return reply(m, 0);
     }
 
@@ -855,6 +885,9 @@ final class ServerSession implements VfioUserConnection.Listener {
         }
         negotiation.cancel(false);
         pending.close();
+        if (migration != null) {
+            migration.end();
+        }
         if (attached) {
             device.detach();
         }
