@@ -1,6 +1,7 @@
 package io.jvfio.vfio.kernel;
 
 import io.jvfio.vfio.VfioException;
+import io.jvfio.vfio.migration.DeviceMigration;
 import io.jvfio.vfio.migration.MigrationFlags;
 import io.jvfio.vfio.migration.MigrationState;
 import io.jvfio.vfio.migration.MigrationStateMachine;
@@ -36,7 +37,7 @@ import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_RESET;
  * state the device lacks) is refused by name before the ioctl. When the kernel fails a SET, the
  * state the device was left in (the old one, one along the walk, or ERROR) is read back and named.
  */
-public final class VfioDeviceMigration {
+public final class VfioDeviceMigration implements DeviceMigration {
 
     private final OwnedFd fd;
     private final String name;
@@ -78,15 +79,18 @@ public final class VfioDeviceMigration {
     }
 
     /** VFIO_MIGRATION_* flags: STOP_COPY, and P2P and PRE_COPY if the device has them. */
+    @Override
     public int flags() {
         return flags;
     }
 
+    @Override
     public MigrationStateMachine machine() {
         return machine;
     }
 
     /** The device's migration state now (VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, GET). */
+    @Override
     public synchronized MigrationState state() {
         try {
             Ioctl.ioctl(fd, VFIO_DEVICE_FEATURE, feature.request(VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
@@ -108,6 +112,7 @@ public final class VfioDeviceMigration {
      *                       touched), or {@link VfioException.MigrationFailed} if the kernel fails the
      *                       change, naming the state the device is left in
      */
+    @Override
     public synchronized MigrationDataFd setState(MigrationState to) {
         MigrationState from = state();
         List<MigrationState> walk;
@@ -166,6 +171,7 @@ public final class VfioDeviceMigration {
      * abandon) for a migratable device, back to RUNNING, whether or not its device flags offer
      * VFIO_DEVICE_FLAGS_RESET for a VM's reset.
      */
+    @Override
     public synchronized void reset() {
         try {
             Ioctl.ioctl(fd, VFIO_DEVICE_RESET, 0L);

@@ -331,6 +331,16 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener {
         }
     }
 
+    /**
+     * The device's VFIO migration v2 (VFIO_USER_DEVICE_FEATURE, VFIO_USER_MIG_DATA_READ/WRITE): asked
+     * of the server each call.
+     *
+     * @throws VfioException.MigrationNotSupported if the device does not migrate (ENOTTY)
+     */
+    public ClientMigration migration() {
+        return ClientMigration.probe(session);
+    }
+
     // ---- DMA: guest memory for the server ----
 
     /** A guest RAM region is now DMA-able: DMA_MAP with its memfd, so the server maps it directly. */
