@@ -5,6 +5,7 @@ import io.jvfio.vfio.migration.DeviceMigration;
 import io.jvfio.vfio.migration.MigrationFlags;
 import io.jvfio.vfio.migration.MigrationState;
 import io.jvfio.vfio.migration.MigrationStateMachine;
+import io.jvfio.vfio.migration.StateChange;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
@@ -15,7 +16,6 @@ import io.jvfio.vmm.linux.vfio.VfioDeviceFeatureMigState;
 import io.jvfio.vmm.linux.vfio.VfioDeviceFeatureMigration;
 
 import java.util.List;
-import java.util.stream.Collectors;
 
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FEATURE_GET;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FEATURE_MIGRATION;
@@ -78,12 +78,6 @@ public final class VfioDeviceMigration implements DeviceMigration {
         return new VfioDeviceMigration(fd, name, flags);
     }
 
-    /** VFIO_MIGRATION_* flags: STOP_COPY, and P2P and PRE_COPY if the device has them. */
-    @Override
-    public int flags() {
-        return flags;
-    }
-
     @Override
     public MigrationStateMachine machine() {
         return machine;
@@ -115,13 +109,7 @@ public final class VfioDeviceMigration implements DeviceMigration {
     @Override
     public synchronized MigrationDataFd setState(MigrationState to) {
         MigrationState from = state();
-        List<MigrationState> walk;
-        try {
-            walk = machine.path(from, to);
-        } catch (VfioException e) {
-            throw new VfioException(name + " (migration " + MigrationFlags.describe(flags) + "): " + e.getMessage()
-                    + "; refused before asking the kernel, the device stays in " + from, e);
-        }
+        List<MigrationState> walk = StateChange.walk(machine, name, from, to, "the kernel");
         try {
             Ioctl.ioctl(fd, VFIO_DEVICE_FEATURE, feature.request(VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
                     VFIO_DEVICE_FEATURE_SET, VfioDeviceFeatureMigState.SIZEOF)
@@ -148,22 +136,9 @@ public final class VfioDeviceMigration implements DeviceMigration {
     }
 
     private VfioException failed(MigrationState from, MigrationState to, List<MigrationState> walk, SyscallException e) {
-        String leftIn;
-        String left;
-        try {
-            MigrationState now = state();
-            leftIn = now.name();
-            left = "the device is left in " + now + (now == MigrationState.ERROR ? "; reset it (VFIO_DEVICE_RESET) to "
-                    + "bring it back to RUNNING" : now == from ? ", where it was" : ", part of the way");
-        } catch (VfioException unreadable) {
-            leftIn = null;
-            left = "its state cannot be read afterwards (" + unreadable.getMessage() + "); reset it (VFIO_DEVICE_RESET)";
-        }
         String why = from == MigrationState.RESUMING && e.is(Errno.EINVAL) ? " (the driver found the state written "
                 + "into RESUMING incomplete or inconsistent: load a whole stream saved from a device of this type)" : "";
-        return new VfioException.MigrationFailed(name + ": the migration state change from " + from + " to " + to
-                + " (" + walk.stream().map(Enum::name).collect(Collectors.joining(" -> ")) + ") failed: "
-                + Errno.describe(e.errnoValue()) + why + "; " + left, leftIn, e);
+        return StateChange.failed(name, from, to, walk, e.errnoValue(), why, this::state, "VFIO_DEVICE_RESET", e);
     }
 
     /**

@@ -11,7 +11,9 @@ package io.jvfio.vfio.migration;
 public interface DeviceMigration {
 
     /** VFIO_MIGRATION_* flags: STOP_COPY, and P2P and PRE_COPY if the device has them. */
-    int flags();
+    default int flags() {
+        return machine().migrationFlags();
+    }
 
     /** The state machine of a device with these {@link #flags}. */
     MigrationStateMachine machine();

@@ -5,6 +5,7 @@ import io.jvfio.vfio.migration.DeviceMigration;
 import io.jvfio.vfio.migration.MigrationFlags;
 import io.jvfio.vfio.migration.MigrationState;
 import io.jvfio.vfio.migration.MigrationStateMachine;
+import io.jvfio.vfio.migration.StateChange;
 import io.jvfio.vfio.user.client.ClientSession.Reply;
 import io.jvfio.vfio.user.protocol.VfioUserCommand;
 import io.jvfio.vfio.user.protocol.VfioUserPayloads.DeviceFeature;
@@ -15,7 +16,6 @@ import io.jvfio.vmm.linux.Errno;
 import io.netty.buffer.ByteBuf;
 
 import java.util.List;
-import java.util.stream.Collectors;
 
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FEATURE_GET;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FEATURE_MIGRATION;
@@ -93,11 +93,6 @@ public final class ClientMigration implements DeviceMigration {
     }
 
     @Override
-    public int flags() {
-        return flags;
-    }
-
-    @Override
     public MigrationStateMachine machine() {
         return machine;
     }
@@ -127,13 +122,7 @@ public final class ClientMigration implements DeviceMigration {
     @Override
     public synchronized ClientMigrationData setState(MigrationState to) {
         MigrationState from = state();
-        List<MigrationState> walk;
-        try {
-            walk = machine.path(from, to);
-        } catch (VfioException e) {
-            throw new VfioException(name + " (migration " + MigrationFlags.describe(flags) + "): " + e.getMessage()
-                    + "; refused before asking the server, the device stays in " + from, e);
-        }
+        List<MigrationState> walk = StateChange.walk(machine, name, from, to, "the server");
         try {
             feature(session, VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE | VFIO_DEVICE_FEATURE_SET,
                     FeatureMigDeviceState.SIZEOF, b -> {
@@ -168,24 +157,12 @@ public final class ClientMigration implements DeviceMigration {
         return Math.min(session.peer().maxDataXferSize(), VfioUserVersion.CAPABILITIES.maxDataXferSize());
     }
 
-    private VfioException failed(MigrationState from, MigrationState to, List<MigrationState> walk, ClientSession.Refused e) {
-        String leftIn;
-        String left;
-        try {
-            MigrationState now = state();
-            leftIn = now.name();
-            left = "the device is left in " + now + (now == MigrationState.ERROR ? "; reset it (VFIO_USER_DEVICE_RESET) "
-                    + "to bring it back to RUNNING" : now == from ? ", where it was" : ", part of the way");
-        } catch (VfioException unreadable) {
-            leftIn = null;
-            left = "its state cannot be read afterwards (" + unreadable.getMessage() + ")";
-        }
+    private VfioException failed(MigrationState from, MigrationState to, List<MigrationState> walk,
+                                 ClientSession.Refused e) {
         String why = from == MigrationState.RESUMING && e.errno == Errno.EINVAL.number() ? " (the server found the "
                 + "stream written into RESUMING incomplete, inconsistent or another device's: its log says which; load "
                 + "a whole stream saved from a device of this type and version)" : "";
-        return new VfioException.MigrationFailed(name + ": the migration state change from " + from + " to " + to
-                + " (" + walk.stream().map(Enum::name).collect(Collectors.joining(" -> ")) + ") failed: "
-                + Errno.describe(e.errno) + why + "; " + left, leftIn, e);
+        return StateChange.failed(name, from, to, walk, e.errno, why, this::state, "VFIO_USER_DEVICE_RESET", e);
     }
 
     /** VFIO_USER_DEVICE_RESET: the way out of ERROR (and of a RESUMING session to abandon), back to RUNNING. */
