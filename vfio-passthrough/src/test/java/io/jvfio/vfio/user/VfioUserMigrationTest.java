@@ -326,4 +326,33 @@ class VfioUserMigrationTest {
         assertEquals(MigrationState.STOP_COPY, out.state());
         out.setState(MigrationState.RUNNING);
     }
+
+    @Test
+    void dmaLoggingReportsThePagesTheDeviceWroteAndClearsThem() throws Exception {
+        io.jvfio.vfio.user.client.ClientDmaLogging logging = src.dmaLogging();
+        assertEquals(4096, logging.start(512, 0, RAM_SIZE), "a hint below 4 KiB is raised to it");
+        src.write(VFIO_PCI_CONFIG_REGION_INDEX, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+        // A DMA read of RAM (not logged), then a write of 4 KiB at 0x3800: pages 3 and 4.
+        src.write(BAR0, DMA_SRC, 8, 0x10000);
+        src.write(BAR0, DMA_DST, 8, DMA_BUFFER);
+        src.write(BAR0, DMA_COUNT, 8, DMA_BUFFER_SIZE);
+        src.write(BAR0, DMA_CMD, 8, DMA_CMD_RUN);
+        Fds.await("DMA RAM -> device", () -> (src.read(BAR0, DMA_CMD, 8) & DMA_CMD_RUN) == 0);
+        src.write(BAR0, DMA_SRC, 8, DMA_BUFFER);
+        src.write(BAR0, DMA_DST, 8, 0x3800);
+        src.write(BAR0, DMA_COUNT, 8, DMA_BUFFER_SIZE);
+        src.write(BAR0, DMA_CMD, 8, DMA_CMD_RUN | DMA_CMD_TO_RAM);
+        Fds.await("DMA device -> RAM", () -> (src.read(BAR0, DMA_CMD, 8) & DMA_CMD_RUN) == 0);
+        assertArrayEquals(new long[] {0b11000}, logging.report(0, 0x40000, 4096));
+        assertArrayEquals(new long[] {0}, logging.report(0, 0x40000, 4096), "a report clears what it read");
+        // Reported in pages of 8 KiB, a 4 KiB page dirty marks the 8 KiB page around it.
+        src.write(BAR0, DMA_CMD, 8, DMA_CMD_RUN | DMA_CMD_TO_RAM);
+        Fds.await("DMA device -> RAM again", () -> (src.read(BAR0, DMA_CMD, 8) & DMA_CMD_RUN) == 0);
+        assertArrayEquals(new long[] {0b110}, logging.report(0, 0x40000, 8192));
+        VfioException outside = assertThrows(VfioException.class, () -> logging.report(RAM_SIZE, 4096, 4096));
+        assertTrue(outside.getMessage().contains("EINVAL"), outside.getMessage());
+        logging.stop();
+        VfioException off = assertThrows(VfioException.class, () -> logging.report(0, 4096, 4096));
+        assertTrue(off.getMessage().contains("EINVAL"), off.getMessage());
+    }
 }

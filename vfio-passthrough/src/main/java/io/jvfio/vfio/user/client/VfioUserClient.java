@@ -341,6 +341,11 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener {
         return ClientMigration.probe(session);
     }
 
+    /** The device's DMA dirty logging (VFIO_DEVICE_FEATURE_DMA_LOGGING_*), which a server may lack (ENOTTY). */
+    public ClientDmaLogging dmaLogging() {
+        return new ClientDmaLogging(session);
+    }
+
     // ---- DMA: guest memory for the server ----
 
     /** A guest RAM region is now DMA-able: DMA_MAP with its memfd, so the server maps it directly. */

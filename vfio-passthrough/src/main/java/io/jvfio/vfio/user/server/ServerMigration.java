@@ -46,7 +46,8 @@ import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FEATURE_SET;
  * Here both are EINVAL, as the kernel's VFIO_DEVICE_FEATURE answers a state with no arc to it
  * ({@code vfio_mig_get_next_state}) and a malformed request, and as the copies of libvfio-user's
  * lib/migration.c looked at (its migration v1 region) answer an invalid transition and a data access
- * out of sequence. A feature this device lacks (DMA logging) is ENOTTY, as the kernel's ioctl answers.
+ * out of sequence. A feature this device lacks is ENOTTY, as the kernel's ioctl answers. DMA logging,
+ * which the spec lists with these, is {@link ServerDmaLogging}'s.
  *
  * <p>Used on the thread that serves the session, one message at a time.
  */
@@ -112,7 +113,7 @@ final class ServerMigration {
                 dataSize = FeatureMigDeviceState.SIZEOF;
             }
             default -> throw new VfioUserException(Errno.ENOTTY, "device feature " + feature + " is not supported by "
-                    + name + " (it offers VFIO_DEVICE_FEATURE_MIGRATION and _MIG_DEVICE_STATE; no DMA logging)");
+                    + name + " (it offers VFIO_DEVICE_FEATURE_MIGRATION, _MIG_DEVICE_STATE and DMA logging)");
         }
         // As the kernel's vfio_check_feature: an op the feature lacks is EINVAL, PROBE then succeeds.
         if ((ops & ~supported) != 0) {

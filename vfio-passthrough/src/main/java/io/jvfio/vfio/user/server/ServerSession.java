@@ -94,6 +94,8 @@ final class ServerSession implements VfioUserConnection.Listener {
     private final java.util.concurrent.atomic.AtomicLong dmaMessages = new java.util.concurrent.atomic.AtomicLong();
     /** The device's migration, if it migrates ({@link io.jvfio.vfio.emulated.MigratableDevice}); else null. */
     private final ServerMigration migration;
+    /** The device's DMA logging, offered with its migration; else null. */
+    private final ServerDmaLogging dmaLogging;
 
     ServerSession(VfioUserServer server, EmulatedDevice device, OwnedFd socket, IoEventLoop loop,
                   ConnectionLimits limits) {
@@ -102,9 +104,10 @@ final class ServerSession implements VfioUserConnection.Listener {
         this.regions = device.regions();
         this.irqInfo = device.irqs();
         this.regionMemory = memoryOf(device, regions.size());
+        this.context = new DeviceContext(socket.name(), irqInfo, true, viaMessages, limits.maxDmaMapped());
         this.migration = device instanceof io.jvfio.vfio.emulated.MigratableDevice md
                 ? new ServerMigration(md, socket.name()) : null;
-        this.context = new DeviceContext(socket.name(), irqInfo, true, viaMessages, limits.maxDmaMapped());
+        this.dmaLogging = migration == null ? null : new ServerDmaLogging(context);
         this.connection = VfioUserConnection.open(socket.name(), socket, loop, this, limits);
         // One client at a time (spec, "Connection Initiation"): one that never negotiates would
         // keep the clients in the backlog waiting for ever.
@@ -753,19 +756,21 @@ final class ServerSession implements VfioUserConnection.Listener {
     }
 
     /**
-     * DEVICE_FEATURE (argsz, flags: feature index and GET/SET/PROBE, then data). No feature (migration,
-     * DMA logging, low-power) is offered, and each is refused with ENOTTY, as the kernel's
-     * VFIO_DEVICE_FEATURE ioctl (no mig_ops: ENOTTY) and libvfio-user's server (a device without
-     * migration) answer; QEMU's vfio_migration_realize reads ENOTTY as "VFIO migration is not
-     * supported" and goes on with a migration blocker. The spec names no errno for it.
+     * DEVICE_FEATURE (argsz, flags: feature index and GET/SET/PROBE, then data). A device that migrates
+     * ({@link io.jvfio.vfio.emulated.MigratableDevice}) offers migration ({@link ServerMigration}) and
+     * DMA logging ({@link ServerDmaLogging}). Any other device has no feature, and each is refused with
+     * ENOTTY, as the kernel's VFIO_DEVICE_FEATURE ioctl (no mig_ops: ENOTTY) and libvfio-user's server
+     * (a device without migration) answer; QEMU's vfio_migration_realize reads ENOTTY as "VFIO
+     * migration is not supported" and goes on with a migration blocker. The spec names no errno for it.
      */
     private ByteBuf deviceFeature(VfioUserMessage m) {
         need(m, VfioUserPayloads.DeviceFeature.SIZEOF);
         checkArgsz(m, VfioUserPayloads.DeviceFeature.SIZEOF);
-        if (migration != null) {
-            return migration.feature(m, connection.alloc());
-        }
         int flags = m.payloadInt(VfioUserPayloads.DeviceFeature.FLAGS);
+        if (migration != null) {
+            return ServerDmaLogging.handles(flags & VfioUserPayloads.DeviceFeature.INDEX_MASK)
+                    ? dmaLogging.feature(m, connection.alloc()) : migration.feature(m, connection.alloc());
+        }
         throw new VfioUserException(Errno.ENOTTY, "device feature " + (flags & VfioUserPayloads.DeviceFeature.INDEX_MASK)
                 + " is not supported by this device");
     }
@@ -886,6 +891,7 @@ final class ServerSession implements VfioUserConnection.Listener {
         negotiation.cancel(false);
         pending.close();
         if (migration != null) {
+            dmaLogging.stop();
             migration.end();
         }
         if (attached) {

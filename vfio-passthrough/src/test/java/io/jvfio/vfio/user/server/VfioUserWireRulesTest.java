@@ -408,9 +408,18 @@ class VfioUserWireRulesTest {
         // argsz with no room for the data: EINVAL, as vfio_check_feature.
         peer.call(5, VfioUserCommand.DEVICE_FEATURE, Le.of().u32(8).u32(get | VFIO_DEVICE_FEATURE_MIGRATION).build())
                 .expectError(Errno.EINVAL);
-        // DMA logging is not offered: ENOTTY, the kernel's answer for a feature a driver lacks.
-        peer.call(6, VfioUserCommand.DEVICE_FEATURE, Le.of().u32(8).u32(VFIO_DEVICE_FEATURE_PROBE
-                | VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_START).build()).expectError(Errno.ENOTTY);
+        // DMA logging is offered with migration: a probe of START (SET) is answered with the request;
+        // REPORT is GET only, and a report while logging is off is EINVAL.
+        byte[] probeLogging = Le.of().u32(8).u32(VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_SET
+                | VFIO_DEVICE_FEATURE_DMA_LOGGING_START).build();
+        assertArrayEquals(probeLogging, peer.call(6, VfioUserCommand.DEVICE_FEATURE, probeLogging).payload());
+        peer.call(8, VfioUserCommand.DEVICE_FEATURE, Le.of().u32(8).u32(VFIO_DEVICE_FEATURE_PROBE
+                | VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT).build()).expectError(Errno.EINVAL);
+        peer.call(9, VfioUserCommand.DEVICE_FEATURE, Le.of().u32(8 + 24 + 8).u32(VFIO_DEVICE_FEATURE_GET
+                | VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT).u64(0).u64(4096).u64(4096).build()).expectError(Errno.EINVAL);
+        // Over LOG_MAX_RANGES ranges: E2BIG, as the kernel.
+        peer.call(10, VfioUserCommand.DEVICE_FEATURE, Le.of().u32(24).u32(VFIO_DEVICE_FEATURE_SET
+                | VFIO_DEVICE_FEATURE_DMA_LOGGING_START).u64(4096).u32(257).u32(0).build()).expectError(Errno.E2BIG);
         // The state: RUNNING, data_fd -1 (unused in vfio-user).
         r = peer.call(7, VfioUserCommand.DEVICE_FEATURE, Le.of().u32(16).u32(get | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE)
                 .build());
