@@ -169,6 +169,9 @@ public final class ClientMigration implements DeviceMigration {
     @Override
     public synchronized void reset() {
         session.request(VfioUserCommand.DEVICE_RESET, 0, null, 0, b -> { }).release();
+        if (saving != null) {
+            saving.close(); // the reset ended it on the server
+        }
         saving = null;
     }
 

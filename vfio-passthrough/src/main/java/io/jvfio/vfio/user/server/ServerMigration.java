@@ -44,9 +44,11 @@ import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FEATURE_SET;
  *
  * <p>Errors: the spec names no errno for a refused state change or a data transfer in the wrong state.
  * Here both are EINVAL, as the kernel's VFIO_DEVICE_FEATURE answers a state with no arc to it
- * ({@code vfio_mig_get_next_state}) and a malformed request, and as the copies of libvfio-user's
- * lib/migration.c looked at (its migration v1 region) answer an invalid transition and a data access
- * out of sequence. A feature this device lacks is ENOTTY, as the kernel's ioctl answers. DMA logging,
+ * ({@code vfio_mig_get_next_state}) and a malformed request, and as libvfio-user's server does (its
+ * test/py/test_migration.py expects EINVAL for a transition with no path, STOP_COPY to PRE_COPY, a
+ * state that does not exist, MIG_DATA_READ outside PRE_COPY/STOP_COPY, MIG_DATA_WRITE outside RESUMING,
+ * a read or write over max_data_xfer_size, a SET or GET whose argsz leaves no room for the data, and
+ * SET on VFIO_DEVICE_FEATURE_MIGRATION; PROBE of MIGRATION with argsz 8 echoes the request). A feature this device lacks is ENOTTY, as the kernel's ioctl answers. DMA logging,
  * which the spec lists with these, is {@link ServerDmaLogging}'s.
  *
  * <p>Used on the thread that serves the session, one message at a time.
@@ -301,6 +303,10 @@ final class ServerMigration {
         if (state != MigrationState.RESUMING) {
             throw refused("VFIO_USER_MIG_DATA_WRITE in " + state + ": migration data is written in RESUMING only; "
                     + "set it first (from STOP)");
+        }
+        if (size > VfioUserVersion.CAPABILITIES.maxDataXferSize()) {
+            throw refused("VFIO_USER_MIG_DATA_WRITE of " + size + " bytes exceeds max_data_xfer_size "
+                    + VfioUserVersion.CAPABILITIES.maxDataXferSize() + ": write in pieces");
         }
         if (size != m.payloadSize() - MigData.SIZEOF) {
             throw refused("VFIO_USER_MIG_DATA_WRITE says " + size + " bytes and carries "
