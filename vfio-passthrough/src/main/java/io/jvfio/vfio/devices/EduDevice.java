@@ -4,7 +4,10 @@ import com.sun.jna.Pointer;
 import io.jvfio.memory.MemoryBackend;
 import io.jvfio.vfio.RegionCapability;
 import io.jvfio.vfio.VfioIrq;
+import io.jvfio.vfio.VfioException;
+import io.jvfio.vfio.emulated.DeviceStateHeader;
 import io.jvfio.vfio.emulated.EmulatedDevice;
+import io.jvfio.vfio.emulated.MigratableDevice;
 import io.jvfio.vfio.emulated.MsixTable;
 import io.jvfio.vfio.user.protocol.VfioUserException;
 import io.jvfio.vmm.pci.PciConfigSpace;
@@ -29,6 +32,8 @@ import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_INFO_AUTOMASKED;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_INFO_EVENTFD;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_INFO_MASKABLE;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_INFO_NORESIZE;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_MIGRATION_PRE_COPY;
+import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_MIGRATION_STOP_COPY;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_CONFIG_REGION_INDEX;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_INTX_IRQ_INDEX;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_MSIX_IRQ_INDEX;
@@ -47,8 +52,13 @@ import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_REGION_INFO_FLAG_WRITE;
  *
  * <p>The interrupt goes to whichever index the client enabled with DEVICE_SET_IRQS: MSI-X vector 0,
  * else MSI, else INTx (level-triggered: asserted while the interrupt status is non-zero).
+ *
+ * <p>It migrates ({@link MigratableDevice}, VFIO_MIGRATION_STOP_COPY and PRE_COPY): BAR2's memory
+ * goes first, while the device runs; the registers, the pending factorial or DMA (kept, not
+ * finished: it runs again where the device next runs), the DMA buffer, config space, the MSI-X
+ * table and the interrupts it holds go with the device stopped, with BAR2 again if it changed since.
  */
-public final class EduDevice implements EmulatedDevice, AutoCloseable {
+public final class EduDevice implements EmulatedDevice, MigratableDevice, AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(EduDevice.class);
 
@@ -81,6 +91,12 @@ public final class EduDevice implements EmulatedDevice, AutoCloseable {
      * this, read without it by the worker's loop.
      */
     private volatile int generation;
+    /** Stopped for migration (STOP, STOP_COPY, RESUMING): no work runs and no interrupt is sent. */
+    private boolean stopped;
+    /** An MSI raised while stopped, sent when the device runs again. */
+    private boolean msiHeld;
+    /** BAR2 as the initial section of the migration stream sent it, to tell in STOP_COPY whether it changed. */
+    private byte[] bar2Sent;
 
     /** An edu device with QEMU's default 28-bit DMA mask. */
     public EduDevice() {
@@ -338,8 +354,15 @@ public final class EduDevice implements EmulatedDevice, AutoCloseable {
             }
             factorial = value;
             status |= STATUS_COMPUTING;
+            if (stopped) {
+                return; // kept busy: it runs when the device does (start)
+            }
             gen = generation;
         }
+        computeFactorial(value, gen);
+    }
+
+    private void computeFactorial(int value, int gen) {
         work(() -> {
             int result = factorial(value, gen);
             boolean irq;
@@ -405,6 +428,9 @@ public final class EduDevice implements EmulatedDevice, AutoCloseable {
             dst = dmaDst;
             count = dmaCount;
             gen = generation;
+            if (stopped) {
+                return; // kept running: it goes when the device does (start)
+            }
         }
         work(() -> runDma(command, src, dst, count, gen));
     }
@@ -490,8 +516,14 @@ public final class EduDevice implements EmulatedDevice, AutoCloseable {
         if (c.enabled(VFIO_PCI_MSIX_IRQ_INDEX)) {
             fireMsix(0);
         } else if (c.enabled(VFIO_PCI_MSI_IRQ_INDEX)) {
+            synchronized (this) {
+                if (stopped) {
+                    msiHeld = true;
+                    return;
+                }
+            }
             c.raise(VFIO_PCI_MSI_IRQ_INDEX, 0);
-        } else if (!intxDisabled()) {
+        } else if (!intxDisabled() && !isStopped()) { // INTx is a level: start() asserts it again
             c.raise(VFIO_PCI_INTX_IRQ_INDEX, 0);
         }
     }
@@ -518,7 +550,7 @@ public final class EduDevice implements EmulatedDevice, AutoCloseable {
             return;
         }
         synchronized (this) {
-            if (functionMasked()) {
+            if (functionMasked() || stopped) { // a stopped device holds it as the Function Mask does
                 functionMaskedPending |= 1 << vector;
                 return;
             }
@@ -542,6 +574,9 @@ public final class EduDevice implements EmulatedDevice, AutoCloseable {
             dmaCount = 0;
             dmaCmd = 0;
             functionMaskedPending = 0;
+            stopped = false;
+            msiHeld = false;
+            bar2Sent = null;
             java.util.Arrays.fill(dmaBuffer, (byte) 0);
             config = newConfig();
         }
@@ -550,6 +585,189 @@ public final class EduDevice implements EmulatedDevice, AutoCloseable {
         if (c != null) {
             c.lower(VFIO_PCI_INTX_IRQ_INDEX, 0);
         }
+    }
+
+    // ---- migration ----
+
+    /** The state format's version: bump it whenever the layout of a section below changes. */
+    private static final DeviceStateHeader STATE = new DeviceStateHeader("edu", 1);
+    /** How long stop() waits for work already running (a DMA through messages waits on its replies). */
+    private static final long STOP_TIMEOUT_SECONDS = 10;
+
+    @Override
+    public int migrationFlags() {
+        return VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_PRE_COPY;
+    }
+
+    @Override
+    public DeviceStateHeader stateHeader() {
+        return STATE;
+    }
+
+    private synchronized boolean isStopped() {
+        return stopped;
+    }
+
+    /**
+     * Stops: work queued or running is cancelled (a new generation, as a reset does) and waited for,
+     * while its registers stay as they are (COMPUTING set, DMA_CMD_RUN set), so it runs again in full
+     * where the device next runs; interrupts are held. A DMA cancelled half way is done again whole,
+     * which is safe: source and destination are as they were, the guest being stopped too.
+     */
+    @Override
+    public void stop() {
+        synchronized (this) {
+            stopped = true;
+            generation++;
+        }
+        try {
+            worker.submit(() -> { }).get(STOP_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            return; // closed: nothing runs
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            throw new VfioException("edu: its running work did not stop within " + STOP_TIMEOUT_SECONDS + " s (a DMA "
+                    + "through DMA_READ/DMA_WRITE messages whose client stopped answering?): " + e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new VfioException("edu: interrupted while waiting for its work to stop");
+        }
+    }
+
+    /** Runs again: a kept factorial or DMA starts over, held interrupts go out, INTx is asserted again if due. */
+    @Override
+    public void start() {
+        int gen;
+        boolean computing;
+        boolean dma;
+        long cmd;
+        long src;
+        long dst;
+        long count;
+        int release;
+        boolean msi;
+        boolean level;
+        synchronized (this) {
+            if (!stopped) {
+                return;
+            }
+            stopped = false;
+            gen = generation;
+            computing = (status & STATUS_COMPUTING) != 0;
+            dma = (dmaCmd & DMA_CMD_RUN) != 0;
+            cmd = dmaCmd;
+            src = dmaSrc;
+            dst = dmaDst;
+            count = dmaCount;
+            release = functionMasked() ? 0 : functionMaskedPending;
+            functionMaskedPending &= ~release;
+            msi = msiHeld;
+            msiHeld = false;
+            level = irqStatus != 0;
+        }
+        if (computing) {
+            computeFactorial(factorialInput(), gen);
+        }
+        if (dma) {
+            work(() -> runDma(cmd, src, dst, count, gen));
+        }
+        for (int v = 0; release != 0; v++, release >>>= 1) {
+            if ((release & 1) != 0) {
+                fireMsix(v);
+            }
+        }
+        Context c = context;
+        if (c != null && msi) {
+            c.raise(VFIO_PCI_MSI_IRQ_INDEX, 0);
+        }
+        if (c != null && level && !c.enabled(VFIO_PCI_MSIX_IRQ_INDEX) && !c.enabled(VFIO_PCI_MSI_IRQ_INDEX)
+                && !intxDisabled()) {
+            c.raise(VFIO_PCI_INTX_IRQ_INDEX, 0);
+        }
+    }
+
+    /** While COMPUTING, the factorial register holds the value written, as QEMU's does. */
+    private synchronized int factorialInput() {
+        return factorial;
+    }
+
+    /** BAR2's memory, the bulk of the state, taken while the device runs. */
+    @Override
+    public void savePrecopy(ByteBuf out) {
+        byte[] copy = new byte[BAR2_SIZE];
+        bar2View.duplicate().get(0, copy);
+        synchronized (this) {
+            bar2Sent = copy;
+        }
+        out.writeBytes(copy);
+    }
+
+    /**
+     * The registers (the pending factorial's input and busy bit, the DMA registers with a transfer
+     * still to run), the DMA buffer, config space, the MSI-X table, the interrupts held while stopped
+     * or masked by the Function Mask (the PBA's device-held bits), and BAR2 again if it changed after
+     * {@link #savePrecopy} (the client writes it through its mmap, which nothing here can track).
+     */
+    @Override
+    public void saveStopCopy(ByteBuf out) {
+        byte[] bar2Now = new byte[BAR2_SIZE];
+        bar2View.duplicate().get(0, bar2Now);
+        synchronized (this) {
+            out.writeIntLE(liveness);
+            out.writeIntLE(factorial);
+            out.writeIntLE(status);
+            out.writeIntLE(irqStatus);
+            out.writeLongLE(dmaSrc);
+            out.writeLongLE(dmaDst);
+            out.writeLongLE(dmaCount);
+            out.writeLongLE(dmaCmd);
+            out.writeIntLE(functionMaskedPending);
+            out.writeByte(msiHeld ? 1 : 0);
+            out.writeBytes(dmaBuffer);
+            for (int i = 0; i < CONFIG_SIZE; i++) {
+                out.writeByte((int) config.raw(i, 1));
+            }
+            boolean changed = bar2Sent == null || !java.util.Arrays.equals(bar2Sent, bar2Now);
+            bar2Sent = null;
+            out.writeByte(changed ? 1 : 0);
+            if (changed) {
+                out.writeBytes(bar2Now);
+            }
+        }
+        msix.save(out);
+    }
+
+    @Override
+    public void loadPrecopy(ByteBuf in) {
+        if (in.readableBytes() < BAR2_SIZE) {
+            throw new VfioException("edu: the stream's initial section has " + in.readableBytes() + " bytes, and edu's "
+                    + "BAR2 alone is " + BAR2_SIZE + ": the stream is not edu's, or is cut short");
+        }
+        in.readBytes(bar2View.duplicate().clear());
+    }
+
+    @Override
+    public void loadStopCopy(ByteBuf in) {
+        synchronized (this) {
+            liveness = in.readIntLE();
+            factorial = in.readIntLE();
+            status = in.readIntLE();
+            irqStatus = in.readIntLE();
+            dmaSrc = in.readLongLE();
+            dmaDst = in.readLongLE();
+            dmaCount = in.readLongLE();
+            dmaCmd = in.readLongLE();
+            functionMaskedPending = in.readIntLE();
+            msiHeld = in.readUnsignedByte() != 0;
+            in.readBytes(dmaBuffer);
+            for (int i = 0; i < CONFIG_SIZE; i++) {
+                config.set(i, 1, in.readUnsignedByte());
+            }
+            if (in.readUnsignedByte() != 0) {
+                in.readBytes(bar2View.duplicate().clear());
+            }
+            stopped = true; // loaded into a stopped device: start() runs what it kept
+        }
+        msix.load(in);
     }
 
     @Override

@@ -67,4 +67,13 @@ public final class MsixTable {
         }
     }
 
+    /** The table's bytes, for migration (the PBA is the interrupts' state, kept where they are). */
+    public synchronized void save(io.netty.buffer.ByteBuf out) {
+        out.writeBytes(table);
+    }
+
+    /** The table's bytes as {@link #save} wrote them. */
+    public synchronized void load(io.netty.buffer.ByteBuf in) {
+        in.readBytes(table);
+    }
 }

@@ -1,6 +1,7 @@
 package io.jvfio.vfio.kernel;
 
 import io.jvfio.vfio.VfioException;
+import io.jvfio.vfio.migration.MigrationData;
 import io.jvfio.vfio.migration.MigrationState;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.OwnedFd;
@@ -27,7 +28,7 @@ import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_MIG_GET_PRECOPY_INFO;
  * need not be. The saving states share one session, so a PRE_COPY session continues into STOP_COPY
  * on the same fd. Closing the fd ends the session; the device's driver keeps nothing of it.
  */
-public final class MigrationDataFd implements AutoCloseable {
+public final class MigrationDataFd implements MigrationData {
 
     /** What one read or write moves at most: a device's state is read in pieces of this size. */
     private static final int CHUNK = 64 * 1024;
@@ -53,6 +54,7 @@ public final class MigrationDataFd implements AutoCloseable {
      * The session's state: STOP_COPY, PRE_COPY, PRE_COPY_P2P (saving) or RESUMING; a saving session
      * follows its device within the saving states.
      */
+    @Override
     public MigrationState session() {
         return session;
     }
@@ -72,6 +74,7 @@ public final class MigrationDataFd implements AutoCloseable {
      * the device has now: ENOMSG, as linux/vfio.h asks of a driver, or 0, which mtty returns instead;
      * more may come later, and the rest arrives in STOP_COPY on this same fd.
      */
+    @Override
     public synchronized long readTo(WritableByteChannel out) {
         requireSaving("read");
         long total = 0;
@@ -107,6 +110,7 @@ public final class MigrationDataFd implements AutoCloseable {
     }
 
     /** {@link #readTo} into memory. */
+    @Override
     public byte[] readAll() {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         readTo(Channels.newChannel(bytes));
@@ -118,6 +122,7 @@ public final class MigrationDataFd implements AutoCloseable {
      * A device that refuses the stream (its header, version or size is not its own) fails the write;
      * the error says what the kernel answered and how many bytes it had taken.
      */
+    @Override
     public synchronized long writeFrom(ReadableByteChannel in) {
         if (session != MigrationState.RESUMING) {
             throw new VfioException(device + ": a stream is written into a RESUMING session, and this one is " + session);
@@ -152,6 +157,7 @@ public final class MigrationDataFd implements AutoCloseable {
     }
 
     /** The stream in {@code bytes}, written as {@link #writeFrom} does. */
+    @Override
     public long write(byte[] bytes) {
         return writeFrom(Channels.newChannel(new java.io.ByteArrayInputStream(bytes)));
     }

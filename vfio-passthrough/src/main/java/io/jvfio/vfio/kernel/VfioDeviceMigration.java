@@ -1,9 +1,11 @@
 package io.jvfio.vfio.kernel;
 
 import io.jvfio.vfio.VfioException;
+import io.jvfio.vfio.migration.DeviceMigration;
 import io.jvfio.vfio.migration.MigrationFlags;
 import io.jvfio.vfio.migration.MigrationState;
 import io.jvfio.vfio.migration.MigrationStateMachine;
+import io.jvfio.vfio.migration.StateChange;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
@@ -14,7 +16,6 @@ import io.jvfio.vmm.linux.vfio.VfioDeviceFeatureMigState;
 import io.jvfio.vmm.linux.vfio.VfioDeviceFeatureMigration;
 
 import java.util.List;
-import java.util.stream.Collectors;
 
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FEATURE_GET;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FEATURE_MIGRATION;
@@ -36,7 +37,7 @@ import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_RESET;
  * state the device lacks) is refused by name before the ioctl. When the kernel fails a SET, the
  * state the device was left in (the old one, one along the walk, or ERROR) is read back and named.
  */
-public final class VfioDeviceMigration {
+public final class VfioDeviceMigration implements DeviceMigration {
 
     private final OwnedFd fd;
     private final String name;
@@ -77,16 +78,13 @@ public final class VfioDeviceMigration {
         return new VfioDeviceMigration(fd, name, flags);
     }
 
-    /** VFIO_MIGRATION_* flags: STOP_COPY, and P2P and PRE_COPY if the device has them. */
-    public int flags() {
-        return flags;
-    }
-
+    @Override
     public MigrationStateMachine machine() {
         return machine;
     }
 
     /** The device's migration state now (VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, GET). */
+    @Override
     public synchronized MigrationState state() {
         try {
             Ioctl.ioctl(fd, VFIO_DEVICE_FEATURE, feature.request(VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
@@ -108,15 +106,10 @@ public final class VfioDeviceMigration {
      *                       touched), or {@link VfioException.MigrationFailed} if the kernel fails the
      *                       change, naming the state the device is left in
      */
+    @Override
     public synchronized MigrationDataFd setState(MigrationState to) {
         MigrationState from = state();
-        List<MigrationState> walk;
-        try {
-            walk = machine.path(from, to);
-        } catch (VfioException e) {
-            throw new VfioException(name + " (migration " + MigrationFlags.describe(flags) + "): " + e.getMessage()
-                    + "; refused before asking the kernel, the device stays in " + from, e);
-        }
+        List<MigrationState> walk = StateChange.walk(machine, name, from, to, "the kernel");
         try {
             Ioctl.ioctl(fd, VFIO_DEVICE_FEATURE, feature.request(VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
                     VFIO_DEVICE_FEATURE_SET, VfioDeviceFeatureMigState.SIZEOF)
@@ -143,22 +136,9 @@ public final class VfioDeviceMigration {
     }
 
     private VfioException failed(MigrationState from, MigrationState to, List<MigrationState> walk, SyscallException e) {
-        String leftIn;
-        String left;
-        try {
-            MigrationState now = state();
-            leftIn = now.name();
-            left = "the device is left in " + now + (now == MigrationState.ERROR ? "; reset it (VFIO_DEVICE_RESET) to "
-                    + "bring it back to RUNNING" : now == from ? ", where it was" : ", part of the way");
-        } catch (VfioException unreadable) {
-            leftIn = null;
-            left = "its state cannot be read afterwards (" + unreadable.getMessage() + "); reset it (VFIO_DEVICE_RESET)";
-        }
         String why = from == MigrationState.RESUMING && e.is(Errno.EINVAL) ? " (the driver found the state written "
                 + "into RESUMING incomplete or inconsistent: load a whole stream saved from a device of this type)" : "";
-        return new VfioException.MigrationFailed(name + ": the migration state change from " + from + " to " + to
-                + " (" + walk.stream().map(Enum::name).collect(Collectors.joining(" -> ")) + ") failed: "
-                + Errno.describe(e.errnoValue()) + why + "; " + left, leftIn, e);
+        return StateChange.failed(name, from, to, walk, e.errnoValue(), why, this::state, "VFIO_DEVICE_RESET", e);
     }
 
     /**
@@ -166,6 +146,7 @@ public final class VfioDeviceMigration {
      * abandon) for a migratable device, back to RUNNING, whether or not its device flags offer
      * VFIO_DEVICE_FLAGS_RESET for a VM's reset.
      */
+    @Override
     public synchronized void reset() {
         try {
             Ioctl.ioctl(fd, VFIO_DEVICE_RESET, 0L);

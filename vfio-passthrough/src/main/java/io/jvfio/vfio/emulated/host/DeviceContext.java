@@ -17,6 +17,8 @@ public final class DeviceContext implements EmulatedDevice.Context {
     public final DeviceIrqs irqs;
     public final DeviceDma dma;
     private final DeviceDma.Messages viaMessages;
+    /** The DMA write log while DMA logging is on, else null. */
+    private volatile DmaDirtyLog dirtyLog;
 
     /**
      * {@code maxDmaMapped}: the bytes of DMA windows that may be mmap'd at once (see {@link DeviceDma}):
@@ -58,6 +60,15 @@ public final class DeviceContext implements EmulatedDevice.Context {
     @Override
     public void dmaWrite(long address, byte[] src, int offset, int length) {
         dma.write(address, src, offset, length, viaMessages);
+        DmaDirtyLog log = dirtyLog;
+        if (log != null) {
+            log.written(address, length);
+        }
+    }
+
+    /** Logs the device's DMA writes into {@code log} from now on (null: no longer). */
+    public void logDmaWrites(DmaDirtyLog log) {
+        this.dirtyLog = log;
     }
 
     /** The client (or the VMM) is gone: every eventfd closed, every window unmapped. */

@@ -164,6 +164,16 @@ final class ClientSession implements VfioUserConnection.Listener {
 
     // ---- requests ----
 
+    /** An error reply: the errno the server answered, for the callers that tell errnos apart. */
+    static final class Refused extends VfioException {
+        final int errno;
+
+        Refused(String message, int errno) {
+            super(message);
+            this.errno = errno;
+        }
+    }
+
     /** Writes a request's payload. */
     @FunctionalInterface
     interface Payload {
@@ -208,8 +218,8 @@ final class ClientSession implements VfioUserConnection.Listener {
             }
             await(s, command);
             if (s.error) {
-                throw new VfioException(name + ": the server refused " + command.specName() + ": "
-                        + Errno.describe(s.errno));
+                throw new Refused(name + ": the server refused " + command.specName() + ": "
+                        + Errno.describe(s.errno), s.errno);
             }
             ok = true;
             return new Reply(s);

@@ -331,6 +331,21 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener {
         }
     }
 
+    /**
+     * The device's VFIO migration v2 (VFIO_USER_DEVICE_FEATURE, VFIO_USER_MIG_DATA_READ/WRITE): asked
+     * of the server each call.
+     *
+     * @throws VfioException.MigrationNotSupported if the device does not migrate (ENOTTY)
+     */
+    public ClientMigration migration() {
+        return ClientMigration.probe(session);
+    }
+
+    /** The device's DMA dirty logging (VFIO_DEVICE_FEATURE_DMA_LOGGING_*), which a server may lack (ENOTTY). */
+    public ClientDmaLogging dmaLogging() {
+        return new ClientDmaLogging(session);
+    }
+
     // ---- DMA: guest memory for the server ----
 
     /** A guest RAM region is now DMA-able: DMA_MAP with its memfd, so the server maps it directly. */

@@ -138,5 +138,28 @@ public final class VfioUserPayloads {
         public static final int FLAGS = 4;
         public static final int SIZEOF = 8;
         public static final int INDEX_MASK = 0xFFFF;
+        /** Where the feature's data begins. */
+        public static final int DATA = 8;
+    }
+
+    /** VFIO_DEVICE_FEATURE_MIGRATION's data: the VFIO_MIGRATION_* flags, a u64. */
+    public static final class FeatureMigration {
+        public static final int FLAGS = 0;
+        public static final int SIZEOF = 8;
+    }
+
+    /** VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE's data; data_fd is unused in vfio-user. */
+    public static final class FeatureMigDeviceState {
+        public static final int DEVICE_STATE = 0;
+        public static final int DATA_FD = 4;
+        public static final int SIZEOF = 8;
+    }
+
+    /** VFIO_USER_MIG_DATA_READ's request and reply, VFIO_USER_MIG_DATA_WRITE's request. */
+    public static final class MigData {
+        public static final int ARGSZ = 0;
+        public static final int SIZE = 4;
+        public static final int DATA = 8;
+        public static final int SIZEOF = 8;
     }
 }

@@ -93,6 +93,10 @@ final class ServerSession implements VfioUserConnection.Listener {
     /** The doorbells' eventfds, made when a client first asks for them; the reader's (and onClose's, after it). */
     private DeviceDoorbells doorbells;
     private final java.util.concurrent.atomic.AtomicLong dmaMessages = new java.util.concurrent.atomic.AtomicLong();
+    /** The device's migration, if it migrates ({@link io.jvfio.vfio.emulated.MigratableDevice}); else null. */
+    private final ServerMigration migration;
+    /** The device's DMA logging, offered with its migration; else null. */
+    private final ServerDmaLogging dmaLogging;
 
     ServerSession(VfioUserServer server, EmulatedDevice device, OwnedFd socket, IoEventLoop loop,
                   ConnectionLimits limits) {
@@ -102,6 +106,9 @@ final class ServerSession implements VfioUserConnection.Listener {
         this.irqInfo = device.irqs();
         this.regionMemory = memoryOf(device, regions.size());
         this.context = new DeviceContext(socket.name(), irqInfo, true, viaMessages, limits.maxDmaMapped());
+        this.migration = device instanceof io.jvfio.vfio.emulated.MigratableDevice md
+                ? new ServerMigration(md, socket.name()) : null;
+        this.dmaLogging = migration == null ? null : new ServerDmaLogging(context);
         // Requests are read and answered on a thread of the session's own, in a blocking recvmsg: no
         // epoll wake-up and no hand-off before each one (the round trip's floor is a blocking
         // ping-pong); the event loop keeps the limits' timers and output the socket did not take.
@@ -246,7 +253,8 @@ final class ServerSession implements VfioUserConnection.Listener {
                     + " goes from server to client");
             case DEVICE_FEATURE -> deviceFeature(m);
             case DEVICE_GET_REGION_IO_FDS -> regionIoFds(m);
-            case REGION_WRITE_MULTI, MIG_DATA_READ, MIG_DATA_WRITE ->
+            case MIG_DATA_READ, MIG_DATA_WRITE -> migrationData(m);
+            case REGION_WRITE_MULTI ->
                     throw new VfioUserException(Errno.EOPNOTSUPP, command.specName() + " is not offered by this server");
         };
     }
@@ -753,18 +761,42 @@ final class ServerSession implements VfioUserConnection.Listener {
     }
 
     /**
-     * DEVICE_FEATURE (argsz, flags: feature index and GET/SET/PROBE, then data). No feature (migration,
-     * DMA logging, low-power) is offered, and each is refused with ENOTTY, as the kernel's
-     * VFIO_DEVICE_FEATURE ioctl (no mig_ops: ENOTTY) and libvfio-user's server (a device without
-     * migration) answer; QEMU's vfio_migration_realize reads ENOTTY as "VFIO migration is not
-     * supported" and goes on with a migration blocker. The spec names no errno for it.
+     * DEVICE_FEATURE (argsz, flags: feature index and GET/SET/PROBE, then data). A device that migrates
+     * ({@link io.jvfio.vfio.emulated.MigratableDevice}) offers migration ({@link ServerMigration}) and
+     * DMA logging ({@link ServerDmaLogging}). Any other device has no feature, and each is refused with
+     * ENOTTY, as the kernel's VFIO_DEVICE_FEATURE ioctl (no mig_ops: ENOTTY) and libvfio-user's server
+     * (a device without migration) answer; QEMU's vfio_migration_realize reads ENOTTY as "VFIO
+     * migration is not supported" and goes on with a migration blocker. The spec names no errno for it.
      */
     private ByteBuf deviceFeature(VfioUserMessage m) {
         need(m, VfioUserPayloads.DeviceFeature.SIZEOF);
         checkArgsz(m, VfioUserPayloads.DeviceFeature.SIZEOF);
         int flags = m.payloadInt(VfioUserPayloads.DeviceFeature.FLAGS);
+        if (migration != null) {
+            return ServerDmaLogging.handles(flags & VfioUserPayloads.DeviceFeature.INDEX_MASK)
+                    ? dmaLogging.feature(m, connection.alloc()) : migration.feature(m, connection.alloc());
+        }
         throw new VfioUserException(Errno.ENOTTY, "device feature " + (flags & VfioUserPayloads.DeviceFeature.INDEX_MASK)
                 + " is not supported by this device");
+    }
+
+    /** MIG_DATA_READ/WRITE: the migration's, or EOPNOTSUPP for a device that does not migrate. */
+    private ByteBuf migrationData(VfioUserMessage m) {
+        if (migration == null) {
+            throw new VfioUserException(Errno.EOPNOTSUPP, m.command().specName() + ": the device does not migrate");
+        }
+        return m.command() == VfioUserCommand.MIG_DATA_READ ? migration.read(m, connection.alloc())
+                : migration.write(m, connection.alloc());
+    }
+
+    /** The device's migration state, or null if it does not migrate. */
+    io.jvfio.vfio.migration.MigrationState migrationState() {
+        return migration == null ? null : migration.state();
+    }
+
+    /** Why the device's last migration step failed, or null. */
+    String migrationFailure() {
+        return migration == null ? null : migration.lastFailure();
     }
 
     private ByteBuf reset(VfioUserMessage m) {
@@ -772,6 +804,9 @@ final class ServerSession implements VfioUserConnection.Listener {
             throw new VfioUserException(Errno.EOPNOTSUPP, "the device does not support reset");
         }
         device.reset();
+        if (migration != null) {
+            migration.reset(); // the spec: a reset is the way out of ERROR, back to RUNNING
+        }
         return reply(m, 0);
     }
 
@@ -860,6 +895,10 @@ final class ServerSession implements VfioUserConnection.Listener {
         }
         negotiation.cancel(false);
         pending.close();
+        if (migration != null) {
+            dmaLogging.stop();
+            migration.end();
+        }
         if (attached) {
             device.detach();
         }

@@ -186,6 +186,24 @@ public final class VfioUserServer implements AutoCloseable {
         return s == null ? 0 : s.assignedEventfds();
     }
 
+    /**
+     * The device's migration state as the current client moved it (null without a client, or for a
+     * device that does not migrate).
+     */
+    public io.jvfio.vfio.migration.MigrationState migrationState() {
+        ServerSession s = current();
+        return s == null ? null : s.migrationState();
+    }
+
+    /**
+     * Why the current client's last migration step failed (a refused state change, a stream of another
+     * device or version, a failed load), in words: the client sees only the errno. Null if none did.
+     */
+    public String migrationFailure() {
+        ServerSession s = current();
+        return s == null ? null : s.migrationFailure();
+    }
+
     /** DMA_READ/DMA_WRITE messages sent to the current client (0 without one): DMA that could not use a mapping. */
     public long dmaMessages() {
         ServerSession s = current();

@@ -31,6 +31,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 
+import static io.jvfio.vmm.linux.vfio.VfioConstants.*;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DMA_UNMAP_FLAG_ALL;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP;
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DMA_UNMAP_FLAG_VADDR;
@@ -367,21 +368,102 @@ class VfioUserWireRulesTest {
     // DEVICE_FEATURE
 
     @Test
-    void deviceFeatureIsEnottyAsFromTheKernelAndLibvfioUser() {
+    void deviceFeatureOfADeviceWithoutMigrationIsEnottyAsFromTheKernelAndLibvfioUser() throws Exception {
         // QEMU 11 sends DEVICE_FEATURE (vfio_user_device_io_device_feature); for a feature the device
-        // lacks, the kernel's VFIO_DEVICE_FEATURE and libvfio-user's server (a device without
-        // migration) answer ENOTTY, which QEMU's migration set-up reads as "not supported".
+        // lacks, the kernel's VFIO_DEVICE_FEATURE (no mig_ops) and libvfio-user's server (a device
+        // without migration) answer ENOTTY, which QEMU's migration set-up reads as "not supported".
+        served.serve(new io.jvfio.vfio.devices.TinyDevice());
+        reconnect();
         negotiate();
-        int probeMigration = (1 << 17) | 1; // VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_MIGRATION
+        int probeMigration = VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIGRATION;
         peer.call(2, VfioUserCommand.DEVICE_FEATURE, Le.of().u32(8).u32(probeMigration).build())
                 .expectError(Errno.ENOTTY);
-        int getMigration = (1 << 16) | 1;
+        int getMigration = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIGRATION;
         peer.call(3, VfioUserCommand.DEVICE_FEATURE, Le.of().u32(16).u32(getMigration).u64(0).build())
                 .expectError(Errno.ENOTTY);
         // A message no peer sends, malformed: the spec's EINVAL.
         peer.call(4, VfioUserCommand.DEVICE_FEATURE, Le.of().u32(8).build()).expectError(Errno.EINVAL);
         peer.call(5, VfioUserCommand.DEVICE_FEATURE, Le.of().u32(4).u32(probeMigration).build())
                 .expectError(Errno.EINVAL);
+        // The data commands of a device that does not migrate: an optional command not offered.
+        peer.call(6, VfioUserCommand.MIG_DATA_READ, Le.of().u32(8 + 64).u32(64).build()).expectError(Errno.EOPNOTSUPP);
+        peer.call(7, VfioUserCommand.MIG_DATA_WRITE, Le.of().u32(8).u32(0).build()).expectError(Errno.EOPNOTSUPP);
+    }
+
+    @Test
+    void edusMigrationFeaturesAnswerAsTheKernelsIoctlWould() {
+        negotiate();
+        int get = VFIO_DEVICE_FEATURE_GET;
+        RawPeer.Frame r = peer.call(2, VfioUserCommand.DEVICE_FEATURE, Le.of().u32(16)
+                .u32(get | VFIO_DEVICE_FEATURE_MIGRATION).build());
+        java.nio.ByteBuffer p = r.payloadBuffer();
+        assertEquals(16, p.getInt(0), "argsz grows by the data");
+        assertEquals(get | VFIO_DEVICE_FEATURE_MIGRATION, p.getInt(4));
+        assertEquals(VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_PRE_COPY, p.getLong(8));
+        // PROBE: the reply is the request (spec); GET and SET of MIGRATION, which is GET-only: EINVAL.
+        byte[] probe = Le.of().u32(8).u32(VFIO_DEVICE_FEATURE_PROBE | get | VFIO_DEVICE_FEATURE_MIGRATION).build();
+        assertArrayEquals(probe, peer.call(3, VfioUserCommand.DEVICE_FEATURE, probe).payload());
+        peer.call(4, VfioUserCommand.DEVICE_FEATURE, Le.of().u32(8).u32(VFIO_DEVICE_FEATURE_PROBE
+                | VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_MIGRATION).build()).expectError(Errno.EINVAL);
+        // argsz with no room for the data: EINVAL, as vfio_check_feature.
+        peer.call(5, VfioUserCommand.DEVICE_FEATURE, Le.of().u32(8).u32(get | VFIO_DEVICE_FEATURE_MIGRATION).build())
+                .expectError(Errno.EINVAL);
+        // DMA logging is offered with migration: a probe of START (SET) is answered with the request;
+        // REPORT is GET only, and a report while logging is off is EINVAL.
+        byte[] probeLogging = Le.of().u32(8).u32(VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_SET
+                | VFIO_DEVICE_FEATURE_DMA_LOGGING_START).build();
+        assertArrayEquals(probeLogging, peer.call(6, VfioUserCommand.DEVICE_FEATURE, probeLogging).payload());
+        peer.call(8, VfioUserCommand.DEVICE_FEATURE, Le.of().u32(8).u32(VFIO_DEVICE_FEATURE_PROBE
+                | VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT).build()).expectError(Errno.EINVAL);
+        peer.call(9, VfioUserCommand.DEVICE_FEATURE, Le.of().u32(8 + 24 + 8).u32(VFIO_DEVICE_FEATURE_GET
+                | VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT).u64(0).u64(4096).u64(4096).build()).expectError(Errno.EINVAL);
+        // Over LOG_MAX_RANGES ranges: E2BIG, as the kernel.
+        peer.call(10, VfioUserCommand.DEVICE_FEATURE, Le.of().u32(24).u32(VFIO_DEVICE_FEATURE_SET
+                | VFIO_DEVICE_FEATURE_DMA_LOGGING_START).u64(4096).u32(257).u32(0).build()).expectError(Errno.E2BIG);
+        // The state: RUNNING, data_fd -1 (unused in vfio-user).
+        r = peer.call(7, VfioUserCommand.DEVICE_FEATURE, Le.of().u32(16).u32(get | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE)
+                .build());
+        assertEquals(VFIO_DEVICE_STATE_RUNNING, r.payloadBuffer().getInt(8));
+        assertEquals(-1, r.payloadBuffer().getInt(12));
+    }
+
+    private byte[] setState(int state) {
+        return Le.of().u32(16).u32(VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE).u32(state).u32(-1)
+                .build();
+    }
+
+    @Test
+    void illegalArcsAndDataOutsideTheirStatesAreEinval() {
+        // The spec names no errno; the kernel answers a state with no arc to it with EINVAL
+        // (vfio_mig_get_next_state), as libvfio-user does an invalid transition and a data access
+        // out of sequence.
+        negotiate();
+        peer.call(2, VfioUserCommand.MIG_DATA_READ, Le.of().u32(8 + 64).u32(64).build()).expectError(Errno.EINVAL);
+        peer.call(3, VfioUserCommand.MIG_DATA_WRITE, Le.of().u32(8).u32(1).u8(0).build()).expectError(Errno.EINVAL);
+        peer.call(4, VfioUserCommand.DEVICE_FEATURE, setState(VFIO_DEVICE_STATE_ERROR)).expectError(Errno.EINVAL);
+        peer.call(5, VfioUserCommand.DEVICE_FEATURE, setState(VFIO_DEVICE_STATE_RUNNING_P2P)).expectError(Errno.EINVAL);
+        peer.call(6, VfioUserCommand.DEVICE_FEATURE, setState(99)).expectError(Errno.EINVAL);
+        byte[] stopCopy = setState(VFIO_DEVICE_STATE_STOP_COPY);
+        assertArrayEquals(stopCopy, peer.call(7, VfioUserCommand.DEVICE_FEATURE, stopCopy).payload(),
+                "RUNNING to STOP_COPY (by STOP): the reply is the request");
+        assertEquals(io.jvfio.vfio.migration.MigrationState.STOP_COPY, served.server.migrationState());
+        // The spec: "The STOP_COPY -> PRE_COPY transition is explicitly not allowed".
+        peer.call(8, VfioUserCommand.DEVICE_FEATURE, setState(VFIO_DEVICE_STATE_PRE_COPY)).expectError(Errno.EINVAL);
+        assertEquals(io.jvfio.vfio.migration.MigrationState.STOP_COPY, served.server.migrationState(),
+                "a refused request moves nothing");
+        assertTrue(served.server.migrationFailure().contains("STOP_COPY to PRE_COPY"), served.server.migrationFailure());
+        // Reading in STOP_COPY works; a read larger than max_data_xfer_size, or than argsz allows, does not.
+        RawPeer.Frame r = peer.call(9, VfioUserCommand.MIG_DATA_READ, Le.of().u32(8 + 16).u32(16).build());
+        assertEquals(16, r.payloadBuffer().getInt(4));
+        assertEquals(0x5346564a, r.payloadBuffer().getInt(8), "the stream opens with the header's magic");
+        peer.call(10, VfioUserCommand.MIG_DATA_READ, Le.of().u32(8).u32(16).build()).expectError(Errno.EINVAL);
+        peer.call(11, VfioUserCommand.MIG_DATA_READ, Le.of().u32(-1).u32((1 << 20) + 1).build())
+                .expectError(Errno.EINVAL);
+        // Writing is for RESUMING only.
+        peer.call(12, VfioUserCommand.MIG_DATA_WRITE, Le.of().u32(8).u32(1).u8(0).build()).expectError(Errno.EINVAL);
+        // A reset is the way back to RUNNING from anywhere.
+        peer.call(13, VfioUserCommand.DEVICE_RESET, new byte[0]);
+        assertEquals(io.jvfio.vfio.migration.MigrationState.RUNNING, served.server.migrationState());
     }
 
     // DMA_WRITE / DMA_READ replies from the client, for a window reached by messages
