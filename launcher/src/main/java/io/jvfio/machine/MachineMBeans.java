@@ -9,7 +9,6 @@ import io.jvfio.vmm.options.OptionsException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import javax.management.InstanceNotFoundException;
 import javax.management.JMException;
 import javax.management.MBeanServer;
 import javax.management.ObjectName;
@@ -149,13 +148,7 @@ final class MachineMBeans implements AttachedDevices.Listener, AutoCloseable {
         ObjectName n = JmxNames.of("PciDevice", "vm", vm, "device", deviceKey(a));
         deviceKeys.remove(a.function().name());
         if (devices.remove(n)) {
-            try {
-                server.unregisterMBean(n);
-            } catch (InstanceNotFoundException e) {
-                // gone already
-            } catch (JMException e) {
-                LOG.warn("the MBean {} could not be unregistered: {}", n, e.toString());
-            }
+            JmxNames.unregister(server, n);
         }
     }
 
@@ -164,13 +157,7 @@ final class MachineMBeans implements AttachedDevices.Listener, AutoCloseable {
     public void close() {
         vectors.close();
         for (ObjectName n : devices) {
-            try {
-                server.unregisterMBean(n);
-            } catch (InstanceNotFoundException e) {
-                // gone already
-            } catch (JMException e) {
-                LOG.warn("the MBean {} could not be unregistered: {}", n, e.toString());
-            }
+            JmxNames.unregister(server, n);
         }
         devices.clear();
     }

@@ -116,6 +116,10 @@ final class HotplugSession implements AutoCloseable {
         err.await("QMP monitor", t -> t.contains("QMP monitor on") || !jvfio.isAlive(), timeout);
         assertTrue(jvfio.isAlive(), "jvfio ended before its monitor opened: " + out.text() + err.text());
         assertTrue(Files.exists(qmp));
+        // The monitor opens as the machine starts; the driver's hotplug service after its steps on the
+        // start device: a device_add before that would find no one serving the slot.
+        out.await("the driver's hotplug service", t -> t.contains("hotplug: serving ") || !jvfio.isAlive(), timeout);
+        assertTrue(jvfio.isAlive(), "jvfio ended before its hotplug service started: " + out.text() + err.text());
     }
 
     String output() {

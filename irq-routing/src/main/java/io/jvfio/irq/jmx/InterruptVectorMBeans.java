@@ -7,7 +7,6 @@ import io.jvfio.irq.RouteListener;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import javax.management.InstanceNotFoundException;
 import javax.management.JMException;
 import javax.management.MBeanServer;
 import javax.management.ObjectName;
@@ -134,13 +133,7 @@ public final class InterruptVectorMBeans implements RouteListener, AutoCloseable
     }
 
     private void unregister(ObjectName n) {
-        try {
-            server.unregisterMBean(n);
-        } catch (InstanceNotFoundException e) {
-            // unregistered by someone else (a JMX client may): gone either way
-        } catch (JMException e) {
-            LOG.warn("the MBean {} could not be unregistered: {}", n, e.toString());
-        }
+        JmxNames.unregister(server, n);
     }
 
     /** Stops following the router and unregisters every MBean of this machine's vectors. */

@@ -1,5 +1,11 @@
 package io.jvfio.irq.jmx;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import javax.management.InstanceNotFoundException;
+import javax.management.JMException;
+import javax.management.MBeanServer;
 import javax.management.MalformedObjectNameException;
 import javax.management.ObjectName;
 
@@ -12,6 +18,8 @@ import javax.management.ObjectName;
  */
 public final class JmxNames {
 
+    private static final Logger LOG = LoggerFactory.getLogger(JmxNames.class);
+
     /** The domain of every jvfio MBean. */
     public static final String DOMAIN = "io.jvfio";
 
@@ -21,6 +29,20 @@ public final class JmxNames {
     /** {@code io.jvfio:type=TYPE,k1=v1,k2=v2...}; {@code keysAndValues} alternate, in the order shown. */
     public static ObjectName of(String type, String... keysAndValues) {
         return parse(DOMAIN + ":type=" + type + keys(keysAndValues));
+    }
+
+    /**
+     * Unregisters {@code name} from {@code server}: one already gone (a JMX client may unregister it) is
+     * gone either way, and a failure is logged, not thrown (statistics are an aid; the machine goes on).
+     */
+    public static void unregister(MBeanServer server, ObjectName name) {
+        try {
+            server.unregisterMBean(name);
+        } catch (InstanceNotFoundException e) {
+            // unregistered by someone else: gone either way
+        } catch (JMException e) {
+            LOG.warn("the MBean {} could not be unregistered: {}", name, e.toString());
+        }
     }
 
     /** The pattern of every jvfio MBean with these keys, whatever its type and other keys. */
