@@ -171,6 +171,50 @@ class QmpHotplugTest {
         }
     }
 
+    /**
+     * A guest that never answers the attention button: device_del is answered at once, the device stays
+     * (no DEVICE_DELETED), a second device_del is refused while the request is pending and, once QEMU's 5 s
+     * have passed, presses the button again, as QEMU's does; the device is still there after.
+     */
+    @Test
+    void aGuestThatDoesNotAnswerKeepsTheDevice() throws Exception {
+        try (QmpTestClient c = QmpTestClient.negotiated(socket)) {
+            guest.bringUpPort();
+            assertEquals("{\"return\":{}}", c.execute("{\"execute\":\"device_add\",\"arguments\":{\"driver\":"
+                    + "\"vfio-user-pci\",\"id\":\"d1\",\"bus\":\"rp1\",\"socket\":\"" + server.path() + "\"}}").text());
+            guest.takeInterrupt();
+            guest.clear(PCI_EXP_SLTSTA_PDC | PCI_EXP_SLTSTA_DLLSC);
+            guest.powerOn();
+            guest.takeInterrupt();
+            guest.clear(PCI_EXP_SLTSTA_CC);
+
+            long asked = System.nanoTime();
+            assertEquals("{\"return\":{}}", c.execute("{\"execute\":\"device_del\",\"arguments\":{\"id\":\"d1\"}}")
+                    .text());
+            // The guest takes the interrupt and does nothing more. Ask again until the request is no
+            // longer pending: a condition, bounded well past QEMU's 5 s.
+            guest.takeInterrupt();
+            String again;
+            long deadline = asked + java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
+            do {
+                again = c.execute("{\"execute\":\"device_del\",\"arguments\":{\"id\":\"d1\"}}").text();
+                if (again.equals("{\"return\":{}}")) {
+                    break;
+                }
+                assertEquals("{\"error\":{\"class\":\"GenericError\",\"desc\":\"Device d1 is already in the process "
+                        + "of unplug\"}}", again);
+                assertTrue(c.quietFor(100), "no DEVICE_DELETED while the guest holds on to the device");
+            } while (System.nanoTime() < deadline);
+            long pendingMillis = java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - asked);
+            assertEquals("{\"return\":{}}", again, "device_del pressed the button again after the pending period");
+            assertTrue(pendingMillis >= VirtualMachine.UNPLUG_PENDING.toMillis(), "pending for " + pendingMillis
+                    + " ms, QEMU's is " + VirtualMachine.UNPLUG_PENDING.toMillis());
+            String pci = c.execute("{\"execute\":\"query-pci\"}").text();
+            assertTrue(pci.contains("\"qdev_id\":\"d1\""), "the device stays: " + pci);
+            assertTrue(server.hasClient(), "its connection too");
+        }
+    }
+
     @Test
     void badDeviceAddsAreAnsweredInQemusWords() throws Exception {
         try (QmpTestClient c = QmpTestClient.negotiated(socket)) {
