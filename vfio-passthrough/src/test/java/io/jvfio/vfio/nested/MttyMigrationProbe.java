@@ -65,10 +65,6 @@ public final class MttyMigrationProbe {
     static final String TYPES = "/sys/class/mdev_bus/mtty/mdev_supported_types/";
     static final String MDEVS = "/sys/bus/mdev/devices/";
 
-    /** The JVM's options in the VM, for the test's script and for the second process alike. */
-    static final List<String> JVM_OPTIONS = List.of("-Djava.io.tmpdir=/dev/shm", "-Djna.tmpdir=/dev/shm",
-            "-XX:-UsePerfData", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xshare:auto");
-
     /** Where the guest's driver puts the two ports' BARs. */
     static final int PORT0 = 0xc000;
     static final int PORT1 = 0xc008;
@@ -166,7 +162,7 @@ public final class MttyMigrationProbe {
             step("second-process", () -> {
                 List<String> cmd = new ArrayList<>();
                 cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-                cmd.addAll(JVM_OPTIONS);
+                cmd.addAll(NestedVm.JVM_OPTIONS);
                 cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), MttyMigrationProbe.class.getName(),
                         "resume", HexFormat.of().formatHex(before.getBytes(StandardCharsets.US_ASCII))));
                 long start = System.nanoTime();

@@ -57,12 +57,7 @@ class NestedMttyMigrationTest {
         Path work = Path.of("target/nested-vm-mtty").toAbsolutePath();
         Files.createDirectories(work);
         Path script = work.resolve("run.sh");
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Files.writeString(script, "#!/bin/sh\n"
-                + "# Runs inside the nested VM, chrooted into this machine's file system.\n"
-                + "export HOME=/dev/shm\n"
-                + "exec " + java + " " + String.join(" ", MttyMigrationProbe.JVM_OPTIONS)
-                + " -cp '" + System.getProperty("java.class.path") + "' " + MttyMigrationProbe.class.getName() + "\n");
+        Files.writeString(script, NestedVm.javaScript(MttyMigrationProbe.class.getName(), ""));
 
         NestedVm.Run run = new NestedVm(pre, work).boot(List.of("-device", "edu,addr=8"), script, TIMEOUT_SECONDS);
         String console = "\n--- the VM's console (last 80 lines; all of it in " + work.resolve("console.log") + ") ---\n"

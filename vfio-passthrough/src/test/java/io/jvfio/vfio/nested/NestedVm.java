@@ -94,6 +94,13 @@ public final class NestedVm {
     private final Path work;
 
     /**
+     * The options of a JVM in the VM: its scratch space for temporary files (the host's file system is
+     * read-only there), and a quick start under TCG (C1 only, the serial GC, no perf data).
+     */
+    public static final List<String> JVM_OPTIONS = List.of("-Djava.io.tmpdir=/dev/shm", "-Djna.tmpdir=/dev/shm",
+            "-XX:-UsePerfData", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xshare:auto");
+
+    /**
      * The script for {@link #boot} that runs {@code mainClass} with {@code args} in the VM, on this JVM
      * and its class path (the VM sees this machine's file system), with the VM's scratch space for
      * temporary files.
@@ -104,8 +111,7 @@ public final class NestedVm {
                 + "# Runs inside the nested VM, chrooted into this machine's file system.\n"
                 + "# The host's file system is read-only there; /dev/shm is the VM's scratch space.\n"
                 + "export HOME=/dev/shm\n"
-                + "exec " + java + " -Djava.io.tmpdir=/dev/shm -Djna.tmpdir=/dev/shm -XX:-UsePerfData"
-                + " -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto"
+                + "exec " + java + " " + String.join(" ", JVM_OPTIONS)
                 + " -cp '" + System.getProperty("java.class.path") + "' " + mainClass + (args.isEmpty() ? "" : " " + args)
                 + "\n";
     }
