@@ -24,6 +24,7 @@ module io.jvfio.vmm {
     exports io.jvfio.vmm.bus;
     exports io.jvfio.vmm.device;
     exports io.jvfio.vmm.linux;
+    exports io.jvfio.vmm.migration;
     exports io.jvfio.vmm.options;
     exports io.jvfio.vmm.pci;
     exports io.jvfio.vmm.pcie;

@@ -1,0 +1,11 @@
+/**
+ * What a part of a machine offers to live migration, as cloud-hypervisor's {@code vm-migration}
+ * traits and QEMU's save handlers divide it: a {@link io.jvfio.vmm.migration.Migratable} part (a
+ * device, the vCPUs, the interrupt controllers) pauses, hands over its state as bytes while paused,
+ * takes such bytes on the destination, and says what blocks it; a
+ * {@link io.jvfio.vmm.migration.DirtyLog} reports the guest pages something wrote since it last
+ * looked (KVM for the vCPUs, an IOMMU or a vfio-user server for a device's DMA), so that RAM pre-copy
+ * sends only what changed. Depends on nothing else of jvfio's; the launcher's migration stream
+ * ({@code io.jvfio.migration}) drives it.
+ */
+package io.jvfio.vmm.migration;
