@@ -65,6 +65,30 @@ public final class KvmConstants {
     public static final int KVM_CAP_IMMEDIATE_EXIT = 136;
     /** KVM_CLEAR_DIRTY_LOG, and KVM_GET_DIRTY_LOG leaving pages write-protected until cleared. */
     public static final int KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168;
+    /** KVM_GET_CLOCK and KVM_SET_CLOCK. */
+    public static final int KVM_CAP_ADJUST_CLOCK = 39;
+    public static final int KVM_CAP_VCPU_EVENTS = 41;
+    public static final int KVM_CAP_DEBUGREGS = 50;
+    public static final int KVM_CAP_XSAVE = 55;
+    public static final int KVM_CAP_XCRS = 56;
+    /** KVM_GET_XSAVE2; on the VM fd, the size of its kvm_xsave (at least 4096). */
+    public static final int KVM_CAP_XSAVE2 = 208;
+
+    // kvm_vcpu_events.flags
+    public static final int KVM_VCPUEVENT_VALID_NMI_PENDING = 0x01;
+    public static final int KVM_VCPUEVENT_VALID_SIPI_VECTOR = 0x02;
+    public static final int KVM_VCPUEVENT_VALID_SHADOW = 0x04;
+    public static final int KVM_VCPUEVENT_VALID_SMM = 0x08;
+    public static final int KVM_VCPUEVENT_VALID_PAYLOAD = 0x10;
+    public static final int KVM_VCPUEVENT_VALID_TRIPLE_FAULT = 0x20;
+
+    // kvm_clock_data.flags
+    public static final int KVM_CLOCK_TSC_STABLE = 2;
+    public static final int KVM_CLOCK_REALTIME = 1 << 2;
+    public static final int KVM_CLOCK_HOST_TSC = 1 << 3;
+
+    /** The entries of kvm_xcrs.xcrs. */
+    public static final int KVM_MAX_XCRS = 16;
 
     // kvm_mp_state.mp_state (the x86 ones)
     public static final int KVM_MP_STATE_RUNNABLE = 0;

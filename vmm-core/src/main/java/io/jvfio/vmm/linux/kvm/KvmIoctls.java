@@ -20,6 +20,8 @@ public final class KvmIoctls {
     public static final IoctlRequest KVM_GET_VCPU_MMAP_SIZE = IoctlRequest.io("KVM_GET_VCPU_MMAP_SIZE", KVMIO, 0x04);
     public static final IoctlRequest KVM_GET_SUPPORTED_CPUID =
             IoctlRequest.iowr("KVM_GET_SUPPORTED_CPUID", KVMIO, 0x05, KvmCpuid2.SIZEOF);
+    public static final IoctlRequest KVM_GET_MSR_INDEX_LIST =
+            IoctlRequest.iowr("KVM_GET_MSR_INDEX_LIST", KVMIO, 0x02, KvmMsrList.SIZEOF);
 
     // VM
     public static final IoctlRequest KVM_CREATE_VCPU = IoctlRequest.io("KVM_CREATE_VCPU", KVMIO, 0x41);
@@ -39,6 +41,13 @@ public final class KvmIoctls {
     public static final IoctlRequest KVM_SIGNAL_MSI = IoctlRequest.iow("KVM_SIGNAL_MSI", KVMIO, 0xa5, KvmMsi.SIZEOF);
     public static final IoctlRequest KVM_CLEAR_DIRTY_LOG =
             IoctlRequest.iowr("KVM_CLEAR_DIRTY_LOG", KVMIO, 0xc0, KvmClearDirtyLog.SIZEOF);
+    // KVM_SET_IRQCHIP is _IOR in linux/kvm.h although the kernel reads its argument: the number is what counts.
+    public static final IoctlRequest KVM_GET_IRQCHIP =
+            IoctlRequest.iowr("KVM_GET_IRQCHIP", KVMIO, 0x62, KvmIrqchip.SIZEOF);
+    public static final IoctlRequest KVM_SET_IRQCHIP =
+            IoctlRequest.ior("KVM_SET_IRQCHIP", KVMIO, 0x63, KvmIrqchip.SIZEOF);
+    public static final IoctlRequest KVM_SET_CLOCK = IoctlRequest.iow("KVM_SET_CLOCK", KVMIO, 0x7b, KvmClockData.SIZEOF);
+    public static final IoctlRequest KVM_GET_CLOCK = IoctlRequest.ior("KVM_GET_CLOCK", KVMIO, 0x7c, KvmClockData.SIZEOF);
     public static final IoctlRequest KVM_GET_STATS_FD = IoctlRequest.io("KVM_GET_STATS_FD", KVMIO, 0xce);
 
     // vCPU
@@ -56,5 +65,23 @@ public final class KvmIoctls {
             IoctlRequest.ior("KVM_GET_MP_STATE", KVMIO, 0x98, KvmMpState.SIZEOF);
     public static final IoctlRequest KVM_SET_MP_STATE =
             IoctlRequest.iow("KVM_SET_MP_STATE", KVMIO, 0x99, KvmMpState.SIZEOF);
+    public static final IoctlRequest KVM_GET_MSRS = IoctlRequest.iowr("KVM_GET_MSRS", KVMIO, 0x88, KvmMsrs.SIZEOF);
+    public static final IoctlRequest KVM_SET_MSRS = IoctlRequest.iow("KVM_SET_MSRS", KVMIO, 0x89, KvmMsrs.SIZEOF);
+    public static final IoctlRequest KVM_GET_FPU = IoctlRequest.ior("KVM_GET_FPU", KVMIO, 0x8c, KvmFpu.SIZEOF);
+    public static final IoctlRequest KVM_SET_FPU = IoctlRequest.iow("KVM_SET_FPU", KVMIO, 0x8d, KvmFpu.SIZEOF);
+    public static final IoctlRequest KVM_GET_VCPU_EVENTS =
+            IoctlRequest.ior("KVM_GET_VCPU_EVENTS", KVMIO, 0x9f, KvmVcpuEvents.SIZEOF);
+    public static final IoctlRequest KVM_SET_VCPU_EVENTS =
+            IoctlRequest.iow("KVM_SET_VCPU_EVENTS", KVMIO, 0xa0, KvmVcpuEvents.SIZEOF);
+    public static final IoctlRequest KVM_GET_DEBUGREGS =
+            IoctlRequest.ior("KVM_GET_DEBUGREGS", KVMIO, 0xa1, KvmDebugregs.SIZEOF);
+    public static final IoctlRequest KVM_SET_DEBUGREGS =
+            IoctlRequest.iow("KVM_SET_DEBUGREGS", KVMIO, 0xa2, KvmDebugregs.SIZEOF);
+    public static final IoctlRequest KVM_GET_XSAVE = IoctlRequest.ior("KVM_GET_XSAVE", KVMIO, 0xa4, KvmXsave.SIZEOF);
+    public static final IoctlRequest KVM_SET_XSAVE = IoctlRequest.iow("KVM_SET_XSAVE", KVMIO, 0xa5, KvmXsave.SIZEOF);
+    public static final IoctlRequest KVM_GET_XCRS = IoctlRequest.ior("KVM_GET_XCRS", KVMIO, 0xa6, KvmXcrs.SIZEOF);
+    public static final IoctlRequest KVM_SET_XCRS = IoctlRequest.iow("KVM_SET_XCRS", KVMIO, 0xa7, KvmXcrs.SIZEOF);
+    /** KVM_GET_XSAVE for an area larger than 4 KiB: as many bytes as KVM_CAP_XSAVE2 on the VM says. */
+    public static final IoctlRequest KVM_GET_XSAVE2 = IoctlRequest.ior("KVM_GET_XSAVE2", KVMIO, 0xcf, KvmXsave.SIZEOF);
     public static final IoctlRequest KVM_SET_CPUID2 = IoctlRequest.iow("KVM_SET_CPUID2", KVMIO, 0x90, KvmCpuid2.SIZEOF);
 }
