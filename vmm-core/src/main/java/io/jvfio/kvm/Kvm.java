@@ -1,14 +1,17 @@
 package io.jvfio.kvm;
 
+import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.Syscalls;
 import io.jvfio.vmm.linux.ioctl.Ioctl;
 import io.jvfio.vmm.linux.kvm.KvmConstants;
+import io.jvfio.vmm.linux.kvm.KvmMsrList;
 
 import static io.jvfio.vmm.linux.jna.LinuxConstants.O_RDWR;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_CHECK_EXTENSION;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_GET_API_VERSION;
+import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_GET_MSR_INDEX_LIST;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_GET_VCPU_MMAP_SIZE;
 
 /**
@@ -104,6 +107,32 @@ public final class Kvm implements AutoCloseable {
     /** The size of each vCPU's shared {@code kvm_run} mapping. */
     public int vcpuMmapSize() {
         return Ioctl.ioctl(fd, KVM_GET_VCPU_MMAP_SIZE, 0L);
+    }
+
+    /**
+     * The MSRs KVM saves and restores for a VMM, by index (KVM_GET_MSR_INDEX_LIST: those it virtualizes
+     * and those it emulates); a vCPU may still refuse some of them, as its CPUID lacks the feature.
+     */
+    public int[] msrIndexList() {
+        int room = 0;
+        while (true) {
+            KvmMsrList list = new KvmMsrList(room);
+            try {
+                Ioctl.ioctl(fd, KVM_GET_MSR_INDEX_LIST, list);
+            } catch (SyscallException e) {
+                // E2BIG: the kernel wrote how many there are into nmsrs.
+                if (!e.is(Errno.E2BIG) || list.nmsrs() <= room) {
+                    throw e;
+                }
+                room = list.nmsrs();
+                continue;
+            }
+            int[] indices = new int[list.nmsrs()];
+            for (int i = 0; i < indices.length; i++) {
+                indices[i] = list.index(i);
+            }
+            return indices;
+        }
     }
 
     public OwnedFd fd() {

@@ -81,6 +81,42 @@ public final class KvmMachine implements AutoCloseable {
     }
 
     /**
+     * The state KVM holds of this machine, for live migration: every vCPU's registers, segments,
+     * control registers, XSAVE area, XCRs, MSRs, local APIC, multiprocessing state, pending events and
+     * debug registers, and the VM's in-kernel PIC and IOAPIC and its kvmclock, in a versioned binary
+     * format ({@link #restore} takes it). Guest RAM is not in it: it moves on its own (pre-copy).
+     * A vCPU that stopped during a port or MMIO exit has completed its instruction (see
+     * {@link KvmVcpu#run}).
+     *
+     * @throws IllegalStateException if a vCPU runs: stop them first ({@link #stopVcpus})
+     */
+    public byte[] snapshot() {
+        requireStopped("snapshot");
+        return KvmMachineState.capture(this).encode();
+    }
+
+    /**
+     * Loads a {@link #snapshot} into this machine, created with as many vCPUs as the source and its
+     * vCPUs not running, its RAM holding the source's; running the vCPUs then continues the guest
+     * where the source stopped.
+     *
+     * @throws io.jvfio.vmm.migration.MigrationException if the state is of another format version, has
+     *         another number of vCPUs, or holds a part this KVM cannot take, saying what differs
+     * @throws IllegalStateException if a vCPU runs
+     */
+    public void restore(byte[] state) {
+        requireStopped("restore");
+        KvmMachineState.decode(state).restore(this);
+    }
+
+    private void requireStopped(String what) {
+        if (vcpus.running()) {
+            throw new IllegalStateException("cannot " + what + " the KVM state of a machine whose vCPUs run: stop them "
+                    + "first (stopVcpus)");
+        }
+    }
+
+    /**
      * Stops the vCPUs if they still run and waits for their threads (at most 10 s); the machine stays
      * open. A machine that owns devices calls this before it closes them, so that no vCPU is inside a
      * device as it goes. A failure of that run nobody awaited is thrown here.

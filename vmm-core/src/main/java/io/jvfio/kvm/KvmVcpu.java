@@ -73,6 +73,12 @@ public final class KvmVcpu implements AutoCloseable {
     private final ByteBuffer runBytes;
     private final VcpuExits exits = new VcpuExits(EXIT_REASONS);
     private volatile boolean stopRequested;
+    /**
+     * The last KVM_RUN ended in an I/O or MMIO exit whose instruction KVM finishes only on the next
+     * KVM_RUN (complete_userspace_io: RIP advanced, an IN's or MMIO read's data written to RAX); only
+     * the run loop's thread touches it.
+     */
+    private boolean exitPending;
     private volatile int tid = -1;
     private volatile Thread runner;
 
@@ -99,6 +105,11 @@ public final class KvmVcpu implements AutoCloseable {
 
     public int id() {
         return id;
+    }
+
+    /** The VM this vCPU belongs to. */
+    KvmVm vm() {
+        return vm;
     }
 
     /** Gives the guest the CPUID KVM supports (KVM_GET_SUPPORTED_CPUID, then KVM_SET_CPUID2). */
@@ -202,11 +213,22 @@ public final class KvmVcpu implements AutoCloseable {
         try {
             while (true) {
                 if (stopRequested) {
-                    // The request is consumed by the run it ends: a later run() resumes the guest.
-                    stopRequested = false;
-                    run.immediateExit(false);
-                    return Stop.REQUESTED;
+                    if (exitPending) {
+                        // The guest's IN, OUT or MMIO access is half done: its registers are not yet
+                        // the ones after the instruction, and a snapshot taken now would be wrong (or a
+                        // VMM that reads them see the instruction still ahead). KVM_RUN with
+                        // immediate_exit completes it (complete_userspace_io runs before immediate_exit
+                        // is looked at) and returns EINTR without entering the guest, as QEMU does
+                        // before it reads a stopped vCPU's state.
+                        run.immediateExit(true);
+                    } else {
+                        // The request is consumed by the run it ends: a later run() resumes the guest.
+                        stopRequested = false;
+                        run.immediateExit(false);
+                        return Stop.REQUESTED;
+                    }
                 }
+                exitPending = false;
                 int r = LibC.ioctl(fd.get(), KVM_RUN.number(), 0L);
                 if (r < 0) {
                     int errno = LibC.errno();
@@ -220,8 +242,14 @@ public final class KvmVcpu implements AutoCloseable {
                 int reason = run.exitReason();
                 exits.count(reason);
                 switch (reason) {
-                    case KVM_EXIT_IO -> portIo(space);
-                    case KVM_EXIT_MMIO -> mmio(space);
+                    case KVM_EXIT_IO -> {
+                        portIo(space);
+                        exitPending = true;
+                    }
+                    case KVM_EXIT_MMIO -> {
+                        mmio(space);
+                        exitPending = true;
+                    }
                     case KVM_EXIT_INTR -> {
                         // a signal: look at stopRequested
                     }

@@ -9,6 +9,7 @@ import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.ioctl.Ioctl;
 import io.jvfio.vmm.linux.jna.LibC;
 import io.jvfio.vmm.linux.kvm.KvmConstants;
+import io.jvfio.vmm.linux.kvm.KvmDirtyLog;
 import io.jvfio.vmm.linux.kvm.KvmIoeventfd;
 import io.jvfio.vmm.linux.kvm.KvmIrqRouting;
 import io.jvfio.vmm.linux.kvm.KvmIrqfd;
@@ -20,8 +21,10 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.TreeMap;
 
+import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_CHECK_EXTENSION;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_CREATE_IRQCHIP;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_CREATE_VM;
+import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_GET_DIRTY_LOG;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_IOEVENTFD;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_IRQFD;
 import static io.jvfio.vmm.linux.kvm.KvmIoctls.KVM_SET_GSI_ROUTING;
@@ -49,6 +52,9 @@ public final class KvmVm implements AddressSpace.Listener, AutoCloseable {
     private final BitSet slotsInUse = new BitSet();
     private final Map<DirectRegion, Integer> directSlots = new HashMap<>();
     private final KvmUserspaceMemoryRegion region = new KvmUserspaceMemoryRegion();
+    /** Each slot in use: {gpa, size, host address, flags}, to register it again with other flags. */
+    private final Map<Integer, long[]> slotRegions = new HashMap<>();
+    private final KvmDirtyLog dirtyLog = new KvmDirtyLog();
     /** The IOAPIC's pins. */
     public static final int IOAPIC_PINS = 24;
 
@@ -105,6 +111,14 @@ public final class KvmVm implements AddressSpace.Listener, AutoCloseable {
         return irqchip;
     }
 
+    /**
+     * KVM_CHECK_EXTENSION on the VM: what this VM offers, which for some capabilities differs from what
+     * {@code /dev/kvm} says (KVM_CAP_XSAVE2's size of the XSAVE area, for one).
+     */
+    public int checkExtension(int capability) {
+        return Ioctl.ioctl(fd, KVM_CHECK_EXTENSION, capability);
+    }
+
     // ---- memory slots ----
 
     /**
@@ -115,13 +129,23 @@ public final class KvmVm implements AddressSpace.Listener, AutoCloseable {
 
     /** Installs host memory as guest physical memory; returns the slot. */
     public synchronized int addMemory(long gpa, long size, long hostAddress, boolean readOnly) {
+        return addMemory(gpa, size, hostAddress, readOnly, false);
+    }
+
+    /**
+     * Installs host memory as guest physical memory, with KVM logging the pages vCPUs write into it
+     * ({@code logDirtyPages}: KVM_MEM_LOG_DIRTY_PAGES, read with {@link #dirtyLog}); returns the slot.
+     */
+    public synchronized int addMemory(long gpa, long size, long hostAddress, boolean readOnly, boolean logDirtyPages) {
         int slot = slotsInUse.nextClearBit(0);
         if (slot >= maxSlots) {
             throw new IllegalStateException("KVM offers " + maxSlots + " memory slots, and all are in use");
         }
-        int flags = readOnly ? KvmConstants.KVM_MEM_READONLY : 0;
+        int flags = (readOnly ? KvmConstants.KVM_MEM_READONLY : 0)
+                | (logDirtyPages ? KvmConstants.KVM_MEM_LOG_DIRTY_PAGES : 0);
         Ioctl.ioctl(fd, KVM_SET_USER_MEMORY_REGION, region.set(slot, flags, gpa, size, hostAddress));
         slotsInUse.set(slot);
+        slotRegions.put(slot, new long[] {gpa, size, hostAddress, flags});
         return slot;
     }
 
@@ -129,6 +153,35 @@ public final class KvmVm implements AddressSpace.Listener, AutoCloseable {
     public synchronized void removeMemory(int slot) {
         Ioctl.ioctl(fd, KVM_SET_USER_MEMORY_REGION, region.set(slot, 0, 0, 0, 0));
         slotsInUse.clear(slot);
+        slotRegions.remove(slot);
+    }
+
+    /**
+     * Turns KVM's log of the pages vCPUs write into {@code slot} on or off: the slot registered again
+     * with KVM_MEM_LOG_DIRTY_PAGES set or cleared, at the same place (KVM allows changing only the
+     * flags of a slot in place). Turning it on starts with every page clean.
+     */
+    public synchronized void logDirtyPages(int slot, boolean on) {
+        long[] r = slotRegions.get(slot);
+        if (r == null) {
+            throw new IllegalArgumentException("memory slot " + slot + " is not in use");
+        }
+        int flags = (int) r[3];
+        int wanted = on ? flags | KvmConstants.KVM_MEM_LOG_DIRTY_PAGES : flags & ~KvmConstants.KVM_MEM_LOG_DIRTY_PAGES;
+        if (wanted != flags) {
+            Ioctl.ioctl(fd, KVM_SET_USER_MEMORY_REGION, region.set(slot, wanted, r[0], r[1], r[2]));
+            r[3] = wanted;
+        }
+    }
+
+    /**
+     * KVM_GET_DIRTY_LOG: writes {@code slot}'s bitmap of the pages written since logging started or
+     * since the last call (bit i of the 64-bit word i / 64 for the slot's page i, 4 KiB pages) into the
+     * memory at {@code bitmapAddress}, which holds at least one bit per page rounded up to 64, and
+     * clears them in KVM. The slot must log dirty pages ({@link #logDirtyPages}).
+     */
+    public synchronized void dirtyLog(int slot, long bitmapAddress) {
+        Ioctl.ioctl(fd, KVM_GET_DIRTY_LOG, dirtyLog.set(slot, bitmapAddress));
     }
 
     public synchronized int memorySlots() {
