@@ -228,12 +228,15 @@ public final class KvmVcpu implements AutoCloseable {
                         return Stop.REQUESTED;
                     }
                 }
+                boolean completing = exitPending && stopRequested;
                 exitPending = false;
                 int r = LibC.ioctl(fd.get(), KVM_RUN.number(), 0L);
                 if (r < 0) {
                     int errno = LibC.errno();
                     if (errno == Errno.EINTR.number() || errno == Errno.EAGAIN.number()) {
-                        exits.count(KVM_EXIT_INTR);
+                        if (!completing) {
+                            exits.count(KVM_EXIT_INTR); // the completing run never entered the guest
+                        }
                         run.immediateExit(false);
                         continue;
                     }
