@@ -18,6 +18,7 @@ import io.jvfio.vmm.linux.MemoryMapping;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.UnixSocket;
+import io.jvfio.vmm.migration.DirtyLog;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -337,8 +338,18 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener {
      *
      * @throws VfioException.MigrationNotSupported if the device does not migrate (ENOTTY)
      */
+    @Override
     public ClientMigration migration() {
         return ClientMigration.probe(session);
+    }
+
+    /**
+     * The device's DMA writes into guest RAM, logged by its server ({@link #dmaLogging}) over the DMA
+     * windows given to it when the log starts (IOVA = guest-physical address).
+     */
+    @Override
+    public DirtyLog dmaDirtyLog() {
+        return new ClientDirtyLog(name(), dmaLogging(), dma::windows);
     }
 
     /** The device's DMA dirty logging (VFIO_DEVICE_FEATURE_DMA_LOGGING_*), which a server may lack (ENOTTY). */
