@@ -177,7 +177,8 @@ class PassthroughMigrationTest {
         src.space.write(BAR1 + 4, 4, 0);
         src.space.write(BAR1 + 8, 4, VECTOR);
         src.space.write(BAR1 + 12, 4, 0); // unmasked
-        src.space.write(BAR1 + 16 + 8, 4, 0x62); // vector 1 programmed, left masked
+        src.space.write(BAR1 + 16, 4, MSI_ADDRESS); // vector 1 programmed, left masked
+        src.space.write(BAR1 + 16 + 8, 4, 0x62);
         src.cfgWrite(0x52, 2, 0x8000); // MSI-X on
         src.space.write(BAR0 + LIVENESS, 4, 0x1234_5678);
         src.space.write(BAR0 + FACTORIAL, 4, 10);
@@ -254,6 +255,49 @@ class PassthroughMigrationTest {
         byte[] back = new byte[pattern.length];
         dst.ram.ram().read(0x9000, back, 0, back.length);
         assertArrayEquals(pattern, back);
+    }
+
+    @Test
+    void anInterruptAMaskHeldIsCarriedAndDeliveredWhenTheDestinationsGuestUnmasks() throws Exception {
+        Machine src = eduMachine("source", PassthroughOptions.DEFAULT);
+        Machine dst = eduMachine("destination", PassthroughOptions.DEFAULT);
+        driveSource(src);
+        // Vector 1 used once (unmasked), then masked: its interrupt waits in the PBA.
+        src.space.write(BAR1 + 16 + 12, 4, 0);
+        src.space.write(BAR1 + 16 + 12, 4, 1);
+        src.space.write(BAR0 + MSIX_FIRE, 4, 1);
+        Fds.await("PBA bit 1 on the source", () -> (src.space.read(BAR1 + 0x800, 8) & 2) != 0);
+        src.device.pause();
+        dst.device.restore(src.device.snapshot());
+        assertEquals(2, dst.space.read(BAR1 + 0x800, 8), "the PBA shows it on the destination");
+        assertEquals(List.of(), List.copyOf(dst.sink.received), "held, not delivered");
+        dst.space.write(BAR1 + 16 + 12, 4, 0);
+        Fds.await("vector 1 delivered at the unmask", () -> dst.sink.apics.apic(0).isPending(0x62));
+        assertEquals(List.of(new MsiMessage(MSI_ADDRESS, 0x62)), List.copyOf(dst.sink.received), "once");
+        Fds.await("the PBA clear", () -> dst.space.read(BAR1 + 0x800, 8) == 0);
+    }
+
+    @Test
+    void msiMovesWithItsMessage() throws Exception {
+        Machine src = eduMachine("source", PassthroughOptions.DEFAULT);
+        Machine dst = eduMachine("destination", PassthroughOptions.DEFAULT);
+        src.cfgWrite(0x10, 4, BAR0);
+        src.cfgWrite(0x04, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+        src.cfgWrite(0x44, 4, MSI_ADDRESS);
+        src.cfgWrite(0x48, 4, 0);
+        src.cfgWrite(0x4c, 2, 0x41);
+        src.cfgWrite(0x42, 2, 1); // MSI on
+        src.device.pause();
+        dst.device.restore(src.device.snapshot());
+        assertEquals(src.cfgRead(0x40, 4), dst.cfgRead(0x40, 4), "MSI control");
+        assertEquals(MSI_ADDRESS, Integer.toUnsignedLong(dst.cfgRead(0x44, 4)));
+        assertEquals(0x41, dst.cfgRead(0x4c, 2));
+        assertEquals(1, dst.device.routes().size());
+        assertEquals(new MsiMessage(MSI_ADDRESS, 0x41), dst.device.routes().get(0).message());
+        dst.space.write(BAR0 + io.jvfio.vfio.devices.EduRegisters.IRQ_RAISE, 4, 0x5);
+        Fds.await("MSI vector 0x41 on the destination", () -> dst.sink.apics.apic(0).isPending(0x41));
+        assertEquals(0, dst.cfgRead(0x14, 4), "BAR1 left unplaced, as the guest left it");
+        assertEquals(-1, dst.bridge.mappedAddress(AT, 1));
     }
 
     @Test
