@@ -1,10 +1,8 @@
 package io.jvfio.vfio;
 
 import io.jvfio.vfio.kernel.VfioDevice;
-import io.jvfio.vfio.migration.DeviceMigration;
 import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.MemoryMapping;
-import io.jvfio.vmm.migration.DirtyLog;
 
 import java.util.List;
 
@@ -136,28 +134,6 @@ public interface VfioBackend extends AutoCloseable {
      */
     default DmaAddressing dmaAddressing() {
         return DmaAddressing.GUEST_PHYSICAL;
-    }
-
-    /**
-     * The device's VFIO migration v2 ({@link DeviceMigration}); null for a back end that has no VFIO
-     * migration at all (the in-process one: its device lives in this process and has no migration
-     * interface to drive). A back end that has one but whose device does not migrate (a kernel driver
-     * without mig_ops, a vfio-user server without migration) throws
-     * {@link VfioException.MigrationNotSupported}, saying why; other failures to ask are
-     * {@link VfioException}s. The passthrough device model turns either into its migration blocker.
-     */
-    default DeviceMigration migration() {
-        return null;
-    }
-
-    /**
-     * The log of the guest pages the device writes by DMA, for RAM pre-copy (addresses are IOVAs, which
-     * are guest-physical where {@link #dmaAddressing} is {@link DmaAddressing#GUEST_PHYSICAL}); null
-     * where the back end cannot log them (the migration then sends guest RAM again while the machine is
-     * stopped). Each call is a new log, not yet started.
-     */
-    default DirtyLog dmaDirtyLog() {
-        return null;
     }
 
     /** Resets the device, or throws {@link VfioException.ResetNotSupported}. */

@@ -7,6 +7,7 @@ import io.jvfio.vfio.VfioDeviceLayout;
 import io.jvfio.vfio.VfioException;
 import io.jvfio.vfio.VfioIrq;
 import io.jvfio.vfio.VfioRegion;
+import io.jvfio.vfio.migration.MigratableBackend;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.MemoryMapping;
@@ -55,7 +56,7 @@ import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_SET_IRQS;
  * (with their capability chains) and interrupt indexes are read once at open and answered from that cache afterwards, as rust-vmm's vfio-ioctls
  * does. Regions are read and written with pread/pwrite at their offset in the fd, or mmap'd.
  */
-public final class VfioDevice implements VfioBackend {
+public final class VfioDevice implements VfioBackend, MigratableBackend {
 
     /** A device a bus reset of this one also resets, with its IOMMU group. */
     public record HotResetDevice(int group, PciAddress address) {

@@ -4,6 +4,7 @@ import io.jvfio.vfio.DmaAddressing;
 import io.jvfio.vfio.VfioBackend;
 import io.jvfio.vfio.VfioException;
 import io.jvfio.vfio.migration.DeviceMigration;
+import io.jvfio.vfio.migration.MigratableBackend;
 import io.jvfio.vfio.migration.MigrationData;
 import io.jvfio.vfio.migration.MigrationState;
 import io.jvfio.vmm.migration.MigrationException;
@@ -12,7 +13,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The device's side of a passed-through device's migration: its back end's VFIO migration v2
- * ({@link VfioBackend#migration}), probed once, walked through the states QEMU's vfio migration walks
+ * ({@link MigratableBackend#migration}), probed once, walked through the states QEMU's vfio migration walks
  * (RUNNING and STOP while the machine runs and stops, STOP_COPY to read the state out, RESUMING to
  * load it), or the reason it cannot be, in QEMU's words where QEMU has them (hw/vfio/migration.c).
  */
@@ -53,7 +54,7 @@ final class DeviceSideMigration {
             return;
         }
         try {
-            migration = backend.migration();
+            migration = backend instanceof MigratableBackend m ? m.migration() : null;
             if (migration == null) {
                 blocker = name + ": VFIO migration is not supported by its back end (" + backend.name() + " has no "
                         + "VFIO migration interface)";

@@ -4,6 +4,7 @@ import io.jvfio.irq.InterruptRoute;
 import io.jvfio.irq.InterruptRouter;
 import io.jvfio.vfio.VfioBackend;
 import io.jvfio.vfio.VfioIrq;
+import io.jvfio.vfio.migration.MigratableBackend;
 import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.bus.DirectRegion;
 import io.jvfio.vmm.migration.DirtyLog;
@@ -387,13 +388,13 @@ public final class PassthroughDevice implements PciFunction, Migratable, AutoClo
     }
 
     /**
-     * The device's DMA writes into guest RAM, from its back end ({@link VfioBackend#dmaDirtyLog}): vfio-user's
+     * The device's DMA writes into guest RAM, from its back end ({@link MigratableBackend#dmaDirtyLog}): vfio-user's
      * DMA logging over the client's DMA windows, kernel VFIO's driver logging or Type1 dirty pages; null
      * where there is none (iommufd, the in-process back end) or the device cannot migrate at all.
      */
     @Override
     public DirtyLog dirtyLog() {
-        return migrationBlocker() == null ? backend.dmaDirtyLog() : null;
+        return migrationBlocker() == null && backend instanceof MigratableBackend m ? m.dmaDirtyLog() : null;
     }
 
     // ---- what tests and the launcher look at ----

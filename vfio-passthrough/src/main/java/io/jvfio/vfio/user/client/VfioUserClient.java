@@ -8,6 +8,7 @@ import io.jvfio.vfio.VfioBackend;
 import io.jvfio.vfio.VfioDeviceLayout;
 import io.jvfio.vfio.VfioException;
 import io.jvfio.vfio.VfioIoEventFd;
+import io.jvfio.vfio.migration.MigratableBackend;
 import io.jvfio.vfio.user.protocol.VfioUserCapabilities;
 import io.jvfio.vfio.user.protocol.VfioUserCommand;
 import io.jvfio.vfio.user.transport.VfioUserConnection;
@@ -52,7 +53,7 @@ import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FLAGS_RESET;
  * region access, mmap-able areas), the interrupts ({@link ClientIrqs}: DEVICE_SET_IRQS) and the DMA
  * windows ({@link ClientDmaWindows}: DMA_MAP/DMA_UNMAP, and serving DMA_READ/DMA_WRITE).
  */
-public final class VfioUserClient implements VfioBackend, DmaMappingListener {
+public final class VfioUserClient implements VfioBackend, MigratableBackend, DmaMappingListener {
 
     private static final Logger LOG = LoggerFactory.getLogger(VfioUserClient.class);
 
