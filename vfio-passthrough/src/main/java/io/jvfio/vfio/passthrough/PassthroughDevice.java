@@ -45,6 +45,11 @@ import static io.jvfio.vmm.pci.PciRegs.PCI_ROM_ADDRESS;
  * A BAR the guest enables appears in the address space: its mmap-able areas as directly mapped
  * memory (no exit), the rest, the MSI-X table and PBA pages included, trapped and forwarded as
  * region reads and writes.
+ *
+ * <p>It migrates ({@link Migratable}) where its back end offers VFIO migration v2: the device's own state
+ * moves as its back end's migration data, the model's ({@link PassthroughState}: what the guest programmed
+ * into the emulated registers, MSI and MSI-X) beside it, replayed on the destination through the guest's
+ * own paths ({@link #restore}).
  */
 public final class PassthroughDevice implements PciFunction, Migratable, AutoCloseable {
 
