@@ -47,7 +47,7 @@ import static io.jvfio.vmm.pci.PciRegs.PCI_ROM_ADDRESS;
  * region reads and writes.
  *
  * <p>It migrates ({@link Migratable}) where its back end offers VFIO migration v2: the device's own state
- * moves as its back end's migration data, the model's ({@link PassthroughState}: what the guest programmed
+ * moves as its back end's migration data, the model's ({@code PassthroughState}: what the guest programmed
  * into the emulated registers, MSI and MSI-X) beside it, replayed on the destination through the guest's
  * own paths ({@link #restore}).
  */
@@ -257,7 +257,7 @@ public final class PassthroughDevice implements PciFunction, Migratable, AutoClo
 
     /**
      * The model's state (the config registers the guest programmed, MSI, the MSI-X table and PBA, INTx)
-     * and the device's (its VFIO migration data, read in STOP_COPY), in {@link PassthroughState}'s
+     * and the device's (its VFIO migration data, read in STOP_COPY), in {@code PassthroughState}'s
      * versioned form. Taken while paused.
      */
     @Override
