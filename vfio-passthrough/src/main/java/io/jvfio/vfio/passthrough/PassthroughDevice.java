@@ -336,6 +336,14 @@ public final class PassthroughDevice implements PciFunction, Migratable, AutoClo
                         b < 0 ? "(none: a " + here.length + "-byte config space)" : String.format("0x%02x", b)));
             }
         }
+        MsixInterrupts msix = interrupts.msix();
+        if ((msix == null) != (s.msix() == null) || (msix != null && s.msix().table().length != msix.tableSize())
+                || (interrupts.msi() == null) != (s.msi() == null)) {
+            throw new MigrationException(name + ": the stream's device has " + (s.msi() != null ? "MSI" : "no MSI")
+                    + " and " + (s.msix() != null ? "an MSI-X table of " + s.msix().table().length / 16 + " vectors"
+                    : "no MSI-X") + ", this one " + (interrupts.msi() != null ? "MSI" : "no MSI") + " and "
+                    + (msix != null ? "an MSI-X table of " + msix.vectors() + " vectors" : "no MSI-X"));
+        }
         if (s.intxGsi() != intxGsi()) {
             throw new MigrationException(name + ": the stream's device has its INTx wired to GSI " + s.intxGsi()
                     + ", this one to GSI " + intxGsi() + ": attach it in the same slot (addr=, bus=)");
