@@ -64,6 +64,8 @@ public final class VfioContainer implements IommuAddressSpace {
     private final VfioIommuType1DirtyBitmap dirtyBitmap = new VfioIommuType1DirtyBitmap();
     private int iommuType;
     private IommuInfo iommuInfo;
+    /** The DMA mappings made, IOVA to length: the ranges a device's dirty log covers. Guarded by this. */
+    private final java.util.TreeMap<Long, Long> mappings = new java.util.TreeMap<>(Long::compareUnsigned);
 
     private VfioContainer(OwnedFd fd, boolean noIommu, DmaAddressing addressing) {
         this.fd = fd;
@@ -213,12 +215,23 @@ public final class VfioContainer implements IommuAddressSpace {
         MemlockLimit.requirePinnable(size, "VFIO DMA");
         int flags = (readable ? VFIO_DMA_MAP_FLAG_READ : 0) | (writable ? VFIO_DMA_MAP_FLAG_WRITE : 0);
         Ioctl.ioctl(fd, VFIO_IOMMU_MAP_DMA, dmaMap.set(flags, vaddr, iova, size));
+        if (writable) {
+            mappings.put(iova, size); // a device cannot write the others: no dirty log covers them
+        }
     }
 
     @Override
     public synchronized long unmapDma(long iova, long size) {
         Ioctl.ioctl(fd, VFIO_IOMMU_UNMAP_DMA, dmaUnmap.set(0, iova, size));
+        mappings.subMap(iova, true, iova + size - 1, true).clear();
         return dmaUnmap.size();
+    }
+
+    /** The writable DMA mappings now, by IOVA: what a device can write, and what its dirty log covers. */
+    public synchronized List<VfioDmaLogging.Range> writableMappings() {
+        List<VfioDmaLogging.Range> all = new ArrayList<>();
+        mappings.forEach((iova, size) -> all.add(new VfioDmaLogging.Range(iova, size)));
+        return all;
     }
 
     // ---- Type1's dirty page tracking (VFIO_IOMMU_DIRTY_PAGES) ----
@@ -256,7 +269,7 @@ public final class VfioContainer implements IommuAddressSpace {
      */
     public synchronized long[] dirtyBitmap(long iova, long size) {
         requireType1("VFIO_IOMMU_DIRTY_PAGES GET_BITMAP");
-        long pageSize = Long.lowestOneBit(iommuInfo.pageSizes());
+        long pageSize = dirtyPageSize();
         long pages = (size + pageSize - 1) / pageSize;
         int words = (int) ((pages + 63) / 64);
         ByteBuffer bitmap = ByteBuffer.allocateDirect(words * 8).order(ByteOrder.nativeOrder());
@@ -275,6 +288,12 @@ public final class VfioContainer implements IommuAddressSpace {
         long[] out = new long[words];
         bitmap.asLongBuffer().get(out);
         return out;
+    }
+
+    /** The page a bit of {@link #dirtyBitmap} stands for: the IOMMU's smallest page size. */
+    public synchronized long dirtyPageSize() {
+        requireType1("VFIO_IOMMU_DIRTY_PAGES");
+        return Long.lowestOneBit(iommuInfo.pageSizes());
     }
 
     private void requireType1(String what) {

@@ -7,6 +7,7 @@ import io.jvfio.vfio.VfioDeviceLayout;
 import io.jvfio.vfio.VfioException;
 import io.jvfio.vfio.VfioIrq;
 import io.jvfio.vfio.VfioRegion;
+import io.jvfio.vfio.migration.MigratableBackend;
 import io.jvfio.vmm.linux.Errno;
 import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.MemoryMapping;
@@ -21,6 +22,7 @@ import io.jvfio.vmm.linux.vfio.VfioIrqSet;
 import io.jvfio.vmm.linux.vfio.VfioPciHotReset;
 import io.jvfio.vmm.linux.vfio.VfioPciHotResetInfo;
 import io.jvfio.vmm.linux.vfio.VfioRegionInfo;
+import io.jvfio.vmm.migration.DirtyLog;
 import io.jvfio.vmm.pci.PciAddress;
 
 import java.util.ArrayList;
@@ -54,7 +56,7 @@ import static io.jvfio.vmm.linux.vfio.VfioIoctls.VFIO_DEVICE_SET_IRQS;
  * (with their capability chains) and interrupt indexes are read once at open and answered from that cache afterwards, as rust-vmm's vfio-ioctls
  * does. Regions are read and written with pread/pwrite at their offset in the fd, or mmap'd.
  */
-public final class VfioDevice implements VfioBackend {
+public final class VfioDevice implements VfioBackend, MigratableBackend {
 
     /** A device a bus reset of this one also resets, with its IOMMU group. */
     public record HotResetDevice(int group, PciAddress address) {
@@ -429,6 +431,7 @@ public final class VfioDevice implements VfioBackend {
      * The device's migration (VFIO migration v2), probed the first time; a device whose driver does
      * not migrate is refused with {@link VfioException.MigrationNotSupported}, naming it and why.
      */
+    @Override
     public synchronized VfioDeviceMigration migration() {
         if (migration == null) {
             migration = VfioDeviceMigration.probe(fd, name.describe());
@@ -445,6 +448,27 @@ public final class VfioDevice implements VfioBackend {
             dmaLogging = VfioDmaLogging.probe(fd, name.describe());
         }
         return dmaLogging;
+    }
+
+    /**
+     * The device's DMA writes into guest RAM: logged by its own driver ({@link #dmaLogging}) where it
+     * can, else by its Type1 container's dirty page tracking (every page it can reach counts as
+     * written). Null on the iommufd path: jvfio implements neither iommufd's dirty tracking
+     * (IOMMU_HWPT_SET_DIRTY_TRACKING, IOMMU_HWPT_GET_DIRTY_BITMAP) nor a record of the IOAS's mappings
+     * to hand the driver's log, so the migration stream resends guest RAM while the machine is stopped.
+     * Null in no-IOMMU mode too, which does not migrate at all (its DMA addresses are host physical).
+     */
+    @Override
+    public DirtyLog dmaDirtyLog() {
+        VfioContainer container = group != null ? group.container() : null;
+        if (cdev != null || container == null || container.noIommu()) {
+            return null;
+        }
+        try {
+            return new DeviceDirtyLog(name.describe(), dmaLogging(), container::writableMappings);
+        } catch (VfioException e) {
+            return new ContainerDirtyLog(name.describe(), container); // its driver logs nothing (ENOTTY)
+        }
     }
 
     public OwnedFd fd() {

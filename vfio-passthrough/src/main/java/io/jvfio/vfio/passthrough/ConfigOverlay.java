@@ -195,6 +195,11 @@ final class ConfigOverlay {
         refresh(offset, size);
     }
 
+    /** Which bits are emulated, byte by byte (a copy): the layout the guest sees, as a migration checks it. */
+    byte[] emulatedBits() {
+        return emulatedBits.clone();
+    }
+
     /** Whether any bit in [offset, offset + size) is emulated. */
     boolean touchesEmulated(int offset, int size) {
         return emulatedMask(offset, size) != 0;

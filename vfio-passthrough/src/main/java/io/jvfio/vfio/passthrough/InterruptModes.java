@@ -110,6 +110,16 @@ final class InterruptModes {
         }
     }
 
+    /** The MSI state; null without MSI. */
+    MsiInterrupts msi() {
+        return msi;
+    }
+
+    /** Whether INTx is on (MSI and MSI-X off, and the function has it). */
+    boolean intxEnabled() {
+        return intx != null && intx.enabled();
+    }
+
     /** The MSI-X state, for the BAR traps over its table and PBA; null without MSI-X. */
     MsixInterrupts msix() {
         return msix;

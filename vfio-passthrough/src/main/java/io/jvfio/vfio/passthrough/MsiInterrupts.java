@@ -5,6 +5,7 @@ import io.jvfio.irq.InterruptRouter;
 import io.jvfio.irq.MsiMessage;
 import io.jvfio.irq.RouteKind;
 import io.jvfio.vfio.VfioBackend;
+import io.jvfio.vmm.pci.PciConfigCycles;
 import io.jvfio.vmm.range.UnsignedRange;
 
 import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_PCI_MSI_IRQ_INDEX;
@@ -202,5 +203,51 @@ final class MsiInterrupts {
 
     InterruptRoute[] routes() {
         return vectors == null ? new InterruptRoute[0] : vectors.routes();
+    }
+
+    // ---- migration ----
+
+    /**
+     * The guest's MSI registers as a migration carries them: the control word, address, data and mask
+     * bits (0 where the capability lacks them), and the vectors whose interrupt a mask holds pending.
+     */
+    record State(int flags, int addressLo, int addressHi, int data, int mask, int pending) {
+    }
+
+    State state() {
+        return new State((int) overlay.emulated(cap + PCI_MSI_FLAGS, 2), (int) overlay.emulated(cap + PCI_MSI_ADDRESS_LO, 4),
+                is64 ? (int) overlay.emulated(cap + PCI_MSI_ADDRESS_HI, 4) : 0, (int) overlay.emulated(dataOffset(), 2),
+                maskable ? (int) overlay.emulated(maskOffset(), 4) : 0, pendingBits());
+    }
+
+    /** Programs {@code s}'s address, data and mask as the guest's config writes would, MSI not yet enabled. */
+    void writeRegisters(State s, PciConfigCycles guest) {
+        guest.write(cap + PCI_MSI_ADDRESS_LO, 4, s.addressLo());
+        if (is64) {
+            guest.write(cap + PCI_MSI_ADDRESS_HI, 4, s.addressHi());
+        }
+        guest.write(dataOffset(), 2, s.data());
+        if (maskable) {
+            guest.write(maskOffset(), 4, s.mask());
+        }
+    }
+
+    /** Writes {@code s}'s control word as the guest would: MSI on (with its vector count) if it was. */
+    void writeControl(State s, PciConfigCycles guest) {
+        guest.write(cap + PCI_MSI_FLAGS, 2, s.flags());
+    }
+
+    /**
+     * The interrupts a mask held pending on the source: each is signalled on its vector's eventfd, as
+     * the device signalled it there, so the (masked) route holds it again and the unmask delivers it.
+     */
+    void carryPending(int pending) {
+        InterruptVectors v = vectors;
+        for (int i = 0; v != null && i < v.count(); i++) {
+            InterruptRoute r = v.route(i);
+            if ((pending >>> i & 1) != 0 && r != null) {
+                r.trigger().signal();
+            }
+        }
     }
 }

@@ -5,6 +5,7 @@ import io.jvfio.irq.InterruptRouter;
 import io.jvfio.irq.MsiMessage;
 import io.jvfio.irq.RouteKind;
 import io.jvfio.vfio.VfioBackend;
+import io.jvfio.vmm.pci.PciConfigCycles;
 import io.jvfio.vmm.range.UnsignedRange;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -57,6 +58,12 @@ final class MsixInterrupts {
     private final byte[] table;
     private InterruptVectors routes;
     private boolean functionMasked;
+    /**
+     * Interrupts a mask held pending on a migration's source, for vectors that have no route here yet
+     * (a vector gets one when the guest first unmasks it): shown in the PBA, and handed to the route
+     * when it exists ({@link #handOverCarried}). Guarded by this.
+     */
+    private final BitSet carried = new BitSet();
 
     MsixInterrupts(String name, int cap, int physicalFlags, int tableRegister, int pbaRegister, ConfigOverlay overlay,
                    VfioBackend backend, InterruptRouter router, boolean bypassAllowed) {
@@ -136,6 +143,7 @@ final class MsixInterrupts {
                     backend, VFIO_PCI_MSIX_IRQ_INDEX, resizable);
             fresh.use(unmaskedVectors(), this::message, this::masked); // the device's MSI-X on, with what is unmasked
             routes = fresh;
+            handOverCarried();
         } else {
             for (int v = 0; v < vectors; v++) {
                 applyMask(v);
@@ -174,6 +182,7 @@ final class MsixInterrupts {
         }
         try {
             routes.use(unmaskedVectors(), this::message, this::masked);
+            handOverCarried();
         } catch (RuntimeException e) {
             // A table write cannot fail back to the guest; the vector stays silent, as in QEMU's error_report.
             LOG.warn("{}: the device refused MSI-X vectors the guest unmasked: {}", name, e.getMessage());
@@ -250,7 +259,7 @@ final class MsixInterrupts {
             for (int b = 0; b < 8; b++) {
                 int vector = (at + i) * 8 + b;
                 InterruptRoute r = routes != null && vector < vectors ? routes.route(vector) : null;
-                if (r != null && r.pending()) {
+                if (r != null && r.pending() || carried.get(vector)) {
                     bits |= 1 << b;
                 }
             }
@@ -277,6 +286,7 @@ final class MsixInterrupts {
 
     /** Every vector masked, as the spec's reset state has them. */
     synchronized void resetTable() {
+        carried.clear();
         Arrays.fill(table, (byte) 0);
         for (int v = 0; v < vectors; v++) {
             table[v * PCI_MSIX_ENTRY_SIZE + PCI_MSIX_ENTRY_VECTOR_CTRL] = PCI_MSIX_ENTRY_CTRL_MASKBIT;
@@ -284,6 +294,7 @@ final class MsixInterrupts {
     }
 
     synchronized void disable() {
+        carried.clear(); // MSI-X off: what it held is gone, as the routes' pending bits are
         if (routes == null) {
             return;
         }
@@ -297,5 +308,64 @@ final class MsixInterrupts {
 
     synchronized InterruptRoute[] routes() {
         return routes == null ? new InterruptRoute[0] : routes.routes();
+    }
+
+    // ---- migration ----
+
+    /**
+     * The guest's MSI-X state as a migration carries it: the control word (enable, function mask), the
+     * table (messages and per-vector mask bits) and the PBA (vectors whose interrupt a mask holds).
+     */
+    record State(int control, byte[] table, long[] pending) {
+    }
+
+    synchronized State state() {
+        BitSet pending = (BitSet) carried.clone();
+        for (int v = 0; routes != null && v < vectors; v++) {
+            InterruptRoute r = routes.route(v);
+            if (r != null && r.pending()) {
+                pending.set(v);
+            }
+        }
+        return new State((int) overlay.emulated(cap + PCI_MSIX_FLAGS, 2), table.clone(), pending.toLongArray());
+    }
+
+    /** Writes {@code s}'s table entries as the guest's BAR writes would, dword by dword. */
+    void writeTable(State s) {
+        for (int at = 0; at < s.table().length; at += 4) {
+            int value = (s.table()[at] & 0xFF) | (s.table()[at + 1] & 0xFF) << 8 | (s.table()[at + 2] & 0xFF) << 16
+                    | (s.table()[at + 3] & 0xFF) << 24;
+            writeTable(tableOffset + at, 4, Integer.toUnsignedLong(value));
+        }
+    }
+
+    /** Writes {@code s}'s control word as the guest would: MSI-X on, and its function mask, if they were. */
+    void writeControl(State s, PciConfigCycles guest) {
+        guest.write(cap + PCI_MSIX_FLAGS, 2, s.control());
+    }
+
+    /** The interrupts {@code s}'s PBA holds: carried until their vectors have routes, then handed over. */
+    synchronized void carryPending(State s) {
+        carried.clear();
+        carried.or(BitSet.valueOf(s.pending()));
+        carried.clear(vectors, Math.max(vectors, carried.length()));
+        if (routes != null) {
+            handOverCarried();
+        }
+    }
+
+    /**
+     * Each carried interrupt whose vector has a route now is signalled on the vector's eventfd, as the
+     * device signalled it there on the source: a masked route holds it pending, an unmasked one delivers
+     * it. Caller holds this lock.
+     */
+    private void handOverCarried() {
+        for (int v = carried.nextSetBit(0); v >= 0; v = carried.nextSetBit(v + 1)) {
+            InterruptRoute r = routes.route(v);
+            if (r != null) {
+                carried.clear(v);
+                r.trigger().signal();
+            }
+        }
     }
 }

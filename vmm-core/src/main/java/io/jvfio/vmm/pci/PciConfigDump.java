@@ -258,7 +258,8 @@ public final class PciConfigDump {
         return (value & bit) != 0 ? "+" : "-";
     }
 
-    private static String size(long bytes) {
+    /** A size as lspci writes a BAR's: {@code 4K}, {@code 1M}, {@code 2G}, else in bytes. */
+    public static String size(long bytes) {
         if (bytes >= 1L << 30 && bytes % (1L << 30) == 0) {
             return (bytes >> 30) + "G";
         }

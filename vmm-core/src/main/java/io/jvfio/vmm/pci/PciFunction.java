@@ -42,4 +42,14 @@ public interface PciFunction {
      */
     default void wireIntx(int gsi) {
     }
+
+    /**
+     * The bus placed the function: {@code cycles} reaches it as the guest's configuration writes do,
+     * the bus decoding its BARs after each. A function whose registers are loaded other than by the
+     * guest (a migration's restore) writes them through it, so its BARs decode where the registers
+     * say; it must not hold a lock its own {@link #writeConfig} takes while it does (the bus takes its
+     * own lock first). The default ignores it.
+     */
+    default void placed(PciConfigCycles cycles) {
+    }
 }

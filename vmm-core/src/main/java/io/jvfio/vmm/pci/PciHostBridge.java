@@ -126,10 +126,12 @@ public final class PciHostBridge {
         if (f.configSize() != PciRegs.PCI_CFG_SPACE_SIZE && f.configSize() != PciRegs.PCI_CFG_SPACE_EXP_SIZE) {
             throw new IllegalArgumentException(f.name() + " has a config space of " + f.configSize() + " bytes");
         }
-        functions[at.devfn()] = new Slot(at, f, driver, null);
+        Slot s = new Slot(at, f, driver, null);
+        functions[at.devfn()] = s;
         if (at.function() == 0) {
             multifunction[at.slot()] = isMultifunction;
         }
+        f.placed(cycles(s));
         return at;
     }
 
@@ -153,7 +155,9 @@ public final class PciHostBridge {
             if (f.configSize() != PciRegs.PCI_CFG_SPACE_SIZE && f.configSize() != PciRegs.PCI_CFG_SPACE_EXP_SIZE) {
                 throw new IllegalArgumentException(f.name() + " has a config space of " + f.configSize() + " bytes");
             }
-            behind[bridgeAt.devfn()] = new Slot(new PciDevFn(0, 0), f, driver, b);
+            Slot s = new Slot(new PciDevFn(0, 0), f, driver, b);
+            behind[bridgeAt.devfn()] = s;
+            f.placed(cycles(s));
             ((PciBridgeFunction) b.function).secondaryChanged(true, hotplugged);
         }
     }
@@ -275,23 +279,41 @@ public final class PciHostBridge {
      */
     public void configWrite(int bus, int devfn, int offset, int size, int value) {
         synchronized (this) {
-            Slot s = target(bus, devfn);
-            if (s == null || !UnsignedRange.fits(offset, size, s.function.configSize()) || offset % size != 0) {
-                return;
-            }
-            Thread outer = inCycle;
-            inCycle = Thread.currentThread();
-            try {
-                s.function.writeConfig(offset, size, value);
-            } finally {
-                inCycle = outer;
-            }
-            updateMappings(s);
-            if (s.upstream == null && behind[s.devfn.devfn()] != null) {
-                updateMappings(behind[s.devfn.devfn()]); // the bridge's windows, enables or power changed
-            }
+            write(target(bus, devfn), offset, size, value);
         }
         runAfterCycle();
+    }
+
+    /** A configuration write to {@code s} (null: nobody answers), then its BARs placed. Under this bridge's lock. */
+    private void write(Slot s, int offset, int size, int value) {
+        if (s == null || !UnsignedRange.fits(offset, size, s.function.configSize()) || offset % size != 0) {
+            return;
+        }
+        Thread outer = inCycle;
+        inCycle = Thread.currentThread();
+        try {
+            s.function.writeConfig(offset, size, value);
+        } finally {
+            inCycle = outer;
+        }
+        updateMappings(s);
+        if (s.upstream == null && behind[s.devfn.devfn()] != null) {
+            updateMappings(behind[s.devfn.devfn()]); // the bridge's windows, enables or power changed
+        }
+    }
+
+    /**
+     * The cycles {@code s}'s function is given ({@link PciFunction#placed}): a write to it as a guest's
+     * would reach it, whatever bus number its bridge has now; nothing once it is off the bus.
+     */
+    private PciConfigCycles cycles(Slot s) {
+        return (offset, size, value) -> {
+            synchronized (this) {
+                boolean onBus = s.upstream == null ? functions[s.devfn.devfn()] == s : behind[s.upstream.devfn.devfn()] == s;
+                write(onBus ? s : null, offset, size, value);
+            }
+            runAfterCycle();
+        };
     }
 
     /** The function a cycle for {@code bus}, {@code devfn} reaches, or null. */

@@ -91,6 +91,23 @@ class PciHostBridgeTest {
     }
 
     @Test
+    void aFunctionsOwnWritesThroughItsCyclesDecodeItsBarsAsTheGuestsDo() {
+        TestFunction f = new TestFunction(256).bar(0, 1 << 20, MEMORY32, false).bar(2, 1 << 20, MEMORY64, true);
+        PciDevFn at = bridge.add(new PciDevFn(4, 0), false, f, "test-device");
+        // A restore's replay: the registers through the bus, decode last.
+        f.cycles.write(0x10, 4, 0xfea00000);
+        f.cycles.write(0x18, 4, 0);
+        f.cycles.write(0x1c, 4, 8);
+        assertEquals(List.of(), f.events, "decode is off");
+        f.cycles.write(0x04, 2, PciRegs.PCI_COMMAND_MEMORY);
+        assertEquals(List.of("map BAR0 0xfea00000", "map BAR2 0x800000000"), f.events);
+        assertEquals(0xfea00000L, bridge.mappedAddress(at, 0), "the bus knows where they decode");
+        f.events.clear();
+        cf8Write(at.devfn(), 0x04, 2, 0); // and the guest's next write takes them down
+        assertEquals(List.of("unmap BAR0", "unmap BAR2"), f.events);
+    }
+
+    @Test
     void placementFollowsQemusRules() {
         bridge.add(new PciDevFn(5, 0), true, new TestFunction(256), "vfio-pci");
         assertEquals(PciHostBridge.HEADER_TYPE_MULTIFUNCTION, cf8Read(new PciDevFn(5, 0).devfn(), 0x0e, 1),

@@ -15,6 +15,8 @@ public final class TestFunction implements PciFunction {
     public final PciConfigSpace config;
     final List<PciBar> bars = new ArrayList<>();
     public final List<String> events = new ArrayList<>();
+    /** The bus's path for the function's own config writes, once placed. */
+    public PciConfigCycles cycles;
     /** If set, mapped BARs appear in this space with {@link #device} behind them, on the bus of their kind. */
     public AddressSpace space;
     public BusDevice device;
@@ -82,6 +84,11 @@ public final class TestFunction implements PciFunction {
     @Override
     public void reset() {
         events.add("reset");
+    }
+
+    @Override
+    public void placed(PciConfigCycles cycles) {
+        this.cycles = cycles;
     }
 
     @Override

@@ -18,6 +18,8 @@ import io.netty.buffer.ByteBuf;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.util.List;
+
 /**
  * The DMA windows the server is given: guest RAM regions sent with DMA_MAP (with their memfds, so
  * the server maps the guest's pages directly) and taken back with DMA_UNMAP, and the server's
@@ -102,6 +104,13 @@ final class ClientDmaWindows implements ClientSession.ServerCommands {
     private DmaMapping window(long address, long count) {
         synchronized (windows) {
             return windows.find(address, count);
+        }
+    }
+
+    /** The DMA windows the server has been given, by IOVA. */
+    List<DmaMapping> windows() {
+        synchronized (windows) {
+            return windows.ranges();
         }
     }
 

@@ -8,6 +8,7 @@ import io.jvfio.vfio.VfioBackend;
 import io.jvfio.vfio.VfioDeviceLayout;
 import io.jvfio.vfio.VfioException;
 import io.jvfio.vfio.VfioIoEventFd;
+import io.jvfio.vfio.migration.MigratableBackend;
 import io.jvfio.vfio.user.protocol.VfioUserCapabilities;
 import io.jvfio.vfio.user.protocol.VfioUserCommand;
 import io.jvfio.vfio.user.transport.VfioUserConnection;
@@ -18,6 +19,7 @@ import io.jvfio.vmm.linux.MemoryMapping;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.SyscallException;
 import io.jvfio.vmm.linux.UnixSocket;
+import io.jvfio.vmm.migration.DirtyLog;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -51,7 +53,7 @@ import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_DEVICE_FLAGS_RESET;
  * region access, mmap-able areas), the interrupts ({@link ClientIrqs}: DEVICE_SET_IRQS) and the DMA
  * windows ({@link ClientDmaWindows}: DMA_MAP/DMA_UNMAP, and serving DMA_READ/DMA_WRITE).
  */
-public final class VfioUserClient implements VfioBackend, DmaMappingListener {
+public final class VfioUserClient implements VfioBackend, MigratableBackend, DmaMappingListener {
 
     private static final Logger LOG = LoggerFactory.getLogger(VfioUserClient.class);
 
@@ -337,8 +339,18 @@ public final class VfioUserClient implements VfioBackend, DmaMappingListener {
      *
      * @throws VfioException.MigrationNotSupported if the device does not migrate (ENOTTY)
      */
+    @Override
     public ClientMigration migration() {
         return ClientMigration.probe(session);
+    }
+
+    /**
+     * The device's DMA writes into guest RAM, logged by its server ({@link #dmaLogging}) over the DMA
+     * windows given to it when the log starts (IOVA = guest-physical address).
+     */
+    @Override
+    public DirtyLog dmaDirtyLog() {
+        return new ClientDirtyLog(name(), dmaLogging(), dma::windows);
     }
 
     /** The device's DMA dirty logging (VFIO_DEVICE_FEATURE_DMA_LOGGING_*), which a server may lack (ENOTTY). */
