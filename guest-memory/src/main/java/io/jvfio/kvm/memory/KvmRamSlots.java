@@ -5,11 +5,12 @@ import io.jvfio.memory.DmaMapping;
 import io.jvfio.memory.DmaMappingListener;
 import io.jvfio.memory.GuestMemory;
 import io.jvfio.vmm.linux.MemoryMapping;
+import io.jvfio.vmm.migration.DirtyBitmap;
 import io.jvfio.vmm.migration.DirtyLog;
 import io.jvfio.vmm.migration.DirtyPages;
 
-import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.LongBuffer;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -43,7 +44,7 @@ public final class KvmRamSlots implements DmaMappingListener, DirtyLog {
         final long size;
         final boolean writable;
         MemoryMapping bitmap;
-        ByteBuffer bits;
+        LongBuffer words;
 
         Slot(int slot, long gpa, long size, boolean writable) {
             this.slot = slot;
@@ -61,7 +62,7 @@ public final class KvmRamSlots implements DmaMappingListener, DirtyLog {
                 // KVM writes one bit per page, rounded up to whole 64-bit words.
                 long bytes = (pages() + 63) / 64 * 8;
                 bitmap = MemoryMapping.anonymous(bytes, PROT_READ | PROT_WRITE, "dirty bitmap of memory slot " + slot);
-                bits = bitmap.byteBuffer().order(ByteOrder.nativeOrder());
+                words = bitmap.byteBuffer().order(ByteOrder.nativeOrder()).asLongBuffer();
             }
         }
 
@@ -69,7 +70,7 @@ public final class KvmRamSlots implements DmaMappingListener, DirtyLog {
             if (bitmap != null) {
                 bitmap.close();
                 bitmap = null;
-                bits = null;
+                words = null;
             }
         }
     }
@@ -127,45 +128,8 @@ public final class KvmRamSlots implements DmaMappingListener, DirtyLog {
         for (Slot s : slots.values()) {
             if (s.bitmap != null) {
                 vm.dirtyLog(s.slot, s.bitmap.address());
-                report(s, into);
+                DirtyBitmap.report(s.words, s.gpa, s.size, PAGE, into);
             }
-        }
-    }
-
-    private static void report(Slot s, DirtyPages into) {
-        ByteBuffer bits = s.bits;
-        long pages = s.pages();
-        int words = (int) ((pages + 63) / 64);
-        long runStart = -1;
-        for (int w = 0; w < words; w++) {
-            long word = bits.getLong(w * 8);
-            long base = (long) w * 64;
-            if (word == 0) {
-                if (runStart >= 0) {
-                    into.dirty(s.gpa + runStart * PAGE, (base - runStart) * PAGE);
-                    runStart = -1;
-                }
-                continue;
-            }
-            if (word == -1L) {
-                if (runStart < 0) {
-                    runStart = base;
-                }
-                continue;
-            }
-            for (int b = 0; b < 64; b++) {
-                boolean dirty = (word & (1L << b)) != 0;
-                if (dirty && runStart < 0) {
-                    runStart = base + b;
-                } else if (!dirty && runStart >= 0) {
-                    into.dirty(s.gpa + runStart * PAGE, (base + b - runStart) * PAGE);
-                    runStart = -1;
-                }
-            }
-        }
-        if (runStart >= 0) {
-            // The slot's last page may be partial; the run ends with the slot.
-            into.dirty(s.gpa + runStart * PAGE, Math.min((long) words * 64, pages) * PAGE - runStart * PAGE);
         }
     }
 
