@@ -1,14 +1,22 @@
 package io.jvfio.irq;
 
+import io.jvfio.vmm.migration.MigrationException;
+import io.jvfio.vmm.migration.SavedState;
+
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.Arrays;
 
 /**
  * The interrupt state of one vCPU's local APIC: the Interrupt Request Register (vectors pending),
- * the Trigger Mode Register (which of them are level-triggered), the In-Service Register, and a
- * pending NMI. Interrupts are accepted from any thread (the dispatcher); acknowledging and ending
- * them is the vCPU's business, on its own thread.
+ * the Trigger Mode Register (which of them are level-triggered), the In-Service Register, a pending
+ * NMI, the Task Priority Register and the Spurious Interrupt Vector Register (Intel SDM vol. 3,
+ * 11.8). Interrupts are accepted from any thread (the dispatcher); acknowledging and ending them is
+ * the vCPU's business, on its own thread.
+ *
+ * <p>What this model has not: a timer, LINT0/1, and the other local vector table entries (nothing in
+ * a machine without KVM drives them), and the register page at 0xFEE00000 (its software, the
+ * host-side driver, calls these methods).
  *
  * <p>Acceptance allocates nothing: one atomic OR on the IRR word. A vCPU halted waiting for an
  * interrupt registers a {@link #wakeUpHook}; others may register {@link Listener}s.
@@ -21,6 +29,11 @@ public final class LocalApic {
         void interruptPending(LocalApic apic, int vector);
     }
 
+    /** The Spurious Interrupt Vector Register's value after reset (SDM 11.4.7.1). */
+    public static final int SVR_RESET = 0xFF;
+    /** SVR bit 8: APIC software enable. */
+    public static final int SVR_APIC_ENABLED = 1 << 8;
+
     private static final VarHandle WORDS = MethodHandles.arrayElementVarHandle(long[].class);
 
     private final int apicId;
@@ -30,6 +43,10 @@ public final class LocalApic {
     /** Owned by the vCPU thread. */
     private final long[] isr = new long[4];
     private volatile int logicalId;
+    /** Task Priority Register: bits 7:4 the class at or below which no interrupt is taken. */
+    private volatile int taskPriority;
+    /** Spurious Interrupt Vector Register: 0xFF after reset, the APIC software-disabled. */
+    private volatile int spuriousVector = SVR_RESET;
     private volatile boolean nmiPending;
     private volatile Runnable wakeUpHook;
     /**
@@ -54,6 +71,35 @@ public final class LocalApic {
 
     public void setLogicalId(int logicalId) {
         this.logicalId = logicalId & 0xFF;
+    }
+
+    /** The Task Priority Register (bits 7:0). */
+    public int taskPriority() {
+        return taskPriority;
+    }
+
+    /** The guest writes the TPR: interrupts of class {@code (tpr >> 4)} and below wait in the IRR. */
+    public void setTaskPriority(int tpr) {
+        this.taskPriority = tpr & 0xFF;
+    }
+
+    /** The Spurious Interrupt Vector Register (vector, APIC software enable, focus checking, EOI broadcast suppression). */
+    public int spuriousVector() {
+        return spuriousVector;
+    }
+
+    /**
+     * The guest writes the SVR. Bit 8 enables the APIC in software; this model takes interrupts while it
+     * is clear too, as it always has (the host-side driver, its only software, never sets it), where
+     * KVM's in-kernel APIC drops fixed interrupts to a software-disabled APIC.
+     */
+    public void setSpuriousVector(int svr) {
+        this.spuriousVector = svr & 0x13FF;
+    }
+
+    /** SVR bit 8. */
+    public boolean softwareEnabled() {
+        return (spuriousVector & SVR_APIC_ENABLED) != 0;
     }
 
     /** Runs on the delivering thread whenever an interrupt arrives: how a halted vCPU is woken. */
@@ -118,6 +164,21 @@ public final class LocalApic {
         return ((long) WORDS.getVolatile(irr, vector >>> 6) & (1L << (vector & 63))) != 0;
     }
 
+    /** True if {@code vector} is in service: acknowledged, its EOI not written yet. */
+    public boolean isInService(int vector) {
+        return (isr[vector >>> 6] & (1L << (vector & 63))) != 0;
+    }
+
+    /** True if {@code vector} was accepted level-triggered (its EOI is broadcast). */
+    public boolean isLevelTriggered(int vector) {
+        return ((long) WORDS.getVolatile(tmr, vector >>> 6) & (1L << (vector & 63))) != 0;
+    }
+
+    /** True while an NMI waits (without taking it). */
+    public boolean nmiPending() {
+        return nmiPending;
+    }
+
     /** The highest requested vector, or -1 if none. */
     public int highestPending() {
         return highest(irr);
@@ -134,8 +195,8 @@ public final class LocalApic {
 
     /**
      * The vCPU takes the highest pending vector (INTA): it moves from IRR to ISR. Returns -1 if
-     * nothing is pending or what is pending does not outrank what is in service (priority classes are
-     * the vector's upper four bits).
+     * nothing is pending or what is pending does not outrank the processor priority: what is in
+     * service, and the task priority (priority classes are the vector's upper four bits; SDM 11.8.3.1).
      */
     public int acknowledge() {
         int vector = highest(irr);
@@ -143,7 +204,7 @@ public final class LocalApic {
             return -1;
         }
         int inService = highest(isr);
-        if (inService >= 0 && (vector >>> 4) <= (inService >>> 4)) {
+        if (inService >= 0 && (vector >>> 4) <= (inService >>> 4) || (vector >>> 4) <= (taskPriority >>> 4)) {
             return -1;
         }
         WORDS.getAndBitwiseAnd(irr, vector >>> 6, ~(1L << (vector & 63)));
@@ -168,6 +229,53 @@ public final class LocalApic {
             controller.broadcastEoi(vector);
         }
         return vector;
+    }
+
+    // ---- migration: VirtualInterruptController's state, one APIC's part ----
+
+    /** The guest-visible registers, in the order {@link #load} takes them. */
+    void save(SavedState.Writer out) {
+        out.u8(apicId).u8(logicalId).u8(taskPriority).u16(spuriousVector).bool(nmiPending);
+        for (long[] register : new long[][] {irr, isr, tmr}) {
+            for (int w = 0; w < 4; w++) {
+                out.u64((long) WORDS.getVolatile(register, w));
+            }
+        }
+    }
+
+    /** Takes what {@link #save} wrote, for the APIC with the same ID; tells no listener (nothing arrived). */
+    void load(SavedState.Reader in) {
+        int id = in.u8();
+        if (id != apicId) {
+            throw new MigrationException("the local APIC state in APIC " + apicId
+                    + "'s place is APIC " + id + "'s: the state is corrupt; take the snapshot again");
+        }
+        logicalId = in.u8();
+        taskPriority = in.u8();
+        spuriousVector = in.u16();
+        nmiPending = in.bool();
+        for (long[] register : new long[][] {irr, isr, tmr}) {
+            for (int w = 0; w < 4; w++) {
+                WORDS.setVolatile(register, w, in.u64());
+            }
+        }
+    }
+
+    /** Takes {@code from}'s registers (a state {@link #load}ed whole), keeping this APIC's listeners and hook. */
+    void copyRegisters(LocalApic from) {
+        logicalId = from.logicalId;
+        taskPriority = from.taskPriority;
+        spuriousVector = from.spuriousVector;
+        for (int w = 0; w < 4; w++) {
+            WORDS.setVolatile(irr, w, (long) WORDS.getVolatile(from.irr, w));
+            WORDS.setVolatile(isr, w, (long) WORDS.getVolatile(from.isr, w));
+            WORDS.setVolatile(tmr, w, (long) WORDS.getVolatile(from.tmr, w));
+        }
+        nmiPending = from.nmiPending;
+        Runnable hook = wakeUpHook;
+        if (hook != null && (nmiPending || highest(irr) >= 0)) {
+            hook.run(); // a vCPU halted on the destination looks at what is pending; nothing arrived, no listener is told
+        }
     }
 
     private static int highest(long[] words) {

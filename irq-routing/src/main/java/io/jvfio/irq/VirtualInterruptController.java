@@ -1,5 +1,9 @@
 package io.jvfio.irq;
 
+import io.jvfio.vmm.migration.Migratable;
+import io.jvfio.vmm.migration.MigrationException;
+import io.jvfio.vmm.migration.SavedState;
+
 import java.util.Arrays;
 
 /**
@@ -10,8 +14,16 @@ import java.util.Arrays;
  *
  * <p>Used when the guest runs without KVM's in-kernel APIC (and by tests); with KVM, the
  * {@link InterruptSink} is KVM itself.
+ *
+ * <p>It migrates ({@link Migratable}): every APIC's registers (ID, logical ID, TPR, SVR, the pending
+ * NMI, IRR, ISR and TMR) travel, so a vector pending or in service on the source is pending or in
+ * service on the destination, and the destination's listeners and wake-up hooks (the vCPUs' own) stay.
  */
-public final class VirtualInterruptController implements InterruptSink {
+public final class VirtualInterruptController implements InterruptSink, Migratable {
+
+    /** The kind and version of {@link #snapshot}'s format. */
+    static final String STATE_KIND = "local APICs";
+    static final int STATE_VERSION = 1;
 
     private final LocalApic[] apics;
     /** Copied on write by hand, as LocalApic's listeners are: an EOI allocates nothing. */
@@ -75,6 +87,60 @@ public final class VirtualInterruptController implements InterruptSink {
             }
         }
         return any ? DeliveryStatus.DELIVERED : DeliveryStatus.NO_DESTINATION;
+    }
+
+    // ---- migration ----
+
+    @Override
+    public String stateId() {
+        return "local APICs x " + apics.length;
+    }
+
+    /**
+     * Nothing to stop: these APICs run nothing of their own (no timer, no thread). What writes them
+     * is stopped by its own pause: the vCPUs (the host-side driver) before, the devices' interrupts by
+     * theirs; an interrupt that arrives anyway after the snapshot is not in it.
+     */
+    @Override
+    public void pause() {
+    }
+
+    /** Nothing was stopped ({@link #pause}). */
+    @Override
+    public void resume() {
+    }
+
+    @Override
+    public byte[] snapshot() {
+        SavedState.Writer out = SavedState.writer(STATE_KIND, STATE_VERSION).u16(apics.length);
+        for (LocalApic apic : apics) {
+            apic.save(out);
+        }
+        return out.toByteArray();
+    }
+
+    /**
+     * Loads every APIC's registers; refused, with nothing loaded, if the state has another number of
+     * APICs than this machine has vCPUs.
+     */
+    @Override
+    public void restore(byte[] state) {
+        SavedState.Reader in = SavedState.read(state, STATE_KIND, STATE_VERSION);
+        int n = in.u16();
+        if (n != apics.length) {
+            throw new MigrationException("the local APIC state holds " + n + " APICs, and this machine has " + apics.length
+                    + ": start the destination with the source's -smp " + n);
+        }
+        // Read whole before any APIC changes: a state cut short loads nothing.
+        LocalApic[] loaded = new LocalApic[n];
+        for (int i = 0; i < n; i++) {
+            loaded[i] = new LocalApic(i, this);
+            loaded[i].load(in);
+        }
+        in.end();
+        for (int i = 0; i < n; i++) {
+            apics[i].copyRegisters(loaded[i]);
+        }
     }
 
     @Override

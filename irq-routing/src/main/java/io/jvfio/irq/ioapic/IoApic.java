@@ -4,6 +4,9 @@ import io.jvfio.irq.DeliveryStatus;
 import io.jvfio.irq.InterruptLines;
 import io.jvfio.irq.InterruptSink;
 import io.jvfio.vmm.bus.BusDevice;
+import io.jvfio.vmm.migration.Migratable;
+import io.jvfio.vmm.migration.MigrationException;
+import io.jvfio.vmm.migration.SavedState;
 
 import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicReferenceArray;
@@ -23,8 +26,14 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * (PCI INTx lines are shared: two slots' pins may reach one input), so each {@link #assertLine} is
  * undone by one {@link #deassertLine}, and the pin is up while any source holds it, as KVM keeps a
  * level per IRQ source. Delivering allocates nothing.
+ *
+ * <p>It migrates ({@link Migratable}): IOREGSEL, the ID, the redirection table with each entry's
+ * remote IRR, each pin's level with the number of sources holding it, and the delivery counts. The
+ * sources travel as their number only: a device's line on the destination is its own route's, which
+ * lowers it at the EOI as the source's would have (a pin asserted and waiting for its EOI on the source
+ * is so on the destination, and the guest's EOI there runs the destination's resamplers).
  */
-public final class IoApic implements BusDevice, InterruptLines {
+public final class IoApic implements BusDevice, InterruptLines, Migratable {
 
     /** Where the guest finds it (the default the MP and ACPI tables give). */
     public static final long BASE = 0xFEC0_0000L;
@@ -42,6 +51,9 @@ public final class IoApic implements BusDevice, InterruptLines {
     static final int IOREDTBL = 0x10;
     /** Version 0x20 (it has the EOI register), maximum redirection entry 23. */
     static final int VERSION = 0x20 | (PINS - 1) << 16;
+    /** The kind and version of {@link #snapshot}'s format. */
+    static final String STATE_KIND = "IOAPIC";
+    static final int STATE_VERSION = 1;
 
     private final InterruptSink sink;
     private final long[] entries = new long[PINS];
@@ -263,6 +275,78 @@ public final class IoApic implements BusDevice, InterruptLines {
         Arrays.fill(sources, 0);
         select = 0;
         id = 0;
+    }
+
+    // ---- migration ----
+
+    @Override
+    public String stateId() {
+        return "IOAPIC " + PINS + " pins";
+    }
+
+    /**
+     * Nothing to stop: the IOAPIC runs nothing of its own; its pins move only when a device's route
+     * asserts them, and the devices are paused by their own {@link Migratable#pause}.
+     */
+    @Override
+    public void pause() {
+    }
+
+    /** Nothing was stopped ({@link #pause}). */
+    @Override
+    public void resume() {
+    }
+
+    @Override
+    public synchronized byte[] snapshot() {
+        SavedState.Writer out = SavedState.writer(STATE_KIND, STATE_VERSION).u8(PINS).u8(select).u8(id).u32(asserted);
+        for (int pin = 0; pin < PINS; pin++) {
+            out.u64(entries[pin]).u32(sources[pin]);
+        }
+        return out.u64(delivered).u64(undeliverable).toByteArray();
+    }
+
+    /**
+     * Loads the registers and pins. Nothing is delivered by it: what was pending at a local APIC
+     * travels in the APICs' state, and an asserted level pin with its remote IRR set waits for its EOI.
+     * A level pin asserted, unmasked and without remote IRR was undeliverable on the source (the
+     * APICs refused its message) and stays so until its entry is written or its line rises again.
+     */
+    @Override
+    public void restore(byte[] state) {
+        SavedState.Reader in = SavedState.read(state, STATE_KIND, STATE_VERSION);
+        int pins = in.u8();
+        if (pins != PINS) {
+            throw new MigrationException("the IOAPIC state has " + pins + " pins, and this IOAPIC has " + PINS
+                    + ": migrate between jvfio builds with the same IOAPIC");
+        }
+        int newSelect = in.u8();
+        int newId = in.u8();
+        int newAsserted = in.u32();
+        long[] newEntries = new long[PINS];
+        int[] newSources = new int[PINS];
+        for (int pin = 0; pin < PINS; pin++) {
+            newEntries[pin] = in.u64();
+            newSources[pin] = in.u32();
+            if (newSources[pin] < 0 || (newSources[pin] > 0) != ((newAsserted & 1 << pin) != 0)) {
+                throw new MigrationException("the IOAPIC state's pin " + pin + " has " + newSources[pin] + " sources and "
+                        + "is " + ((newAsserted & 1 << pin) != 0 ? "" : "not ") + "asserted: the state is corrupt; take "
+                        + "the snapshot again");
+            }
+        }
+        long newDelivered = in.u64();
+        long newUndeliverable = in.u64();
+        in.end();
+        synchronized (this) {
+            select = newSelect;
+            id = newId & 0xF;
+            asserted = newAsserted & (1 << PINS) - 1;
+            System.arraycopy(newEntries, 0, entries, 0, PINS);
+            System.arraycopy(newSources, 0, sources, 0, PINS);
+            // The machine's counts go on from the source's, as the guest's own would.
+            delivered = newDelivered;
+            undeliverable = newUndeliverable;
+        }
     }
 
     @Override

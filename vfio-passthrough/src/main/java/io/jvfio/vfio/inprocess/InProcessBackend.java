@@ -9,8 +9,11 @@ import io.jvfio.vfio.VfioDeviceLayout;
 import io.jvfio.vfio.VfioException;
 import io.jvfio.vfio.VfioRegion;
 import io.jvfio.vfio.emulated.EmulatedDevice;
+import io.jvfio.vfio.emulated.MigratableDevice;
 import io.jvfio.vfio.emulated.host.DeviceContext;
 import io.jvfio.vfio.emulated.host.DeviceDma;
+import io.jvfio.vfio.emulated.host.DmaDirtyLog;
+import io.jvfio.vfio.migration.DeviceMigration;
 import io.jvfio.vfio.user.protocol.VfioUserException;
 import io.jvfio.vmm.bus.AccessSize;
 import io.jvfio.vmm.linux.Errno;
@@ -18,6 +21,8 @@ import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.MemoryMapping;
 import io.jvfio.vmm.linux.OwnedFd;
 import io.jvfio.vmm.linux.Syscalls;
+import io.jvfio.vmm.migration.DirtyLog;
+import io.jvfio.vmm.migration.DirtyPages;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 
@@ -46,6 +51,10 @@ import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_DATA_NONE;
  *
  * <p>Region accesses are serialized, as a vfio-user server's one event loop serializes them, and a
  * register access allocates nothing.
+ *
+ * <p>It migrates as a served device does: {@link #migration} steps a {@link MigratableDevice} through
+ * VFIO migration v2 by its save and load hooks, and {@link #dirtyLog} reports the guest pages its DMA
+ * wrote; a device without the hooks does not migrate, and {@link #migration} says so.
  */
 public final class InProcessBackend implements VfioBackend, DmaMappingListener {
 
@@ -60,6 +69,8 @@ public final class InProcessBackend implements VfioBackend, DmaMappingListener {
     private final ByteBuf register = Unpooled.wrappedBuffer(registerBytes);
     private long regionAccesses;
     private boolean closed;
+    /** Made the first time it is asked for; null before, and for a device that does not migrate. */
+    private InProcessMigration migration;
 
     private InProcessBackend(String name, EmulatedDevice device, GuestMemory memory) {
         this.name = name;
@@ -239,6 +250,64 @@ public final class InProcessBackend implements VfioBackend, DmaMappingListener {
                 + "has no fd to map, and an in-process device has no client to ask");
     }
 
+    // ---- migration ----
+
+    /**
+     * The device's VFIO migration v2 (its {@link MigratableDevice} hooks, as a vfio-user server drives
+     * them), made the first time it is asked for.
+     *
+     * @throws VfioException.MigrationNotSupported if the device is no {@link MigratableDevice}: it has no
+     *                                             state to save and load, and a VM with it cannot migrate
+     */
+    public synchronized DeviceMigration migration() {
+        if (migration == null) {
+            if (!(device instanceof MigratableDevice m)) {
+                throw new VfioException.MigrationNotSupported(name + " does not migrate: its Java device ("
+                        + device.getClass().getName() + ") does not implement MigratableDevice, so it has no state to "
+                        + "save and load; a VM with it cannot migrate", null);
+            }
+            migration = new InProcessMigration(name, m, device, this);
+        }
+        return migration;
+    }
+
+    /** The DMA page size the dirty log counts in: the host's page. */
+    static final long DIRTY_PAGE_SIZE = 4096;
+
+    /**
+     * The guest pages the device's DMA writes, for RAM pre-copy: every write through its DMA windows
+     * counted by {@link DeviceContext} while the log runs (as a served device's VFIO_DEVICE_FEATURE_DMA_LOGGING
+     * counts them), in pages of {@value #DIRTY_PAGE_SIZE} bytes. Its window addresses are guest-physical.
+     */
+    public DirtyLog dirtyLog() {
+        return new DirtyLog() {
+            private volatile DmaDirtyLog log;
+
+            @Override
+            public void start() {
+                DmaDirtyLog l = new DmaDirtyLog(DIRTY_PAGE_SIZE, List.of());
+                log = l;
+                context.logDmaWrites(l);
+            }
+
+            @Override
+            public void collect(DirtyPages into) {
+                DmaDirtyLog l = log;
+                if (l != null) {
+                    l.drain(into);
+                }
+            }
+
+            @Override
+            public void stop() {
+                if (log != null) {
+                    context.logDmaWrites(null);
+                    log = null;
+                }
+            }
+        };
+    }
+
     // ---- DmaMappingListener: guest RAM, as it comes and goes ----
 
     @Override
@@ -262,6 +331,9 @@ public final class InProcessBackend implements VfioBackend, DmaMappingListener {
             return;
         }
         closed = true;
+        if (migration != null) {
+            migration.end();
+        }
         if (memory != null) {
             memory.removeListener(this);
         }

@@ -1,16 +1,25 @@
 package io.jvfio.vmm.pci;
 
+import io.jvfio.vmm.migration.Migratable;
+import io.jvfio.vmm.migration.SavedState;
+
 import java.util.List;
 
 /**
  * Device 00.0 of the guest's PCI bus: the host bridge itself (Intel 440FX's IDs, as QEMU's {@code pc}
  * machine has it), so the guest finds a bridge where it looks first. No BARs, no interrupts.
+ *
+ * <p>It migrates ({@link Migratable}): its configuration space, of which the guest writes the command,
+ * cache line size, latency timer and interrupt line registers and the status register's error bits.
  */
-public final class HostBridgeFunction implements PciFunction {
+public final class HostBridgeFunction implements PciFunction, Migratable {
 
     public static final int VENDOR = 0x8086;
     public static final int DEVICE = 0x1237;
     public static final int CLASS_HOST_BRIDGE = 0x060000;
+    /** The kind and version of {@link #snapshot}'s format. */
+    static final String STATE_KIND = "host bridge function";
+    static final int STATE_VERSION = 1;
 
     private PciConfigSpace config = newConfig();
 
@@ -57,5 +66,35 @@ public final class HostBridgeFunction implements PciFunction {
     @Override
     public synchronized void reset() {
         config = newConfig();
+    }
+
+    // ---- migration ----
+
+    @Override
+    public String stateId() {
+        return String.format("host bridge %04x:%04x", VENDOR, DEVICE);
+    }
+
+    /** Nothing to stop: it has no BARs, no interrupts and nothing running. */
+    @Override
+    public void pause() {
+    }
+
+    /** Nothing was stopped ({@link #pause}). */
+    @Override
+    public void resume() {
+    }
+
+    @Override
+    public synchronized byte[] snapshot() {
+        return SavedState.writer(STATE_KIND, STATE_VERSION).bytes(config.contents()).toByteArray();
+    }
+
+    @Override
+    public synchronized void restore(byte[] state) {
+        SavedState.Reader in = SavedState.read(state, STATE_KIND, STATE_VERSION);
+        byte[] bytes = in.bytes(config.size(), "configuration space");
+        in.end();
+        config.setContents(bytes);
     }
 }

@@ -251,6 +251,23 @@ public final class PciConfigSpace {
         }
     }
 
+    /** Every byte as it is now (a copy): the function's state, for its migration. */
+    public byte[] contents() {
+        return data.clone();
+    }
+
+    /**
+     * Replaces every byte with {@code bytes} (what {@link #contents} gave on a function built the same
+     * way): the writable and write-one-to-clear masks, which building the function set, stay.
+     */
+    public void setContents(byte[] bytes) {
+        if (bytes.length != data.length) {
+            throw new IllegalArgumentException("a " + data.length + "-byte config space takes " + data.length
+                    + " bytes, not " + bytes.length);
+        }
+        System.arraycopy(bytes, 0, data, 0, data.length);
+    }
+
     private void check(int offset, int size) {
         if (size != 1 && size != 2 && size != 4 || !UnsignedRange.fits(offset, size, data.length)) {
             throw new IllegalArgumentException("a config access of " + size + " bytes at 0x" + Integer.toHexString(offset)

@@ -5,6 +5,8 @@ import io.jvfio.vmm.bus.AddressSpace;
 import io.jvfio.vmm.bus.BusDevice;
 import io.jvfio.vmm.bus.BusException;
 import io.jvfio.vmm.range.UnsignedRange;
+import io.jvfio.vmm.migration.Migratable;
+import io.jvfio.vmm.migration.SavedState;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -31,8 +33,13 @@ import static io.jvfio.vmm.pci.PciRegs.PCI_ROM_ADDRESS_ENABLE;
  * {@link PciBridgeWindows}), and has the function map, move or unmap them.
  *
  * <p>Only one level of bridges: a bridge behind a bridge is not routed (no PCI Express switch).
+ *
+ * <p>It migrates ({@link Migratable}): its own state is CONFIG_ADDRESS (a vCPU may stop between
+ * writing it and reading CONFIG_DATA); each function's registers are that function's. Its
+ * {@link #restore} comes after every function's, for it places their BARs as their restored registers
+ * say (the BAR registers, enables and, behind a bridge, the bridge's windows and slot power).
  */
-public final class PciHostBridge {
+public final class PciHostBridge implements Migratable {
 
     private static final Logger LOG = LoggerFactory.getLogger(PciHostBridge.class);
 
@@ -55,6 +62,9 @@ public final class PciHostBridge {
     public static final int HEADER_TYPE_MULTIFUNCTION = 0x80;
 
     private static final long UNMAPPED = -1;
+    /** The kind and version of {@link #snapshot}'s format. */
+    static final String STATE_KIND = "PCI host bridge";
+    static final int STATE_VERSION = 1;
 
     /** A populated function: where it is, and where its BARs decode now. */
     private static final class Slot {
@@ -435,6 +445,51 @@ public final class PciHostBridge {
         }
         if (failure != null) {
             throw failure;
+        }
+    }
+
+    // ---- migration ----
+
+    /** The kind and where its ECAM window is (the guest found it there). */
+    @Override
+    public String stateId() {
+        return "PCI host bridge, ECAM at 0x" + Long.toHexString(ecamBase);
+    }
+
+    /** Nothing to stop: the bridge forwards the vCPUs' cycles, and they are stopped. */
+    @Override
+    public void pause() {
+    }
+
+    /** Nothing was stopped ({@link #pause}). */
+    @Override
+    public void resume() {
+    }
+
+    @Override
+    public synchronized byte[] snapshot() {
+        return SavedState.writer(STATE_KIND, STATE_VERSION).u32(configAddress).toByteArray();
+    }
+
+    /**
+     * Loads CONFIG_ADDRESS, then places every function's BARs as its registers say now: call it after
+     * every function on the bus and behind its bridges has restored its state.
+     */
+    @Override
+    public void restore(byte[] state) {
+        SavedState.Reader in = SavedState.read(state, STATE_KIND, STATE_VERSION);
+        int address = in.u32();
+        in.end();
+        synchronized (this) {
+            configAddress = address & 0x80FF_FFFC;
+            for (int i = 0; i < functions.length; i++) {
+                if (functions[i] != null) {
+                    updateMappings(functions[i]);
+                }
+                if (behind[i] != null) {
+                    updateMappings(behind[i]); // after its bridge: the windows are the bridge's registers
+                }
+            }
         }
     }
 

@@ -1,5 +1,8 @@
 package io.jvfio.vmm.pcie;
 
+import io.jvfio.vmm.migration.Migratable;
+import io.jvfio.vmm.migration.MigrationException;
+import io.jvfio.vmm.migration.SavedState;
 import io.jvfio.vmm.pci.MsiSignal;
 import io.jvfio.vmm.pci.PciBar;
 import io.jvfio.vmm.pci.PciBridgeFunction;
@@ -81,8 +84,23 @@ import static io.jvfio.vmm.pci.PciRegs.PCI_SEC_STATUS;
  * 0-255), then the windows that hold the device's BARs (anywhere outside RAM, the ECAM window and
  * 0xFEC00000-0xFEEFFFFF), and the port's command register (Memory Space, and Bus Master for the
  * hotplug MSI).
+ *
+ * <p>It migrates ({@link Migratable}): its whole configuration space (bus numbers, windows, command,
+ * bridge control, the PCI Express capability with Slot Control/Status and Link Status, the MSI
+ * capability) and the slot's interrupt condition, so the destination's port routes configuration
+ * cycles and decodes the windows as the source's did (the host bridge places the BARs behind it once
+ * everything is restored, {@link io.jvfio.vmm.pci.PciHostBridge#restore}), and its hotplug MSI goes
+ * where the guest aimed it. What is behind the port migrates as its own device; the destination must
+ * have one behind the port exactly when the source had (from its command line, as QEMU's does).
+ *
+ * <p>A slot with an unplug pending (the attention button pressed, the guest not done yet) migrates as
+ * it is: the button's status bit travels, and the guest answers it on the destination, whose port then
+ * takes the device away there. This is QEMU's behaviour too: it refuses {@code device_del} and {@code
+ * device_add} while a migration runs ("device_del not allowed while migrating", qdev-monitor.c), but a
+ * request made before does not block {@code migrate}. Power changes are no transition to wait for here:
+ * each takes effect within the guest's configuration write, which ends before its vCPU stops.
  */
-public final class PcieRootPort implements PciBridgeFunction {
+public final class PcieRootPort implements PciBridgeFunction, Migratable {
 
     /** Red Hat's PCI IDs for QEMU's generic root port. */
     public static final int VENDOR = 0x1b36;
@@ -94,6 +112,9 @@ public final class PcieRootPort implements PciBridgeFunction {
     public static final int MSI_CAP = 0x7c;
     /** The PCI Express capability's length (version 2, with the slot registers). */
     static final int EXP_CAP_SIZE = 0x3c;
+    /** The kind and version of {@link #snapshot}'s format. */
+    static final String STATE_KIND = "pcie-root-port";
+    static final int STATE_VERSION = 1;
 
     private final String name;
     private final int chassis;
@@ -253,6 +274,55 @@ public final class PcieRootPort implements PciBridgeFunction {
     @Override
     public synchronized void reset() {
         build();
+    }
+
+    // ---- migration ----
+
+    /** The kind, chassis and physical slot number (the guest read it in Slot Capabilities): the destination's must be the same. */
+    @Override
+    public String stateId() {
+        return "pcie-root-port chassis " + chassis + " slot " + physicalSlot;
+    }
+
+    /**
+     * Nothing to stop: the port sends its MSI only within a configuration write (the vCPUs are stopped),
+     * a hotplug or an unplug request (the monitor's, refused while a migration runs).
+     */
+    @Override
+    public void pause() {
+    }
+
+    /** Nothing was stopped ({@link #pause}). */
+    @Override
+    public void resume() {
+    }
+
+    @Override
+    public synchronized byte[] snapshot() {
+        return SavedState.writer(STATE_KIND, STATE_VERSION).bytes(config.contents()).bool(present)
+                .bool(slot.interruptCondition()).toByteArray();
+    }
+
+    /**
+     * Loads the configuration space and the slot's interrupt condition; sends nothing (an event the
+     * source signalled is in Slot Status; one it had not yet signalled was not there). Refused if the
+     * source's slot held a device and this one holds none, or the other way round.
+     */
+    @Override
+    public synchronized void restore(byte[] state) {
+        SavedState.Reader in = SavedState.read(state, STATE_KIND, STATE_VERSION);
+        byte[] bytes = in.bytes(config.size(), "configuration space");
+        boolean sourcePresent = in.bool();
+        boolean condition = in.bool();
+        in.end();
+        if (sourcePresent != present) {
+            throw new MigrationException(name() + ": the source's slot " + (sourcePresent ? "holds a device" : "is empty")
+                    + " and this one " + (present ? "holds one" : "is empty") + ": start the destination with the "
+                    + "source's devices, " + (sourcePresent ? "one" : "none") + " with bus=" + name + " (hot-added and "
+                    + "removed ones as they are now)");
+        }
+        config.setContents(bytes);
+        slot.restoreInterruptCondition(condition);
     }
 
     @Override

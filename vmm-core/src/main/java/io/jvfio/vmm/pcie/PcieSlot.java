@@ -104,6 +104,16 @@ final class PcieSlot {
         asserted = false;
     }
 
+    /** Whether the interrupt condition holds now (its next rising edge sends the interrupt). */
+    boolean interruptCondition() {
+        return asserted;
+    }
+
+    /** The condition as a migrated slot had it, its registers loaded already: nothing is sent. */
+    void restoreInterruptCondition(boolean condition) {
+        asserted = condition;
+    }
+
     int control() {
         return (int) config.raw(cap + PCI_EXP_SLTCTL, 2);
     }

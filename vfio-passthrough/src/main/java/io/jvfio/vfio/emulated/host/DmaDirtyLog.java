@@ -1,5 +1,6 @@
 package io.jvfio.vfio.emulated.host;
 
+import io.jvfio.vmm.migration.DirtyPages;
 import io.jvfio.vmm.range.UnsignedRange;
 
 import java.util.Iterator;
@@ -76,6 +77,30 @@ public final class DmaDirtyLog {
             }
         }
         return false;
+    }
+
+    /**
+     * Reads and clears every page written, reporting each run of adjacent pages to {@code into} (a VMM's
+     * own dirty log, {@link io.jvfio.vmm.migration.DirtyLog}, rather than a vfio-user bitmap).
+     */
+    public synchronized void drain(DirtyPages into) {
+        long runStart = 0;
+        long runPages = 0;
+        for (long page : dirty) {
+            if (runPages > 0 && page == runStart + runPages) {
+                runPages++;
+                continue;
+            }
+            if (runPages > 0) {
+                into.dirty(runStart * pageSize, runPages * pageSize);
+            }
+            runStart = page;
+            runPages = 1;
+        }
+        if (runPages > 0) {
+            into.dirty(runStart * pageSize, runPages * pageSize);
+        }
+        dirty.clear();
     }
 
     /**
