@@ -14,6 +14,7 @@ import io.jvfio.vfio.emulated.host.DeviceContext;
 import io.jvfio.vfio.emulated.host.DeviceDma;
 import io.jvfio.vfio.emulated.host.DmaDirtyLog;
 import io.jvfio.vfio.migration.DeviceMigration;
+import io.jvfio.vfio.migration.MigratableBackend;
 import io.jvfio.vfio.user.protocol.VfioUserException;
 import io.jvfio.vmm.bus.AccessSize;
 import io.jvfio.vmm.linux.Errno;
@@ -56,7 +57,7 @@ import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_DATA_NONE;
  * VFIO migration v2 by its save and load hooks, and {@link #dirtyLog} reports the guest pages its DMA
  * wrote; a device without the hooks does not migrate, and {@link #migration} says so.
  */
-public final class InProcessBackend implements VfioBackend, DmaMappingListener {
+public final class InProcessBackend implements VfioBackend, MigratableBackend, DmaMappingListener {
 
     private final String name;
     private final EmulatedDevice device;
@@ -259,6 +260,7 @@ public final class InProcessBackend implements VfioBackend, DmaMappingListener {
      * @throws VfioException.MigrationNotSupported if the device is no {@link MigratableDevice}: it has no
      *                                             state to save and load, and a VM with it cannot migrate
      */
+    @Override
     public synchronized DeviceMigration migration() {
         if (migration == null) {
             if (!(device instanceof MigratableDevice m)) {
@@ -279,7 +281,8 @@ public final class InProcessBackend implements VfioBackend, DmaMappingListener {
      * counted by {@link DeviceContext} while the log runs (as a served device's VFIO_DEVICE_FEATURE_DMA_LOGGING
      * counts them), in pages of {@value #DIRTY_PAGE_SIZE} bytes. Its window addresses are guest-physical.
      */
-    public DirtyLog dirtyLog() {
+    @Override
+    public DirtyLog dmaDirtyLog() {
         return new DirtyLog() {
             private volatile DmaDirtyLog log;
 

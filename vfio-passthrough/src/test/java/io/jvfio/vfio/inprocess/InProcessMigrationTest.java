@@ -92,7 +92,7 @@ class InProcessMigrationTest {
         source.write(BAR0, EduRegisters.LIVENESS, 4, 0x5a5aa5a5L);
         dma(source, 0x1000, EduRegisters.DMA_BUFFER, pattern.length, 0); // RAM -> device
 
-        DirtyLog log = source.dirtyLog();
+        DirtyLog log = source.dmaDirtyLog();
         log.start();
         dma(source, EduRegisters.DMA_BUFFER, 0x9000, pattern.length, EduRegisters.DMA_CMD_TO_RAM); // device -> RAM
         List<String> dirty = new ArrayList<>();

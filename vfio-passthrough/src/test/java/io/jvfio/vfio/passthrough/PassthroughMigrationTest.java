@@ -9,6 +9,7 @@ import io.jvfio.memory.GuestMemory;
 import io.jvfio.memory.MemoryBackend;
 import io.jvfio.vfio.VfioBackend;
 import io.jvfio.vfio.devices.EduDevice;
+import io.jvfio.vfio.devices.GpioDevice;
 import io.jvfio.vfio.devices.TinyDevice;
 import io.jvfio.vfio.inprocess.InProcessBackend;
 import io.jvfio.vfio.migration.MigrationState;
@@ -373,6 +374,8 @@ class PassthroughMigrationTest {
         assertEquals(recorded.migrationBlocker(), e.getMessage());
         assertNull(recorded.dirtyLog());
 
+        // In process, a Java device migrates through its MigratableDevice hooks (edu), and one without them
+        // (gpio) is a blocker that names its class.
         EduDevice inProcess = new EduDevice();
         open.add(inProcess);
         VfioBackend local = InProcessBackend.attach("in-process edu", inProcess, null);
@@ -380,8 +383,15 @@ class PassthroughMigrationTest {
         PassthroughDevice d = new PassthroughDevice("d0", local, PassthroughOptions.DEFAULT, new AddressSpace(),
                 edu.router);
         open.add(d);
-        assertTrue(d.migrationBlocker().startsWith("d0: VFIO migration is not supported by its back end"),
-                d.migrationBlocker());
+        assertNull(d.migrationBlocker());
+        GpioDevice gpio = new GpioDevice();
+        VfioBackend gpioLocal = InProcessBackend.attach("in-process gpio", gpio, null);
+        open.add(gpioLocal);
+        PassthroughDevice g = new PassthroughDevice("g0", gpioLocal, PassthroughOptions.DEFAULT, new AddressSpace(),
+                edu.router);
+        open.add(g);
+        assertTrue(g.migrationBlocker().startsWith("g0: VFIO migration is not supported by the device (")
+                && g.migrationBlocker().contains("GpioDevice"), g.migrationBlocker());
 
         // A vfio-user device whose server offers no migration: the server answers ENOTTY.
         Path socket = dir.resolve("tiny.sock");
