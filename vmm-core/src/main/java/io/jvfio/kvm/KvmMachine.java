@@ -81,6 +81,21 @@ public final class KvmMachine implements AutoCloseable {
     }
 
     /**
+     * The machine's state (every vCPU's, the in-kernel irqchip's, the clock's), taken while its vCPUs are
+     * stopped, for live migration.
+     */
+    public byte[] snapshot() {
+        // PLACEHOLDER: the kvmstate branch replaces this
+        throw new UnsupportedOperationException("KvmMachine.snapshot() comes with the kvmstate branch");
+    }
+
+    /** Loads a {@link #snapshot} into this machine, before its vCPUs run. */
+    public void restore(byte[] state) {
+        // PLACEHOLDER: the kvmstate branch replaces this
+        throw new UnsupportedOperationException("KvmMachine.restore(byte[]) comes with the kvmstate branch");
+    }
+
+    /**
      * Stops the vCPUs if they still run and waits for their threads (at most 10 s); the machine stays
      * open. A machine that owns devices calls this before it closes them, so that no vCPU is inside a
      * device as it goes. A failure of that run nobody awaited is thrown here.
