@@ -11,7 +11,9 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
-import java.nio.channels.Channels;
+import java.nio.ByteBuffer;
+import java.nio.channels.ReadableByteChannel;
+import java.nio.channels.WritableByteChannel;
 import java.nio.channels.FileChannel;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
@@ -147,16 +149,56 @@ final class MigrationChannel implements AutoCloseable {
     }
 
     OutputStream output() {
-        return new BufferedOutputStream(Channels.newOutputStream(socket != null ? socket : file), 256 << 10);
+        return new BufferedOutputStream(outputOf(socket != null ? socket : file), 256 << 10);
     }
 
     InputStream input() {
-        return new BufferedInputStream(Channels.newInputStream(socket != null ? socket : file), 256 << 10);
+        return new BufferedInputStream(inputOf(socket != null ? socket : file), 256 << 10);
     }
 
-    /** The answer's side of a socket, read by its own thread on the source. */
+    /** The answer's side of a socket, read by its own thread on the source while another writes the stream. */
     DataInputStream answers() {
-        return new DataInputStream(Channels.newInputStream(socket));
+        return new DataInputStream(inputOf(socket));
+    }
+
+    /*
+     * Streams straight over the channel. Not Channels.newInputStream/newOutputStream: on a socket channel
+     * both take its one blocking lock, so a read waiting for the destination's answer would hold up every
+     * write of the stream; the channel itself reads and writes at once on two threads.
+     */
+    private static OutputStream outputOf(WritableByteChannel ch) {
+        return new OutputStream() {
+            @Override
+            public void write(int b) throws IOException {
+                write(new byte[] {(byte) b}, 0, 1);
+            }
+
+            @Override
+            public void write(byte[] b, int off, int len) throws IOException {
+                ByteBuffer buf = ByteBuffer.wrap(b, off, len);
+                while (buf.hasRemaining()) {
+                    ch.write(buf);
+                }
+            }
+        };
+    }
+
+    private static InputStream inputOf(ReadableByteChannel ch) {
+        return new InputStream() {
+            @Override
+            public int read() throws IOException {
+                byte[] one = new byte[1];
+                return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
+            }
+
+            @Override
+            public int read(byte[] b, int off, int len) throws IOException {
+                if (len == 0) {
+                    return 0;
+                }
+                return ch.read(ByteBuffer.wrap(b, off, len));
+            }
+        };
     }
 
     /** The file's bytes on its device before the migration counts as done (a file: nothing answers). */
@@ -186,7 +228,7 @@ final class MigrationChannel implements AutoCloseable {
         if (socket == null) {
             return;
         }
-        DataOutputStream out = new DataOutputStream(Channels.newOutputStream(socket));
+        DataOutputStream out = new DataOutputStream(outputOf(socket));
         if (refusal == null) {
             out.write(StreamFormat.ACK);
         } else {

@@ -75,6 +75,16 @@ public final class MigrationControl {
         }
     }
 
+    /**
+     * A source whose migration completed runs again ({@code cont} in {@code postmigrate}): the parts the
+     * migration left paused resume.
+     */
+    public synchronized void resumeAfterCompletion() {
+        if (outgoing != null && outgoing.status() == MigrationStatus.COMPLETED) {
+            outgoing.resumeParts();
+        }
+    }
+
     /** The outgoing migration last started; null if none was. */
     public synchronized OutgoingMigration outgoing() {
         return outgoing;

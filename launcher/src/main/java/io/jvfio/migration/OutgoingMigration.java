@@ -132,6 +132,13 @@ public final class OutgoingMigration {
         thread.interrupt();
     }
 
+    /** Resumes every part (after a completed migration, when the source runs again). */
+    void resumeParts() {
+        for (int i = parts.size() - 1; i >= 0; i--) {
+            parts.get(i).part().resume();
+        }
+    }
+
     /** Waits at most {@code timeout} for it to end; returns its info then, or null if it still runs. */
     public MigrationInfo awaitEnd(Duration timeout) throws InterruptedException {
         return ended.await(timeout.toNanos(), TimeUnit.NANOSECONDS) ? info() : null;
@@ -362,6 +369,9 @@ public final class OutgoingMigration {
 
     private void awaitAnswer() throws InterruptedException {
         answered.await();
+        if (cancelRequested) {
+            throw new Cancelled();
+        }
         if (returnPathError != null) {
             throw new MigrationException(returnPathError);
         }

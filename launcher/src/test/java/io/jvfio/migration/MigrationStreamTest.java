@@ -60,7 +60,7 @@ class MigrationStreamTest {
         return vm;
     }
 
-    private VirtualMachine machine(String memory, String deviceId, TestFunction device) {
+    private VirtualMachine machine(String memory, String deviceId, io.jvfio.vmm.pci.PciFunction device) {
         VirtualMachine vm = VirtualMachine.builder().memory(memory).accelerator(VirtualMachine.Accelerator.NONE)
                 .device(deviceId, m -> device).build();
         closing.add(vm);
@@ -209,7 +209,7 @@ class MigrationStreamTest {
         Path file = dir.resolve("never.mig");
         MigrationException e = assertThrows(MigrationException.class,
                 () -> control.migrate("file:" + file, VcpuControl.of(src)));
-        assertTrue(e.getMessage().startsWith("device 'mine' (mine) cannot migrate: "), e.getMessage());
+        assertTrue(e.getMessage().startsWith("device '00:01.0' (mine) cannot migrate: "), e.getMessage());
         assertTrue(Files.notExists(file), "nothing started");
         assertNull(control.outgoing());
     }
@@ -244,7 +244,7 @@ class MigrationStreamTest {
         MigrationInfo done = migrateToFile(src, file);
         assertEquals(MigrationStatus.COMPLETED, done.status(), () -> "error: " + done.errorDesc());
         String message = loadFails(machine("16M", "d0", new MigratableFunction("test-pci 1234:0001")), file);
-        assertEquals("load of migration failed: device 'd0' differs: the stream's is test-pci 1234:11e8, this "
+        assertEquals("load of migration failed: device '00:01.0' differs: the stream's is test-pci 1234:11e8, this "
                 + "machine's test-pci 1234:0001", message);
         MigratableFunction same = new MigratableFunction("test-pci 1234:11e8");
         new MigrationControl(machine("16M", "d0", same), "test").incoming("file:" + file).awaitLoaded();
@@ -301,7 +301,7 @@ class MigrationStreamTest {
                 }
             });
             MigrationInfo failed = control.migrate("unix:" + socket, VcpuControl.of(src)).awaitEnd(END);
-            dying.join();
+            dying.join(END.toMillis());
             assertNull(serverFailure.get());
             assertNotNull(failed);
             assertEquals(MigrationStatus.FAILED, failed.status());
