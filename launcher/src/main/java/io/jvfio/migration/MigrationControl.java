@@ -55,6 +55,7 @@ public final class MigrationControl {
      *                            a blocker's reason
      */
     public synchronized OutgoingMigration migrate(String uri, VcpuControl vcpus) {
+        MigrationUri where = MigrationUri.parse(uri); // first, as QEMU's qmp_migrate parses before migrate_prepare
         if (outgoing != null && outgoing.status().running()) {
             // QEMU's wording (migration/migration.c, migrate_prepare)
             throw new MigrationException("There's a migration process in progress");
@@ -63,7 +64,6 @@ public final class MigrationControl {
             // QEMU's wording (migration/migration.c, migrate_prepare)
             throw new MigrationException("Guest is waiting for an incoming migration");
         }
-        MigrationUri where = MigrationUri.parse(uri);
         outgoing = OutgoingMigration.start(vm, where, parameters, vcpus, listeners, jvfioVersion);
         return outgoing;
     }
@@ -104,6 +104,7 @@ public final class MigrationControl {
             return null;
         }
         incoming = IncomingMigration.start(vm, MigrationUri.parse(uri), jvfioVersion, this::incomingStatus);
+        notifyAll();
         return incoming;
     }
 
@@ -123,7 +124,30 @@ public final class MigrationControl {
         IncomingMigration m = IncomingMigration.start(vm, MigrationUri.parse(uri), jvfioVersion, this::incomingStatus);
         deferred = false;
         incoming = m;
+        notifyAll();
         return m;
+    }
+
+    /**
+     * Waits for the incoming migration ({@code -incoming URI}, or {@code -incoming defer} until
+     * {@code migrate-incoming} names one) and for its load: the launcher's way to the destination's start,
+     * after which it runs the vCPUs.
+     *
+     * @throws MigrationException {@code load of migration failed: ...} (a jvfio process then exits 1, as QEMU's)
+     * @throws IllegalStateException if no {@code -incoming} was given
+     */
+    public MigrationInfo awaitIncomingLoaded() throws InterruptedException {
+        IncomingMigration m;
+        synchronized (this) {
+            if (incoming == null && !deferred) {
+                throw new IllegalStateException("no -incoming was given: there is no incoming migration to await");
+            }
+            while (incoming == null) {
+                wait();
+            }
+            m = incoming;
+        }
+        return m.awaitLoaded();
     }
 
     /** The incoming migration started; null before (or without) one. */

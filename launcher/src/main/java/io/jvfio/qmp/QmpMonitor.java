@@ -118,6 +118,10 @@ public final class QmpMonitor implements AutoCloseable {
             return Map.of();
         }));
         add(QmpCommand.of("cont", a -> {
+            if (run.state() == RunControl.State.INMIGRATE) {
+                run.cont(); // as QEMU's qmp_cont: the machine starts once loaded; no event now
+                return Map.of();
+            }
             // As QEMU's vm_prepare_start: a cont of a running machine still sends STOP and RESUME (libvirt
             // waits for RESUME).
             if (!run.cont()) {

@@ -187,6 +187,33 @@ class MigrationStreamTest {
         assertSameRam(src, dst);
     }
 
+    @Test
+    void deferThenMigrateIncoming() throws Exception {
+        VirtualMachine src = machine("16M");
+        src.memory().ram().writeU64(0x8000, 0xfeedL);
+        Path file = dir.resolve("vm.mig");
+        assertEquals(MigrationStatus.COMPLETED, migrateToFile(src, file).status());
+        VirtualMachine dst = machine("16M");
+        MigrationControl control = new MigrationControl(dst, "test");
+        assertNull(control.incoming("defer"));
+        assertTrue(control.awaitingIncoming());
+        AtomicReference<Object> result = new AtomicReference<>();
+        Thread launcher = new Thread(() -> {
+            try {
+                result.set(control.awaitIncomingLoaded());
+            } catch (InterruptedException | RuntimeException e) {
+                result.set(e);
+            }
+        });
+        launcher.start();
+        control.migrateIncoming("file:" + file);
+        launcher.join(END.toMillis());
+        assertTrue(result.get() instanceof MigrationInfo i && i.status() == MigrationStatus.COMPLETED,
+                String.valueOf(result.get()));
+        assertEquals(0xfeedL, dst.memory().ram().readU64(0x8000));
+        assertTrue(!control.awaitingIncoming());
+    }
+
     private MigrationInfo migrateToFile(VirtualMachine src, Path file) throws InterruptedException {
         MigrationControl control = new MigrationControl(src, "test");
         control.parameters().maxBandwidth(0);

@@ -73,6 +73,9 @@ class MigrationQmpTest {
                     d.execute("{\"execute\":\"query-status\"}").text());
             assertEquals("{\"error\":{\"class\":\"GenericError\",\"desc\":\"Guest is waiting for an incoming migration\"}}",
                     d.execute("{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"unix:" + stream + "\"}}").text());
+            assertEquals("{\"return\":{}}", d.execute("{\"execute\":\"cont\"}").text()); // QEMU's autostart
+            assertEquals("{\"return\":{\"running\":false,\"status\":\"inmigrate\"}}",
+                    d.execute("{\"execute\":\"query-status\"}").text());
             assertEquals("{\"return\":{}}", d.execute("{\"execute\":\"migrate-incoming\",\"arguments\":{\"channels\":"
                     + "[{\"channel-type\":\"main\",\"addr\":{\"transport\":\"socket\",\"type\":\"unix\",\"path\":\""
                     + stream + "\"}}]}}").text());
