@@ -301,7 +301,7 @@ public final class OutgoingMigration {
                 event(MigrationStatus.FAILED);
                 each(l -> l.failed(reason));
             }
-            if (t instanceof Error e && !(t instanceof Cancelled)) {
+            if (t instanceof Error e) {
                 throw e;
             }
         } finally {
@@ -408,11 +408,11 @@ public final class OutgoingMigration {
     }
 
     /** Thrown on the migration's thread when a cancel is seen between pages. */
-    private static final class Cancelled extends Error {
+    private static final class Cancelled extends MigrationException {
         private static final long serialVersionUID = 1L;
 
         Cancelled() {
-            super("cancelled", null, false, false);
+            super("cancelled");
         }
     }
 }
