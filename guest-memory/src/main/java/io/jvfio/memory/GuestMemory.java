@@ -1,5 +1,6 @@
 package io.jvfio.memory;
 
+import io.jvfio.vmm.migration.DirtyLog;
 import io.jvfio.vmm.range.UnsignedRange;
 
 import java.util.ArrayList;
@@ -24,6 +25,7 @@ import java.util.Map;
 public final class GuestMemory implements AutoCloseable {
 
     private volatile GuestRam ram = GuestRam.EMPTY;
+    private final RamWriteLog writes = new RamWriteLog();
     private final List<DmaMappingListener> listeners = new ArrayList<>();
     /** Backends in use, with how many regions use each; retired ones stay until close. */
     private final Map<MemoryBackend, Integer> backendUsers = new IdentityHashMap<>();
@@ -85,7 +87,7 @@ public final class GuestMemory implements AutoCloseable {
         GuestRegion[] next = Arrays.copyOf(current, current.length + 1);
         next[current.length] = region;
         Arrays.sort(next, (a, b) -> Long.compareUnsigned(a.start(), b.start()));
-        ram = new GuestRam(next);
+        ram = new GuestRam(next, writes);
         if (backendUsers.merge(backend, 1, Integer::sum) == 1 && !backends.contains(backend)) {
             backends.add(backend);
         }
@@ -125,7 +127,7 @@ public final class GuestMemory implements AutoCloseable {
         GuestRegion[] next = new GuestRegion[current.length - 1];
         System.arraycopy(current, 0, next, 0, at);
         System.arraycopy(current, at + 1, next, at, current.length - at - 1);
-        ram = new GuestRam(next);
+        ram = new GuestRam(next, writes);
         MemoryBackend backend = region.backend();
         int users = backendUsers.merge(backend, -1, Integer::sum);
         if (users == 0) {
@@ -210,6 +212,15 @@ public final class GuestMemory implements AutoCloseable {
      */
     public GuestRam ram() {
         return ram;
+    }
+
+    /**
+     * The log of the pages written through {@link GuestRam}'s write methods (the VMM's own writes: a device
+     * emulated in Java, DMA copies), for live migration's RAM pre-copy; the vCPUs' writes are KVM's dirty
+     * log, a passed-through device's DMA its own. Off until {@link DirtyLog#start started}.
+     */
+    public DirtyLog writeLog() {
+        return writes;
     }
 
     // ---- lifetime ----

@@ -27,10 +27,13 @@ import java.util.Objects;
  * a copy tries the last window used, then its ByteBuffer. Anything else (another window, an access
  * across a window's end, an address outside RAM) takes the general path: the search, the split at a
  * 1 GiB seam ({@link HostMemory}), and the errors.
+ *
+ * <p>While live migration logs the VMM's own writes ({@link GuestMemory#writeLog()}), each write method
+ * marks the pages it wrote after storing; off, that costs one volatile read.
  */
 public final class GuestRam {
 
-    static final GuestRam EMPTY = new GuestRam(new GuestRegion[0]);
+    static final GuestRam EMPTY = new GuestRam(new GuestRegion[0], new RamWriteLog());
 
     /** By unsigned start; they do not overlap. Never changed: GuestMemory copies it to change the map. */
     final GuestRegion[] sorted;
@@ -48,10 +51,13 @@ public final class GuestRam {
     private final long firstStart;
     private final long firstValueEnd;
     private final long firstAddress;
+    /** The log of what the write methods wrote (its {@link GuestMemory}'s, shared by each of its snapshots). */
+    private final RamWriteLog writes;
 
     /** {@code sorted} by unsigned start, not overlapping, and not changed afterwards. */
-    GuestRam(GuestRegion[] sorted) {
+    GuestRam(GuestRegion[] sorted, RamWriteLog writes) {
         this.sorted = sorted;
+        this.writes = writes;
         long sum = 0;
         List<Window> all = new ArrayList<>();
         for (GuestRegion r : sorted) {
@@ -168,6 +174,7 @@ public final class GuestRam {
             GuestRegion r = general(gpa, 8);
             r.host.putU64(gpa - r.start(), value);
         }
+        writes.written(gpa, 8);
     }
 
     // A u8, u16 or u32: width is a constant at each caller, so once inlined only its own branch is left.
@@ -190,6 +197,7 @@ public final class GuestRam {
                 case 2 -> UnsafeValues.putU16(at, value);
                 default -> UnsafeValues.putU32(at, value);
             }
+            writes.written(gpa, width);
             return;
         }
         GuestRegion r = general(gpa, width);
@@ -199,6 +207,7 @@ public final class GuestRam {
             case 2 -> r.host.putU16(off, value);
             default -> r.host.putU32(off, value);
         }
+        writes.written(gpa, width);
     }
 
     private long readU64Generally(long gpa) {
@@ -263,10 +272,11 @@ public final class GuestRam {
         Window w = hitCopy(gpa, length);
         if (w != null) {
             w.bytes.put((int) (gpa - w.start), src, offset, length);
-            return;
+        } else {
+            GuestRegion r = general(gpa, length);
+            r.host.put(gpa - r.start(), src, offset, length);
         }
-        GuestRegion r = general(gpa, length);
-        r.host.put(gpa - r.start(), src, offset, length);
+        writes.written(gpa, length);
     }
 
     /** Fills {@code dst} from its position to its limit with guest RAM at {@code gpa}; advances its position. */
@@ -291,10 +301,11 @@ public final class GuestRam {
         if (w != null) {
             w.bytes.put((int) (gpa - w.start), src, at, length);
             src.position(at + length);
-            return;
+        } else {
+            GuestRegion r = general(gpa, length);
+            r.host.put(gpa - r.start(), src);
         }
-        GuestRegion r = general(gpa, length);
-        r.host.put(gpa - r.start(), src);
+        writes.written(gpa, length);
     }
 
     // ---- views and addresses ----

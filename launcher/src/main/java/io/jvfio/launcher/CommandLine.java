@@ -1,7 +1,9 @@
 package io.jvfio.launcher;
 
 import io.jvfio.memory.MemoryBackendConfig;
+import io.jvfio.migration.MigrationUri;
 import io.jvfio.qmp.MonitorOptions;
+import io.jvfio.vmm.migration.MigrationException;
 import io.jvfio.qmp.QmpChardev;
 import io.jvfio.vfio.VfioException;
 import io.jvfio.vfio.kernel.IommuGroupReport;
@@ -142,6 +144,11 @@ final class CommandLine {
                   -mon [chardev=]ID[,mode=control]
                                         the same, in QEMU's long form: a chardev, and a QMP monitor on it
                                         (jvfio has no human monitor: mode=readline is refused)
+                  -incoming unix:PATH | -incoming file:PATH | -incoming defer
+                                        take the machine's state from a live migration before it runs:
+                                        listen on a UNIX socket for a jvfio source's 'migrate', read a
+                                        file it wrote, or wait for QMP 'migrate-incoming' (defer); the
+                                        same RAM, vCPUs and devices (same ids, same order) as the source
                   --serve [device=]edu|gpio|tiny|nobar,socket=PATH
                                         serve a device written in Java over vfio-user on a UNIX socket
                                         until SIGTERM or Ctrl-C, for -device vfio-user-pci; alone.
@@ -185,6 +192,7 @@ final class CommandLine {
         Integer cpus = null;
         String memoryBackend = null;
         MonitorOptions monitors = new MonitorOptions();
+        String incoming = null;
         Map<String, MemoryBackendConfig> objects = new LinkedHashMap<>();
         Map<String, IommufdConfig> iommufds = new LinkedHashMap<>();
         List<DeviceConfig> configs = new ArrayList<>();
@@ -228,7 +236,7 @@ final class CommandLine {
                     return new ShowText(bind(arg, args[++i]));
                 }
                 case "-m", "-device", "-accel", "-name", "-smp", "-object", "-machine", "-M", "-qmp", "-chardev",
-                        "-mon" -> {
+                        "-mon", "-incoming" -> {
                     if (i + 1 >= args.length) {
                         throw new UsageException(arg + ": requires an argument (jvfio --help shows its form)");
                     }
@@ -247,6 +255,7 @@ final class CommandLine {
                             case "-qmp" -> monitors.qmp(value);
                             case "-chardev" -> monitors.chardev(value);
                             case "-mon" -> monitors.mon(value);
+                            case "-incoming" -> incoming = once(arg, incoming, incoming(value));
                             case "-smp" -> cpus = once(arg, cpus, (int) single(OptionString.parse(value, "cpus"), "-smp",
                                     SMP_CPUS).number("cpus"));
                             case "-object" -> {
@@ -345,7 +354,7 @@ final class CommandLine {
                     + "pages, KVM_MEM_MAX_NR_PAGES); use -m 8T or less");
         }
         return new Launch(new MachineConfig(ram, accelerator, chosen, name, cpus == null ? 1 : cpus, configs,
-                List.copyOf(iommufds.values()), monitorChardevs));
+                List.copyOf(iommufds.values()), monitorChardevs, incoming));
     }
 
     private static Command serve(String option, String value) throws UsageException {
@@ -432,6 +441,18 @@ final class CommandLine {
             }
         }
         return "";
+    }
+
+    /** {@code -incoming}'s value: {@code defer}, or a URI jvfio can take (QEMU's errors for another). */
+    private static String incoming(String value) {
+        if (!value.equals(MigrationUri.DEFER)) {
+            try {
+                MigrationUri.parse(value);
+            } catch (MigrationException e) {
+                throw new OptionsException(e.getMessage());
+            }
+        }
+        return value;
     }
 
     private static <T> T once(String option, T previous, T value) throws UsageException {

@@ -11,6 +11,7 @@ import io.jvfio.kvm.Vcpus;
 import io.jvfio.kvm.irq.KvmIrqfdBypass;
 import io.jvfio.kvm.irq.KvmMsiSink;
 import io.jvfio.kvm.memory.KvmRamSlots;
+import io.jvfio.memory.DmaMappingListener;
 import io.jvfio.memory.GuestMemory;
 import io.jvfio.memory.MemoryBackend;
 import io.jvfio.memory.MemoryBackendConfig;
@@ -29,6 +30,9 @@ import io.jvfio.vmm.device.DeviceDriver;
 import io.jvfio.vmm.device.DeviceRegistry;
 import io.jvfio.vmm.device.DriverSide;
 import io.jvfio.vmm.device.MachineContext;
+import io.jvfio.vmm.migration.DirtyLog;
+import io.jvfio.vmm.migration.Migratable;
+import io.jvfio.vmm.migration.MigrationException;
 import io.jvfio.vmm.options.Property;
 import io.jvfio.vmm.options.OptionString;
 import io.jvfio.vmm.options.OptionValues;
@@ -118,6 +122,8 @@ public final class VirtualMachine implements AutoCloseable {
     private final IommufdObjects iommufds;
     private final String name;
     private KvmMachine kvm;
+    /** Guest RAM's KVM memory slots (null without KVM): KVM's dirty log of the vCPUs' writes, where it has one. */
+    private DmaMappingListener slots;
     private MachineMBeans mbeans;
     private VirtualInterruptController apics;
     private IoApic ioapic;
@@ -192,7 +198,8 @@ public final class VirtualMachine implements AutoCloseable {
         if (accelerator == Accelerator.KVM) {
             kvm = KvmMachine.create(cpus);
             KvmVm vm = kvm.vm();
-            memory.addListener(new KvmRamSlots(vm)); // guest RAM as memory slots
+            slots = new KvmRamSlots(vm);
+            memory.addListener(slots); // guest RAM as memory slots
             space.addListener(vm);                   // and BARs the device model maps
             sink = new KvmMsiSink(vm);
             router = new InterruptRouter(sink, InterruptRouterConfig.DEFAULT, new KvmIrqfdBypass(vm));
@@ -321,6 +328,11 @@ public final class VirtualMachine implements AutoCloseable {
         return accelerator;
     }
 
+    /** The number of vCPUs (local APICs without KVM), as built. */
+    public int vcpuCount() {
+        return cpus;
+    }
+
     /** The vCPUs (created, runnable, registers unset) on KVM; null with {@link Accelerator#NONE}. */
     public Vcpus vcpus() {
         return kvm == null ? null : kvm.vcpus();
@@ -344,6 +356,139 @@ public final class VirtualMachine implements AutoCloseable {
     /** The {@code vm=} key of its MBeans: its name, or its number in this JVM for a machine without one. */
     public String mbeanName() {
         return mbeans.vm();
+    }
+
+    /**
+     * One part of the machine that moves with it in a live migration: {@code name} names it in the stream
+     * and in errors ({@code "machine"}, {@code "apics"}, {@code "ioapic"}, a device's {@code id=} or its
+     * address {@code "00:03.0"}); {@code writesGuestMemory} says whether it may write guest RAM by itself
+     * (a device's DMA), so that without a {@link Migratable#dirtyLog() dirty log} the whole of RAM goes again
+     * while the machine is stopped.
+     */
+    public record Part(String name, Migratable part, boolean writesGuestMemory) {
+        public Part {
+            Objects.requireNonNull(name, "name");
+            Objects.requireNonNull(part, "part");
+        }
+    }
+
+    /**
+     * The machine's {@link Migratable} parts, in the order the stream carries them: first the machine's
+     * own state (on KVM its vCPUs, irqchip and clock, {@link KvmMachine#snapshot}; without KVM the virtual
+     * local APICs and the IOAPIC), then every attached device in bus order. A part that cannot migrate is
+     * there too, as a part whose {@link Migratable#migrationBlocker()} says why (a device that is no
+     * {@link Migratable}: {@code device 'ID' (DRIVER) cannot migrate: ...}): {@code migrate} checks them
+     * all before it starts.
+     */
+    public List<Part> migratables() {
+        List<Part> parts = new ArrayList<>();
+        if (kvm != null) {
+            parts.add(new Part("machine", new KvmState(kvm, cpus), false));
+        } else {
+            parts.add(new Part("apics", controllerPart((Object) apics, "the virtual local APICs"), false));
+            parts.add(new Part("ioapic", controllerPart((Object) ioapic, "the IOAPIC"), false));
+        }
+        for (AttachedDevices.Attached a : devices.attached()) {
+            String name = deviceName(a);
+            Object f = a.function();
+            Migratable m = f instanceof Migratable mf ? mf : new Blocker("device '" + name + "' ("
+                    + a.config().driver().name() + ") cannot migrate: " + f.getClass().getSimpleName()
+                    + " has no migration support (remove it with device_del before migrate, or give the "
+                    + "destination its own)", "unmigratable " + a.config().driver().name());
+            parts.add(new Part(name, m, true));
+        }
+        return parts;
+    }
+
+    /** A device's name in the migration stream: its {@code id=}, else its address on its bus. */
+    private static String deviceName(AttachedDevices.Attached a) {
+        if (a.config().id() != null) {
+            return a.config().id();
+        }
+        return (a.upstream() == null ? "00:" : a.upstream() + "/") + a.at();
+    }
+
+    private static Migratable controllerPart(Object controller, String what) {
+        if (controller instanceof Migratable m) {
+            return m;
+        }
+        return new Blocker(what + " cannot migrate: " + (controller == null ? "none" : controller.getClass()
+                .getSimpleName()) + " has no migration support in this build", "unmigratable " + what);
+    }
+
+    /**
+     * The logs of guest pages the machine itself writes while it runs, for RAM pre-copy: the VMM's own
+     * writes through {@link io.jvfio.memory.GuestRam} ({@link GuestMemory#writeLog()}) and, on KVM, the
+     * vCPUs' (KVM's dirty log of the RAM slots). The parts' DMA logs are theirs ({@link Migratable#dirtyLog}).
+     */
+    public List<DirtyLog> dirtyLogs() {
+        List<DirtyLog> logs = new ArrayList<>();
+        logs.add(memory.writeLog());
+        if (slots instanceof DirtyLog kvmLog) {
+            logs.add(kvmLog);
+        }
+        return logs;
+    }
+
+    /**
+     * Whether every writer of guest RAM that runs with the machine is logged: false on KVM while its memory
+     * slots keep no dirty log, when only a copy of all of RAM at the stop is right.
+     */
+    public boolean vcpuWritesLogged() {
+        return kvm == null || slots instanceof DirtyLog;
+    }
+
+    /** The KVM machine's state as one part: taken and loaded by {@link KvmMachine}, the vCPUs stopped. */
+    private record KvmState(KvmMachine kvm, int vcpus) implements Migratable {
+        @Override
+        public String stateId() {
+            return "kvm x86 " + vcpus + (vcpus == 1 ? " vCPU" : " vCPUs");
+        }
+
+        @Override
+        public void pause() {
+            // The vCPUs are stopped by the migration before any part pauses; the in-kernel state is still.
+        }
+
+        @Override
+        public void resume() {
+        }
+
+        @Override
+        public byte[] snapshot() {
+            return kvm.snapshot();
+        }
+
+        @Override
+        public void restore(byte[] state) {
+            kvm.restore(state);
+        }
+    }
+
+    /** A part that cannot migrate, saying why; nothing of it is ever sent. */
+    private record Blocker(String reason, String stateId) implements Migratable {
+        @Override
+        public String migrationBlocker() {
+            return reason;
+        }
+
+        @Override
+        public void pause() {
+        }
+
+        @Override
+        public void resume() {
+        }
+
+        @Override
+        public byte[] snapshot() {
+            throw new MigrationException(reason);
+        }
+
+        @Override
+        public void restore(byte[] state) {
+            throw new MigrationException(reason);
+        }
     }
 
     /** The RAM's backend, as built. */

@@ -2,6 +2,7 @@ package io.jvfio.qmp;
 
 import io.jvfio.JvfioException;
 import io.jvfio.machine.VirtualMachine;
+import io.jvfio.migration.MigrationControl;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
@@ -70,6 +71,7 @@ public final class QmpMonitor implements AutoCloseable {
     private final VirtualMachine vm;
     private final String jvfioVersion;
     private final RunControl run;
+    private final MigrationControl migration;
     private final Map<String, QmpCommand> commands = new LinkedHashMap<>();
     private final Set<QmpSession> sessions = ConcurrentHashMap.newKeySet();
     private final Set<Channel> channels = ConcurrentHashMap.newKeySet();
@@ -82,10 +84,11 @@ public final class QmpMonitor implements AutoCloseable {
     private final List<Path> sockets = new ArrayList<>();
     private Thread stdin;
 
-    private QmpMonitor(VirtualMachine vm, String jvfioVersion) {
+    private QmpMonitor(VirtualMachine vm, MigrationControl migration, String jvfioVersion) {
         this.vm = vm;
         this.jvfioVersion = jvfioVersion;
-        this.run = new RunControl(vm);
+        this.migration = migration;
+        this.run = new RunControl(vm, migration);
         add(new QmpCommand(QMP_CAPABILITIES, List.of(new QmpCommand.Parameter("enable", "array", true)),
                 a -> {
                     checkCapabilities(a, false); // QEMU's marshaller visits the arguments first
@@ -115,6 +118,10 @@ public final class QmpMonitor implements AutoCloseable {
             return Map.of();
         }));
         add(QmpCommand.of("cont", a -> {
+            if (run.state() == RunControl.State.INMIGRATE) {
+                run.cont(); // as QEMU's qmp_cont: the machine starts once loaded; no event now
+                return Map.of();
+            }
             // As QEMU's vm_prepare_start: a cont of a running machine still sends STOP and RESUME (libvirt
             // waits for RESUME).
             if (!run.cont()) {
@@ -138,6 +145,7 @@ public final class QmpMonitor implements AutoCloseable {
         add(QmpCommand.of("query-pci", a -> PciQuery.query(vm)));
         add(QmpCommand.of("x-query-interrupts", a -> InterruptQuery.query(vm)));
         HotplugCommands.register(this, vm);
+        MigrationCommands.register(this, migration, run);
     }
 
     void add(QmpCommand c) {
@@ -162,7 +170,17 @@ public final class QmpMonitor implements AutoCloseable {
      */
     public static QmpMonitor open(VirtualMachine vm, List<QmpChardev> where, String jvfioVersion, InputStream in,
             OutputStream out) {
-        QmpMonitor m = new QmpMonitor(vm, jvfioVersion);
+        return open(vm, new MigrationControl(vm, jvfioVersion), where, jvfioVersion, in, out);
+    }
+
+    /**
+     * As {@link #open(VirtualMachine, List, String, InputStream, OutputStream)}, with the machine's migrations
+     * in {@code migration} (the launcher's, which {@code -incoming} may have started: the run state is then
+     * {@code inmigrate} until the load completes).
+     */
+    public static QmpMonitor open(VirtualMachine vm, MigrationControl migration, List<QmpChardev> where,
+            String jvfioVersion, InputStream in, OutputStream out) {
+        QmpMonitor m = new QmpMonitor(vm, migration, jvfioVersion);
         try {
             for (QmpChardev w : where) {
                 if (w.stdio()) {
@@ -176,6 +194,11 @@ public final class QmpMonitor implements AutoCloseable {
             m.close();
             throw e;
         }
+    }
+
+    /** The machine's migrations, which {@code migrate} and the other migration commands act on. */
+    public MigrationControl migration() {
+        return migration;
     }
 
     Map<String, QmpCommand> commands() {

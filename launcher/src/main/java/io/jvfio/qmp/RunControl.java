@@ -3,14 +3,17 @@ package io.jvfio.qmp;
 import io.jvfio.kvm.KvmVcpu;
 import io.jvfio.kvm.Vcpus;
 import io.jvfio.machine.VirtualMachine;
+import io.jvfio.migration.MigrationControl;
+import io.jvfio.migration.VcpuControl;
+import io.jvfio.vmm.migration.MigrationException;
 
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeoutException;
 
 /**
- * The machine's run state (QEMU's RunState, of which jvfio has {@code running}, {@code paused} and
- * {@code shutdown}) and what {@code stop}, {@code cont} and {@code system_reset} do to it.
+ * The machine's run state (QEMU's RunState, of which jvfio has {@code running}, {@code paused},
+ * {@code shutdown}, and a migration's {@code inmigrate}, {@code finish-migrate} and {@code postmigrate}) and what {@code stop}, {@code cont} and {@code system_reset} do to it.
  *
  * <p>On KVM, {@code stop} ends every vCPU's run loop (each is kicked out of KVM_RUN, {@link Vcpus#stopAll})
  * and waits for the threads; {@code cont} starts them again, and KVM_RUN goes on from the registers the
@@ -31,7 +34,8 @@ final class RunControl {
 
     /** QEMU's RunState names. */
     enum State {
-        RUNNING("running"), PAUSED("paused"), SHUTDOWN("shutdown");
+        RUNNING("running"), PAUSED("paused"), SHUTDOWN("shutdown"), INMIGRATE("inmigrate"),
+        FINISH_MIGRATE("finish-migrate"), POSTMIGRATE("postmigrate");
 
         final String qapi;
 
@@ -44,11 +48,17 @@ final class RunControl {
     static final Duration STOP_TIMEOUT = Duration.ofSeconds(10);
 
     private final VirtualMachine vm;
-    private State state = State.RUNNING;
+    private final MigrationControl migration;
+    private State state;
     private String held;
+    /** The state a migration's stop left, to go back to if it fails. */
+    private State beforeMigration;
 
-    RunControl(VirtualMachine vm) {
+    RunControl(VirtualMachine vm, MigrationControl migration) {
         this.vm = vm;
+        this.migration = migration;
+        // A machine that awaits an incoming migration runs nothing until it is loaded (QEMU's inmigrate).
+        this.state = migration.awaitingIncoming() ? State.INMIGRATE : State.RUNNING;
     }
 
     synchronized QmpMonitor.Hold hold(String reason) {
@@ -88,8 +98,20 @@ final class RunControl {
         if (state == State.SHUTDOWN) {
             throw QmpError.generic("Resetting the Virtual Machine is required"); // QEMU's (qmp_cont)
         }
+        if (state == State.FINISH_MIGRATE) {
+            throw QmpError.generic("Migration is not finalized yet"); // QEMU's (qmp_cont)
+        }
+        if (state == State.INMIGRATE) {
+            // As QEMU's qmp_cont, which sets autostart: the machine runs once the incoming migration is loaded,
+            // which a jvfio destination does anyway (the launcher starts its vCPUs then).
+            return true;
+        }
         if (state == State.RUNNING) {
             return false;
+        }
+        if (state == State.POSTMIGRATE) {
+            // The source runs again after a completed migration (QEMU allows it): its parts were left paused.
+            migration.resumeAfterCompletion();
         }
         startVcpus();
         state = State.RUNNING;
@@ -112,6 +134,69 @@ final class RunControl {
                 startVcpus();
             }
         }
+    }
+
+    /**
+     * How an outgoing migration stops and restarts the vCPUs through this run state: {@code finish-migrate}
+     * with {@code STOP} at the stop, {@code postmigrate} once completed, the state before (and {@code RESUME}
+     * if it ran) after a failure. Not refused while the launcher holds the run state: the built-in driver's
+     * migration step migrates while it runs.
+     */
+    VcpuControl migrationVcpus(QmpMonitor monitor) {
+        return new VcpuControl() {
+            @Override
+            public boolean stopForMigration() {
+                boolean wasRunning;
+                synchronized (RunControl.this) {
+                    wasRunning = state == State.RUNNING;
+                    if (wasRunning) {
+                        try {
+                            stopVcpus();
+                        } catch (QmpError e) {
+                            throw new MigrationException(e.getMessage(), e);
+                        }
+                    }
+                    beforeMigration = state;
+                    state = State.FINISH_MIGRATE;
+                }
+                if (wasRunning) {
+                    monitor.event("STOP", null);
+                }
+                return wasRunning;
+            }
+
+            @Override
+            public void resumeAfterFailure(boolean wereRunning) {
+                synchronized (RunControl.this) {
+                    if (state != State.FINISH_MIGRATE) {
+                        return;
+                    }
+                    if (wereRunning) {
+                        startVcpus();
+                    }
+                    state = beforeMigration;
+                }
+                if (wereRunning) {
+                    monitor.event("RESUME", null);
+                }
+            }
+
+            @Override
+            public void completed() {
+                synchronized (RunControl.this) {
+                    state = State.POSTMIGRATE;
+                }
+            }
+        };
+    }
+
+    /** The incoming migration completed: an {@code inmigrate} machine runs; true if it was one. */
+    synchronized boolean incomingCompleted() {
+        if (state != State.INMIGRATE) {
+            return false;
+        }
+        state = State.RUNNING;
+        return true;
     }
 
     /** The machine is going away (quit): nothing runs any more. */
