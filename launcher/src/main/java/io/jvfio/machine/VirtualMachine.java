@@ -38,6 +38,7 @@ import io.jvfio.vmm.options.OptionString;
 import io.jvfio.vmm.options.OptionValues;
 import io.jvfio.vmm.options.OptionsException;
 import io.jvfio.vmm.pci.MsiSignal;
+import io.jvfio.vmm.pci.PciDevFn;
 import io.jvfio.vmm.pci.PciFunction;
 import io.jvfio.vmm.pci.PciHostBridge;
 import io.jvfio.vmm.pcie.PcieHotplugHandler;
@@ -375,7 +376,8 @@ public final class VirtualMachine implements AutoCloseable {
     /**
      * The machine's {@link Migratable} parts, in the order the stream carries them: first the machine's
      * own state (on KVM its vCPUs, irqchip and clock, {@link KvmMachine#snapshot}; without KVM the virtual
-     * local APICs and the IOAPIC), then every attached device in bus order. A part that cannot migrate is
+     * local APICs and the IOAPIC), then every attached device in bus order (root ports too), the host bridge's
+     * function 00.0, and last the PCI host bridge (CONFIG_ADDRESS; its restore places the BARs). A part that cannot migrate is
      * there too, as a part whose {@link Migratable#migrationBlocker()} says why (a device that is no
      * {@link Migratable}: {@code device 'ID' (DRIVER) cannot migrate: ...}): {@code migrate} checks them
      * all before it starts.
@@ -395,8 +397,15 @@ public final class VirtualMachine implements AutoCloseable {
                     + a.config().driver().name() + ") cannot migrate: " + f.getClass().getSimpleName()
                     + " has no migration support (remove it with device_del before migrate, or give the "
                     + "destination its own)", "unmigratable " + a.config().driver().name());
-            parts.add(new Part(name, m, true));
+            // A root port forwards; it writes no guest memory of its own. Any other function may (DMA).
+            parts.add(new Part(name, m, !(f instanceof PcieRootPort)));
         }
+        // Bus 0's host bridge function, then the bridge itself last: its restore places every function's BARs
+        // as the restored registers say, so it comes after every function's restore.
+        PciFunction hostBridge = bridge.function(new PciDevFn(0, 0));
+        parts.add(new Part("00:00.0", hostBridge instanceof Migratable m ? m : new Blocker("the host bridge (00:00.0) "
+                + "cannot migrate", "unmigratable host bridge"), false));
+        parts.add(new Part("pci", bridge, false));
         return parts;
     }
 
