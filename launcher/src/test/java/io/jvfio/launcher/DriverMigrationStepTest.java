@@ -93,7 +93,7 @@ class DriverMigrationStepTest {
 
             m.migrationStarting();
             GuestRam ram = m.memory.ram();
-            awaitWrites(ram, WRITES);
+            awaitWrites(ram, WRITES, 60);
             m.pauseGuest();
             long paused = ram.readU64(GuestDriver.MIGRATION_PROGRESS);
             assertTrue(paused >= WRITES, "progress " + paused);
@@ -107,12 +107,12 @@ class DriverMigrationStepTest {
         }
     }
 
-    /** Until the soak's progress word says {@code n} writes were made (bounded). */
-    static void awaitWrites(GuestRam ram, long n) throws InterruptedException {
-        long deadline = System.nanoTime() + 60_000_000_000L;
+    /** Until the soak's progress word says {@code n} writes were made, at most {@code seconds}. */
+    static void awaitWrites(GuestRam ram, long n, long seconds) throws InterruptedException {
+        long deadline = System.nanoTime() + seconds * 1_000_000_000L;
         while (ram.readU64(GuestDriver.MIGRATION_PROGRESS) < n) {
             assertTrue(System.nanoTime() < deadline, "the soak made " + ram.readU64(GuestDriver.MIGRATION_PROGRESS)
-                    + " writes in 60 s, expected " + n);
+                    + " writes in " + seconds + " s, expected " + n);
             Thread.sleep(5); // a poll of guest RAM for the condition, not a guess at a duration
         }
     }
