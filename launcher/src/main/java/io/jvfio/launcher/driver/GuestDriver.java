@@ -142,6 +142,8 @@ public final class GuestDriver {
     private final KvmVm kvm;
     /** This VMM runs the guest as a migration's destination: PORT_MIGRATED reads 1. */
     private volatile boolean migrated;
+    /** The guest was asked for its migration step (once: it runs until the machine has migrated). */
+    private volatile boolean migrationRequested;
     /** The report of the steps going on: the start's, then each hot-added device's. */
     private DriverReport report = new DriverReport();
     /** Where the guest's hotplug service's words go; null until {@link #serveHotplug}. */
@@ -205,9 +207,14 @@ public final class GuestDriver {
      * On the source, as a migration starts (the guest's vCPUs running its service loop, after
      * {@link #run}): asks the guest for its migration step, a word in the mailbox and an MSI on
      * {@link #MIGRATE_VECTOR} to APIC 0 that ends its hlt. The guest then leaves state in the device and
-     * keeps writing RAM, each write followed by a read of PORT_MIGRATED, which this VMM answers 0.
+     * keeps writing RAM, each write followed by a read of PORT_MIGRATED, which this VMM answers 0. Asked
+     * again (a migration tried again after one that failed), the step under way goes on.
      */
     public void migrationStarting() {
+        if (migrationRequested) {
+            return; // a migration tried again after one that failed: the guest's step goes on (its soak)
+        }
+        migrationRequested = true;
         t.memory().ram().writeU64(MAILBOX + MB_MIG_REQ, 1);
         kvm.signalMsi(LAPIC_MSI, MIGRATE_VECTOR);
     }

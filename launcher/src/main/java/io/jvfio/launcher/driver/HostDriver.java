@@ -552,11 +552,17 @@ public final class HostDriver {
      * its interrupt on), then keeps writing RAM as driver.s does (iteration k writes k + 1 into page k mod
      * {@link GuestDriver#MIGRATION_PAGES} of {@link GuestDriver#MIGRATION_SOAK}, and k into
      * {@link GuestDriver#MIGRATION_PROGRESS}) until {@link #pauseGuest}, and again after {@link #resumeGuest}.
+     * Asked again while it is under way (a migration tried again after one that failed), it goes on.
      */
     public void migrationStarting() {
         synchronized (soakLock) {
-            if (soak != null && soak != Soak.ENDED) {
-                throw new IllegalStateException("the driver's migration step is already under way");
+            if (soak == Soak.RUNNING) {
+                return; // a migration tried again after one that failed: the step goes on, as the guest's does
+            }
+            if (soak == Soak.PAUSE_REQUESTED || soak == Soak.PAUSED) {
+                soak = Soak.RUNNING;
+                soakLock.notifyAll();
+                return;
             }
             soak = Soak.RUNNING;
             soakFailure = null;
