@@ -41,7 +41,7 @@ public final class DriverReport {
     private long unclaimedPio;
 
     /** A run from the start: {@link DriverStep#start()}. */
-    DriverReport() {
+    public DriverReport() {
         this(DriverStep.start());
     }
 
