@@ -27,6 +27,8 @@
         .equ PORT_DONE,     0x502       # out: the driver is finished
         .equ PORT_FAULT,    0x503       # out: a CPU exception (al = vector)
         .equ PORT_HOTPLUG,  0x504       # out: a hotplug event (al = HP_*), its details in the mailbox
+        .equ PORT_MIGRATED, 0x505       # in (a byte): 0 while the source's VMM runs the guest, 1 once the
+                                        # destination's does (the migration step's soak ends on it)
         .equ HP_SERVING, 1              # the ports are set up (MB_HP_COUNT, MB_HP_PORTS)
         .equ HP_BEGIN, 2                # a hot-added device's step records follow
         .equ HP_END, 3                  # and are complete
@@ -94,6 +96,15 @@
         .equ MB_HP_WHY,     0x4d8       # 1 power-on not completed, 2 no link, 3 no function (HP_NOT_UP)
         .equ MB_HP_DONE,    0x4e0       # HP_REMOVED: 1 if the power-off command completed
         .equ MB_HP_FITS,    0x4e8       # HP_BEGIN: 1 if the windows had room for the BARs
+        # the migration step (GuestDriver.java reads these; HostDriver keeps its own progress here too)
+        .equ MB_MIG_REQ,    0x600       # in: 1 when the VMM asks for the migration step (before its MSI)
+        .equ MB_MIG_IRQS,   0x608       # the migration request's handler counts here
+        .equ MB_MIG_ITER,   0x610       # the soak's last iteration k (page k mod MIG_PAGES holds k + 1)
+        .equ MB_MIG_KIND,   0x618       # the device's interrupt left on: 1 MSI-X, 2 MSI, 0 none
+        .equ MB_MIG_HAVE,   0x620       # 1: the start drove a device (saved at MB_MIG_START)
+        .equ MB_MIG_START,  0x640       # the start's device, as the hotplug service may overwrite it:
+                                        # MB_DEVFN up to MB_RECORDS (24 qwords), then MB_BAR_WIDE,
+                                        # MB_BARS_MEM, MB_BARS_IO (3)
         .equ MB_HP_PORTS,   0x2000      # [16] x HP_ENTRY bytes, one per root port:
         .equ HP_ENTRY,      128
         .equ HP_DEVFN,      0           #   its devfn on bus 0,
@@ -136,6 +147,7 @@
         .equ S_TRAPPED, 10
         .equ S_DIRECT, 11
         .equ S_INTX, 12
+        .equ S_MIGRATE, 13              # only across a migration (migrate_step)
 
         # edu's registers (QEMU docs/specs/edu.rst)
         .equ EDU_ID, 0x00
@@ -151,6 +163,16 @@
         .equ EDU_BUFFER, 0x40000
 
         .equ VECTOR, 0x41               # the device's interrupt vector
+        .equ MIGRATE_VECTOR, 0x71       # the VMM's "a migration starts" (GuestDriver.MIGRATE_VECTOR)
+        # the migration step: state left in edu, and 4 MiB kept written (above the samples)
+        .equ MIG_LIVENESS, 0x13572468   # written to liveness: it must read inverted after the migration
+        .equ MIG_FACTORIAL, 12          # 12! = 479001600 (the register is 32 bits)
+        .equ MIG_FACTORIAL_OF, 479001600
+        .equ MIG_SRC, 0x102000          # the pattern DMAed into edu's buffer before the migration,
+        .equ MIG_DST, 0x103000          # and back into RAM after it
+        .equ MIG_BUFFER, EDU_BUFFER + 0x400
+        .equ MIG_SOAK, 0x400000         # the soak's area: MIG_PAGES pages, the first qword of each written
+        .equ MIG_PAGES, 1024
         .equ INTX_VECTOR, 0x51          # INTx's vector, in the IOAPIC's redirection entry
         .equ INTX_ROUNDS, 10            # INTx interrupts raised, one at a time
         .equ IOAPIC, 0xfec00000         # IOREGSEL; IOWIN at +0x10
@@ -182,6 +204,9 @@ ap_start:
 bsp:
         mov     r15, MAILBOX            # r15 = mailbox, for the whole program
         call    build_idt
+        mov     edi, MIGRATE_VECTOR
+        mov     eax, OFFSET mig_handler
+        call    idt_set
         mov     qword ptr [r15 + MB_IDT_READY], 1
         mov     rax, [r15 + MB_WINDOW]  # no BAR placed yet: the hotplug service's windows start there
         mov     [r15 + MB_MEM_END], rax
@@ -260,6 +285,8 @@ found:
         call    report
         mov     qword ptr [r15 + MB_HOT], 0
         call    drive
+        call    start_save              # for a migration step: the hotplug service reuses these words
+        mov     qword ptr [r15 + MB_MIG_HAVE], 1
 
 done:
         mov     dx, PORT_DONE
@@ -386,6 +413,16 @@ step_id:
         call    report
 
 # ---- step 8: one interrupt, MSI-X if the device has it, else MSI --------------------------------
+        call    irq_enable
+        mov     r14d, r11d              # r14 = 1: MSI-X, 2: MSI
+        test    r11d, r11d
+        jnz     irq_go
+        jmp     irq_none
+
+# irq_enable: function r12d's vector VECTOR to APIC 0, MSI-X entry 0 if it has MSI-X, else MSI; r11 =
+# 1 (MSI-X, r10 = the entry), 2 (MSI, r10 = the capability) or 0 (neither), for irq_aim; rbx = BAR0
+# is kept, the rest but r12 and r15 clobbered
+irq_enable:
         mov     edi, r12d
         mov     esi, 0x11
         call    find_cap
@@ -414,14 +451,16 @@ step_id:
         lea     esi, [r13d + 2]
         mov     edi, r12d
         call    cfg_write16
-        mov     r14d, 1                 # r14 = 1: MSI-X
-        jmp     irq_go
+        ret
 irq_msi:
         mov     edi, r12d
         mov     esi, 0x05
         call    find_cap
         test    eax, eax
-        jz      irq_none
+        jnz     1f
+        xor     r11d, r11d              # neither
+        ret
+1:
         mov     r13d, eax
         lea     esi, [r13d + 4]
         mov     edi, r12d
@@ -447,9 +486,9 @@ irq_msi:
         lea     esi, [r13d + 2]
         mov     edi, r12d
         call    cfg_write16
-        mov     r14d, 2                 # r14 = 2: MSI
         mov     r10d, r13d              # r10 = the capability, and r11 = 2 (MSI), for irq_aim
         mov     r11d, 2
+        ret
 irq_go:                                 # one interrupt aimed at each vCPU in turn
         mov     qword ptr [r15 + MB_IRQ_COUNT], 0
         xor     ecx, ecx                # each vCPU's count from 0 (a hot-added device's run after
@@ -1086,9 +1125,16 @@ hp_find_next:
 1:      mov     [r15 + MB_HP_COUNT], r13
         test    r13d, r13d
         jnz     1f
-        cli                             # nothing to serve: halted, as without a monitor
-2:      hlt
-        jmp     2b
+idle:                                   # nothing to serve: halted with interrupts on, for the VMM's
+        cli                             # migration request (its MSI ends the hlt)
+        cmp     qword ptr [r15 + MB_MIG_REQ], 0
+        jne     2f
+        sti                             # sti's shadow: an interrupt now still ends the hlt
+        hlt
+        jmp     idle
+2:      sti
+        call    migrate_step
+        jmp     idle
 1:      mov     rax, [r15 + MB_MEM_END] # windows go above the start's BARs
         add     rax, 0xfffff
         and     rax, -0x100000
@@ -1114,7 +1160,10 @@ hp_find_next:
         out     dx, al
 
 hp_loop:                                # each port's events; when none had any, hlt until the interrupt
-        mov     rax, [r15 + MB_HP_IRQS] # the interrupts before this look (the steps clobber registers:
+        cmp     qword ptr [r15 + MB_MIG_REQ], 0
+        je      1f
+        call    migrate_step            # the VMM's migration request first
+1:      mov     rax, [r15 + MB_HP_IRQS] # the interrupts before this look (the steps clobber registers:
         mov     [r15 + MB_HP_SEEN], rax # the loop's state is in the mailbox)
         mov     qword ptr [r15 + MB_HP_ANY], 0
         mov     qword ptr [r15 + MB_HP_PORT], 0
@@ -1130,6 +1179,8 @@ hp_loop:                                # each port's events; when none had any,
         cmp     qword ptr [r15 + MB_HP_ANY], 0
         jne     hp_loop
         cli
+        cmp     qword ptr [r15 + MB_MIG_REQ], 0
+        jne     2f                      # a migration request came meanwhile
         mov     rax, [r15 + MB_HP_IRQS]
         cmp     rax, [r15 + MB_HP_SEEN]
         jne     2f                      # one came while the ports were looked at
@@ -1590,6 +1641,206 @@ hp_remove:
         mov     dx, PORT_HOTPLUG
         out     dx, al
         pop     r12
+        ret
+
+# ---- the migration step (S_MIGRATE) ---------------------------------------------------------------
+# Asked by the source's VMM as a migration starts (MB_MIG_REQ, then its MSI on MIGRATE_VECTOR, which
+# ends the service loop's hlt). The driver (a) leaves state in edu: liveness MIG_LIVENESS, factorial
+# of MIG_FACTORIAL, a pattern DMAed from RAM into edu's buffer, and its interrupt on (MSI-X entry 0,
+# else MSI, to APIC 0, as step 8); then (b) keeps writing RAM while the machine migrates: iteration k
+# writes k + 1 into the first qword of page k mod MIG_PAGES of MIG_SOAK and k into MB_MIG_ITER, then
+# reads PORT_MIGRATED, until it reads 1 (the destination's VMM, once it runs the loaded machine).
+# There it checks: (1) RAM: the last min(k, MIG_PAGES - 1) + 1 iterations' pages hold what each
+# wrote; (2) edu: liveness reads inverted, factorial 12!, its buffer DMAed into fresh RAM equals the
+# pattern; (3) an interrupt raised still arrives. The record: a = the last k, b = the check that
+# failed (0 none, 1 RAM, 2 liveness, 3 factorial, 4 DMA, 5 interrupt) | the interrupt's kind << 8 |
+# no device checks (not edu, or no device) << 16, c = the failure's detail (the page, the value read,
+# the first differing byte). Then steps 3 to 12 again on the start's device, and PORT_DONE.
+# Clobbers every register but r15.
+migrate_step:
+        mov     qword ptr [r15 + MB_MIG_REQ], 0
+        xor     r12d, r12d
+        cmp     qword ptr [r15 + MB_MIG_HAVE], 0
+        je      1f
+        call    start_restore
+        mov     r12, [r15 + MB_DEVFN]   # r12 = the start's device
+        mov     qword ptr [r15 + MB_HOT], 0
+        cmp     qword ptr [r15 + MB_IS_EDU], 0
+        jne     2f
+1:      mov     qword ptr [r15 + MB_MIG_KIND], 0x100 # no device checks (bit 8 here, 16 in the record)
+        jmp     mig_soak_start
+2:      mov     rbx, [r15 + MB_BAR_ADDR] # rbx = BAR0
+        mov     dword ptr [rbx + EDU_LIVENESS], MIG_LIVENESS
+        mov     dword ptr [rbx + EDU_FACTORIAL], MIG_FACTORIAL
+        call    deadline_set
+1:      test    dword ptr [rbx + EDU_STATUS], 1
+        jz      1f
+        call    deadline_ahead
+        jb      1b                      # the deadline is ahead: poll again
+1:      call    mig_pattern             # rdi = MIG_SRC, the pattern
+        mov     qword ptr [rbx + EDU_DMA_SRC], MIG_SRC
+        mov     qword ptr [rbx + EDU_DMA_DST], MIG_BUFFER
+        mov     qword ptr [rbx + EDU_DMA_COUNT], DMA_BYTES
+        mov     qword ptr [rbx + EDU_DMA_CMD], 1
+        call    wait_dma
+        call    irq_enable              # the device's interrupt, as step 8 sets it up, left on
+        mov     [r15 + MB_MIG_KIND], r11
+mig_soak_start:
+        xor     r13d, r13d              # r13 = k
+mig_soak:
+        mov     eax, r13d
+        and     eax, MIG_PAGES - 1
+        shl     eax, 12
+        lea     rcx, [r13 + 1]
+        mov     [rax + MIG_SOAK], rcx
+        mov     [r15 + MB_MIG_ITER], r13
+        mov     dx, PORT_MIGRATED
+        in      al, dx
+        cmp     al, 1
+        je      mig_check
+        inc     r13
+        jmp     mig_soak
+
+mig_check:                              # on the destination
+        mov     r13, [r15 + MB_MIG_ITER] # r13 = the last k
+        xor     r14d, r14d              # r14 = the check that failed
+        xor     ebp, ebp                # rbp = its detail
+        mov     rcx, r13                # (1) RAM: i = 0 .. min(k, MIG_PAGES - 1)
+        cmp     rcx, MIG_PAGES - 1
+        jbe     1f
+        mov     ecx, MIG_PAGES - 1
+1:      xor     esi, esi                # rsi = i
+2:      mov     rax, r13
+        sub     rax, rsi                # k - i
+        mov     edx, eax
+        and     edx, MIG_PAGES - 1
+        shl     edx, 12
+        lea     rdi, [rax + 1]
+        cmp     [rdx + MIG_SOAK], rdi
+        jne     3f
+        inc     rsi
+        cmp     rsi, rcx
+        jbe     2b
+        jmp     4f
+3:      mov     r14d, 1
+        shr     edx, 12
+        mov     ebp, edx                # the page
+        jmp     mig_report
+4:      test    qword ptr [r15 + MB_MIG_KIND], 0x100
+        jnz     mig_report              # no device to check
+        mov     rbx, [r15 + MB_BAR_ADDR] # (2) edu as left
+        mov     eax, [rbx + EDU_LIVENESS]
+        cmp     eax, ~MIG_LIVENESS & 0xffffffff
+        je      1f
+        mov     r14d, 2
+        mov     ebp, eax
+        jmp     mig_report
+1:      mov     eax, [rbx + EDU_FACTORIAL]
+        cmp     eax, MIG_FACTORIAL_OF
+        je      1f
+        mov     r14d, 3
+        mov     ebp, eax
+        jmp     mig_report
+1:      mov     rdi, MIG_DST
+        xor     ecx, ecx
+1:      mov     byte ptr [rdi + rcx], 0xee
+        inc     ecx
+        cmp     ecx, DMA_BYTES
+        jb      1b
+        mov     qword ptr [rbx + EDU_DMA_SRC], MIG_BUFFER
+        mov     qword ptr [rbx + EDU_DMA_DST], MIG_DST
+        mov     qword ptr [rbx + EDU_DMA_COUNT], DMA_BYTES
+        mov     qword ptr [rbx + EDU_DMA_CMD], 3
+        call    wait_dma
+        call    mig_pattern             # again at MIG_SRC (RAM checked as migrated by (1) only)
+        xor     ecx, ecx
+1:      mov     al, [rdi + rcx]
+        cmp     al, [rdi + rcx + MIG_DST - MIG_SRC]
+        jne     2f
+        inc     ecx
+        cmp     ecx, DMA_BYTES
+        jb      1b
+        jmp     3f
+2:      mov     r14d, 4
+        mov     ebp, ecx                # the first byte that differs
+        jmp     mig_report
+3:      cmp     qword ptr [r15 + MB_MIG_KIND], 0 # (3) an interrupt, on the route left before
+        je      4f
+        mov     r9, [r15 + MB_IRQ_COUNT]
+        mov     dword ptr [rbx + EDU_IRQ_RAISE], 1
+        call    wait_irq
+        mov     dword ptr [rbx + EDU_IRQ_ACK], 1
+        cmp     [r15 + MB_IRQ_COUNT], r9
+        ja      mig_report
+4:      mov     r14d, 5
+mig_report:
+        mov     edi, S_MIGRATE
+        mov     esi, PASS
+        test    r14d, r14d
+        jz      1f
+        mov     esi, FAIL
+1:      mov     rdx, r13                # a = the last k
+        mov     rcx, [r15 + MB_MIG_KIND]
+        shl     rcx, 8
+        or      rcx, r14                # b = the check | kind << 8 | no device checks << 16
+        mov     r8, rbp                 # c = the detail
+        call    report
+        cmp     qword ptr [r15 + MB_MIG_HAVE], 0
+        je      1f
+        mov     r12, [r15 + MB_DEVFN]
+        call    drive                   # steps 3 to 12 again, on the destination
+1:      mov     dx, PORT_DONE
+        out     dx, al
+        ret
+
+# mig_pattern: the migration step's DMA pattern at MIG_SRC, byte i = (i * 13 + 0x5b) & 0xff; rdi = MIG_SRC
+mig_pattern:
+        mov     rdi, MIG_SRC
+        xor     ecx, ecx
+1:      imul    eax, ecx, 13
+        add     eax, 0x5b
+        mov     [rdi + rcx], al
+        inc     ecx
+        cmp     ecx, DMA_BYTES
+        jb      1b
+        ret
+
+# mig_handler: the VMM's migration request: counted, ended (the loop looks at MB_MIG_REQ)
+mig_handler:
+        push    rax
+        lock inc qword ptr [r15 + MB_MIG_IRQS]
+        apic_eoi
+        pop     rax
+        iretq
+
+# start_save, start_restore: the start's device (its function, IDs, BARs) to MB_MIG_START and back
+start_save:
+        mov     esi, MB_DEVFN
+        mov     edi, MB_MIG_START
+        mov     ecx, (MB_RECORDS - MB_DEVFN) / 8
+        call    mb_copy
+        mov     esi, MB_BAR_WIDE
+        mov     edi, MB_MIG_START + MB_RECORDS - MB_DEVFN
+        mov     ecx, 3
+        jmp     mb_copy
+start_restore:
+        mov     esi, MB_MIG_START
+        mov     edi, MB_DEVFN
+        mov     ecx, (MB_RECORDS - MB_DEVFN) / 8
+        call    mb_copy
+        mov     esi, MB_MIG_START + MB_RECORDS - MB_DEVFN
+        mov     edi, MB_BAR_WIDE
+        mov     ecx, 3
+        # fall through
+
+# mb_copy: ecx qwords from mailbox offset rsi to mailbox offset rdi
+mb_copy:
+1:      mov     rax, [r15 + rsi]
+        mov     [r15 + rdi], rax
+        add     rsi, 8
+        add     rdi, 8
+        dec     ecx
+        jnz     1b
         ret
 
 # ---- helpers ------------------------------------------------------------------------------------

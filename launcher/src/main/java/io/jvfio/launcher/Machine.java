@@ -69,6 +69,90 @@ final class Machine implements AutoCloseable {
 
     /** Runs the built-in driver against {@code target} (null: the first edu-compatible function). */
     DriverReport drive(PciDevFn target) throws InterruptedException {
+        DriverTarget t = target(target);
+        long mmio = space.mmio().unclaimedAccesses();
+        long pio = space.pio().unclaimedAccesses();
+        DriverReport report;
+        if (onKvm()) {
+            guestDriver = new GuestDriver(t, vm.vcpus(), vm.kvmVm());
+            report = guestDriver.run();
+        } else {
+            hostDriver = new HostDriver(t, vm.apics());
+            report = hostDriver.run();
+        }
+        report.unclaimed(space.mmio().unclaimedAccesses() - mmio, space.pio().unclaimedAccesses() - pio);
+        return report;
+    }
+
+    /**
+     * On a migration's source, after {@link #drive} (and, on KVM, with the vCPUs running the guest's
+     * service loop): the built-in driver's migration step starts. It leaves state in the device and keeps
+     * writing guest RAM until the machine stops; on KVM the guest program does it (asked through its
+     * mailbox and an MSI), without KVM a thread of the host-side driver, which {@link #pauseGuest} stops.
+     *
+     * @throws IllegalStateException before a run of the driver
+     */
+    void migrationStarting() {
+        if (guestDriver != null) {
+            guestDriver.migrationStarting();
+        } else if (hostDriver != null) {
+            hostDriver.migrationStarting();
+        } else {
+            throw new IllegalStateException("the built-in driver has not run on this machine: no migration step "
+                    + "to start (drive first)");
+        }
+    }
+
+    /**
+     * The machine stops for the migration's last round: without KVM the host-side driver's migration step
+     * waits between two writes until {@link #resumeGuest} (on KVM nothing: the stopped vCPUs are the guest).
+     */
+    void pauseGuest() throws InterruptedException {
+        if (hostDriver != null) {
+            hostDriver.pauseGuest();
+        }
+    }
+
+    /** The machine runs on after a failed or cancelled migration: the paused step writes again (not on KVM). */
+    void resumeGuest() {
+        if (hostDriver != null) {
+            hostDriver.resumeGuest();
+        }
+    }
+
+    /**
+     * On a migration's destination, with guest RAM, the vCPUs' state and the devices' state loaded (or,
+     * in a test, on the source itself, stopped): the built-in driver goes on from where its migration step
+     * was. On KVM no program is loaded: the driver's ports are registered and the vCPUs run from their
+     * loaded state, PORT_MIGRATED answering 1, until the guest's PORT_DONE; without KVM a new host-side
+     * driver takes the source's progress from RAM. Either checks RAM, the device's state and an interrupt,
+     * then runs steps 3 to 12 again on {@code target}'s device; the report holds {@code migration} and the
+     * steps after it. {@link #serveHotplug} may follow, as after {@link #drive}.
+     */
+    DriverReport resumeMigrated(PciDevFn target) throws InterruptedException {
+        DriverTarget t = target(target);
+        long mmio = space.mmio().unclaimedAccesses();
+        long pio = space.pio().unclaimedAccesses();
+        DriverReport report;
+        if (onKvm()) {
+            if (guestDriver != null) {
+                guestDriver.close(); // the source's driver's ports (a migration within this machine, in a test)
+            }
+            guestDriver = new GuestDriver(t, vm.vcpus(), vm.kvmVm());
+            report = guestDriver.resumeMigrated();
+        } else {
+            if (hostDriver != null) {
+                hostDriver.migratedAway(); // the source's soak ends (a migration within this machine, in a test)
+            }
+            hostDriver = new HostDriver(t, vm.apics());
+            report = hostDriver.resumeMigrated();
+        }
+        report.unclaimed(space.mmio().unclaimedAccesses() - mmio, space.pio().unclaimedAccesses() - pio);
+        return report;
+    }
+
+    /** What the built-in driver drives, {@code target} (null: the first edu-compatible function), and how. */
+    private DriverTarget target(PciDevFn target) {
         // The run ends with the reason a device went away, as its one line, rather than the log's.
         java.util.concurrent.atomic.AtomicReference<String> gone = new java.util.concurrent.atomic.AtomicReference<>();
         // Passed-through devices report a back end that went away (VfioBackend); the SPI has no such notion.
@@ -97,18 +181,7 @@ final class Machine implements AutoCloseable {
                 return null;
             }
         }, this::dmaAddressing);
-        long mmio = space.mmio().unclaimedAccesses();
-        long pio = space.pio().unclaimedAccesses();
-        DriverReport report;
-        if (onKvm()) {
-            guestDriver = new GuestDriver(t, vm.vcpus());
-            report = guestDriver.run();
-        } else {
-            hostDriver = new HostDriver(t, vm.apics());
-            report = hostDriver.run();
-        }
-        report.unclaimed(space.mmio().unclaimedAccesses() - mmio, space.pio().unclaimedAccesses() - pio);
-        return report;
+        return t;
     }
 
     /**
@@ -145,6 +218,13 @@ final class Machine implements AutoCloseable {
     public void close() {
         if (hotplug != null) {
             hotplug.close(); // before the devices go: its thread may be driving one
+        }
+        if (hostDriver != null) {
+            try {
+                hostDriver.migratedAway(); // a migration step's soak writes guest RAM: it ends before RAM goes
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
         if (guestDriver != null) {
             guestDriver.close(); // its ports (a vCPU still running finds nothing there until it stops)

@@ -169,7 +169,8 @@ public final class Main {
 
     /**
      * With a monitor: the machine goes on after the driver's steps (on KVM its vCPUs run again, from where
-     * the driver left them: the guest halts with interrupts off) until a client's {@code quit}; the machine
+     * the driver left them: the guest serves its hotplug ports, or halts with interrupts on
+     * for a migration request) until a client's {@code quit}; the machine
      * is closed after it.
      */
     private static void runUntilQuit(Machine m, QmpMonitor monitor) throws InterruptedException {

@@ -75,7 +75,7 @@ class LauncherJarIT {
         assertEquals("", r.err);
         assertTrue(r.out.startsWith(kvm ? "jvfio: the built-in guest driver on a KVM vCPU; 64 MiB of RAM"
                 : "jvfio: no KVM (-accel none, as /dev/kvm is not usable here)"), r.out);
-        assertEquals(DriverStep.values().length, r.out.lines().filter(l -> l.startsWith("  PASS  ")).count(), r.out);
+        assertEquals(DriverStep.start().size(), r.out.lines().filter(l -> l.startsWith("  PASS  ")).count(), r.out);
     }
 
     @Test
@@ -93,7 +93,7 @@ class LauncherJarIT {
             Result vm = java("-accel", "none", "-device", "vfio-user-pci,socket=" + socket);
             assertEquals(0, vm.status, vm.toString());
             assertTrue(vm.out.contains("\n00:01.0 Unclassified device [00ff]: Device [1234:11e8] (rev 10)\n"), vm.out);
-            assertEquals(DriverStep.values().length, vm.out.lines().filter(l -> l.startsWith("  PASS  ")).count(), vm.out);
+            assertEquals(DriverStep.start().size(), vm.out.lines().filter(l -> l.startsWith("  PASS  ")).count(), vm.out);
             assertTrue(vm.out.contains("  00:01.0 vfio-user-pci,socket=" + socket + ", over vfio-user: BAR0 1M"), vm.out);
             p.toHandle().destroy(); // SIGTERM (Process.destroy would also close our end of its output)
             String rest = out.lines().collect(java.util.stream.Collectors.joining("\n")); // until it exits

@@ -3,6 +3,7 @@ package io.jvfio.launcher.driver;
 import io.jvfio.vmm.bus.Bus;
 import io.jvfio.vmm.bus.BusDevice;
 import io.jvfio.kvm.KvmVcpu;
+import io.jvfio.kvm.KvmVm;
 import io.jvfio.kvm.Vcpus;
 import io.jvfio.kvm.LongModeProgram;
 import io.jvfio.kvm.X86Register;
@@ -60,6 +61,16 @@ public final class GuestDriver {
     static final int HP_NOT_UP = 4;
     static final int HP_REMOVED = 5;
     static final int HP_EMPTY = 6;
+    /**
+     * In: what the migration step's soak reads after each write, 0 while this VMM runs the guest as a
+     * migration's source, 1 once it runs it as the destination ({@link #resumeMigrated}).
+     */
+    static final int PORT_MIGRATED = 0x505;
+    /** The driver's ports: PORT_REPORT to PORT_MIGRATED. */
+    static final int PORTS = PORT_MIGRATED - PORT_REPORT + 1;
+    /** The vector of the VMM's "a migration starts" MSI (driver.s's MIGRATE_VECTOR), to APIC 0. */
+    static final int MIGRATE_VECTOR = 0x71;
+    static final long LAPIC_MSI = 0xfee0_0000L;
     /** How long the guest may take: its kernel-mode code is emulated, about 1 us an instruction here. */
     static final long TIMEOUT_SECONDS = 300;
 
@@ -96,6 +107,24 @@ public final class GuestDriver {
     static final int MB_HP_DONE = 0x4e0;
     static final int MB_HP_FITS = 0x4e8;
     static final int MB_HP_PORTS = 0x2000;
+    static final int MB_MIG_REQ = 0x600;
+    static final int MB_MIG_ITER = 0x610;
+    /**
+     * Where in guest RAM both drivers keep the migration step's progress: the soak's last iteration k
+     * (page k mod {@link #MIGRATION_PAGES} of {@link #MIGRATION_SOAK} holds k + 1).
+     */
+    public static final long MIGRATION_PROGRESS = MAILBOX + MB_MIG_ITER;
+    /** The migration step's soak: {@link #MIGRATION_PAGES} pages, the first qword of each written in turn. */
+    public static final long MIGRATION_SOAK = 0x400000;
+    public static final int MIGRATION_PAGES = 1024;
+    /** What the migration step leaves in edu: liveness (read back inverted), the factorial's n. */
+    static final int MIGRATION_LIVENESS = 0x13572468;
+    static final int MIGRATION_FACTORIAL = 12;
+    static final long MIGRATION_FACTORIAL_OF = 479001600L;
+    /** Where its pattern is DMAed from into edu's buffer (at MIGRATION_BUFFER), and back into after. */
+    static final long MIGRATION_SRC = 0x102000;
+    static final long MIGRATION_DST = 0x103000;
+    static final long MIGRATION_BUFFER = 0x40400;
     static final int HP_ENTRY = 128;
     static final int HP_DEVFN = 0;
     static final int HP_SLOTCAP = 16;
@@ -109,6 +138,12 @@ public final class GuestDriver {
     private final Vcpus vcpus;
     /** The bootstrap processor: it runs the steps. */
     private final KvmVcpu vcpu;
+    /** The VM, for the migration request's MSI. */
+    private final KvmVm kvm;
+    /** This VMM runs the guest as a migration's destination: PORT_MIGRATED reads 1. */
+    private volatile boolean migrated;
+    /** The guest was asked for its migration step (once: it runs until the machine has migrated). */
+    private volatile boolean migrationRequested;
     /** The report of the steps going on: the start's, then each hot-added device's. */
     private DriverReport report = new DriverReport();
     /** Where the guest's hotplug service's words go; null until {@link #serveHotplug}. */
@@ -121,10 +156,11 @@ public final class GuestDriver {
     private volatile DriverTarget.LoopTargets targets;
     private volatile String fault;
 
-    public GuestDriver(DriverTarget target, Vcpus vcpus) {
+    public GuestDriver(DriverTarget target, Vcpus vcpus, KvmVm kvm) {
         this.t = target;
         this.vcpus = vcpus;
         this.vcpu = vcpus.get(0);
+        this.kvm = kvm;
     }
 
     /** The assembled guest program. */
@@ -162,8 +198,48 @@ public final class GuestDriver {
         PciDevFn target = t.device();
         ram.writeU64(MAILBOX + MB_TARGET, target == null ? 0xffff : target.devfn());
 
-        ports = t.space().pio().add("guest driver ports", PORT_REPORT, 5, new Ports());
+        ports = t.space().pio().add("guest driver ports", PORT_REPORT, PORTS, new Ports());
         vcpus.start(t.space());
+        return awaitDone();
+    }
+
+    /**
+     * On the source, as a migration starts (the guest's vCPUs running its service loop, after
+     * {@link #run}): asks the guest for its migration step, a word in the mailbox and an MSI on
+     * {@link #MIGRATE_VECTOR} to APIC 0 that ends its hlt. The guest then leaves state in the device and
+     * keeps writing RAM, each write followed by a read of PORT_MIGRATED, which this VMM answers 0. Asked
+     * again (a migration tried again after one that failed), the step under way goes on.
+     */
+    public void migrationStarting() {
+        if (migrationRequested) {
+            return; // a migration tried again after one that failed: the guest's step goes on (its soak)
+        }
+        migrationRequested = true;
+        t.memory().ram().writeU64(MAILBOX + MB_MIG_REQ, 1);
+        kvm.signalMsi(LAPIC_MSI, MIGRATE_VECTOR);
+    }
+
+    /**
+     * On a migration's destination (or the source again, in a test), with guest RAM and the vCPUs'
+     * state loaded and the vCPUs stopped: registers the driver's ports, runs the vCPUs from where they
+     * were (no program is loaded), answers PORT_MIGRATED with 1, and waits, as {@link #run} does, for
+     * the guest's PORT_DONE after its migration step's checks and steps 3 to 12 again. The report holds
+     * {@link DriverStep#MIGRATION} and the steps after it.
+     */
+    public DriverReport resumeMigrated() throws InterruptedException {
+        report = DriverReport.afterMigration();
+        migrated = true;
+        if (ports == null) {
+            ports = t.space().pio().add("guest driver ports", PORT_REPORT, PORTS, new Ports());
+        }
+        mmioAtLastReport = vcpu.exits().mmio();
+        ioAtLastReport = vcpu.exits().io();
+        vcpus.start(t.space());
+        return awaitDone();
+    }
+
+    /** Waits for the guest's PORT_DONE (or a fault, a timeout, a device gone) and reports. */
+    private DriverReport awaitDone() throws InterruptedException {
         try {
             List<KvmVcpu.Stop> stops = awaitGuest();
             if (fault != null) {
@@ -306,7 +382,7 @@ public final class GuestDriver {
     private final class Ports implements BusDevice {
         @Override
         public long read(long offset, int size) {
-            return 0;
+            return (int) offset + PORT_REPORT == PORT_MIGRATED && migrated ? 1 : 0;
         }
 
         @Override
@@ -478,6 +554,7 @@ public final class GuestDriver {
                 yield String.format("%d reads of 0x%x: %d MMIO exits%s", c, b, mmioDuringStep, mmioDuringStep == 0
                         ? ": the BAR is memory to the guest" : ", expected none");
             }
+            case MIGRATION -> describeMigration(a, (int) b & 0xff, c, (int) (b >>> 8) & 0xff, (b >>> 16 & 1) == 0);
             case INTX -> c < 0 // the top bit: the step did not run, and a says why
                     ? intxNotRun((int) a, (int) b, (int) c)
                     : describeIntx((int) (b >>> 24), a, (int) b & 0xFF, (int) (b >>> 8) & 0xFF, ((b >>> 16) & 1) != 0,
@@ -618,6 +695,38 @@ public final class GuestDriver {
                     + "while the device still asserts it)";
         }
         return s;
+    }
+
+    /** The migration step's checks, in order (driver.s's record b's low byte: 0 none failed). */
+    static final int MIGRATION_RAM = 1;
+    static final int MIGRATION_LIVENESS_CHECK = 2;
+    static final int MIGRATION_FACTORIAL_CHECK = 3;
+    static final int MIGRATION_DMA = 4;
+    static final int MIGRATION_INTERRUPT = 5;
+
+    /**
+     * The migration step's words: {@code last} the soak's last iteration (the writes are last + 1),
+     * {@code failed} the check that failed (0 none) and its {@code detail} (the page, the value read, the
+     * first byte that differs), {@code kind} the interrupt left on (1 MSI-X, 2 MSI), {@code edu} whether
+     * the device's state was checked at all.
+     */
+    static String describeMigration(long last, int failed, long detail, int kind, boolean edu) {
+        long pages = Math.min(last, MIGRATION_PAGES - 1) + 1;
+        String soak = (last + 1) + " soak writes across the migration; ";
+        String irq = kind == 1 ? "MSI-X" : kind == 2 ? "MSI" : "no MSI or MSI-X";
+        return soak + switch (failed) {
+            case 0 -> "RAM " + pages + " pages as left" + (edu ? ", edu liveness/factorial/DMA buffer as left, " + irq
+                    + " vector 0x41 taken after the migration"
+                    : "; the device's state is not checked (no edu-compatible device)");
+            case MIGRATION_RAM -> String.format("RAM page %d (0x%x) does not hold what its last write left there",
+                    detail, MIGRATION_SOAK + detail * 4096);
+            case MIGRATION_LIVENESS_CHECK -> String.format("edu liveness reads 0x%08x, expected 0x%08x (0x%08x "
+                    + "written before the migration)", detail, ~MIGRATION_LIVENESS, MIGRATION_LIVENESS);
+            case MIGRATION_FACTORIAL_CHECK -> String.format("edu factorial reads %d, expected %d! = %d", detail,
+                    MIGRATION_FACTORIAL, MIGRATION_FACTORIAL_OF);
+            case MIGRATION_DMA -> "edu's buffer DMAed into RAM differs from the pattern left there at byte " + detail;
+            default -> irq + " vector 0x41: no interrupt arrived after the migration";
+        };
     }
 
     static String describeStorm(long raised, long counted, String where, long[] perVcpu) {

@@ -4,6 +4,7 @@ import io.jvfio.JvfioException;
 import io.jvfio.vfio.DmaAddressing;
 import io.jvfio.irq.LocalApic;
 import io.jvfio.irq.VirtualInterruptController;
+import io.jvfio.memory.GuestRam;
 import io.jvfio.vmm.pci.PciHostBridge;
 import org.HdrHistogram.Histogram;
 
@@ -11,6 +12,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.function.BooleanSupplier;
 
+import static io.jvfio.launcher.driver.GuestDriver.MAILBOX;
 import static io.jvfio.vfio.devices.EduRegisters.*;
 
 /**
@@ -55,6 +57,35 @@ public final class HostDriver {
     /** One past the BARs the start placed: where the hotplug service's windows begin. */
     private long memoryEnd = DriverTarget.MMIO_WINDOW;
     private long ioEnd = DriverTarget.IO_WINDOW;
+
+    // The migration step's "guest" (the source's): a thread that leaves state in the device, then keeps
+    // writing RAM, its progress in guest RAM where driver.s keeps its own (GuestDriver.MB_*), so that the
+    // destination's driver finds it in the RAM loaded there. Paused while the machine stops.
+    // Mailbox words the host-side driver keeps as the guest does (driver.s's).
+    static final int MB_DEVFN = 0x40;
+    static final int MB_IDS = 0x48;
+    static final int MB_BAR_ADDR = GuestDriver.MB_BAR_ADDR;
+    static final int MB_BAR_SIZE = GuestDriver.MB_BAR_SIZE;
+    static final int MB_BAR_IO = GuestDriver.MB_BAR_IO;
+    static final int MB_BAR_WIDE = GuestDriver.MB_BAR_WIDE;
+    static final int MB_MIG_KIND = 0x618;
+    static final int MB_MIG_HAVE = 0x620;
+    /** MB_MIG_KIND's bit for "no device state left" (no edu-compatible device driven). */
+    static final long NO_DEVICE_CHECKS = 0x100;
+    /** How often the soak writes: a write a millisecond (a guest's pace, not a core's). */
+    static final long SOAK_PACE_MILLIS = 1;
+    /** How long pauseGuest waits for the soak to reach its next write (past the device's wait at most). */
+    static final long PAUSE_WAIT_NANOS = DriverTarget.WAIT_NANOS + 5_000_000_000L;
+
+    private enum Soak {
+        RUNNING, PAUSE_REQUESTED, PAUSED, MIGRATED, ENDED
+    }
+
+    private final Object soakLock = new Object();
+    private Soak soak; // guarded by soakLock; null: no migration step started
+    private Thread soakThread;
+    /** Why the soak's device part failed (it goes on writing RAM; the destination's checks will fail). */
+    private volatile String soakFailure;
 
     public HostDriver(DriverTarget target, VirtualInterruptController apics) {
         this.t = target;
@@ -140,8 +171,12 @@ public final class HostDriver {
      * {@link DriverTarget.DeviceGoneException} that says why.
      */
     public DriverReport run() {
+        return running(this::steps);
+    }
+
+    private DriverReport running(Runnable steps) {
         try {
-            steps();
+            steps.run();
             t.checkGone();
             return report;
         } catch (InternalError e) {
@@ -184,6 +219,7 @@ public final class HostDriver {
         // ---- BARs ----
         BarLayout bars = sizeBars(devfn).placedFrom(DriverTarget.MMIO_WINDOW, DriverTarget.IO_WINDOW);
         writeBars(devfn, bars);
+        keep(devfn, ids, bars);
         report.add(StepResult.pass(DriverStep.BARS, GuestDriver.describeBars(bars.memoryBars(), bars.ioBars(),
                 bars.size(), bars.address(), bars.ioMask())));
         memoryEnd = bars.memoryEnd(DriverTarget.MMIO_WINDOW);
@@ -228,6 +264,9 @@ public final class HostDriver {
     /** Ends the waits of a run under way (the hotplug service's, as the machine closes). */
     void stop() {
         stopping = true;
+        synchronized (soakLock) {
+            soakLock.notifyAll(); // a soak waiting between its writes ends
+        }
     }
 
     /** APIC 0, where the hotplug service aims its root ports' interrupts. */
@@ -383,38 +422,15 @@ public final class HostDriver {
         }
 
         // ---- one interrupt: MSI-X if the device has it, else MSI ----
-        int msix = findCapability(devfn, 0x11);
-        String kind;
-        long msixEntry = -1;
-        int msi = 0;
-        if (msix != 0) {
-            int table = cfgRead(devfn, msix + 4, 4);
-            long entry = barAddress[table & 7] + (table & ~7);
-            msixEntry = entry;
-            t.space().write(entry, 4, LAPIC_MSI);
-            t.space().write(entry + 4, 4, 0);
-            t.space().write(entry + 8, 4, VECTOR);
-            t.space().write(entry + 12, 4, 0);
-            cfgWrite(devfn, msix + 2, 2, cfgRead(devfn, msix + 2, 2) | 0x8000);
-            kind = "MSI-X";
-        } else {
-            msi = findCapability(devfn, 0x05);
-            if (msi == 0) {
-                report.add(StepResult.fail(DriverStep.INTERRUPT, "the device has neither MSI-X nor MSI"));
-                report.add(StepResult.skip(DriverStep.STORM, "no interrupt to storm with"));
-                return;
-            }
-            int flags = cfgRead(devfn, msi + 2, 2);
-            cfgWrite(devfn, msi + 4, 4, LAPIC_MSI);
-            int data = msi + 8;
-            if ((flags & 0x80) != 0) {
-                cfgWrite(devfn, msi + 8, 4, 0);
-                data = msi + 12;
-            }
-            cfgWrite(devfn, data, 2, VECTOR);
-            cfgWrite(devfn, msi + 2, 2, flags | 1);
-            kind = "MSI";
+        Interrupt irq = enableInterrupt(devfn, barAddress);
+        if (irq == null) {
+            report.add(StepResult.fail(DriverStep.INTERRUPT, "the device has neither MSI-X nor MSI"));
+            report.add(StepResult.skip(DriverStep.STORM, "no interrupt to storm with"));
+            return;
         }
+        String kind = irq.kind();
+        long msixEntry = irq.msixEntry();
+        int msi = irq.msi();
         // One aimed at each APIC in turn, as the guest driver does.
         interrupts.set(0);
         for (int i = 0; i < apics.length; i++) {
@@ -460,6 +476,296 @@ public final class HostDriver {
         report.add(StepResult.check(DriverStep.STORM, counted == raised && inStorm == raised && each,
                 GuestDriver.describeStorm(raised, inStorm, "at the local APIC", stormed)));
         stormLatency = latency;
+    }
+
+    /** The device's interrupt as {@link #enableInterrupt} set it up: MSI-X's entry 0 (else -1), or MSI's capability. */
+    private record Interrupt(String kind, long msixEntry, int msi) {
+        /** driver.s's code for it: 1 MSI-X, 2 MSI. */
+        int code() {
+            return msixEntry >= 0 ? 1 : 2;
+        }
+    }
+
+    /**
+     * Function {@code devfn}'s VECTOR aimed at APIC 0 and enabled, MSI-X entry 0 if it has MSI-X, else
+     * MSI, as step 8 does; null if it has neither.
+     */
+    private Interrupt enableInterrupt(int devfn, long[] barAddress) {
+        int msix = findCapability(devfn, 0x11);
+        if (msix != 0) {
+            int table = cfgRead(devfn, msix + 4, 4);
+            long entry = barAddress[table & 7] + (table & ~7);
+            t.space().write(entry, 4, LAPIC_MSI);
+            t.space().write(entry + 4, 4, 0);
+            t.space().write(entry + 8, 4, VECTOR);
+            t.space().write(entry + 12, 4, 0);
+            cfgWrite(devfn, msix + 2, 2, cfgRead(devfn, msix + 2, 2) | 0x8000);
+            return new Interrupt("MSI-X", entry, 0);
+        }
+        int msi = findCapability(devfn, 0x05);
+        if (msi == 0) {
+            return null;
+        }
+        int flags = cfgRead(devfn, msi + 2, 2);
+        cfgWrite(devfn, msi + 4, 4, LAPIC_MSI);
+        int data = msi + 8;
+        if ((flags & 0x80) != 0) {
+            cfgWrite(devfn, msi + 8, 4, 0);
+            data = msi + 12;
+        }
+        cfgWrite(devfn, data, 2, VECTOR);
+        cfgWrite(devfn, msi + 2, 2, flags | 1);
+        return new Interrupt("MSI", -1, msi);
+    }
+
+    // ---- the migration step ----
+
+    /** The start's device in the mailbox, as driver.s keeps it: its function, IDs and BARs. */
+    private void keep(int devfn, int ids, BarLayout bars) {
+        GuestRam ram = t.memory().ram();
+        ram.writeU64(MAILBOX + MB_DEVFN, devfn);
+        ram.writeU64(MAILBOX + MB_IDS, Integer.toUnsignedLong(ids));
+        for (int i = 0; i < 6; i++) {
+            ram.writeU64(MAILBOX + MB_BAR_ADDR + 8L * i, bars.address()[i]);
+            ram.writeU64(MAILBOX + MB_BAR_SIZE + 8L * i, bars.size()[i]);
+        }
+        ram.writeU64(MAILBOX + MB_BAR_IO, bars.ioMask());
+        ram.writeU64(MAILBOX + MB_BAR_WIDE, bars.wideMask());
+        ram.writeU64(MAILBOX + MB_MIG_HAVE, 1);
+    }
+
+    /** The start's BARs as {@link #keep} left them in guest RAM. */
+    private static BarLayout kept(GuestRam ram) {
+        long[] sizes = new long[6];
+        long[] addresses = new long[6];
+        for (int i = 0; i < 6; i++) {
+            sizes[i] = ram.readU64(MAILBOX + MB_BAR_SIZE + 8L * i);
+            addresses[i] = ram.readU64(MAILBOX + MB_BAR_ADDR + 8L * i);
+        }
+        return new BarLayout(sizes, addresses, (int) ram.readU64(MAILBOX + MB_BAR_IO),
+                (int) ram.readU64(MAILBOX + MB_BAR_WIDE));
+    }
+
+    /**
+     * On the source, as a migration starts, after {@link #run}: the migration step's "guest" starts on a
+     * thread of its own. It leaves state in edu (liveness, a factorial, a pattern DMAed into its buffer,
+     * its interrupt on), then keeps writing RAM as driver.s does (iteration k writes k + 1 into page k mod
+     * {@link GuestDriver#MIGRATION_PAGES} of {@link GuestDriver#MIGRATION_SOAK}, and k into
+     * {@link GuestDriver#MIGRATION_PROGRESS}) until {@link #pauseGuest}, and again after {@link #resumeGuest}.
+     * Asked again while it is under way (a migration tried again after one that failed), it goes on.
+     */
+    public void migrationStarting() {
+        synchronized (soakLock) {
+            if (soak == Soak.RUNNING) {
+                return; // a migration tried again after one that failed: the step goes on, as the guest's does
+            }
+            if (soak == Soak.PAUSE_REQUESTED || soak == Soak.PAUSED) {
+                soak = Soak.RUNNING;
+                soakLock.notifyAll();
+                return;
+            }
+            soak = Soak.RUNNING;
+            soakFailure = null;
+            soakThread = new Thread(this::soak, "jvfio-migration-guest");
+            soakThread.setDaemon(true);
+            soakThread.start();
+        }
+    }
+
+    /**
+     * The machine stops for the migration's last round: returns once the soak is between two writes and
+     * waits there (guest RAM and the device stay as they are until {@link #resumeGuest} or the end).
+     * Without a migration step under way, nothing to do.
+     */
+    public void pauseGuest() throws InterruptedException {
+        synchronized (soakLock) {
+            if (soak != Soak.RUNNING) {
+                return;
+            }
+            soak = Soak.PAUSE_REQUESTED;
+            soakLock.notifyAll();
+            long deadline = System.nanoTime() + PAUSE_WAIT_NANOS;
+            while (soak == Soak.PAUSE_REQUESTED) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    throw new IllegalStateException("the driver's migration step did not pause within "
+                            + PAUSE_WAIT_NANOS / 1_000_000_000L + " s");
+                }
+                java.util.concurrent.TimeUnit.NANOSECONDS.timedWait(soakLock, left);
+            }
+        }
+    }
+
+    /** The machine runs on (the migration failed or was cancelled): the soak writes again. */
+    public void resumeGuest() {
+        synchronized (soakLock) {
+            if (soak == Soak.PAUSE_REQUESTED || soak == Soak.PAUSED) {
+                soak = Soak.RUNNING;
+                soakLock.notifyAll();
+            }
+        }
+    }
+
+    /**
+     * The machine now runs elsewhere (or, in a test, this machine runs as the destination): the soak ends
+     * without another write, and is awaited.
+     */
+    public void migratedAway() throws InterruptedException {
+        Thread thread;
+        synchronized (soakLock) {
+            if (soak == null || soak == Soak.ENDED) {
+                return;
+            }
+            soak = Soak.MIGRATED;
+            soakLock.notifyAll();
+            thread = soakThread;
+        }
+        thread.join();
+    }
+
+    private void soak() {
+        GuestRam ram = t.memory().ram();
+        try {
+            leaveState(ram);
+        } catch (RuntimeException e) {
+            soakFailure = e.getMessage();
+        }
+        try {
+            for (long k = 0; ; k++) {
+                ram.writeU64(GuestDriver.MIGRATION_SOAK + (k % GuestDriver.MIGRATION_PAGES) * 4096, k + 1);
+                ram.writeU64(GuestDriver.MIGRATION_PROGRESS, k);
+                synchronized (soakLock) {
+                    if (soak == Soak.RUNNING && !stopping) {
+                        soakLock.wait(SOAK_PACE_MILLIS); // the guest's pace; a pause request ends it at once
+                    }
+                    while ((soak == Soak.PAUSE_REQUESTED || soak == Soak.PAUSED) && !stopping) {
+                        soak = Soak.PAUSED;
+                        soakLock.notifyAll();
+                        soakLock.wait();
+                    }
+                    if (soak == Soak.MIGRATED || stopping) {
+                        return;
+                    }
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            synchronized (soakLock) {
+                soak = Soak.ENDED;
+                soakLock.notifyAll();
+            }
+        }
+    }
+
+    /** The migration step's part (a): the state left in edu, and its interrupt on; in the mailbox, which. */
+    private void leaveState(GuestRam ram) {
+        BarLayout bars = kept(ram);
+        int devfn = (int) ram.readU64(MAILBOX + MB_DEVFN);
+        int ids = (int) ram.readU64(MAILBOX + MB_IDS);
+        if (ram.readU64(MAILBOX + MB_MIG_HAVE) == 0 || ids != 0x11e81234) {
+            ram.writeU64(MAILBOX + MB_MIG_KIND, NO_DEVICE_CHECKS);
+            return;
+        }
+        long bar0 = bars.address()[0];
+        t.space().write(bar0 + LIVENESS, 4, Integer.toUnsignedLong(GuestDriver.MIGRATION_LIVENESS));
+        t.space().write(bar0 + FACTORIAL, 4, GuestDriver.MIGRATION_FACTORIAL);
+        await(() -> (t.space().read(bar0 + STATUS, 4) & STATUS_COMPUTING) == 0);
+        ram.write(GuestDriver.MIGRATION_SRC, migrationPattern(), 0, DMA_BYTES);
+        dma(bar0, t.dma().dmaAddress(GuestDriver.MIGRATION_SRC, DMA_BYTES), GuestDriver.MIGRATION_BUFFER, DMA_CMD_RUN);
+        Interrupt irq = enableInterrupt(devfn, bars.address());
+        ram.writeU64(MAILBOX + MB_MIG_KIND, irq == null ? 0 : irq.code());
+    }
+
+    /** The migration step's DMA pattern, driver.s's mig_pattern: byte i = i * 13 + 0x5b. */
+    static byte[] migrationPattern() {
+        byte[] p = new byte[DMA_BYTES];
+        for (int i = 0; i < DMA_BYTES; i++) {
+            p[i] = (byte) (i * 13 + 0x5b);
+        }
+        return p;
+    }
+
+    /**
+     * On a migration's destination (or, in a test, the source again), with guest RAM loaded: the migration
+     * step's checks from the progress and state the source's driver left in RAM (RAM as left, edu as left,
+     * an interrupt still arrives), then steps 3 to 12 again on the start's device. The report holds
+     * {@link DriverStep#MIGRATION} and the steps after it.
+     */
+    public DriverReport resumeMigrated() {
+        report = DriverReport.afterMigration();
+        return running(this::migrated);
+    }
+
+    private void migrated() {
+        GuestRam ram = t.memory().ram();
+        long last = ram.readU64(GuestDriver.MIGRATION_PROGRESS);
+        long kindWord = ram.readU64(MAILBOX + MB_MIG_KIND);
+        boolean have = ram.readU64(MAILBOX + MB_MIG_HAVE) != 0;
+        int devfn = (int) ram.readU64(MAILBOX + MB_DEVFN);
+        int ids = (int) ram.readU64(MAILBOX + MB_IDS);
+        BarLayout bars = kept(ram);
+        if (have) { // the hotplug service's windows go above the start's BARs, as on the source
+            memoryEnd = bars.memoryEnd(DriverTarget.MMIO_WINDOW);
+            ioEnd = bars.ioEnd(DriverTarget.IO_WINDOW);
+        }
+        boolean edu = (kindWord & NO_DEVICE_CHECKS) == 0;
+        int kind = (int) kindWord & 0xff;
+        int failed = 0;
+        long detail = 0;
+        // (1) RAM: the last min(k, pages - 1) + 1 iterations' pages hold what each wrote.
+        for (long i = 0; i <= Math.min(last, GuestDriver.MIGRATION_PAGES - 1); i++) {
+            long page = Math.floorMod(last - i, GuestDriver.MIGRATION_PAGES);
+            if (ram.readU64(GuestDriver.MIGRATION_SOAK + page * 4096) != last - i + 1) {
+                failed = GuestDriver.MIGRATION_RAM;
+                detail = page;
+                break;
+            }
+        }
+        long bar0 = bars.address()[0];
+        if (failed == 0 && edu) {
+            // (2) edu as left.
+            long live = t.space().read(bar0 + LIVENESS, 4);
+            long fact = t.space().read(bar0 + FACTORIAL, 4);
+            if (live != (~GuestDriver.MIGRATION_LIVENESS & 0xFFFF_FFFFL)) {
+                failed = GuestDriver.MIGRATION_LIVENESS_CHECK;
+                detail = live;
+            } else if (fact != GuestDriver.MIGRATION_FACTORIAL_OF) {
+                failed = GuestDriver.MIGRATION_FACTORIAL_CHECK;
+                detail = fact;
+            } else {
+                byte[] fill = new byte[DMA_BYTES];
+                java.util.Arrays.fill(fill, (byte) 0xee);
+                ram.write(GuestDriver.MIGRATION_DST, fill, 0, DMA_BYTES);
+                dma(bar0, GuestDriver.MIGRATION_BUFFER, t.dma().dmaAddress(GuestDriver.MIGRATION_DST, DMA_BYTES),
+                        DMA_CMD_RUN | DMA_CMD_TO_RAM);
+                byte[] back = new byte[DMA_BYTES];
+                ram.read(GuestDriver.MIGRATION_DST, back, 0, DMA_BYTES);
+                int differs = java.util.Arrays.mismatch(migrationPattern(), back);
+                if (differs >= 0) {
+                    failed = GuestDriver.MIGRATION_DMA;
+                    detail = differs;
+                }
+            }
+            // (3) an interrupt, on the route left before the migration.
+            if (failed == 0) {
+                long before = interrupts.get();
+                t.space().write(bar0 + IRQ_RAISE, 4, 1);
+                boolean came = kind != 0 && await(() -> interrupts.get() > before);
+                takeInterrupt(apic);
+                t.space().write(bar0 + IRQ_ACK, 4, 1);
+                if (!came) {
+                    failed = GuestDriver.MIGRATION_INTERRUPT;
+                }
+            }
+        }
+        String words = GuestDriver.describeMigration(last, failed, detail, kind, edu);
+        String why = soakFailure;
+        report.add(StepResult.check(DriverStep.MIGRATION, failed == 0, why == null ? words
+                : words + " (the source's driver could not leave the device's state: " + why + ")"));
+        if (have) {
+            enableAndDrive(devfn, ids, bars, t.dma(), () -> t.loopTargets(devfn), true);
+        }
     }
 
     /** How the intx step makes a device assert INTx, sees it pending, and makes it drop the line. */
