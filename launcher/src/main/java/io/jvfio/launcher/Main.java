@@ -6,6 +6,11 @@ import io.jvfio.irq.InterruptRoute;
 import io.jvfio.irq.RouteStats;
 import io.jvfio.launcher.driver.DriverReport;
 import io.jvfio.launcher.driver.DriverTarget;
+import io.jvfio.migration.MigrationControl;
+import io.jvfio.migration.MigrationInfo;
+import io.jvfio.migration.MigrationListener;
+import io.jvfio.migration.MigrationUri;
+import io.jvfio.vmm.migration.MigrationException;
 import io.jvfio.qmp.QmpChardev;
 import io.jvfio.qmp.QmpMonitor;
 import io.jvfio.vmm.device.AttachedDevices;
@@ -88,9 +93,17 @@ public final class Main {
                     }
                 }
                 List<AttachedDevices.Attached> placed = m.devices().attached();
+                MigrationControl migration = new MigrationControl(m.vm(), Version.jvfio());
+                if (config.incoming() != null) {
+                    // Before the monitors open, so that their run state starts as inmigrate (QEMU's).
+                    migration.incoming(config.incoming());
+                }
                 // The monitors open as the machine starts, as QEMU's do: a management layer connects at once
                 // and queries while the driver's steps run.
-                try (QmpMonitor monitor = openMonitors(m, config.monitors(), monitorOut, err)) {
+                try (QmpMonitor monitor = openMonitors(m, migration, config.monitors(), monitorOut, err)) {
+                    if (config.incoming() != null) {
+                        return incoming(config, m, migration, monitor, placed, edu, out);
+                    }
                     DriverReport report;
                     try (QmpMonitor.Hold held = monitor == null ? null : monitor.holdRunState("the built-in "
                             + "driver's steps are running")) {
@@ -101,13 +114,7 @@ public final class Main {
                     report(out, m, placed, report);
                     int status = report.passed() ? 0 : EXIT_STEP_FAILED;
                     if (monitor != null) {
-                        // The driver's hotplug service answers the root ports' slots while the monitor runs, until
-                        // the machine closes; each event's words go where the report went (stderr with -qmp stdio).
-                        m.serveHotplug(words -> {
-                            out.print(words);
-                            out.flush();
-                        });
-                        runUntilQuit(m, monitor);
+                        runOn(m, migration, monitor, out);
                     }
                     return status;
                 }
@@ -127,6 +134,88 @@ public final class Main {
                 edu.close();
             }
         }
+    }
+
+    /**
+     * A machine started with {@code -incoming}: it runs nothing until the migration is loaded (RAM, the vCPUs'
+     * or the interrupt controllers' state, every device's), then the built-in driver goes on from where its
+     * migration step was on the source: it checks what it left in RAM and in the device and that interrupts
+     * still arrive, and runs its steps again; the report is of those. A stream this machine cannot take ends
+     * the run with QEMU's "load of migration failed: ..." and what differs, status 1.
+     */
+    private static int incoming(MachineConfig config, Machine m, MigrationControl migration, QmpMonitor monitor,
+            List<AttachedDevices.Attached> placed, EmbeddedEdu edu, PrintStream out) throws InterruptedException {
+        out.println(header(config, m, edu));
+        out.println("jvfio: waiting for an incoming migration " + (config.incoming().equals(MigrationUri.DEFER)
+                ? "(-incoming defer: QMP migrate-incoming names where from)" : "from " + config.incoming()));
+        out.flush();
+        MigrationInfo loaded = migration.awaitIncomingLoaded();
+        out.println("jvfio: the machine came in by migration" + (loaded.totalTimeMs() == null ? ""
+                : ", loaded in " + loaded.totalTimeMs() + " ms") + (loaded.ram() == null ? ""
+                : " (" + loaded.ram().transferred() + " bytes of RAM received)")
+                + "; the built-in driver goes on from its migration step");
+        DriverReport report;
+        try (QmpMonitor.Hold held = monitor == null ? null : monitor.holdRunState("the built-in "
+                + "driver's steps after the migration are running")) {
+            report = m.resumeMigrated(placed.get(0).at());
+        }
+        report(out, m, placed, report);
+        int status = report.passed() ? 0 : EXIT_STEP_FAILED;
+        if (monitor != null) {
+            runOn(m, migration, monitor, out);
+        }
+        return status;
+    }
+
+    /**
+     * After the steps, with a monitor: the driver's hotplug service answers the root ports' slots, and the
+     * driver's migration step runs across any {@code migrate} (it starts with the migration, pauses the
+     * host-side driver at the stop, and goes on if the migration fails), until a client's {@code quit}.
+     */
+    private static void runOn(Machine m, MigrationControl migration, QmpMonitor monitor, PrintStream out)
+            throws InterruptedException {
+        // Each event's words go where the report went (stderr with -qmp stdio).
+        java.util.function.Consumer<String> words = w -> {
+            synchronized (out) {
+                out.print(w);
+                out.flush();
+            }
+        };
+        m.serveHotplug(words);
+        migration.addListener(new MigrationListener() {
+            @Override
+            public void setup() {
+                m.migrationStarting();
+                words.accept("jvfio: migrating: the built-in driver's migration step writes RAM and leaves state in "
+                        + "the device while the machine runs\n");
+            }
+
+            @Override
+            public void stopping() {
+                try {
+                    m.pauseGuest();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new MigrationException("interrupted while the built-in driver's migration step paused", e);
+                }
+            }
+
+            @Override
+            public void failed(String reason) {
+                m.resumeGuest();
+                words.accept(oneLine("jvfio: the migration failed (" + reason + "); the machine runs on") + "\n");
+            }
+
+            @Override
+            public void completed() {
+                MigrationInfo i = migration.info();
+                words.accept("jvfio: migrated" + (i.downtimeMs() == null ? "" : ": downtime " + i.downtimeMs() + " ms")
+                        + (i.totalTimeMs() == null ? "" : ", total " + i.totalTimeMs() + " ms") + (i.ram() == null ? ""
+                        : ", " + i.ram().transferred() + " bytes of RAM in " + i.ram().dirtySyncCount()
+                        + " dirty syncs") + "; the machine stays stopped here (postmigrate) until quit\n");
+            }
+        });
+        runUntilQuit(m, monitor);
     }
 
     /** The report after the steps: the steps, the devices, and how each interrupt source's interrupts travelled. */
@@ -156,12 +245,12 @@ public final class Main {
     }
 
     /** The machine's monitors, open on every chardev of {@code -qmp} and {@code -mon}; null with none. */
-    private static QmpMonitor openMonitors(Machine m, List<QmpChardev> where, PrintStream monitorOut,
-            PrintStream err) {
+    private static QmpMonitor openMonitors(Machine m, MigrationControl migration, List<QmpChardev> where,
+            PrintStream monitorOut, PrintStream err) {
         if (where.isEmpty()) {
             return null;
         }
-        QmpMonitor monitor = QmpMonitor.open(m.vm(), where, Version.jvfio(), System.in, monitorOut);
+        QmpMonitor monitor = QmpMonitor.open(m.vm(), migration, where, Version.jvfio(), System.in, monitorOut);
         err.println("jvfio: QMP monitor" + (where.size() > 1 ? "s" : "") + " on " + String.join(" and ",
                 where.stream().map(QmpChardev::toString).toList()) + "; the machine runs until quit");
         return monitor;

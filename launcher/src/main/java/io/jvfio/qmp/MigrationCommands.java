@@ -31,6 +31,9 @@ final class MigrationCommands {
                 new QmpCommand.Parameter("detach", "boolean", true), new QmpCommand.Parameter("resume", "boolean", true)),
                 a -> {
                     String uri = uri(a);
+                    // While the built-in driver's steps run the launcher holds the run state: the guest program is
+                    // mid-step, not in the service loop whose migration step runs across a migration.
+                    run.checkNotHeld("migrate");
                     if (Boolean.TRUE.equals(a.get("resume"))) {
                         // QEMU's wording (migration/migration.c, migrate_prepare): jvfio has no postcopy to pause
                         throw QmpError.generic("Cannot resume if there is no paused migration");

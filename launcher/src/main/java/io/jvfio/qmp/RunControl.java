@@ -70,7 +70,7 @@ final class RunControl {
         };
     }
 
-    private void checkNotHeld(String command) throws QmpError {
+    void checkNotHeld(String command) throws QmpError {
         if (held != null) {
             throw QmpError.generic(held + ": " + command + " is refused until they end; send it again then "
                     + "(query-status and the other queries are answered meanwhile)");
@@ -139,8 +139,8 @@ final class RunControl {
     /**
      * How an outgoing migration stops and restarts the vCPUs through this run state: {@code finish-migrate}
      * with {@code STOP} at the stop, {@code postmigrate} once completed, the state before (and {@code RESUME}
-     * if it ran) after a failure. Not refused while the launcher holds the run state: the built-in driver's
-     * migration step migrates while it runs.
+     * if it ran) after a failure. {@code migrate} itself is refused while the launcher holds the run state
+     * (the built-in driver's steps run); its migration step, which runs across a migration, comes after them.
      */
     VcpuControl migrationVcpus(QmpMonitor monitor) {
         return new VcpuControl() {

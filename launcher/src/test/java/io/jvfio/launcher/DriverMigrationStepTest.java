@@ -84,7 +84,7 @@ class DriverMigrationStepTest {
         EduDevice edu = new EduDevice();
         try (VfioUserServer server = VfioUserServer.start(dir.resolve("edu.sock"), edu);
              Machine m = Machine.create(new MachineConfig(MemoryBackendConfig.ram(64L << 20), Accelerator.NONE, true,
-                     "migration-step", 1, List.of(), List.of(), List.of()))) {
+                     "migration-step", 1, List.of(), List.of(), List.of(), null))) {
             AttachedDevices.Attached a = m.devices().attach(DeviceRegistry.load().configure(OptionString.parse(
                     "vfio-user-pci,socket=" + server.path(), "driver")));
             DriverReport start = m.drive(a.at());
