@@ -16,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * A {@code jvfio} of the shaded jar in its own process, its output (stdout and stderr) in a log
  * file, and what /proc says of it: for tests that signal it or watch what it holds.
  */
-final class ServerProcess implements AutoCloseable {
+public final class ServerProcess implements AutoCloseable {
 
     /**
      * The JVM options the {@code jvfio} script gives java before JVFIO_JAVA_OPTS (keep the two the
@@ -62,11 +62,27 @@ final class ServerProcess implements AutoCloseable {
         return new ServerProcess(p, log);
     }
 
-    long pid() {
+    /**
+     * Starts {@code jvfio args...} in a JVM of its own from this test's class path (the modules' classes, no
+     * shaded jar: a test that runs before {@code package}, as the KVM tests on a host with KVM do), with the
+     * script's JVM options, its output to {@code log}.
+     */
+    public static ServerProcess startMain(Path log, String... args) throws IOException {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.addAll(JVM_OPTIONS);
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName()));
+        cmd.addAll(List.of(args));
+        Files.createDirectories(log.getParent());
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        return new ServerProcess(p, log);
+    }
+
+    public long pid() {
         return process.pid();
     }
 
-    String output() {
+    public String output() {
         try {
             return Files.readString(log, StandardCharsets.UTF_8);
         } catch (IOException e) {
@@ -75,18 +91,18 @@ final class ServerProcess implements AutoCloseable {
     }
 
     /** Waits (bounded) until the output contains {@code text}; fails with the output if it does not. */
-    void awaitOutput(String text, long seconds) {
+    public void awaitOutput(String text, long seconds) {
         await("\"" + text + "\" in the output of pid " + pid(), () -> output().contains(text), seconds);
     }
 
     /** Waits for the process to exit after a signal; its status. */
-    int awaitExit(long seconds) throws InterruptedException {
+    public int awaitExit(long seconds) throws InterruptedException {
         assertTrue(process.waitFor(seconds, TimeUnit.SECONDS), "pid " + pid() + " did not exit within " + seconds
                 + " s; its output:\n" + output());
         return process.exitValue();
     }
 
-    void signal(String name) throws IOException, InterruptedException {
+    public void signal(String name) throws IOException, InterruptedException {
         Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(pid())).inheritIO().start();
         assertTrue(kill.waitFor(10, TimeUnit.SECONDS) && kill.exitValue() == 0, "kill -" + name + " " + pid());
     }
@@ -163,7 +179,7 @@ final class ServerProcess implements AutoCloseable {
         return new Resident(in, out);
     }
 
-    static void await(String what, BooleanSupplier condition, long seconds) {
+    public static void await(String what, BooleanSupplier condition, long seconds) {
         long deadline = System.nanoTime() + seconds * 1_000_000_000L;
         while (!condition.getAsBoolean()) {
             if (System.nanoTime() > deadline) {

@@ -27,16 +27,16 @@ import static org.junit.jupiter.api.Assertions.fail;
  * A management layer's side of the monitor, as a test drives it: a raw UNIX socket, JSON a line out, each
  * message in read as its own line (QEMU's monitor ends each with CR LF) and kept as its text and its value.
  */
-final class QmpTestClient implements AutoCloseable {
+public final class QmpTestClient implements AutoCloseable {
 
     /** One message from the monitor. */
-    record Message(String text, Object value) {
+    public record Message(String text, Object value) {
         @SuppressWarnings("unchecked")
-        Map<String, Object> map() {
+        public Map<String, Object> map() {
             return (Map<String, Object>) value;
         }
 
-        boolean isEvent() {
+        public boolean isEvent() {
             return map().containsKey("event");
         }
     }
@@ -55,14 +55,14 @@ final class QmpTestClient implements AutoCloseable {
         reader.start();
     }
 
-    static QmpTestClient connect(Path socket) throws IOException {
+    public static QmpTestClient connect(Path socket) throws IOException {
         SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX);
         ch.connect(UnixDomainSocketAddress.of(socket));
         return new QmpTestClient(ch);
     }
 
     /** Connects, checks the greeting, and negotiates. */
-    static QmpTestClient negotiated(Path socket) throws Exception {
+    public static QmpTestClient negotiated(Path socket) throws Exception {
         QmpTestClient c = connect(socket);
         Message greeting = c.next();
         assertNotNull(greeting.map().get("QMP"), greeting.text());
@@ -114,7 +114,7 @@ final class QmpTestClient implements AutoCloseable {
         return values.get(0);
     }
 
-    void send(String text) throws IOException {
+    public void send(String text) throws IOException {
         sendBytes((text + "\n").getBytes(StandardCharsets.UTF_8));
     }
 
@@ -126,7 +126,7 @@ final class QmpTestClient implements AutoCloseable {
     }
 
     /** The next message (event or not), within the timeout. */
-    Message next() throws InterruptedException {
+    public Message next() throws InterruptedException {
         Message m = incoming.poll(TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
         if (m == null) {
             fail("no message from the monitor within " + TIMEOUT.toSeconds() + " s");
@@ -135,7 +135,7 @@ final class QmpTestClient implements AutoCloseable {
     }
 
     /** The next answer (not an event; events met on the way are kept for {@link #event}). */
-    Message answer() throws InterruptedException {
+    public Message answer() throws InterruptedException {
         for (;;) {
             Message m = next();
             if (m.isEvent()) {
@@ -146,13 +146,13 @@ final class QmpTestClient implements AutoCloseable {
         }
     }
 
-    Message execute(String request) throws Exception {
+    public Message execute(String request) throws Exception {
         send(request);
         return answer();
     }
 
     /** The next event, kept or still to come. */
-    Message event() throws InterruptedException {
+    public Message event() throws InterruptedException {
         if (!events.isEmpty()) {
             return events.poll();
         }
