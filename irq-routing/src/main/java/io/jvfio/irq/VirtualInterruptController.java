@@ -96,20 +96,6 @@ public final class VirtualInterruptController implements InterruptSink, Migratab
         return "local APICs x " + apics.length;
     }
 
-    /**
-     * Nothing to stop: these APICs run nothing of their own (no timer, no thread). What writes them
-     * is stopped by its own pause: the vCPUs (the host-side driver) before, the devices' interrupts by
-     * theirs; an interrupt that arrives anyway after the snapshot is not in it.
-     */
-    @Override
-    public void pause() {
-    }
-
-    /** Nothing was stopped ({@link #pause}). */
-    @Override
-    public void resume() {
-    }
-
     @Override
     public byte[] snapshot() {
         SavedState.Writer out = SavedState.writer(STATE_KIND, STATE_VERSION).u16(apics.length);

@@ -455,15 +455,6 @@ public final class VirtualMachine implements AutoCloseable {
         }
 
         @Override
-        public void pause() {
-            // The vCPUs are stopped by the migration before any part pauses; the in-kernel state is still.
-        }
-
-        @Override
-        public void resume() {
-        }
-
-        @Override
         public byte[] snapshot() {
             return kvm.snapshot();
         }
@@ -479,14 +470,6 @@ public final class VirtualMachine implements AutoCloseable {
         @Override
         public String migrationBlocker() {
             return reason;
-        }
-
-        @Override
-        public void pause() {
-        }
-
-        @Override
-        public void resume() {
         }
 
         @Override

@@ -284,19 +284,6 @@ public final class IoApic implements BusDevice, InterruptLines, Migratable {
         return "IOAPIC " + PINS + " pins";
     }
 
-    /**
-     * Nothing to stop: the IOAPIC runs nothing of its own; its pins move only when a device's route
-     * asserts them, and the devices are paused by their own {@link Migratable#pause}.
-     */
-    @Override
-    public void pause() {
-    }
-
-    /** Nothing was stopped ({@link #pause}). */
-    @Override
-    public void resume() {
-    }
-
     @Override
     public synchronized byte[] snapshot() {
         SavedState.Writer out = SavedState.writer(STATE_KIND, STATE_VERSION).u8(PINS).u8(select).u8(id).u32(asserted);

@@ -25,12 +25,16 @@ public interface Migratable {
 
     /**
      * Stops it for the snapshot, after the vCPUs stopped: a device no longer writes guest memory and no
-     * longer interrupts (VFIO's STOP). Idempotent.
+     * longer interrupts (VFIO's STOP). Idempotent. By default nothing: a part that runs nothing of its own
+     * (an interrupt controller, a bridge or root port, KVM's in-kernel state) changes only when a vCPU or a
+     * device acts on it, and those are stopped by then.
      */
-    void pause();
+    default void pause() {
+    }
 
     /** Undoes {@link #pause} on the source, after a failed or cancelled migration: it runs again. */
-    void resume();
+    default void resume() {
+    }
 
     /** Its state, taken while paused; {@link #restore} on the destination takes these bytes. */
     byte[] snapshot();

@@ -75,16 +75,6 @@ public final class HostBridgeFunction implements PciFunction, Migratable {
         return String.format("host bridge %04x:%04x", VENDOR, DEVICE);
     }
 
-    /** Nothing to stop: it has no BARs, no interrupts and nothing running. */
-    @Override
-    public void pause() {
-    }
-
-    /** Nothing was stopped ({@link #pause}). */
-    @Override
-    public void resume() {
-    }
-
     @Override
     public synchronized byte[] snapshot() {
         return SavedState.writer(STATE_KIND, STATE_VERSION).bytes(config.contents()).toByteArray();

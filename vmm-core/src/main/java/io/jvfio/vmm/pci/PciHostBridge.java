@@ -456,16 +456,6 @@ public final class PciHostBridge implements Migratable {
         return "PCI host bridge, ECAM at 0x" + Long.toHexString(ecamBase);
     }
 
-    /** Nothing to stop: the bridge forwards the vCPUs' cycles, and they are stopped. */
-    @Override
-    public void pause() {
-    }
-
-    /** Nothing was stopped ({@link #pause}). */
-    @Override
-    public void resume() {
-    }
-
     @Override
     public synchronized byte[] snapshot() {
         return SavedState.writer(STATE_KIND, STATE_VERSION).u32(configAddress).toByteArray();

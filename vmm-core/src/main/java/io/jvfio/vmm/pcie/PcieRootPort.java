@@ -284,19 +284,6 @@ public final class PcieRootPort implements PciBridgeFunction, Migratable {
         return "pcie-root-port chassis " + chassis + " slot " + physicalSlot;
     }
 
-    /**
-     * Nothing to stop: the port sends its MSI only within a configuration write (the vCPUs are stopped),
-     * a hotplug or an unplug request (the monitor's, refused while a migration runs).
-     */
-    @Override
-    public void pause() {
-    }
-
-    /** Nothing was stopped ({@link #pause}). */
-    @Override
-    public void resume() {
-    }
-
     @Override
     public synchronized byte[] snapshot() {
         return SavedState.writer(STATE_KIND, STATE_VERSION).bytes(config.contents()).bool(present)
