@@ -142,6 +142,9 @@ final class VmMigrationSession implements AutoCloseable {
         List<String> steps = new ArrayList<>();
         while (m.find()) {
             steps.add(m.group(2));
+            if (m.group(2).equals("migration")) {
+                System.err.println("VmMigration: on the destination: " + m.group());
+            }
             if (!m.group(1).equals("PASS")) {
                 if (mayFail.contains(m.group(2))) {
                     System.err.println("VmMigration: the step " + m.group(2) + " may fail here, and did: " + m.group());
