@@ -149,6 +149,19 @@ public final class Main {
         out.println("jvfio: waiting for an incoming migration " + (config.incoming().equals(MigrationUri.DEFER)
                 ? "(-incoming defer: QMP migrate-incoming names where from)" : "from " + config.incoming()));
         out.flush();
+        if (monitor != null) {
+            // A quit while the machine waits for its migration ends the wait, and the run.
+            Thread quit = new Thread(() -> {
+                try {
+                    monitor.awaitQuit();
+                    migration.abandonIncoming();
+                } catch (InterruptedException e) {
+                    // the run is over
+                }
+            }, "jvfio-incoming-quit");
+            quit.setDaemon(true);
+            quit.start();
+        }
         MigrationInfo loaded = migration.awaitIncomingLoaded();
         out.println("jvfio: the machine came in by migration" + (loaded.totalTimeMs() == null ? ""
                 : ", loaded in " + loaded.totalTimeMs() + " ms") + (loaded.ram() == null ? ""

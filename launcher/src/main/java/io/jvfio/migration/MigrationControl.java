@@ -85,6 +85,15 @@ public final class MigrationControl {
         }
     }
 
+    /**
+     * Whether a migration is under way, out or in (QEMU's {@code !migration_is_idle()}): the machine's set of
+     * devices must not change meanwhile.
+     */
+    public synchronized boolean migrating() {
+        return (outgoing != null && outgoing.status().running())
+                || (incoming != null && incoming.status().running());
+    }
+
     /** The outgoing migration last started; null if none was. */
     public synchronized OutgoingMigration outgoing() {
         return outgoing;
@@ -142,12 +151,30 @@ public final class MigrationControl {
             if (incoming == null && !deferred) {
                 throw new IllegalStateException("no -incoming was given: there is no incoming migration to await");
             }
-            while (incoming == null) {
+            while (incoming == null && !abandoned) {
                 wait();
+            }
+            if (incoming == null) {
+                throw new MigrationException(ABANDONED);
             }
             m = incoming;
         }
         return m.awaitLoaded();
+    }
+
+    private static final String ABANDONED = "the machine was told to quit before its incoming migration came";
+    private boolean abandoned;
+
+    /**
+     * The machine is told to quit while it waits for its incoming migration (QMP {@code quit}): the wait ends
+     * ({@link #awaitIncomingLoaded} throws), and the listening socket is closed and its file removed.
+     */
+    public synchronized void abandonIncoming() {
+        abandoned = true;
+        if (incoming != null && incoming.status() != MigrationStatus.COMPLETED) {
+            incoming.abort();
+        }
+        notifyAll();
     }
 
     /** The incoming migration started; null before (or without) one. */

@@ -52,6 +52,14 @@ public final class OutgoingMigration {
 
     private volatile MigrationStatus status = MigrationStatus.SETUP;
     private volatile boolean cancelRequested;
+    /**
+     * The end marker is on its way: from here a cancel is no longer taken, since the destination may already
+     * have the whole machine and run it; the destination's answer decides (guarded by {@code this}, with
+     * {@link #cancelRequested}).
+     */
+    private boolean endWritten;
+    /** The machine is stopped for the last round, which {@code max-bandwidth} no longer throttles (QEMU's). */
+    private volatile boolean lastRound;
     private volatile MigrationChannel channel;
     private volatile String returnPathError;
     private final CountDownLatch answered = new CountDownLatch(1);
@@ -120,10 +128,12 @@ public final class OutgoingMigration {
      * migration's thread resumes the machine. Returns at once; nothing happens to one that has ended.
      */
     public void cancel() {
-        if (!status.running()) {
-            return;
+        synchronized (this) {
+            if (!status.running() || endWritten) {
+                return;
+            }
+            cancelRequested = true;
         }
-        cancelRequested = true;
         event(MigrationStatus.CANCELLING);
         MigrationChannel c = channel;
         if (c != null) {
@@ -178,7 +188,7 @@ public final class OutgoingMigration {
             if (c.hasReturnPath()) {
                 startReturnPath(c);
             }
-            StreamWriter w = new StreamWriter(c.output(), parameters::maxBandwidth);
+            StreamWriter w = new StreamWriter(c.output(), () -> lastRound ? 0 : parameters.maxBandwidth());
             writer = w;
             w.header(StreamHeader.of(vm, parts, jvfioVersion));
             each(MigrationListener::setup);
@@ -229,15 +239,21 @@ public final class OutgoingMigration {
                 }
             }
 
-            // The stop: the downtime runs from here to the destination's acknowledgement.
-            each(MigrationListener::stopping);
+            // The stop: the downtime runs from here to the destination's acknowledgement. A guest side that
+            // cannot stop its writers (the host-side driver's step) fails the migration here: a write after the
+            // last collect would be lost.
+            for (MigrationListener l : listeners) {
+                l.stopping();
+            }
             long downtimeStart = System.nanoTime();
             wereRunning = vcpus.stopForMigration();
             stopped = true;
+            lastRound = true;
             event(MigrationStatus.DEVICE);
             for (VirtualMachine.Part p : parts) {
-                p.part().pause();
+                // Counted as paused before it pauses: a pause that fails half-way is resumed with the rest.
                 paused.push(p.part());
+                p.part().pause();
             }
             sync(logs, dirty);
             if (!logsEveryWriter) {
@@ -256,6 +272,12 @@ public final class OutgoingMigration {
                             + "could not be taken: " + e.getMessage(), e);
                 }
                 w.part(i, state);
+            }
+            synchronized (this) {
+                if (cancelRequested) {
+                    throw new Cancelled();
+                }
+                endWritten = true;
             }
             w.end();
             c.force();

@@ -2,6 +2,7 @@ package io.jvfio.qmp;
 
 import io.jvfio.JvfioException;
 import io.jvfio.machine.VirtualMachine;
+import io.jvfio.migration.MigrationControl;
 import io.jvfio.vmm.device.AttachedDevices;
 import io.jvfio.vmm.device.DeviceConfig;
 import io.jvfio.vmm.device.DeviceRegistry;
@@ -28,12 +29,16 @@ final class HotplugCommands {
     private HotplugCommands() {
     }
 
-    static void register(QmpMonitor monitor, VirtualMachine vm) {
+    static void register(QmpMonitor monitor, VirtualMachine vm, MigrationControl migration) {
         DeviceRegistry registry = DeviceRegistry.load();
         monitor.add(new QmpCommand("device_add", List.of(new QmpCommand.Parameter("driver", "string", false),
                 new QmpCommand.Parameter("bus", "string", true), new QmpCommand.Parameter("id", "string", true)),
-                a -> deviceAdd(vm, registry, a), true));
+                a -> {
+                    notWhileMigrating(migration, "device_add");
+                    return deviceAdd(vm, registry, a);
+                }, true));
         monitor.add(new QmpCommand("device_del", List.of(new QmpCommand.Parameter("id", "string", false)), a -> {
+            notWhileMigrating(migration, "device_del");
             String id = (String) a.get("id");
             if (vm.devices().find(id) == null) {
                 throw new QmpError(QmpError.ErrorClass.DeviceNotFound, "Device '" + id + "' not found");
@@ -46,6 +51,17 @@ final class HotplugCommands {
             return Map.of();
         }));
         vm.onDeviceDeleted(d -> monitor.event("DEVICE_DELETED", deleted(d)));
+    }
+
+    /**
+     * A migration takes the machine's parts and their dirty logs as they were when it started: a device added
+     * or removed meanwhile would be missing from the stream, or gone from under it. QEMU's wording
+     * (qdev-monitor.c, qdev_device_add_from_qdict and qmp_device_del: "... not allowed while migrating").
+     */
+    private static void notWhileMigrating(MigrationControl migration, String command) throws QmpError {
+        if (migration.migrating()) {
+            throw QmpError.generic(command + " not allowed while migrating");
+        }
     }
 
     private static Object deviceAdd(VirtualMachine vm, DeviceRegistry registry, Map<String, Object> arguments)

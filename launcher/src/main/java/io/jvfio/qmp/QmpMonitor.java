@@ -144,7 +144,7 @@ public final class QmpMonitor implements AutoCloseable {
         }));
         add(QmpCommand.of("query-pci", a -> PciQuery.query(vm)));
         add(QmpCommand.of("x-query-interrupts", a -> InterruptQuery.query(vm)));
-        HotplugCommands.register(this, vm);
+        HotplugCommands.register(this, vm, migration);
         MigrationCommands.register(this, migration, run);
     }
 

@@ -121,6 +121,11 @@ final class RunControl {
     /** Resets the devices, the vCPUs stopped meanwhile; a paused machine stays paused. */
     synchronized void reset() throws QmpError {
         checkNotHeld("system_reset");
+        if (state == State.FINISH_MIGRATE || state == State.INMIGRATE) {
+            // The migration's thread is taking (or loading) the devices' state: a reset now would tear it.
+            throw QmpError.generic("system_reset is refused while a migration takes or loads the machine's "
+                    + "state (run state " + state.qapi + "); send it again once query-migrate reports it ended");
+        }
         boolean wasRunning = state == State.RUNNING;
         if (wasRunning) {
             stopVcpus();

@@ -107,13 +107,23 @@ public final class KvmRamSlots implements DmaMappingListener, DirtyLog {
             collect((address, length) -> { });
             return;
         }
-        for (Slot s : slots.values()) {
-            if (s.writable) {
-                s.allocateBitmap();
-                vm.logDirtyPages(s.slot, true);
-            }
-        }
+        // On from the first slot: a slot that refuses leaves the others logging, and stop() turns them off.
         logging = true;
+        try {
+            for (Slot s : slots.values()) {
+                if (s.writable) {
+                    s.allocateBitmap();
+                    vm.logDirtyPages(s.slot, true);
+                }
+            }
+        } catch (RuntimeException e) {
+            try {
+                stop();
+            } catch (RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
     }
 
     /**

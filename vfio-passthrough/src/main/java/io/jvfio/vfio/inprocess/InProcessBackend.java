@@ -54,7 +54,7 @@ import static io.jvfio.vmm.linux.vfio.VfioConstants.VFIO_IRQ_SET_DATA_NONE;
  * register access allocates nothing.
  *
  * <p>It migrates as a served device does: {@link #migration} steps a {@link MigratableDevice} through
- * VFIO migration v2 by its save and load hooks, and {@link #dirtyLog} reports the guest pages its DMA
+ * VFIO migration v2 by its save and load hooks, and {@link #dmaDirtyLog} reports the guest pages its DMA
  * wrote; a device without the hooks does not migrate, and {@link #migration} says so.
  */
 public final class InProcessBackend implements VfioBackend, MigratableBackend, DmaMappingListener {

@@ -16,8 +16,8 @@ import java.util.function.Supplier;
  * A vfio-user device's DMA writes into guest RAM as a {@link DirtyLog} ({@link VfioUserClient#dmaDirtyLog()}):
  * {@link ClientDmaLogging} started over the DMA windows the client has given the server (guest RAM,
  * IOVA = guest-physical address), each window reported with DMA_LOGGING_REPORT on collect. The windows
- * are those at start: guest RAM that appears later is not logged (the migration stream resends what
- * it cannot account for).
+ * are those at start: guest RAM that appears later is not logged (a machine's RAM is laid out once, at
+ * its start; a hot-added device comes with its own log, and device_add is refused while migrating).
  */
 final class ClientDirtyLog implements DirtyLog {
 
