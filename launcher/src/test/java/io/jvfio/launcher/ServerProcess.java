@@ -92,7 +92,56 @@ public final class ServerProcess implements AutoCloseable {
 
     /** Waits (bounded) until the output contains {@code text}; fails with the output if it does not. */
     public void awaitOutput(String text, long seconds) {
-        await("\"" + text + "\" in the output of pid " + pid(), () -> output().contains(text), seconds);
+        awaitOutput("\"" + text + "\"", () -> output().contains(text), seconds);
+    }
+
+    /**
+     * Waits (bounded) until {@code condition} holds of the output ({@code what} says what it waits for). Fails at
+     * once if the process exits first, with its status and output; after {@code seconds}, with its output and its
+     * threads' stacks ({@code jcmd PID Thread.print}): what a run that failed far away (CI) needs to be understood.
+     */
+    public void awaitOutput(String what, BooleanSupplier condition, long seconds) {
+        long deadline = System.nanoTime() + seconds * 1_000_000_000L;
+        while (!condition.getAsBoolean()) {
+            if (!process.isAlive()) {
+                if (condition.getAsBoolean()) { // written just before it exited
+                    return;
+                }
+                throw new AssertionError(what + " never came: pid " + pid() + " exited with status "
+                        + process.exitValue() + "; its output:\n" + tail(output()));
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("not within " + seconds + " s: " + what + " in the output of pid " + pid()
+                        + "; its output:\n" + tail(output()) + "\nits threads:\n" + threadDump());
+            }
+            LockSupport.parkNanos(10_000_000L); // a polling interval for a condition in another process
+        }
+    }
+
+    /** The last part of {@code output}: as much as a failure message shows usefully. */
+    static String tail(String output) {
+        int keep = 20_000;
+        return output.length() <= keep ? output : "[" + (output.length() - keep) + " characters before]\n"
+                + output.substring(output.length() - keep);
+    }
+
+    /** The process's threads, as {@code jcmd PID Thread.print} prints them (bounded), or why not. */
+    String threadDump() {
+        try {
+            Path jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd");
+            Process p = new ProcessBuilder(jcmd.toString(), Long.toString(pid()), "Thread.print")
+                    .redirectErrorStream(true).start();
+            byte[] out = p.getInputStream().readAllBytes();
+            if (!p.waitFor(30, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+            }
+            return tail(new String(out, StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            return "(jcmd: " + e.getMessage() + ")";
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return "(interrupted)";
+        }
     }
 
     /** Waits for the process to exit after a signal; its status. */

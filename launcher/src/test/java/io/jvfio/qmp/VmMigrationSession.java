@@ -131,7 +131,7 @@ final class VmMigrationSession implements AutoCloseable {
      */
     String assertStepsPassedAfterMigration(ServerProcess destination, Set<String> mayFail) {
         destination.awaitOutput("the machine came in by migration", wait.toSeconds());
-        ServerProcess.await("the destination's report in " + destination.output(), () -> {
+        destination.awaitOutput("the destination's report", () -> {
             String out = destination.output();
             int from = out.indexOf("the machine came in by migration");
             return out.indexOf("\ndevices:\n", from) > 0;
