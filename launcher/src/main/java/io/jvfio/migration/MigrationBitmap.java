@@ -13,13 +13,13 @@ import java.io.IOException;
  * reported outside RAM (a device's DMA log may cover other memory) are not RAM's to send and are dropped.
  * Used by the migration's thread alone.
  */
-final class DirtyBitmap implements DirtyPages {
+final class MigrationBitmap implements DirtyPages {
 
     private final long[] starts;
     private final long[] sizes;
     private final BitSet[] bits;
 
-    DirtyBitmap(List<GuestRegion> regions) {
+    MigrationBitmap(List<GuestRegion> regions) {
         int n = regions.size();
         starts = new long[n];
         sizes = new long[n];

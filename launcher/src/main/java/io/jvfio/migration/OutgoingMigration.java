@@ -193,7 +193,7 @@ public final class OutgoingMigration {
             w.header(StreamHeader.of(vm, parts, jvfioVersion));
             each(MigrationListener::setup);
             GuestRam ram = vm.memory().ram();
-            DirtyBitmap dirty = new DirtyBitmap(ram.regions());
+            MigrationBitmap dirty = new MigrationBitmap(ram.regions());
             boolean logsEveryWriter = vm.vcpuWritesLogged();
             for (DirtyLog l : vm.dirtyLogs()) {
                 l.start();
@@ -332,7 +332,7 @@ public final class OutgoingMigration {
     }
 
     /** Sends every dirty page, clearing the bitmap; returns how many. */
-    private long sendPages(StreamWriter w, GuestRam ram, DirtyBitmap dirty, byte[] page) throws IOException {
+    private long sendPages(StreamWriter w, GuestRam ram, MigrationBitmap dirty, byte[] page) throws IOException {
         long[] n = {0};
         dirty.drain(gpa -> {
             if (cancelRequested) {
@@ -349,7 +349,7 @@ public final class OutgoingMigration {
         return n[0];
     }
 
-    private void sync(List<DirtyLog> logs, DirtyBitmap dirty) {
+    private void sync(List<DirtyLog> logs, MigrationBitmap dirty) {
         for (DirtyLog l : logs) {
             l.collect(dirty);
         }

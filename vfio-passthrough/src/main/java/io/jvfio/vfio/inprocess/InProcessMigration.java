@@ -179,37 +179,17 @@ final class InProcessMigration implements DeviceMigration {
         @Override
         public long writeFrom(ReadableByteChannel in) {
             requireOpen();
-            if (state != MigrationState.RESUMING) {
-                throw new VfioException(name + ": a stream is written into a RESUMING session, and this one is " + state);
-            }
-            ByteBuffer buffer = ByteBuffer.allocate(CHUNK);
-            long total = 0;
-            while (true) {
-                buffer.clear();
-                try {
-                    while (buffer.hasRemaining() && in.read(buffer) >= 0) {
-                        // fill a whole piece, or up to the end
-                    }
-                } catch (IOException e) {
-                    throw new UncheckedIOException(name + ": reading the migration stream to load failed after " + total
-                            + " bytes", e);
-                }
-                buffer.flip();
-                int n = buffer.remaining();
-                if (n == 0) {
-                    return total;
-                }
+            return MigrationData.loadInPieces(name, state, in, ByteBuffer.allocate(CHUNK), (piece, loaded) -> {
                 try {
                     synchronized (lock) {
-                        hosted.write(Unpooled.wrappedBuffer(buffer), n);
+                        hosted.write(Unpooled.wrappedBuffer(piece), piece.remaining());
                     }
                 } catch (HostedMigration.Refused | HostedMigration.TooLarge e) {
-                    throw new VfioException.MigrationFailed(name + " refused the migration stream after " + total
+                    throw new VfioException.MigrationFailed(name + " refused the migration stream after " + loaded
                             + " bytes: " + e.getMessage() + "; load a stream saved from a device of this type, then "
                             + "reset the device to leave RESUMING", MigrationState.RESUMING.name(), e);
                 }
-                total += n;
-            }
+            });
         }
 
         private void requireOpen() {

@@ -11,11 +11,9 @@ import io.jvfio.vmm.linux.ioctl.Ioctl;
 import io.jvfio.vmm.linux.jna.DirectBuffers;
 import io.jvfio.vmm.linux.vfio.VfioPrecopyInfo;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.Channels;
 import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.WritableByteChannel;
 
@@ -109,14 +107,6 @@ public final class MigrationDataFd implements MigrationData {
         }
     }
 
-    /** {@link #readTo} into memory. */
-    @Override
-    public byte[] readAll() {
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        readTo(Channels.newChannel(bytes));
-        return bytes.toByteArray();
-    }
-
     /**
      * Writes every byte of {@code in} (to its end) into a RESUMING device; returns the bytes written.
      * A device that refuses the stream (its header, version or size is not its own) fails the write;
@@ -124,42 +114,19 @@ public final class MigrationDataFd implements MigrationData {
      */
     @Override
     public synchronized long writeFrom(ReadableByteChannel in) {
-        if (session != MigrationState.RESUMING) {
-            throw new VfioException(device + ": a stream is written into a RESUMING session, and this one is " + session);
-        }
-        long total = 0;
-        while (true) {
-            buffer.clear();
-            int n;
-            try {
-                n = in.read(buffer);
-            } catch (IOException e) {
-                throw new UncheckedIOException(device + ": reading the migration stream to load failed after " + total
-                        + " bytes", e);
-            }
-            if (n < 0) {
-                return total;
-            }
-            long at = 0;
-            while (at < n) {
-                long w;
+        return MigrationData.loadInPieces(device, session, in, buffer, (piece, loaded) -> {
+            // piece is this session's direct buffer, from its start
+            long n = piece.remaining();
+            for (long at = 0; at < n; ) {
                 try {
-                    w = Syscalls.write(fd, bufferAddress + at, n - at);
+                    at += Syscalls.write(fd, bufferAddress + at, n - at);
                 } catch (SyscallException e) {
-                    throw new VfioException.MigrationFailed(device + " refused the migration stream after " + (total + at)
-                            + " bytes: its driver answered the write with " + Errno.describe(e.errnoValue())
-                            + refusal(e), MigrationState.RESUMING.name(), e);
+                    throw new VfioException.MigrationFailed(device + " refused the migration stream after "
+                            + (loaded + at) + " bytes: its driver answered the write with "
+                            + Errno.describe(e.errnoValue()) + refusal(e), MigrationState.RESUMING.name(), e);
                 }
-                at += w;
             }
-            total += n;
-        }
-    }
-
-    /** The stream in {@code bytes}, written as {@link #writeFrom} does. */
-    @Override
-    public long write(byte[] bytes) {
-        return writeFrom(Channels.newChannel(new java.io.ByteArrayInputStream(bytes)));
+        });
     }
 
     /** What a driver's errno on a resuming write means, where the kernel's samples give it one. */

@@ -2,6 +2,9 @@ package io.jvfio.vfio.migration;
 
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
 import java.nio.channels.Channels;
 import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.WritableByteChannel;
@@ -35,6 +38,47 @@ public interface MigrationData extends AutoCloseable {
     /** The stream in {@code bytes}, written as {@link #writeFrom} does. */
     default long write(byte[] bytes) {
         return writeFrom(Channels.newChannel(new ByteArrayInputStream(bytes)));
+    }
+
+    /**
+     * Where a RESUMING session hands each piece of the stream: to the device, all of {@code piece} (or a
+     * {@link io.jvfio.vfio.VfioException.MigrationFailed} if the device refuses it, after {@code loaded} bytes).
+     */
+    @FunctionalInterface
+    interface PieceSink {
+        void load(ByteBuffer piece, long loaded);
+    }
+
+    /**
+     * The loop of a {@link #writeFrom}: checks that {@code session} is RESUMING, fills {@code piece} (whole, but
+     * the last) from {@code in} to its end, hands each to {@code sink}, and returns the bytes loaded.
+     * {@code name} names the device in the errors.
+     */
+    static long loadInPieces(String name, MigrationState session, ReadableByteChannel in, ByteBuffer piece,
+            PieceSink sink) {
+        if (session != MigrationState.RESUMING) {
+            throw new io.jvfio.vfio.VfioException(name + ": a stream is written into a RESUMING session, and this one is "
+                    + session);
+        }
+        long total = 0;
+        while (true) {
+            piece.clear();
+            try {
+                while (piece.hasRemaining() && in.read(piece) >= 0) {
+                    // fill a whole piece, or up to the end
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException(name + ": reading the migration stream to load failed after " + total
+                        + " bytes", e);
+            }
+            piece.flip();
+            int n = piece.remaining();
+            if (n == 0) {
+                return total;
+            }
+            sink.load(piece, total);
+            total += n;
+        }
     }
 
     /** Ends the session on this side (the device ends it when it leaves the session's states). */

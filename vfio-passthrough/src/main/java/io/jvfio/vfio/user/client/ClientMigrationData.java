@@ -90,40 +90,21 @@ public final class ClientMigrationData implements MigrationData {
     @Override
     public synchronized long writeFrom(ReadableByteChannel in) {
         requireOpen();
-        if (state != MigrationState.RESUMING) {
-            throw new VfioException(name + ": a stream is written into a RESUMING session, and this one is " + state);
-        }
-        ByteBuffer buffer = ByteBuffer.allocate(chunk);
-        long total = 0;
-        while (true) {
-            buffer.clear();
-            try {
-                while (buffer.hasRemaining() && in.read(buffer) >= 0) {
-                    // fill a whole piece, or up to the end
-                }
-            } catch (IOException e) {
-                throw new UncheckedIOException(name + ": reading the migration stream to load failed after " + total
-                        + " bytes", e);
-            }
-            buffer.flip();
-            int n = buffer.remaining();
-            if (n == 0) {
-                return total;
-            }
+        return MigrationData.loadInPieces(name, state, in, ByteBuffer.allocate(chunk), (piece, loaded) -> {
+            int n = piece.remaining();
             try {
                 session.request(VfioUserCommand.MIG_DATA_WRITE, MigData.SIZEOF + n, null, 0, b -> {
                     b.writeIntLE(MigData.SIZEOF);
                     b.writeIntLE(n);
-                    b.writeBytes(buffer.duplicate());
+                    b.writeBytes(piece.duplicate());
                 }).release();
             } catch (ClientSession.Refused e) {
-                throw new VfioException.MigrationFailed(name + " refused the migration stream after " + total
+                throw new VfioException.MigrationFailed(name + " refused the migration stream after " + loaded
                         + " bytes: " + e.getMessage() + " (the stream is another device's or another version's, or "
                         + "corrupt: the server's log says which); load a stream saved from a device of this type, "
                         + "then reset the device to leave RESUMING", MigrationState.RESUMING.name(), e);
             }
-            total += n;
-        }
+        });
     }
 
     private void requireOpen() {
