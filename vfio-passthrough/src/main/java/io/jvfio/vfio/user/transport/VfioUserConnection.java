@@ -482,7 +482,7 @@ public final class VfioUserConnection implements EpollIoHandle {
                 }
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
-                    return false;
+                    return lastLook(s, deadline);
                 }
                 if (!readingPaused && !closed && !broken && receiveLock.tryLock()) {
                     try {
@@ -505,6 +505,28 @@ public final class VfioUserConnection implements EpollIoHandle {
                 Thread.currentThread().interrupt();
             }
         }
+    }
+
+    /**
+     * At the deadline: reads, without waiting, what the socket already holds, so that a caller held up
+     * past its deadline between its send and its read (a collection, a descheduled vCPU of the host) does
+     * not call a reply that is there a timeout (and drop it as late). True if {@code s}'s reply was there.
+     */
+    private boolean lastLook(PendingRequests.Slot s, long deadline) {
+        if (s.state != PendingRequests.DONE && !readingPaused && !closed && !broken && directTarget == 0
+                && receiveLock.tryLock()) {
+            try {
+                if (cumulation == null || decode()) {
+                    readAll();
+                }
+                if (directTarget != 0) {
+                    readUntil(s, deadline); // a reply begun straight into a caller's memory is read to its end
+                }
+            } finally {
+                unlockReceive(1);
+            }
+        }
+        return s.state == PendingRequests.DONE;
     }
 
     /** Reads on the calling thread until {@code s} is answered, the deadline passes or reading must stop. */

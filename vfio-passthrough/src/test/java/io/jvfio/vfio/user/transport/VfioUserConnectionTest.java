@@ -3,6 +3,7 @@ package io.jvfio.vfio.user.transport;
 import io.jvfio.vfio.user.Fds;
 import io.jvfio.vfio.user.RawPeer;
 import io.jvfio.vfio.user.protocol.VfioUserCommand;
+import io.jvfio.vfio.user.protocol.VfioUserHeader;
 import io.jvfio.vfio.user.protocol.VfioUserMessage;
 import io.jvfio.vmm.linux.EventFd;
 import io.jvfio.vmm.linux.OwnedFd;
@@ -87,6 +88,55 @@ class VfioUserConnectionTest {
             }
             peer.send(m.duplicate().position(20));
             assertEquals(List.of(new Seen(9, 1016, 0)), receive(pair, 1));
+        }
+    }
+
+    /**
+     * A caller held up past its deadline between its send and its read (a collection; a vCPU of the host
+     * descheduled, as in the nested VM) finds its reply already in the socket: it takes it, rather than
+     * calling it a timeout and dropping it as late (two such and the device counted as gone). The event
+     * loop is kept busy meanwhile, so that the caller alone can read it.
+     */
+    @Test
+    void aReplyAlreadyInTheSocketAtTheDeadlineIsTaken() throws Exception {
+        OwnedFd[] pair = Syscalls.socketpair(LinuxConstants.SOCK_STREAM, "connection-test");
+        PendingRequests pending = new PendingRequests();
+        try (RawPeer peer = new RawPeer(pair[0]); VfioUserEventLoop loop = new VfioUserEventLoop("connection-test")) {
+            VfioUserConnection c = VfioUserConnection.open("test", pair[1], loop.loop(),
+                    new VfioUserConnection.Listener() {
+                        @Override
+                        public void onMessage(VfioUserConnection connection, VfioUserMessage m) {
+                            pending.complete(m);
+                        }
+
+                        @Override
+                        public void onClose(VfioUserConnection connection, Throwable cause) {
+                        }
+                    });
+            c.readRepliesOnCallers(pending, 100);
+            java.util.concurrent.CountDownLatch busy = new java.util.concurrent.CountDownLatch(1);
+            java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+            loop.loop().execute(() -> {
+                busy.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            busy.await();
+            try {
+                PendingRequests.Slot s = pending.acquire(VfioUserCommand.DEVICE_GET_INFO.number());
+                peer.send(RawPeer.message(s.id, VfioUserCommand.DEVICE_GET_INFO.number(), VfioUserHeader.SIZE + 16,
+                        VfioUserHeader.TYPE_REPLY, 0, new byte[16]));
+                // Its deadline passed before it looked (a timeout of 0): the reply is there all the same.
+                org.junit.jupiter.api.Assertions.assertTrue(c.awaitReply(pending, s, 0),
+                        "a reply waiting in the socket at the deadline was called a timeout");
+                pending.release(s);
+            } finally {
+                release.countDown();
+            }
+            c.close();
         }
     }
 }
