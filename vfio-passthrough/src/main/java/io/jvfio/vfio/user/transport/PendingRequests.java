@@ -149,24 +149,33 @@ public final class PendingRequests {
             s.state = WAITING;
             return false;
         }
-        s.error = reply.isError();
-        s.errno = reply.error();
-        int n = reply.payloadSize();
-        s.payload.clear();
-        if (reply.dataReceived()) {
-            // The data came straight into the target (receiveTarget): only the access header is here.
-            reply.payloadBytes(0, s.payload, s.targetFrom);
-            s.targetReceived = n - s.targetFrom;
-        } else if (s.target != 0 && n > s.targetFrom && !s.error) {
-            int data = Math.min(n - s.targetFrom, s.targetLength);
-            reply.payloadBytes(0, s.payload, s.targetFrom);
-            reply.payloadTo(s.targetFrom, s.target, data);
-            s.targetReceived = data;
-        } else {
-            s.payload.ensureWritable(n);
-            reply.payloadBytes(0, s.payload, n);
+        try {
+            s.error = reply.isError();
+            s.errno = reply.error();
+            int n = reply.payloadSize();
+            s.payload.clear();
+            if (reply.dataReceived()) {
+                // The data came straight into the target (receiveTarget): only the access header is here.
+                reply.payloadBytes(0, s.payload, s.targetFrom);
+                s.targetReceived = n - s.targetFrom;
+            } else if (s.target != 0 && n > s.targetFrom && !s.error) {
+                int data = Math.min(n - s.targetFrom, s.targetLength);
+                reply.payloadBytes(0, s.payload, s.targetFrom);
+                reply.payloadTo(s.targetFrom, s.target, data);
+                s.targetReceived = data;
+            } else {
+                s.payload.ensureWritable(n);
+                reply.payloadBytes(0, s.payload, n);
+            }
+            s.fds = reply.fds().length > 0 ? reply.fds().clone() : null;
+        } catch (RuntimeException | Error e) {
+            // Never left FILLING (its waiter's release would wait for ever): answered as failed (EIO).
+            s.error = true;
+            s.errno = Errno.EIO.number();
+            s.state = DONE;
+            LockSupport.unpark(s.waiter);
+            throw e;
         }
-        s.fds = reply.fds().length > 0 ? reply.fds().clone() : null;
         s.state = DONE;
         LockSupport.unpark(s.waiter);
         return true;
