@@ -72,7 +72,7 @@ public final class GuestDriver {
     static final int MIGRATE_VECTOR = 0x71;
     static final long LAPIC_MSI = 0xfee0_0000L;
     /** How long the guest may take: its kernel-mode code is emulated, about 1 us an instruction here. */
-    static final long TIMEOUT_SECONDS = 300;
+    public static final long TIMEOUT_SECONDS = 300;
 
     /** How often the wait for the guest looks whether the device went away. */
     static final long GONE_POLL_MILLIS = 100;
