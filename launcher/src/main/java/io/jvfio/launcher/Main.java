@@ -28,7 +28,7 @@ import java.util.List;
  * reports. With no {@code -device}, the device is the edu device written in Java, served over
  * vfio-user on a private socket. Bad input gets one line on stderr and status 1; help and listings go
  * to stdout with status 0; a step that fails, status 3; a device that goes away during the run, one
- * line saying why and status 4. With {@code -qmp}, the machine then runs under a QMP monitor until its
+ * line saying why and status 4; an internal error (a bug), its stack and status 70. With {@code -qmp}, the machine then runs under a QMP monitor until its
  * {@code quit}.
  */
 public final class Main {
@@ -44,9 +44,23 @@ public final class Main {
     private Main() {
     }
 
+    /**
+     * An internal error: an exception no part of jvfio expected (a bug). The run ends with it rather than
+     * leaving the process up without its main thread (EX_SOFTWARE of sysexits.h).
+     */
+    static final int EXIT_INTERNAL_ERROR = 70;
+
     public static void main(String[] args) {
         Signals.catchSigintEvenIfIgnored();
-        System.exit(run(args, System.out, System.err));
+        int status;
+        try {
+            status = run(args, System.out, System.err);
+        } catch (RuntimeException | Error e) {
+            System.err.println("jvfio: internal error (a bug in jvfio: please report it with what follows): " + e);
+            e.printStackTrace(System.err);
+            status = EXIT_INTERNAL_ERROR;
+        }
+        System.exit(status);
     }
 
     static int run(String[] args, PrintStream out, PrintStream err) {
