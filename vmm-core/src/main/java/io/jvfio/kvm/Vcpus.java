@@ -102,7 +102,15 @@ public final class Vcpus {
             // Not this one: its run has ended, and a request left on it would end its next run at once.
             for (KvmVcpu v : vcpus) {
                 if (v != vcpu) {
-                    v.stop();
+                    try {
+                        v.stop();
+                    } catch (RuntimeException e) {
+                        // This thread still counts itself ended below (or every awaitAll would time out).
+                        failed = failed == null ? e : failed;
+                        if (failed != e) {
+                            failed.addSuppressed(e);
+                        }
+                    }
                 }
             }
         }
