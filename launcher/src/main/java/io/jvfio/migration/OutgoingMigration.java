@@ -133,8 +133,8 @@ public final class OutgoingMigration {
                 return;
             }
             cancelRequested = true;
+            event(MigrationStatus.CANCELLING); // under the lock: before the thread can say CANCELLED
         }
-        event(MigrationStatus.CANCELLING);
         MigrationChannel c = channel;
         if (c != null) {
             c.close();
@@ -420,7 +420,15 @@ public final class OutgoingMigration {
         }
     }
 
-    private void event(MigrationStatus s) {
+    /**
+     * The status becomes {@code s}, and the listeners hear it, in the order of the changes. Once CANCELLING,
+     * only an end follows (as QEMU's migrate_set_state, a compare-and-set from the state expected): the
+     * thread's next phase, reached as the cancel came, is not announced after it.
+     */
+    private synchronized void event(MigrationStatus s) {
+        if (status == MigrationStatus.CANCELLING && s.running()) {
+            return;
+        }
         status = s;
         each(l -> l.statusChanged(s));
     }

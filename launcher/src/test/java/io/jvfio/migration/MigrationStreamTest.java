@@ -347,6 +347,70 @@ class MigrationStreamTest {
         }
     }
 
+    /**
+     * A cancel in the device phase (the machine stopped, a device's state being taken): the migration ends
+     * CANCELLED, the statuses in order (no phase announced after CANCELLING), every paused part resumed, and a
+     * second migration completes. The device's snapshot is held until the cancel has been asked for.
+     */
+    @Test
+    void aCancelInTheDevicePhaseResumesEveryPart() throws Exception {
+        java.util.concurrent.CountDownLatch taking = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        AtomicLong resumes = new AtomicLong();
+        AtomicBoolean hold = new AtomicBoolean(true);
+        MigratableFunction device = new MigratableFunction("test-pci 1234:11e8") {
+            @Override
+            public void resume() {
+                resumes.incrementAndGet();
+            }
+
+            @Override
+            public byte[] snapshot() {
+                if (hold.get()) {
+                    taking.countDown();
+                    try {
+                        release.await();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt(); // the cancel's interrupt: the state is taken all the same
+                    }
+                }
+                return super.snapshot();
+            }
+        };
+        VirtualMachine src = machine("16M", "dev", device);
+        MigrationControl control = new MigrationControl(src, "test");
+        List<MigrationStatus> statuses = new java.util.concurrent.CopyOnWriteArrayList<>();
+        control.addListener(new MigrationListener() {
+            @Override
+            public void statusChanged(MigrationStatus status) {
+                statuses.add(status);
+            }
+        });
+        OutgoingMigration out = control.migrate("file:" + dir.resolve("cancelled.migration"), VcpuControl.of(src));
+        try {
+            assertTrue(taking.await(END.toSeconds(), java.util.concurrent.TimeUnit.SECONDS),
+                    "the device phase did not come: " + statuses);
+            assertEquals(MigrationStatus.DEVICE, out.status());
+            control.cancel();
+            assertEquals(MigrationStatus.CANCELLING, out.status());
+        } finally {
+            release.countDown();
+        }
+        MigrationInfo done = out.awaitEnd(END);
+        assertNotNull(done, "the cancelled migration did not end within " + END);
+        assertEquals(MigrationStatus.CANCELLED, done.status());
+        assertEquals(List.of(MigrationStatus.SETUP, MigrationStatus.ACTIVE, MigrationStatus.DEVICE,
+                MigrationStatus.CANCELLING, MigrationStatus.CANCELLED), statuses);
+        assertEquals(1, resumes.get(), "the paused device was resumed once");
+
+        hold.set(false);
+        statuses.clear();
+        MigrationInfo again = control.migrate("file:" + dir.resolve("again.migration"), VcpuControl.of(src))
+                .awaitEnd(END);
+        assertNotNull(again, "the second migration did not end within " + END);
+        assertEquals(MigrationStatus.COMPLETED, again.status(), () -> "error: " + again.errorDesc());
+    }
+
     @Test
     void badUrisInQemusWords() {
         VirtualMachine src = machine("16M");
@@ -362,7 +426,7 @@ class MigrationStreamTest {
     }
 
     /** A device that migrates: a test function with a state id and a state. */
-    static final class MigratableFunction implements io.jvfio.vmm.pci.PciFunction, Migratable {
+    static class MigratableFunction implements io.jvfio.vmm.pci.PciFunction, Migratable {
         private final TestFunction f = new TestFunction(256);
         private final String stateId;
         final AtomicReference<String> restored = new AtomicReference<>();
