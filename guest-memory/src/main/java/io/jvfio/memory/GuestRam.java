@@ -326,10 +326,22 @@ public final class GuestRam {
         return r.host.slice(off, length);
     }
 
-    /** The address in this process of guest range [gpa, gpa + length), which must lie in one region. */
+    /**
+     * The address in this process of guest range [gpa, gpa + length), which must lie in one region. A
+     * write made there, outside this class's methods, is told to the write log with {@link #written}.
+     */
     public long hostAddress(long gpa, long length) {
         GuestRegion r = region(gpa, length);
         return r.hostAddress() + (gpa - r.start());
+    }
+
+    /**
+     * Guest range [gpa, gpa + length) was written at its {@link #hostAddress} (a device's DMA copied straight
+     * in by its transport): while migration logs the VMM's writes, its pages are marked as this class's own
+     * writes mark theirs.
+     */
+    public void written(long gpa, long length) {
+        writes.written(gpa, length);
     }
 
     @Override

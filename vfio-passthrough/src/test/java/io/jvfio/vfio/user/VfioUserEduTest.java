@@ -205,6 +205,34 @@ class VfioUserEduTest {
         assertEquals(2, server.dmaMessages(), "one DMA_READ and one DMA_WRITE, answered from guest memory");
     }
 
+    /**
+     * A DMA_WRITE the client copies straight into guest memory is in the VMM's write log, as GuestRam's own
+     * writes are: a migration's pre-copy sends those pages again.
+     */
+    @Test
+    void aDmaWriteIntoGuestMemoryIsInMigrationsWriteLog() throws Exception {
+        useFileBackedRam();
+        enableBusMaster();
+        byte[] pattern = new byte[3000];
+        new Random(9).nextBytes(pattern);
+        memory.ram().write(0x3000, pattern, 0, pattern.length);
+        io.jvfio.vmm.migration.DirtyLog log = memory.writeLog();
+        log.start();
+        try {
+            log.collect((a, l) -> { }); // nothing before the DMA
+            assertArrayEquals(pattern, dmaRoundTrip(0x3000, 0x90000, pattern.length));
+            java.util.TreeSet<Long> pages = new java.util.TreeSet<>();
+            log.collect((a, l) -> {
+                for (long p = a; p < a + l; p += 4096) {
+                    pages.add(p);
+                }
+            });
+            assertEquals(java.util.Set.of(0x90000L), pages, "the pages the device's DMA_WRITE wrote");
+        } finally {
+            log.stop();
+        }
+    }
+
     @Test
     void severalThreadsRoundTripAtOnceWhileTheServerAsksForDma() throws Exception {
         // Each thread reads its own replies off the socket, or parks while another reads them for

@@ -207,6 +207,7 @@ final class ClientDmaWindows implements ClientSession.ServerCommands {
         try {
             if (host != 0) {
                 m.payloadTo(VfioUserPayloads.DmaAccess.DATA, host, count); // one copy, no view
+                memory.ram().written(address, count); // for migration's log, as GuestRam's own writes are
             } else {
                 memory.ram().write(address, m.payloadSlice(VfioUserPayloads.DmaAccess.DATA, count).nioBuffer());
             }
