@@ -82,7 +82,17 @@ public final class Suite {
                     + "--kvm-from and --readme belong to the host's run that takes FILE");
             System.exit(1);
         }
-        System.exit(kvmOnly != null ? runKvmOnly(kvmOnly, quick) : run(out, readme, quick, kvmFrom));
+        RunResults nested = null;
+        if (kvmFrom != null) {
+            try {
+                nested = ResultsFile.load(kvmFrom);
+            } catch (IOException | IllegalArgumentException e) {
+                System.err.println("Suite: --kvm-from " + kvmFrom + ": " + (e instanceof java.nio.file.NoSuchFileException
+                        ? "no such file" : e.getMessage()));
+                System.exit(1);
+            }
+        }
+        System.exit(kvmOnly != null ? runKvmOnly(kvmOnly, quick) : run(out, readme, quick, nested, kvmFrom));
     }
 
     private static final String USAGE = "usage: Suite [--out DIR] [--readme FILE] [--quick] [--kvm-from FILE] | "
@@ -127,10 +137,11 @@ public final class Suite {
 
     /**
      * The host's run: every benchmark, the KVM groups' only where {@code /dev/kvm} is usable, or, with
-     * {@code kvmFrom}, the KVM groups' rows from that file (a nested run's) and none of them measured here.
+     * {@code nested} (read from {@code kvmFrom}), the KVM groups' rows from that nested run and none of
+     * them measured here.
      */
-    static int run(Path out, Path readme, boolean quick, Path kvmFrom) throws IOException, RunnerException {
-        RunResults nested = kvmFrom == null ? null : ResultsFile.load(kvmFrom);
+    static int run(Path out, Path readme, boolean quick, RunResults nested, Path kvmFrom)
+            throws IOException, RunnerException {
         Files.createDirectories(out);
         try (Stream<Path> old = Files.list(out)) {
             for (Path p : old.filter(p -> p.toString().endsWith(".png")).toList()) {
