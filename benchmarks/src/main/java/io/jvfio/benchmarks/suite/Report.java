@@ -107,8 +107,8 @@ final class Report {
         return "**Measured in the nested VM, not on the host** (`scripts/nested-kvm`: QEMU's TCG with AMD SVM "
                 + "emulated, booted with the test kernel, whose KVM runs the guests). Everything there is emulated: "
                 + "the VM's kernel, KVM, the JVM and the guest alike, so the absolute times are far above what KVM "
-                + "on hardware gives; only the ratios within this group compare (benchmark and baseline, the raw "
-                + "eventfd wake-up included, were measured in the same nested run). **The VM:** " + nested.machine()
+                + "on hardware gives; only the ratios within this group compare (every benchmark and baseline "
+                + "in this table was measured in that same nested run). **The VM:** " + nested.machine()
                 + ". **Settings:** " + nested.settings() + "; the nested run took " + duration(nested.took())
                 + ".\n\n";
     }
