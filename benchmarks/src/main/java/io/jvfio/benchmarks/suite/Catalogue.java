@@ -39,7 +39,25 @@ public final class Catalogue {
             "VfioUserBulkBenchmark.regionWrite1MiBC", "VfioUserBulkBenchmark.rawSocket1MiB",
             "VfioUserBulkBenchmark.regionRead1MiBCToCServer", "VfioUserBulkBenchmark.regionWrite1MiBCToCServer");
 
+    /**
+     * The groups whose rows run KVM guests: where the host has no {@code /dev/kvm} they are measured in
+     * the nested VM ({@code Suite --kvm-only}), benchmarks and baselines alike.
+     */
+    static final List<String> KVM_GROUPS = List.of(KVM, IRQ_KVM);
+
     private Catalogue() {
+    }
+
+    /** Every benchmark and baseline the rows of the KVM groups compare. */
+    static java.util.Set<String> kvmGroupIds() {
+        java.util.Set<String> ids = new java.util.TreeSet<>();
+        for (Row r : rows()) {
+            if (KVM_GROUPS.contains(r.group())) {
+                ids.add(r.benchmark());
+                ids.add(r.baseline());
+            }
+        }
+        return ids;
     }
 
     /** Whether a benchmark runs a KVM guest (and is left out on a machine without /dev/kvm). */

@@ -28,7 +28,7 @@ final class Plots {
     private Plots() {
     }
 
-    static Map<String, Path> write(Path dir, List<Row> rows, Map<String, Measured> measured) throws IOException {
+    static Map<String, Path> write(Path dir, List<Row> rows, SuiteResults results) throws IOException {
         Map<String, Set<String[]>> groups = new LinkedHashMap<>();
         for (Row r : rows) {
             Set<String[]> series = groups.computeIfAbsent(r.group(), g -> new LinkedHashSet<>());
@@ -39,6 +39,7 @@ final class Plots {
         }
         Map<String, Path> files = new LinkedHashMap<>();
         for (Map.Entry<String, Set<String[]>> g : groups.entrySet()) {
+            Map<String, Measured> measured = results.of(g.getKey()).measured();
             List<Measured> present = new ArrayList<>();
             for (String[] s : g.getValue()) {
                 Measured m = measured.get(s[1]);
@@ -52,7 +53,8 @@ final class Plots {
             double maxMedian = present.stream().mapToDouble(Measured::medianNs).max().orElse(1);
             boolean micros = maxMedian >= 1000;
             double scale = micros ? 1e-3 : 1;
-            XYChart chart = new XYChartBuilder().width(1000).height(560).title(g.getKey())
+            String title = results.nestedGroup(g.getKey()) ? g.getKey() + " (in the nested VM: emulated)" : g.getKey();
+            XYChart chart = new XYChartBuilder().width(1000).height(560).title(title)
                     .xAxisTitle("latency per operation (" + (micros ? "us" : "ns") + ", log scale)")
                     .yAxisTitle("percentile of samples").build();
             var style = chart.getStyler();

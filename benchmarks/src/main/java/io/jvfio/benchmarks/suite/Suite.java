@@ -33,8 +33,16 @@ import java.util.stream.Stream;
  * {@code --readme FILE} it also regenerates the section of FILE between
  * {@code <!-- benchmarks:begin -->} and {@code <!-- benchmarks:end -->}.
  *
+ * <p>Where the host has no {@code /dev/kvm}, the KVM groups ({@link Catalogue#KVM_GROUPS}) are measured
+ * apart, in the nested VM ({@code scripts/nested-kvm}): {@code --kvm-only FILE} runs only their
+ * benchmarks and the baselines their rows compare with, and saves the results to FILE
+ * ({@link ResultsFile}); the host's run with {@code --kvm-from FILE} then measures everything else and
+ * takes those groups' rows, benchmark and baseline alike, from FILE, and the report says where they were
+ * measured. Without either, those rows say "not run" and why.
+ *
  * <pre>
- * java -cp benchmarks.jar io.jvfio.benchmarks.suite.Suite [--out DIR] [--readme FILE] [--quick]
+ * java -cp benchmarks.jar io.jvfio.benchmarks.suite.Suite [--out DIR] [--readme FILE] [--quick] [--kvm-from FILE]
+ * java -cp benchmarks.jar io.jvfio.benchmarks.suite.Suite --kvm-only FILE [--quick]
  * </pre>
  */
 public final class Suite {
@@ -50,23 +58,45 @@ public final class Suite {
         Path out = Path.of("benchmarks/results");
         Path readme = null;
         boolean quick = false;
+        Path kvmOnly = null;
+        Path kvmFrom = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--out" -> out = Path.of(value(args, ++i, "--out"));
                 case "--readme" -> readme = Path.of(value(args, ++i, "--readme"));
                 case "--quick" -> quick = true;
+                case "--kvm-only" -> kvmOnly = Path.of(value(args, ++i, "--kvm-only"));
+                case "--kvm-from" -> kvmFrom = Path.of(value(args, ++i, "--kvm-from"));
                 case "-h", "--help" -> {
-                    System.out.println("usage: Suite [--out DIR] [--readme FILE] [--quick]");
+                    System.out.println(USAGE);
                     return;
                 }
                 default -> {
-                    System.err.println("Suite: unknown option " + args[i] + " (--out DIR, --readme FILE, --quick)");
+                    System.err.println("Suite: unknown option " + args[i] + "; " + USAGE);
                     System.exit(1);
                 }
             }
         }
-        System.exit(run(out, readme, quick));
+        if (kvmOnly != null && (kvmFrom != null || readme != null)) {
+            System.err.println("Suite: --kvm-only FILE only measures the KVM groups and saves them to FILE; "
+                    + "--kvm-from and --readme belong to the host's run that takes FILE");
+            System.exit(1);
+        }
+        RunResults nested = null;
+        if (kvmFrom != null) {
+            try {
+                nested = ResultsFile.load(kvmFrom);
+            } catch (IOException | IllegalArgumentException e) {
+                System.err.println("Suite: --kvm-from " + kvmFrom + ": " + (e instanceof java.nio.file.NoSuchFileException
+                        ? "no such file" : e.getMessage()));
+                System.exit(1);
+            }
+        }
+        System.exit(kvmOnly != null ? runKvmOnly(kvmOnly, quick) : run(out, readme, quick, nested, kvmFrom));
     }
+
+    private static final String USAGE = "usage: Suite [--out DIR] [--readme FILE] [--quick] [--kvm-from FILE] | "
+            + "Suite --kvm-only FILE [--quick]";
 
     private static String value(String[] args, int i, String option) {
         if (i >= args.length) {
@@ -76,77 +106,75 @@ public final class Suite {
         return args[i];
     }
 
-    static int run(Path out, Path readme, boolean quick) throws IOException, RunnerException {
+    /**
+     * Measures only the KVM groups' benchmarks and their baselines, and saves them to {@code file}: what
+     * {@code ./run-benchmarks} runs in the nested VM where the host has no {@code /dev/kvm}.
+     */
+    static int runKvmOnly(Path file, boolean quick) throws IOException, RunnerException {
+        if (!io.jvfio.kvm.Kvm.usable()) {
+            System.err.println("Suite: --kvm-only needs a usable /dev/kvm, and there is none here; run it where "
+                    + "there is, or in the nested VM: scripts/nested-kvm KERNEL_DIR -- java -cp benchmarks.jar "
+                    + Suite.class.getName() + " --kvm-only FILE");
+            return 1;
+        }
+        java.util.Set<String> ids = Catalogue.kvmGroupIds();
+        java.util.Set<String> patterns = new java.util.TreeSet<>();
+        for (String id : ids) {
+            String method = id.contains("[") ? id.substring(0, id.indexOf('[')) : id;
+            patterns.add(method.replace(".", "\\.") + "$");
+        }
+        RunResults r = measure(quick, patterns);
+        List<String> missing = notRun(r, ids, true);
+        ResultsFile.save(r, file);
+        System.out.println("jvfio benchmarks: the KVM groups' " + r.measured().size() + " benchmarks in "
+                + r.took().toMinutes() + " min " + r.took().toSecondsPart() + " s; saved to " + file);
+        if (!missing.isEmpty()) {
+            System.err.println("jvfio benchmarks: no result for " + missing);
+            return 1;
+        }
+        return 0;
+    }
+
+    /**
+     * The host's run: every benchmark, the KVM groups' only where {@code /dev/kvm} is usable, or, with
+     * {@code nested} (read from {@code kvmFrom}), the KVM groups' rows from that nested run and none of
+     * them measured here.
+     */
+    static int run(Path out, Path readme, boolean quick, RunResults nested, Path kvmFrom)
+            throws IOException, RunnerException {
         Files.createDirectories(out);
         try (Stream<Path> old = Files.list(out)) {
             for (Path p : old.filter(p -> p.toString().endsWith(".png")).toList()) {
                 Files.delete(p);
             }
         }
-        Path notes = Files.createTempDirectory("jvfio-bench-notes");
-        Instant start = Instant.now();
-        ChainedOptionsBuilder options = new OptionsBuilder()
-                .forks(1)
-                .warmupIterations(quick ? 1 : WARMUP)
-                .warmupTime(quick ? TimeValue.milliseconds(200) : TimeValue.seconds(1))
-                .measurementIterations(quick ? 1 : MEASURE)
-                .measurementTime(quick ? TimeValue.milliseconds(300) : TimeValue.seconds(1))
-                .timeout(TimeValue.minutes(2))
-                .addProfiler(GCProfiler.class)
-                .shouldFailOnError(true)
-                .jvmArgsAppend("-Djvfio.bench.notes=" + notes, "-Xmx512m", "-Djava.awt.headless=true");
-        boolean kvm = io.jvfio.kvm.Kvm.usable();
+        boolean kvm = nested == null && io.jvfio.kvm.Kvm.usable();
+        List<String> patterns = new ArrayList<>();
         for (String c : Catalogue.CLASSES) {
             if (kvm) {
-                options.include("io\\.jvfio\\.benchmarks\\." + c + "\\.");
+                patterns.add(c + "\\.");
             } else if (c.equals("InterruptLatencyBenchmark")) {
-                options.include("io\\.jvfio\\.benchmarks\\." + c + "\\.(ring|rawEventfd)$");
+                patterns.add(c + "\\.(ring|rawEventfd)$");
             } else if (!c.startsWith("Kvm")) {
-                options.include("io\\.jvfio\\.benchmarks\\." + c + "\\.");
+                patterns.add(c + "\\.");
             }
         }
-        // Without a C compiler the C baselines are left out (their setup would fail the run), unless
-        // -Djvfio.cc=required asks for them: then the run fails saying why.
-        boolean cc = "required".equals(System.getProperty("jvfio.cc")) || CBaseline.available();
-        if (!cc) {
-            for (String id : Catalogue.NEEDS_CC) {
-                options.exclude("io\\.jvfio\\.benchmarks\\." + id.replace(".", "\\.") + "$");
-            }
-        }
-        Collection<RunResult> results = new Runner(options.build()).run();
-        Duration took = Duration.between(start, Instant.now());
+        RunResults host = measure(quick, patterns);
+        SuiteResults results = new SuiteResults(host, nested);
 
-        Map<String, Measured> measured = new HashMap<>();
-        for (RunResult r : results) {
-            Measured m = measure(r);
-            measured.put(m.id(), m);
-        }
-        Map<String, String> observed = readNotes(notes);
         List<Row> rows = Catalogue.rows();
         List<String> missing = new ArrayList<>();
         for (Row row : rows) {
-            for (String id : List.of(row.benchmark(), row.baseline())) {
-                if (!measured.containsKey(id)) {
-                    if (!kvm && Catalogue.needsKvm(id)) {
-                        observed.putIfAbsent(id, "not run: this machine has no usable /dev/kvm");
-                    } else if (!cc && Catalogue.needsCc(id)) {
-                        observed.putIfAbsent(id, "not run: no C compiler (cc) to build the C baseline; install gcc");
-                    } else {
-                        missing.add(id);
-                    }
-                }
-            }
+            RunResults run = results.of(row.group());
+            missing.addAll(notRun(run, List.of(row.benchmark(), row.baseline()), run != host || kvm));
         }
-        Map<String, Path> plots = Plots.write(out, rows, measured);
-        String machine = MachineInfo.describe();
-        String settings = quick ? "a quick run (1 x 0.2 s warm-up, 1 x 0.3 s measurement): a smoke test, not figures"
-                : "JMH " + org.openjdk.jmh.util.Version.getPlainVersion() + ", one fork per benchmark, " + WARMUP
-                + " x 1 s warm-up, " + MEASURE + " x 1 s measurement, sample mode (average-time for operations of "
-                + "nanoseconds), -prof gc";
-        Report report = new Report(rows, measured, observed, plots, machine, settings, took);
+        Map<String, Path> plots = Plots.write(out, rows, results);
+        Report report = new Report(rows, results, plots);
         Files.writeString(out.resolve("README.md"), report.markdown("", "# jvfio benchmarks\n\n"));
-        System.out.println("jvfio benchmarks: " + measured.size() + " benchmarks in " + took.toMinutes() + " min "
-                + took.toSecondsPart() + " s; results in " + out.resolve("README.md"));
+        System.out.println("jvfio benchmarks: " + host.measured().size() + " benchmarks in " + host.took().toMinutes()
+                + " min " + host.took().toSecondsPart() + " s" + (nested == null ? "" : ", and "
+                + nested.measured().size() + " of the KVM groups from the nested run in " + kvmFrom)
+                + "; results in " + out.resolve("README.md"));
         if (readme != null) {
             Path base = readme.toAbsolutePath().getParent();
             String relative = base.relativize(out.toAbsolutePath()).toString();
@@ -159,6 +187,78 @@ public final class Suite {
             return 1;
         }
         return 0;
+    }
+
+    /**
+     * Runs with JMH the benchmarks that match the patterns (regular expressions for what follows
+     * {@code io.jvfio.benchmarks.}) and collects their results and notes. Without a C compiler the C
+     * baselines are left out (their setup would fail the run).
+     */
+    private static RunResults measure(boolean quick, Collection<String> patterns)
+            throws IOException, RunnerException {
+        Path notes = Files.createTempDirectory("jvfio-bench-notes");
+        Instant start = Instant.now();
+        ChainedOptionsBuilder options = new OptionsBuilder()
+                .forks(1)
+                .warmupIterations(quick ? 1 : WARMUP)
+                .warmupTime(quick ? TimeValue.milliseconds(200) : TimeValue.seconds(1))
+                .measurementIterations(quick ? 1 : MEASURE)
+                .measurementTime(quick ? TimeValue.milliseconds(300) : TimeValue.seconds(1))
+                .timeout(TimeValue.minutes(2))
+                .addProfiler(GCProfiler.class)
+                .shouldFailOnError(true)
+                .jvmArgsAppend("-Djvfio.bench.notes=" + notes, "-Xmx512m", "-Djava.awt.headless=true");
+        for (String p : patterns) {
+            options.include("io\\.jvfio\\.benchmarks\\." + p);
+        }
+        if (!cc()) {
+            for (String id : Catalogue.NEEDS_CC) {
+                options.exclude("io\\.jvfio\\.benchmarks\\." + id.replace(".", "\\.") + "$");
+            }
+        }
+        Collection<RunResult> results = new Runner(options.build()).run();
+        Duration took = Duration.between(start, Instant.now());
+        Map<String, Measured> measured = new HashMap<>();
+        for (RunResult r : results) {
+            Measured m = measure(r);
+            measured.put(m.id(), m);
+        }
+        Map<String, String> observed = readNotes(notes);
+        String settings = quick ? "a quick run (1 x 0.2 s warm-up, 1 x 0.3 s measurement): a smoke test, not figures"
+                : "JMH " + org.openjdk.jmh.util.Version.getPlainVersion() + ", one fork per benchmark, " + WARMUP
+                + " x 1 s warm-up, " + MEASURE + " x 1 s measurement, sample mode (average-time for operations of "
+                + "nanoseconds), -prof gc";
+        return new RunResults(MachineInfo.describe(), settings, took, measured, observed);
+    }
+
+    /**
+     * Whether the C baselines run: where there is a C compiler, or where {@code -Djvfio.cc=required}
+     * asks for them (then a missing compiler fails the run, saying why).
+     */
+    private static boolean cc() {
+        return "required".equals(System.getProperty("jvfio.cc")) || CBaseline.available();
+    }
+
+    /**
+     * Of the ids, those the run has no result for and no reason: a benchmark left out for want of KVM
+     * (where {@code kvm} is false) or of a C compiler gets a "not run" note saying why instead.
+     */
+    private static List<String> notRun(RunResults run, Collection<String> ids, boolean kvm) {
+        boolean cc = cc();
+        List<String> missing = new ArrayList<>();
+        for (String id : ids) {
+            if (run.measured().containsKey(id)) {
+                continue;
+            }
+            if (!kvm && Catalogue.needsKvm(id)) {
+                run.notes().putIfAbsent(id, "not run: this machine has no usable /dev/kvm");
+            } else if (!cc && Catalogue.needsCc(id)) {
+                run.notes().putIfAbsent(id, "not run: no C compiler (cc) to build the C baseline; install gcc");
+            } else {
+                missing.add(id);
+            }
+        }
+        return missing;
     }
 
     static Measured measure(RunResult r) {
