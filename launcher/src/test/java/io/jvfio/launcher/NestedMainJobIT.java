@@ -78,8 +78,7 @@ class NestedMainJobIT {
         console = "\n--- the VM's console (last 80 lines; all of it in " + work.resolve("console.log") + ") ---\n"
                 + run.tail(80);
         if (!run.finished()) {
-            fail("the nested VM ended (or was stopped after " + TIMEOUT_SECONDS + " s) before the script finished, "
-                    + "after " + run.millis() + " ms" + console);
+            fail(run.ending(TIMEOUT_SECONDS) + console);
         }
         runs = NestedJvfioRuns.runs(run.lines());
         assertEquals(RUNS.length, runs.size(), RUNS.length + " jvfio runs" + console);

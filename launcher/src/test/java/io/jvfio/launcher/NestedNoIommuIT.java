@@ -71,8 +71,7 @@ class NestedNoIommuIT {
         console = "\n--- the VM's console (last 80 lines; all of it in " + work.resolve("console.log") + ") ---\n"
                 + run.tail(80);
         if (!run.finished()) {
-            fail("the nested VM ended (or was stopped after " + TIMEOUT_SECONDS + " s) before the script finished, "
-                    + "after " + run.millis() + " ms" + console);
+            fail(run.ending(TIMEOUT_SECONDS) + console);
         }
         assertTrue(run.lines().stream().anyMatch(l -> l.endsWith("JVFIO-IOMMUS 0")), "the VM was to have no IOMMU (/sys/class/iommu)" + console);
         runs = NestedJvfioRuns.runs(run.lines());

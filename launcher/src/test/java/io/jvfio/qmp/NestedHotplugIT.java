@@ -36,8 +36,7 @@ class NestedHotplugIT {
         String console = "\n--- the VM's console (last 60 lines; all of it in " + work.resolve("console.log") + ") ---\n"
                 + run.tail(60);
         if (!run.finished()) {
-            fail("the nested VM ended (or was stopped after " + TIMEOUT_SECONDS + " s) before the probe finished, after "
-                    + run.millis() + " ms" + console);
+            fail(run.ending(TIMEOUT_SECONDS) + console);
         }
         run.lines().stream().filter(l -> l.startsWith("JVFIO-")).forEach(System.out::println);
         for (String check : CHECKS) {

@@ -63,8 +63,7 @@ class NestedMttyMigrationTest {
         String console = "\n--- the VM's console (last 80 lines; all of it in " + work.resolve("console.log") + ") ---\n"
                 + run.tail(80);
         if (!run.finished()) {
-            fail("the nested VM ended (or was stopped after " + TIMEOUT_SECONDS + " s) before the probe finished, after "
-                    + run.millis() + " ms" + console);
+            fail(run.ending(TIMEOUT_SECONDS) + console);
         }
         for (String check : CHECKS) {
             String pass = "JVFIO-CHECK " + check + " PASS";

@@ -105,8 +105,7 @@ class NestedVfioTest {
                 + run.tail(60);
 
         if (!run.finished()) {
-            fail("the nested VM ended (or was stopped after " + TIMEOUT_SECONDS + " s) before the probe finished, after "
-                    + run.millis() + " ms: a device fault in QEMU ends the whole VM" + console);
+            fail(run.ending(TIMEOUT_SECONDS) + console);
         }
         for (String check : CHECKS) {
             String pass = "JVFIO-CHECK " + check + " PASS";

@@ -32,10 +32,62 @@ public final class NestedVm {
     public record Prerequisites(Path qemu, Path busybox, Path kernelDir, Path bzImage) {
     }
 
-    /** The VM's console and whether it reached the end of its script. */
-    public record Run(List<String> lines, boolean finished, int exitCode, long millis) {
+    /**
+     * The VM's console, whether it reached the end of its script, and how QEMU ended ({@code qemuStatus}:
+     * its exit status, or -1 where it was stopped at the bound) with QEMU's own log of resets and guest
+     * errors ({@code qemuLog}).
+     */
+    public record Run(List<String> lines, boolean finished, int exitCode, long millis, int qemuStatus, Path qemuLog) {
         public String tail(int n) {
             return String.join("\n", lines.subList(Math.max(0, lines.size() - n), lines.size()));
+        }
+
+        /**
+         * Why a VM that did not finish its script ended, for a test's failure message: the bound, or
+         * QEMU's exit status and what it means here, and what QEMU logged of resets and guest errors.
+         */
+        public String ending(int timeoutSeconds) {
+            StringBuilder s = new StringBuilder("the nested VM ended before its script finished, after ")
+                    .append(millis).append(" ms: ");
+            if (qemuStatus < 0) {
+                s.append("QEMU was stopped at the bound of ").append(timeoutSeconds).append(" s");
+            } else if (qemuStatus == 0) {
+                s.append("QEMU exited with status 0: the guest reset (QEMU runs with -no-reboot, so a reset ends it; "
+                        + "a kernel panic, panic=-1, or a triple fault) or powered off");
+            } else if (qemuStatus > 128) {
+                int signal = qemuStatus - 128;
+                s.append("QEMU was killed by signal ").append(signal).append(switch (signal) {
+                    case 9 -> " (SIGKILL: from outside, such as the kernel's OOM killer)";
+                    case 6 -> " (SIGABRT: an assertion in QEMU)";
+                    case 11 -> " (SIGSEGV: QEMU crashed)";
+                    default -> "";
+                });
+            } else {
+                s.append("QEMU exited with status ").append(qemuStatus).append(" (an error it printed on the console)");
+            }
+            s.append("; QEMU's log of resets and guest errors (").append(qemuLog).append("): ");
+            List<String> log = QemuLog.events(qemuLog);
+            s.append(log.isEmpty() ? "nothing" : "\n  " + String.join("\n  ", log));
+            return s.toString();
+        }
+    }
+
+    /** QEMU's {@code -d cpu_reset,guest_errors} log, without the register dumps that follow each reset. */
+    static final class QemuLog {
+        private static final java.util.regex.Pattern DUMP = java.util.regex.Pattern.compile(
+                "^\\s*([A-Z][A-Z0-9]{1,4}\\s*=|[A-Z]{2}\\s*=|[A-Z][A-Z0-9]{1,4}\\s*\\[|XMM|YMM|ZMM|FPR|FCW|FSW|MXCSR|DR[0-9]|CCS|PKRU|EFER|TSC|Opmask).*");
+
+        static List<String> events(Path log) {
+            try {
+                if (log == null || !Files.exists(log)) {
+                    return List.of();
+                }
+                List<String> all = Files.readAllLines(log, StandardCharsets.ISO_8859_1).stream()
+                        .filter(l -> !l.isBlank() && !DUMP.matcher(l).matches()).toList();
+                return all.subList(Math.max(0, all.size() - 40), all.size());
+            } catch (IOException e) {
+                return List.of("(unreadable: " + e.getMessage() + ")");
+            }
         }
     }
 
@@ -190,7 +242,12 @@ public final class NestedVm {
     private Run boot(List<String> machine, String iommuArgs, List<String> devices, Path script, int timeoutSeconds)
             throws IOException, InterruptedException {
         Path initrd = initramfs();
-        List<String> cmd = new ArrayList<>(List.of(pre.qemu().toString(), "-accel", "tcg"));
+        // One emulation thread for both vCPUs (thread=single), as scripts/nested-kvm has: with a thread per
+        // vCPU (QEMU 7.2's default), the guest kernel died now and then on this busy 2-core host (an int3
+        // that its live code patching of a static key had left, hit on the other vCPU: "Oops: int3" in
+        // sched_clock_cpu, seen in 1 of 7 boots here; CI's VM ended silently mid-probe once), a race that
+        // one thread cannot run.
+        List<String> cmd = new ArrayList<>(List.of(pre.qemu().toString(), "-accel", "tcg,thread=single"));
         cmd.addAll(machine);
         cmd.addAll(List.of("-smp", "2", "-m", "2048",
                 "-nographic", "-no-reboot", "-nic", "none",
@@ -201,6 +258,11 @@ public final class NestedVm {
                 // running beside it; the check tests the emulation's speed, not the kernel VFIO under test.
                 "-append", "console=ttyS0 quiet panic=-1 no_timer_check " + iommuArgs + " jvfio.run=" + script,
                 "-virtfs", "local,path=/,mount_tag=host,security_model=passthrough,readonly=on,multidevs=remap"));
+        // QEMU's own account of how the VM ends: every CPU reset (a triple fault says so) and each guest
+        // access QEMU found invalid, so a VM that ends early says why.
+        Path qemuLog = work.resolve("qemu-debug.log");
+        Files.deleteIfExists(qemuLog);
+        cmd.addAll(List.of("-d", "cpu_reset,guest_errors", "-D", qemuLog.toString()));
         cmd.addAll(devices);
         Files.writeString(work.resolve("qemu-command.txt"), String.join(" ", cmd) + "\n");
         Console console = Console.of(cmd, timeoutSeconds);
@@ -216,15 +278,15 @@ public final class NestedVm {
                 exitCode = Integer.parseInt(l.substring(at + DONE.length()).trim());
             }
         }
-        return new Run(out, finished, exitCode, millis);
+        return new Run(out, finished, exitCode, millis, console.status(), qemuLog);
     }
 
     /**
      * A VM's serial console: runs {@code cmd} (QEMU, its serial console on stdout, stderr merged) until
      * it exits or {@code timeoutSeconds} pass (then it is killed), and keeps its lines, terminal
-     * escapes and carriage returns removed.
+     * escapes and carriage returns removed, and QEMU's exit status (-1 where it was killed at the bound).
      */
-    public record Console(List<String> lines, boolean exited, long millis) {
+    public record Console(List<String> lines, boolean exited, long millis, int status) {
         public static Console of(List<String> cmd, int timeoutSeconds) throws IOException, InterruptedException {
             long start = System.nanoTime();
             Process qemu = new ProcessBuilder(cmd).redirectErrorStream(true).start();
@@ -251,7 +313,7 @@ public final class NestedVm {
             reader.join(5000);
             long millis = (System.nanoTime() - start) / 1_000_000;
             synchronized (lines) {
-                return new Console(List.copyOf(lines), exited, millis);
+                return new Console(List.copyOf(lines), exited, millis, exited ? qemu.exitValue() : -1);
             }
         }
 
