@@ -101,21 +101,13 @@ public final class ServerProcess implements AutoCloseable {
      * threads' stacks ({@code jcmd PID Thread.print}): what a run that failed far away (CI) needs to be understood.
      */
     public void awaitOutput(String what, BooleanSupplier condition, long seconds) {
-        long deadline = System.nanoTime() + seconds * 1_000_000_000L;
-        while (!condition.getAsBoolean()) {
-            if (!process.isAlive()) {
-                if (condition.getAsBoolean()) { // written just before it exited
-                    return;
-                }
+        poll(condition, seconds, () -> {
+            if (!process.isAlive() && !condition.getAsBoolean()) { // not written just before it exited either
                 throw new AssertionError(what + " never came: pid " + pid() + " exited with status "
                         + process.exitValue() + "; its output:\n" + tail(output()));
             }
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("not within " + seconds + " s: " + what + " in the output of pid " + pid()
-                        + "; its output:\n" + tail(output()) + "\nits threads:\n" + threadDump());
-            }
-            LockSupport.parkNanos(10_000_000L); // a polling interval for a condition in another process
-        }
+        }, () -> "not within " + seconds + " s: " + what + " in the output of pid " + pid() + "; its output:\n"
+                + tail(output()) + "\nits threads:\n" + threadDump());
     }
 
     /** The last part of {@code output}: as much as a failure message shows usefully. */
@@ -229,10 +221,20 @@ public final class ServerProcess implements AutoCloseable {
     }
 
     public static void await(String what, BooleanSupplier condition, long seconds) {
+        poll(condition, seconds, () -> { }, () -> "not within " + seconds + " s: " + what);
+    }
+
+    /**
+     * Polls {@code condition} until it holds; {@code check}, run before each look at the time, ends the wait
+     * sooner by throwing; after {@code seconds} it fails with {@code late}'s text.
+     */
+    private static void poll(BooleanSupplier condition, long seconds, Runnable check,
+                             java.util.function.Supplier<String> late) {
         long deadline = System.nanoTime() + seconds * 1_000_000_000L;
         while (!condition.getAsBoolean()) {
+            check.run();
             if (System.nanoTime() > deadline) {
-                throw new AssertionError("not within " + seconds + " s: " + what);
+                throw new AssertionError(late.get());
             }
             LockSupport.parkNanos(10_000_000L); // a polling interval for a condition in another process
         }

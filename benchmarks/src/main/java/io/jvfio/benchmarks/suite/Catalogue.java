@@ -45,6 +45,15 @@ public final class Catalogue {
      */
     static final List<String> KVM_GROUPS = List.of(KVM, IRQ_KVM);
 
+    /**
+     * The groups measured in {@link #ROUNDS} rounds: their benchmarks one fork each per round, in turn, so
+     * that each ratio is taken within a round and a spell of load on this shared machine (which moved a
+     * single run's vfio-user ratios by a third) lands in one round's ratio, not in the report's. Their
+     * rows give the median of the rounds' ratios and its range.
+     */
+    static final List<String> ROUNDS_GROUPS = List.of(VFIO_USER);
+    static final int ROUNDS = 5;
+
     private Catalogue() {
     }
 
@@ -53,6 +62,18 @@ public final class Catalogue {
         java.util.Set<String> ids = new java.util.TreeSet<>();
         for (Row r : rows()) {
             if (KVM_GROUPS.contains(r.group())) {
+                ids.add(r.benchmark());
+                ids.add(r.baseline());
+            }
+        }
+        return ids;
+    }
+
+    /** Every benchmark and baseline the rows of the groups measured in rounds compare. */
+    static java.util.Set<String> roundsGroupIds() {
+        java.util.Set<String> ids = new java.util.TreeSet<>();
+        for (Row r : rows()) {
+            if (ROUNDS_GROUPS.contains(r.group())) {
                 ids.add(r.benchmark());
                 ids.add(r.baseline());
             }

@@ -67,6 +67,10 @@ final class Report {
             if (results.nestedGroup(g.getKey())) {
                 md.append(nestedPreface(run));
             }
+            int rounds = roundsOf(run, g.getValue());
+            if (rounds > 1) {
+                md.append(roundsPreface(rounds));
+            }
             md.append("| benchmark | median | p99 | baseline | median | p99 | ratio | B/op |\n")
                     .append("|---|---:|---:|---|---:|---:|---:|---:|\n");
             List<String> observed = new ArrayList<>();
@@ -77,7 +81,7 @@ final class Report {
                         .append(time(b, false)).append(" | ").append(r.baselineLabel()).append(batch(base))
                         .append(" | ")
                         .append(time(base, true)).append(" | ").append(time(base, false)).append(" | ")
-                        .append(ratio(b, base)).append(" | ").append(alloc(b)).append(" / ").append(alloc(base))
+                        .append(ratio(run, r, b, base)).append(" | ").append(alloc(b)).append(" / ").append(alloc(base))
                         .append(" |\n");
                 for (String id : List.of(r.benchmark(), r.baseline())) {
                     String n = notes.get(id);
@@ -111,6 +115,25 @@ final class Report {
                 + "in this table was measured in that same nested run). **The VM:** " + nested.machine()
                 + ". **Settings:** " + nested.settings() + "; the nested run took " + duration(nested.took())
                 + ".\n\n";
+    }
+
+    /** How many rounds the group's rows were measured in (1 where it was not measured in rounds). */
+    private static int roundsOf(RunResults run, List<Row> rows) {
+        int n = 1;
+        for (Row r : rows) {
+            double[] b = run.rounds().get(r.benchmark());
+            if (b != null) {
+                n = Math.max(n, b.length);
+            }
+        }
+        return n;
+    }
+
+    private static String roundsPreface(int rounds) {
+        return "**Measured in " + rounds + " rounds:** each round ran this group's benchmarks one fork each, in turn, "
+                + "so each ratio below is the median of " + rounds + " ratios, each taken within one round (their "
+                + "range in brackets): a spell of load on the shared machine moves one round's ratio, not the "
+                + "report's. Median and p99 are of all rounds' samples pooled.\n\n";
     }
 
     private static String duration(Duration d) {
@@ -155,9 +178,25 @@ final class Report {
         return String.format("%.0f us", ns / 1000);
     }
 
-    private static String ratio(Measured b, Measured base) {
+    /**
+     * The benchmark's median over its baseline's; for a row measured in rounds, the median of the rounds'
+     * ratios (each within one round) and their range.
+     */
+    static String ratio(RunResults run, Row r, Measured b, Measured base) {
         if (b == null || base == null || base.medianNs() <= 0) {
             return "-";
+        }
+        double[] rb = run.rounds().get(r.benchmark());
+        double[] rs = run.rounds().get(r.baseline());
+        if (rb != null && rs != null && rb.length == rs.length && rb.length > 1) {
+            double[] ratios = new double[rb.length];
+            for (int i = 0; i < rb.length; i++) {
+                ratios[i] = rb[i] / rs[i];
+            }
+            java.util.Arrays.sort(ratios);
+            int n = ratios.length;
+            double median = n % 2 == 1 ? ratios[n / 2] : (ratios[n / 2 - 1] + ratios[n / 2]) / 2;
+            return String.format("%.2fx (%.2fx to %.2fx)", median, ratios[0], ratios[n - 1]);
         }
         return String.format("%.2fx", b.medianNs() / base.medianNs());
     }

@@ -45,6 +45,13 @@ final class ResultsFile {
         for (Map.Entry<String, String> n : new TreeMap<>(r.notes()).entrySet()) {
             line(s, "note", n.getKey(), n.getValue());
         }
+        for (Map.Entry<String, double[]> n : new TreeMap<>(r.rounds()).entrySet()) {
+            List<String> medians = new ArrayList<>();
+            for (double v : n.getValue()) {
+                medians.add(Double.toString(v));
+            }
+            line(s, "rounds", n.getKey(), String.join(",", medians));
+        }
         Path parent = file.toAbsolutePath().getParent();
         if (parent != null) {
             Files.createDirectories(parent);
@@ -63,6 +70,7 @@ final class ResultsFile {
         Duration took = null;
         Map<String, Measured> measured = new HashMap<>();
         Map<String, String> notes = new HashMap<>();
+        Map<String, double[]> rounds = new HashMap<>();
         for (int i = 1; i < lines.size(); i++) {
             String[] f = lines.get(i).split("\t", -1);
             for (int j = 0; j < f.length; j++) {
@@ -89,6 +97,8 @@ final class ResultsFile {
                                 Double.parseDouble(f[8]), Integer.parseInt(f[9])));
                     }
                     case "note" -> notes.put(f[1], f[2]);
+                    case "rounds" -> rounds.put(f[1], java.util.Arrays.stream(f[2].split(","))
+                            .mapToDouble(Double::parseDouble).toArray());
                     default -> throw new IllegalArgumentException("an unknown record \"" + f[0] + "\"");
                 }
             } catch (RuntimeException e) {
@@ -100,7 +110,7 @@ final class ResultsFile {
             throw new IllegalArgumentException(file + " lacks its machine, settings or took line: cut short? Write it "
                     + "again with Suite --kvm-only FILE");
         }
-        return new RunResults(machine, settings, took, measured, notes);
+        return new RunResults(machine, settings, took, measured, notes, rounds);
     }
 
     private static void line(StringBuilder s, String... fields) {

@@ -118,12 +118,7 @@ public final class Suite {
             return 1;
         }
         java.util.Set<String> ids = Catalogue.kvmGroupIds();
-        java.util.Set<String> patterns = new java.util.TreeSet<>();
-        for (String id : ids) {
-            String method = id.contains("[") ? id.substring(0, id.indexOf('[')) : id;
-            patterns.add(method.replace(".", "\\.") + "$");
-        }
-        RunResults r = measure(quick, patterns);
+        RunResults r = measure(quick, patternsOf(ids));
         List<String> missing = notRun(r, ids, true);
         ResultsFile.save(r, file);
         System.out.println("jvfio benchmarks: the KVM groups' " + r.measured().size() + " benchmarks in "
@@ -159,7 +154,7 @@ public final class Suite {
                 patterns.add(c + "\\.");
             }
         }
-        RunResults host = measure(quick, patterns);
+        RunResults host = inRounds(measure(quick, patterns), quick);
         SuiteResults results = new SuiteResults(host, nested);
 
         List<Row> rows = Catalogue.rows();
@@ -187,6 +182,56 @@ public final class Suite {
             return 1;
         }
         return 0;
+    }
+
+    /** JMH include patterns for exactly these benchmarks (their parameters, in brackets, dropped). */
+    private static java.util.Set<String> patternsOf(Collection<String> ids) {
+        java.util.Set<String> patterns = new java.util.TreeSet<>();
+        for (String id : ids) {
+            String method = id.contains("[") ? id.substring(0, id.indexOf('[')) : id;
+            patterns.add(method.replace(".", "\\.") + "$");
+        }
+        return patterns;
+    }
+
+    /**
+     * The groups of {@link Catalogue#ROUNDS_GROUPS} measured again, in all {@link Catalogue#ROUNDS}
+     * rounds ({@code first} is the first; a quick run has two), each round their benchmarks one fork each,
+     * in turn: every round's medians kept ({@link RunResults#rounds}) and every round's samples pooled.
+     * The notes are the first round's.
+     */
+    static RunResults inRounds(RunResults first, boolean quick) throws IOException, RunnerException {
+        List<String> ids = Catalogue.roundsGroupIds().stream().filter(first.measured()::containsKey).toList();
+        if (ids.isEmpty()) {
+            return first;
+        }
+        int rounds = quick ? 2 : Catalogue.ROUNDS;
+        Map<String, List<Measured>> each = new HashMap<>();
+        for (String id : ids) {
+            each.computeIfAbsent(id, k -> new ArrayList<>()).add(first.measured().get(id));
+        }
+        Duration took = first.took();
+        for (int round = 2; round <= rounds; round++) {
+            System.out.println("jvfio benchmarks: round " + round + " of " + rounds + " of " + Catalogue.ROUNDS_GROUPS);
+            RunResults next = measure(quick, patternsOf(ids));
+            took = took.plus(next.took());
+            for (String id : ids) {
+                Measured m = next.measured().get(id);
+                if (m == null) {
+                    throw new IllegalStateException("round " + round + " has no result for " + id);
+                }
+                each.get(id).add(m);
+            }
+        }
+        Map<String, Measured> measured = new HashMap<>(first.measured());
+        Map<String, double[]> medians = new HashMap<>();
+        for (String id : ids) {
+            measured.put(id, Measured.pooled(each.get(id)));
+            medians.put(id, each.get(id).stream().mapToDouble(Measured::medianNs).toArray());
+        }
+        String settings = first.settings() + "; the groups " + String.join(" and ", Catalogue.ROUNDS_GROUPS.stream()
+                .map(g -> "\"" + g + "\"").toList()) + " in " + rounds + " rounds (see there)";
+        return new RunResults(first.machine(), settings, took, measured, first.notes(), medians);
     }
 
     /**

@@ -45,6 +45,28 @@ class ReportTest {
         assertTrue(!md.contains("nested VM"), md);
     }
 
+    @Test
+    void aGroupMeasuredInRoundsGivesTheMedianOfTheRoundsRatiosWithTheirRange() {
+        String client = "VfioUserBenchmark.regionRead4";
+        String floor = "VfioUserBenchmark.rawSocketPingPongC";
+        Map<String, Measured> measured = new HashMap<>();
+        measured.put(client, new Measured(client, true, 15_000, 30_000, 0, new double[] {15_000}, new long[] {1}, 0, 1));
+        measured.put(floor, new Measured(floor, true, 10_000, 20_000, 0, new double[] {10_000}, new long[] {1}, 0, 1));
+        // Round 3's load slowed the floor alone: its ratio is 0.60x. The ratios 1.30, 1.20, 0.60, 1.60, 1.32:
+        // their median is round 1's 1.30x, not the pooled medians' 1.50x.
+        Map<String, double[]> rounds = Map.of(client, new double[] {13_000, 12_000, 15_000, 16_000, 13_200},
+                floor, new double[] {10_000, 10_000, 25_000, 10_000, 10_000});
+        RunResults host = new RunResults("the host", "settings", Duration.ofSeconds(61), measured, new HashMap<>(),
+                rounds);
+        String md = new Report(Catalogue.rows(), new SuiteResults(host, null), Map.of()).markdown("", "");
+
+        String group = section(md, Catalogue.VFIO_USER);
+        assertTrue(group.contains("**Measured in 5 rounds:**"), group);
+        assertTrue(group.contains("| Java client to jvfio's server, edu's ID register | 15.00 us | 30.00 us | raw "
+                + "UNIX-socket ping-pong in C, same sizes | 10.00 us | 20.00 us | 1.30x (0.60x to 1.60x) |"), group);
+        assertTrue(!section(md, Catalogue.CONFIG).contains("rounds"), "a group not measured in rounds says nothing of them");
+    }
+
     private static RunResults run(String machine, Map<String, Integer> medians) {
         Map<String, Measured> measured = new HashMap<>();
         medians.forEach((id, ns) -> measured.put(id, new Measured(id, true, ns, ns, 0, new double[] {ns},

@@ -30,8 +30,10 @@ class ResultsFileTest {
                 0.01, new double[0], new long[0], Double.NaN, 1));
         Map<String, String> notes = new HashMap<>();
         notes.put("KvmMmioBenchmark.ramRead", "a note\twith a tab,\na newline and a \\ backslash");
+        Map<String, double[]> rounds = Map.of("InterruptLatencyBenchmark.kvmGuest[path=poller]",
+                new double[] {123.456789, 1.0 / 3, 99.5});
         RunResults run = new RunResults("2 CPUs (QEMU), Linux 6.12.57", "JMH 1.37, one fork", Duration.ofMillis(754_321),
-                measured, notes);
+                measured, notes, rounds);
         Path file = dir.resolve("sub/kvm-results");
 
         ResultsFile.save(run, file);
@@ -41,6 +43,8 @@ class ResultsFileTest {
         assertEquals(run.settings(), back.settings());
         assertEquals(run.took(), back.took());
         assertEquals(notes, back.notes());
+        assertEquals(rounds.keySet(), back.rounds().keySet());
+        rounds.forEach((id, medians) -> assertArrayEquals(medians, back.rounds().get(id)));
         assertEquals(measured.keySet(), back.measured().keySet());
         for (Measured m : measured.values()) {
             Measured b = back.measured().get(m.id());
