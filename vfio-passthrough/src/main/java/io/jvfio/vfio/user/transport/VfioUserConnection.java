@@ -135,11 +135,20 @@ public final class VfioUserConnection implements EpollIoHandle {
     /** EPOLLHUP, which epoll reports whatever the interest (Netty's EpollIoOps has no constant for it). */
     private static final int EPOLLHUP = 0x10;
     /**
-     * How long the event loop leaves the socket to the callers once one has read on its own: it
-     * watches again after this long without a caller reading. A message of the peer's own that comes
-     * meanwhile while nobody waits for a reply waits at most about twice this.
+     * How long the event loop leaves the socket to the callers once one has read on its own: it looks
+     * after this long and watches again if no caller has read since; while callers keep reading it
+     * looks half as often each time, down to once per {@link #CALLERS_IDLE_MAX_NANOS}. A message of the
+     * peer's own (a DMA request through the socket: rare, as guest RAM is shared by fd) that comes while
+     * nobody waits for a reply waits at most about twice the period of the moment: 2 ms after a
+     * moment's use, 32 ms after a long spell of round trips.
      */
     private static final long CALLERS_IDLE_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
+    /**
+     * The longest period of the look at idle callers. A fixed 1 ms period woke the event loop 1,000
+     * times a second for as long as a vCPU made round trips: on two cores, a context switch beside
+     * every 28th round trip, at the expense of the caller or the server.
+     */
+    private static final long CALLERS_IDLE_MAX_NANOS = TimeUnit.MILLISECONDS.toNanos(16);
     /** A partial-message check that found a caller reading tries again this much later. */
     private static final long PARTIAL_RETRY_MILLIS = 10;
 
@@ -215,6 +224,8 @@ public final class VfioUserConnection implements EpollIoHandle {
     private boolean handedToCallers;
     private long callerReadsSeen;
     private ScheduledFuture<?> idleTimer;
+    /** The period of {@link #idleTimer} now. Event loop only. */
+    private long idlePeriodNanos;
     private final Runnable checkCallersIdle = this::checkCallersIdle;
     /** A reader on a caller's thread hit the end or an error: it stops, and the loop closes the connection. */
     private volatile boolean broken;
@@ -587,17 +598,34 @@ public final class VfioUserConnection implements EpollIoHandle {
             submitInterest();
         }
         if (idleTimer == null) {
-            // Periodic: one timer for the whole time callers read, not one allocated per look.
-            idleTimer = loop.scheduleAtFixedRate(checkCallersIdle, CALLERS_IDLE_NANOS, CALLERS_IDLE_NANOS,
-                    TimeUnit.NANOSECONDS);
+            idlePeriodNanos = CALLERS_IDLE_NANOS;
+            lookAtIdleCallersEvery(idlePeriodNanos);
         }
     }
 
-    /** Watches the socket again if no caller has read since the last look; else looks again later. */
+    /**
+     * Periodic: one timer per period (at most five in a spell of round trips, from 1 to 16 ms), not one
+     * allocated per look. On the event loop.
+     */
+    private void lookAtIdleCallersEvery(long periodNanos) {
+        if (idleTimer != null) {
+            idleTimer.cancel(false);
+        }
+        idleTimer = loop.scheduleAtFixedRate(checkCallersIdle, periodNanos, periodNanos, TimeUnit.NANOSECONDS);
+    }
+
+    /**
+     * Watches the socket again if no caller has read since the last look; else looks again later, and
+     * less often while callers keep reading ({@link #CALLERS_IDLE_MAX_NANOS}).
+     */
     private void checkCallersIdle() {
         long reads = callerReads;
         if (!closed && (reads != callerReadsSeen || !receiveLock.tryLock())) {
             callerReadsSeen = reads;
+            if (idlePeriodNanos < CALLERS_IDLE_MAX_NANOS) {
+                idlePeriodNanos = Math.min(CALLERS_IDLE_MAX_NANOS, idlePeriodNanos * 2);
+                lookAtIdleCallersEvery(idlePeriodNanos);
+            }
             return; // callers still read: look again next period
         }
         if (idleTimer != null) {

@@ -139,4 +139,49 @@ class VfioUserConnectionTest {
             c.close();
         }
     }
+
+    /**
+     * After a long spell of callers reading their own replies (the event loop then looks at idle callers
+     * less and less often, down to every 16 ms), a message of the peer's own that comes when no caller
+     * waits is still read, by the event loop, and soon: the loop takes the socket back.
+     */
+    @Test
+    void aPeersOwnMessageAfterALongSpellOfCallersReadingIsReadByTheEventLoop() throws Exception {
+        OwnedFd[] pair = Syscalls.socketpair(LinuxConstants.SOCK_STREAM, "connection-test");
+        PendingRequests pending = new PendingRequests();
+        List<String> ownReadBy = new CopyOnWriteArrayList<>();
+        try (RawPeer peer = new RawPeer(pair[0]); VfioUserEventLoop loop = new VfioUserEventLoop("connection-test")) {
+            VfioUserConnection c = VfioUserConnection.open("test", pair[1], loop.loop(),
+                    new VfioUserConnection.Listener() {
+                        @Override
+                        public void onMessage(VfioUserConnection connection, VfioUserMessage m) {
+                            if (m.isReply()) {
+                                pending.complete(m);
+                            } else {
+                                ownReadBy.add(Thread.currentThread().getName());
+                            }
+                        }
+
+                        @Override
+                        public void onClose(VfioUserConnection connection, Throwable cause) {
+                        }
+                    });
+            c.readRepliesOnCallers(pending, 100);
+            long spell = System.nanoTime() + 200_000_000L; // past every step of the look's back-off (1 to 16 ms)
+            int calls = 0;
+            while (System.nanoTime() < spell || calls < 100) {
+                PendingRequests.Slot s = pending.acquire(VfioUserCommand.DEVICE_GET_INFO.number());
+                peer.send(RawPeer.message(s.id, VfioUserCommand.DEVICE_GET_INFO.number(), VfioUserHeader.SIZE + 16,
+                        VfioUserHeader.TYPE_REPLY, 0, new byte[16]));
+                org.junit.jupiter.api.Assertions.assertTrue(c.awaitReply(pending, s, 5_000_000_000L), "reply " + calls);
+                pending.release(s);
+                calls++;
+            }
+            send(peer, 77, 8); // the peer's own request, with no caller waiting
+            Fds.await("the peer's own message read", () -> ownReadBy.size() == 1);
+            org.junit.jupiter.api.Assertions.assertTrue(ownReadBy.get(0).startsWith("connection-test"),
+                    "read by the event loop, not " + ownReadBy);
+            c.close();
+        }
+    }
 }
