@@ -27,7 +27,8 @@ import java.util.stream.Stream;
 
 /**
  * The benchmark suite in one command: runs every benchmark of the {@link Catalogue} with JMH (one
- * fork each, sample mode, the GC profiler on), then writes {@code results/README.md} (each
+ * fork each, sample mode, the GC profiler on; the groups of {@link Catalogue#ROUNDS_GROUPS} in
+ * {@link Catalogue#ROUNDS} rounds, {@link #inRounds}), then writes {@code results/README.md} (each
  * benchmark's median and p99 beside its baseline's, the ratio, the allocation per operation, and
  * what the benchmark observed) and one PNG per group with the latency distributions. With
  * {@code --readme FILE} it also regenerates the section of FILE between
@@ -47,7 +48,10 @@ import java.util.stream.Stream;
  */
 public final class Suite {
 
-    /** Iterations of a full run: about 6 s per benchmark, about 5 minutes for the suite here. */
+    /**
+     * Iterations of a full run: about 6 s per benchmark; the suite, with the rounds of
+     * {@link Catalogue#ROUNDS_GROUPS}, about 10 minutes here.
+     */
     static final int WARMUP = 2;
     static final int MEASURE = 3;
 
