@@ -57,23 +57,11 @@ public final class Catalogue {
     private Catalogue() {
     }
 
-    /** Every benchmark and baseline the rows of the KVM groups compare. */
-    static java.util.Set<String> kvmGroupIds() {
+    /** Every benchmark and baseline the rows of these groups compare. */
+    static java.util.Set<String> idsOf(List<String> groups) {
         java.util.Set<String> ids = new java.util.TreeSet<>();
         for (Row r : rows()) {
-            if (KVM_GROUPS.contains(r.group())) {
-                ids.add(r.benchmark());
-                ids.add(r.baseline());
-            }
-        }
-        return ids;
-    }
-
-    /** Every benchmark and baseline the rows of the groups measured in rounds compare. */
-    static java.util.Set<String> roundsGroupIds() {
-        java.util.Set<String> ids = new java.util.TreeSet<>();
-        for (Row r : rows()) {
-            if (ROUNDS_GROUPS.contains(r.group())) {
+            if (groups.contains(r.group())) {
                 ids.add(r.benchmark());
                 ids.add(r.baseline());
             }

@@ -121,7 +121,7 @@ public final class Suite {
                     + Suite.class.getName() + " --kvm-only FILE");
             return 1;
         }
-        java.util.Set<String> ids = Catalogue.kvmGroupIds();
+        java.util.Set<String> ids = Catalogue.idsOf(Catalogue.KVM_GROUPS);
         RunResults r = measure(quick, patternsOf(ids));
         List<String> missing = notRun(r, ids, true);
         ResultsFile.save(r, file);
@@ -205,7 +205,7 @@ public final class Suite {
      * The notes are the first round's.
      */
     static RunResults inRounds(RunResults first, boolean quick) throws IOException, RunnerException {
-        List<String> ids = Catalogue.roundsGroupIds().stream().filter(first.measured()::containsKey).toList();
+        List<String> ids = Catalogue.idsOf(Catalogue.ROUNDS_GROUPS).stream().filter(first.measured()::containsKey).toList();
         if (ids.isEmpty()) {
             return first;
         }
