@@ -368,10 +368,19 @@ class MigrationStreamTest {
             public byte[] snapshot() {
                 if (hold.get()) {
                     taking.countDown();
-                    try {
-                        release.await();
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt(); // the cancel's interrupt: the state is taken all the same
+                    // Held until released, through the cancel's interrupt (kept for the caller to see): the
+                    // status is then still CANCELLING when the test looks, whatever the threads' timing.
+                    boolean interrupted = false;
+                    while (true) {
+                        try {
+                            release.await();
+                            break;
+                        } catch (InterruptedException e) {
+                            interrupted = true;
+                        }
+                    }
+                    if (interrupted) {
+                        Thread.currentThread().interrupt();
                     }
                 }
                 return super.snapshot();
