@@ -106,8 +106,9 @@ public final class Vcpus {
                         v.stop();
                     } catch (RuntimeException e) {
                         // This thread still counts itself ended below (or every awaitAll would time out).
-                        failed = failed == null ? e : failed;
-                        if (failed != e) {
+                        if (failed == null) {
+                            failed = e;
+                        } else {
                             failed.addSuppressed(e);
                         }
                     }

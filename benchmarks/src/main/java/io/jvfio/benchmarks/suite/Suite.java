@@ -212,7 +212,7 @@ public final class Suite {
         int rounds = quick ? 2 : Catalogue.ROUNDS;
         Map<String, List<Measured>> each = new HashMap<>();
         for (String id : ids) {
-            each.computeIfAbsent(id, k -> new ArrayList<>()).add(first.measured().get(id));
+            each.put(id, new ArrayList<>(List.of(first.measured().get(id))));
         }
         Duration took = first.took();
         for (int round = 2; round <= rounds; round++) {

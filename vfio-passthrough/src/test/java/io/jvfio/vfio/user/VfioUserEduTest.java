@@ -194,13 +194,22 @@ class VfioUserEduTest {
         client = VfioUserClient.connect(socket, 5000, memory);
     }
 
-    @Test
-    void dmaGoesThroughMessagesWhenTheMemoryCannotBeMappedSafely() throws Exception {
+    /**
+     * Guest RAM on a file ({@link #useFileBackedRam}), bus mastering on, and 3000 random bytes (from
+     * {@code seed}) at guest address 0x3000 for the device to DMA from.
+     */
+    private byte[] patternInFileBackedRam(long seed) throws Exception {
         useFileBackedRam();
         enableBusMaster();
         byte[] pattern = new byte[3000];
-        new Random(8).nextBytes(pattern);
+        new Random(seed).nextBytes(pattern);
         memory.ram().write(0x3000, pattern, 0, pattern.length);
+        return pattern;
+    }
+
+    @Test
+    void dmaGoesThroughMessagesWhenTheMemoryCannotBeMappedSafely() throws Exception {
+        byte[] pattern = patternInFileBackedRam(8);
         assertArrayEquals(pattern, dmaRoundTrip(0x3000, 0x90000, pattern.length));
         assertEquals(2, server.dmaMessages(), "one DMA_READ and one DMA_WRITE, answered from guest memory");
     }
@@ -211,11 +220,7 @@ class VfioUserEduTest {
      */
     @Test
     void aDmaWriteIntoGuestMemoryIsInMigrationsWriteLog() throws Exception {
-        useFileBackedRam();
-        enableBusMaster();
-        byte[] pattern = new byte[3000];
-        new Random(9).nextBytes(pattern);
-        memory.ram().write(0x3000, pattern, 0, pattern.length);
+        byte[] pattern = patternInFileBackedRam(9);
         io.jvfio.vmm.migration.DirtyLog log = memory.writeLog();
         log.start();
         try {
